@@ -1,0 +1,106 @@
+/**
+ * Broker configuration: one defaults object, one validator, errors that name the fix.
+ */
+import { FlotillaError } from '../protocol/errors.js';
+
+export type FsyncMode = 'always' | 'batch' | 'never';
+
+export interface BrokerConfig {
+  id: number;
+  /** host:port to listen on. */
+  listen: string;
+  /** host:port other brokers and clients should use; defaults to `listen`. */
+  advertise: string;
+  dataDir: string;
+  /** Static cluster: broker id → host:port. Empty when joining. */
+  initialCluster: Map<number, string>;
+  /** An existing member to register through, instead of initialCluster. */
+  join?: string;
+  clusterId: string;
+  fsync: FsyncMode;
+  /** Interval of the background fsync in `batch` mode. */
+  fsyncIntervalMs: number;
+  logLevel: string;
+  maxFrameBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  frameTimeoutMs: number;
+  /** One Raft tick; election and heartbeat timeouts are counted in ticks. */
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Upper bound for a fetch's long-poll wait. */
+  maxFetchWaitMs: number;
+}
+
+export const BROKER_DEFAULTS = {
+  clusterId: 'flotilla',
+  fsync: 'always' as FsyncMode,
+  fsyncIntervalMs: 100,
+  logLevel: 'info',
+  maxFrameBytes: 16 * 1024 * 1024,
+  maxConnections: 10_000,
+  idleTimeoutMs: 10 * 60 * 1000,
+  frameTimeoutMs: 30_000,
+  // 100 ms ticks: heartbeat every 100 ms, election timeout 1-2 s (randomized in [10, 20) ticks).
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxFetchWaitMs: 30_000,
+};
+
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(value);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || !(port > 0 && port < 65536)) {
+    throw new FlotillaError('INVALID_CONFIG', `${what} must be HOST:PORT (for example 127.0.0.1:7401), got "${value}"`);
+  }
+  return { host: match[1], port };
+}
+
+/** Parses "1=host:port,2=host:port". */
+export function parseInitialCluster(value: string): Map<number, string> {
+  const members = new Map<number, string>();
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [id, address] = part.split('=');
+    const brokerId = Number(id);
+    if (!Number.isSafeInteger(brokerId) || brokerId < 1 || !address) {
+      throw new FlotillaError('INVALID_CONFIG', `--initial-cluster entries must look like 1=127.0.0.1:7401, got "${part}"`);
+    }
+    parseHostPort(address, `--initial-cluster address of broker ${brokerId}`);
+    if (members.has(brokerId)) throw new FlotillaError('INVALID_CONFIG', `--initial-cluster names broker ${brokerId} twice`);
+    members.set(brokerId, address);
+  }
+  return members;
+}
+
+export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerConfig, 'id' | 'listen' | 'dataDir'>): BrokerConfig {
+  const config: BrokerConfig = {
+    ...BROKER_DEFAULTS,
+    advertise: input.listen,
+    initialCluster: new Map(),
+    ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+  } as BrokerConfig;
+  if (!Number.isSafeInteger(config.id) || config.id < 1) {
+    throw new FlotillaError('INVALID_CONFIG', `--id must be a positive integer, got ${String(config.id)}`);
+  }
+  parseHostPort(config.listen, '--listen');
+  parseHostPort(config.advertise, '--advertise');
+  if (!config.dataDir) throw new FlotillaError('INVALID_CONFIG', '--data DIR is required');
+  if (!['always', 'batch', 'never'].includes(config.fsync)) {
+    throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
+  }
+  for (const key of ['maxFrameBytes', 'maxConnections', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
+    if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
+      throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
+    }
+  }
+  if (config.heartbeatTicks >= config.electionTicks) {
+    throw new FlotillaError('INVALID_CONFIG', 'heartbeatTicks must be smaller than electionTicks');
+  }
+  if (config.maxFrameBytes < 1024) throw new FlotillaError('INVALID_CONFIG', '--max-frame-bytes must be at least 1024');
+  if (config.initialCluster.size > 0 && !config.initialCluster.has(config.id)) {
+    throw new FlotillaError('INVALID_CONFIG', `--initial-cluster does not name this broker's --id ${config.id}`);
+  }
+  return config;
+}

@@ -1,0 +1,179 @@
+/**
+ * The controller's state machine: the cluster metadata that Raft group 0 replicates.
+ * Commands are JSON in the value of each record of a group-0 batch; every broker applies
+ * the same committed commands in the same order and so holds the same metadata. Decisions
+ * that need a choice (placement, group ids) are made by the proposer and carried in the
+ * command, so applying stays deterministic.
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+
+export interface TopicConfig {
+  /** Delete segments whose newest record is older than this; -1 keeps forever. */
+  retentionMs: number;
+  /** Delete oldest segments while the partition is larger than this; -1 for no limit. */
+  retentionBytes: number;
+  /** Roll to a new segment file at this size. */
+  segmentBytes: number;
+}
+
+export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: -1,
+  segmentBytes: 64 * 1024 * 1024,
+};
+
+export interface PartitionAssignment {
+  partition: number;
+  /** Raft group id of this partition, unique in the cluster (0 is the controller). */
+  groupId: number;
+  /** Broker ids; the first is the preferred leader. */
+  replicas: number[];
+}
+
+export interface TopicMeta {
+  name: string;
+  config: TopicConfig;
+  partitions: PartitionAssignment[];
+}
+
+export interface BrokerMeta {
+  id: number;
+  address: string;
+}
+
+export type ControllerCommand =
+  | { type: 'registerBroker'; id: number; address: string }
+  | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
+  | { type: 'deleteTopic'; name: string }
+  | { type: 'alterTopic'; name: string; config: TopicConfig }
+  | { type: 'allocateProducerId'; producerId: number };
+
+/** What applying a command changed, for the broker to act on (start or stop groups). */
+export type ControllerEvent =
+  | { type: 'topicCreated'; topic: TopicMeta }
+  | { type: 'topicDeleted'; topic: TopicMeta }
+  | { type: 'topicAltered'; topic: TopicMeta }
+  | { type: 'brokerRegistered'; broker: BrokerMeta }
+  | { type: 'none' };
+
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+
+export function validateTopicName(name: string): void {
+  if (!TOPIC_NAME.test(name) || name === '.' || name === '..') {
+    throw new FlotillaError('INVALID_REQUEST', `invalid topic name "${name}": use 1-200 characters of A-Z a-z 0-9 . _ -`);
+  }
+}
+
+/** Fills defaults and checks ranges; throws INVALID_CONFIG naming the bad field. */
+export function validateTopicConfig(partial: Partial<TopicConfig>, base: TopicConfig = DEFAULT_TOPIC_CONFIG): TopicConfig {
+  const config: TopicConfig = { ...base };
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === undefined || value === null) continue;
+    if (!(key in DEFAULT_TOPIC_CONFIG)) throw new FlotillaError('INVALID_CONFIG', `unknown topic config "${key}"`);
+    if (!Number.isSafeInteger(value)) throw new FlotillaError('INVALID_CONFIG', `${key} must be an integer, got ${String(value)}`);
+    (config as unknown as Record<string, number>)[key] = value as number;
+  }
+  if (config.retentionMs < -1 || config.retentionMs === 0) throw new FlotillaError('INVALID_CONFIG', 'retentionMs must be positive, or -1 to keep forever');
+  if (config.retentionBytes < -1 || config.retentionBytes === 0) throw new FlotillaError('INVALID_CONFIG', 'retentionBytes must be positive, or -1 for no limit');
+  if (config.segmentBytes < 4096 || config.segmentBytes > 1024 ** 3) throw new FlotillaError('INVALID_CONFIG', 'segmentBytes must be between 4096 and 1073741824');
+  return config;
+}
+
+export class ControllerState {
+  readonly brokers = new Map<number, BrokerMeta>();
+  readonly topics = new Map<string, TopicMeta>();
+  /** Next Raft group id to hand out; 0 is the controller's own group. */
+  nextGroupId = 1;
+  nextProducerId = 1;
+
+  apply(command: ControllerCommand): ControllerEvent {
+    switch (command.type) {
+      case 'registerBroker': {
+        const broker = { id: command.id, address: command.address };
+        this.brokers.set(command.id, broker);
+        return { type: 'brokerRegistered', broker };
+      }
+      case 'createTopic': {
+        // A duplicate can commit when two creates race; the first one wins.
+        if (this.topics.has(command.name)) return { type: 'none' };
+        const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
+        this.topics.set(topic.name, topic);
+        for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);
+        return { type: 'topicCreated', topic };
+      }
+      case 'deleteTopic': {
+        const topic = this.topics.get(command.name);
+        if (!topic) return { type: 'none' };
+        this.topics.delete(command.name);
+        return { type: 'topicDeleted', topic };
+      }
+      case 'alterTopic': {
+        const topic = this.topics.get(command.name);
+        if (!topic) return { type: 'none' };
+        topic.config = command.config;
+        return { type: 'topicAltered', topic };
+      }
+      case 'allocateProducerId':
+        this.nextProducerId = Math.max(this.nextProducerId, command.producerId + 1);
+        return { type: 'none' };
+    }
+  }
+
+  /**
+   * Places `partitions` replicas over the registered brokers, spreading replica counts and
+   * preferred leaders (first replica) evenly, including what existing topics already hold.
+   */
+  place(partitions: number, replication: number): PartitionAssignment[] {
+    const ids = [...this.brokers.keys()].sort((a, b) => a - b);
+    if (replication < 1) throw new FlotillaError('INVALID_CONFIG', 'replication must be at least 1');
+    if (replication > ids.length) {
+      throw new FlotillaError('INVALID_CONFIG', `replication ${replication} exceeds the ${ids.length} registered brokers`);
+    }
+    const replicaCount = new Map(ids.map((id) => [id, 0]));
+    const leaderCount = new Map(ids.map((id) => [id, 0]));
+    for (const topic of this.topics.values()) {
+      for (const p of topic.partitions) {
+        p.replicas.forEach((id, i) => {
+          replicaCount.set(id, (replicaCount.get(id) ?? 0) + 1);
+          if (i === 0) leaderCount.set(id, (leaderCount.get(id) ?? 0) + 1);
+        });
+      }
+    }
+    const result: PartitionAssignment[] = [];
+    let groupId = this.nextGroupId;
+    for (let partition = 0; partition < partitions; partition++) {
+      const leader = [...ids].sort((a, b) => leaderCount.get(a)! - leaderCount.get(b)! || replicaCount.get(a)! - replicaCount.get(b)! || a - b)[0]!;
+      // Followers: least loaded first, ties broken by distance after the leader in id order,
+      // so that consecutive partitions with the same leader spread their followers.
+      const distance = (id: number) => (ids.indexOf(id) - ids.indexOf(leader) + ids.length) % ids.length;
+      const others = ids
+        .filter((id) => id !== leader)
+        .sort((a, b) => replicaCount.get(a)! - replicaCount.get(b)! || distance(a) - distance(b))
+        .slice(0, replication - 1);
+      const replicas = [leader, ...others];
+      for (const id of replicas) replicaCount.set(id, replicaCount.get(id)! + 1);
+      leaderCount.set(leader, leaderCount.get(leader)! + 1);
+      result.push({ partition, groupId: groupId++, replicas });
+    }
+    return result;
+  }
+
+  /** Serializes the whole state (controller snapshot). */
+  toJSON(): object {
+    return {
+      brokers: [...this.brokers.values()],
+      topics: [...this.topics.values()],
+      nextGroupId: this.nextGroupId,
+      nextProducerId: this.nextProducerId,
+    };
+  }
+
+  static fromJSON(json: { brokers: BrokerMeta[]; topics: TopicMeta[]; nextGroupId: number; nextProducerId: number }): ControllerState {
+    const state = new ControllerState();
+    for (const b of json.brokers) state.brokers.set(b.id, b);
+    for (const t of json.topics) state.topics.set(t.name, t);
+    state.nextGroupId = json.nextGroupId;
+    state.nextProducerId = json.nextProducerId;
+    return state;
+  }
+}
