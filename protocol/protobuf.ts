@@ -1,0 +1,26 @@
+/**
+ * The one place that configures protobufjs and builds the message types.
+ *
+ * 64-bit integers (offsets, timestamps) must decode as JS numbers, as the API promises.
+ * protobufjs decodes them as `Long` objects whenever the `long` package is installed (it is
+ * a dependency of protobufjs, so it always is). Unsetting `util.Long` and reconfiguring makes
+ * the reader return numbers directly (no per-field toObject conversion, which cost about 2x
+ * on decode, see protocol/README.md). This is process-wide and must happen before any type
+ * is built, hence this module: everything in protocol/ builds its types through it.
+ * Values above 2^53 lose precision; offsets are safe integers by contract.
+ */
+import protobuf from 'protobufjs/light.js';
+import { descriptor as clientDescriptor } from './client.schema.js';
+import { descriptor as peerDescriptor } from './peer.schema.js';
+
+(protobuf.util as { Long: unknown }).Long = null;
+protobuf.configure();
+
+const clientRoot = protobuf.Root.fromJSON(clientDescriptor).resolveAll();
+const peerRoot = protobuf.Root.fromJSON(peerDescriptor).resolveAll();
+
+export const ClientRequestType = clientRoot.lookupType('flotilla.client.Request');
+export const ClientResponseType = clientRoot.lookupType('flotilla.client.Response');
+export const PeerMessageType = peerRoot.lookupType('flotilla.peer.PeerMessage');
+
+export { protobuf, clientRoot, peerRoot };
