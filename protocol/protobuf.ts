@@ -16,8 +16,25 @@ import { descriptor as peerDescriptor } from './peer.schema.js';
 (protobuf.util as { Long: unknown }).Long = null;
 protobuf.configure();
 
-const clientRoot = protobuf.Root.fromJSON(clientDescriptor).resolveAll();
-const peerRoot = protobuf.Root.fromJSON(peerDescriptor).resolveAll();
+const clientRoot = bytesDefaultToBuffer(protobuf.Root.fromJSON(clientDescriptor).resolveAll());
+const peerRoot = bytesDefaultToBuffer(protobuf.Root.fromJSON(peerDescriptor).resolveAll());
+
+/**
+ * protobufjs reads an absent `bytes` field as a shared empty *array*; callers expect a
+ * Buffer (`readInt32BE`, `.equals`). Must run before a type's first use builds its prototype.
+ */
+function bytesDefaultToBuffer(namespace: protobuf.Namespace): protobuf.Root {
+  const empty = Buffer.alloc(0);
+  for (const nested of namespace.nestedArray) {
+    if (nested instanceof protobuf.Type) {
+      for (const field of nested.fieldsArray) {
+        if (field.type === 'bytes' && !field.repeated) field.typeDefault = field.defaultValue = empty;
+      }
+    }
+    if (nested instanceof protobuf.Namespace) bytesDefaultToBuffer(nested);
+  }
+  return namespace as protobuf.Root;
+}
 
 export const ClientRequestType = clientRoot.lookupType('flotilla.client.Request');
 export const ClientResponseType = clientRoot.lookupType('flotilla.client.Response');

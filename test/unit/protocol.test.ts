@@ -1,8 +1,12 @@
 import t from 'tap';
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
+import lps from 'length-prefixed-stream';
 import { buildBatch, patchBatch } from '../../protocol/batch.js';
 import {
   client,
@@ -22,7 +26,8 @@ import {
 } from '../../protocol/codec.js';
 import { generateSchema, protocolSourceDir, SCHEMAS } from '../../protocol/codegen.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { ConnectionType, FrameWriter, readFrames, routeConnection, writeConnectionType } from '../../protocol/frame.js';
+import { ConnectionType, encodeFrame, FrameWriter, readFrames, routeConnection, writeConnectionType, type FrameOptions } from '../../protocol/frame.js';
+import { ClientRequestType, ClientResponseType } from '../../protocol/protobuf.js';
 import type { Message } from '../../broker/raft/types.js';
 
 t.test('checked-in schema files match the .proto files (rerun protocol/codegen.ts)', async (t) => {
@@ -158,4 +163,168 @@ t.test('client and peer connections are routed by their first byte; frames flow 
   });
   t.equal(ack, true);
   peerSocket.destroy();
+});
+
+// ---------------------------------------------------------------------------------------
+// Properties
+
+const u32 = fc.nat({ max: 0xffff_ffff });
+const offset = fc.maxSafeInteger();
+const bytes = fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a));
+const name = fc.string({ maxLength: 20 });
+const errorInfo = fc.option(fc.record({ code: fc.nat({ max: 30 }), message: name, leaderId: u32, leaderAddress: name }), { nil: undefined });
+
+const requestBody = fc.oneof(
+  fc.record({ produce: fc.record({ topic: name, partition: u32, acks: fc.constantFrom(0, 1, 2), timeoutMs: u32, batch: bytes }) }),
+  fc.record({ fetch: fc.record({ partitions: fc.array(fc.record({ topic: name, partition: u32, offset, maxBytes: u32 }), { maxLength: 5 }), maxWaitMs: u32, minBytes: u32, maxBytes: u32 }) }),
+  fc.record({ metadata: fc.record({ topics: fc.array(name, { maxLength: 5 }) }) }),
+  fc.record({
+    createTopics: fc.record({
+      topics: fc.array(fc.record({ topic: name, partitions: u32, replication: u32, config: fc.record({ retentionMs: offset, retentionBytes: offset, segmentBytes: offset }, { requiredKeys: [] }) }), { maxLength: 3 }),
+      timeoutMs: u32,
+    }),
+  }),
+  fc.record({ commitOffsets: fc.record({ groupId: name, memberId: name, generation: u32, offsets: fc.array(fc.record({ topic: name, partition: u32, offset }), { maxLength: 4 }) }) }),
+  fc.record({ initProducerId: fc.record({ producerId: offset, producerEpoch: fc.integer() }, { requiredKeys: [] }) }),
+  fc.record({ registerBroker: fc.record({ brokerId: u32, address: name }) }),
+);
+
+const responseBody = fc.oneof(
+  fc.record({ produce: fc.record({ baseOffset: offset, lastOffset: offset, logStartOffset: offset }) }),
+  fc.record({ fetch: fc.record({ partitions: fc.array(fc.record({ topic: name, partition: u32, error: errorInfo, highWatermark: offset, logStartOffset: offset, records: bytes }), { maxLength: 4 }) }) }),
+  fc.record({
+    metadata: fc.record({
+      brokers: fc.array(fc.record({ id: u32, address: name }), { maxLength: 3 }),
+      controllerId: u32,
+      topics: fc.array(fc.record({ topic: name, error: errorInfo, partitions: fc.array(fc.record({ partition: u32, leader: u32, leaderTerm: u32, replicas: fc.array(u32), inSync: fc.array(u32) }), { maxLength: 3 }) }), { maxLength: 3 }),
+    }),
+  }),
+  fc.record({ joinGroup: fc.record({ memberId: name, generation: u32, assignment: fc.array(fc.record({ topic: name, partitions: fc.array(u32) }), { maxLength: 3 }), heartbeatIntervalMs: u32 }) }),
+);
+
+/** Deep equality that throws (so fast-check shrinks) and ignores prototypes (fast-check makes null-prototype records). */
+function assertSame(actual: unknown, expected: unknown): void {
+  assert.deepStrictEqual(structuredClone(actual), structuredClone(expected));
+}
+
+/** What protobufjs itself makes of an input object, with defaults filled in. */
+function canonical(type: typeof ClientRequestType, value: object): object {
+  return type.toObject(type.fromObject(value), { defaults: true, oneofs: true });
+}
+
+t.test('property: any client request or response survives encode and decode', async (t) => {
+  fc.assert(
+    fc.property(u32, u32, requestBody, (correlationId, apiVersion, body) => {
+      const input = { correlationId, apiVersion, ...body };
+      const decoded = decodeRequest(encodeRequest(input));
+      assertSame(ClientRequestType.toObject(decoded as never, { defaults: true, oneofs: true }), canonical(ClientRequestType, input));
+    }),
+    { numRuns: 300 },
+  );
+  fc.assert(
+    fc.property(u32, errorInfo, responseBody, (correlationId, error, body) => {
+      const input = { correlationId, error, ...body };
+      const decoded = decodeResponse(encodeResponse(input));
+      assertSame(ClientResponseType.toObject(decoded as never, { defaults: true, oneofs: true }), canonical(ClientResponseType, input));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 requests and 300 responses');
+});
+
+const batchEntry = fc.record({ base: fc.nat({ max: 2 ** 40 }), term: u32, values: fc.array(bytes, { minLength: 1, maxLength: 4 }) }).map(({ base, term, values }) => {
+  const data = buildBatch(values.map((value) => ({ value, timestamp: 1 })));
+  patchBatch(data, base, term);
+  return { index: base + values.length - 1, term, data };
+});
+const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined });
+const raftMessage: fc.Arbitrary<Message> = fc
+  .record({
+    type: fc.constantFrom('preVote', 'preVoteResp', 'vote', 'voteResp', 'append', 'appendResp', 'heartbeat', 'heartbeatResp', 'snapshot', 'timeoutNow'),
+    from: u32, to: u32, term: u32,
+    lastIndex: maybe(offset.filter((n) => n >= 0)), lastTerm: maybe(u32),
+    prevIndex: maybe(fc.nat()), prevTerm: maybe(u32),
+    entries: maybe(fc.array(batchEntry, { maxLength: 3 })),
+    commit: maybe(fc.nat()), reject: maybe(fc.boolean()), index: maybe(fc.nat()), rejectHint: maybe(fc.nat()), conflictTerm: maybe(u32),
+    snapshot: maybe(fc.record({ index: fc.nat(), term: u32, voters: fc.array(u32, { maxLength: 5 }), learners: fc.array(u32, { maxLength: 5 }), data: bytes })),
+  })
+  .map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) as unknown as Message);
+
+t.test('property: any Raft message survives the peer envelope unchanged', async (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(u32, raftMessage), { maxLength: 4 }), (batch) => {
+      const frame = encodePeerMessage({ raft: { messages: batch.map(([group, m]) => fromRaftMessage(group, m)) } });
+      const back = decodePeerMessage(frame).raft!.messages.map((m) => toRaftMessage(m));
+      assertSame(back, batch.map(([group, message]) => ({ group, message })));
+    }),
+    { numRuns: 200 },
+  );
+  t.pass('200 message lists');
+});
+
+/** Feeds `data` to a fresh FrameDecoder through a PassThrough in the given chunk sizes. */
+async function framesOf(data: Buffer, cuts: number[], options: Partial<FrameOptions> = {}): Promise<{ frames: Buffer[]; error: Error | null }> {
+  const source = new PassThrough();
+  const frames: Buffer[] = [];
+  const closed = new Promise<Error | null>((resolve) => {
+    readFrames(source, { onFrame: (f) => frames.push(Buffer.from(f)), onClose: resolve }, options);
+  });
+  let at = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    if (cut > at && cut < data.length) {
+      source.write(data.subarray(at, cut));
+      at = cut;
+    }
+  }
+  source.end(data.subarray(at));
+  return { frames, error: await closed };
+}
+
+t.test('property: frames split at any chunk boundaries come out whole and in order', async (t) => {
+  const bodies = fc.array(fc.oneof({ arbitrary: bytes, weight: 5 }, { arbitrary: fc.uint8Array({ minLength: 20_000, maxLength: 70_000 }).map((a) => Buffer.from(a)), weight: 1 }), { maxLength: 12 });
+  await fc.assert(
+    fc.asyncProperty(bodies, fc.array(fc.nat({ max: 200_000 }), { maxLength: 30 }), fc.boolean(), async (list, cuts, viaLps) => {
+      const data = viaLps ? await lpsEncode(list) : Buffer.concat(list.map((b) => encodeFrame(b)));
+      const { frames, error } = await framesOf(data, cuts);
+      assert.equal(error, null);
+      assertSame(frames, list);
+    }),
+    { numRuns: 100 },
+  );
+  t.pass('100 frame sequences');
+});
+
+/** Frames written with length-prefixed-stream's own encoder (format compatibility). */
+async function lpsEncode(bodies: Buffer[]): Promise<Buffer> {
+  const encoder = lps.encode();
+  const chunks: Buffer[] = [];
+  encoder.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
+  for (const b of bodies) encoder.write(b);
+  encoder.end();
+  await once(encoder, 'end');
+  return Buffer.concat(chunks);
+}
+
+t.test('FrameWriter output decodes with length-prefixed-stream, in one write per turn', async (t) => {
+  const sink = new PassThrough();
+  const written: Buffer[] = [];
+  const originalWrite = sink._write.bind(sink);
+  let writevCalls = 0;
+  sink._writev = (chunks, callback) => {
+    writevCalls++;
+    for (const { chunk } of chunks) written.push(chunk as Buffer);
+    callback();
+  };
+  void originalWrite;
+  const writer = new FrameWriter(sink);
+  const bodies = Array.from({ length: 100 }, (_, i) => Buffer.alloc(i * 7, i));
+  for (const b of bodies) writer.write(b);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writevCalls, 1, 'one writev for 100 frames');
+  const decoder = lps.decode({ limit: 1 << 20, allowEmpty: true });
+  const out: Buffer[] = [];
+  decoder.on('data', (f: Buffer) => out.push(Buffer.from(f)));
+  decoder.end(Buffer.concat(written));
+  t.strictSame(out, bodies);
+  t.throws(() => new FrameWriter(sink, { maxFrameBytes: 10 }).write(Buffer.alloc(11)), { code: 'FRAME_TOO_LARGE' });
 });
