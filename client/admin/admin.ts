@@ -1,0 +1,165 @@
+/**
+ * Topic and cluster administration. Topic changes go to the controller leader (retried
+ * on NOT_CONTROLLER); descriptions and placement requests go to any broker (brokers
+ * forward placement to the controller themselves).
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { retryUntil } from '../cluster/retry.js';
+import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
+import { invalid, requireInteger } from '../validate.js';
+
+export type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
+
+export interface CreateTopicOptions {
+  topic: string;
+  /** Default 1. */
+  partitions?: number;
+  /** Default: 3, or the number of brokers when fewer. */
+  replicationFactor?: number;
+  config?: TopicConfigInput;
+  /** How long to wait for the topic to exist with a leader on every partition (default requestTimeoutMs). */
+  timeoutMs?: number;
+}
+
+/** Legal topic names: what fits in a file name everywhere and in a CLI argument. */
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+
+export function validateTopicName(topic: unknown): string {
+  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+    throw new FlotillaError('INVALID_REQUEST', `topic names use 1-249 characters from A-Z a-z 0-9 . _ - (and are not "." or ".."), got ${JSON.stringify(topic)}`);
+  }
+  return topic;
+}
+
+const CONFIG_KEYS = ['retentionMs', 'retentionBytes', 'segmentBytes'] as const;
+
+export function validateTopicConfig(config: TopicConfigInput | undefined): TopicConfigInput {
+  const out: TopicConfigInput = {};
+  if (config === undefined) return out;
+  if (config === null || typeof config !== 'object') throw invalid('topic config must be an object such as { retentionMs: 86400000 }');
+  for (const key of Object.keys(config) as Array<keyof TopicConfigInput>) {
+    if (!CONFIG_KEYS.includes(key)) throw invalid(`unknown topic config ${key}; known: ${CONFIG_KEYS.join(', ')}`);
+    const value = config[key];
+    if (value === undefined) continue;
+    out[key] = requireInteger('topic config', key, value, key === 'segmentBytes' ? 1024 : -1);
+  }
+  return out;
+}
+
+export class Admin {
+  constructor(private readonly cluster: Cluster) {}
+
+  private deadline(timeoutMs?: number): number {
+    return Date.now() + (timeoutMs ?? this.cluster.options.requestTimeoutMs);
+  }
+
+  /** Creates the topic and resolves once every partition has a leader. */
+  async createTopic(options: CreateTopicOptions): Promise<void> {
+    const topic = validateTopicName(options?.topic);
+    const partitions = requireInteger('createTopic', 'partitions', options.partitions ?? 1, 1, 100_000);
+    const config = validateTopicConfig(options.config);
+    const timeoutMs = requireInteger('createTopic', 'timeoutMs', options.timeoutMs ?? this.cluster.options.requestTimeoutMs, 1);
+    const deadline = Date.now() + timeoutMs;
+    let replicationFactor = options.replicationFactor;
+    if (replicationFactor === undefined) {
+      const { brokers } = await this.cluster.refreshMetadata(deadline);
+      replicationFactor = Math.max(1, Math.min(3, brokers.length));
+    }
+    requireInteger('createTopic', 'replicationFactor', replicationFactor, 1, 100);
+    await this.cluster.controllerRequest({ type: 'createTopic', topic, partitions, replicationFactor, config, timeoutMs }, deadline);
+    await this.waitForLeaders(topic, partitions, deadline);
+  }
+
+  async listTopics(): Promise<string[]> {
+    const metadata = await this.cluster.refreshMetadata(this.deadline());
+    return metadata.topics.map((t) => t.topic).sort();
+  }
+
+  /** `{ topic, partitions: [{ partition, leader, replicas, inSync, highWatermark, logStartOffset }], config }` */
+  async describeTopic(topic: string): Promise<TopicDescription> {
+    validateTopicName(topic);
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'describeTopic', topic }, this.deadline());
+    return { ...result, partitions: [...result.partitions].sort((a, b) => a.partition - b.partition) };
+  }
+
+  async deleteTopic(topic: string, timeoutMs?: number): Promise<void> {
+    validateTopicName(topic);
+    await this.cluster.controllerRequest({ type: 'deleteTopic', topic }, this.deadline(timeoutMs));
+    this.cluster.invalidateTopic(topic);
+  }
+
+  /** Changes only the given config values. */
+  async alterTopic(topic: string, config: TopicConfigInput, timeoutMs?: number): Promise<void> {
+    validateTopicName(topic);
+    const checked = validateTopicConfig(config);
+    if (Object.keys(checked).length === 0) throw invalid(`alterTopic needs at least one of ${CONFIG_KEYS.join(', ')}`);
+    await this.cluster.controllerRequest({ type: 'alterTopic', topic, config: checked }, this.deadline(timeoutMs));
+  }
+
+  /** `{ controller, brokers: [{ id, address, alive, leaders }] }`, brokers sorted by id. */
+  async describeCluster(): Promise<ClusterDescription> {
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'describeCluster' }, this.deadline());
+    return { controller: result.controller, brokers: [...result.brokers].sort((a, b) => a.id - b.id) };
+  }
+
+  /** Moves the partition's replicas to `replicas` (the first becomes the preferred leader). */
+  async movePartition(topic: string, partition: number, replicas: number[]): Promise<void> {
+    validateTopicName(topic);
+    requireInteger('movePartition', 'partition', partition, 0);
+    if (!Array.isArray(replicas) || replicas.length === 0) throw invalid('movePartition needs a non-empty list of broker ids, for example [1, 2, 4]');
+    for (const id of replicas) requireInteger('movePartition', 'replicas', id, 1);
+    await this.cluster.anyBrokerRequest({ type: 'movePartition', topic, partition, replicas }, this.deadline());
+  }
+
+  async transferLeader(topic: string, partition: number, to: number): Promise<void> {
+    validateTopicName(topic);
+    requireInteger('transferLeader', 'partition', partition, 0);
+    requireInteger('transferLeader', 'to', to, 1);
+    await this.cluster.anyBrokerRequest({ type: 'transferLeader', topic, partition, to }, this.deadline());
+  }
+
+  /** Starts leadership transfers towards preferred leaders; resolves with how many started. */
+  async balanceLeaders(): Promise<number> {
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'balanceLeaders' }, this.deadline());
+    return result.transfers;
+  }
+
+  async removeBroker(brokerId: number): Promise<void> {
+    requireInteger('removeBroker', 'brokerId', brokerId, 1);
+    await this.cluster.anyBrokerRequest({ type: 'removeBroker', brokerId }, this.deadline());
+  }
+
+  async listGroups(): Promise<GroupListing[]> {
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'listGroups' }, this.deadline());
+    return result;
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    if (typeof groupId !== 'string' || groupId === '') throw invalid('describeGroup needs a group id');
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'describeGroup', groupId }, this.deadline());
+    return result;
+  }
+
+  /** Sets the group's committed offsets for every partition of the topic (group must be empty). */
+  async resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest' | number): Promise<Array<{ topic: string; partition: number; offset: number }>> {
+    if (typeof groupId !== 'string' || groupId === '') throw invalid('resetOffsets needs a group id');
+    validateTopicName(topic);
+    if (typeof to === 'number') requireInteger('resetOffsets', 'to', to, 0);
+    else if (to !== 'earliest' && to !== 'latest') throw invalid(`resetOffsets: to must be 'earliest', 'latest' or an offset, got ${JSON.stringify(to)}`);
+    const { result } = await this.cluster.anyBrokerRequest({ type: 'resetOffsets', groupId, topic, target: to }, this.deadline());
+    return result;
+  }
+
+  /** The broker answers CreateTopics once partitions have leaders; this checks it in our own metadata too. */
+  private async waitForLeaders(topic: string, partitions: number, deadline: number): Promise<void> {
+    await retryUntil(this.cluster.retryPolicy, deadline, async () => {
+      const metadata = await this.cluster.refreshMetadata(deadline);
+      const info = metadata.topics.find((t) => t.topic === topic);
+      const led = info ? info.partitions.filter((p) => p.leader !== null).length : 0;
+      if (!info || led < partitions) {
+        throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but ${partitions - led} of ${partitions} partitions have no leader yet`);
+      }
+    });
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The client's view of the cluster: a connection pool keyed by broker address, and a
+ * metadata cache (brokers, controller, partition leaders and replicas) that answers
+ * "where do I send this" for the producer, consumer and admin.
+ *
+ * The cache is refreshed lazily: when it is older than metadataMaxAgeMs, when a topic is
+ * missing from it, and after NOT_LEADER, LEADER_NOT_AVAILABLE, NOT_CONTROLLER and
+ * BROKER_NOT_AVAILABLE. Concurrent refreshes share one request. A NOT_LEADER that names
+ * the new leader updates the cache at once, so the retry goes straight there.
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import { Connection, type EnvelopeCodec, type RequestOptions } from '../network/connection.js';
+import type { BrokerAddress, ClientRequest, ClientResponse, MetadataResult, PartitionMetadata, ResponseOf, TopicMetadata } from '../network/api.js';
+import type { ResolvedClientOptions } from '../options.js';
+import { silentLogger, type ClientLogger } from '../logger.js';
+import { asFlotillaError, retryUntil, type RetryPolicy } from './retry.js';
+
+export class Cluster {
+  readonly logger: ClientLogger;
+  readonly retryPolicy: RetryPolicy;
+  private readonly connections = new Map<string, Connection<ClientRequest, ClientResponse>>();
+  private brokers = new Map<number, BrokerAddress>();
+  private controller: number | null = null;
+  private readonly topics = new Map<string, { info: TopicMetadata; fetchedAt: number }>();
+  private refreshing: Promise<MetadataResult> | null = null;
+  private nextBootstrap = 0;
+  private closed = false;
+
+  constructor(
+    readonly options: ResolvedClientOptions,
+    private readonly codec: EnvelopeCodec<ClientRequest, ClientResponse>,
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.retryPolicy = { initialBackoffMs: options.retryBackoffMs, maxBackoffMs: options.maxRetryBackoffMs };
+  }
+
+  // ----------------------------------------------------------------------------- network
+
+  connection(address: string): Connection<ClientRequest, ClientResponse> {
+    if (this.closed) throw new FlotillaError('BROKER_NOT_AVAILABLE', 'the client is closed; create a new Client');
+    let connection = this.connections.get(address);
+    if (!connection) {
+      connection = new Connection(this.codec, {
+        address,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        maxFrameBytes: this.options.maxFrameBytes,
+        logger: this.logger,
+      });
+      this.connections.set(address, connection);
+    }
+    return connection;
+  }
+
+  /** One request to one broker, no retry; the answer's type is checked against the request's. */
+  async send<R extends ClientRequest>(address: string, request: R, options?: RequestOptions): Promise<ResponseOf<R['type']>> {
+    const response = await this.connection(address).request(request, options);
+    if (response === undefined && options?.expectResponse === false) return undefined as never;
+    if (!response || response.type !== request.type) {
+      throw new FlotillaError('INTERNAL', `broker ${address} answered a ${request.type} request with ${response ? response.type : 'nothing'}`);
+    }
+    return response as ResponseOf<R['type']>;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.connections.values()].map((c) => c.close()));
+    this.connections.clear();
+  }
+
+  // ---------------------------------------------------------------------------- metadata
+
+  brokerAddress(id: number): string | undefined {
+    return this.brokers.get(id)?.address;
+  }
+
+  knownBrokers(): BrokerAddress[] {
+    return [...this.brokers.values()];
+  }
+
+  get controllerId(): number | null {
+    return this.controller;
+  }
+
+  /** Metadata for every topic, fresh from a broker. */
+  async refreshMetadata(deadline = Date.now() + this.options.requestTimeoutMs): Promise<MetadataResult> {
+    if (!this.refreshing) {
+      this.refreshing = this.fetchMetadata(deadline).finally(() => {
+        this.refreshing = null;
+      });
+    }
+    return this.refreshing;
+  }
+
+  /** The cached partitions of a topic, however old, without asking a broker. */
+  cachedTopic(topic: string): TopicMetadata | undefined {
+    return this.topics.get(topic)?.info;
+  }
+
+  /** Forgets a topic so the next lookup asks a broker (after NOT_LEADER and the like). */
+  invalidateTopic(topic: string): void {
+    this.topics.delete(topic);
+  }
+
+  /**
+   * The topic's partitions from the cache, refreshed when stale or missing.
+   * Fails with UNKNOWN_TOPIC when a fresh answer does not know the topic.
+   */
+  async topic(topic: string, deadline = Date.now() + this.options.requestTimeoutMs): Promise<TopicMetadata> {
+    const cached = this.topics.get(topic);
+    if (cached && Date.now() - cached.fetchedAt < this.options.metadataMaxAgeMs) return cached.info;
+    await this.refreshMetadata(deadline);
+    const fresh = this.topics.get(topic);
+    if (!fresh) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist; create it first with \`flotilla topic create ${topic}\` (topics are never created implicitly)`);
+    return fresh.info;
+  }
+
+  async partition(topic: string, partition: number, deadline?: number): Promise<PartitionMetadata> {
+    const info = await this.topic(topic, deadline);
+    const found = info.partitions.find((p) => p.partition === partition);
+    if (!found) {
+      throw new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0-${info.partitions.length - 1}; there is no partition ${partition}`);
+    }
+    return found;
+  }
+
+  /** Address of the partition's leader; LEADER_NOT_AVAILABLE (retriable) when there is none. */
+  async leaderAddress(topic: string, partition: number, deadline?: number): Promise<{ id: number; address: string }> {
+    const info = await this.partition(topic, partition, deadline);
+    const address = info.leader === null ? undefined : this.brokerAddress(info.leader);
+    if (info.leader === null || address === undefined) {
+      this.invalidateTopic(topic);
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', `partition ${topic}/${partition} has no leader right now; retrying until the election ends`);
+    }
+    return { id: info.leader, address };
+  }
+
+  /**
+   * Reacts to a failed partition request: NOT_LEADER with a named leader updates the
+   * cache in place; any other retriable error drops the topic so it is looked up again.
+   */
+  noteFailure(topic: string, partition: number, error: FlotillaError): void {
+    if (error.code === 'NOT_LEADER' && typeof error.details.leaderId === 'number' && error.details.leaderId > 0) {
+      const leaderId = error.details.leaderId;
+      if (typeof error.details.leaderAddress === 'string' && error.details.leaderAddress) {
+        this.brokers.set(leaderId, { id: leaderId, address: error.details.leaderAddress });
+      }
+      const info = this.topics.get(topic)?.info.partitions.find((p) => p.partition === partition);
+      if (info && this.brokers.has(leaderId)) {
+        info.leader = leaderId;
+        return;
+      }
+    }
+    if (error.retriable) this.invalidateTopic(topic);
+  }
+
+  /**
+   * A request for the controller (create/delete/alter topic): sent to the controller
+   * leader, retried on NOT_CONTROLLER and other retriable errors until `deadline`.
+   */
+  async controllerRequest<R extends ClientRequest>(request: R, deadline: number): Promise<ResponseOf<R['type']>> {
+    return retryUntil(
+      this.retryPolicy,
+      deadline,
+      async () => {
+        const address = await this.controllerAddress(deadline);
+        return this.send(address, request);
+      },
+      (error) => {
+        if (error.code === 'NOT_CONTROLLER' && typeof error.details.leaderId === 'number' && error.details.leaderId > 0) {
+          this.controller = error.details.leaderId;
+          if (typeof error.details.leaderAddress === 'string' && error.details.leaderAddress) {
+            this.brokers.set(this.controller, { id: this.controller, address: error.details.leaderAddress });
+          }
+        } else {
+          this.controller = null;
+        }
+      },
+    );
+  }
+
+  /**
+   * A request any broker can answer (describe, or forwarded to the controller by the
+   * broker itself): tried at the known brokers in turn, retriable errors retried until
+   * `deadline`.
+   */
+  async anyBrokerRequest<R extends ClientRequest>(request: R, deadline: number): Promise<ResponseOf<R['type']>> {
+    return retryUntil(this.retryPolicy, deadline, async () => {
+      const candidates = this.metadataCandidates();
+      let lastError: FlotillaError | null = null;
+      for (const address of candidates) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        try {
+          return await this.send(address, request, { timeoutMs: Math.min(remaining, this.options.requestTimeoutMs) });
+        } catch (err) {
+          lastError = asFlotillaError(err);
+          // Only an unreachable broker is worth skipping here; other errors are the answer.
+          if (lastError.code !== 'BROKER_NOT_AVAILABLE') throw lastError;
+        }
+      }
+      throw lastError ?? new FlotillaError('BROKER_NOT_AVAILABLE', 'no broker could be asked before the deadline');
+    });
+  }
+
+  private async controllerAddress(deadline: number): Promise<string> {
+    if (this.controller === null || !this.brokers.has(this.controller)) await this.refreshMetadata(deadline);
+    const address = this.controller === null ? undefined : this.brokerAddress(this.controller);
+    if (address === undefined) {
+      throw new FlotillaError('NOT_CONTROLLER', 'the cluster has no controller leader right now (election in progress); retrying');
+    }
+    return address;
+  }
+
+  /**
+   * Asks brokers for metadata until one answers: known brokers first, then the
+   * bootstrap list, round-robin so that one dead broker does not take every first try.
+   */
+  private async fetchMetadata(deadline: number): Promise<MetadataResult> {
+    const candidates = this.metadataCandidates();
+    let lastError: FlotillaError | null = null;
+    for (const address of candidates) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        const { result } = await this.send(address, { type: 'metadata' }, { timeoutMs: Math.min(remaining, this.options.requestTimeoutMs) });
+        this.applyMetadata(result);
+        return result;
+      } catch (err) {
+        lastError = asFlotillaError(err);
+        this.logger.debug({ broker: address, code: lastError.code }, 'metadata request failed');
+        if (!lastError.retriable) throw lastError;
+      }
+    }
+    throw new FlotillaError(
+      'BROKER_NOT_AVAILABLE',
+      `no broker answered a metadata request (tried ${candidates.join(', ')}); check that the brokers are running and --brokers is right${lastError ? ` (last error: ${lastError.code}: ${lastError.message})` : ''}`,
+      {},
+      { cause: lastError },
+    );
+  }
+
+  private metadataCandidates(): string[] {
+    const bootstrap = this.options.brokers;
+    const start = this.nextBootstrap++ % bootstrap.length;
+    const rotated = [...bootstrap.slice(start), ...bootstrap.slice(0, start)];
+    const known = [...this.brokers.values()].map((b) => b.address);
+    const knownStart = known.length > 0 ? start % known.length : 0;
+    return [...new Set([...known.slice(knownStart), ...known.slice(0, knownStart), ...rotated])];
+  }
+
+  private applyMetadata(result: MetadataResult): void {
+    const now = Date.now();
+    this.brokers = new Map(result.brokers.map((b) => [b.id, b]));
+    this.controller = result.controller;
+    this.topics.clear();
+    for (const topic of result.topics) this.topics.set(topic.topic, { info: topic, fetchedAt: now });
+  }
+}

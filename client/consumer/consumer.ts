@@ -1,0 +1,298 @@
+/**
+ * The consumer: `assign()` the partitions to read, then `for await` the messages.
+ *
+ * One fetcher per assigned partition runs a loop: pick a replica (readFrom), long-poll
+ * it for records at the fetch position, keep the result, and fetch again while the
+ * application works through what it has: at most PREFETCH_CHUNKS fetch results wait per
+ * partition, so memory stays at about PREFETCH_CHUNKS * maxBytes per partition.
+ *
+ * Positions only move forward: the fetch position advances past every whole batch seen
+ * (control batches too), and records below it are skipped whatever a replica returns.
+ * The iterator hands out messages round-robin over partitions that have some.
+ *
+ * Breaking out of `for await` leaves the consumer open (iterate again to go on);
+ * close() stops the fetchers and ends any running iteration.
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { asFlotillaError, backoffFor, sleep } from '../cluster/retry.js';
+import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
+import { messagesFrom, type Message } from './messages.js';
+import { validateTopicName } from '../admin/admin.js';
+
+export type { Message } from './messages.js';
+
+export interface Assignment {
+  topic: string;
+  partition: number;
+  offset: number | 'earliest' | 'latest';
+}
+
+/** Fetch results that may wait per partition: the one being handed out and one prefetched. */
+const PREFETCH_CHUNKS = 2;
+
+function groupsNotAvailable(what: string): FlotillaError {
+  return new FlotillaError('INVALID_REQUEST', `${what}: consumer groups are not available yet in this version; use consumer.assign([{ topic, partition, offset }]) instead`);
+}
+
+class PartitionFetcher {
+  /** Next offset to fetch; null until 'earliest'/'latest' is resolved. */
+  fetchOffset: number | null;
+  readonly chunks: Message[][] = [];
+  stopped = false;
+  private replicaCursor = Math.floor(Math.random() * 1000);
+  private readonly setAside = new Map<number, number>();
+  private wakeSpace: (() => void) | null = null;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly start: number | 'earliest' | 'latest',
+    private readonly consumer: Consumer,
+  ) {
+    this.fetchOffset = typeof start === 'number' ? start : null;
+  }
+
+  private get cluster(): Cluster {
+    return this.consumer.cluster;
+  }
+
+  private get options(): ResolvedConsumerOptions {
+    return this.consumer.options;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wakeSpace?.();
+  }
+
+  /** The iterator took a chunk: room to prefetch again. */
+  spaceFreed(): void {
+    this.wakeSpace?.();
+  }
+
+  async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      if (this.chunks.length >= PREFETCH_CHUNKS) {
+        await new Promise<void>((resolve) => (this.wakeSpace = resolve));
+        this.wakeSpace = null;
+        continue;
+      }
+      try {
+        if (this.fetchOffset === null) this.fetchOffset = await this.resolveStart(this.start === 'latest' ? 'latest' : 'earliest');
+        await this.fetchOnce();
+        attempt = 0;
+      } catch (err) {
+        const error = asFlotillaError(err);
+        if (this.stopped) return;
+        if (!error.retriable) {
+          this.consumer.fail(error);
+          return;
+        }
+        this.cluster.noteFailure(this.topic, this.partition, error);
+        this.cluster.logger.debug({ topic: this.topic, partition: this.partition, code: error.code }, 'fetch retry');
+        await sleep(backoffFor(this.cluster.retryPolicy, attempt++));
+      }
+    }
+  }
+
+  private async fetchOnce(): Promise<void> {
+    const replica = await this.chooseReplica();
+    const offset = this.fetchOffset!;
+    const timeoutMs = this.options.maxWaitMs + this.cluster.options.requestTimeoutMs;
+    let result;
+    try {
+      ({ result } = await this.cluster.send(
+        replica.address,
+        { type: 'fetch', topic: this.topic, partition: this.partition, offset, maxBytes: this.options.maxBytes, maxWaitMs: this.options.maxWaitMs },
+        { timeoutMs },
+      ));
+    } catch (err) {
+      const error = asFlotillaError(err);
+      if (error.code === 'OFFSET_OUT_OF_RANGE') return this.outOfRange(replica.id, offset);
+      if (this.options.readFrom === 'any' && (error.retriable || error.code === 'UNKNOWN_PARTITION')) {
+        // Slow, unreachable or no longer a replica: read another one for a while.
+        this.setAside.set(replica.id, Date.now() + this.options.replicaSetAsideMs);
+        if (error.code === 'UNKNOWN_PARTITION') this.cluster.invalidateTopic(this.topic);
+        if (error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'UNKNOWN_PARTITION') return;
+      }
+      throw error;
+    }
+    if (this.stopped || this.fetchOffset !== offset) return;
+    const { messages, nextOffset } = messagesFrom(result.records, this.topic, this.partition, offset);
+    this.fetchOffset = nextOffset;
+    if (messages.length > 0) {
+      this.chunks.push(messages);
+      this.consumer.dataArrived();
+    }
+  }
+
+  /**
+   * The position is outside what the replica holds. A follower that is merely behind
+   * is set aside; otherwise the leader's bounds decide: reset per offsetReset, or fail.
+   */
+  private async outOfRange(replicaId: number, offset: number): Promise<void> {
+    const bounds = await this.offsets();
+    if (offset >= bounds.logStartOffset && offset <= bounds.highWatermark) {
+      this.setAside.set(replicaId, Date.now() + this.options.replicaSetAsideMs);
+      return;
+    }
+    if (this.options.offsetReset === 'none') {
+      throw new FlotillaError('OFFSET_OUT_OF_RANGE', `offset ${offset} of ${this.topic}/${this.partition} is outside the log [${bounds.logStartOffset}, ${bounds.highWatermark}); assign a valid offset or set offsetReset to 'earliest' or 'latest'`);
+    }
+    const reset = this.options.offsetReset === 'earliest' ? bounds.logStartOffset : bounds.highWatermark;
+    this.cluster.logger.warn({ topic: this.topic, partition: this.partition, from: offset, to: reset }, 'offset out of range, reset');
+    // Never backward past what was already handed out: only reset below when the log itself moved.
+    this.fetchOffset = reset;
+  }
+
+  /** The log's bounds, asked of the leader (the replica whose high watermark is the newest). */
+  private async offsets(): Promise<{ logStartOffset: number; highWatermark: number }> {
+    const leader = await this.cluster.leaderAddress(this.topic, this.partition);
+    const ask = (target: 'earliest' | 'latest') => this.cluster.send(leader.address, { type: 'listOffsets', topic: this.topic, partition: this.partition, target });
+    const [earliest, latest] = await Promise.all([ask('earliest'), ask('latest')]);
+    return { logStartOffset: earliest.result.offset, highWatermark: latest.result.offset };
+  }
+
+  private async resolveStart(target: 'earliest' | 'latest'): Promise<number> {
+    const leader = await this.cluster.leaderAddress(this.topic, this.partition);
+    const { result } = await this.cluster.send(leader.address, { type: 'listOffsets', topic: this.topic, partition: this.partition, target });
+    return result.offset;
+  }
+
+  private async chooseReplica(): Promise<{ id: number; address: string }> {
+    const readFrom = this.options.readFrom;
+    if (readFrom === 'leader') return this.cluster.leaderAddress(this.topic, this.partition);
+    const info = await this.cluster.partition(this.topic, this.partition);
+    if (typeof readFrom === 'number') {
+      const address = this.cluster.brokerAddress(readFrom);
+      if (!info.replicas.includes(readFrom) || address === undefined) {
+        throw new FlotillaError('UNKNOWN_PARTITION', `broker ${readFrom} holds no replica of ${this.topic}/${this.partition} (replicas: ${info.replicas.join(', ')}); choose one of them with readFrom`);
+      }
+      return { id: readFrom, address };
+    }
+    const now = Date.now();
+    const candidates = info.replicas.filter((id) => this.cluster.brokerAddress(id) !== undefined && (this.setAside.get(id) ?? 0) <= now);
+    if (candidates.length === 0) {
+      // Everything is set aside or down: fall back to the leader rather than stall.
+      this.setAside.clear();
+      return this.cluster.leaderAddress(this.topic, this.partition);
+    }
+    const id = candidates[this.replicaCursor++ % candidates.length]!;
+    return { id, address: this.cluster.brokerAddress(id)! };
+  }
+}
+
+export class Consumer implements AsyncIterable<Message> {
+  readonly options: ResolvedConsumerOptions;
+  private fetchers: PartitionFetcher[] = [];
+  private started = false;
+  private closed = false;
+  private failure: FlotillaError | null = null;
+  private wakeIterator: (() => void) | null = null;
+  private nextFetcher = 0;
+  private current: { messages: Message[]; next: number } | null = null;
+
+  constructor(
+    readonly cluster: Cluster,
+    options: ConsumerOptions = {},
+  ) {
+    this.options = resolveConsumerOptions(options);
+  }
+
+  /** Replaces the assignment. Synchronous; fetching starts when iteration does. */
+  assign(assignments: Assignment[]): void {
+    if (this.closed) throw new FlotillaError('INVALID_REQUEST', 'assign() after consumer.close(); create a new consumer');
+    if (!Array.isArray(assignments)) throw new FlotillaError('INVALID_REQUEST', 'assign() takes an array of { topic, partition, offset }');
+    const seen = new Set<string>();
+    for (const a of assignments) {
+      validateTopicName(a?.topic);
+      if (!Number.isSafeInteger(a.partition) || a.partition < 0) throw new FlotillaError('INVALID_REQUEST', `assign(): partition must be a partition number, got ${JSON.stringify(a.partition)}`);
+      if (!(a.offset === 'earliest' || a.offset === 'latest' || (Number.isSafeInteger(a.offset) && a.offset >= 0))) {
+        throw new FlotillaError('INVALID_REQUEST', `assign(): offset must be a number >= 0, 'earliest' or 'latest', got ${JSON.stringify(a.offset)}`);
+      }
+      const key = `${a.topic}/${a.partition}`;
+      if (seen.has(key)) throw new FlotillaError('INVALID_REQUEST', `assign(): ${key} is listed twice`);
+      seen.add(key);
+    }
+    for (const f of this.fetchers) f.stop();
+    this.fetchers = assignments.map((a) => new PartitionFetcher(a.topic, a.partition, a.offset, this));
+    this.nextFetcher = 0;
+    this.current = null;
+    this.failure = null;
+    if (this.started) for (const f of this.fetchers) void f.run();
+    this.dataArrived();
+  }
+
+  /** The partitions this consumer reads right now. */
+  assignment(): Array<{ topic: string; partition: number }> {
+    return this.fetchers.map((f) => ({ topic: f.topic, partition: f.partition }));
+  }
+
+  async subscribe(_subscription: { topic: string; fromBeginning?: boolean }): Promise<void> {
+    throw groupsNotAvailable('subscribe()');
+  }
+
+  async commit(): Promise<void> {
+    throw groupsNotAvailable('commit()');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const f of this.fetchers) f.stop();
+    this.dataArrived();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (!this.started) {
+      this.started = true;
+      for (const f of this.fetchers) void f.run();
+    }
+    while (!this.closed) {
+      if (this.failure) {
+        const failure = this.failure;
+        this.failure = null;
+        throw failure;
+      }
+      // The chunk being handed out lives on the consumer, not in this generator, so
+      // breaking out of the loop and iterating again continues where it stopped.
+      if (!this.current || this.current.next >= this.current.messages.length) {
+        const messages = this.takeChunk();
+        if (!messages) {
+          this.current = null;
+          await new Promise<void>((resolve) => (this.wakeIterator = resolve));
+          this.wakeIterator = null;
+          continue;
+        }
+        this.current = { messages, next: 0 };
+      }
+      yield this.current.messages[this.current.next++]!;
+    }
+  }
+
+  /** @internal A fetcher has data (or the assignment changed): wake a waiting iterator. */
+  dataArrived(): void {
+    this.wakeIterator?.();
+  }
+
+  /** @internal A fetcher hit an error it cannot retry: the iteration throws it. */
+  fail(error: FlotillaError): void {
+    this.failure = error;
+    this.dataArrived();
+  }
+
+  private takeChunk(): Message[] | null {
+    const n = this.fetchers.length;
+    for (let i = 0; i < n; i++) {
+      const fetcher = this.fetchers[(this.nextFetcher + i) % n]!;
+      const messages = fetcher.chunks.shift();
+      if (messages) {
+        this.nextFetcher = (this.nextFetcher + i + 1) % n;
+        fetcher.spaceFreed();
+        return messages;
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Consumer options: one defaults object, validated once in `client.consumer()`.
+ */
+import { defined, invalid, rejectUnknown, requireInteger, requireOneOf } from '../validate.js';
+
+export type ReadFrom = 'any' | 'leader' | number;
+export type OffsetReset = 'earliest' | 'latest' | 'none';
+
+export interface ConsumerOptions {
+  /** Consumer groups are not available yet; accepted so that code written for them type-checks. */
+  groupId?: string;
+  /** 'any' spreads fetches over the replicas, 'leader' reads the leader, a broker id pins one replica. */
+  readFrom?: ReadFrom;
+  /** Long-poll: how long a broker may hold a fetch that has nothing to return yet. */
+  maxWaitMs?: number;
+  /** Upper bound of one fetch response per partition. */
+  maxBytes?: number;
+  /** Where to go when the position is outside the log (records deleted by retention, say). */
+  offsetReset?: OffsetReset;
+  /** How long a replica that timed out or was unreachable is skipped by readFrom 'any'. */
+  replicaSetAsideMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+export const CONSUMER_DEFAULTS = {
+  groupId: undefined as string | undefined,
+  readFrom: 'any' as ReadFrom,
+  maxWaitMs: 500,
+  maxBytes: 1024 * 1024,
+  offsetReset: 'earliest' as OffsetReset,
+  replicaSetAsideMs: 30_000,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+};
+
+export type ResolvedConsumerOptions = typeof CONSUMER_DEFAULTS;
+
+export function resolveConsumerOptions(options: ConsumerOptions = {}): ResolvedConsumerOptions {
+  if (options === null || typeof options !== 'object') throw invalid('client.consumer(options) takes an options object or nothing');
+  rejectUnknown('consumer', options, CONSUMER_DEFAULTS);
+  const resolved = { ...CONSUMER_DEFAULTS, ...defined(options) };
+  if (typeof resolved.readFrom === 'number') {
+    requireInteger('consumer', 'readFrom', resolved.readFrom, 1);
+  } else {
+    requireOneOf('consumer', 'readFrom', resolved.readFrom, ['any', 'leader'] as const);
+  }
+  if (resolved.groupId !== undefined && (typeof resolved.groupId !== 'string' || resolved.groupId === '')) {
+    throw invalid('consumer option groupId must be a non-empty string when given');
+  }
+  requireInteger('consumer', 'maxWaitMs', resolved.maxWaitMs, 0, 30_000);
+  requireInteger('consumer', 'maxBytes', resolved.maxBytes, 1024, 16 * 1024 * 1024 - 1024);
+  requireOneOf('consumer', 'offsetReset', resolved.offsetReset, ['earliest', 'latest', 'none'] as const);
+  requireInteger('consumer', 'replicaSetAsideMs', resolved.replicaSetAsideMs, 0);
+  requireInteger('consumer', 'sessionTimeoutMs', resolved.sessionTimeoutMs, 1);
+  requireInteger('consumer', 'heartbeatIntervalMs', resolved.heartbeatIntervalMs, 1);
+  if (resolved.heartbeatIntervalMs >= resolved.sessionTimeoutMs) {
+    throw invalid(`consumer option heartbeatIntervalMs (${resolved.heartbeatIntervalMs}) must be below sessionTimeoutMs (${resolved.sessionTimeoutMs}); a third of it is usual`);
+  }
+  return resolved;
+}

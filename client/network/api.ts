@@ -1,0 +1,126 @@
+/**
+ * The requests the client sends and the answers it expects, as plain objects, one
+ * partition or topic per request. The connection carries them through an EnvelopeCodec;
+ * `wire.ts` maps them onto the protobuf envelopes of protocol/client.proto (and turns
+ * per-topic and per-partition errors into a rejected request). Everything above the
+ * network layer speaks only these types.
+ */
+
+export type Acks = 'all' | 'leader' | 'none';
+
+export interface TopicConfigInput {
+  retentionMs?: number;
+  retentionBytes?: number;
+  segmentBytes?: number;
+}
+
+export interface BrokerAddress {
+  id: number;
+  address: string;
+}
+
+export interface PartitionMetadata {
+  partition: number;
+  /** null: no leader right now (election in progress). */
+  leader: number | null;
+  leaderTerm: number;
+  replicas: number[];
+  inSync: number[];
+}
+
+export interface TopicMetadata {
+  topic: string;
+  partitions: PartitionMetadata[];
+}
+
+export interface MetadataResult {
+  controller: number | null;
+  brokers: BrokerAddress[];
+  topics: TopicMetadata[];
+}
+
+export interface PartitionDescription {
+  partition: number;
+  leader: number | null;
+  replicas: number[];
+  inSync: number[];
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+export interface TopicDescription {
+  topic: string;
+  partitions: PartitionDescription[];
+  config: TopicConfigInput;
+}
+
+export interface ClusterDescription {
+  controller: number | null;
+  brokers: Array<{ id: number; address: string; alive: boolean; leaders: number }>;
+}
+
+export interface GroupListing {
+  groupId: string;
+  state: string;
+  members: number;
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  generation: number;
+  members: Array<{ memberId: string; clientId: string; clientAddress: string; assignment: Array<{ topic: string; partitions: number[] }> }>;
+  offsets: Array<{ topic: string; partition: number; offset: number }>;
+}
+
+export type OffsetTarget = 'earliest' | 'latest';
+
+export type ClientRequest =
+  | { type: 'metadata' }
+  | { type: 'createTopic'; topic: string; partitions: number; replicationFactor: number; config: TopicConfigInput; timeoutMs: number }
+  | { type: 'deleteTopic'; topic: string }
+  | { type: 'alterTopic'; topic: string; config: TopicConfigInput }
+  | { type: 'describeTopic'; topic: string }
+  | { type: 'describeCluster' }
+  | { type: 'produce'; topic: string; partition: number; acks: Acks; timeoutMs: number; batch: Buffer }
+  | { type: 'fetch'; topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number }
+  | { type: 'listOffsets'; topic: string; partition: number; target: OffsetTarget }
+  | { type: 'movePartition'; topic: string; partition: number; replicas: number[] }
+  | { type: 'transferLeader'; topic: string; partition: number; to: number }
+  | { type: 'balanceLeaders' }
+  | { type: 'removeBroker'; brokerId: number }
+  | { type: 'listGroups' }
+  | { type: 'describeGroup'; groupId: string }
+  | { type: 'resetOffsets'; groupId: string; topic: string; target: OffsetTarget | number };
+
+export interface ProduceResult {
+  /** Offset of the batch's first record; the i-th record has baseOffset + i. */
+  baseOffset: number;
+}
+
+export interface FetchResult {
+  /** Whole batches, concatenated, starting at or before the requested offset. */
+  records: Buffer;
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+export type ClientResponse =
+  | { type: 'metadata'; result: MetadataResult }
+  | { type: 'createTopic' }
+  | { type: 'deleteTopic' }
+  | { type: 'alterTopic' }
+  | { type: 'describeTopic'; result: TopicDescription }
+  | { type: 'describeCluster'; result: ClusterDescription }
+  | { type: 'produce'; result: ProduceResult }
+  | { type: 'fetch'; result: FetchResult }
+  | { type: 'listOffsets'; result: { offset: number } }
+  | { type: 'movePartition' }
+  | { type: 'transferLeader' }
+  | { type: 'balanceLeaders'; result: { transfers: number } }
+  | { type: 'removeBroker' }
+  | { type: 'listGroups'; result: GroupListing[] }
+  | { type: 'describeGroup'; result: GroupDescription }
+  | { type: 'resetOffsets'; result: Array<{ topic: string; partition: number; offset: number }> };
+
+export type ResponseOf<T extends ClientRequest['type']> = Extract<ClientResponse, { type: T }>;

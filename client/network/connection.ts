@@ -1,0 +1,220 @@
+/**
+ * One TCP connection to one broker, speaking the client protocol: the 0x01 type byte,
+ * then length-prefixed request envelopes out and response envelopes in, matched by
+ * correlation id. Many requests may be in flight (pipelining) and responses may arrive
+ * in any order.
+ *
+ * Contract:
+ * - The socket is opened lazily by the first request and reopened by the first request
+ *   after a loss; the connection itself never retries (the cluster layer does, because
+ *   only it knows whether a request is safe to repeat and where to send it).
+ * - Every request settles exactly once: with its response, with the broker's error, with
+ *   TIMEOUT after its own deadline, or with BROKER_NOT_AVAILABLE when the socket fails
+ *   or closes while it is in flight (its outcome at the broker is then unknown).
+ * - A response whose correlation id is no longer pending (its request timed out) is
+ *   dropped.
+ */
+import net from 'node:net';
+import { FlotillaError } from '../../protocol/errors.js';
+import { encodeFrame, FrameDecoder } from './framing.js';
+import { silentLogger, type ClientLogger } from '../logger.js';
+
+export const CLIENT_CONNECTION_TYPE = 0x01;
+
+/** Translates between request/response objects and envelope bytes (the protocol codec). */
+export interface EnvelopeCodec<Req, Res> {
+  encodeRequest(correlationId: number, request: Req): Uint8Array;
+  /** Throws when the frame does not decode; `error` is the broker's error for the request. */
+  decodeResponse(frame: Buffer): { correlationId: number; response?: Res; error?: FlotillaError };
+}
+
+export interface ConnectionOptions {
+  /** HOST:PORT */
+  address: string;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Largest response frame accepted; bigger ones close the connection. */
+  maxFrameBytes: number;
+  logger?: ClientLogger;
+}
+
+export interface RequestOptions {
+  /** Overrides requestTimeoutMs for this request (a long-poll fetch adds its wait). */
+  timeoutMs?: number;
+  /**
+   * False for requests the broker does not answer (produce with acks none): the promise
+   * resolves with undefined once the frame is handed to the socket.
+   */
+  expectResponse?: boolean;
+}
+
+interface Pending<Res> {
+  resolve(response: Res | undefined): void;
+  reject(error: FlotillaError): void;
+  timer: NodeJS.Timeout;
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(address);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || !(port > 0 && port < 65536)) {
+    throw new FlotillaError('INVALID_CONFIG', `broker address must be HOST:PORT (for example 127.0.0.1:7401), got "${address}"`);
+  }
+  const host = match[1].startsWith('[') && match[1].endsWith(']') ? match[1].slice(1, -1) : match[1];
+  return { host, port };
+}
+
+export class Connection<Req, Res> {
+  readonly address: string;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly logger: ClientLogger;
+  private socket: net.Socket | null = null;
+  private readonly pending = new Map<number, Pending<Res>>();
+  private nextCorrelationId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly codec: EnvelopeCodec<Req, Res>,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.address = options.address;
+    ({ host: this.host, port: this.port } = splitAddress(options.address));
+    this.logger = (options.logger ?? silentLogger).child({ broker: options.address });
+  }
+
+  /** Requests sent and not yet settled. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get isConnected(): boolean {
+    return this.socket !== null && !this.socket.connecting && !this.socket.destroyed;
+  }
+
+  request(request: Req, options: RequestOptions = {}): Promise<Res | undefined> {
+    if (this.closed) {
+      return Promise.reject(new FlotillaError('BROKER_NOT_AVAILABLE', `the connection to ${this.address} was closed by the client`));
+    }
+    const socket = this.socket ?? this.open();
+    const correlationId = this.allocateCorrelationId();
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(this.codec.encodeRequest(correlationId, request));
+    } catch (err) {
+      return Promise.reject(err instanceof FlotillaError ? err : new FlotillaError('INVALID_REQUEST', `cannot encode the request: ${(err as Error).message}`));
+    }
+    if (frame.length > this.options.maxFrameBytes + 5) {
+      return Promise.reject(new FlotillaError('RECORD_TOO_LARGE', `the request is ${frame.length} bytes, above maxFrameBytes ${this.options.maxFrameBytes}; send smaller batches (lower batchBytes)`));
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    return new Promise<Res | undefined>((resolve, reject) => {
+      if (options.expectResponse === false) {
+        socket.write(frame, (err) => {
+          if (err) reject(new FlotillaError('BROKER_NOT_AVAILABLE', `write to ${this.address} failed: ${err.message}`, {}, { cause: err }));
+          else resolve(undefined);
+        });
+        return;
+      }
+      const timer = setTimeout(() => {
+        if (this.pending.delete(correlationId)) {
+          reject(new FlotillaError('TIMEOUT', `no response from broker ${this.address} within ${timeoutMs} ms; the outcome is unknown`));
+        }
+      }, timeoutMs);
+      this.pending.set(correlationId, { resolve, reject, timer });
+      socket.write(frame);
+    });
+  }
+
+  /** Fails whatever is in flight and closes the socket; later requests are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const socket = this.socket;
+    this.failAll(new FlotillaError('BROKER_NOT_AVAILABLE', `the connection to ${this.address} was closed by the client`));
+    if (!socket || socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end();
+      // A peer that never finishes its side must not hold close() open.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    });
+  }
+
+  private allocateCorrelationId(): number {
+    const id = this.nextCorrelationId;
+    // Wrap inside int32; an id is only reused after 2^31 requests, long after it settled.
+    this.nextCorrelationId = id >= 0x7fff_ffff ? 1 : id + 1;
+    return id;
+  }
+
+  private open(): net.Socket {
+    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const decoder = new FrameDecoder(this.options.maxFrameBytes);
+    this.socket = socket;
+    // Writes before 'connect' are buffered by the socket, so the type byte goes first.
+    socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
+    const connectTimer = setTimeout(() => {
+      socket.destroy(new Error(`connect timeout after ${this.options.connectTimeoutMs} ms`));
+    }, this.options.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(connectTimer);
+      this.logger.debug({}, 'connected');
+    });
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        socket.destroy(err as Error);
+        return;
+      }
+      for (const frame of frames) this.onFrame(frame, socket);
+    });
+    socket.on('error', (err) => {
+      this.logger.debug({ err: err.message }, 'socket error');
+      this.lose(socket, err);
+    });
+    socket.on('close', () => {
+      clearTimeout(connectTimer);
+      this.lose(socket, decoder.midFrame ? new Error('connection closed in the middle of a frame') : undefined);
+    });
+    return socket;
+  }
+
+  private onFrame(frame: Buffer, socket: net.Socket): void {
+    let decoded: ReturnType<EnvelopeCodec<Req, Res>['decodeResponse']>;
+    try {
+      decoded = this.codec.decodeResponse(frame);
+    } catch (err) {
+      // A response we cannot read leaves the stream in an unknown state: start over.
+      socket.destroy(new Error(`undecodable response: ${(err as Error).message}`));
+      return;
+    }
+    const entry = this.pending.get(decoded.correlationId);
+    if (!entry) {
+      this.logger.debug({ correlationId: decoded.correlationId }, 'response for a request no longer pending');
+      return;
+    }
+    this.pending.delete(decoded.correlationId);
+    clearTimeout(entry.timer);
+    if (decoded.error) entry.reject(decoded.error);
+    else entry.resolve(decoded.response);
+  }
+
+  private lose(socket: net.Socket, cause?: Error): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    if (!socket.destroyed) socket.destroy();
+    const reason = cause ? `: ${cause.message}` : '';
+    this.failAll(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}${reason}`, {}, { cause }));
+  }
+
+  private failAll(error: FlotillaError): void {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of entries) {
+      clearTimeout(entry.timer);
+      entry.reject(error);
+    }
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The client's EnvelopeCodec for protocol/client.proto: maps ClientRequest objects onto
+ * Request envelopes and Response envelopes back onto ClientResponse objects.
+ *
+ * The client sends one topic or partition per request, so a per-topic or per-partition
+ * ErrorInfo in a response (CreateTopics results, FetchedPartition.error, ...) becomes the
+ * request's error, exactly like Response.error. Fetched record bytes are views into the
+ * frame, and the connection gives every frame its own buffer, so a kept message pins one
+ * response, never a whole socket chunk.
+ */
+import { CLIENT_API_VERSION, decodeResponse, encodeRequest, fromErrorInfo, type Init } from '../../protocol/codec.js';
+import type * as wire from '../../protocol/client.schema.js';
+import { Acks as WireAcks, OffsetSpec } from '../../protocol/client.schema.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import type { EnvelopeCodec } from './connection.js';
+import type { ClientRequest, ClientResponse, TopicConfigInput } from './api.js';
+
+const ACKS = { all: WireAcks.ACKS_ALL, leader: WireAcks.ACKS_LEADER, none: WireAcks.ACKS_NONE } as const;
+
+function wireConfig(config: TopicConfigInput): Init<wire.TopicConfig> {
+  const out: Init<wire.TopicConfig> = {};
+  if (config.retentionMs !== undefined) out.retentionMs = config.retentionMs;
+  if (config.retentionBytes !== undefined) out.retentionBytes = config.retentionBytes;
+  if (config.segmentBytes !== undefined) out.segmentBytes = config.segmentBytes;
+  return out;
+}
+
+function configFromWire(config: wire.TopicConfig | null): TopicConfigInput {
+  const out: TopicConfigInput = {};
+  if (config?.retentionMs != null) out.retentionMs = config.retentionMs;
+  if (config?.retentionBytes != null) out.retentionBytes = config.retentionBytes;
+  if (config?.segmentBytes != null) out.segmentBytes = config.segmentBytes;
+  return out;
+}
+
+const idOrNull = (id: number): number | null => (id > 0 ? id : null);
+
+/** The body of a Request envelope for one ClientRequest. */
+export function requestBody(request: ClientRequest): Init<wire.Request> {
+  switch (request.type) {
+    case 'metadata':
+      return { metadata: { topics: [] } };
+    case 'createTopic':
+      return {
+        createTopics: {
+          topics: [{ topic: request.topic, partitions: request.partitions, replication: request.replicationFactor, config: wireConfig(request.config) }],
+          timeoutMs: request.timeoutMs,
+        },
+      };
+    case 'deleteTopic':
+      return { deleteTopics: { topics: [request.topic] } };
+    case 'alterTopic':
+      return { alterTopicConfig: { topic: request.topic, config: wireConfig(request.config) } };
+    case 'describeTopic':
+      return { describeTopic: { topic: request.topic } };
+    case 'describeCluster':
+      return { describeCluster: {} };
+    case 'produce':
+      return { produce: { topic: request.topic, partition: request.partition, acks: ACKS[request.acks], timeoutMs: request.timeoutMs, batch: request.batch } };
+    case 'fetch':
+      return {
+        fetch: {
+          partitions: [{ topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: request.maxBytes }],
+          maxWaitMs: request.maxWaitMs,
+          minBytes: 1,
+          maxBytes: request.maxBytes,
+        },
+      };
+    case 'listOffsets':
+      return {
+        listOffsets: {
+          partitions: [{ topic: request.topic, partition: request.partition, spec: request.target === 'earliest' ? OffsetSpec.OFFSET_EARLIEST : OffsetSpec.OFFSET_LATEST }],
+        },
+      };
+    case 'movePartition':
+      return { movePartition: { topic: request.topic, partition: request.partition, replicas: request.replicas } };
+    case 'transferLeader':
+      return { transferLeader: { topic: request.topic, partition: request.partition, to: request.to } };
+    case 'balanceLeaders':
+      return { balanceLeaders: {} };
+    case 'removeBroker':
+      return { removeBroker: { brokerId: request.brokerId } };
+    case 'listGroups':
+      return { listGroups: {} };
+    case 'describeGroup':
+      return { describeGroup: { groupId: request.groupId } };
+    case 'resetOffsets': {
+      const target = request.target;
+      const spec = target === 'earliest' ? OffsetSpec.OFFSET_EARLIEST : target === 'latest' ? OffsetSpec.OFFSET_LATEST : OffsetSpec.OFFSET_EXACT;
+      return { resetOffsets: { groupId: request.groupId, topic: request.topic, partitions: [], spec, value: typeof target === 'number' ? target : 0 } };
+    }
+  }
+}
+
+function missing(what: string): FlotillaError {
+  return new FlotillaError('INTERNAL', `the broker's response has no ${what}`);
+}
+
+/** Maps a decoded Response envelope (without envelope error) to a ClientResponse, or the item's error. */
+export function responseFromWire(response: wire.Response): { response?: ClientResponse; error?: FlotillaError } {
+  const fail = (info: wire.ErrorInfo | null | undefined): { error: FlotillaError } | null => {
+    const error = fromErrorInfo(info);
+    return error ? { error } : null;
+  };
+  if (response.metadata) {
+    const m = response.metadata;
+    return {
+      response: {
+        type: 'metadata',
+        result: {
+          controller: idOrNull(m.controllerId),
+          brokers: m.brokers.map((b) => ({ id: b.id, address: b.address })),
+          topics: m.topics
+            .filter((t) => !fromErrorInfo(t.error))
+            .map((t) => ({
+              topic: t.topic,
+              partitions: t.partitions.map((p) => ({ partition: p.partition, leader: idOrNull(p.leader), leaderTerm: p.leaderTerm, replicas: [...p.replicas], inSync: [...p.inSync] })),
+            })),
+        },
+      },
+    };
+  }
+  if (response.produce) return { response: { type: 'produce', result: { baseOffset: response.produce.baseOffset } } };
+  if (response.fetch) {
+    const p = response.fetch.partitions[0];
+    if (!p) return { error: missing('fetched partition') };
+    return fail(p.error) ?? { response: { type: 'fetch', result: { records: p.records, highWatermark: p.highWatermark, logStartOffset: p.logStartOffset } } };
+  }
+  if (response.listOffsets) {
+    const o = response.listOffsets.offsets[0];
+    if (!o) return { error: missing('listed offset') };
+    return fail(o.error) ?? { response: { type: 'listOffsets', result: { offset: o.offset } } };
+  }
+  if (response.createTopics) return fail(response.createTopics.results[0]?.error) ?? { response: { type: 'createTopic' } };
+  if (response.deleteTopics) return fail(response.deleteTopics.results[0]?.error) ?? { response: { type: 'deleteTopic' } };
+  if (response.alterTopicConfig) return { response: { type: 'alterTopic' } };
+  if (response.describeTopic) {
+    const d = response.describeTopic;
+    return {
+      response: {
+        type: 'describeTopic',
+        result: {
+          topic: d.topic,
+          partitions: d.partitions.map((p) => ({
+            partition: p.partition,
+            leader: idOrNull(p.leader),
+            replicas: [...p.replicas],
+            inSync: [...p.inSync],
+            highWatermark: p.highWatermark,
+            logStartOffset: p.logStartOffset,
+          })),
+          config: configFromWire(d.config),
+        },
+      },
+    };
+  }
+  if (response.describeCluster) {
+    const c = response.describeCluster;
+    return {
+      response: {
+        type: 'describeCluster',
+        result: { controller: idOrNull(c.controllerId), brokers: c.brokers.map((b) => ({ id: b.id, address: b.address, alive: b.alive, leaders: b.leaders })) },
+      },
+    };
+  }
+  if (response.movePartition) return { response: { type: 'movePartition' } };
+  if (response.transferLeader) return { response: { type: 'transferLeader' } };
+  if (response.balanceLeaders) return { response: { type: 'balanceLeaders', result: { transfers: response.balanceLeaders.transfers } } };
+  if (response.removeBroker) return { response: { type: 'removeBroker' } };
+  if (response.listGroups) return { response: { type: 'listGroups', result: response.listGroups.groups.map((g) => ({ groupId: g.groupId, state: g.state, members: g.members })) } };
+  if (response.describeGroup) {
+    const g = response.describeGroup;
+    return {
+      response: {
+        type: 'describeGroup',
+        result: {
+          groupId: g.groupId,
+          state: g.state,
+          generation: g.generation,
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            clientId: m.clientId,
+            clientAddress: m.clientAddress,
+            assignment: m.assignment.map((a) => ({ topic: a.topic, partitions: [...a.partitions] })),
+          })),
+          offsets: g.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })),
+        },
+      },
+    };
+  }
+  if (response.resetOffsets) {
+    const failed = response.resetOffsets.offsets.find((o) => fromErrorInfo(o.error));
+    if (failed) return { error: fromErrorInfo(failed.error)! };
+    return { response: { type: 'resetOffsets', result: response.resetOffsets.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) } };
+  }
+  return { error: new FlotillaError('UNSUPPORTED_VERSION', 'the broker answered with a response this client does not know; upgrade the client') };
+}
+
+export function createWireCodec(clientId: string): EnvelopeCodec<ClientRequest, ClientResponse> {
+  return {
+    encodeRequest(correlationId, request) {
+      return encodeRequest({ correlationId, apiVersion: CLIENT_API_VERSION, clientId, ...requestBody(request) });
+    },
+    decodeResponse(frame) {
+      const response = decodeResponse(frame);
+      const error = fromErrorInfo(response.error);
+      if (error) return { correlationId: response.correlationId, error };
+      return { correlationId: response.correlationId, ...responseFromWire(response) };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Producer options: one defaults object, validated once in `client.producer()`.
+ */
+import type { Acks } from '../network/api.js';
+import { defined, invalid, rejectUnknown, requireBoolean, requireInteger, requireOneOf } from '../validate.js';
+
+export interface ProducerOptions {
+  /** 'all' (majority durable, the default), 'leader' (leader appended), 'none' (written to the socket). */
+  acks?: Acks;
+  /** Accepted; exactly-once retries (producer ids and sequences) are not implemented yet. */
+  idempotent?: boolean;
+  /** How long a partition's first queued record waits for company before its batch is sent. */
+  lingerMs?: number;
+  /** A batch is sent once it holds this many (estimated) bytes; also the cap per batch. */
+  batchBytes?: number;
+  /** Most requests in flight per broker connection. A partition never has more than one. */
+  maxInFlight?: number;
+  /** A record that is not acknowledged this long after send() fails with its last error. */
+  deliveryTimeoutMs?: number;
+  /** Bytes queued in the producer above which `whenWritable()` waits. */
+  maxBufferedBytes?: number;
+}
+
+export const PRODUCER_DEFAULTS = {
+  acks: 'all' as Acks,
+  idempotent: false,
+  lingerMs: 2,
+  batchBytes: 64 * 1024,
+  maxInFlight: 5,
+  deliveryTimeoutMs: 120_000,
+  maxBufferedBytes: 32 * 1024 * 1024,
+};
+
+export type ResolvedProducerOptions = typeof PRODUCER_DEFAULTS;
+
+export function resolveProducerOptions(options: ProducerOptions = {}): ResolvedProducerOptions {
+  if (options === null || typeof options !== 'object') throw invalid('client.producer(options) takes an options object or nothing');
+  rejectUnknown('producer', options, PRODUCER_DEFAULTS);
+  const resolved = { ...PRODUCER_DEFAULTS, ...defined(options) };
+  requireOneOf('producer', 'acks', resolved.acks, ['all', 'leader', 'none'] as const);
+  requireBoolean('producer', 'idempotent', resolved.idempotent);
+  if (resolved.idempotent && resolved.acks !== 'all') {
+    throw invalid(`producer option idempotent: true needs acks: 'all' (got acks: '${resolved.acks}'); use acks: 'all' or idempotent: false`);
+  }
+  requireInteger('producer', 'lingerMs', resolved.lingerMs, 0, 60_000);
+  requireInteger('producer', 'batchBytes', resolved.batchBytes, 1, 16 * 1024 * 1024 - 1024);
+  requireInteger('producer', 'maxInFlight', resolved.maxInFlight, 1, 1000);
+  requireInteger('producer', 'deliveryTimeoutMs', resolved.deliveryTimeoutMs, 1);
+  requireInteger('producer', 'maxBufferedBytes', resolved.maxBufferedBytes, resolved.batchBytes);
+  return resolved;
+}

@@ -1,0 +1,332 @@
+/**
+ * The producer: send() picks a partition and appends the record to that partition's
+ * queue synchronously, so records to one partition keep call order even when nobody
+ * awaits send(). The sender half (`pump`) turns ready queues into one batch per
+ * partition per request, at most one batch in flight per partition (order) and at most
+ * maxInFlight requests per broker (backpressure), and retries retriable failures with
+ * backoff and a metadata refresh until the records' deliveryTimeoutMs runs out.
+ *
+ * close(): refuses new sends, sends everything queued, and resolves when every record
+ * is acknowledged or failed. Calling it again returns the same promise (a no-op).
+ */
+import { buildBatch, type Bytes, type RecordInput } from '../../protocol/batch.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { asFlotillaError, backoffFor } from '../cluster/retry.js';
+import { estimateRecordBytes, RecordAccumulator, type PartitionQueue, type PendingRecord } from './accumulator.js';
+import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
+import { partitionForKey, StickyPartitioner } from './partitioner.js';
+
+export interface ProducerRecord {
+  topic: string;
+  key?: Bytes | null;
+  value: Bytes | null;
+  headers?: Record<string, Bytes>;
+  /** Explicit partition; otherwise chosen from the key (murmur2) or sticky for null keys. */
+  partition?: number;
+  /** ms since the epoch; defaults to the time of the batch. */
+  timestamp?: number;
+}
+
+export interface RecordAck {
+  topic: string;
+  partition: number;
+  /** The record's offset; -1 with acks 'none' (the broker does not answer). */
+  offset: number;
+}
+
+/** Records whose topic has no metadata yet wait here, in call order, for the partition count. */
+interface TopicGate {
+  waiting: Array<{ record: ProducerRecord; resolve(ack: RecordAck): void; reject(error: Error): void; appendedAt: number }>;
+}
+
+/** Slack on top of the broker-side produce timeout so that the broker's own TIMEOUT answer arrives first. */
+const RESPONSE_GRACE_MS = 1000;
+
+export class Producer {
+  readonly options: ResolvedProducerOptions;
+  private readonly accumulator: RecordAccumulator;
+  private readonly partitioner = new StickyPartitioner();
+  private readonly gates = new Map<string, TopicGate>();
+  private readonly inFlightByBroker = new Map<string, number>();
+  private inFlightBatches = 0;
+  private flushing = 0;
+  private closing: Promise<void> | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private writableWaiters: Array<() => void> = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly cluster: Cluster,
+    options: ProducerOptions = {},
+  ) {
+    this.options = resolveProducerOptions(options);
+    this.accumulator = new RecordAccumulator({
+      lingerMs: this.options.lingerMs,
+      batchBytes: this.options.batchBytes,
+      onReady: () => this.pump(),
+    });
+  }
+
+  /** Estimated bytes queued and not yet sent. */
+  get bufferedBytes(): number {
+    return this.accumulator.bufferedBytes;
+  }
+
+  /**
+   * Resolves when fewer than maxBufferedBytes are queued: a caller streaming records
+   * without awaiting each send awaits this now and then to bound memory.
+   */
+  whenWritable(): Promise<void> {
+    if (this.accumulator.bufferedBytes < this.options.maxBufferedBytes) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  send(record: ProducerRecord): Promise<RecordAck> {
+    if (this.closing) {
+      return Promise.reject(new FlotillaError('INVALID_REQUEST', 'send() after producer.close(); create a new producer with client.producer()'));
+    }
+    try {
+      checkRecord(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<RecordAck>((resolve, reject) => {
+      const appendedAt = Date.now();
+      const gate = this.gates.get(record.topic);
+      const info = this.cluster.cachedTopic(record.topic);
+      if (gate || !info) {
+        this.waitForTopic(record.topic).waiting.push({ record, resolve, reject, appendedAt });
+        return;
+      }
+      this.append(record, info.partitions.length, appendedAt, resolve, reject);
+    });
+  }
+
+  /** Appends every record before awaiting any; acks come back in input order. */
+  sendBatch(records: ProducerRecord[]): Promise<RecordAck[]> {
+    if (!Array.isArray(records)) return Promise.reject(new FlotillaError('INVALID_REQUEST', 'sendBatch(records) takes an array of records'));
+    return Promise.all(records.map((r) => this.send(r)));
+  }
+
+  /** Sends everything queued now, without lingering, and resolves when all of it settled. */
+  async flush(): Promise<void> {
+    this.flushing++;
+    try {
+      this.pump();
+      await this.whenIdle();
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  /** Flushes and refuses further sends. A second close() returns the first one's promise. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = this.flush().finally(() => {
+        if (this.retryTimer) clearTimeout(this.retryTimer);
+      });
+    }
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------------- partitioning
+
+  private append(record: ProducerRecord, partitionCount: number, appendedAt: number, resolve: (ack: RecordAck) => void, reject: (error: Error) => void): void {
+    let partition: number;
+    if (record.partition !== undefined) {
+      partition = record.partition;
+      if (partition >= partitionCount) {
+        reject(new FlotillaError('UNKNOWN_PARTITION', `topic "${record.topic}" has partitions 0-${partitionCount - 1}; there is no partition ${partition}`));
+        return;
+      }
+    } else if (record.key != null) {
+      partition = partitionForKey(record.key, partitionCount);
+    } else {
+      partition = this.partitioner.partitionFor(record.topic, partitionCount);
+    }
+    const input: RecordInput = { key: record.key ?? null, value: record.value };
+    if (record.headers) input.headers = record.headers;
+    if (record.timestamp !== undefined) input.timestamp = record.timestamp;
+    const pending: PendingRecord = {
+      record: input,
+      bytes: estimateRecordBytes(input),
+      appendedAt,
+      resolve: (offset) => resolve({ topic: record.topic, partition, offset }),
+      reject,
+    };
+    this.accumulator.append(record.topic, partition, pending);
+  }
+
+  private waitForTopic(topic: string): TopicGate {
+    let gate = this.gates.get(topic);
+    if (gate) return gate;
+    const created: TopicGate = { waiting: [] };
+    gate = created;
+    this.gates.set(topic, created);
+    const deadline = Date.now() + Math.min(this.options.deliveryTimeoutMs, this.cluster.options.requestTimeoutMs);
+    const open = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const info = await this.cluster.topic(topic, deadline);
+          this.gates.delete(topic);
+          for (const w of created.waiting) this.append(w.record, info.partitions.length, w.appendedAt, w.resolve, w.reject);
+          return;
+        } catch (err) {
+          const error = asFlotillaError(err);
+          const wait = backoffFor(this.cluster.retryPolicy, attempt);
+          if (!error.retriable || Date.now() + wait >= deadline) {
+            this.gates.delete(topic);
+            for (const w of created.waiting) w.reject(error);
+            this.notifyProgress();
+            return;
+          }
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    };
+    void open();
+    return gate;
+  }
+
+  // ---------------------------------------------------------------------------- sending
+
+  private pump(): void {
+    for (const queue of this.accumulator.ready(this.flushing > 0 || this.closing !== null)) {
+      void this.sendQueue(queue);
+    }
+    this.notifyProgress();
+  }
+
+  private async sendQueue(queue: PartitionQueue): Promise<void> {
+    queue.inFlight = true;
+    let address: string;
+    try {
+      ({ address } = await this.cluster.leaderAddress(queue.topic, queue.partition));
+    } catch (err) {
+      queue.inFlight = false;
+      this.failOrRetry(queue, null, asFlotillaError(err));
+      return;
+    }
+    const inFlight = this.inFlightByBroker.get(address) ?? 0;
+    if (inFlight >= this.options.maxInFlight) {
+      // Picked up again by the pump that runs when one of this broker's requests ends.
+      queue.inFlight = false;
+      return;
+    }
+    const batch = this.accumulator.drain(queue);
+    if (batch.length === 0) {
+      queue.inFlight = false;
+      return;
+    }
+    this.inFlightByBroker.set(address, inFlight + 1);
+    this.inFlightBatches++;
+    this.partitioner.batchSent(queue.topic, queue.partition, this.cluster.cachedTopic(queue.topic)?.partitions.length ?? 1);
+    this.notifyWritable();
+    try {
+      const bytes = buildBatch(batch.map((p) => p.record));
+      const timeoutMs = this.cluster.options.requestTimeoutMs;
+      const request = { type: 'produce' as const, topic: queue.topic, partition: queue.partition, acks: this.options.acks, timeoutMs, batch: bytes };
+      if (this.options.acks === 'none') {
+        await this.cluster.send(address, request, { expectResponse: false });
+        for (const p of batch) p.resolve(-1);
+      } else {
+        const { result } = await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS });
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(result.baseOffset + i);
+      }
+      queue.attempts = 0;
+      queue.inFlight = false;
+    } catch (err) {
+      queue.inFlight = false;
+      this.failOrRetry(queue, batch, asFlotillaError(err));
+    } finally {
+      this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 1) - 1);
+      this.inFlightBatches--;
+      this.pump();
+    }
+  }
+
+  /**
+   * A retriable failure puts the batch back at the front of its queue (order kept) and
+   * holds the partition back for a backoff; a non-retriable one, or one past a record's
+   * delivery deadline, fails the records. `batch` is null when nothing was drained yet.
+   */
+  private failOrRetry(queue: PartitionQueue, batch: PendingRecord[] | null, error: FlotillaError): void {
+    this.cluster.noteFailure(queue.topic, queue.partition, error);
+    const now = Date.now();
+    const wait = backoffFor(this.cluster.retryPolicy, queue.attempts);
+    const oldest = batch ? batch[0]!.appendedAt : queue.oldestAppendedAt;
+    if (error.retriable && now + wait < oldest + this.options.deliveryTimeoutMs) {
+      // NOT_LEADER naming the new leader goes straight there; anything else waits a backoff.
+      const immediate = error.code === 'NOT_LEADER' && typeof error.details.leaderId === 'number' && queue.attempts === 0;
+      queue.attempts++;
+      queue.notBefore = immediate ? now : now + wait;
+      if (batch) this.accumulator.putBack(queue, batch);
+      this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, attempt: queue.attempts }, 'produce retry');
+      this.scheduleRetry(queue.notBefore - now);
+      return;
+    }
+    queue.attempts = 0;
+    const failed = batch ?? [];
+    // Without idempotence, later records of this partition are still sent: each record's
+    // outcome is its own, as in Kafka. Records past their deadline fail too.
+    if (!batch) failed.push(...this.accumulator.drain(queue));
+    for (const p of failed) p.reject(error);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, Math.max(0, delayMs));
+  }
+
+  // ----------------------------------------------------------------------- waiting
+
+  private get isIdle(): boolean {
+    return this.inFlightBatches === 0 && this.gates.size === 0 && this.accumulator.isEmpty;
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.isIdle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyProgress(): void {
+    this.notifyWritable();
+    if (this.idleWaiters.length > 0 && this.isIdle) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private notifyWritable(): void {
+    if (this.writableWaiters.length > 0 && this.accumulator.bufferedBytes < this.options.maxBufferedBytes) {
+      const waiters = this.writableWaiters;
+      this.writableWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+function isBytes(value: unknown): value is Bytes {
+  return typeof value === 'string' || value instanceof Uint8Array;
+}
+
+function checkRecord(record: ProducerRecord): void {
+  if (record === null || typeof record !== 'object') throw new FlotillaError('INVALID_REQUEST', 'send(record) takes { topic, value, key?, headers?, partition? }');
+  if (typeof record.topic !== 'string' || record.topic === '') throw new FlotillaError('INVALID_REQUEST', 'record.topic must be a non-empty string');
+  if (record.value !== null && !isBytes(record.value)) throw new FlotillaError('INVALID_REQUEST', 'record.value must be a Buffer, Uint8Array, string or null');
+  if (record.key != null && !isBytes(record.key)) throw new FlotillaError('INVALID_REQUEST', 'record.key must be a Buffer, Uint8Array, string, null or absent');
+  if (record.partition !== undefined && !(Number.isSafeInteger(record.partition) && record.partition >= 0)) {
+    throw new FlotillaError('INVALID_REQUEST', `record.partition must be a partition number (0, 1, ...), got ${JSON.stringify(record.partition)}`);
+  }
+  if (record.headers !== undefined) {
+    if (record.headers === null || typeof record.headers !== 'object') throw new FlotillaError('INVALID_REQUEST', 'record.headers must be an object of name → Buffer or string');
+    for (const [name, value] of Object.entries(record.headers)) {
+      if (!isBytes(value)) throw new FlotillaError('INVALID_REQUEST', `record header "${name}" must be a Buffer, Uint8Array or string`);
+    }
+  }
+}
