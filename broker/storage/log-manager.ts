@@ -1,0 +1,166 @@
+/**
+ * All partition logs of a broker under one data directory, sharing bounded descriptor and
+ * index caches, and group commit: one flush cycle fdatasyncs every log that changed since
+ * the previous cycle, so many appends across many partitions share one fsync per log.
+ *
+ * Durability modes (the broker's `--fsync`):
+ * - `always`: `sync()` runs (or joins) a flush cycle and resolves when it is done;
+ * - `batch`:  a timer runs a flush cycle every `flushIntervalMs`; `sync()` resolves at once;
+ * - `never`:  no flushes except `flushAll()` (shutdown) and closing; `sync()` resolves at once.
+ * In every mode `durableIndex()` of a log tells the truth about what was fdatasynced.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { FlotillaError } from '../../protocol/errors.js';
+import { HardStateStore } from './hard-state.js';
+import { PartitionLog, validateLogOptions, type PartitionLogOptions } from './partition-log.js';
+import { createResources, type StorageResources } from './segment.js';
+
+export type DurabilityMode = 'always' | 'batch' | 'never';
+
+export interface LogManagerOptions extends PartitionLogOptions {
+  dataDir: string;
+  durability: DurabilityMode;
+  /** `batch` mode: ms between flush cycles. */
+  flushIntervalMs: number;
+  /** Descriptors held open across all logs (segments, indexes, term files). */
+  maxOpenFiles: number;
+  /** Bytes of loaded offset indexes kept in memory across all logs. */
+  maxIndexBytes: number;
+}
+
+export const defaultManagerOptions = {
+  durability: 'always' as DurabilityMode,
+  flushIntervalMs: 50,
+  maxOpenFiles: 4096,
+  maxIndexBytes: 64 * 1024 * 1024,
+};
+
+/** A log name is one path component (e.g. `orders-3`): no separators, no dots-only names. */
+const LOG_NAME = /^[A-Za-z0-9._-]+$/;
+
+export class LogManager {
+  readonly options: LogManagerOptions;
+  private readonly logs = new Map<string, PartitionLog>();
+  private readonly resources: StorageResources;
+  private cycleRunning: Promise<void> | undefined;
+  private cycleQueued: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: Partial<LogManagerOptions> & { dataDir: string }) {
+    const merged = { ...defaultManagerOptions, ...validateLogOptions(options), dataDir: options.dataDir } as LogManagerOptions;
+    for (const key of Object.keys(defaultManagerOptions) as Array<keyof typeof defaultManagerOptions>) {
+      if (options[key] !== undefined) (merged as unknown as Record<string, unknown>)[key] = options[key];
+    }
+    if (!['always', 'batch', 'never'].includes(merged.durability)) {
+      throw new FlotillaError('INVALID_CONFIG', `storage: durability '${merged.durability}' must be always, batch or never`);
+    }
+    if (!(merged.flushIntervalMs > 0)) throw new FlotillaError('INVALID_CONFIG', `storage: flushIntervalMs must be > 0`);
+    if (!(merged.maxOpenFiles >= 8)) throw new FlotillaError('INVALID_CONFIG', `storage: maxOpenFiles must be >= 8`);
+    this.options = merged;
+    this.resources = createResources(merged.maxOpenFiles, merged.maxIndexBytes);
+    fs.mkdirSync(merged.dataDir, { recursive: true });
+    if (merged.durability === 'batch') {
+      this.timer = setInterval(() => {
+        this.flushAll().catch(() => undefined); // failures surface on the failing log's next use
+      }, merged.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Opens (creating if needed) the log named `name`, a directory under the data dir. */
+  open(name: string, overrides: Partial<PartitionLogOptions> = {}): PartitionLog {
+    this.checkOpen();
+    const existing = this.logs.get(name);
+    if (existing) return existing;
+    const log = PartitionLog.open(this.dirOf(name), { ...this.options, ...overrides }, this.resources);
+    this.logs.set(name, log);
+    return log;
+  }
+
+  get(name: string): PartitionLog | undefined {
+    return this.logs.get(name);
+  }
+
+  /** Names of the log directories on disk (open or not). */
+  listOnDisk(): string[] {
+    return fs.readdirSync(this.options.dataDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  }
+
+  /** The group's term/vote store, in the log's directory. */
+  hardState(name: string): HardStateStore {
+    return new HardStateStore(this.dirOf(name));
+  }
+
+  /** Deletes the log and its directory (topic deletion). */
+  async deleteLog(name: string): Promise<void> {
+    const log = this.logs.get(name);
+    this.logs.delete(name);
+    if (log) await log.delete();
+    else await fs.promises.rm(this.dirOf(name), { recursive: true, force: true });
+  }
+
+  /** What the durability mode asks for after appends: see the module comment. */
+  sync(): Promise<void> {
+    return this.options.durability === 'always' ? this.flushAll() : Promise.resolve();
+  }
+
+  /**
+   * Group commit. Resolves when everything appended to any log before the call is
+   * fdatasynced. A call made while a cycle runs joins the next cycle (one queued at most),
+   * because the running cycle may have started its fsync before that append.
+   */
+  flushAll(): Promise<void> {
+    if (this.cycleRunning) {
+      this.cycleQueued ??= this.cycleRunning.then(
+        () => this.startCycle(),
+        () => this.startCycle(),
+      );
+      return this.cycleQueued;
+    }
+    return this.startCycle();
+  }
+
+  private startCycle(): Promise<void> {
+    this.cycleQueued = undefined;
+    const run = this.flushCycle().finally(() => {
+      if (this.cycleRunning === run) this.cycleRunning = undefined;
+    });
+    this.cycleRunning = run;
+    return run;
+  }
+
+  private async flushCycle(): Promise<void> {
+    const dirty = [...this.logs.values()].filter((log) => log.needsFlush());
+    const results = await Promise.allSettled(dirty.map((log) => log.flush()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Flushes every log and closes it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    await this.flushAll().catch(() => undefined);
+    this.closed = true;
+    for (const log of this.logs.values()) await log.close().catch(() => undefined);
+    this.logs.clear();
+  }
+
+  /** Descriptors currently open across all logs. */
+  openFileCount(): number {
+    return this.resources.files.openCount;
+  }
+
+  private dirOf(name: string): string {
+    if (!LOG_NAME.test(name) || name === '.' || name === '..') {
+      throw new FlotillaError('INVALID_REQUEST', `storage: log name '${name}' must be one path component of [A-Za-z0-9._-]`);
+    }
+    return path.join(this.options.dataDir, name);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new FlotillaError('SHUTTING_DOWN', 'storage: the log manager is closed');
+  }
+}

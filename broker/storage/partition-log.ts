@@ -1,0 +1,649 @@
+/**
+ * The segmented log of one partition replica, and its Raft log (RaftLog in broker/raft/log.ts).
+ *
+ * Directory layout: `<base>.log` segments (base offset in 20 digits), a sparse `<base>.index`
+ * beside each, and `terms` (the term runs, whose first record is the log-start boundary).
+ *
+ * Invariants:
+ * - segments are sorted by base offset and contiguous: each starts at the previous one's
+ *   nextOffset; the last one is active and takes every append;
+ * - firstIndex() = logStart >= segments[0].baseOffset; lastIndex() = active.nextOffset - 1;
+ * - the term runs answer termAt() for [firstIndex() - 1, lastIndex()] from memory; the
+ *   `terms` file is brought up to date by flush() and checked against the batches at open;
+ * - durableIndex() <= lastIndex(), and every offset up to it was fdatasynced (segments,
+ *   terms file and, after files were created or removed, the directory).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  HEADER_SIZE,
+  baseOffsetOf,
+  batchSizeAt,
+  lastOffsetOf,
+  termOf,
+} from '../../protocol/batch.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import type { Entry, RaftLog } from '../raft/log.js';
+import { createEmpty, fdatasyncAsync, fsyncDir, fsyncDirSync, replaceFileSync, storageError } from './files.js';
+import {
+  SEGMENT_NAME,
+  Segment,
+  createResources,
+  runAsync,
+  runSync,
+  type ReadSteps,
+  type StorageResources,
+} from './segment.js';
+import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
+
+export interface PartitionLogOptions {
+  /** Roll to a new segment before one would exceed this size (bytes). */
+  segmentBytes: number;
+  /** Roll a non-empty active segment older than this (ms since it started taking appends). */
+  segmentMs: number;
+  /** Retention: delete the oldest segments while the log is larger than this; -1 = no limit. */
+  retentionBytes: number;
+  /** Retention: delete segments whose newest batch maxTimestamp is older than this; -1 = forever. */
+  retentionMs: number;
+  /** One index entry per this many bytes of log. */
+  indexIntervalBytes: number;
+  /** Clock for segment age (ms). */
+  now: () => number;
+}
+
+export const defaultLogOptions: PartitionLogOptions = {
+  segmentBytes: 1024 * 1024 * 1024,
+  segmentMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: -1,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  indexIntervalBytes: 4096,
+  now: Date.now,
+};
+
+/** Index positions are uint32, so a segment stays below 2 GiB. */
+const MAX_SEGMENT_BYTES = 0x7fff_ffff;
+
+export function validateLogOptions(options: Partial<PartitionLogOptions> = {}): PartitionLogOptions {
+  const merged: PartitionLogOptions = { ...defaultLogOptions };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
+  const bad = (why: string): never => {
+    throw new FlotillaError('INVALID_CONFIG', `storage: ${why}`);
+  };
+  if (!Number.isInteger(merged.segmentBytes) || merged.segmentBytes < HEADER_SIZE || merged.segmentBytes > MAX_SEGMENT_BYTES) {
+    bad(`segmentBytes ${merged.segmentBytes} must be an integer in [${HEADER_SIZE}, ${MAX_SEGMENT_BYTES}]`);
+  }
+  if (!(merged.segmentMs > 0)) bad(`segmentMs ${merged.segmentMs} must be > 0`);
+  if (!Number.isInteger(merged.retentionBytes) || merged.retentionBytes < -1) bad(`retentionBytes ${merged.retentionBytes} must be -1 (no limit) or >= 0`);
+  if (!(merged.retentionMs === -1 || merged.retentionMs >= 0)) bad(`retentionMs ${merged.retentionMs} must be -1 (forever) or >= 0`);
+  if (!Number.isInteger(merged.indexIntervalBytes) || merged.indexIntervalBytes < 1) bad(`indexIntervalBytes must be a positive integer`);
+  return merged;
+}
+
+const TERMS_FILE = 'terms';
+
+function outOfRange(offset: number, first: number, last: number, what = 'offset'): FlotillaError {
+  return new FlotillaError(
+    'OFFSET_OUT_OF_RANGE',
+    `${what} ${offset} is outside the log's range [${first}, ${last + 1}] (log start ${first}, next offset ${last + 1})`,
+    { offset, logStartOffset: first, nextOffset: last + 1 },
+  );
+}
+
+export class PartitionLog implements RaftLog {
+  private segments: Segment[] = [];
+  private terms!: TermRuns;
+  /** Term records in the terms file (the file may lag the runs until flush). */
+  private termsOnDisk = 0;
+  private logStart = 0;
+  private durable = -1;
+  /** Counts truncations and resets, so a flush that raced one does not over-report durability. */
+  private rewinds = 0;
+  private dirDirty = false;
+  private termsDirty = false;
+  /** Set by a failed fdatasync: the page cache may have dropped the data (fsyncgate). */
+  private failure: FlotillaError | undefined;
+  private flushRunning: Promise<void> | undefined;
+  private flushQueued: Promise<void> | undefined;
+  private closed = false;
+  private readonly termsPath: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly options: PartitionLogOptions,
+    private readonly res: StorageResources,
+  ) {
+    this.termsPath = path.join(dir, TERMS_FILE);
+  }
+
+  /**
+   * Opens (or creates) the log in `dir`. Work at open is bounded, not proportional to the
+   * log: list the directory, stat segments, validate the newest segment from its last
+   * index entry to the end (cutting a torn or corrupt tail), and check the term runs
+   * against a few batch headers.
+   */
+  static open(dir: string, options: Partial<PartitionLogOptions> = {}, resources?: StorageResources): PartitionLog {
+    const log = new PartitionLog(dir, validateLogOptions(options), resources ?? createResources());
+    log.load();
+    return log;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // RaftLog
+
+  firstIndex(): number {
+    return this.logStart;
+  }
+
+  lastIndex(): number {
+    return this.active.nextOffset - 1;
+  }
+
+  termAt(index: number): number | undefined {
+    if (!Number.isInteger(index) || index < this.logStart - 1 || index > this.lastIndex()) return undefined;
+    return this.terms.termAt(index);
+  }
+
+  entries(from: number, maxBytes: number): Entry[] {
+    this.checkOpen();
+    if (from > this.lastIndex() && Number.isInteger(from)) return [];
+    this.checkReadable(from);
+    const batches = runSync(this.res.files, this.readSteps(this.segments.slice(), from, maxBytes, this.lastIndex()));
+    return batches.map((data) => ({ index: lastOffsetOf(data), term: termOf(data), data }));
+  }
+
+  append(entries: readonly Entry[]): void {
+    this.checkWritable();
+    if (entries.length === 0) return;
+    let expected = this.lastIndex() + 1;
+    let lastTerm = this.terms.last.term;
+    for (const entry of entries) {
+      const data = entry.data;
+      const problem =
+        data.length < HEADER_SIZE || batchSizeAt(data) !== data.length ? `batch length field disagrees with its ${data.length} bytes` :
+        baseOffsetOf(data) !== expected ? `batch base offset ${baseOffsetOf(data)} does not follow the log (next offset ${expected})` :
+        lastOffsetOf(data) !== entry.index ? `entry index ${entry.index} is not the batch's last offset ${lastOffsetOf(data)}` :
+        termOf(data) !== entry.term ? `entry term ${entry.term} differs from the batch header's ${termOf(data)}` :
+        entry.term < lastTerm ? `entry term ${entry.term} is below the log's last term ${lastTerm}` : undefined;
+      if (problem) throw new FlotillaError('INVALID_REQUEST', `storage append to ${this.dir}: ${problem}`);
+      expected = entry.index + 1;
+      lastTerm = entry.term;
+    }
+    // Group consecutive entries per segment: one write per segment touched.
+    let group: Buffer[] = [];
+    let groupBytes = 0;
+    const writeGroup = (): void => {
+      if (group.length === 0) return;
+      this.active.append(group, groupBytes);
+      for (const batch of group) this.terms.noteBatch(baseOffsetOf(batch), termOf(batch));
+      group = [];
+      groupBytes = 0;
+    };
+    for (const entry of entries) {
+      const active = this.active;
+      const pendingSize = active.size + groupBytes;
+      if (pendingSize > 0 && (pendingSize + entry.data.length > this.options.segmentBytes || this.options.now() - active.createdAt >= this.options.segmentMs)) {
+        writeGroup();
+        this.roll();
+      }
+      group.push(entry.data);
+      groupBytes += entry.data.length;
+    }
+    writeGroup();
+  }
+
+  truncateAfter(index: number): void {
+    this.checkOpen();
+    const last = this.lastIndex();
+    if (!Number.isInteger(index) || index < this.logStart - 1 || index > last) throw outOfRange(index, this.logStart, last, 'truncation point');
+    if (index === last) return;
+    if (index === this.logStart - 1) {
+      // Everything goes, the boundary stays (the log start may sit inside a batch).
+      this.reset(index, this.terms.boundary.term);
+      return;
+    }
+    const at = this.segmentIndexFor(index + 1);
+    const segment = this.segments[at]!;
+    const location = runSync(this.res.files, segment.locate(index + 1));
+    if (location.baseOffset !== index + 1) {
+      throw new FlotillaError('INVALID_REQUEST', `storage: cannot truncate after ${index}: it is inside the batch [${location.baseOffset}, ${location.lastOffset}]`);
+    }
+    this.rewinds++;
+    const later = this.segments.splice(at + 1);
+    for (const segment of later.reverse()) segment.delete();
+    if (location.position === 0 && at > 0) {
+      this.segments.pop()!.delete();
+      this.dirDirty = true;
+    } else {
+      segment.truncateTo(location.position, index + 1);
+    }
+    if (later.length > 0) this.dirDirty = true;
+    this.terms.truncateAfter(index);
+    if (this.terms.runs.length < this.termsOnDisk) this.truncateTermsFile();
+    this.durable = Math.min(this.durable, index);
+  }
+
+  reset(index: number, term: number): void {
+    this.checkOpen();
+    if (!Number.isInteger(index) || index < -1 || !Number.isInteger(term) || term < 0) {
+      throw new FlotillaError('INVALID_REQUEST', `storage: cannot reset to index ${index}, term ${term}`);
+    }
+    this.rewinds++;
+    // Newest first, so a crash part-way leaves a prefix of the old log (as a truncation would).
+    for (const segment of this.segments.reverse()) segment.delete();
+    this.segments = [];
+    this.terms = new TermRuns(index, term);
+    this.writeTermsFileAtomically();
+    this.segments = [Segment.create(this.res, this.dir, index + 1, this.options.indexIntervalBytes, this.options.now())];
+    fsyncDirSync(this.dir);
+    this.logStart = index + 1;
+    this.durable = index;
+    this.failure = undefined;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Consumer reads
+
+  /**
+   * Whole batches starting with the one that holds `offset`, concatenated, up to about
+   * `maxBytes` (always at least one batch when one is available), never a batch whose
+   * last offset is above `maxOffset` (the caller's high watermark). Empty at the end.
+   */
+  async read(offset: number, maxBytes: number, maxOffset = this.lastIndex()): Promise<Buffer> {
+    this.checkOpen();
+    this.checkReadable(offset);
+    const upTo = Math.min(maxOffset, this.lastIndex());
+    if (offset > upTo) return Buffer.alloc(0);
+    let batches: Buffer[];
+    try {
+      batches = await runAsync(this.res.files, this.readSteps(this.segments.slice(), offset, maxBytes, upTo));
+    } catch (err) {
+      // Retention deleted the segment under the read: the offset is now below the log start.
+      if (err instanceof FlotillaError && err.details.errno === 'ENOENT' && offset < this.logStart) {
+        throw outOfRange(offset, this.logStart, this.lastIndex());
+      }
+      throw err;
+    }
+    return batches.length === 1 ? batches[0]! : Buffer.concat(batches);
+  }
+
+  /** Batches from the one holding `from`: see `read`. Runs sync or async (runSync/runAsync). */
+  private *readSteps(segments: Segment[], from: number, maxBytes: number, maxOffset: number): ReadSteps<Buffer[]> {
+    let at = segmentIndexIn(segments, from);
+    const first = yield* segments[at]!.locate(from);
+    const out: Buffer[] = [];
+    if (first.lastOffset > maxOffset) return out;
+    let budget = maxBytes;
+    let expected = first.baseOffset;
+    let position = first.position;
+    let isFirstRead = true;
+    for (; at < segments.length; at++, position = 0) {
+      const segment = segments[at]!;
+      while (position < segment.size) {
+        const length = Math.min(segment.size - position, isFirstRead ? Math.max(budget, first.size) : budget);
+        if (length < HEADER_SIZE) return out;
+        const chunk = yield { file: segment.logPath, position, length };
+        let used = 0;
+        while (chunk.length - used >= HEADER_SIZE) {
+          const size = batchSizeAt(chunk, used);
+          if (size < HEADER_SIZE || used + size > chunk.length) break;
+          // A batch out of sequence means the log changed under an async read: stop there.
+          if (baseOffsetOf(chunk, used) !== expected) return out;
+          const last = lastOffsetOf(chunk, used);
+          if (last > maxOffset) return out;
+          out.push(chunk.subarray(used, used + size));
+          expected = last + 1;
+          used += size;
+        }
+        if (used === 0) return out; // the next batch is larger than what is left of the budget
+        isFirstRead = false;
+        budget -= used;
+        position += used;
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Durability
+
+  /** Last offset known to be fdatasynced. */
+  durableIndex(): number {
+    return this.durable;
+  }
+
+  /** True when something was appended, truncated or rewritten since the last flush. */
+  needsFlush(): boolean {
+    return this.durable < this.lastIndex() || this.dirDirty || this.termsDirty || this.segments.some((s) => s.unsynced);
+  }
+
+  /**
+   * Makes everything appended before the call durable (fdatasync of every segment written
+   * since the last flush and of the terms file; the directory after files came or went).
+   * Calls made while a flush runs share the next one: at most one runs and one waits.
+   */
+  flush(): Promise<void> {
+    if (this.flushRunning) {
+      this.flushQueued ??= this.flushRunning.then(
+        () => this.startFlush(),
+        () => this.startFlush(),
+      );
+      return this.flushQueued;
+    }
+    return this.startFlush();
+  }
+
+  private startFlush(): Promise<void> {
+    this.flushQueued = undefined;
+    const run = this.doFlush().finally(() => {
+      if (this.flushRunning === run) this.flushRunning = undefined;
+    });
+    this.flushRunning = run;
+    return run;
+  }
+
+  private async doFlush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.closed) return;
+    const target = this.lastIndex();
+    const rewinds = this.rewinds;
+    try {
+      const syncs: Array<Promise<void>> = [];
+      if (this.terms.runs.length > this.termsOnDisk || this.termsDirty) syncs.push(this.syncTermsFile());
+      for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync());
+      await Promise.all(syncs);
+      if (this.dirDirty) {
+        this.dirDirty = false;
+        await fsyncDir(this.dir);
+      }
+    } catch (err) {
+      const cause = storageError('flush', this.dir, err);
+      this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
+      throw this.failure;
+    }
+    if (rewinds === this.rewinds && target > this.durable) this.durable = Math.min(target, this.lastIndex());
+  }
+
+  private async syncTermsFile(): Promise<void> {
+    this.termsDirty = false;
+    const runs = this.terms.runs;
+    const fresh = runs.slice(this.termsOnDisk);
+    const bytes = Buffer.concat(fresh.map((run) => TermRuns.encodeRun(run)));
+    const written = this.termsOnDisk;
+    await this.res.files.withFdAsync(this.termsPath, async (fd) => {
+      if (bytes.length > 0) fs.writeSync(fd, bytes, 0, bytes.length, written * TERM_RECORD_SIZE);
+      this.termsOnDisk = written + fresh.length;
+      await fdatasyncAsync(fd);
+    });
+  }
+
+  private truncateTermsFile(): void {
+    this.termsOnDisk = this.terms.runs.length;
+    try {
+      this.res.files.withFd(this.termsPath, (fd) => fs.ftruncateSync(fd, this.termsOnDisk * TERM_RECORD_SIZE));
+    } catch (err) {
+      throw storageError('truncate', this.termsPath, err);
+    }
+    this.termsDirty = true;
+  }
+
+  private writeTermsFileAtomically(): void {
+    this.res.files.forget(this.termsPath);
+    replaceFileSync(this.termsPath, this.terms.encode());
+    this.termsOnDisk = this.terms.runs.length;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Segments, retention
+
+  /** Starts a new active segment at the next offset (no-op when the active one is empty). */
+  roll(): void {
+    this.checkWritable();
+    const active = this.active;
+    if (active.isEmpty) return;
+    this.segments.push(Segment.create(this.res, this.dir, active.nextOffset, this.options.indexIntervalBytes, this.options.now()));
+    this.dirDirty = true;
+  }
+
+  /**
+   * Moves the log start to `offset` (retention, or a leader's log start) and deletes the
+   * segments wholly below it, never the active one. Reads below it then fail with
+   * OFFSET_OUT_OF_RANGE; termAt(offset - 1) keeps answering.
+   */
+  deleteBefore(offset: number): void {
+    this.checkOpen();
+    const last = this.lastIndex();
+    if (!Number.isInteger(offset) || offset < 0 || offset > last + 1) throw outOfRange(offset, this.logStart, last, 'new log start');
+    if (offset <= this.logStart) return;
+    this.terms.moveBoundary(offset - 1);
+    this.logStart = offset;
+    // The new log start is durable before any segment goes, so a crash cannot resurrect it lower.
+    this.writeTermsFileAtomically();
+    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= offset) {
+      this.segments.shift()!.delete();
+      this.dirDirty = true;
+    }
+  }
+
+  /**
+   * Deletes the oldest segments beyond `retentionBytes` or older than `retentionMs`
+   * (by their newest batch's maxTimestamp), but never the active segment and never a
+   * segment holding offsets above `maxDeletableOffset` (pass the commit index).
+   * Returns the log start afterwards.
+   */
+  applyRetention(now: number, maxDeletableOffset: number): number {
+    this.checkOpen();
+    const { retentionBytes, retentionMs } = this.options;
+    let total = this.segments.reduce((sum, s) => sum + s.size, 0);
+    let cut = 0; // segments to delete from the front
+    while (cut < this.segments.length - 1) {
+      const segment = this.segments[cut]!;
+      if (segment.lastOffset > maxDeletableOffset) break;
+      const overSize = retentionBytes >= 0 && total > retentionBytes;
+      const expired = !overSize && retentionMs >= 0 && now - runSync(this.res.files, segment.computeMaxTimestamp()) > retentionMs;
+      if (!overSize && !expired) break;
+      total -= segment.size;
+      cut++;
+    }
+    if (cut > 0) this.deleteBefore(Math.max(this.logStart, this.segments[cut]!.baseOffset));
+    return this.logStart;
+  }
+
+  /** Bytes stored in segment files. */
+  sizeInBytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  segmentCount(): number {
+    return this.segments.length;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /** Flushes, then releases descriptors and memory. The object is unusable afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (!this.failure) await this.flush();
+    this.closed = true;
+    for (const segment of this.segments) segment.close();
+    this.res.files.forget(this.termsPath);
+  }
+
+  /** Removes the log's directory and everything in it (topic deletion). */
+  async delete(): Promise<void> {
+    this.closed = true;
+    for (const segment of this.segments) segment.close();
+    this.res.files.forgetUnder(this.dir + path.sep);
+    await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Opening and recovery
+
+  private load(): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      throw storageError('create directory', this.dir, err);
+    }
+    const names = fs.readdirSync(this.dir);
+    const bases: number[] = [];
+    for (const name of names) {
+      const match = SEGMENT_NAME.exec(name);
+      if (match) bases.push(Number(match[1]));
+      else if (name.endsWith('.tmp') && name.startsWith(TERMS_FILE)) fs.rmSync(path.join(this.dir, name), { force: true });
+    }
+    bases.sort((a, b) => a - b);
+    const now = this.options.now();
+    const interval = this.options.indexIntervalBytes;
+    const sizes = bases.map((base) => fs.statSync(path.join(this.dir, `${String(base).padStart(20, '0')}.log`)).size);
+    this.segments = bases.map((base, i) => new Segment(this.res, this.dir, base, sizes[i]!, interval, now));
+    for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
+
+    const stored = this.readTermsFile();
+    if (this.segments.length === 0) {
+      this.terms = stored ?? new TermRuns(-1, 0);
+      if (!stored) this.writeTermsFileAtomically();
+      this.segments.push(Segment.create(this.res, this.dir, this.terms.boundary.start + 1, interval, now));
+      fsyncDirSync(this.dir);
+    } else {
+      // Recover the newest segment; one left empty by the cut is dropped (a roll that
+      // happened just before the crash), and its predecessor is checked in turn.
+      for (;;) {
+        const newest = this.active;
+        newest.recover(sizes[this.segments.length - 1]!);
+        if (!newest.isEmpty || this.segments.length === 1) break;
+        this.segments.pop()!.delete();
+        this.dirDirty = true;
+      }
+      this.terms = stored ?? this.rebuildTermsByScan();
+      if (this.terms.boundary.start + 1 > this.active.nextOffset) {
+        // The log start was moved past data that a crash then lost: nothing below it is
+        // needed, so restart empty at the log start.
+        for (const segment of this.segments.reverse()) segment.delete();
+        this.segments = [Segment.create(this.res, this.dir, this.terms.boundary.start + 1, interval, now)];
+        this.dirDirty = true;
+      }
+    }
+    this.logStart = Math.max(this.terms.boundary.start + 1, this.segments[0]!.baseOffset);
+    if (this.terms.boundary.start !== this.logStart - 1) this.terms.moveBoundary(this.logStart - 1);
+    const changed = this.reconcileTerms();
+    if (!stored || changed || this.termsOnDisk !== this.terms.runs.length) this.writeTermsFileAtomically();
+    if (this.dirDirty) {
+      fsyncDirSync(this.dir);
+      this.dirDirty = false;
+    }
+    this.durable = this.lastIndex();
+  }
+
+  private readTermsFile(): TermRuns | undefined {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.termsPath);
+    } catch {
+      createEmpty(this.termsPath);
+      return undefined;
+    }
+    const decoded = TermRuns.decode(bytes);
+    if (!decoded) return undefined;
+    this.termsOnDisk = decoded.runs.runs.length;
+    if (decoded.damaged) this.termsOnDisk = -1; // forces a rewrite
+    return decoded.runs;
+  }
+
+  /** Term of the batch holding `offset`, from its header. */
+  private batchAt(offset: number): { baseOffset: number; term: number } {
+    const segment = this.segments[this.segmentIndexFor(offset)]!;
+    return runSync(this.res.files, segment.locate(offset));
+  }
+
+  /**
+   * Makes the term runs agree with the batches (they can disagree for data written after
+   * the last flush: the runs reach the file only at flush). Drops runs past the end or whose
+   * first batch has another term, then finds the starts of terms the runs miss by binary
+   * search over batch headers (terms never decrease along the log). Returns true on change.
+   */
+  private reconcileTerms(): boolean {
+    const last = this.lastIndex();
+    if (last < this.logStart) {
+      const before = this.terms.runs.length;
+      this.terms.truncateAfter(last);
+      return before !== this.terms.runs.length;
+    }
+    let changed = false;
+    const before = this.terms.runs.length;
+    this.terms.truncateAfter(last);
+    changed = before !== this.terms.runs.length;
+    while (this.terms.runs.length > 1 && this.batchAt(this.terms.last.start).term !== this.terms.last.term) {
+      this.terms.runs.pop();
+      changed = true;
+    }
+    const lastTerm = this.batchAt(last).term;
+    while (this.terms.last.term < lastTerm) {
+      // Smallest offset in (last run start, last] whose batch has a greater term.
+      let lo = Math.max(this.terms.last.start + 1, this.logStart);
+      let hi = last;
+      while (lo < hi) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (this.batchAt(mid).term > this.terms.last.term) hi = mid;
+        else lo = mid + 1;
+      }
+      const batch = this.batchAt(lo);
+      this.terms.runs.push({ start: Math.max(batch.baseOffset, this.terms.last.start + 1), term: batch.term });
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Without a terms file: read every batch header once (slow, only after losing the file). */
+  private rebuildTermsByScan(): TermRuns {
+    const runs = new TermRuns(this.segments[0]!.baseOffset - 1, 0);
+    let first = true;
+    for (let offset = this.segments[0]!.baseOffset; offset <= this.lastIndex(); ) {
+      const batch = runSync(this.res.files, this.segments[this.segmentIndexFor(offset)]!.locate(offset));
+      // The boundary term is unknown: assume the first batch's (terms never decrease).
+      if (first) runs.runs[0]!.term = batch.term;
+      first = false;
+      runs.noteBatch(batch.baseOffset, batch.term);
+      offset = batch.lastOffset + 1;
+    }
+    return runs;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Helpers
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private segmentIndexFor(offset: number): number {
+    return segmentIndexIn(this.segments, offset);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new FlotillaError('INTERNAL', `storage: the log in ${this.dir} is closed`);
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.failure) throw this.failure;
+  }
+
+  private checkReadable(offset: number): void {
+    const last = this.lastIndex();
+    if (!Number.isInteger(offset) || offset < this.logStart || offset > last + 1) throw outOfRange(offset, this.logStart, last);
+  }
+}
+
+/** Index of the last segment whose base offset is <= `offset` (0 when none is). */
+function segmentIndexIn(segments: readonly Segment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (segments[mid]!.baseOffset <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

@@ -1,0 +1,545 @@
+/**
+ * One segment of a partition log: a `<base>.log` file of concatenated record batches and
+ * its sparse `<base>.index`. The segment knows byte positions; the log above it knows
+ * terms, log start and which segment is active.
+ *
+ * Reads are written once as generators of read steps (file, position, length) so the
+ * same scanning code runs synchronously (RaftLog.entries) and asynchronously (consumer
+ * reads): see `runSync` / `runAsync`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import {
+  Field,
+  HEADER_SIZE,
+  MAGIC,
+  baseOffsetOf,
+  batchSizeAt,
+  crcMatches,
+  lastOffsetOf,
+  readInt64,
+  termOf,
+} from '../../protocol/batch.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import { FileCache, createEmpty, fdatasyncAsync, readAsync, readFullySync, storageError } from './files.js';
+import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
+
+/** Shared by every log of a broker: open descriptors and loaded indexes, both bounded. */
+export interface StorageResources {
+  files: FileCache;
+  indexes: LRUCache<string, OffsetIndex>;
+}
+
+export function createResources(maxOpenFiles = 1024, maxIndexBytes = 64 * 1024 * 1024): StorageResources {
+  return {
+    files: new FileCache(maxOpenFiles),
+    indexes: new LRUCache<string, OffsetIndex>({ maxSize: maxIndexBytes, sizeCalculation: (index) => index.byteSize }),
+  };
+}
+
+export function segmentFileName(baseOffset: number): string {
+  return `${String(baseOffset).padStart(20, '0')}.log`;
+}
+
+export const SEGMENT_NAME = /^(\d{20})\.log$/;
+
+/** A read the scanning code needs done; the driver answers with the bytes (short at EOF). */
+export interface ReadStep {
+  file: string;
+  position: number;
+  length: number;
+}
+export type ReadSteps<T> = Generator<ReadStep, T, Buffer>;
+
+export function runSync<T>(files: FileCache, steps: ReadSteps<T>): T {
+  let next = steps.next(Buffer.alloc(0));
+  while (!next.done) {
+    const { file, position, length } = next.value;
+    const buf = Buffer.allocUnsafe(length);
+    let got: number;
+    try {
+      got = files.withFd(file, (fd) => readFullySync(fd, buf, length, position));
+    } catch (err) {
+      throw storageError('read', file, err);
+    }
+    next = steps.next(buf.subarray(0, got));
+  }
+  return next.value;
+}
+
+export async function runAsync<T>(files: FileCache, steps: ReadSteps<T>): Promise<T> {
+  let next = steps.next(Buffer.alloc(0));
+  while (!next.done) {
+    const { file, position, length } = next.value;
+    const buf = Buffer.allocUnsafe(length);
+    let got: number;
+    try {
+      got = await files.withFdAsync(file, async (fd) => {
+        let done = 0;
+        while (done < length) {
+          const n = await readAsync(fd, buf, done, length - done, position + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return done;
+      });
+    } catch (err) {
+      throw storageError('read', file, err);
+    }
+    next = steps.next(buf.subarray(0, got));
+  }
+  return next.value;
+}
+
+/** Bytes scanned per read when walking batch headers. */
+const SCAN_CHUNK = 64 * 1024;
+/** Bytes read per step when validating a segment tail at recovery. */
+const RECOVERY_CHUNK = 1024 * 1024;
+
+export interface BatchLocation {
+  position: number;
+  size: number;
+  baseOffset: number;
+  lastOffset: number;
+  term: number;
+}
+
+/** What a validating scan found: where the valid bytes end and what they held. */
+export interface ScanResult {
+  validEnd: number;
+  nextOffset: number;
+  /** Largest maxTimestamp seen, -Infinity when no batch. */
+  maxTimestamp: number;
+  /** (baseOffset, term) of each batch whose term differs from the one before it. */
+  termChanges: Array<{ start: number; term: number }>;
+  /** Why the scan stopped before the end of the file, if it did. */
+  stoppedBecause?: string;
+}
+
+export class Segment {
+  readonly logPath: string;
+  readonly indexPath: string;
+  /** Bytes of valid batches; appends go here. */
+  size: number;
+  /** Offset after the last batch (= baseOffset when empty). */
+  nextOffset: number;
+  /** Largest batch maxTimestamp in the segment; undefined until computed (lazily, for retention). */
+  maxTimestamp: number | undefined;
+  /** When this segment started taking appends (ms, for age-based roll). */
+  createdAt: number;
+  /** Bytes written since the last fdatasync. */
+  unsynced = false;
+
+  private indexOnDisk = 0;
+  /** Flat (relOffset, position) pairs not yet in the index file (their batches not yet synced). */
+  private pending: number[] = [];
+  /** Counts truncations, so a sync that raced one does not write stale index entries. */
+  private truncations = 0;
+  private lastIndexedPosition = -Infinity;
+
+  constructor(
+    private readonly res: StorageResources,
+    dir: string,
+    readonly baseOffset: number,
+    size: number,
+    private readonly indexIntervalBytes: number,
+    createdAt: number,
+  ) {
+    this.logPath = path.join(dir, segmentFileName(baseOffset));
+    this.indexPath = path.join(dir, `${String(baseOffset).padStart(20, '0')}.index`);
+    this.size = size;
+    this.nextOffset = baseOffset;
+    this.maxTimestamp = size === 0 ? -Infinity : undefined;
+    this.createdAt = createdAt;
+  }
+
+  static create(res: StorageResources, dir: string, baseOffset: number, indexIntervalBytes: number, now: number): Segment {
+    const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now);
+    createEmpty(segment.logPath);
+    createEmpty(segment.indexPath);
+    return segment;
+  }
+
+  get isEmpty(): boolean {
+    return this.size === 0;
+  }
+
+  /** Last offset held, baseOffset - 1 when empty. */
+  get lastOffset(): number {
+    return this.nextOffset - 1;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Appending
+
+  /**
+   * Writes whole batches at the tail with one positional write. On any error the file is
+   * cut back to the previous size, so the segment never claims bytes it did not store.
+   */
+  append(batches: readonly Buffer[], totalBytes: number): void {
+    const start = this.size;
+    const { files } = this.res;
+    files.withFd(this.logPath, (fd) => {
+      try {
+        let written = batches.length === 1 ? fs.writeSync(fd, batches[0]!, 0, totalBytes, start) : fs.writevSync(fd, batches as Buffer[], start);
+        // A short write (rare with regular files: disk nearly full) leaves the rest to write.
+        if (written < totalBytes) {
+          const all = Buffer.concat(batches as Buffer[]);
+          while (written < totalBytes) written += fs.writeSync(fd, all, written, totalBytes - written, start + written);
+        }
+      } catch (err) {
+        try {
+          fs.ftruncateSync(fd, start);
+        } catch {
+          // The file may keep garbage past `size`; recovery cuts it, and `size` never covers it.
+        }
+        throw storageError('append', this.logPath, err);
+      }
+    });
+    let position = start;
+    for (const batch of batches) {
+      if (position - this.lastIndexedPosition >= this.indexIntervalBytes && position > 0) {
+        this.addIndexEntry(baseOffsetOf(batch) - this.baseOffset, position);
+      } else if (position === 0) {
+        this.lastIndexedPosition = 0;
+      }
+      const ts = readInt64(batch, Field.maxTimestamp);
+      if (this.maxTimestamp !== undefined && ts > this.maxTimestamp) this.maxTimestamp = ts;
+      position += batch.length;
+    }
+    this.size = position;
+    this.nextOffset = lastOffsetOf(batches[batches.length - 1]!) + 1;
+    this.unsynced = true;
+  }
+
+  private addIndexEntry(relOffset: number, position: number): void {
+    this.pending.push(relOffset, position);
+    this.lastIndexedPosition = position;
+    this.res.indexes.peek(this.indexPath)?.add(relOffset, position);
+  }
+
+  /**
+   * Writes the first `flatCount / 2` pending index entries to the index file (no fsync).
+   * Invariant: an entry reaches the index file only after the batch it points at (and so
+   * everything before it) was fdatasynced. Recovery can then trust the last entry on disk
+   * and validate only what follows it.
+   */
+  private writePendingIndex(flatCount = this.pending.length): void {
+    if (flatCount === 0) return;
+    const bytes = Buffer.allocUnsafe(flatCount * 4);
+    for (let i = 0; i < flatCount; i++) bytes.writeUInt32BE(this.pending[i]!, i * 4);
+    try {
+      this.res.files.withFd(this.indexPath, (fd) => fs.writeSync(fd, bytes, 0, bytes.length, this.indexOnDisk * INDEX_ENTRY_SIZE));
+    } catch (err) {
+      throw storageError('index write', this.indexPath, err);
+    }
+    this.indexOnDisk += flatCount / 2;
+    this.pending.splice(0, flatCount);
+  }
+
+  /** fdatasync of the segment file, then its index entries for what that made durable. */
+  async sync(): Promise<void> {
+    const indexable = this.pending.length;
+    const truncations = this.truncations;
+    this.unsynced = false;
+    try {
+      await this.res.files.withFdAsync(this.logPath, (fd) => fdatasyncAsync(fd));
+    } catch (err) {
+      this.unsynced = true;
+      throw storageError('fdatasync', this.logPath, err);
+    }
+    if (truncations === this.truncations) this.writePendingIndex(indexable);
+  }
+
+  /** Synchronous sync, for close and recovery. */
+  syncNow(): void {
+    try {
+      this.res.files.withFd(this.logPath, (fd) => fs.fdatasyncSync(fd));
+    } catch (err) {
+      throw storageError('fdatasync', this.logPath, err);
+    }
+    this.unsynced = false;
+    this.writePendingIndex();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Index
+
+  /** The loaded index (from the shared cache, or the file; rebuilt by a scan when damaged). */
+  index(): OffsetIndex {
+    const cached = this.res.indexes.get(this.indexPath);
+    if (cached) return cached;
+    let { index, damaged } = this.readIndexFile();
+    if (!damaged && index.count > 0 && !this.indexEntryPointsAtBatch(index.relOffsetAt(index.count - 1), index.positionAt(index.count - 1))) {
+      damaged = true;
+    }
+    if (damaged) index = this.rebuildIndex();
+    for (let i = 0; i < this.pending.length; i += 2) index.add(this.pending[i]!, this.pending[i + 1]!);
+    this.res.indexes.set(this.indexPath, index);
+    return index;
+  }
+
+  private readIndexFile(): { index: OffsetIndex; damaged: boolean } {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.indexPath);
+    } catch {
+      createEmpty(this.indexPath);
+      return { index: new OffsetIndex(), damaged: this.size > this.indexIntervalBytes };
+    }
+    if (this.indexOnDisk > 0) bytes = bytes.subarray(0, this.indexOnDisk * INDEX_ENTRY_SIZE);
+    return OffsetIndex.decode(bytes, this.size);
+  }
+
+  private indexEntryPointsAtBatch(relOffset: number, position: number): boolean {
+    if (position + HEADER_SIZE > this.size) return false;
+    const header = Buffer.allocUnsafe(HEADER_SIZE);
+    const got = this.res.files.withFd(this.logPath, (fd) => readFullySync(fd, header, HEADER_SIZE, position));
+    return got === HEADER_SIZE && baseOffsetOf(header) === this.baseOffset + relOffset && batchSizeAt(header) >= HEADER_SIZE;
+  }
+
+  /** Rebuilds the index file from the segment's batch headers (damaged or missing index). */
+  private rebuildIndex(): OffsetIndex {
+    const index = new OffsetIndex();
+    let last = -Infinity;
+    const scan = function* (this: Segment): ReadSteps<void> {
+      let position = 0;
+      while (position < this.size) {
+        const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
+        let at = 0;
+        while (chunk.length - at >= HEADER_SIZE) {
+          const size = batchSizeAt(chunk, at);
+          if (size < HEADER_SIZE) return;
+          if (position + at - last >= this.indexIntervalBytes && position + at > 0) {
+            index.add(baseOffsetOf(chunk, at) - this.baseOffset, position + at);
+            last = position + at;
+          }
+          at += size;
+        }
+        if (at === 0) return;
+        position += at;
+      }
+    };
+    runSync(this.res.files, scan.call(this));
+    // Only a segment without unsynced bytes may have its index file rewritten: entries in
+    // the file must point at synced batches (see writePendingIndex).
+    if (!this.unsynced && this.pending.length === 0) {
+      try {
+        fs.writeFileSync(this.indexPath, index.encodeRange(0));
+      } catch (err) {
+        throw storageError('index rebuild', this.indexPath, err);
+      }
+      this.indexOnDisk = index.count;
+      this.lastIndexedPosition = index.count > 0 ? index.positionAt(index.count - 1) : this.size > 0 ? 0 : -Infinity;
+    }
+    return index;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Reading
+
+  /** Finds the batch holding `offset` (which must be in [baseOffset, lastOffset]). */
+  *locate(offset: number): ReadSteps<BatchLocation> {
+    const floor = this.index().floor(offset - this.baseOffset);
+    let position = floor ? floor.position : 0;
+    while (position < this.size) {
+      const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
+      let at = 0;
+      while (chunk.length - at >= HEADER_SIZE) {
+        const size = batchSizeAt(chunk, at);
+        if (size < HEADER_SIZE) break;
+        const last = lastOffsetOf(chunk, at);
+        if (last >= offset) return { position: position + at, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: last, term: termOf(chunk, at) };
+        at += size;
+      }
+      if (at === 0) break;
+      position += at;
+    }
+    throw new FlotillaError('INTERNAL', `storage: offset ${offset} not found in segment ${this.logPath} (size ${this.size})`);
+  }
+
+  /** Largest batch maxTimestamp (scans headers once, then remembered). */
+  *computeMaxTimestamp(): ReadSteps<number> {
+    if (this.maxTimestamp !== undefined) return this.maxTimestamp;
+    let max = -Infinity;
+    let position = 0;
+    while (position < this.size) {
+      const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
+      let at = 0;
+      while (chunk.length - at >= HEADER_SIZE) {
+        const size = batchSizeAt(chunk, at);
+        if (size < HEADER_SIZE) break;
+        const ts = readInt64(chunk, at + Field.maxTimestamp);
+        if (ts > max) max = ts;
+        at += size;
+      }
+      if (at === 0) break;
+      position += at;
+    }
+    this.maxTimestamp = max;
+    return max;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Recovery and truncation
+
+  /**
+   * Validates batches from `position` (where a batch starting at `offset` is expected) to
+   * the end of the file: length in bounds, magic, offsets following on, record count,
+   * CRC. Stops at the first bad byte; the caller truncates there.
+   */
+  scanValid(position: number, offset: number, fileSize: number): ScanResult {
+    const result: ScanResult = { validEnd: position, nextOffset: offset, maxTimestamp: -Infinity, termChanges: [] };
+    let lastTerm = -1;
+    const scan = function* (this: Segment): ReadSteps<void> {
+      let at = position;
+      while (at < fileSize) {
+        const chunk = yield { file: this.logPath, position: at, length: Math.min(RECOVERY_CHUNK, fileSize - at) };
+        let cursor = 0;
+        for (;;) {
+          const left = chunk.length - cursor;
+          if (left === 0) break;
+          if (left < HEADER_SIZE) {
+            if (at + cursor + left >= fileSize) return void (result.stoppedBecause = 'torn batch header at the end');
+            break; // header straddles the chunk: read on from here
+          }
+          const size = batchSizeAt(chunk, cursor);
+          const why = size < HEADER_SIZE ? `batch length ${size}` :
+            at + cursor + size > fileSize ? `batch of ${size} bytes runs past the end of the file` :
+            chunk.readInt8(cursor + Field.magic) !== MAGIC ? 'wrong magic' :
+            baseOffsetOf(chunk, cursor) !== result.nextOffset ? `base offset ${baseOffsetOf(chunk, cursor)} where ${result.nextOffset} was expected` :
+            chunk.readInt32BE(cursor + Field.lastOffsetDelta) !== chunk.readInt32BE(cursor + Field.recordCount) - 1 || chunk.readInt32BE(cursor + Field.recordCount) < 1 ? 'bad record count' :
+            undefined;
+          if (why) return void (result.stoppedBecause = why);
+          if (left < size) {
+            if (cursor === 0) {
+              // A batch larger than the chunk: read exactly it.
+              const whole = yield { file: this.logPath, position: at, length: size };
+              if (whole.length < size || !crcMatches(whole, 0, size)) return void (result.stoppedBecause = 'CRC mismatch');
+              this.noteScanned(whole, 0, result, lastTerm);
+              lastTerm = termOf(whole, 0);
+              cursor = size;
+            }
+            break;
+          }
+          if (!crcMatches(chunk, cursor, size)) return void (result.stoppedBecause = 'CRC mismatch');
+          this.noteScanned(chunk, cursor, result, lastTerm);
+          lastTerm = termOf(chunk, cursor);
+          cursor += size;
+        }
+        at += cursor;
+      }
+    };
+    runSync(this.res.files, scan.call(this));
+    return result;
+  }
+
+  private noteScanned(buf: Buffer, at: number, result: ScanResult, lastTerm: number): void {
+    const position = result.validEnd;
+    if (position - this.lastIndexedPosition >= this.indexIntervalBytes && position > 0) {
+      this.addIndexEntry(baseOffsetOf(buf, at) - this.baseOffset, position);
+    }
+    const term = termOf(buf, at);
+    if (term !== lastTerm) result.termChanges.push({ start: baseOffsetOf(buf, at), term });
+    const ts = readInt64(buf, at + Field.maxTimestamp);
+    if (ts > result.maxTimestamp) result.maxTimestamp = ts;
+    result.validEnd += batchSizeAt(buf, at);
+    result.nextOffset = lastOffsetOf(buf, at) + 1;
+  }
+
+  /**
+   * Opens the newest segment after a restart: trusts the index up to its last entry that
+   * points at a real batch, validates every batch after it, and cuts the file at the
+   * first bad one. Returns the scan, for the log to reconcile its term runs.
+   */
+  recover(fileSize: number): ScanResult {
+    this.size = fileSize;
+    // A damaged index file keeps its valid prefix; entries whose batch is gone are dropped.
+    const { index } = this.readIndexFile();
+    while (index.count > 0 && !this.indexEntryPointsAtBatch(index.relOffsetAt(index.count - 1), index.positionAt(index.count - 1))) {
+      index.truncateToPosition(index.positionAt(index.count - 1));
+    }
+    const start = index.count > 0 ? { relOffset: index.relOffsetAt(index.count - 1), position: index.positionAt(index.count - 1) } : undefined;
+    this.indexOnDisk = index.count;
+    this.pending = [];
+    this.lastIndexedPosition = start ? start.position : -Infinity;
+    this.res.indexes.set(this.indexPath, index);
+    const result = this.scanValid(start ? start.position : 0, this.baseOffset + (start ? start.relOffset : 0), fileSize);
+    if (result.validEnd < fileSize) this.truncateFile(result.validEnd);
+    this.size = result.validEnd;
+    this.nextOffset = result.nextOffset;
+    this.maxTimestamp = start ? undefined : result.maxTimestamp;
+    this.rewriteIndexFile(index, false);
+    // What survived the crash may still sit only in the page cache (a process crash):
+    // sync it before anyone is told it is durable. Cheap when the file is clean.
+    this.syncNow();
+    return result;
+  }
+
+  /** Cuts the segment after `position`, where the batch starting at `nextOffset` began. */
+  truncateTo(position: number, nextOffset: number): void {
+    const index = this.index();
+    this.truncateFile(position);
+    this.size = position;
+    this.nextOffset = nextOffset;
+    this.maxTimestamp = position === 0 ? -Infinity : undefined;
+    index.truncateToPosition(position);
+    this.rewriteIndexFile(index, true);
+    this.unsynced = true;
+  }
+
+  private truncateFile(position: number): void {
+    try {
+      this.res.files.withFd(this.logPath, (fd) => fs.ftruncateSync(fd, position));
+    } catch (err) {
+      throw storageError('truncate', this.logPath, err);
+    }
+  }
+
+  /**
+   * Makes the index file match `index` after a truncation or recovery. Entries at or past
+   * `indexOnDisk` are unsynced ones and stay pending unless `keepPendingOnly` is false.
+   */
+  private rewriteIndexFile(index: OffsetIndex, afterTruncation: boolean): void {
+    this.truncations++;
+    const onDisk = Math.min(this.indexOnDisk, index.count);
+    this.pending = [];
+    for (let i = onDisk; i < index.count; i++) this.pending.push(index.relOffsetAt(i), index.positionAt(i));
+    try {
+      this.res.files.withFd(this.indexPath, (fd) => {
+        if (!afterTruncation) {
+          const bytes = index.encodeRange(0, onDisk);
+          fs.writeSync(fd, bytes, 0, bytes.length, 0);
+        }
+        fs.ftruncateSync(fd, onDisk * INDEX_ENTRY_SIZE);
+      });
+    } catch (err) {
+      throw storageError('index write', this.indexPath, err);
+    }
+    this.indexOnDisk = onDisk;
+    this.lastIndexedPosition = index.count > 0 ? index.positionAt(index.count - 1) : this.size > 0 ? 0 : -Infinity;
+  }
+
+  /** Closes descriptors and forgets the loaded index (memory for idle partitions). */
+  close(): void {
+    if (!this.unsynced) this.writePendingIndex();
+    this.res.files.forget(this.logPath);
+    this.res.files.forget(this.indexPath);
+    this.res.indexes.delete(this.indexPath);
+  }
+
+  delete(): void {
+    this.pending = [];
+    this.res.files.forget(this.logPath);
+    this.res.files.forget(this.indexPath);
+    this.res.indexes.delete(this.indexPath);
+    for (const file of [this.logPath, this.indexPath]) {
+      try {
+        fs.unlinkSync(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('delete', file, err);
+      }
+    }
+  }
+}

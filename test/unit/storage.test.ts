@@ -1,0 +1,211 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { buildBatch, patchBatch, verifyBatch, batchBounds, baseOffsetOf } from '../../protocol/batch.js';
+import type { Entry } from '../../broker/raft/log.js';
+import { PartitionLog } from '../../broker/storage/partition-log.js';
+import { LogManager } from '../../broker/storage/log-manager.js';
+import { HardStateStore } from '../../broker/storage/hard-state.js';
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-storage-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function entry(base: number, term: number, records: number, valueBytes = 20, timestamp = 1000): Entry {
+  const data = buildBatch(
+    Array.from({ length: records }, (_, i) => ({ value: Buffer.alloc(valueBytes, (base + i) & 0xff), timestamp })),
+    { now: timestamp },
+  );
+  patchBatch(data, base, term);
+  return { index: base + records - 1, term, data };
+}
+
+/** Appends `count` batches of `records` each in `term` after the log's end. */
+function appendBatches(log: PartitionLog, count: number, term: number, records = 3, valueBytes = 20): Entry[] {
+  const out: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = entry(log.lastIndex() + 1, term, records, valueBytes);
+    log.append([e]);
+    out.push(e);
+  }
+  return out;
+}
+
+function offsetsOf(buf: Buffer): number[] {
+  return [...batchBounds(buf)].map((b) => baseOffsetOf(buf, b.start));
+}
+
+t.test('append, entries, read and termAt on a fresh log', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(path.join(dir, 'p0'));
+  t.equal(log.firstIndex(), 0);
+  t.equal(log.lastIndex(), -1);
+  t.equal(log.termAt(-1), 0);
+  const a = appendBatches(log, 3, 1, 4);
+  const b = appendBatches(log, 2, 3, 2);
+  t.equal(log.lastIndex(), 15);
+  t.equal(log.termAt(0), 1);
+  t.equal(log.termAt(11), 1);
+  t.equal(log.termAt(12), 3);
+  t.equal(log.termAt(15), 3);
+  t.equal(log.termAt(16), undefined);
+  const all = log.entries(0, 1 << 20);
+  t.same(all.map((e) => [e.index, e.term]), [...a, ...b].map((e) => [e.index, e.term]));
+  t.ok(all[0]!.data.equals(a[0]!.data));
+  t.same(log.entries(5, 1).map((e) => e.index), [7], 'at least one entry, the one holding the offset');
+  t.same(log.entries(16, 100), []);
+  const bytes = await log.read(6, 1 << 20);
+  t.same(offsetsOf(bytes), [4, 8, 12, 14]);
+  for (const bounds of batchBounds(bytes)) verifyBatch(bytes.subarray(bounds.start, bounds.end));
+  t.same(offsetsOf(await log.read(0, 1 << 20, 10)), [0, 4], 'stops before a batch past maxOffset');
+  t.same(offsetsOf(await log.read(16, 100)), []);
+  await log.close();
+});
+
+t.test('bad offsets give OFFSET_OUT_OF_RANGE naming the range', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir, { segmentBytes: 200 });
+  appendBatches(log, 10, 1, 2);
+  log.deleteBefore(7);
+  t.equal(log.firstIndex(), 7);
+  t.throws(() => log.entries(3, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  t.throws(() => log.entries(-1, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  await t.rejects(log.read(-1, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  await t.rejects(log.read(6, 100), { code: 'OFFSET_OUT_OF_RANGE', message: /6 is outside the log's range \[7, 20\]/ });
+  await t.rejects(log.read(21, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  await t.rejects(log.read(1.5, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  t.throws(() => log.truncateAfter(25), { code: 'OFFSET_OUT_OF_RANGE' });
+  t.throws(() => log.deleteBefore(30), { code: 'OFFSET_OUT_OF_RANGE' });
+  t.throws(() => log.truncateAfter(8), { code: 'INVALID_REQUEST' }, 'inside a batch');
+  t.throws(() => log.append([entry(25, 1, 1)]), { code: 'INVALID_REQUEST' }, 'gap');
+  t.throws(() => log.append([entry(20, 0, 1)]), { code: 'INVALID_REQUEST' }, 'term going back');
+  t.same(offsetsOf(await log.read(7, 1 << 20)), [6, 8, 10, 12, 14, 16, 18], 'the batch holding the log start is served whole');
+  t.equal(log.termAt(6), 1);
+  t.equal(log.termAt(5), undefined);
+  await log.close();
+});
+
+t.test('segments roll by size and age; truncation crosses segments; restart keeps it all', async (t) => {
+  const dir = tempDir(t);
+  let now = 1_000;
+  const log = PartitionLog.open(dir, { segmentBytes: 300, segmentMs: 10_000, now: () => now });
+  appendBatches(log, 12, 2, 2);
+  t.ok(log.segmentCount() > 3);
+  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.log'));
+  t.ok(names.every((n) => /^\d{20}\.log$/.test(n)), 'only segments end in .log');
+  const before = log.segmentCount();
+  now += 20_000;
+  appendBatches(log, 1, 2, 2);
+  t.equal(log.segmentCount(), before + 1, 'rolled by age');
+  log.truncateAfter(9);
+  t.equal(log.lastIndex(), 9);
+  t.equal(log.termAt(9), 2);
+  appendBatches(log, 2, 5, 1);
+  await log.flush();
+  t.equal(log.durableIndex(), 11);
+  await log.close();
+  const again = PartitionLog.open(dir, { segmentBytes: 300 });
+  t.equal(again.lastIndex(), 11);
+  t.equal(again.termAt(10), 5);
+  t.equal(again.termAt(9), 2);
+  t.same(again.entries(0, 1 << 20).map((e) => e.index), [1, 3, 5, 7, 9, 10, 11]);
+  await again.close();
+});
+
+t.test('reset restarts empty after the index and survives a restart', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir, { segmentBytes: 300 });
+  appendBatches(log, 8, 1, 2);
+  log.reset(100, 7);
+  t.equal(log.firstIndex(), 101);
+  t.equal(log.lastIndex(), 100);
+  t.equal(log.termAt(100), 7);
+  t.equal(log.termAt(99), undefined);
+  t.same(log.entries(101, 100), []);
+  appendBatches(log, 2, 8, 3);
+  await log.close();
+  const again = PartitionLog.open(dir);
+  t.equal(again.firstIndex(), 101);
+  t.equal(again.lastIndex(), 106);
+  t.equal(again.termAt(100), 7);
+  t.equal(again.termAt(101), 8);
+  await again.close();
+});
+
+t.test('retention by bytes and by age never deletes the active segment or above the bound', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir, { segmentBytes: 400, retentionBytes: 800, retentionMs: 60_000 });
+  for (let i = 0; i < 20; i++) log.append([entry(log.lastIndex() + 1, 1, 2, 20, 1000 + i * 1000)]);
+  const segmentsBefore = log.segmentCount();
+  t.equal(log.applyRetention(1_000_000, -1), 0, 'nothing committed: nothing deleted');
+  const start = log.applyRetention(0, log.lastIndex());
+  t.ok(start > 0, 'size retention moved the log start');
+  t.ok(log.sizeInBytes() <= 800 + 400);
+  t.ok(log.segmentCount() < segmentsBefore);
+  log.applyRetention(10_000_000, log.lastIndex());
+  t.equal(log.segmentCount(), 1, 'age retention keeps only the active segment');
+  t.ok(log.firstIndex() <= log.lastIndex());
+  await t.rejects(log.read(0, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+  await log.close();
+  const again = PartitionLog.open(dir);
+  t.equal(again.firstIndex(), log.firstIndex(), 'log start survives restart');
+  await again.close();
+});
+
+t.test('a damaged or missing index is rebuilt', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir, { segmentBytes: 4000, indexIntervalBytes: 100 });
+  const written = appendBatches(log, 60, 1, 2);
+  await log.close();
+  const indexes = fs.readdirSync(dir).filter((n) => n.endsWith('.index')).sort();
+  fs.writeFileSync(path.join(dir, indexes[0]!), Buffer.from('garbage!garbage!garbage'));
+  fs.rmSync(path.join(dir, indexes[indexes.length - 1]!));
+  const again = PartitionLog.open(dir, { indexIntervalBytes: 100 });
+  t.equal(again.lastIndex(), written[written.length - 1]!.index);
+  for (const e of written) t.equal(again.entries(e.index, 1)[0]!.index, e.index);
+  t.same(offsetsOf(await again.read(0, 1 << 20)), written.map((e) => baseOffsetOf(e.data)));
+  await again.close();
+});
+
+t.test('hard state round-trips, is atomic, ignores a leftover temp file', async (t) => {
+  const dir = tempDir(t);
+  const store = new HardStateStore(path.join(dir, 'g1'));
+  t.same(store.load(), { term: 0, vote: 0 });
+  await store.save({ term: 5, vote: 2 });
+  t.same(store.load(), { term: 5, vote: 2 });
+  store.saveSync({ term: 6, vote: 0 });
+  t.same(store.load(), { term: 6, vote: 0 });
+  fs.writeFileSync(store.file + '.tmp', 'half-written');
+  t.same(store.load(), { term: 6, vote: 0 });
+  await Promise.all([store.save({ term: 7, vote: 1 }), store.save({ term: 8, vote: 3 })]);
+  t.same(store.load(), { term: 8, vote: 3 }, 'concurrent saves apply in call order');
+  fs.writeFileSync(store.file, Buffer.alloc(20, 1));
+  t.throws(() => store.load(), { code: 'INTERNAL' });
+});
+
+t.test('log manager: group commit coalesces flushes and tracks durable indexes', async (t) => {
+  const dir = tempDir(t);
+  const manager = new LogManager({ dataDir: dir, durability: 'always', maxOpenFiles: 8 });
+  const logs = Array.from({ length: 20 }, (_, i) => manager.open(`topic-${i}`));
+  for (const log of logs) appendBatches(log, 2, 1);
+  const first = manager.flushAll();
+  for (const log of logs) appendBatches(log, 1, 1);
+  const second = manager.flushAll();
+  const third = manager.sync();
+  t.equal(second, third, 'calls during a cycle share the next one');
+  await first;
+  await second;
+  for (const log of logs) t.equal(log.durableIndex(), log.lastIndex());
+  t.ok(manager.openFileCount() <= 8 + 2, 'descriptors stay bounded');
+  t.throws(() => manager.open('../escape'), { code: 'INVALID_REQUEST' });
+  await manager.deleteLog('topic-3');
+  t.notOk(fs.existsSync(path.join(dir, 'topic-3')));
+  await manager.close();
+  const reopened = new LogManager({ dataDir: dir, durability: 'never' });
+  t.equal(reopened.listOnDisk().length, 19);
+  t.equal(reopened.open('topic-0').lastIndex(), 8);
+  await reopened.close();
+});
