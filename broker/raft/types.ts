@@ -54,4 +54,9 @@ export interface Message {
   conflictTerm?: number;
   /** snapshot: what the follower installs. */
   snapshot?: Snapshot;
+  /**
+   * vote: the campaign follows a leadership transfer (TimeoutNow). Voters that still hear
+   * from the leader grant it anyway: the leader itself asked for the election.
+   */
+  transfer?: boolean;
 }
