@@ -1,0 +1,306 @@
+/**
+ * A running broker: storage, the peer stream layer, all Raft groups (the controller and
+ * every partition replica placed here), and the client server, on one TCP port.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { FlotillaError } from '../protocol/errors.js';
+import { routeConnection } from '../protocol/frame.js';
+import { parseHostPort, type BrokerConfig } from './config.js';
+import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
+import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
+import { MultiRaft } from './multiraft/multiraft.js';
+import { PartitionReplica } from './partition/partition.js';
+import { ClientServer } from './server/server.js';
+import { LogManager } from './storage/index.js';
+import { PeerTransport } from './transport/peers.js';
+
+/** What the data directory remembers about the cluster: it wins over command-line flags. */
+interface ClusterFile {
+  clusterId: string;
+  brokerId: number;
+  initialCluster: Array<[number, string]>;
+}
+
+/** Marks a partition replica's log directory, so that the broker restarts it from disk alone. */
+interface ReplicaFile {
+  topic: string;
+  partition: number;
+  groupId: number;
+  replicas: number[];
+}
+
+const REPLICA_FILE = 'replica.json';
+const RETENTION_CHECK_MS = 5000;
+
+export class Broker {
+  readonly logger: Logger;
+  readonly logs: LogManager;
+  readonly transport: PeerTransport;
+  readonly raft: MultiRaft;
+  readonly controller: Controller;
+  /** Replicas hosted here, by topic then partition. */
+  readonly replicas = new Map<string, Map<number, PartitionReplica>>();
+  private readonly server: Server;
+  private readonly clients: ClientServer;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(readonly config: BrokerConfig, logger?: Logger) {
+    this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
+    mkdirSync(config.dataDir, { recursive: true });
+    const cluster = this.loadClusterFile();
+    this.logs = new LogManager({ dataDir: config.dataDir, durability: config.fsync, flushIntervalMs: config.fsyncIntervalMs });
+    this.transport = new PeerTransport({
+      id: config.id,
+      clusterId: cluster.clusterId,
+      address: config.advertise,
+      logger: this.logger,
+      maxFrameBytes: config.maxFrameBytes,
+      onMessages: (_from, messages) => this.raft.deliver(messages),
+    });
+    this.raft = new MultiRaft({
+      id: config.id,
+      logs: this.logs,
+      transport: this.transport,
+      logger: this.logger,
+      fsync: config.fsync,
+      tickMs: config.tickMs,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      onFatal: () => void this.stop().finally(() => process.exit(1)),
+    });
+
+    const initial = new ControllerState();
+    for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event));
+    const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
+    // Up to 5 brokers vote on the metadata; the rest follow it as learners.
+    const voters = ids.slice(0, ids.length >= 5 ? 5 : Math.min(3, ids.length));
+    this.controller.group = this.raft.create({
+      groupId: CONTROLLER_GROUP,
+      logName: CONTROLLER_LOG,
+      voters,
+      learners: ids.filter((id) => !voters.includes(id)),
+      // The metadata log is small and is never cut by retention.
+      logOptions: { retentionMs: -1, retentionBytes: -1 },
+      stateMachine: this.controller,
+    });
+    for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
+    this.openReplicasOnDisk();
+
+    this.clients = new ClientServer(this);
+    this.server = createServer({ noDelay: true });
+    this.server.maxConnections = config.maxConnections;
+    this.server.on('connection', (socket: Socket) =>
+      routeConnection(socket, {
+        client: (s) => this.clients.accept(s),
+        peer: (s) => this.transport.accept(s),
+        rejected: (s, reason) => this.logger.debug({ remote: s.remoteAddress, reason }, 'closed a connection'),
+      }, config.frameTimeoutMs),
+    );
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = parseHostPort(this.config.listen, '--listen');
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.raft.start();
+    this.retentionTimer = setInterval(() => this.applyRetention(), RETENTION_CHECK_MS);
+    this.retentionTimer.unref();
+    this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
+  }
+
+  addressOf(id: number): string | undefined {
+    return this.controller.state.brokers.get(id)?.address;
+  }
+
+  replica(topic: string, partition: number): PartitionReplica | undefined {
+    return this.replicas.get(topic)?.get(partition);
+  }
+
+  /**
+   * The error for a partition not hosted here: UNKNOWN_TOPIC, UNKNOWN_PARTITION, or
+   * NOT_LEADER pointing at a broker that holds a replica.
+   */
+  notHostedError(topic: string, partition: number): FlotillaError {
+    const meta = this.controller.state.topics.get(topic);
+    if (!meta) return new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
+    const assignment = meta.partitions[partition];
+    if (!assignment) return new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has no partition ${partition} (it has ${meta.partitions.length})`);
+    const other = assignment.replicas[0]!;
+    return new FlotillaError('NOT_LEADER', `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: other, leaderAddress: this.addressOf(other) ?? '' });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Partition replicas
+
+  private onControllerEvent(event: ControllerEvent): void {
+    switch (event.type) {
+      case 'brokerRegistered':
+        this.transport.setPeer(event.broker.id, event.broker.address);
+        return;
+      case 'topicCreated':
+        for (const assignment of event.topic.partitions) {
+          if (assignment.replicas.includes(this.config.id)) this.ensureReplica(event.topic, assignment);
+        }
+        return;
+      case 'topicDeleted':
+        void this.removeTopic(event.topic);
+        return;
+      case 'topicAltered':
+        for (const replica of this.replicas.get(event.topic.name)?.values() ?? []) {
+          // Retention is read from the log's options on every check.
+          Object.assign(replica.group.log.options, { retentionMs: event.topic.config.retentionMs, retentionBytes: event.topic.config.retentionBytes });
+        }
+        return;
+      case 'none':
+        return;
+    }
+  }
+
+  private logNameOf(topic: string, assignment: PartitionAssignment): string {
+    return `${topic}-${assignment.partition}.g${assignment.groupId}`;
+  }
+
+  private ensureReplica(topic: TopicMeta, assignment: PartitionAssignment): PartitionReplica {
+    const existing = this.replica(topic.name, assignment.partition);
+    if (existing && existing.group.groupId === assignment.groupId) return existing;
+    const logName = this.logNameOf(topic.name, assignment);
+    const replicaFile = join(this.config.dataDir, logName, REPLICA_FILE);
+    const replica = new PartitionReplica(topic.name, assignment.partition, this.raft, (id) => this.addressOf(id));
+    const group = this.raft.create({
+      groupId: assignment.groupId,
+      logName,
+      voters: assignment.replicas,
+      logOptions: { retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes, segmentBytes: topic.config.segmentBytes },
+      stateMachine: replica,
+    });
+    replica.attach(group);
+    if (!existsSync(replicaFile)) {
+      const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas };
+      writeFileAtomic(replicaFile, JSON.stringify({ ...file, config: topic.config }));
+    }
+    let byPartition = this.replicas.get(topic.name);
+    if (!byPartition) this.replicas.set(topic.name, (byPartition = new Map()));
+    byPartition.set(assignment.partition, replica);
+    this.logger.info({ topic: topic.name, partition: assignment.partition, group: assignment.groupId, replicas: assignment.replicas }, 'partition replica started');
+    return replica;
+  }
+
+  /** Restarts every replica whose directory holds a replica file (no controller needed). */
+  private openReplicasOnDisk(): void {
+    for (const name of this.logs.listOnDisk()) {
+      const file = join(this.config.dataDir, name, REPLICA_FILE);
+      if (!existsSync(file)) continue;
+      const meta = JSON.parse(readFileSync(file, 'utf8')) as ReplicaFile & { config: TopicMeta['config'] };
+      this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas });
+    }
+  }
+
+  private async removeTopic(topic: TopicMeta): Promise<void> {
+    const byPartition = this.replicas.get(topic.name);
+    if (!byPartition) return;
+    for (const [partition, replica] of byPartition) {
+      if (!topic.partitions.some((p) => p.groupId === replica.group.groupId)) continue;
+      byPartition.delete(partition);
+      replica.close(new FlotillaError('UNKNOWN_TOPIC', `topic "${topic.name}" was deleted`));
+      await this.raft.remove(replica.group.groupId, true);
+      this.logger.info({ topic: topic.name, partition }, 'partition replica deleted');
+    }
+    if (byPartition.size === 0) this.replicas.delete(topic.name);
+  }
+
+  private applyRetention(): void {
+    const now = Date.now();
+    for (const byPartition of this.replicas.values()) {
+      for (const replica of byPartition.values()) {
+        try {
+          replica.group.log.applyRetention(now, replica.highWatermark - 1);
+        } catch (error) {
+          this.logger.error({ err: error, topic: replica.topic, partition: replica.partition }, 'retention failed');
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private loadClusterFile(): ClusterFile {
+    const path = join(this.config.dataDir, 'cluster.json');
+    if (existsSync(path)) {
+      const saved = JSON.parse(readFileSync(path, 'utf8')) as ClusterFile;
+      if (saved.brokerId !== this.config.id) {
+        throw new FlotillaError('INVALID_CONFIG', `data directory ${this.config.dataDir} belongs to broker ${saved.brokerId}, not --id ${this.config.id}`);
+      }
+      return saved;
+    }
+    if (this.config.initialCluster.size === 0) {
+      throw new FlotillaError('INVALID_CONFIG', 'a new data directory needs --initial-cluster (joining with --join is not available yet)');
+    }
+    const file: ClusterFile = { clusterId: this.config.clusterId, brokerId: this.config.id, initialCluster: [...this.config.initialCluster] };
+    writeFileAtomic(path, JSON.stringify(file));
+    return file;
+  }
+
+  /**
+   * Clean shutdown: hand leadership of our groups to caught-up peers, wait briefly for it
+   * to move, then stop serving and close storage (everything appended is flushed).
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.logger.info('broker stopping');
+    await this.handOverLeadership(3000);
+    this.clients.close();
+    this.server.close();
+    this.raft.stop();
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
+    for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
+    this.controller.close(stopping);
+    this.transport.close();
+    await this.logs.close();
+    this.logger.info('broker stopped');
+  }
+
+  private async handOverLeadership(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const led = () => [...this.raft.all()].filter((g) => g.node.currentRole === 'leader' && g.node.status().membership.voters.length > 1);
+    for (const group of led()) {
+      const status = group.node.status();
+      const target = Object.entries(status.progress)
+        .filter(([id, p]) => status.membership.voters.includes(Number(id)) && p.recentActive)
+        .sort(([, a], [, b]) => b.match - a.match)[0];
+      if (!target) continue;
+      try {
+        this.raft.withNode(group, (node) => node.transferLeadership(Number(target[0])));
+      } catch {
+        // Not caught up: that group's followers elect a new leader after the timeout instead.
+      }
+    }
+    while (led().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function writeFileAtomic(path: string, contents: string): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(`${path}.tmp`, contents);
+  renameSync(`${path}.tmp`, path);
+}
+
+export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {
+  const broker = new Broker(config, logger);
+  await broker.start();
+  return broker;
+}

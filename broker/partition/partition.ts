@@ -1,0 +1,171 @@
+/**
+ * One replica of one topic partition: the state machine of its Raft group, plus produce
+ * (at the leader) and fetch (at any replica).
+ *
+ * The Raft log is the data log: produce proposes the client's batch bytes as they are
+ * (the core patches base offset and term), and fetch serves the same bytes from the log
+ * files, never above this replica's high watermark (one past its last applied = committed
+ * offset). A fetch at the high watermark long-polls until more commits or its wait ends.
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import { isControlBatch, recordCountOf, verifyBatch } from '../../protocol/batch.js';
+import { copyBytes } from '../../protocol/codec.js';
+import type { Entry } from '../raft/log.js';
+import type { SoftState } from '../raft/raft.js';
+import type { Snapshot } from '../raft/types.js';
+import { CommitWaiter } from '../multiraft/commit-waiter.js';
+import type { Group, MultiRaft, StateMachine } from '../multiraft/multiraft.js';
+
+export type Acks = 'all' | 'leader' | 'none';
+
+export interface ProduceResult {
+  baseOffset: number;
+  lastOffset: number;
+  logStartOffset: number;
+}
+
+export interface FetchResult {
+  highWatermark: number;
+  logStartOffset: number;
+  records: Buffer;
+}
+
+export class PartitionReplica implements StateMachine {
+  group!: Group;
+  /** Last offset applied (= committed and known here); -1 before anything. */
+  private applied = -1;
+  private readonly commits = new CommitWaiter();
+  private readonly fetchWaiters = new Set<() => void>();
+  leaderId = 0;
+  term = 0;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly raft: MultiRaft,
+    private readonly leaderAddress: (id: number) => string | undefined,
+  ) {}
+
+  attach(group: Group): void {
+    this.group = group;
+    this.applied = group.log.firstIndex() - 1;
+  }
+
+  get highWatermark(): number {
+    return this.applied + 1;
+  }
+
+  get logStartOffset(): number {
+    return this.group.log.firstIndex();
+  }
+
+  get isLeader(): boolean {
+    return this.group.node.currentRole === 'leader';
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // StateMachine
+
+  apply(entries: Entry[]): void {
+    this.applied = entries[entries.length - 1]!.index;
+    this.commits.onApplied(entries);
+    this.wakeFetchers();
+  }
+
+  restore(snapshot: Snapshot): void {
+    this.applied = snapshot.index;
+    this.commits.onSkipped(snapshot.index);
+    this.wakeFetchers();
+  }
+
+  onSoftState(state: SoftState): void {
+    this.leaderId = state.leaderId;
+    this.term = state.term;
+  }
+
+  snapshot() {
+    // A partition's state is its log: the "snapshot" is just the log start boundary.
+    const index = this.group.log.firstIndex() - 1;
+    return index <= this.applied ? { index, data: Buffer.alloc(0) } : undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Produce
+
+  notLeader(): FlotillaError {
+    const leaderId = this.group.node.status().leaderId;
+    const leaderAddress = leaderId ? this.leaderAddress(leaderId) : undefined;
+    if (!leaderId) return new FlotillaError('LEADER_NOT_AVAILABLE', `${this.topic}/${this.partition} has no leader right now; retry shortly`);
+    return new FlotillaError('NOT_LEADER', `broker does not lead ${this.topic}/${this.partition}; its leader is broker ${leaderId}`, {
+      leaderId,
+      ...(leaderAddress ? { leaderAddress } : {}),
+    });
+  }
+
+  /**
+   * Appends a client batch. Resolves per `acks`: 'all' once committed (a majority holds it
+   * durably), 'leader' once appended here. The batch is checked (length, CRC) first: a
+   * failure here means nothing was appended.
+   */
+  async produce(batch: Uint8Array, acks: Acks, timeoutMs: number): Promise<ProduceResult> {
+    if (!this.isLeader) throw this.notLeader();
+    // The frame's bytes are a view into a socket chunk; the log keeps its own copy.
+    const data = copyBytes(batch);
+    verifyBatch(data);
+    if (isControlBatch(data)) throw new FlotillaError('INVALID_REQUEST', 'clients may not produce control batches');
+    let proposal: { index: number; term: number };
+    try {
+      proposal = this.raft.propose(this.group, data);
+    } catch (error) {
+      if (error instanceof FlotillaError && error.code === 'NOT_LEADER') throw this.notLeader();
+      throw error;
+    }
+    const count = recordCountOf(data);
+    const result = { baseOffset: proposal.index - count + 1, lastOffset: proposal.index, logStartOffset: this.logStartOffset };
+    if (acks === 'all') await this.commits.wait(proposal.index, proposal.term, timeoutMs);
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Fetch
+
+  /**
+   * Reads committed batches from `offset` (whole batches, starting with the one that holds
+   * it), waiting up to `maxWaitMs` when there is nothing yet.
+   */
+  async fetch(offset: number, maxBytes: number, maxWaitMs: number, signal?: AbortSignal): Promise<FetchResult> {
+    const start = this.logStartOffset;
+    if (offset < start || offset > this.highWatermark) {
+      throw new FlotillaError('OFFSET_OUT_OF_RANGE', `offset ${offset} of ${this.topic}/${this.partition} is outside [${start}, ${this.highWatermark}] on this replica`);
+    }
+    if (offset === this.highWatermark && maxWaitMs > 0) await this.waitForCommit(maxWaitMs, signal);
+    const highWatermark = this.highWatermark;
+    const records = offset < highWatermark ? await this.group.log.read(offset, maxBytes, highWatermark - 1) : Buffer.alloc(0);
+    return { highWatermark, logStartOffset: this.logStartOffset, records };
+  }
+
+  /** Resolves when something new commits, or after `ms`. */
+  waitForCommit(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.fetchWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.fetchWaiters.add(done);
+      signal?.addEventListener('abort', done);
+    });
+  }
+
+  private wakeFetchers(): void {
+    for (const wake of [...this.fetchWaiters]) wake();
+  }
+
+  /** The replica is going away (topic deleted, broker stopping). */
+  close(error: FlotillaError): void {
+    this.commits.failAll(error);
+    this.wakeFetchers();
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Client connections (type byte 0x01): decode each request frame, dispatch it, answer with
+ * the same correlation id. Many requests may be in flight per connection and answers go
+ * out as they finish. A frame that does not decode gets INVALID_REQUEST (when its
+ * correlation id is readable) and the connection is closed; a connection with too many
+ * requests in flight stops being read until some finish (backpressure, not buffering).
+ */
+import type { Socket } from 'node:net';
+import { FlotillaError } from '../../protocol/errors.js';
+import {
+  CLIENT_API_VERSION,
+  decodeRequest,
+  encodeResponse,
+  toErrorInfo,
+  type Init,
+  type client,
+} from '../../protocol/codec.js';
+import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
+import { validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
+import type { Broker } from '../broker.js';
+import type { Acks as PartitionAcks } from '../partition/partition.js';
+
+type Request = client.Request;
+type Response = Init<client.Response>;
+
+const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
+const DEFAULT_CONTROLLER_TIMEOUT_MS = 30_000;
+const ACKS: Record<number, PartitionAcks> = { 0: 'all', 1: 'leader', 2: 'none' };
+
+function asFlotillaError(error: unknown): FlotillaError {
+  if (error instanceof FlotillaError) return error;
+  return new FlotillaError('INTERNAL', `internal error: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+export class ClientServer {
+  private readonly connections = new Set<Socket>();
+
+  constructor(private readonly broker: Broker) {}
+
+  accept(socket: Socket): void {
+    const { config, logger } = this.broker;
+    this.connections.add(socket);
+    socket.setNoDelay(true);
+    const writer = new FrameWriter(socket, { maxFrameBytes: config.maxFrameBytes });
+    let inFlight = 0;
+    let decoder: FrameDecoder | null = null;
+    const respond = (response: Response) => {
+      if (socket.destroyed) return;
+      try {
+        writer.write(encodeResponse(response));
+      } catch (error) {
+        // A response over the frame limit (a fetch the client asked too much of).
+        writer.write(encodeResponse({ correlationId: response.correlationId, error: toErrorInfo(asFlotillaError(error)) }));
+      }
+    };
+    decoder = readFrames(socket, {
+      onFrame: (frame) => {
+        let request: Request;
+        try {
+          request = decodeRequest(frame);
+        } catch (error) {
+          const e = asFlotillaError(error);
+          const correlationId = e.details.correlationId as number | undefined;
+          if (correlationId !== undefined) respond({ correlationId, error: toErrorInfo(e) });
+          writer.flush();
+          socket.end();
+          throw e;
+        }
+        inFlight++;
+        if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) decoder?.pause();
+        this.handle(request)
+          .then((body) => body && respond({ correlationId: request.correlationId, ...body }))
+          .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }))
+          .finally(() => {
+            inFlight--;
+            if (inFlight < MAX_IN_FLIGHT_PER_CONNECTION / 2) decoder?.resume();
+          });
+      },
+      onClose: (error) => {
+        this.connections.delete(socket);
+        if (error) logger.debug({ remote: socket.remoteAddress, err: error.message }, 'client connection closed');
+      },
+    }, { maxFrameBytes: config.maxFrameBytes, frameTimeoutMs: config.frameTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+    socket.on('error', () => undefined);
+  }
+
+  close(): void {
+    for (const socket of this.connections) socket.destroy();
+    this.connections.clear();
+  }
+
+  /** Returns the response body, or null for requests that get no answer (acks=none). */
+  private async handle(request: Request): Promise<Omit<Response, 'correlationId'> | null> {
+    if (request.apiVersion !== CLIENT_API_VERSION) {
+      throw new FlotillaError('UNSUPPORTED_VERSION', `API version ${request.apiVersion} is not supported; this broker speaks version ${CLIENT_API_VERSION}`);
+    }
+    switch (request.body) {
+      case 'produce': {
+        const r = request.produce!;
+        const acks = ACKS[r.acks] ?? 'all';
+        const replica = this.broker.replica(r.topic, r.partition);
+        if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
+        const result = replica.produce(r.batch, acks, r.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
+        if (acks === 'none') {
+          result.catch(() => undefined);
+          return null;
+        }
+        return { produce: await result };
+      }
+      case 'fetch':
+        return { fetch: await this.fetch(request.fetch!) };
+      case 'metadata':
+        return { metadata: this.metadata(request.metadata!.topics) };
+      case 'listOffsets':
+        return { listOffsets: this.listOffsets(request.listOffsets!) };
+      case 'createTopics':
+        return { createTopics: await this.createTopics(request.createTopics!) };
+      case 'deleteTopics':
+        return { deleteTopics: await this.deleteTopics(request.deleteTopics!) };
+      case 'alterTopicConfig':
+        await this.alterTopic(request.alterTopicConfig!);
+        return { alterTopicConfig: {} };
+      case 'describeTopic':
+        return { describeTopic: this.describeTopic(request.describeTopic!.topic) };
+      case 'describeCluster':
+        return { describeCluster: this.describeCluster() };
+      case undefined:
+        throw new FlotillaError('INVALID_REQUEST', 'the request has no body');
+      default:
+        throw new FlotillaError('INVALID_REQUEST', `request type "${request.body}" is not available on this broker yet`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Fetch
+
+  private async fetch(request: client.FetchRequest): Promise<Init<client.FetchResponse>> {
+    const maxWaitMs = Math.min(request.maxWaitMs, this.broker.config.maxFetchWaitMs);
+    const budget = Math.min(request.maxBytes || this.broker.config.maxFrameBytes, this.broker.config.maxFrameBytes - 64 * 1024);
+    const readAll = async () => {
+      let remaining = budget;
+      const out: Array<Init<client.FetchedPartition>> = [];
+      for (const p of request.partitions) {
+        const base = { topic: p.topic, partition: p.partition };
+        const replica = this.broker.replica(p.topic, p.partition);
+        if (!replica) {
+          const error = this.broker.notHostedError(p.topic, p.partition);
+          out.push({ ...base, error: toErrorInfo(error.code === 'NOT_LEADER' ? new FlotillaError('UNKNOWN_PARTITION', `broker ${this.broker.config.id} holds no replica of ${p.topic}/${p.partition}`) : error) });
+          continue;
+        }
+        try {
+          const maxBytes = Math.max(1, Math.min(p.maxBytes || remaining, remaining));
+          const result = await replica.fetch(p.offset, maxBytes, 0);
+          remaining -= result.records.length;
+          out.push({ ...base, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.records });
+        } catch (error) {
+          out.push({ ...base, error: toErrorInfo(asFlotillaError(error)), highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset });
+        }
+      }
+      return { out, bytes: budget - remaining };
+    };
+    let first = await readAll();
+    const minBytes = Math.max(1, request.minBytes);
+    if (first.bytes >= minBytes || maxWaitMs <= 0 || first.out.some((p) => p.error)) return { partitions: first.out };
+    // Long-poll: wait for a commit on any of the partitions, then read again.
+    const abort = new AbortController();
+    const replicas = request.partitions.map((p) => this.broker.replica(p.topic, p.partition)).filter((r) => r !== undefined);
+    await Promise.race(replicas.map((r) => r.waitForCommit(maxWaitMs, abort.signal)));
+    abort.abort();
+    first = await readAll();
+    return { partitions: first.out };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Metadata and admin
+
+  private leaderOf(topic: string, partition: number): { leader: number; term: number } {
+    const replica = this.broker.replica(topic, partition);
+    if (!replica) return { leader: 0, term: 0 };
+    const status = replica.group.node.status();
+    return { leader: status.leaderId, term: status.term };
+  }
+
+  /** Replicas the leader heard from recently (all replicas when the leader is elsewhere). */
+  private inSyncOf(topic: string, partition: number, replicas: number[]): number[] {
+    const replica = this.broker.replica(topic, partition);
+    if (!replica || !replica.isLeader) return replicas;
+    const status = replica.group.node.status();
+    return replicas.filter((id) => id === this.broker.config.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit));
+  }
+
+  private metadata(topics: string[]): Init<client.MetadataResponse> {
+    const state = this.broker.controller.state;
+    const names = topics.length > 0 ? topics : [...state.topics.keys()].sort();
+    return {
+      brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address })),
+      controllerId: this.broker.controller.leaderId,
+      topics: names.map((name) => {
+        const meta = state.topics.get(name);
+        if (!meta) return { topic: name, error: toErrorInfo(new FlotillaError('UNKNOWN_TOPIC', `topic "${name}" does not exist`)) };
+        return {
+          topic: name,
+          partitions: meta.partitions.map((p) => {
+            const { leader, term } = this.leaderOf(name, p.partition);
+            return { partition: p.partition, leader, leaderTerm: term, replicas: p.replicas, inSync: this.inSyncOf(name, p.partition, p.replicas) };
+          }),
+        };
+      }),
+    };
+  }
+
+  private listOffsets(request: client.ListOffsetsRequest): Init<client.ListOffsetsResponse> {
+    return {
+      offsets: request.partitions.map((p) => {
+        const base = { topic: p.topic, partition: p.partition };
+        const replica = this.broker.replica(p.topic, p.partition);
+        if (!replica) return { ...base, error: toErrorInfo(this.broker.notHostedError(p.topic, p.partition)) };
+        if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
+        if (p.spec === 0) return { ...base, offset: replica.highWatermark, timestamp: -1 };
+        return { ...base, error: toErrorInfo(new FlotillaError('INVALID_REQUEST', 'offsets by timestamp are not supported yet')) };
+      }),
+    };
+  }
+
+  private requireController(): void {
+    if (!this.broker.controller.isLeader) throw this.broker.controller.notController();
+  }
+
+  private topicConfigOf(config: client.TopicConfig | null, base?: TopicConfig): TopicConfig {
+    const partial: Partial<TopicConfig> = {};
+    if (config?.retentionMs != null) partial.retentionMs = Number(config.retentionMs);
+    if (config?.retentionBytes != null) partial.retentionBytes = Number(config.retentionBytes);
+    if (config?.segmentBytes != null) partial.segmentBytes = Number(config.segmentBytes);
+    return validateTopicConfig(partial, base);
+  }
+
+  private async createTopics(request: client.CreateTopicsRequest): Promise<Init<client.CreateTopicsResponse>> {
+    this.requireController();
+    const controller = this.broker.controller;
+    const results: Array<Init<client.TopicResult>> = [];
+    for (const t of request.topics) {
+      try {
+        validateTopicName(t.topic);
+        if (controller.state.topics.has(t.topic)) throw new FlotillaError('TOPIC_EXISTS', `topic "${t.topic}" already exists`);
+        const partitions = t.partitions || 1;
+        if (partitions > 10_000) throw new FlotillaError('INVALID_CONFIG', `partitions must be between 1 and 10000, got ${partitions}`);
+        const config = this.topicConfigOf(t.config);
+        const assignments = controller.state.place(partitions, t.replication || Math.min(3, controller.state.brokers.size));
+        await controller.propose({ type: 'createTopic', name: t.topic, config, partitions: assignments }, request.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
+        results.push({ topic: t.topic });
+      } catch (error) {
+        results.push({ topic: t.topic, error: toErrorInfo(asFlotillaError(error)) });
+      }
+    }
+    return { results };
+  }
+
+  private async deleteTopics(request: client.DeleteTopicsRequest): Promise<Init<client.DeleteTopicsResponse>> {
+    this.requireController();
+    const results: Array<Init<client.TopicResult>> = [];
+    for (const topic of request.topics) {
+      try {
+        if (!this.broker.controller.state.topics.has(topic)) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
+        await this.broker.controller.propose({ type: 'deleteTopic', name: topic }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+        results.push({ topic });
+      } catch (error) {
+        results.push({ topic, error: toErrorInfo(asFlotillaError(error)) });
+      }
+    }
+    return { results };
+  }
+
+  private async alterTopic(request: client.AlterTopicConfigRequest): Promise<void> {
+    this.requireController();
+    const meta = this.broker.controller.state.topics.get(request.topic);
+    if (!meta) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${request.topic}" does not exist`);
+    const config = this.topicConfigOf(request.config, meta.config);
+    await this.broker.controller.propose({ type: 'alterTopic', name: request.topic, config }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+  }
+
+  private describeTopic(topic: string): Init<client.DescribeTopicResponse> {
+    const meta = this.broker.controller.state.topics.get(topic);
+    if (!meta) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
+    return {
+      topic,
+      config: meta.config,
+      partitions: meta.partitions.map((p) => {
+        const replica = this.broker.replica(topic, p.partition);
+        return {
+          partition: p.partition,
+          leader: this.leaderOf(topic, p.partition).leader,
+          replicas: p.replicas,
+          inSync: this.inSyncOf(topic, p.partition, p.replicas),
+          highWatermark: replica?.highWatermark ?? -1,
+          logStartOffset: replica?.logStartOffset ?? -1,
+        };
+      }),
+    };
+  }
+
+  private describeCluster(): Init<client.DescribeClusterResponse> {
+    const leaders = new Map<number, number>();
+    for (const byPartition of this.broker.replicas.values()) {
+      for (const replica of byPartition.values()) {
+        const id = replica.group.node.status().leaderId;
+        if (id) leaders.set(id, (leaders.get(id) ?? 0) + 1);
+      }
+    }
+    return {
+      controllerId: this.broker.controller.leaderId,
+      brokers: [...this.broker.controller.state.brokers.values()]
+        .sort((a, b) => a.id - b.id)
+        .map((b) => ({ id: b.id, address: b.address, alive: this.broker.transport.isConnected(b.id), leaders: leaders.get(b.id) ?? 0 })),
+    };
+  }
+}

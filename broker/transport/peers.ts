@@ -1,0 +1,239 @@
+/**
+ * The stream layer between brokers: every Raft group of this broker shares one outbound
+ * connection per peer. Messages queued during one event-loop turn leave as one frame per
+ * peer (heartbeats coalesced into one Heartbeats message for all groups), written with
+ * one writev. Inbound peer connections (routed here by their 0x02 type byte) must open
+ * with a Handshake naming our cluster id; anything else is refused and closed.
+ *
+ * Raft tolerates lost messages, so a message for a peer that is not connected, or whose
+ * socket already holds `maxQueuedBytes`, is dropped rather than buffered without bound:
+ * the group's next heartbeat or append retries it.
+ */
+import { connect, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  PEER_PROTOCOL_VERSION,
+  coalesceHeartbeats,
+  decodePeerMessage,
+  encodePeerMessage,
+  expandHeartbeatResponses,
+  expandHeartbeats,
+  fromRaftMessage,
+  toRaftMessage,
+} from '../../protocol/codec.js';
+import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
+import type { Message } from '../raft/types.js';
+import { parseHostPort } from '../config.js';
+
+export interface GroupMessage {
+  group: number;
+  message: Message;
+}
+
+export interface PeerTransportOptions {
+  id: number;
+  clusterId: string;
+  /** This broker's advertised address, sent in the handshake. */
+  address: string;
+  logger: Logger;
+  maxFrameBytes: number;
+  /** Called with every Raft message received from a peer, in arrival order. */
+  onMessages(from: number, messages: GroupMessage[]): void;
+  /** Bytes a peer socket may hold unsent before further messages are dropped. */
+  maxQueuedBytes?: number;
+}
+
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2000;
+
+class OutboundPeer {
+  private socket: Socket | null = null;
+  private writer: FrameWriter | null = null;
+  private ready = false;
+  private closed = false;
+  private backoffMs = RECONNECT_MIN_MS;
+  private timer: NodeJS.Timeout | null = null;
+  /** Messages queued this turn; flushed as one frame per kind. */
+  pending: GroupMessage[] = [];
+
+  constructor(
+    readonly id: number,
+    public address: string,
+    private readonly transport: PeerTransport,
+  ) {
+    this.connect();
+  }
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const { host, port } = parseHostPort(this.address, `address of broker ${this.id}`);
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    const writer = new FrameWriter(socket, { maxFrameBytes: this.transport.options.maxFrameBytes });
+    socket.once('connect', () => {
+      writeConnectionType(socket, ConnectionType.PEER);
+      writer.write(
+        encodePeerMessage({
+          handshake: { clusterId: this.transport.options.clusterId, brokerId: this.transport.options.id, version: PEER_PROTOCOL_VERSION, address: this.transport.options.address },
+        }),
+      );
+    });
+    readFrames(socket, {
+      onFrame: (frame) => {
+        const message = decodePeerMessage(frame);
+        if (message.handshakeAck) {
+          if (!message.handshakeAck.accepted) {
+            this.transport.options.logger.error({ peer: this.id, reason: message.handshakeAck.errorMessage }, 'peer refused our handshake');
+            socket.destroy();
+            return;
+          }
+          this.ready = true;
+          this.writer = writer;
+          this.backoffMs = RECONNECT_MIN_MS;
+          this.transport.options.logger.info({ peer: this.id, address: this.address }, 'peer connected');
+        }
+      },
+      onClose: () => this.onClose(),
+    }, { maxFrameBytes: this.transport.options.maxFrameBytes, idleTimeoutMs: 0 });
+    socket.on('error', () => undefined); // onClose reports and reconnects
+  }
+
+  private onClose(): void {
+    if (this.ready) this.transport.options.logger.warn({ peer: this.id }, 'peer connection lost');
+    this.ready = false;
+    this.writer = null;
+    this.socket = null;
+    if (this.closed) return;
+    this.timer = setTimeout(() => this.connect(), this.backoffMs);
+    this.timer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
+  }
+
+  /** Writes what was queued this turn; drops it when not connected or over budget. */
+  flush(): void {
+    const items = this.pending;
+    this.pending = [];
+    if (!this.ready || !this.writer || !this.socket) return;
+    if (this.socket.writableLength > this.transport.maxQueuedBytes) return;
+    const { heartbeats, responses, rest } = coalesceHeartbeats(items);
+    if (heartbeats) this.writer.write(encodePeerMessage({ heartbeats }));
+    if (responses) this.writer.write(encodePeerMessage({ heartbeatResponses: responses }));
+    if (rest.length === 0) return;
+    // Split so that no frame exceeds the peer's limit (appends carry up to maxBytesPerMsg each).
+    let chunk: ReturnType<typeof fromRaftMessage>[] = [];
+    let bytes = 0;
+    const budget = this.transport.options.maxFrameBytes / 2;
+    for (const { group, message } of rest) {
+      const size = message.entries?.reduce((n, e) => n + e.data.length, 0) ?? 0;
+      if (chunk.length > 0 && bytes + size > budget) {
+        this.writer.write(encodePeerMessage({ raft: { messages: chunk } }));
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(fromRaftMessage(group, message));
+      bytes += size;
+    }
+    this.writer.write(encodePeerMessage({ raft: { messages: chunk } }));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.destroy();
+  }
+}
+
+export class PeerTransport {
+  private readonly peers = new Map<number, OutboundPeer>();
+  private readonly inbound = new Set<Socket>();
+  private flushScheduled = false;
+  readonly maxQueuedBytes: number;
+
+  constructor(readonly options: PeerTransportOptions) {
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Adds a peer to dial, or updates its address. */
+  setPeer(id: number, address: string): void {
+    if (id === this.options.id) return;
+    const existing = this.peers.get(id);
+    if (existing && existing.address === address) return;
+    existing?.close();
+    this.peers.set(id, new OutboundPeer(id, address, this));
+  }
+
+  removePeer(id: number): void {
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+  }
+
+  isConnected(id: number): boolean {
+    return id === this.options.id || (this.peers.get(id)?.connected ?? false);
+  }
+
+  /** Queues a message; everything queued in this turn leaves together. */
+  send(to: number, group: number, message: Message): void {
+    const peer = this.peers.get(to);
+    if (!peer) return;
+    peer.pending.push({ group, message });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const peer of this.peers.values()) if (peer.pending.length > 0) peer.flush();
+  };
+
+  /** Takes an inbound connection after its 0x02 type byte. */
+  accept(socket: Socket): void {
+    this.inbound.add(socket);
+    socket.setNoDelay(true);
+    const writer = new FrameWriter(socket, { maxFrameBytes: this.options.maxFrameBytes });
+    let peerId = 0;
+    const log = this.options.logger;
+    readFrames(socket, {
+      onFrame: (frame) => {
+        const message = decodePeerMessage(frame);
+        if (peerId === 0) {
+          const hello = message.handshake;
+          const refuse = (why: string) => {
+            writer.write(encodePeerMessage({ handshakeAck: { accepted: false, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION, errorMessage: why } }));
+            writer.flush();
+            socket.end();
+            log.warn({ remote: socket.remoteAddress, reason: why }, 'refused a peer connection');
+          };
+          if (!hello) return refuse('the first frame on a peer connection must be a handshake');
+          if (hello.clusterId !== this.options.clusterId) return refuse(`cluster id "${hello.clusterId}" is not this cluster's "${this.options.clusterId}"`);
+          if (hello.version !== PEER_PROTOCOL_VERSION) return refuse(`peer protocol version ${hello.version} is not supported (this broker speaks ${PEER_PROTOCOL_VERSION})`);
+          if (!(hello.brokerId > 0) || hello.brokerId === this.options.id) return refuse(`invalid broker id ${hello.brokerId}`);
+          peerId = hello.brokerId;
+          writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
+          return;
+        }
+        let items: GroupMessage[];
+        if (message.raft) items = message.raft.messages.map((m) => toRaftMessage(m, { copy: true }));
+        else if (message.heartbeats) items = expandHeartbeats(message.heartbeats);
+        else if (message.heartbeatResponses) items = expandHeartbeatResponses(message.heartbeatResponses);
+        else return;
+        // A message must come from the broker that shook hands: no spoofing other ids.
+        this.options.onMessages(peerId, items.filter((item) => item.message.from === peerId));
+      },
+      onClose: () => this.inbound.delete(socket),
+    }, { maxFrameBytes: this.options.maxFrameBytes, idleTimeoutMs: 0 });
+    socket.on('error', () => undefined);
+  }
+
+  close(): void {
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    for (const socket of this.inbound) socket.destroy();
+    this.inbound.clear();
+  }
+}
