@@ -308,14 +308,12 @@ async function lpsEncode(bodies: Buffer[]): Promise<Buffer> {
 t.test('FrameWriter output decodes with length-prefixed-stream, in one write per turn', async (t) => {
   const sink = new PassThrough();
   const written: Buffer[] = [];
-  const originalWrite = sink._write.bind(sink);
   let writevCalls = 0;
   sink._writev = (chunks, callback) => {
     writevCalls++;
     for (const { chunk } of chunks) written.push(chunk as Buffer);
     callback();
   };
-  void originalWrite;
   const writer = new FrameWriter(sink);
   const bodies = Array.from({ length: 100 }, (_, i) => Buffer.alloc(i * 7, i));
   for (const b of bodies) writer.write(b);
