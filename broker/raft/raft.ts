@@ -127,6 +127,12 @@ export interface RaftOptions {
   maxInflightBytes?: number;
   /** Upper bound on the batch bytes of one append message (at least one entry is always sent). */
   maxBytesPerMsg?: number;
+  /**
+   * Leader backpressure: proposals are refused (NOT_ENOUGH_REPLICAS, retriable) while the
+   * batches it appended in its term and not yet committed exceed this many bytes. Bounds the
+   * backlog a slow quorum can build (etcd's MaxUncommittedEntriesSize). 0 = no limit.
+   */
+  maxUncommittedBytes?: number;
   /** Upper bound on the entry bytes handed out in one Ready's `committed`. */
   maxCommittedBytesPerReady?: number;
   /** Index of the last entry the state machine applied (>= firstIndex() - 1); entries after it are re-applied. */
@@ -144,6 +150,7 @@ export function defaultRaftOptions() {
     maxInflightBytes: 0,
     maxBytesPerMsg: 1 << 20,
     maxCommittedBytesPerReady: 4 << 20,
+    maxUncommittedBytes: 64 << 20,
   };
 }
 
@@ -168,6 +175,7 @@ export class RaftNode {
   private readonly maxInflightBytes: number;
   private readonly maxBytesPerMsg: number;
   private readonly maxCommittedBytes: number;
+  private readonly maxUncommittedBytes: number;
   private readonly snapshotSource: (() => SnapshotSource | undefined) | undefined;
 
   // Persistent state (HardState), written by the driver from Ready.hardState.
@@ -215,6 +223,9 @@ export class RaftNode {
   private pendingBcast = false;
   /** Leader: the commit index last broadcast (a higher commit warrants even an empty append). */
   private bcastCommit = 0;
+  /** Leader: its own uncommitted proposals (last index, bytes), oldest first, and their total bytes. */
+  private uncommitted: Array<{ index: number; bytes: number }> = [];
+  private uncommittedBytes = 0;
   /** Leader: stableIndex at the last check-quorum round (to detect a stalled disk). */
   private stableAtCheck = 0;
 
@@ -248,6 +259,7 @@ export class RaftNode {
     this.maxInflightBytes = o.maxInflightBytes;
     this.maxBytesPerMsg = o.maxBytesPerMsg;
     this.maxCommittedBytes = o.maxCommittedBytesPerReady;
+    this.maxUncommittedBytes = o.maxUncommittedBytes;
     this.snapshotSource = o.snapshot;
 
     this.term = o.hardState.term;
@@ -293,6 +305,9 @@ export class RaftNode {
   /** Proposes a record batch (built by a producer). Patches its base offset and term in place. */
   propose(data: Buffer): { index: number; term: number } {
     this.checkCanPropose();
+    if (this.maxUncommittedBytes > 0 && this.uncommittedBytes > 0 && this.uncommittedBytes + data.length > this.maxUncommittedBytes) {
+      throw new FlotillaError('NOT_ENOUGH_REPLICAS', `${this.uncommittedBytes} bytes are waiting for a quorum (limit ${this.maxUncommittedBytes}); retry once they commit`);
+    }
     const e = this.appendBatch(data);
     return { index: e.index, term: e.term };
   }
@@ -557,6 +572,8 @@ export class RaftNode {
     this.leadTransferee = 0;
     this.pendingConfIndex = 0;
     this.pendingBcast = false;
+    this.uncommitted = [];
+    this.uncommittedBytes = 0;
   }
 
   private becomeFollower(term: number, lead: number): void {
@@ -985,6 +1002,9 @@ export class RaftNode {
   }
 
   private onCommitAdvanced(): void {
+    while (this.uncommitted.length > 0 && this.uncommitted[0]!.index <= this.commit) {
+      this.uncommittedBytes -= this.uncommitted.shift()!.bytes;
+    }
     // A leader that is no longer a voter (it proposed its own removal) leads until that
     // configuration commits, then steps down (thesis 4.2.2). It hands over to an
     // up-to-date voter so that the group does not wait for an election timeout.
@@ -1015,6 +1035,8 @@ export class RaftNode {
     this.logChanged = true;
     if (this.noteConfig(e)) this.pendingConfIndex = e.index;
     this.pendingBcast = true;
+    this.uncommitted.push({ index: e.index, bytes: data.length });
+    this.uncommittedBytes += data.length;
     return e;
   }
 
