@@ -179,28 +179,53 @@ export class Cluster {
     );
   }
 
+  /** A request for a partition's leader, retried (following NOT_LEADER) until `deadline`. */
+  async leaderRequest<R extends ClientRequest & { topic: string; partition: number }>(request: R, deadline = Date.now() + this.options.requestTimeoutMs): Promise<ResponseOf<R['type']>> {
+    return retryUntil(
+      this.retryPolicy,
+      deadline,
+      async () => {
+        const leader = await this.leaderAddress(request.topic, request.partition, deadline);
+        return this.send(leader.address, request);
+      },
+      (error) => this.noteFailure(request.topic, request.partition, error),
+    );
+  }
+
   /**
    * A request any broker can answer (describe, or forwarded to the controller by the
    * broker itself): tried at the known brokers in turn, retriable errors retried until
    * `deadline`.
    */
   async anyBrokerRequest<R extends ClientRequest>(request: R, deadline: number): Promise<ResponseOf<R['type']>> {
-    return retryUntil(this.retryPolicy, deadline, async () => {
-      const candidates = this.metadataCandidates();
-      let lastError: FlotillaError | null = null;
-      for (const address of candidates) {
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) break;
-        try {
-          return await this.send(address, request, { timeoutMs: Math.min(remaining, this.options.requestTimeoutMs) });
-        } catch (err) {
-          lastError = asFlotillaError(err);
-          // Only an unreachable broker is worth skipping here; other errors are the answer.
-          if (lastError.code !== 'BROKER_NOT_AVAILABLE') throw lastError;
-        }
+    return retryUntil(this.retryPolicy, deadline, () => this.askAnyBroker(request, deadline));
+  }
+
+  /**
+   * One pass over the brokers: known brokers first, then the bootstrap list, rotated so
+   * that one dead broker does not take every first try. Moves to the next broker only when
+   * one is unreachable; any other answer, error or not, is the answer.
+   */
+  private async askAnyBroker<R extends ClientRequest>(request: R, deadline: number): Promise<ResponseOf<R['type']>> {
+    const candidates = this.metadataCandidates();
+    let lastError: FlotillaError | null = null;
+    for (const address of candidates) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        return await this.send(address, request, { timeoutMs: Math.min(remaining, this.options.requestTimeoutMs) });
+      } catch (err) {
+        lastError = asFlotillaError(err);
+        this.logger.debug({ broker: address, request: request.type, code: lastError.code }, 'request failed');
+        if (lastError.code !== 'BROKER_NOT_AVAILABLE' && lastError.code !== 'TIMEOUT' && lastError.code !== 'SHUTTING_DOWN') throw lastError;
       }
-      throw lastError ?? new FlotillaError('BROKER_NOT_AVAILABLE', 'no broker could be asked before the deadline');
-    });
+    }
+    throw new FlotillaError(
+      'BROKER_NOT_AVAILABLE',
+      `no broker answered (tried ${candidates.join(', ')}); check that the brokers are running and --brokers is right${lastError ? ` (last error: ${lastError.code}: ${lastError.message})` : ''}`,
+      {},
+      { cause: lastError },
+    );
   }
 
   private async controllerAddress(deadline: number): Promise<string> {
@@ -212,32 +237,11 @@ export class Cluster {
     return address;
   }
 
-  /**
-   * Asks brokers for metadata until one answers: known brokers first, then the
-   * bootstrap list, round-robin so that one dead broker does not take every first try.
-   */
+  /** Metadata from any broker, retried until `deadline` while no broker answers. */
   private async fetchMetadata(deadline: number): Promise<MetadataResult> {
-    const candidates = this.metadataCandidates();
-    let lastError: FlotillaError | null = null;
-    for (const address of candidates) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      try {
-        const { result } = await this.send(address, { type: 'metadata' }, { timeoutMs: Math.min(remaining, this.options.requestTimeoutMs) });
-        this.applyMetadata(result);
-        return result;
-      } catch (err) {
-        lastError = asFlotillaError(err);
-        this.logger.debug({ broker: address, code: lastError.code }, 'metadata request failed');
-        if (!lastError.retriable) throw lastError;
-      }
-    }
-    throw new FlotillaError(
-      'BROKER_NOT_AVAILABLE',
-      `no broker answered a metadata request (tried ${candidates.join(', ')}); check that the brokers are running and --brokers is right${lastError ? ` (last error: ${lastError.code}: ${lastError.message})` : ''}`,
-      {},
-      { cause: lastError },
-    );
+    const { result } = await this.anyBrokerRequest({ type: 'metadata' }, deadline);
+    this.applyMetadata(result);
+    return result;
   }
 
   private metadataCandidates(): string[] {

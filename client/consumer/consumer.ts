@@ -149,15 +149,13 @@ class PartitionFetcher {
 
   /** The log's bounds, asked of the leader (the replica whose high watermark is the newest). */
   private async offsets(): Promise<{ logStartOffset: number; highWatermark: number }> {
-    const leader = await this.cluster.leaderAddress(this.topic, this.partition);
-    const ask = (target: 'earliest' | 'latest') => this.cluster.send(leader.address, { type: 'listOffsets', topic: this.topic, partition: this.partition, target });
+    const ask = (target: 'earliest' | 'latest') => this.cluster.leaderRequest({ type: 'listOffsets', topic: this.topic, partition: this.partition, target });
     const [earliest, latest] = await Promise.all([ask('earliest'), ask('latest')]);
     return { logStartOffset: earliest.result.offset, highWatermark: latest.result.offset };
   }
 
   private async resolveStart(target: 'earliest' | 'latest'): Promise<number> {
-    const leader = await this.cluster.leaderAddress(this.topic, this.partition);
-    const { result } = await this.cluster.send(leader.address, { type: 'listOffsets', topic: this.topic, partition: this.partition, target });
+    const { result } = await this.cluster.leaderRequest({ type: 'listOffsets', topic: this.topic, partition: this.partition, target });
     return result.offset;
   }
 
@@ -228,6 +226,23 @@ export class Consumer implements AsyncIterable<Message> {
   /** The partitions this consumer reads right now. */
   assignment(): Array<{ topic: string; partition: number }> {
     return this.fetchers.map((f) => ({ topic: f.topic, partition: f.partition }));
+  }
+
+  /**
+   * Per assigned partition: the next offset to fetch (null until 'earliest'/'latest' is
+   * resolved) and how many fetched messages still wait to be handed out. Lets a caller
+   * tell "caught up with the log" apart from "waiting for data".
+   */
+  progress(): Array<{ topic: string; partition: number; fetchOffset: number | null; buffered: number }> {
+    return this.fetchers.map((f) => {
+      let buffered = f.chunks.reduce((n, c) => n + c.length, 0);
+      const current = this.current;
+      if (current && current.next < current.messages.length) {
+        const head = current.messages[0]!;
+        if (head.topic === f.topic && head.partition === f.partition) buffered += current.messages.length - current.next;
+      }
+      return { topic: f.topic, partition: f.partition, fetchOffset: f.fetchOffset, buffered };
+    });
   }
 
   async subscribe(_subscription: { topic: string; fromBeginning?: boolean }): Promise<void> {

@@ -1,0 +1,93 @@
+/**
+ * `flotilla consume TOPIC`: prints records, one per line. Without --partition it reads
+ * every partition and --count is the total. Without --follow it stops at the end of the
+ * log as it was when the command started (each partition's high watermark then).
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import type { Message } from '../consumer/messages.js';
+import { clientFor, type GlobalOptions } from './context.js';
+import { messageToJson, messageToText } from './format.js';
+
+export interface ConsumeOptions {
+  partition?: number;
+  offset: number | 'earliest' | 'latest';
+  count?: number;
+  follow: boolean;
+  format: 'text' | 'json';
+  readFrom: 'any' | 'leader' | number;
+  binary: boolean;
+  group?: string;
+}
+
+/** How often the end-of-log check runs when nothing arrives. */
+const CAUGHT_UP_CHECK_MS = 100;
+
+export async function consumeCommand(topic: string, options: ConsumeOptions, globals: GlobalOptions): Promise<number> {
+  if (options.group !== undefined) {
+    throw new FlotillaError('INVALID_REQUEST', '--group: consumer groups are not available yet in this version; omit --group to read with explicit partitions');
+  }
+  const client = clientFor(globals);
+  const consumer = client.consumer({ readFrom: options.readFrom });
+  let stdoutClosed = false;
+  process.stdout.on('error', () => {
+    // `consume | head`: the reader went away; stop quietly.
+    stdoutClosed = true;
+    void consumer.close();
+  });
+  let checker: NodeJS.Timeout | null = null;
+  try {
+    const info = await client.cluster.topic(topic);
+    const partitions = options.partition === undefined ? info.partitions.map((p) => p.partition) : [options.partition];
+    if (options.partition !== undefined && !info.partitions.some((p) => p.partition === options.partition)) {
+      throw new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0-${info.partitions.length - 1}; there is no partition ${options.partition}`);
+    }
+    const ends = new Map<number, number>();
+    if (!options.follow) {
+      for (const partition of partitions) ends.set(partition, await endOffset(client, topic, partition));
+    }
+    consumer.assign(partitions.map((partition) => ({ topic, partition, offset: options.offset })));
+
+    const format = options.format === 'json' ? (m: Message) => messageToJson(m, options.binary) : (m: Message) => messageToText(m, options.binary);
+    const done = new Set<number>();
+    if (!options.follow) {
+      // A partition whose log ends in records we never see (control batches) is done
+      // once the consumer fetched past its end with nothing left to hand out.
+      checker = setInterval(() => {
+        for (const p of consumer.progress()) {
+          if (p.fetchOffset !== null && p.fetchOffset >= ends.get(p.partition)! && p.buffered === 0) done.add(p.partition);
+        }
+        if (done.size === partitions.length) void consumer.close();
+      }, CAUGHT_UP_CHECK_MS);
+    }
+    let printed = 0;
+    let out = '';
+    if (options.count === 0) return 0;
+    for await (const message of consumer) {
+      if (!options.follow) {
+        if (message.offset >= ends.get(message.partition)!) continue;
+        if (message.offset + 1 >= ends.get(message.partition)!) done.add(message.partition);
+      }
+      out += format(message) + '\n';
+      printed++;
+      const finished = (options.count !== undefined && printed >= options.count) || (!options.follow && done.size === partitions.length);
+      // Batch small lines into larger writes; wait on the pipe only when it is full.
+      if (out.length >= 65536 || finished || (consumer.progress().every((p) => p.buffered === 0))) {
+        if (stdoutClosed) break;
+        if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
+        out = '';
+      }
+      if (finished) break;
+    }
+    if (out && !stdoutClosed) process.stdout.write(out);
+    return 0;
+  } finally {
+    if (checker) clearInterval(checker);
+    await consumer.close();
+    await client.close();
+  }
+}
+
+async function endOffset(client: ReturnType<typeof clientFor>, topic: string, partition: number): Promise<number> {
+  const { result } = await client.cluster.leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' });
+  return result.offset;
+}

@@ -1,0 +1,119 @@
+/**
+ * `flotilla dev`: a local cluster of N brokers, each its own OS process running
+ * `flotilla broker start` (this same script), on 127.0.0.1 from --base-port up, data
+ * under --data/<id>. Prints the addresses, waits until every broker reports alive, prints
+ * one status line per broker, and on SIGINT/SIGTERM stops the children (SIGTERM, then
+ * SIGKILL after STOP_TIMEOUT_MS) and exits 0 once all have exited.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Client } from '../client.js';
+import { sleep } from '../cluster/retry.js';
+
+export interface DevOptions {
+  brokers: number;
+  data: string;
+  basePort: number;
+  logLevel: string;
+  fsync?: string;
+}
+
+const STOP_TIMEOUT_MS = 10_000;
+const STATUS_POLL_MS = 500;
+/** How long to wait for all brokers to report alive before printing what is known. */
+const START_TIMEOUT_MS = 60_000;
+
+export function devCommandLine(id: number, options: DevOptions): string[] {
+  const members = Array.from({ length: options.brokers }, (_, i) => `${i + 1}=127.0.0.1:${options.basePort + i}`).join(',');
+  const args = [
+    'broker', 'start',
+    '--id', String(id),
+    '--listen', `127.0.0.1:${options.basePort + id - 1}`,
+    '--data', path.join(options.data, String(id)),
+    '--initial-cluster', members,
+    '--log-level', options.logLevel,
+  ];
+  if (options.fsync !== undefined) args.push('--fsync', options.fsync);
+  return args;
+}
+
+export async function devCommand(options: DevOptions, scriptPath: string): Promise<number> {
+  const children = new Map<number, ChildProcess>();
+  const exited = new Map<number, number | string>();
+  let stopping = false;
+  let resolveAllExited!: () => void;
+  const allExited = new Promise<void>((resolve) => (resolveAllExited = resolve));
+
+  for (let id = 1; id <= options.brokers; id++) {
+    const child = spawn(process.execPath, [scriptPath, ...devCommandLine(id, options)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.set(id, child);
+    child.on('exit', (code, signal) => {
+      exited.set(id, code ?? signal ?? 'unknown');
+      if (!stopping) process.stderr.write(`broker ${id} exited unexpectedly (${code ?? signal}); see its output above\n`);
+      if (exited.size === children.size) resolveAllExited();
+    });
+    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  (data ${path.join(options.data, String(id))})\n`);
+  }
+
+  const stopAll = (): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('stopping brokers...\n');
+    for (const [id, child] of children) if (!exited.has(id)) child.kill('SIGTERM');
+    setTimeout(() => {
+      for (const [id, child] of children) {
+        if (!exited.has(id)) {
+          process.stderr.write(`broker ${id} did not stop within ${STOP_TIMEOUT_MS} ms; killing it\n`);
+          child.kill('SIGKILL');
+        }
+      }
+    }, STOP_TIMEOUT_MS).unref();
+  };
+  process.on('SIGINT', stopAll);
+  process.on('SIGTERM', stopAll);
+
+  const addresses = Array.from({ length: options.brokers }, (_, i) => `127.0.0.1:${options.basePort + i}`);
+  void reportStatus(addresses, options.brokers, () => stopping || exited.size === children.size);
+
+  await allExited;
+  const failed = [...exited.values()].some((status) => status !== 0 && status !== 'SIGTERM' && status !== 'SIGINT');
+  if (stopping) {
+    process.stderr.write('all brokers stopped\n');
+    return 0;
+  }
+  return failed ? 1 : 0;
+}
+
+/** Polls describeCluster until all brokers are alive, then prints one line per broker. */
+async function reportStatus(addresses: string[], expected: number, cancelled: () => boolean): Promise<void> {
+  const client = new Client({ brokers: addresses, clientId: 'flotilla-dev', requestTimeoutMs: 2000, connectTimeoutMs: 1000 });
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    let last: Awaited<ReturnType<ReturnType<Client['admin']>['describeCluster']>> | null = null;
+    while (!cancelled()) {
+      try {
+        last = await client.admin().describeCluster();
+        if (last.brokers.length >= expected && last.brokers.every((b) => b.alive) && last.controller !== null) break;
+      } catch {
+        // Not up yet: keep polling.
+      }
+      if (Date.now() > deadline) {
+        process.stderr.write(`not every broker reported alive within ${START_TIMEOUT_MS / 1000} s; status so far:\n`);
+        break;
+      }
+      await sleep(STATUS_POLL_MS);
+    }
+    if (cancelled()) return;
+    if (!last) {
+      process.stdout.write('no broker answered yet\n');
+      return;
+    }
+    for (const b of last.brokers) {
+      const role = b.id === last.controller ? ', controller' : '';
+      process.stdout.write(`broker ${b.id} ${b.address} ${b.alive ? 'alive' : 'down'}, leads ${b.leaders} partitions${role}\n`);
+    }
+    process.stdout.write(`cluster ready: FLOTILLA_BROKERS=${addresses.join(',')}  (Ctrl-C stops all brokers)\n`);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+/**
+ * The `flotilla` executable (package.json `bin`). The commands live in program.ts so
+ * that tests can build the program without running it.
+ */
+import { fileURLToPath } from 'node:url';
+import { main } from './program.js';
+
+/** After the command finished, a stray handle (a socket closing slowly) must not keep the process up. */
+const EXIT_GRACE_MS = 2000;
+
+const status = await main(process.argv.slice(2), fileURLToPath(import.meta.url));
+process.exitCode = status;
+setTimeout(() => process.exit(status), EXIT_GRACE_MS).unref();

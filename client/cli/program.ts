@@ -1,0 +1,375 @@
+/**
+ * The `flotilla` executable: broker and admin commands (SPEC section 2).
+ *
+ * Exit status: 0 success, 1 an error (one line on stderr: `error: CODE: message`),
+ * 2 usage. Global options (--brokers, --json, --help) are accepted before or after the
+ * subcommand.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { FlotillaError } from '../../protocol/errors.js';
+import { validateTopicConfig } from '../admin/admin.js';
+import { defaultBrokers, errorLine, Exit, withClient, writeOut, type GlobalOptions } from './context.js';
+import {
+  formatTable,
+  parseAcks,
+  parseBrokerList,
+  parseIdList,
+  parseLimit,
+  parseNonNegativeInt,
+  parseOffset,
+  parsePositiveInt,
+  parseReadFrom,
+} from './format.js';
+
+/** A new cluster may still be electing leaders: creating a topic may take a while. */
+const TOPIC_CREATE_TIMEOUT_MS = 60_000;
+
+/** A usage error raised after commander parsed the arguments (exit status 2). */
+class UsageError extends Error {}
+
+function globalsOf(command: Command): GlobalOptions {
+  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean }>();
+  let brokers: string[];
+  try {
+    brokers = parseBrokerList(opts.brokers);
+  } catch (err) {
+    throw new UsageError(`--brokers: ${(err as Error).message}`);
+  }
+  return { brokers, json: Boolean(opts.json) };
+}
+
+/** Wraps an action: its resolved number (or 0) becomes the exit status. */
+function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const status = await body(...args);
+    process.exitCode = status ?? Exit.OK;
+  };
+}
+
+function notAvailable(what: string): never {
+  throw new FlotillaError('UNSUPPORTED_VERSION', `${what}: not available yet`);
+}
+
+async function printJsonOrTable(globals: GlobalOptions, json: unknown, table: () => string): Promise<void> {
+  await writeOut(globals.json ? `${JSON.stringify(json)}\n` : `${table()}\n`);
+}
+
+export function buildProgram(scriptPath: string): Command {
+  const program = new Command('flotilla');
+  program
+    .description('Flotilla: a partitioned, replicated message broker (one Raft group per partition)')
+    .addOption(new Option('--brokers <list>', 'brokers to talk to, HOST:PORT[,HOST:PORT...] (env FLOTILLA_BROKERS)').default(defaultBrokers()))
+    .option('--json', 'print JSON instead of a table')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: false });
+
+  // ----------------------------------------------------------------------------- dev
+  program
+    .command('dev')
+    .description('start a local cluster of N broker processes on 127.0.0.1 (Ctrl-C stops them)')
+    .addHelpText('after', '\n  --brokers N      number of brokers (default 3)')
+    .option('--data <dir>', 'data directory; broker N uses DIR/N', './data/dev')
+    .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1', parsePositiveInt, 7401)
+    .option('--log-level <level>', 'broker log level', 'warn')
+    .option('--fsync <mode>', 'always, batch or never')
+    .action(
+      action(async (options: { data: string; basePort: number; logLevel: string; fsync?: string }, command: Command) => {
+        // `dev --brokers N` shares its flag with the global --brokers: here it is a count.
+        const raw = command.optsWithGlobals<{ brokers: string }>().brokers;
+        const fromCommandLine = program.getOptionValueSource('brokers') === 'cli';
+        let count = 3;
+        if (fromCommandLine) {
+          if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 99) throw new UsageError(`dev --brokers takes a number of brokers (1-99), got "${raw}"`);
+          count = Number(raw);
+        }
+        const { devCommand } = await import('./dev.js');
+        const devOptions: Parameters<typeof devCommand>[0] = { brokers: count, data: options.data, basePort: options.basePort, logLevel: options.logLevel };
+        if (options.fsync !== undefined) devOptions.fsync = options.fsync;
+        return devCommand(devOptions, scriptPath);
+      }),
+    );
+
+  // -------------------------------------------------------------------------- broker
+  const broker = program.command('broker').description('run a broker');
+  broker
+    .command('start')
+    .description('start a broker in the foreground (SIGINT/SIGTERM stop it cleanly)')
+    .requiredOption('--id <n>', 'broker id, a positive integer', parsePositiveInt)
+    .requiredOption('--listen <host:port>', 'address to listen on')
+    .requiredOption('--data <dir>', 'data directory')
+    .option('--initial-cluster <list>', 'form a new cluster: 1=HOST:PORT,2=HOST:PORT,...')
+    .option('--join <host:port>', 'join an existing cluster through any member')
+    .option('--advertise <host:port>', 'address clients and peers use (default: --listen)')
+    .option('--fsync <mode>', 'always, batch or never')
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .option('--max-frame-bytes <n>', 'largest frame accepted (default 16 MiB)', parsePositiveInt)
+    .option('--max-connections <n>', 'most client connections (default 10000)', parsePositiveInt)
+    .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
+    .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
+    .action(
+      action(async (options) => {
+        const { brokerStartCommand } = await import('./broker-command.js');
+        return brokerStartCommand(options);
+      }),
+    );
+
+  // ------------------------------------------------------------------------- cluster
+  const cluster = program.command('cluster').description('cluster status and membership');
+  cluster
+    .command('status')
+    .description('brokers, controller leader, leaders per broker, health')
+    .action(
+      action(async (_options, command: Command) => {
+        const globals = globalsOf(command);
+        const status = await withClient(globals, (client) => client.admin().describeCluster());
+        await printJsonOrTable(globals, status, () =>
+          [
+            `controller: ${status.controller ?? 'none (election in progress)'}`,
+            formatTable(['ID', 'ADDRESS', 'ALIVE', 'LEADERS'], status.brokers.map((b) => [b.id, b.address, b.alive ? 'yes' : 'no', b.leaders])),
+          ].join('\n'),
+        );
+        return status.brokers.every((b) => b.alive) && status.controller !== null ? Exit.OK : Exit.ERROR;
+      }),
+    );
+  cluster
+    .command('remove-broker')
+    .description('move its replicas away, then remove the broker')
+    .argument('<id>', 'broker id', parsePositiveInt)
+    .action(
+      action(async (id: number, _options, command: Command) => {
+        await withClient(globalsOf(command), (client) => client.admin().removeBroker(id));
+        process.stderr.write(`broker ${id}: removal started\n`);
+      }),
+    );
+  cluster
+    .command('balance-leaders')
+    .description('spread partition leadership evenly')
+    .action(
+      action(async (_options, command: Command) => {
+        const transfers = await withClient(globalsOf(command), (client) => client.admin().balanceLeaders());
+        process.stderr.write(`${transfers} leadership transfers started\n`);
+      }),
+    );
+
+  // --------------------------------------------------------------------------- topic
+  const topic = program.command('topic').description('create, list, describe, delete and alter topics');
+  topic
+    .command('create')
+    .description('create a topic; returns once every partition has a leader')
+    .argument('<name>')
+    .option('--partitions <n>', 'number of partitions', parsePositiveInt, 1)
+    .option('--replication <n>', 'replicas per partition (default 3, or fewer brokers)', parsePositiveInt)
+    .option('--retention-ms <n>', 'delete segments older than this (-1: keep forever)', parseLimit)
+    .option('--retention-bytes <n>', 'keep at most this many bytes per partition (-1: no limit)', parseLimit)
+    .option('--segment-bytes <n>', 'roll segment files at this size', parsePositiveInt)
+    .action(
+      action(async (name: string, options, command: Command) => {
+        const config = validateTopicConfig({ retentionMs: options.retentionMs, retentionBytes: options.retentionBytes, segmentBytes: options.segmentBytes });
+        await withClient(globalsOf(command), (client) =>
+          client.admin().createTopic({ topic: name, partitions: options.partitions, replicationFactor: options.replication, config, timeoutMs: TOPIC_CREATE_TIMEOUT_MS }),
+        );
+        process.stderr.write(`created topic ${name} with ${options.partitions} partition${options.partitions === 1 ? '' : 's'}\n`);
+      }),
+    );
+  topic
+    .command('list')
+    .description('list topic names')
+    .action(
+      action(async (_options, command: Command) => {
+        const globals = globalsOf(command);
+        const topics = await withClient(globals, (client) => client.admin().listTopics());
+        await writeOut(globals.json ? `${JSON.stringify(topics)}\n` : topics.map((t) => `${t}\n`).join(''));
+      }),
+    );
+  topic
+    .command('describe')
+    .description('partitions, leaders, replicas, in-sync replicas and offsets of a topic')
+    .argument('<name>')
+    .action(
+      action(async (name: string, _options, command: Command) => {
+        const globals = globalsOf(command);
+        const d = await withClient(globals, (client) => client.admin().describeTopic(name));
+        await printJsonOrTable(globals, { topic: d.topic, partitions: d.partitions }, () =>
+          [
+            `topic: ${d.topic}`,
+            formatTable(
+              ['PARTITION', 'LEADER', 'REPLICAS', 'IN-SYNC', 'HIGH-WATERMARK', 'LOG-START'],
+              d.partitions.map((p) => [p.partition, p.leader, p.replicas.join(','), p.inSync.join(','), p.highWatermark, p.logStartOffset]),
+            ),
+          ].join('\n'),
+        );
+      }),
+    );
+  topic
+    .command('delete')
+    .description('delete a topic and its data')
+    .argument('<name>')
+    .action(
+      action(async (name: string, _options, command: Command) => {
+        await withClient(globalsOf(command), (client) => client.admin().deleteTopic(name));
+        process.stderr.write(`deleted topic ${name}\n`);
+      }),
+    );
+  topic
+    .command('alter')
+    .description('change topic configuration')
+    .argument('<name>')
+    .option('--retention-ms <n>', 'delete segments older than this (-1: keep forever)', parseLimit)
+    .option('--retention-bytes <n>', 'keep at most this many bytes per partition (-1: no limit)', parseLimit)
+    .option('--segment-bytes <n>', 'roll segment files at this size', parsePositiveInt)
+    .action(
+      action(async (name: string, options, command: Command) => {
+        const config = { retentionMs: options.retentionMs, retentionBytes: options.retentionBytes, segmentBytes: options.segmentBytes };
+        if (Object.values(config).every((v) => v === undefined)) throw new UsageError('topic alter needs at least one of --retention-ms, --retention-bytes, --segment-bytes');
+        await withClient(globalsOf(command), (client) => client.admin().alterTopic(name, config));
+        process.stderr.write(`altered topic ${name}\n`);
+      }),
+    );
+
+  // ----------------------------------------------------------------------- partition
+  const partition = program.command('partition').description('move partitions and their leadership');
+  partition
+    .command('move')
+    .description('move a partition to a new set of replicas')
+    .argument('<topic>')
+    .argument('<partition>', 'partition number', parseNonNegativeInt)
+    .requiredOption('--replicas <ids>', 'broker ids, the first the preferred leader: 1,2,4', parseIdList)
+    .action(
+      action(async (name: string, p: number, options: { replicas: number[] }, command: Command) => {
+        await withClient(globalsOf(command), (client) => client.admin().movePartition(name, p, options.replicas));
+        process.stderr.write(`moving ${name}/${p} to ${options.replicas.join(',')}\n`);
+      }),
+    );
+  partition
+    .command('transfer-leader')
+    .description("hand a partition's leadership to another replica")
+    .argument('<topic>')
+    .argument('<partition>', 'partition number', parseNonNegativeInt)
+    .requiredOption('--to <id>', 'broker id of the new leader', parsePositiveInt)
+    .action(
+      action(async (name: string, p: number, options: { to: number }, command: Command) => {
+        await withClient(globalsOf(command), (client) => client.admin().transferLeader(name, p, options.to));
+        process.stderr.write(`leadership of ${name}/${p} transferring to broker ${options.to}\n`);
+      }),
+    );
+
+  // ------------------------------------------------------------------------- produce
+  program
+    .command('produce')
+    .description('send one record per stdin line')
+    .argument('<topic>')
+    .option('--key <key>', 'key of every record')
+    .option('--key-separator <sep>', 'split each line at the first SEP into key and value')
+    .option('--partition <p>', 'send every record to this partition', parseNonNegativeInt)
+    .addOption(new Option('--acks <acks>', 'all, leader or none').default('all').argParser(parseAcks))
+    .option('--idempotent', 'retries never create duplicates', false)
+    .action(
+      action(async (name: string, options, command: Command) => {
+        const { produceCommand } = await import('./produce.js');
+        return produceCommand(name, options, globalsOf(command));
+      }),
+    );
+
+  // ------------------------------------------------------------------------- consume
+  program
+    .command('consume')
+    .description('print records, one per line')
+    .argument('<topic>')
+    .option('--partition <p>', 'read one partition (default: all, --count is then the total)', parseNonNegativeInt)
+    .option('--offset <offset>', 'earliest, latest or an offset', parseOffset, 'earliest')
+    .option('--group <group>', 'consumer group (not available yet)')
+    .option('--count <n>', 'stop after N records', parseNonNegativeInt)
+    .option('--follow', 'keep waiting for new records at the end of the log', false)
+    .addOption(new Option('--format <format>', 'text (the value) or json (one object per line)').choices(['text', 'json']).default('text'))
+    .option('--read-from <from>', 'any, leader, or a broker id', parseReadFrom, 'any')
+    .option('--binary', 'print key and value as base64', false)
+    .action(
+      action(async (name: string, options, command: Command) => {
+        const { consumeCommand } = await import('./consume.js');
+        return consumeCommand(name, options, globalsOf(command));
+      }),
+    );
+
+  // --------------------------------------------------------------------------- group
+  const group = program.command('group').description('consumer groups');
+  group
+    .command('list')
+    .description('list consumer groups')
+    .action(
+      action(async (_options, command: Command) => {
+        const globals = globalsOf(command);
+        const groups = await withClient(globals, (client) => client.admin().listGroups());
+        await printJsonOrTable(globals, groups, () => formatTable(['GROUP', 'STATE', 'MEMBERS'], groups.map((g) => [g.groupId, g.state, g.members])));
+      }),
+    );
+  group
+    .command('describe')
+    .description('members, assignments and committed offsets of a group')
+    .argument('<group>')
+    .action(
+      action(async (id: string, _options, command: Command) => {
+        const globals = globalsOf(command);
+        const g = await withClient(globals, (client) => client.admin().describeGroup(id));
+        await printJsonOrTable(globals, g, () =>
+          [
+            `group: ${g.groupId}  state: ${g.state}  generation: ${g.generation}`,
+            formatTable(['MEMBER', 'CLIENT', 'ADDRESS', 'ASSIGNMENT'], g.members.map((m) => [m.memberId, m.clientId, m.clientAddress, m.assignment.map((a) => `${a.topic}:${a.partitions.join(',')}`).join(' ')])),
+            formatTable(['TOPIC', 'PARTITION', 'COMMITTED'], g.offsets.map((o) => [o.topic, o.partition, o.offset])),
+          ].join('\n'),
+        );
+      }),
+    );
+  group
+    .command('reset-offsets')
+    .description("set a group's committed offsets (the group must have no members)")
+    .argument('<group>')
+    .requiredOption('--topic <topic>', 'topic whose offsets to reset')
+    .requiredOption('--to <to>', 'earliest, latest or an offset', parseOffset)
+    .action(
+      action(async (id: string, options: { topic: string; to: number | 'earliest' | 'latest' }, command: Command) => {
+        const globals = globalsOf(command);
+        const offsets = await withClient(globals, (client) => client.admin().resetOffsets(id, options.topic, options.to));
+        await printJsonOrTable(globals, offsets, () => formatTable(['TOPIC', 'PARTITION', 'OFFSET'], offsets.map((o) => [o.topic, o.partition, o.offset])));
+      }),
+    );
+
+  // --------------------------------------------------------------------------- bench
+  const bench = program.command('bench').description('benchmarks (not available yet)');
+  for (const kind of ['produce', 'consume', 'e2e']) {
+    bench
+      .command(kind)
+      .description(`${kind} benchmark (not available yet)`)
+      .argument('[options...]')
+      .allowUnknownOption()
+      .action(action(async () => notAvailable(`bench ${kind}`)));
+  }
+  bench
+    .command('run')
+    .description('run an OpenMessaging Benchmark workload file (not available yet)')
+    .argument('<workload>')
+    .action(action(async () => notAvailable('bench run')));
+
+  return program;
+}
+
+/** Runs the CLI with argv (without node and script), resolving with the exit status. */
+export async function main(argv: string[], scriptPath: string): Promise<number> {
+  const program = buildProgram(scriptPath);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : Exit.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are successes; every other commander error is a usage error
+      // whose message commander already printed.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? Exit.OK : Exit.USAGE;
+    }
+    if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return Exit.USAGE;
+    }
+    process.stderr.write(`${errorLine(err)}\n`);
+    return Exit.ERROR;
+  }
+}
