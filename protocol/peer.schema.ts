@@ -127,7 +127,7 @@ export const descriptor = {
       "Snapshot": {
        "fields": {
         "index": {
-         "type": "uint64",
+         "type": "int64",
          "id": 1
         },
         "term": {
@@ -220,7 +220,7 @@ export const descriptor = {
          "id": 5
         },
         "lastIndex": {
-         "type": "uint64",
+         "type": "int64",
          "id": 6,
          "protoName": "last_index",
          "options": {
@@ -236,7 +236,7 @@ export const descriptor = {
          }
         },
         "prevIndex": {
-         "type": "uint64",
+         "type": "int64",
          "id": 8,
          "protoName": "prev_index",
          "options": {
@@ -257,7 +257,7 @@ export const descriptor = {
          "id": 10
         },
         "commit": {
-         "type": "uint64",
+         "type": "int64",
          "id": 11,
          "options": {
           "proto3_optional": true
@@ -271,14 +271,14 @@ export const descriptor = {
          }
         },
         "index": {
-         "type": "uint64",
+         "type": "int64",
          "id": 13,
          "options": {
           "proto3_optional": true
          }
         },
         "rejectHint": {
-         "type": "uint64",
+         "type": "int64",
          "id": 14,
          "protoName": "reject_hint",
          "options": {
@@ -324,7 +324,7 @@ export const descriptor = {
          "id": 2
         },
         "commit": {
-         "type": "uint64",
+         "type": "int64",
          "id": 3
         }
        }
@@ -376,7 +376,7 @@ export const descriptor = {
          }
         },
         "index": {
-         "type": "uint64",
+         "type": "int64",
          "id": 4,
          "options": {
           "proto3_optional": true
@@ -489,7 +489,7 @@ export interface Snapshot {
   data: Buffer;
 }
 
-/** One broker/raft/types.ts Message plus its group. Optional fields keep presence so that a message reads back exactly as it was sent. */
+/** One broker/raft/types.ts Message plus its group. Optional fields keep presence so that a message reads back exactly as it was sent. Indexes are int64: -1 is a real value (the position before the first entry of an empty log). */
 export interface RaftMessage {
   group: number;
   type: MessageType;
