@@ -410,6 +410,7 @@ export class Segment {
             chunk.readInt8(cursor + Field.magic) !== MAGIC ? 'wrong magic' :
             baseOffsetOf(chunk, cursor) !== result.nextOffset ? `base offset ${baseOffsetOf(chunk, cursor)} where ${result.nextOffset} was expected` :
             chunk.readInt32BE(cursor + Field.lastOffsetDelta) !== chunk.readInt32BE(cursor + Field.recordCount) - 1 || chunk.readInt32BE(cursor + Field.recordCount) < 1 ? 'bad record count' :
+            termOf(chunk, cursor) < lastTerm ? `term ${termOf(chunk, cursor)} below the previous batch's ${lastTerm}` :
             undefined;
           if (why) return void (result.stoppedBecause = why);
           if (left < size) {
