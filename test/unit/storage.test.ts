@@ -209,3 +209,47 @@ t.test('log manager: group commit coalesces flushes and tracks durable indexes',
   t.equal(reopened.open('topic-0').lastIndex(), 8);
   await reopened.close();
 });
+
+t.test('a failed write (disk full) leaves the log as it was; a failed fsync stops writes', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir);
+  appendBatches(log, 2, 1);
+  const lastBefore = log.lastIndex();
+  const sizeBefore = log.sizeInBytes();
+  const realWriteSync = fs.writeSync;
+  (fs as { writeSync: unknown }).writeSync = (fd: number, buf: Buffer, offset: number, length: number, position: number): number => {
+    realWriteSync(fd, buf, offset, Math.floor(length / 2), position); // half lands on disk
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  };
+  try {
+    t.throws(() => log.append([entry(lastBefore + 1, 1, 3)]), { code: 'INTERNAL', message: /ENOSPC.*disk full/ });
+  } finally {
+    (fs as { writeSync: unknown }).writeSync = realWriteSync;
+  }
+  t.equal(log.lastIndex(), lastBefore);
+  t.equal(log.sizeInBytes(), sizeBefore);
+  const segment = fs.readdirSync(dir).find((n) => n.endsWith('.log'))!;
+  t.equal(fs.statSync(path.join(dir, segment)).size, sizeBefore, 'the partial write was cut off');
+  appendBatches(log, 1, 1);
+  await log.flush();
+  t.equal(log.durableIndex(), log.lastIndex());
+
+  appendBatches(log, 1, 1);
+  const durableBefore = log.durableIndex();
+  const realFdatasync = fs.fdatasync;
+  (fs as { fdatasync: unknown }).fdatasync = (_fd: number, callback: (err: Error | null) => void) =>
+    callback(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+  try {
+    await t.rejects(log.flush(), { code: 'INTERNAL', message: /EIO/ });
+  } finally {
+    (fs as { fdatasync: unknown }).fdatasync = realFdatasync;
+  }
+  t.equal(log.durableIndex(), durableBefore, 'nothing reported durable');
+  t.throws(() => appendBatches(log, 1, 1), { code: 'INTERNAL', message: /refuses writes/ });
+  await t.rejects(log.flush(), { code: 'INTERNAL' });
+  t.equal((await log.read(0, 1 << 20)).length > 0, true, 'reads still work');
+  await log.close();
+  const again = PartitionLog.open(dir);
+  t.equal(again.lastIndex(), durableBefore + 3, 'reopening recovers what reached the file');
+  await again.close();
+});
