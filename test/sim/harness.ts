@@ -31,6 +31,8 @@ export class Harness {
   private rng: Rng;
   /** Every message delivered, for assertions ("did 3 ever send a vote?"). */
   readonly delivered: Message[] = [];
+  /** Drops the messages it returns true for (on top of cut links). */
+  drop: ((m: Message) => boolean) | undefined;
 
   constructor(
     voters: number[],
@@ -131,7 +133,7 @@ export class Harness {
     while (this.queue.length > 0) {
       if (++count > maxMessages) throw new Error('harness: no quiescence');
       const m = this.queue.shift()!;
-      if (this.cut.has(`${m.from}->${m.to}`)) continue;
+      if (this.cut.has(`${m.from}->${m.to}`) || this.drop?.(m)) continue;
       const to = this.nodes.get(m.to);
       if (!to) continue;
       this.delivered.push(m);
@@ -147,12 +149,24 @@ export class Harness {
     }
   }
 
-  /** Ticks node `id` until it starts a campaign, and delivers everything. */
+  /** Ticks node `id` (alone), delivering everything each tick, until it leads or three election timeouts pass. */
   campaign(id: number): void {
     const r = this.raft(id);
-    for (let i = 0; i < 100 && r.currentRole === 'follower'; i++) {
+    for (let i = 0; i < 60 && r.currentRole !== 'leader'; i++) {
       r.tick();
+      this.stabilize();
     }
+  }
+
+  /**
+   * Makes the nodes that still follow a leader forget it: ten ticks (one minimum election
+   * timeout) without hearing from it, after which they no longer refuse votes on its behalf
+   * (the check-quorum lease). With random() = 0.99 timeouts are 19 ticks: nobody campaigns.
+   */
+  forgetLeader(ids: number[]): void {
+    const following = ids.filter((id) => this.raft(id).currentRole === 'follower' && this.raft(id).currentLeader !== 0);
+    for (let i = 0; i < 10; i++) for (const id of following) this.raft(id).tick();
+    for (const id of following) if (this.raft(id).currentRole !== 'follower') throw new Error(`harness: ${id} campaigned while forgetting its leader`);
     this.stabilize();
   }
 
