@@ -177,7 +177,9 @@ export class MemoryLog<M = unknown> implements RaftLog {
   /** Makes every pending operation durable. */
   sync(): void {
     if (this.ops.length === 0) return;
-    this.durable = cloneImage(this.img);
+    // Replay the pending operations on the durable image: O(pending), not O(log).
+    for (const op of this.ops) applyOp(this.hasher, this.durable, op);
+    this.durable.meta = this.img.meta;
     this.ops = [];
   }
 

@@ -52,10 +52,30 @@ export interface SimOptions {
   maxInflightMsgs: number;
   maxBytesPerMsg: number;
   maxUncommittedBytes: number;
+  /**
+   * Links deliver in send order (a TCP connection: drops still leave gaps). Otherwise any
+   * message may overtake another, which etcd-style flow control tolerates only slowly (each
+   * overtaking append is refused and the follower is probed again), so those seeds send
+   * at least ~10 entries per message.
+   */
+  fifo: boolean;
+  /** Share of crashes and partitions aimed at the current leader (leader churn mid-replication: Figure 8). */
+  leaderFaults: number;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
 export function chooseOptions(seed: number): SimOptions {
+  const o = pickOptions(seed);
+  if (!o.fifo && o.maxBytesPerMsg < 1024) o.maxBytesPerMsg = 1024;
+  // One entry per message: keep the backlog small enough to drain within the liveness bound.
+  if (o.maxBytesPerMsg < 1024) {
+    o.maxUncommittedBytes = 8 << 10;
+    o.maxInflightMsgs = Math.max(o.maxInflightMsgs, 8);
+  }
+  return o;
+}
+
+function pickOptions(seed: number): SimOptions {
   const r = new Rng(seed ^ 0x5eed);
   const calm = r.chance(0.15);
   return {
@@ -80,7 +100,9 @@ export function chooseOptions(seed: number): SimOptions {
     compactionRate: r.pick([0, 0.01, 0.05]),
     tickSkew: r.chance(0.5),
     maxInflightMsgs: r.pick([2, 8, 64]),
-    maxBytesPerMsg: r.pick([1024, 8192, 1 << 20]),
+    fifo: r.chance(0.6),
+    maxBytesPerMsg: r.pick([1, 1024, 8192, 1 << 20]),
+    leaderFaults: calm ? 0 : r.pick([0, 0.5, 0.9]),
     maxUncommittedBytes: r.pick([8 << 10, 64 << 10]),
   };
 }
@@ -219,6 +241,8 @@ export class Simulation {
   private readonly nodes = new Map<number, SimNode>();
   private readonly queue = new MessageQueue();
   private readonly blocked = new Set<number>();
+  /** FIFO links: the latest delivery time scheduled per link. */
+  private readonly linkClock = new Map<number, number>();
   private partitionUntil = 0;
   private nextId: number;
   private initial: Membership;
@@ -357,7 +381,13 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       // Mostly short delays; sometimes a long one, which reorders.
       const delay = this.rng.chance(0.05) ? this.rng.range(1, this.opts.maxDelay * 4) : this.rng.range(1, this.opts.maxDelay);
-      this.queue.push(this.now + delay, m);
+      let at = this.now + delay;
+      if (this.opts.fifo) {
+        const key = this.linkKey(m.from, m.to);
+        at = Math.max(at, this.linkClock.get(key) ?? 0);
+        this.linkClock.set(key, at);
+      }
+      this.queue.push(at, m);
     }
   }
 
@@ -658,7 +688,8 @@ export class Simulation {
       const kind = this.rng.pick(['symmetric', 'asymmetric', 'isolate-in', 'isolate-out'] as const);
       const a = ids.filter(() => this.rng.chance(0.5));
       const b = ids.filter((id) => !a.includes(id));
-      const victim = this.rng.pick(ids);
+      const leader = this.leader();
+      const victim = leader && this.rng.chance(o.leaderFaults) ? leader.id : this.rng.pick(ids);
       for (const x of ids) {
         for (const y of ids) {
           if (x === y) continue;
@@ -673,7 +704,8 @@ export class Simulation {
     if (this.rng.chance(o.crashRate)) {
       const ups = this.upNodes();
       if (ups.length > 0) {
-        const n = this.rng.pick(ups);
+        const leader = this.leader();
+        const n = leader && this.rng.chance(o.leaderFaults) ? leader : this.rng.pick(ups);
         this.crash(n, n.syncing ? 'during sync' : 'anywhere');
         n.restartAt = this.now + this.rng.range(1, 80) * TICK;
       }

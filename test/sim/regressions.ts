@@ -13,4 +13,8 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 758, caught: 'liveness: same as 314' },
   { seed: 861, caught: 'liveness: same as 314' },
   { seed: 984, caught: 'liveness: same as 314' },
+  { seed: 128, caught: 'liveness: one entry per message under heavy reordering (led to FIFO links)' },
+  { seed: 382, caught: 'liveness: same as 128' },
+  { seed: 685, caught: 'liveness: same as 128' },
+  { seed: 1960, caught: 'liveness: one entry per message, window 2, 64 KiB backlog (led to capping it)' },
 ];
