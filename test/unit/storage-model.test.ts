@@ -228,7 +228,8 @@ async function writeCrashFixture(dir: string): Promise<{ entries: Entry[]; segme
 
 function copyDir(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
-  for (const name of fs.readdirSync(from)) fs.copyFileSync(path.join(from, name), path.join(to, name));
+  // Without the clean-shutdown marker, as after a crash.
+  for (const name of fs.readdirSync(from)) if (name !== 'clean-shutdown') fs.copyFileSync(path.join(from, name), path.join(to, name));
 }
 
 async function checkIntactPrefix(t: Test, dir: string, entries: Entry[], expectedLast: number): Promise<void> {
