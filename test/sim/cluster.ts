@@ -567,9 +567,16 @@ export class Simulation {
     if (durable < (voters.length >> 1) + 1) {
       this.fail(`leader ${n.id} commits ${c} (term ${term}) but only ${durable} of ${voters.length} voters hold it durably`);
     }
-    // Resolve proposals: acked when this leader's committed log holds them; lost when a
-    // leader of a later term commits without them (no later leader can have them then).
-    const lt = r.currentTerm;
+    this.resolvePending(n, c);
+  }
+
+  /**
+   * Resolves proposals against a leader whose commit `c` is of its own term: acked when its
+   * committed log holds them; lost when they are of an earlier term and not in it (every
+   * later leader's log extends this committed prefix with entries of terms >= its term).
+   */
+  private resolvePending(n: SimNode, c: number): void {
+    const lt = n.raft.currentTerm;
     for (let i = this.pending.length - 1; i >= 0; i--) {
       const p = this.pending[i]!;
       if (p.term > lt) continue;
@@ -797,7 +804,11 @@ export class Simulation {
       const deadline = this.now + 300 * TICK;
       while (this.now < deadline) {
         this.stepTime();
-        if (this.now % TICK === 0 && this.pending.length === 0 && this.leader()) break;
+        if (this.now % TICK !== 0) continue;
+        // A stale leader may have accepted proposals after the new leader's last commit.
+        const l = this.leader();
+        if (l && l.log.termAt(l.raft.commitIndex) === l.raft.currentTerm) this.resolvePending(l, l.raft.commitIndex);
+        if (this.pending.length === 0 && l) break;
       }
       if (!this.leader()) this.fail(`no leader within 300 ticks after healing`);
       if (this.pending.length > 0) {

@@ -16,5 +16,6 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 128, caught: 'liveness: one entry per message under heavy reordering (led to FIFO links)' },
   { seed: 382, caught: 'liveness: same as 128' },
   { seed: 685, caught: 'liveness: same as 128' },
+  { seed: 11830, caught: 'sim: a stale leader accepted a proposal after the new leader\'s last commit; it was never resolved' },
   { seed: 1960, caught: 'liveness: one entry per message, window 2, 64 KiB backlog (led to capping it)' },
 ];
