@@ -1,0 +1,254 @@
+/**
+ * The broker end to end: real broker processes on 127.0.0.1, real files, the real client.
+ */
+import t from 'tap';
+import { connect } from 'node:net';
+import { readdirSync, statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Client } from '../../client/index.js';
+import { encodeFrame } from '../../protocol/frame.js';
+import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
+import { TestCluster, waitFor, CLI, freePort } from './cluster.js';
+
+type Stored = { offset: number; key: string; value: string };
+
+/** Reads partition `partition` of `topic` from one replica, up to its high watermark. */
+async function readReplica(client: Client, topic: string, partition: number, brokerId: number, until: number): Promise<Stored[]> {
+  const consumer = client.consumer({ readFrom: brokerId, maxWaitMs: 200 });
+  consumer.assign([{ topic, partition, offset: 'earliest' }]);
+  const out: Stored[] = [];
+  if (until > 0) {
+    for await (const m of consumer) {
+      out.push({ offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '' });
+      if (m.offset >= until - 1) break;
+    }
+  }
+  await consumer.close();
+  return out;
+}
+
+async function highWatermarks(client: Client, topic: string): Promise<number[]> {
+  const description = await client.admin().describeTopic(topic);
+  return description.partitions.map((p) => p.highWatermark);
+}
+
+t.test('a 3-broker cluster replicates acks=all records to every replica, byte for byte', async (t) => {
+  const cluster = await new TestCluster().start();
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  const admin = client.admin();
+  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
+  await admin.createTopic({ topic: 'orders', partitions: 6, replicationFactor: 3 });
+  const description = await admin.describeTopic('orders');
+  t.equal(description.partitions.length, 6);
+  for (const p of description.partitions) {
+    t.ok(p.leader, `partition ${p.partition} has a leader`);
+    t.same([...p.replicas].sort(), [1, 2, 3]);
+  }
+
+  const producer = client.producer({ acks: 'all' });
+  const sent = new Map<number, Stored[]>();
+  const acks = await Promise.all(
+    Array.from({ length: 3000 }, (_, i) => producer.send({ topic: 'orders', key: `k${i % 97}`, value: `value-${i}-${'x'.repeat(i % 50)}` })),
+  );
+  acks.forEach((ack, i) => {
+    const list = sent.get(ack.partition) ?? [];
+    list.push({ offset: ack.offset, key: `k${i % 97}`, value: `value-${i}-${'x'.repeat(i % 50)}` });
+    sent.set(ack.partition, list);
+  });
+  await producer.close();
+
+  // Followers learn the commit index with the next append or heartbeat.
+  await waitFor('all replicas at the same high watermark', async () => {
+    const hw = await highWatermarks(client, 'orders');
+    return hw.every((h, p) => h > Math.max(...(sent.get(p) ?? [{ offset: -1 }]).map((s) => s.offset)));
+  });
+  for (const [partition, records] of sent) {
+    records.sort((a, b) => a.offset - b.offset);
+    const until = records[records.length - 1]!.offset + 1;
+    for (const brokerId of [1, 2, 3]) {
+      const stored = await readReplica(client, 'orders', partition, brokerId, until);
+      t.same(stored, records, `partition ${partition} on broker ${brokerId} holds exactly what was acknowledged`);
+    }
+  }
+});
+
+t.test('kill -9 of a partition leader while producing loses no acknowledged record', async (t) => {
+  const cluster = await new TestCluster().start();
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 5_000, logger: process.env.FLOTILLA_TEST_DEBUG ? (await import('pino')).pino({ level: 'debug' }, process.stderr) : undefined });
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  const admin = client.admin();
+  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
+  await admin.createTopic({ topic: 'payments', partitions: 1, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all', deliveryTimeoutMs: 30_000 });
+
+  const acked: Stored[] = [];
+  const errors: string[] = [];
+  let stop = false;
+  let next = 0;
+  const writer = (async () => {
+    while (!stop) {
+      const value = `payment-${next++}`;
+      try {
+        const ack = await producer.send({ topic: 'payments', partition: 0, value });
+        acked.push({ offset: ack.offset, key: '', value });
+      } catch (error) {
+        // Unknown outcome: not counted as acknowledged.
+        errors.push(String(error));
+      }
+    }
+  })();
+  await waitFor('some records acknowledged', () => acked.length > 200);
+  const leader = (await admin.describeTopic('payments')).partitions[0]!.leader!;
+  const countAtKill = acked.length;
+  const killedAt = Date.now();
+  await cluster.kill(leader);
+  try {
+    await waitFor('a new leader accepting writes', () => acked.length > countAtKill + 50, 20_000);
+  } catch (error) {
+    stop = true;
+    t.comment(errors.slice(-5).join('\n'));
+    for (const id of [1, 2, 3]) t.comment(`broker ${id}: ${cluster.logs(id).slice(-1500)}`);
+    throw error;
+  }
+  const failover = Date.now() - killedAt;
+  t.ok(failover < 2000 + 3000, `a new leader served within 3 s of the 2 s maximum election timeout (took ${failover} ms)`);
+
+  cluster.restart(leader);
+  await new Promise((r) => setTimeout(r, 1000));
+  stop = true;
+  await writer;
+  await producer.close();
+
+  acked.sort((a, b) => a.offset - b.offset);
+  const until = acked[acked.length - 1]!.offset + 1;
+  await waitFor('the restarted broker catching up', async () => {
+    const hw = await highWatermarks(client, 'payments');
+    return hw[0]! >= until;
+  });
+  for (const brokerId of [1, 2, 3]) {
+    const stored = await waitFor(`broker ${brokerId} serving the acknowledged range`, async () => {
+      const records = await readReplica(client, 'payments', 0, brokerId, until);
+      return records.length > 0 && records[records.length - 1]!.offset >= until - 1 ? records : null;
+    });
+    const byOffset = new Map(stored.map((s) => [s.offset, s.value]));
+    const missing = acked.filter((a) => byOffset.get(a.offset) !== a.value);
+    t.same(missing, [], `broker ${brokerId} (killed: ${brokerId === leader}) holds every acknowledged record`);
+  }
+});
+
+t.test('a broker whose newest segment was cut mid-batch restarts and catches up', async (t) => {
+  const cluster = await new TestCluster().start();
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  const admin = client.admin();
+  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
+  await admin.createTopic({ topic: 'events', partitions: 1, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all' });
+  await Promise.all(Array.from({ length: 500 }, (_, i) => producer.send({ topic: 'events', partition: 0, value: `event-${i}` })));
+
+  const leader = (await admin.describeTopic('events')).partitions[0]!.leader;
+  const victim = [1, 2, 3].find((id) => id !== leader)!;
+  await cluster.stop(victim);
+  const dir = readdirSync(cluster.brokers.get(victim)!.dataDir).find((d) => d.startsWith('events-0'))!;
+  const segmentDir = join(cluster.brokers.get(victim)!.dataDir, dir);
+  const segment = readdirSync(segmentDir).filter((f) => f.endsWith('.log')).sort().pop()!;
+  const path = join(segmentDir, segment);
+  const size = statSync(path).size;
+  truncateSync(path, size - 37); // mid-way through the last batch
+  t.ok(statSync(path).size < size, 'the tail was cut');
+
+  await Promise.all(Array.from({ length: 200 }, (_, i) => producer.send({ topic: 'events', partition: 0, value: `later-${i}` })));
+  await producer.close();
+  cluster.restart(victim);
+  const hw = (await highWatermarks(client, 'events'))[0]!;
+  const reference = await readReplica(client, 'events', 0, [1, 2, 3].find((id) => id !== victim)!, hw);
+  const healed = await waitFor('the cut replica matching the others', async () => {
+    const stored = await readReplica(client, 'events', 0, victim, hw);
+    return stored.length === reference.length ? stored : null;
+  });
+  t.same(healed, reference, 'the restarted replica holds the same records as the others');
+  t.equal(reference.length, 700);
+});
+
+t.test('bad input closes only the offending connection', async (t) => {
+  const cluster = await new TestCluster({ brokers: 1 }).start();
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  const admin = client.admin();
+  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
+  await admin.createTopic({ topic: 'steady', partitions: 1, replicationFactor: 1 });
+  const [host, port] = cluster.bootstrap[0]!.split(':') as [string, string];
+
+  /** Sends `bytes`, returns what came back before the broker closed the connection. */
+  const exchange = (bytes: Buffer) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const socket = connect({ host, port: Number(port) }, () => socket.write(bytes));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+      socket.on('error', () => undefined);
+      setTimeout(() => reject(new Error('the broker did not close the connection')), 10_000).unref();
+    });
+
+  t.equal((await exchange(Buffer.from('GET / HTTP/1.1\r\n\r\n'))).length, 0, 'a wrong connection-type byte is closed without an answer');
+  await exchange(Buffer.concat([Buffer.of(0x02), encodeFrame(Buffer.from('not a handshake'))]));
+  t.pass('a stranger on the peer byte is closed');
+
+  const oversized = Buffer.concat([Buffer.of(0x01), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x01])]); // 256 MiB prefix, no body
+  await exchange(oversized);
+  t.pass('an oversized frame prefix is refused before any body arrives');
+
+  const garbage = Buffer.concat([Buffer.of(0x01), encodeFrame(Buffer.concat([Buffer.from([0x08, 0x2a]), Buffer.alloc(20, 0xff)]))]);
+  const reply = await exchange(garbage);
+  t.ok(reply.length > 0, 'a frame that does not decode gets an answer');
+  const response = decodeResponse(reply.subarray(1));
+  t.equal(response.correlationId, 42);
+  t.equal(response.error?.code, 8, 'INVALID_REQUEST');
+
+  const unknownTopic = Buffer.concat([Buffer.of(0x01), encodeFrame(encodeRequest({ correlationId: 7, apiVersion: 1, produce: { topic: 'nope', partition: 0, batch: Buffer.alloc(0) } }))]);
+  const socket = connect({ host, port: Number(port) });
+  socket.write(unknownTopic);
+  const answer = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+  socket.destroy();
+  t.equal(decodeResponse(answer.subarray(1)).error?.code, 4, 'UNKNOWN_TOPIC for a topic that does not exist');
+
+  const producer = client.producer({ acks: 'all' });
+  const ack = await producer.send({ topic: 'steady', value: 'still here' });
+  t.equal(ack.offset >= 0, true, 'the broker and its other clients go on');
+  await producer.close();
+});
+
+t.test('flotilla dev starts three brokers and stops them all on Ctrl-C', async (t) => {
+  const basePort = await freePort();
+  const cluster = new TestCluster();
+  t.teardown(() => cluster.close());
+  const child = spawn(process.execPath, [CLI, 'dev', '--base-port', String(basePort), '--data', join(cluster.root, 'dev')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
+  await waitFor('three broker addresses printed', () => [0, 1, 2].every((i) => output.includes(`127.0.0.1:${basePort + i}`)), 30_000);
+  const client = new Client({ brokers: [`127.0.0.1:${basePort}`], requestTimeoutMs: 5000 });
+  const status = await waitFor('all three brokers alive', async () => {
+    const c = await client.admin().describeCluster();
+    return c.brokers.length === 3 && c.brokers.every((b) => b.alive) ? c : null;
+  }, 30_000);
+  t.equal(status.brokers.length, 3);
+  await client.close();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  t.equal(await exited, 0, 'exits 0 once all brokers have stopped');
+});
