@@ -3,8 +3,7 @@
  * broker and stops it on SIGINT/SIGTERM.
  *
  * The broker is loaded with a dynamic import so that client commands never load broker
- * code (faster start-up for `produce`/`consume`, and the client package does not depend
- * on the broker at module load time).
+ * code (faster start-up for `produce`/`consume`).
  */
 import { parseInitialCluster, validateBrokerConfig, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -22,10 +21,6 @@ export interface BrokerStartOptions {
   maxConnections?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
-}
-
-interface BrokerModule {
-  startBroker(config: BrokerConfig): Promise<{ stop(): Promise<void> }>;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -49,15 +44,8 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
 /** Resolves with the exit status once the broker stopped after a signal. */
 export async function brokerStartCommand(options: BrokerStartOptions): Promise<number> {
   const config = brokerConfigFrom(options);
-  // A variable specifier keeps tsc from resolving the module at build time.
-  const specifier = '../../broker/main.js';
-  let broker: BrokerModule;
-  try {
-    broker = (await import(specifier)) as BrokerModule;
-  } catch (err) {
-    throw new FlotillaError('INTERNAL', `cannot load the broker (${(err as Error).message}); run \`npm run build\` first`, {}, { cause: err });
-  }
-  const running = await broker.startBroker(config);
+  const { startBroker } = await import('../../broker/main.js');
+  const running: { stop(): Promise<void> } = await startBroker(config);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

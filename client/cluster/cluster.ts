@@ -130,7 +130,7 @@ export class Cluster {
     const address = info.leader === null ? undefined : this.brokerAddress(info.leader);
     if (info.leader === null || address === undefined) {
       this.invalidateTopic(topic);
-      throw new FlotillaError('LEADER_NOT_AVAILABLE', `partition ${topic}/${partition} has no leader right now; retrying until the election ends`);
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', `partition ${topic}/${partition} has no leader right now (an election is in progress or too few of its replicas are up)`);
     }
     return { id: info.leader, address };
   }

@@ -161,6 +161,16 @@ export class RecordAccumulator {
     return out;
   }
 
+  /** Earliest time a queue held back by a retry backoff may send again; Infinity when none is. */
+  nextRetryAt(): number {
+    let earliest = Infinity;
+    const now = this.now();
+    for (const q of this.queues.values()) {
+      if (q.length > 0 && !q.inFlight && q.notBefore > now && q.notBefore < earliest) earliest = q.notBefore;
+    }
+    return earliest;
+  }
+
   /** The next batch of a queue: up to batchBytes of records from its front. */
   drain(queue: PartitionQueue): PendingRecord[] {
     const taken = queue.take(this.options.batchBytes);

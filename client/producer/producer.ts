@@ -195,6 +195,9 @@ export class Producer {
     for (const queue of this.accumulator.ready(this.flushing > 0 || this.closing !== null)) {
       void this.sendQueue(queue);
     }
+    // Queues in a retry backoff are woken by a timer, whatever woke this pump.
+    const retryAt = this.accumulator.nextRetryAt();
+    if (retryAt !== Infinity) this.scheduleRetry(retryAt - Date.now());
     this.notifyProgress();
   }
 
@@ -206,6 +209,7 @@ export class Producer {
     } catch (err) {
       queue.inFlight = false;
       this.failOrRetry(queue, null, asFlotillaError(err));
+      this.pump();
       return;
     }
     const inFlight = this.inFlightByBroker.get(address) ?? 0;
@@ -263,7 +267,6 @@ export class Producer {
       queue.notBefore = immediate ? now : now + wait;
       if (batch) this.accumulator.putBack(queue, batch);
       this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, attempt: queue.attempts }, 'produce retry');
-      this.scheduleRetry(queue.notBefore - now);
       return;
     }
     queue.attempts = 0;
@@ -274,12 +277,19 @@ export class Producer {
     for (const p of failed) p.reject(error);
   }
 
+  private retryTimerAt = Infinity;
+
   private scheduleRetry(delayMs: number): void {
-    if (this.retryTimer) return;
+    const at = Date.now() + Math.max(0, delayMs);
+    if (this.retryTimer && this.retryTimerAt <= at) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimerAt = at;
+    // +1: fire after the backoff has certainly passed by Date.now()'s clock.
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
+      this.retryTimerAt = Infinity;
       this.pump();
-    }, Math.max(0, delayMs));
+    }, Math.max(0, delayMs) + 1);
   }
 
   // ----------------------------------------------------------------------- waiting

@@ -1,0 +1,312 @@
+import t from 'tap';
+import { FlotillaError } from '../../protocol/errors.js';
+import { buildBatch, patchBatch, buildControlBatch, ControlType } from '../../protocol/batch.js';
+import type { Request } from '../../protocol/client.schema.js';
+import { Connection } from '../../client/network/connection.js';
+import { createWireCodec } from '../../client/network/wire.js';
+import type { ClientRequest, ClientResponse } from '../../client/network/api.js';
+import { encodeLengthPrefix } from '../../client/network/framing.js';
+import { FakeBroker, type FakeAnswer } from '../../client/testing/fake-broker.js';
+import { Client } from '../../client/index.js';
+
+function connectionTo(address: string, options: { requestTimeoutMs?: number; maxFrameBytes?: number } = {}): Connection<ClientRequest, ClientResponse> {
+  return new Connection(createWireCodec('test'), {
+    address,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+    connectTimeoutMs: 2000,
+    maxFrameBytes: options.maxFrameBytes ?? 1024 * 1024,
+  });
+}
+
+const describe = (topic: string): ClientRequest => ({ type: 'describeTopic', topic });
+const described = (topic: string): FakeAnswer => ({ describeTopic: { topic, partitions: [] } });
+
+t.test('20 requests pipelined on one connection, answered in reverse order, each get their own response', async (t) => {
+  const held: Array<{ request: Request; answer: (a: FakeAnswer) => void }> = [];
+  let releaseAll!: () => void;
+  const allArrived = new Promise<void>((resolve) => (releaseAll = resolve));
+  const broker = new FakeBroker(
+    (request) =>
+      new Promise<FakeAnswer>((answer) => {
+        held.push({ request, answer });
+        if (held.length === 20) releaseAll();
+      }),
+  );
+  await broker.listen();
+  const connection = connectionTo(broker.address);
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  const responses = Array.from({ length: 20 }, (_, i) => connection.request(describe(`t${i}`)));
+  await allArrived;
+  t.equal(connection.inFlight, 20, 'all 20 in flight at once');
+  for (const h of [...held].reverse()) h.answer(described(h.request.describeTopic!.topic));
+  const results = await Promise.all(responses);
+  t.same(
+    results.map((r) => (r && r.type === 'describeTopic' ? r.result.topic : null)),
+    Array.from({ length: 20 }, (_, i) => `t${i}`),
+  );
+  t.same(broker.connectionTypes, [0x01], 'one connection, opened with the client type byte');
+  t.equal(new Set(broker.requests.map((r) => r.correlationId)).size, 20, 'distinct correlation ids');
+});
+
+t.test('a request without an answer fails with TIMEOUT, the late answer is dropped, and the connection still works', async (t) => {
+  let first = true;
+  const broker = new FakeBroker(async (request) => {
+    if (first) {
+      first = false;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    return described(request.describeTopic!.topic);
+  });
+  await broker.listen();
+  const connection = connectionTo(broker.address, { requestTimeoutMs: 50 });
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  await t.rejects(connection.request(describe('slow')), { code: 'TIMEOUT', retriable: true });
+  await new Promise((r) => setTimeout(r, 150));
+  const again = await connection.request(describe('fast'));
+  t.equal(again && again.type === 'describeTopic' && again.result.topic, 'fast');
+  t.equal(broker.connectionTypes.length, 1, 'the timeout did not cost the connection');
+});
+
+t.test('losing the connection fails every in-flight request with BROKER_NOT_AVAILABLE, and the next request reconnects', async (t) => {
+  const broker = new FakeBroker((request) => (request.describeTopic!.topic === 'hang' ? null : described(request.describeTopic!.topic)));
+  await broker.listen();
+  const connection = connectionTo(broker.address);
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  const inFlight = [connection.request(describe('hang')), connection.request(describe('hang'))];
+  while (broker.requests.length < 2) await new Promise((r) => setTimeout(r, 5));
+  broker.dropConnections();
+  for (const p of inFlight) await t.rejects(p, { code: 'BROKER_NOT_AVAILABLE', retriable: true });
+  const after = await connection.request(describe('ok'));
+  t.equal(after && after.type === 'describeTopic' && after.result.topic, 'ok');
+  t.equal(broker.connectionTypes.length, 2, 'reconnected lazily');
+});
+
+t.test('a refused connection is BROKER_NOT_AVAILABLE', async (t) => {
+  const broker = new FakeBroker(() => null);
+  await broker.listen();
+  const address = broker.address;
+  await broker.close();
+  const connection = connectionTo(address);
+  await t.rejects(connection.request(describe('x')), { code: 'BROKER_NOT_AVAILABLE' });
+  await connection.close();
+});
+
+t.test("the broker's error comes back as a FlotillaError with its details", async (t) => {
+  const broker = new FakeBroker(() => new FlotillaError('NOT_LEADER', 'not me', { leaderId: 2, leaderAddress: '127.0.0.1:9' }));
+  await broker.listen();
+  const connection = connectionTo(broker.address);
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  await t.rejects(connection.request(describe('x')), { name: 'FlotillaError', code: 'NOT_LEADER', retriable: true, details: { leaderId: 2, leaderAddress: '127.0.0.1:9' } });
+});
+
+t.test('a response frame above maxFrameBytes closes the connection before its body arrives', async (t) => {
+  const broker = new FakeBroker(() => null);
+  await broker.listen();
+  const connection = connectionTo(broker.address, { maxFrameBytes: 1024 });
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  const pending = connection.request(describe('x'));
+  while (broker.requests.length < 1) await new Promise((r) => setTimeout(r, 5));
+  broker.writeRaw(encodeLengthPrefix(1 << 30));
+  await t.rejects(pending, { code: 'BROKER_NOT_AVAILABLE', message: /exceeds 1024 bytes/ });
+});
+
+t.test('produce with acks none resolves once written, with no response', async (t) => {
+  const broker = new FakeBroker(() => null);
+  await broker.listen();
+  const connection = connectionTo(broker.address, { requestTimeoutMs: 50 });
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  const result = await connection.request(
+    { type: 'produce', topic: 't', partition: 0, acks: 'none', timeoutMs: 100, batch: buildBatch([{ value: 'v' }]) },
+    { expectResponse: false },
+  );
+  t.equal(result, undefined);
+  t.equal(connection.inFlight, 0);
+});
+
+// ---------------------------------------------------------------------------------------
+// A two-broker fake cluster: metadata, leader redirects, produce and fetch
+
+interface FakeCluster {
+  brokers: FakeBroker[];
+  /** Partition → leader broker id (1-based) as metadata reports it. */
+  leaders: number[];
+  log: Buffer[];
+}
+
+async function fakeCluster(t: Tap, partitions: number, handle: (id: number, request: Request, cluster: FakeCluster) => FakeAnswer | undefined): Promise<FakeCluster> {
+  const cluster: FakeCluster = { brokers: [], leaders: Array.from({ length: partitions }, () => 1), log: [] };
+  for (let id = 1; id <= 2; id++) {
+    const broker = new FakeBroker((request) => {
+      const answer = handle(id, request, cluster);
+      if (answer !== undefined) return answer;
+      if (request.metadata) {
+        return {
+          metadata: {
+            controllerId: 1,
+            brokers: cluster.brokers.map((b, i) => ({ id: i + 1, address: b.address })),
+            topics: [
+              {
+                topic: 't',
+                partitions: cluster.leaders.map((leader, partition) => ({ partition, leader, leaderTerm: 1, replicas: [1, 2], inSync: [1, 2] })),
+              },
+            ],
+          },
+        };
+      }
+      return new FlotillaError('INVALID_REQUEST', 'fake broker: unexpected request');
+    });
+    await broker.listen();
+    cluster.brokers.push(broker);
+  }
+  t.teardown(async () => {
+    for (const b of cluster.brokers) await b.close();
+  });
+  return cluster;
+}
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
+
+t.test('NOT_LEADER naming the new leader sends the retry straight there', async (t) => {
+  const produced: Array<{ broker: number; values: number }> = [];
+  const cluster = await fakeCluster(t, 1, (id, request) => {
+    if (!request.produce) return undefined;
+    if (id === 1) return new FlotillaError('NOT_LEADER', 'moved', { leaderId: 2, leaderAddress: cluster.brokers[1]!.address });
+    produced.push({ broker: id, values: request.produce.batch.readInt32BE(57) });
+    return { produce: { baseOffset: 100, lastOffset: 100, logStartOffset: 0 } };
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });
+  t.teardown(() => client.close());
+  const producer = client.producer({ lingerMs: 0 });
+  const started = Date.now();
+  t.same(await producer.send({ topic: 't', value: 'v' }), { topic: 't', partition: 0, offset: 100 });
+  t.ok(Date.now() - started < 900, 'no backoff before following the named leader');
+  t.same(produced, [{ broker: 2, values: 1 }]);
+});
+
+t.test('records to one partition keep call order across un-awaited sends, batches and a retriable failure', async (t) => {
+  let failNext = true;
+  let next = 0;
+  let produceRequests = 0;
+  const values: string[] = [];
+  const cluster = await fakeCluster(t, 1, (_id, request) => {
+    if (!request.produce) return undefined;
+    if (failNext && ++produceRequests === 2) {
+      failNext = false;
+      return new FlotillaError('NOT_ENOUGH_REPLICAS', 'try again');
+    }
+    const count = request.produce.batch.readInt32BE(57);
+    const base = next;
+    next += count;
+    const batch = Buffer.from(request.produce.batch);
+    patchBatch(batch, base, 1);
+    cluster.log.push(batch);
+    return { produce: { baseOffset: base, lastOffset: base + count - 1, logStartOffset: 0 } };
+  });
+  // Read back what was appended, in log order.
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 5, maxRetryBackoffMs: 10 });
+  t.teardown(() => client.close());
+  const producer = client.producer({ lingerMs: 1, batchBytes: 200 });
+  const acks = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send({ topic: 't', value: `v${i}` })));
+  const { records } = await import('../../protocol/batch.js');
+  for (const batch of cluster.log) for (const r of records(batch)) values.push(r.value!.toString());
+  t.same(values, Array.from({ length: 50 }, (_, i) => `v${i}`), 'appended in call order');
+  t.same(acks.map((a) => a.offset), Array.from({ length: 50 }, (_, i) => i), 'offsets follow call order');
+  t.ok(cluster.log.length > 1, 'split into several batches by batchBytes');
+  t.notOk(failNext, 'one request failed and was retried');
+});
+
+t.test('a send after close fails clearly; close twice is a no-op', async (t) => {
+  const cluster = await fakeCluster(t, 1, () => undefined);
+  const client = new Client({ brokers: [cluster.brokers[0]!.address] });
+  t.teardown(() => client.close());
+  const producer = client.producer();
+  await producer.close();
+  await producer.close();
+  await t.rejects(producer.send({ topic: 't', value: 'x' }), { code: 'INVALID_REQUEST', message: /after producer.close/ });
+});
+
+t.test('UNKNOWN_TOPIC surfaces from send without retrying until the delivery timeout', async (t) => {
+  const cluster = await fakeCluster(t, 1, () => undefined);
+  const client = new Client({ brokers: [cluster.brokers[0]!.address] });
+  t.teardown(() => client.close());
+  await t.rejects(client.producer().send({ topic: 'nope', value: 'x' }), { code: 'UNKNOWN_TOPIC' });
+});
+
+t.test('the consumer skips records below its position and control batches, and prefetches', async (t) => {
+  // The broker returns the whole log from 0 whatever offset is asked: a control batch at
+  // 0, records at 1-3, another at 4-5.
+  const control = buildControlBatch(ControlType.NOOP, null);
+  patchBatch(control, 0, 1);
+  const a = buildBatch([{ value: 'r1' }, { value: 'r2' }, { value: 'r3' }]);
+  patchBatch(a, 1, 1);
+  const b = buildBatch([{ value: 'r4' }, { value: 'r5' }]);
+  patchBatch(b, 4, 1);
+  const fetchOffsets: number[] = [];
+  const cluster = await fakeCluster(t, 1, (_id, request) => {
+    if (request.fetch) {
+      const offset = request.fetch.partitions[0]!.offset;
+      fetchOffsets.push(offset);
+      const records = offset >= 6 ? Buffer.alloc(0) : Buffer.concat([control, a, b]);
+      return { fetch: { partitions: [{ topic: 't', partition: 0, highWatermark: 6, logStartOffset: 0, records }] } };
+    }
+    if (request.listOffsets) return { listOffsets: { offsets: [{ topic: 't', partition: 0, offset: 0, timestamp: -1 }] } };
+    return undefined;
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address] });
+  t.teardown(() => client.close());
+  const consumer = client.consumer({ maxWaitMs: 10 });
+  consumer.assign([{ topic: 't', partition: 0, offset: 2 }]);
+  const seen: string[] = [];
+  for await (const m of consumer) {
+    seen.push(`${m.offset}:${m.value!.toString()}`);
+    if (seen.length === 4) break;
+  }
+  t.same(seen, ['2:r2', '3:r3', '4:r4', '5:r5']);
+  t.equal(fetchOffsets[0], 2);
+  for (let i = 0; i < 100 && !fetchOffsets.includes(6); i++) await new Promise((r) => setTimeout(r, 10));
+  t.ok(fetchOffsets.includes(6), 'fetched ahead, from past the last batch');
+  await consumer.close();
+});
+
+t.test('readFrom a broker that holds no replica fails with UNKNOWN_PARTITION', async (t) => {
+  const cluster = await fakeCluster(t, 1, () => undefined);
+  const client = new Client({ brokers: [cluster.brokers[0]!.address] });
+  t.teardown(() => client.close());
+  const consumer = client.consumer({ readFrom: 7 });
+  consumer.assign([{ topic: 't', partition: 0, offset: 0 }]);
+  await t.rejects(
+    (async () => {
+      for await (const _ of consumer) break;
+    })(),
+    { code: 'UNKNOWN_PARTITION' },
+  );
+  await consumer.close();
+});
+
+t.test('admin requests for the controller follow NOT_CONTROLLER', async (t) => {
+  const cluster = await fakeCluster(t, 1, (id, request) => {
+    if (request.deleteTopics) return id === 1 ? new FlotillaError('NOT_CONTROLLER', 'ask 2', { leaderId: 2, leaderAddress: cluster.brokers[1]!.address }) : { deleteTopics: { results: [{ topic: 't' }] } };
+    return undefined;
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1 });
+  t.teardown(() => client.close());
+  await client.admin().deleteTopic('t');
+  t.ok(cluster.brokers[1]!.requests.some((r) => r.deleteTopics), 'retried at broker 2');
+});
