@@ -144,6 +144,11 @@ t.test('produce with acks none resolves once written, with no response', async (
 // ---------------------------------------------------------------------------------------
 // A two-broker fake cluster: metadata, leader redirects, produce and fetch
 
+/** The part of a tap test the fixture needs. */
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
 interface FakeCluster {
   brokers: FakeBroker[];
   /** Partition → leader broker id (1-based) as metadata reports it. */
@@ -181,7 +186,6 @@ async function fakeCluster(t: Tap, partitions: number, handle: (id: number, requ
   });
   return cluster;
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('NOT_LEADER naming the new leader sends the retry straight there', async (t) => {
   const produced: Array<{ broker: number; values: number }> = [];
