@@ -168,6 +168,7 @@ export function fromRaftMessage(group: number, message: Message): Init<RaftMessa
   if (message.rejectHint !== undefined) wire.rejectHint = message.rejectHint;
   if (message.conflictTerm !== undefined) wire.conflictTerm = message.conflictTerm;
   if (message.snapshot !== undefined) wire.snapshot = message.snapshot;
+  if (message.transfer !== undefined) wire.transfer = message.transfer;
   return wire;
 }
 
@@ -196,6 +197,7 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
   if (wire.index != null) message.index = wire.index;
   if (wire.rejectHint != null) message.rejectHint = wire.rejectHint;
   if (wire.conflictTerm != null) message.conflictTerm = wire.conflictTerm;
+  if (wire.transfer != null) message.transfer = wire.transfer;
   if (wire.snapshot != null) {
     const s = wire.snapshot;
     const snapshot: RaftSnapshot = {

@@ -196,6 +196,11 @@ export const descriptor = {
          "oneof": [
           "conflictTerm"
          ]
+        },
+        "_transfer": {
+         "oneof": [
+          "transfer"
+         ]
         }
        },
        "fields": {
@@ -301,6 +306,13 @@ export const descriptor = {
          "type": "bool",
          "id": 17,
          "protoName": "has_entries"
+        },
+        "transfer": {
+         "type": "bool",
+         "id": 18,
+         "options": {
+          "proto3_optional": true
+         }
         }
        }
       },
@@ -511,6 +523,8 @@ export interface RaftMessage {
   snapshot: Snapshot | null;
   /** Distinguishes "no entries" from an empty list, which the core may send as a probe. */
   hasEntries: boolean;
+  /** vote/preVote: the leader asked for this election (leadership transfer), so followers that heard from it recently still answer. */
+  transfer: boolean | null;
 }
 
 export interface RaftMessages {
