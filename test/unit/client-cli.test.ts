@@ -1,0 +1,115 @@
+// The `flotilla` executable as a process: exit statuses, global options anywhere,
+// output shapes, against a fake broker. Needs the build (`npm test` builds first).
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { FlotillaError } from '../../protocol/errors.js';
+import { FakeBroker } from '../../client/testing/fake-broker.js';
+
+const CLI = 'dist/client/cli/main.js';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, ...options.env };
+    if (!options.env?.['FLOTILLA_BROKERS']) delete env['FLOTILLA_BROKERS'];
+    const child = spawn(process.execPath, [CLI, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+t.before(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.json\` (npm test does) before this test`);
+});
+
+let produced = 0;
+const broker = new FakeBroker((request) => {
+  if (request.metadata) {
+    return {
+      metadata: {
+        controllerId: 1,
+        brokers: [{ id: 1, address: broker.address }],
+        topics: ['alpha', 'beta'].map((topic) => ({ topic, partitions: [{ partition: 0, leader: 1, leaderTerm: 1, replicas: [1], inSync: [1] }] })),
+      },
+    };
+  }
+  if (request.describeTopic) {
+    if (request.describeTopic.topic !== 'alpha') return new FlotillaError('UNKNOWN_TOPIC', `topic "${request.describeTopic.topic}" does not exist`);
+    return { describeTopic: { topic: 'alpha', partitions: [{ partition: 0, leader: 1, replicas: [1], inSync: [1], highWatermark: 5, logStartOffset: 0 }], config: {} } };
+  }
+  if (request.describeCluster) return { describeCluster: { controllerId: 1, brokers: [{ id: 1, address: broker.address, alive: true, leaders: 2 }] } };
+  if (request.produce) {
+    const count = request.produce.batch.readInt32BE(57);
+    const base = produced;
+    produced += count;
+    return { produce: { baseOffset: base, lastOffset: base + count - 1, logStartOffset: 0 } };
+  }
+  return new FlotillaError('INVALID_REQUEST', 'fake broker: unexpected request');
+});
+t.before(() => broker.listen());
+t.teardown(() => broker.close());
+
+t.test('--help exits 0 and lists the commands', async (t) => {
+  const r = await run(['--help']);
+  t.equal(r.status, 0);
+  for (const command of ['dev', 'broker', 'cluster', 'topic', 'partition', 'produce', 'consume', 'group', 'bench']) t.match(r.stdout, new RegExp(`\\n  ${command}\\b`));
+  const sub = await run(['consume', '--help']);
+  t.equal(sub.status, 0);
+  t.match(sub.stdout, /--read-from/);
+});
+
+t.test('usage errors exit 2', async (t) => {
+  for (const args of [['frobnicate'], ['topic', 'create'], ['consume', 't', '--offset', 'soon'], ['produce', 't', '--acks', 'most'], ['topic', 'list', '--brokers', 'nohost']]) {
+    const r = await run(args);
+    t.equal(r.status, 2, args.join(' '));
+    t.match(r.stderr, /^error: /, 'says what is wrong');
+  }
+});
+
+t.test('global options work before and after the subcommand, and from FLOTILLA_BROKERS', async (t) => {
+  const after = await run(['topic', 'list', '--json', '--brokers', broker.address]);
+  t.equal(after.status, 0, after.stderr);
+  t.same(JSON.parse(after.stdout), ['alpha', 'beta']);
+  const before = await run(['--brokers', broker.address, 'topic', 'list']);
+  t.equal(before.stdout, 'alpha\nbeta\n');
+  const env = await run(['topic', 'list'], { env: { FLOTILLA_BROKERS: broker.address } });
+  t.equal(env.stdout, 'alpha\nbeta\n');
+});
+
+t.test('topic describe --json and cluster status --json print the SPEC shapes', async (t) => {
+  const d = await run(['topic', 'describe', 'alpha', '--json', '--brokers', broker.address]);
+  t.equal(d.status, 0, d.stderr);
+  t.same(JSON.parse(d.stdout), { topic: 'alpha', partitions: [{ partition: 0, leader: 1, replicas: [1], inSync: [1], highWatermark: 5, logStartOffset: 0 }] });
+  const c = await run(['cluster', 'status', '--json', '--brokers', broker.address]);
+  t.equal(c.status, 0, c.stderr);
+  t.same(JSON.parse(c.stdout), { controller: 1, brokers: [{ id: 1, address: broker.address, alive: true, leaders: 2 }] });
+});
+
+t.test('an error exits 1 with one line: error: CODE: message', async (t) => {
+  const r = await run(['topic', 'describe', 'gamma', '--brokers', broker.address]);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^error: UNKNOWN_TOPIC: topic "gamma" does not exist\n$/);
+  const bench = await run(['bench', 'run', 'workload.yaml']);
+  t.equal(bench.status, 1);
+  t.match(bench.stderr, /^error: \w+: bench run: not available yet\n$/);
+});
+
+t.test('produce sends one record per stdin line and reports on stderr', async (t) => {
+  const before = produced;
+  const lines = Array.from({ length: 5000 }, (_, i) => `k${i % 7}:line ${i}`).join('\n') + '\n';
+  const r = await run(['produce', 'alpha', '--key-separator', ':', '--brokers', broker.address], { stdin: lines });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(produced - before, 5000);
+  t.match(r.stderr, /produced 5000 of 5000 records to alpha/);
+  t.equal(r.stdout, '', 'stdout stays quiet');
+});

@@ -1,0 +1,186 @@
+import t from 'tap';
+import { buildBatch, buildControlBatch, ControlType, patchBatch } from '../../protocol/batch.js';
+import { murmur2, partitionForKey, StickyPartitioner } from '../../client/producer/partitioner.js';
+import { RecordAccumulator, type PendingRecord } from '../../client/producer/accumulator.js';
+import { resolveProducerOptions } from '../../client/producer/options.js';
+import { resolveConsumerOptions } from '../../client/consumer/options.js';
+import { resolveClientOptions } from '../../client/options.js';
+import { messagesFrom } from '../../client/consumer/messages.js';
+import { FrameDecoder, encodeFrame } from '../../client/network/framing.js';
+import { messageToJson, messageToText, formatTable } from '../../client/cli/format.js';
+import { splitLine } from '../../client/cli/produce.js';
+import { brokerConfigFrom } from '../../client/cli/broker-command.js';
+import { devCommandLine } from '../../client/cli/dev.js';
+import { Client, FlotillaError } from '../../client/index.js';
+
+t.test('murmur2 matches Kafka for its published test vectors', async (t) => {
+  const vectors: Array<[string, number]> = [
+    ['21', -973932308],
+    ['foobar', -790332482],
+    ['a-little-bit-long-string', -985981536],
+    ['a-little-bit-longer-string', -1486304829],
+    ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+    ['abc', 479470107],
+  ];
+  for (const [input, expected] of vectors) t.equal(murmur2(Buffer.from(input)), expected, input);
+});
+
+t.test('the same key always maps to the same partition, and keys spread evenly', async (t) => {
+  t.equal(partitionForKey('user-42', 6), partitionForKey(Buffer.from('user-42'), 6), 'string and Buffer keys agree');
+  t.equal(partitionForKey('user-42', 6), partitionForKey(new Uint8Array(Buffer.from('user-42')), 6), 'and Uint8Array');
+  const counts = new Array(6).fill(0);
+  for (let i = 0; i < 60_000; i++) counts[partitionForKey(`key-${i}`, 6)]++;
+  for (const c of counts) t.ok(c > 9000 && c < 11000, `partition got ${c} of 60000 keys`);
+});
+
+t.test('keyless records stick to a partition until a batch for it is sent, then move on', async (t) => {
+  const sticky = new StickyPartitioner();
+  const first = sticky.partitionFor('t', 3);
+  t.equal(sticky.partitionFor('t', 3), first);
+  sticky.batchSent('t', first, 3);
+  const second = sticky.partitionFor('t', 3);
+  t.equal(second, (first + 1) % 3);
+  sticky.batchSent('t', (second + 1) % 3, 3);
+  t.equal(sticky.partitionFor('t', 3), second, 'a batch of another partition does not move it');
+});
+
+function pending(value: string, appendedAt = Date.now()): PendingRecord & { settled: string[] } {
+  const settled: string[] = [];
+  return { record: { value }, bytes: 16 + value.length, appendedAt, resolve: () => settled.push('ok'), reject: () => settled.push('err'), settled };
+}
+
+t.test('a queue becomes ready after lingerMs, not before', async (t) => {
+  let woken = 0;
+  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, onReady: () => woken++ });
+  acc.append('t', 0, pending('a'));
+  t.same(acc.ready(false), [], 'not ready at once');
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(woken, 0, 'not woken before lingerMs');
+  await new Promise((r) => setTimeout(r, 40));
+  t.equal(woken, 1, 'woken once lingerMs passed');
+  t.equal(acc.ready(false).length, 1);
+  t.equal(acc.ready(true).length, 1, 'flush makes it ready too');
+});
+
+t.test('a queue that reaches batchBytes is ready at once; a batch never exceeds batchBytes but holds at least one record', async (t) => {
+  let woken = 0;
+  const acc = new RecordAccumulator({ lingerMs: 60_000, batchBytes: 40, onReady: () => woken++ });
+  acc.append('t', 0, pending('a'.repeat(10))); // 26 bytes
+  acc.append('t', 0, pending('b'.repeat(10))); // 52 total
+  await Promise.resolve();
+  t.equal(woken, 1, 'woken in the same tick, once');
+  const [queue] = acc.ready(false);
+  t.ok(queue);
+  const first = acc.drain(queue!);
+  t.equal(first.length, 1, 'only what fits in batchBytes');
+  acc.append('t', 1, pending('x'.repeat(100)));
+  const big = acc.drain(acc.queue('t', 1));
+  t.equal(big.length, 1, 'a record larger than batchBytes still goes, alone');
+  t.equal(acc.bufferedBytes, 26, 'one record of 26 bytes left');
+  acc.failAll(new Error('test over')); // clears the 60 s linger timer
+});
+
+t.test('records put back after a failure keep their order in front of newer ones', async (t) => {
+  const acc = new RecordAccumulator({ lingerMs: 0, batchBytes: 1000, onReady: () => {} });
+  for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
+  const queue = acc.queue('t', 0);
+  const batch = acc.drain(queue);
+  acc.append('t', 0, pending('4'));
+  acc.putBack(queue, batch);
+  t.same(acc.drain(queue).map((p) => p.record.value), ['1', '2', '3', '4']);
+  t.equal(acc.bufferedBytes, 0);
+});
+
+t.test('options are validated once with errors that name the fix', async (t) => {
+  t.throws(() => resolveProducerOptions({ acks: 'most' as never }), { code: 'INVALID_CONFIG', message: /acks must be one of 'all', 'leader', 'none'/ });
+  t.throws(() => resolveProducerOptions({ lingerMs: -1 }), { code: 'INVALID_CONFIG', message: /lingerMs/ });
+  t.throws(() => resolveProducerOptions({ idempotent: true, acks: 'leader' }), { code: 'INVALID_CONFIG', message: /use acks: 'all'/ });
+  t.throws(() => resolveProducerOptions({ lingerMS: 5 } as never), { code: 'INVALID_CONFIG', message: /unknown producer option lingerMS/ });
+  t.same(resolveProducerOptions({ lingerMs: undefined }).lingerMs, 2, 'undefined keeps the default');
+  t.throws(() => resolveConsumerOptions({ readFrom: 'follower' as never }), { code: 'INVALID_CONFIG', message: /readFrom/ });
+  t.throws(() => resolveConsumerOptions({ heartbeatIntervalMs: 5000, sessionTimeoutMs: 3000 }), { code: 'INVALID_CONFIG', message: /below sessionTimeoutMs/ });
+  t.equal(resolveConsumerOptions({ readFrom: 2 }).readFrom, 2);
+  t.throws(() => resolveClientOptions({ brokers: [] }), { code: 'INVALID_CONFIG', message: /at least one broker/ });
+  t.throws(() => resolveClientOptions({ brokers: ['localhost'] }), { code: 'INVALID_CONFIG', message: /HOST:PORT/ });
+  t.throws(() => new Client({ brokers: ['127.0.0.1:1'], requestTimeoutMs: 0 }), { name: 'FlotillaError', code: 'INVALID_CONFIG' });
+});
+
+t.test('consumer groups fail clearly until they exist; assign is synchronous and validated', async (t) => {
+  const client = new Client({ brokers: ['127.0.0.1:1'] });
+  const consumer = client.consumer();
+  await t.rejects(consumer.subscribe({ topic: 't' }), { code: 'INVALID_REQUEST', message: /groups are not available yet/ });
+  await t.rejects(consumer.commit(), { code: 'INVALID_REQUEST' });
+  t.throws(() => consumer.assign([{ topic: 't', partition: -1, offset: 0 }]), { code: 'INVALID_REQUEST' });
+  t.throws(() => consumer.assign([{ topic: 't', partition: 0, offset: 'first' as never }]), { code: 'INVALID_REQUEST' });
+  consumer.assign([{ topic: 't', partition: 0, offset: 'earliest' }, { topic: 't', partition: 1, offset: 5 }]);
+  t.same(consumer.assignment(), [{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+  await client.close();
+});
+
+t.test('records from a fetch: positions below the start, control batches and a cut-off tail are skipped', async (t) => {
+  const control = buildControlBatch(ControlType.NOOP, null);
+  patchBatch(control, 10, 1);
+  const batch = buildBatch([{ key: 'k', value: 'a', headers: { h: 'v' }, timestamp: 5 }, { value: 'b', timestamp: 6 }, { value: null, timestamp: 7 }]);
+  patchBatch(batch, 11, 1);
+  const tail = buildBatch([{ value: 'cut' }]);
+  const bytes = Buffer.concat([control, batch, tail.subarray(0, tail.length - 3)]);
+  const { messages, nextOffset } = messagesFrom(bytes, 't', 0, 12);
+  t.same(messages.map((m) => [m.offset, m.value?.toString() ?? null]), [[12, 'b'], [13, null]]);
+  t.equal(nextOffset, 14, 'next fetch starts after the last whole batch');
+  const all = messagesFrom(bytes, 't', 0, 0);
+  t.equal(all.messages[0]!.key!.toString(), 'k');
+  t.equal(all.messages[0]!.headers['h']!.toString(), 'v');
+  t.same(messagesFrom(control, 't', 0, 0), { messages: [], nextOffset: 11 }, 'a control batch alone still moves the position');
+});
+
+t.test('the frame decoder reassembles split frames and refuses an oversized prefix before its body', async (t) => {
+  const frames = Buffer.concat([encodeFrame(Buffer.from('hello')), encodeFrame(Buffer.alloc(300, 1)), encodeFrame(Buffer.alloc(0))]);
+  const decoder = new FrameDecoder(1000);
+  const out: Buffer[] = [];
+  for (let i = 0; i < frames.length; i += 7) out.push(...decoder.push(frames.subarray(i, i + 7)));
+  t.same(out.map((f) => f.length), [5, 300, 0]);
+  t.equal(out[0]!.toString(), 'hello');
+  t.notOk(decoder.midFrame);
+  t.throws(() => new FrameDecoder(1000).push(Buffer.from([0xe9, 0x07])), { code: 'FRAME_TOO_LARGE' });
+  t.throws(() => new FrameDecoder(1000).push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff])), { code: 'FRAME_TOO_LARGE' });
+});
+
+t.test('consume --format json lines have the SPEC shape; --binary switches key and value to base64', async (t) => {
+  const message = { topic: 't', partition: 1, offset: 7, timestamp: 1000, key: Buffer.from('k'), value: Buffer.from('héllo'), headers: { h: Buffer.from('v') } };
+  t.same(JSON.parse(messageToJson(message, false)), { topic: 't', partition: 1, offset: 7, timestamp: 1000, key: 'k', value: 'héllo', headers: { h: 'v' } });
+  t.same(Object.keys(JSON.parse(messageToJson(message, false))), ['topic', 'partition', 'offset', 'timestamp', 'key', 'value', 'headers']);
+  const binary = JSON.parse(messageToJson({ ...message, key: null }, true));
+  t.equal(binary.key, null, 'key null when absent');
+  t.equal(Buffer.from(binary.value, 'base64').toString(), 'héllo');
+  t.equal(messageToText(message, false), 'héllo');
+  t.equal(messageToText({ ...message, value: null }, false), '');
+});
+
+t.test('produce splits lines at the first key separator', async (t) => {
+  t.same(splitLine('a:b:c', { keySeparator: ':' }), { key: 'a', value: 'b:c' });
+  t.same(splitLine('plain', { keySeparator: ':' }), { key: null, value: 'plain' });
+  t.same(splitLine('v', { key: 'K' }), { key: 'K', value: 'v' });
+  t.same(splitLine('v', {}), { key: null, value: 'v' });
+});
+
+t.test('tables align columns', async (t) => {
+  t.equal(formatTable(['ID', 'ADDRESS'], [[1, '127.0.0.1:7401'], [10, null]]), 'ID  ADDRESS\n1   127.0.0.1:7401\n10  -');
+});
+
+t.test('broker start flags become a validated BrokerConfig; dev builds one command line per broker', async (t) => {
+  const config = brokerConfigFrom({ id: 2, listen: '127.0.0.1:7402', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401,2=127.0.0.1:7402', maxFrameBytes: 2048 });
+  t.equal(config.id, 2);
+  t.equal(config.advertise, '127.0.0.1:7402');
+  t.equal(config.initialCluster.get(1), '127.0.0.1:7401');
+  t.equal(config.maxFrameBytes, 2048);
+  t.throws(() => brokerConfigFrom({ id: 3, listen: '127.0.0.1:7403', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401' }), { code: 'INVALID_CONFIG', message: /does not name this broker/ });
+  t.throws(() => brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401', join: '127.0.0.1:7402' }), { code: 'INVALID_CONFIG', message: /not both/ });
+  const args = devCommandLine(2, { brokers: 3, data: 'data/dev', basePort: 7401, logLevel: 'warn' });
+  t.same(args.slice(0, 6), ['broker', 'start', '--id', '2', '--listen', '127.0.0.1:7402']);
+  t.ok(args.includes('1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403'));
+});
+
+t.test('FlotillaError is the root export', async (t) => {
+  const error = new FlotillaError('NOT_LEADER');
+  t.equal(error.retriable, true);
+});
