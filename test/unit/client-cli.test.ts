@@ -4,7 +4,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { FlotillaError } from '../../protocol/errors.js';
-import { FakeBroker } from '../../client/testing/fake-broker.js';
+import { FakeBroker, type FakeAnswer } from '../../client/testing/fake-broker.js';
 
 const CLI = 'dist/client/cli/main.js';
 
@@ -33,7 +33,7 @@ t.before(() => {
 });
 
 let produced = 0;
-const broker = new FakeBroker((request) => {
+const broker: FakeBroker = new FakeBroker((request): FakeAnswer => {
   if (request.metadata) {
     return {
       metadata: {
