@@ -47,14 +47,17 @@ export async function brokerStartCommand(options: BrokerStartOptions): Promise<n
   const { startBroker } = await import('../../broker/main.js');
   const running: { stop(): Promise<void> } = await startBroker(config);
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let firstSignal: NodeJS.Signals | null = null;
     const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        // A second Ctrl-C: the user does not want to wait for a clean stop.
+      if (firstSignal !== null) {
+        // Ctrl-C in a terminal reaches both `flotilla dev` and its brokers, and dev then
+        // sends SIGTERM: a different second signal is the same request. The same signal
+        // again means the user does not want to wait for a clean stop.
+        if (signal !== firstSignal) return;
         process.stderr.write(`broker ${config.id}: ${signal} again, exiting without a clean stop\n`);
         process.exit(1);
       }
-      stopping = true;
+      firstSignal = signal;
       running.stop().then(
         () => resolve(0),
         (err: unknown) => {

@@ -27,7 +27,8 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
     throw new FlotillaError('INVALID_REQUEST', '--group: consumer groups are not available yet in this version; omit --group to read with explicit partitions');
   }
   const client = clientFor(globals);
-  const consumer = client.consumer({ readFrom: options.readFrom });
+  // An explicit offset outside the log is an error worth showing, not a silent jump.
+  const consumer = client.consumer({ readFrom: options.readFrom, offsetReset: typeof options.offset === 'number' ? 'none' : 'earliest' });
   let stdoutClosed = false;
   process.stdout.on('error', () => {
     // `consume | head`: the reader went away; stop quietly.
@@ -42,10 +43,14 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
       throw new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0-${info.partitions.length - 1}; there is no partition ${options.partition}`);
     }
     const ends = new Map<number, number>();
+    let toRead = partitions;
     if (!options.follow) {
       for (const partition of partitions) ends.set(partition, await endOffset(client, topic, partition));
+      // Nothing to read where the start is already at (or past) the end.
+      toRead = partitions.filter((p) => options.offset !== 'latest' && !(typeof options.offset === 'number' && options.offset >= ends.get(p)!));
+      if (toRead.length === 0) return 0;
     }
-    consumer.assign(partitions.map((partition) => ({ topic, partition, offset: options.offset })));
+    consumer.assign(toRead.map((partition) => ({ topic, partition, offset: options.offset })));
 
     const format = options.format === 'json' ? (m: Message) => messageToJson(m, options.binary) : (m: Message) => messageToText(m, options.binary);
     const done = new Set<number>();
@@ -56,7 +61,7 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
         for (const p of consumer.progress()) {
           if (p.fetchOffset !== null && p.fetchOffset >= ends.get(p.partition)! && p.buffered === 0) done.add(p.partition);
         }
-        if (done.size === partitions.length) void consumer.close();
+        if (done.size === toRead.length) void consumer.close();
       }, CAUGHT_UP_CHECK_MS);
     }
     let printed = 0;
@@ -69,7 +74,7 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
       }
       out += format(message) + '\n';
       printed++;
-      const finished = (options.count !== undefined && printed >= options.count) || (!options.follow && done.size === partitions.length);
+      const finished = (options.count !== undefined && printed >= options.count) || (!options.follow && done.size === toRead.length);
       // Batch small lines into larger writes; wait on the pipe only when it is full.
       if (out.length >= 65536 || finished || (consumer.progress().every((p) => p.buffered === 0))) {
         if (stdoutClosed) break;
