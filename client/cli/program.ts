@@ -129,7 +129,6 @@ export function buildProgram(scriptPath: string): Command {
             formatTable(['ID', 'ADDRESS', 'ALIVE', 'LEADERS'], status.brokers.map((b) => [b.id, b.address, b.alive ? 'yes' : 'no', b.leaders])),
           ].join('\n'),
         );
-        return status.brokers.every((b) => b.alive) && status.controller !== null ? Exit.OK : Exit.ERROR;
       }),
     );
   cluster

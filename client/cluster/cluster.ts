@@ -151,7 +151,8 @@ export class Cluster {
         return;
       }
     }
-    if (error.retriable) this.invalidateTopic(topic);
+    // Also after UNKNOWN_*: a topic deleted and created again must not keep old leaders.
+    if (error.retriable || error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') this.invalidateTopic(topic);
   }
 
   /**
@@ -253,11 +254,27 @@ export class Cluster {
     return [...new Set([...known.slice(knownStart), ...known.slice(0, knownStart), ...rotated])];
   }
 
+  /**
+   * Replaces the cache with a broker's answer, except that a partition whose cached
+   * leader term is newer keeps its cached leader: brokers learn about elections at
+   * different times, and a lagging broker must not send us back to an old leader.
+   */
   private applyMetadata(result: MetadataResult): void {
     const now = Date.now();
+    const previous = new Map<string, PartitionMetadata>();
+    for (const { info } of this.topics.values()) for (const p of info.partitions) previous.set(`${p.partition}\u0000${info.topic}`, p);
     this.brokers = new Map(result.brokers.map((b) => [b.id, b]));
     this.controller = result.controller;
     this.topics.clear();
-    for (const topic of result.topics) this.topics.set(topic.topic, { info: topic, fetchedAt: now });
+    for (const topic of result.topics) {
+      for (const p of topic.partitions) {
+        const cached = previous.get(`${p.partition}\u0000${topic.topic}`);
+        if (cached && cached.leaderTerm > p.leaderTerm && cached.leader !== null) {
+          p.leader = cached.leader;
+          p.leaderTerm = cached.leaderTerm;
+        }
+      }
+      this.topics.set(topic.topic, { info: topic, fetchedAt: now });
+    }
   }
 }

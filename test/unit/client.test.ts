@@ -1,4 +1,5 @@
 import t from 'tap';
+import pino from 'pino';
 import { buildBatch, buildControlBatch, ControlType, patchBatch } from '../../protocol/batch.js';
 import { murmur2, partitionForKey, StickyPartitioner } from '../../client/producer/partitioner.js';
 import { RecordAccumulator, type PendingRecord } from '../../client/producer/accumulator.js';
@@ -178,6 +179,15 @@ t.test('broker start flags become a validated BrokerConfig; dev builds one comma
   const args = devCommandLine(2, { brokers: 3, data: 'data/dev', basePort: 7401, logLevel: 'warn' });
   t.same(args.slice(0, 6), ['broker', 'start', '--id', '2', '--listen', '127.0.0.1:7402']);
   t.ok(args.includes('1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403'));
+});
+
+t.test('a pino logger is accepted as the client logger', async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const client = new Client({ brokers: ['127.0.0.1:1'], logger, requestTimeoutMs: 200, retryBackoffMs: 50 });
+  await t.rejects(client.admin().listTopics(), { code: 'BROKER_NOT_AVAILABLE' });
+  t.ok(lines.some((l) => l.includes('request failed')), 'the client logged through it');
+  await client.close();
 });
 
 t.test('FlotillaError is the root export', async (t) => {
