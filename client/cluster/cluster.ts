@@ -37,7 +37,8 @@ export class Cluster {
   // ----------------------------------------------------------------------------- network
 
   connection(address: string): Connection<ClientRequest, ClientResponse> {
-    if (this.closed) throw new FlotillaError('BROKER_NOT_AVAILABLE', 'the client is closed; create a new Client');
+    // A usage error, not a retriable one: retrying cannot reopen a closed client.
+    if (this.closed) throw new FlotillaError('INVALID_REQUEST', 'the client is closed; create a new Client');
     let connection = this.connections.get(address);
     if (!connection) {
       connection = new Connection(this.codec, {
