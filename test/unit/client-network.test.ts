@@ -314,3 +314,32 @@ t.test('admin requests for the controller follow NOT_CONTROLLER', async (t) => {
   await client.admin().deleteTopic('t');
   t.ok(cluster.brokers[1]!.requests.some((r) => r.deleteTopics), 'retried at broker 2');
 });
+
+t.test("readFrom 'any' sets aside a replica that does not answer within maxWaitMs + requestTimeoutMs and reads another", async (t) => {
+  const batch = buildBatch([{ value: 'a' }, { value: 'b' }, { value: 'c' }]);
+  patchBatch(batch, 0, 1);
+  const fetchesAt = [0, 0, 0];
+  const cluster = await fakeCluster(t, 1, (id, request) => {
+    if (!request.fetch) return undefined;
+    fetchesAt[id]!++;
+    if (id === 2) return null; // a replica that hangs
+    const offset = request.fetch.partitions[0]!.offset;
+    return { fetch: { partitions: [{ topic: 't', partition: 0, highWatermark: 3, logStartOffset: 0, records: offset < 3 ? batch : Buffer.alloc(0) }] } };
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], requestTimeoutMs: 150 });
+  t.teardown(() => client.close());
+  const consumer = client.consumer({ maxWaitMs: 10 });
+  consumer.assign([{ topic: 't', partition: 0, offset: 0 }]);
+  const seen: string[] = [];
+  const started = Date.now();
+  for await (const m of consumer) {
+    seen.push(m.value!.toString());
+    if (seen.length === 3) break;
+  }
+  t.same(seen, ['a', 'b', 'c']);
+  t.ok(Date.now() - started < 1500, 'did not wait on the hanging replica more than once');
+  await new Promise((r) => setTimeout(r, 400));
+  t.ok(fetchesAt[2]! <= 1, `the hanging replica was asked at most once (${fetchesAt[2]})`);
+  t.ok(fetchesAt[1]! >= 2, 'the answering replica kept being read');
+  await consumer.close();
+});
