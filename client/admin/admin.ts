@@ -76,11 +76,33 @@ export class Admin {
     return metadata.topics.map((t) => t.topic).sort();
   }
 
-  /** `{ topic, partitions: [{ partition, leader, replicas, inSync, highWatermark, logStartOffset }], config }` */
+  /**
+   * `{ topic, partitions: [{ partition, leader, replicas, inSync, highWatermark, logStartOffset }], config }`.
+   * A broker describes fully only the partitions it holds a replica of (leader and offsets
+   * come from its own replica), so every known broker is asked and, per partition, the
+   * leader's own answer wins: it has the committed high watermark and the in-sync set.
+   */
   async describeTopic(topic: string): Promise<TopicDescription> {
     validateTopicName(topic);
-    const { result } = await this.cluster.anyBrokerRequest({ type: 'describeTopic', topic }, this.deadline());
-    return { ...result, partitions: [...result.partitions].sort((a, b) => a.partition - b.partition) };
+    const deadline = this.deadline();
+    const first = await this.cluster.anyBrokerRequest({ type: 'describeTopic', topic }, deadline);
+    if (this.cluster.knownBrokers().length === 0) await this.cluster.refreshMetadata(deadline);
+    const others = await Promise.allSettled(
+      this.cluster.knownBrokers().map(async (b) => ({ id: b.id, answer: await this.cluster.send(b.address, { type: 'describeTopic', topic }) })),
+    );
+    const byBroker = others.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const partitions = first.result.partitions.map((p) => {
+      let best = p;
+      for (const { id, answer } of byBroker) {
+        const seen = answer.result.partitions.find((q) => q.partition === p.partition);
+        if (!seen) continue;
+        if (seen.leader === id) return seen;
+        if (best.leader === null && seen.leader !== null) best = seen;
+        else if (seen.leader !== null && seen.highWatermark > best.highWatermark) best = seen;
+      }
+      return best;
+    });
+    return { topic: first.result.topic, partitions: partitions.sort((a, b) => a.partition - b.partition), config: first.result.config };
   }
 
   async deleteTopic(topic: string, timeoutMs?: number): Promise<void> {
@@ -154,12 +176,12 @@ export class Admin {
   /** The broker answers CreateTopics once partitions have leaders; this checks it in our own metadata too. */
   private async waitForLeaders(topic: string, partitions: number, deadline: number): Promise<void> {
     await retryUntil(this.cluster.retryPolicy, deadline, async () => {
-      const metadata = await this.cluster.refreshMetadata(deadline);
-      const info = metadata.topics.find((t) => t.topic === topic);
-      const led = info ? info.partitions.filter((p) => p.leader !== null).length : 0;
-      if (!info || led < partitions) {
-        throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but ${partitions - led} of ${partitions} partitions have no leader yet`);
+      await this.cluster.refreshMetadata(deadline);
+      const info = await this.cluster.topic(topic, deadline);
+      if (info.partitions.length < partitions) {
+        throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but only ${info.partitions.length} of ${partitions} partitions are known yet`);
       }
+      for (const p of info.partitions) await this.cluster.leaderAddress(topic, p.partition, deadline);
     });
   }
 }

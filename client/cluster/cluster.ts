@@ -125,15 +125,39 @@ export class Cluster {
     return found;
   }
 
-  /** Address of the partition's leader; LEADER_NOT_AVAILABLE (retriable) when there is none. */
+  /**
+   * Address of the partition's leader; LEADER_NOT_AVAILABLE (retriable) when there is
+   * none. A broker reports leaders only for partitions it holds a replica of, so when the
+   * broker that answered the metadata request did not know, the partition's replicas are
+   * asked before giving up.
+   */
   async leaderAddress(topic: string, partition: number, deadline?: number): Promise<{ id: number; address: string }> {
     const info = await this.partition(topic, partition, deadline);
+    if (info.leader === null) await this.askReplicasForLeader(topic, info);
     const address = info.leader === null ? undefined : this.brokerAddress(info.leader);
     if (info.leader === null || address === undefined) {
       this.invalidateTopic(topic);
       throw new FlotillaError('LEADER_NOT_AVAILABLE', `partition ${topic}/${partition} has no leader right now (an election is in progress or too few of its replicas are up)`);
     }
     return { id: info.leader, address };
+  }
+
+  /** Asks the partition's replicas for metadata and keeps the leader with the newest term. */
+  private async askReplicasForLeader(topic: string, info: PartitionMetadata): Promise<void> {
+    const answers = await Promise.allSettled(
+      info.replicas
+        .map((id) => this.brokerAddress(id))
+        .filter((address): address is string => address !== undefined)
+        .map((address) => this.send(address, { type: 'metadata' })),
+    );
+    for (const answer of answers) {
+      if (answer.status !== 'fulfilled') continue;
+      const seen = answer.value.result.topics.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === info.partition);
+      if (seen && seen.leader !== null && (info.leader === null || seen.leaderTerm > info.leaderTerm)) {
+        info.leader = seen.leader;
+        info.leaderTerm = seen.leaderTerm;
+      }
+    }
   }
 
   /**

@@ -343,3 +343,25 @@ t.test("readFrom 'any' sets aside a replica that does not answer within maxWaitM
   t.ok(fetchesAt[1]! >= 2, 'the answering replica kept being read');
   await consumer.close();
 });
+
+t.test("a partition whose leader the metadata broker does not know is looked up at the partition's replicas", async (t) => {
+  const cluster = await fakeCluster(t, 1, (id, request) => {
+    if (request.metadata) {
+      // Broker 1 holds no replica of t/0 and so reports no leader; broker 2 leads it.
+      return {
+        metadata: {
+          controllerId: 1,
+          brokers: cluster.brokers.map((b, i) => ({ id: i + 1, address: b.address })),
+          topics: [{ topic: 't', partitions: [{ partition: 0, leader: id === 1 ? 0 : 2, leaderTerm: id === 1 ? 0 : 3, replicas: [2], inSync: [2] }] }],
+        },
+      };
+    }
+    if (request.produce) return id === 2 ? { produce: { baseOffset: 7, lastOffset: 7, logStartOffset: 0 } } : new FlotillaError('NOT_LEADER', 'no replica here');
+    return undefined;
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });
+  t.teardown(() => client.close());
+  const started = Date.now();
+  t.same(await client.producer({ lingerMs: 0 }).send({ topic: 't', value: 'x' }), { topic: 't', partition: 0, offset: 7 });
+  t.ok(Date.now() - started < 900, 'found without waiting for a backoff');
+});
