@@ -68,7 +68,7 @@ export class MemoryLog<M = unknown> implements RaftLog {
   }
 
   private static fromImage<M>(hasher: LogHasher, img: Image<M>): MemoryLog<M> {
-    const log = new MemoryLog<M>(hasher);
+    const log = new MemoryLog<M>(hasher, { index: img.first - 1, term: img.prevTerm });
     log.img = img;
     log.durable = cloneImage(img);
     return log;

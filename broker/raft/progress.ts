@@ -6,7 +6,7 @@
  * `next - 1` is always a boundary too: the leader sends from `next`, the entry whose base
  * offset is `next`, with prevIndex = next - 1.
  *
- * Invariant: 0 <= match < next.
+ * Invariant: -1 <= match < next (-1: nothing known to match; offsets begin at 0).
  *
  * States:
  * - probe: the leader does not know where the logs diverge; at most one append is in flight
@@ -45,6 +45,18 @@ export class Progress {
     this.state = 'probe';
     this.probeSent = false;
     this.pendingSnapshot = 0;
+    this.inflights.reset();
+  }
+
+  /**
+   * The follower reports that its log ends at `last` < match: it lost acknowledged entries
+   * (storage cut a corrupt tail). The only place match goes down; back to probing from there.
+   */
+  lostEntriesAfter(last: number): void {
+    this.match = Math.min(this.match, last);
+    this.state = 'probe';
+    this.next = this.match + 1;
+    this.probeSent = false;
     this.inflights.reset();
   }
 

@@ -161,6 +161,9 @@ function invalidOption(message: string): FlotillaError {
 /** Immediate vs after-sync: which queue a message goes to (see `send`). */
 const LEADER_TRAFFIC: ReadonlySet<MessageType> = new Set<MessageType>(['append', 'heartbeat', 'snapshot', 'timeoutNow']);
 
+/** Below every offset: what a follower we know nothing about matches. */
+const NO_MATCH = -1;
+
 function baseOf(e: Entry): number {
   return e.index - recordCountOf(e.data) + 1;
 }
@@ -607,7 +610,7 @@ export class RaftNode {
     this.role = 'leader';
     this.leaderId = this.id;
     const next = this.log.lastIndex() + 1;
-    for (const id of this.peers()) this.prs.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
+    for (const id of this.peers()) this.prs.set(id, this.newProgress(next));
     // No membership change until an entry of this term commits: pretend one is pending.
     this.pendingConfIndex = this.log.lastIndex();
     this.stableAtCheck = -1;
@@ -867,8 +870,11 @@ export class RaftNode {
 
   private handleHeartbeat(m: Message): void {
     // The leader sends min(commit, match): never past what this log is known to match.
+    // A commit beyond our last index means we lost entries we once acknowledged (a
+    // corrupt tail cut at start-up): say so, so the leader lowers our match and resends.
+    const lost = (m.commit ?? 0) > this.log.lastIndex();
     this.commitTo(Math.min(m.commit ?? 0, this.log.lastIndex()));
-    this.send({ type: 'heartbeatResp', to: m.from, from: this.id, term: this.term });
+    this.send({ type: 'heartbeatResp', to: m.from, from: this.id, term: this.term, ...(lost ? { reject: true, index: this.log.lastIndex() } : {}) });
   }
 
   private handleSnapshot(m: Message): void {
@@ -918,6 +924,17 @@ export class RaftNode {
     return e.index === index ? index : baseOf(e) - 1;
   }
 
+  /**
+   * Progress of a follower we know nothing about yet: it matches nothing. Offsets begin at
+   * 0, so match 0 would claim it holds the first entry, and match = our log start - 1
+   * would let a heartbeat commit a lagging follower's stale entries below it.
+   */
+  private newProgress(next: number): Progress {
+    const pr = new Progress(next, this.maxInflightMsgs, this.maxInflightBytes);
+    pr.match = NO_MATCH;
+    return pr;
+  }
+
   private commitTo(index: number): void {
     if (index > this.commit) this.commit = index;
   }
@@ -934,6 +951,13 @@ export class RaftNode {
         this.handleAppendResp(m, pr);
         return;
       case 'heartbeatResp':
+        if (m.reject && m.index !== undefined && m.index < pr.match) {
+          // The follower no longer holds what it acknowledged: never count it for entries it
+          // lacks, and probe back from what it has.
+          pr.lostEntriesAfter(this.boundaryAtOrBelow(m.index));
+          this.sendAppend(m.from, true);
+          return;
+        }
         pr.probeSent = false;
         // A response proves the follower is alive; let one more append through a full window.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
@@ -1134,7 +1158,7 @@ export class RaftNode {
       const want = new Set(this.peers());
       for (const id of this.prs.keys()) if (!want.has(id)) this.prs.delete(id);
       for (const id of want) {
-        if (!this.prs.has(id)) this.prs.set(id, new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.maxInflightBytes));
+        if (!this.prs.has(id)) this.prs.set(id, this.newProgress(this.log.lastIndex() + 1));
       }
       if (this.leadTransferee !== 0 && !this.membership.voters.includes(this.leadTransferee)) this.leadTransferee = 0;
     }

@@ -21,6 +21,9 @@ import type { Membership } from '../../broker/raft/membership.js';
 import { RaftNode, type Ready } from '../../broker/raft/raft.js';
 import { Rng } from './prng.js';
 
+/** Index before the first entry: logs start empty at offset 0, as partition logs on disk do. */
+const LOG_START = -1;
+
 export const TICK = 10;
 
 export interface SimOptions {
@@ -275,7 +278,7 @@ export class Simulation {
     this.nextId = opts.nodes + (opts.learner ? 2 : 1);
     this.hasher = {
       base: (index, term) => {
-        if (index === 0) return 0x811c9dc5;
+        if (index === LOG_START) return 0x811c9dc5;
         const h = this.hashes.get(index)?.get(term);
         if (h === undefined) this.fail(`snapshot boundary ${index}/${term} is not an entry of any log`);
         return h!;
@@ -297,7 +300,8 @@ export class Simulation {
   // Nodes
 
   private spawn(id: number, membership: Membership): SimNode {
-    const log = new MemoryLog<StartMeta>(this.hasher, { index: 0, term: 0, meta: { membership } });
+    // Logs start empty at offset 0, as partition logs on disk do (the first entry is offset 0).
+    const log = new MemoryLog<StartMeta>(this.hasher, { index: LOG_START, term: 0, meta: { membership } });
     const period = this.opts.tickSkew ? this.rng.range(TICK - 2, TICK + 2) : TICK;
     const node = {
       id,
@@ -309,10 +313,10 @@ export class Simulation {
       nextTickAt: this.now + this.rng.int(period) + 1,
       restartAt: 0,
       pausedUntil: 0,
-      lastCommit: 0,
-      appliedIndex: 0,
+      lastCommit: LOG_START,
+      appliedIndex: LOG_START,
       ledTerm: 0,
-      ledLast: 0,
+      ledLast: LOG_START,
       ledHash: 0,
     } as SimNode;
     node.raft = this.makeRaft(node);
@@ -495,7 +499,7 @@ export class Simulation {
       if (n.ledTerm !== term) {
         // Leader Completeness: every entry committed in an earlier term is in this log. The
         // rolling hash makes checking the highest such entry enough.
-        let best = 0;
+        let best = LOG_START;
         for (const c of this.commitByTerm) if (c.term < term && c.index > best) best = c.index;
         if (best >= log.firstIndex()) {
           const c = this.committed.get(best)!;

@@ -18,4 +18,9 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 685, caught: 'liveness: same as 128' },
   { seed: 11830, caught: 'sim: a stale leader accepted a proposal after the new leader\'s last commit; it was never resolved' },
   { seed: 1960, caught: 'liveness: one entry per message, window 2, 64 KiB backlog (led to capping it)' },
+  { seed: 17, caught: 'safety: a new leader assumed every follower holds offset 0 (match 0) and committed its no-op alone' },
+  { seed: 198, caught: 'safety: same as 17' },
+  { seed: 211, caught: 'safety: same as 17' },
+  { seed: 297, caught: 'safety: follower match set to the leader\'s log start let a heartbeat commit a stale entry' },
+  { seed: 3, caught: 'safety: same as 297' },
 ];
