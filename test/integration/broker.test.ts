@@ -13,18 +13,24 @@ import { TestCluster, waitFor, CLI, freePort } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
-/** Reads partition `partition` of `topic` from one replica, up to its high watermark. */
-async function readReplica(client: Client, topic: string, partition: number, brokerId: number, until: number): Promise<Stored[]> {
+/**
+ * Reads partition `partition` of `topic` from one replica until a record at `lastOffset`
+ * or later arrives, or `timeoutMs` passes (then returns what it has).
+ */
+async function readReplica(client: Client, topic: string, partition: number, brokerId: number, lastOffset: number, timeoutMs = 10_000): Promise<Stored[]> {
   const consumer = client.consumer({ readFrom: brokerId, maxWaitMs: 200 });
   consumer.assign([{ topic, partition, offset: 'earliest' }]);
   const out: Stored[] = [];
-  if (until > 0) {
+  const deadline = setTimeout(() => void consumer.close(), timeoutMs);
+  try {
     for await (const m of consumer) {
       out.push({ offset: m.offset, key: m.key?.toString() ?? '', value: m.value?.toString() ?? '' });
-      if (m.offset >= until - 1) break;
+      if (m.offset >= lastOffset) break;
     }
+  } finally {
+    clearTimeout(deadline);
+    await consumer.close();
   }
-  await consumer.close();
   return out;
 }
 
@@ -69,9 +75,9 @@ t.test('a 3-broker cluster replicates acks=all records to every replica, byte fo
   });
   for (const [partition, records] of sent) {
     records.sort((a, b) => a.offset - b.offset);
-    const until = records[records.length - 1]!.offset + 1;
+    const last = records[records.length - 1]!.offset;
     for (const brokerId of [1, 2, 3]) {
-      const stored = await readReplica(client, 'orders', partition, brokerId, until);
+      const stored = await readReplica(client, 'orders', partition, brokerId, last);
       t.same(stored, records, `partition ${partition} on broker ${brokerId} holds exactly what was acknowledged`);
     }
   }
@@ -135,7 +141,7 @@ t.test('kill -9 of a partition leader while producing loses no acknowledged reco
   });
   for (const brokerId of [1, 2, 3]) {
     const stored = await waitFor(`broker ${brokerId} serving the acknowledged range`, async () => {
-      const records = await readReplica(client, 'payments', 0, brokerId, until);
+      const records = await readReplica(client, 'payments', 0, brokerId, until - 1, 3000);
       return records.length > 0 && records[records.length - 1]!.offset >= until - 1 ? records : null;
     });
     const byOffset = new Map(stored.map((s) => [s.offset, s.value]));
@@ -168,14 +174,20 @@ t.test('a broker whose newest segment was cut mid-batch restarts and catches up'
   truncateSync(path, size - 37); // mid-way through the last batch
   t.ok(statSync(path).size < size, 'the tail was cut');
 
-  await Promise.all(Array.from({ length: 200 }, (_, i) => producer.send({ topic: 'events', partition: 0, value: `later-${i}` })));
+  const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => producer.send({ topic: 'events', partition: 0, value: `later-${i}` })));
   await producer.close();
   cluster.restart(victim);
-  const hw = (await highWatermarks(client, 'events'))[0]!;
-  const reference = await readReplica(client, 'events', 0, [1, 2, 3].find((id) => id !== victim)!, hw);
+  const lastAcked = Math.max(...acks.map((a) => a.offset));
+  const reference = await readReplica(client, 'events', 0, [1, 2, 3].find((id) => id !== victim)!, lastAcked);
+  let lastSeen = '';
   const healed = await waitFor('the cut replica matching the others', async () => {
-    const stored = await readReplica(client, 'events', 0, victim, hw);
+    const stored = await readReplica(client, 'events', 0, victim, lastAcked, 3000);
+    lastSeen = `victim served ${stored.length} records up to offset ${stored.at(-1)?.offset}; the others ${reference.length} up to ${lastAcked}`;
     return stored.length === reference.length ? stored : null;
+  }).catch((error) => {
+    t.comment(lastSeen);
+    t.comment(cluster.logs(victim).slice(-3000));
+    throw error;
   });
   t.same(healed, reference, 'the restarted replica holds the same records as the others');
   t.equal(reference.length, 700);
