@@ -21,6 +21,8 @@ export class Controller implements StateMachine {
   leaderId = 0;
   private applied = -1;
   private readonly commits = new CommitWaiter();
+  /** Leader: next producer id to hand out, ahead of the applied state while allocations commit. */
+  private nextProducerId = 0;
 
   constructor(
     private readonly raft: MultiRaft,
@@ -83,6 +85,18 @@ export class Controller implements StateMachine {
       throw error;
     }
     await this.commits.wait(proposal.index, proposal.term, timeoutMs);
+  }
+
+  /**
+   * Hands out a cluster-unique producer id: taken at the leader (ahead of the applied
+   * state, so that concurrent requests differ) and committed before it is returned.
+   */
+  async allocateProducerId(timeoutMs: number): Promise<number> {
+    if (!this.isLeader) throw this.notController();
+    const producerId = Math.max(this.nextProducerId, this.state.nextProducerId);
+    this.nextProducerId = producerId + 1;
+    await this.propose({ type: 'allocateProducerId', producerId }, timeoutMs);
+    return producerId;
   }
 
   close(error: FlotillaError): void {

@@ -18,7 +18,7 @@ interface Waiter {
 }
 
 export class CommitWaiter {
-  /** Ascending by index: proposals are appended in order. */
+  /** Ascending by index. */
   private waiters: Waiter[] = [];
 
   wait(index: number, term: number, timeoutMs: number): Promise<void> {
@@ -30,7 +30,10 @@ export class CommitWaiter {
           reject(new FlotillaError('TIMEOUT', `the write at offset ${index} was not committed within ${timeoutMs} ms; it may still commit`));
         }, timeoutMs);
       }
-      this.waiters.push(waiter);
+      // Usually appended in order; a retried duplicate may wait on an earlier index.
+      let at = this.waiters.length;
+      while (at > 0 && this.waiters[at - 1]!.index > index) at--;
+      this.waiters.splice(at, 0, waiter);
     });
   }
 

@@ -8,13 +8,14 @@
  * offset). A fetch at the high watermark long-polls until more commits or its wait ends.
  */
 import { FlotillaError } from '../../protocol/errors.js';
-import { isControlBatch, recordCountOf, verifyBatch } from '../../protocol/batch.js';
+import { isControlBatch, readBatchHeader, verifyBatch, type BatchHeader } from '../../protocol/batch.js';
 import { copyBytes } from '../../protocol/codec.js';
 import type { Entry } from '../raft/log.js';
 import type { SoftState } from '../raft/raft.js';
 import type { Snapshot } from '../raft/types.js';
 import { CommitWaiter } from '../multiraft/commit-waiter.js';
 import type { Group, MultiRaft, StateMachine } from '../multiraft/multiraft.js';
+import { ProducerStateTable } from './producer-state.js';
 
 export type Acks = 'all' | 'leader' | 'none';
 
@@ -36,6 +37,8 @@ export class PartitionReplica implements StateMachine {
   private applied = -1;
   private readonly commits = new CommitWaiter();
   private readonly fetchWaiters = new Set<() => void>();
+  /** Idempotent producers' recent batches, rebuilt from the log. */
+  readonly producers = new ProducerStateTable();
   leaderId = 0;
   term = 0;
 
@@ -67,6 +70,9 @@ export class PartitionReplica implements StateMachine {
   // StateMachine
 
   apply(entries: Entry[]): void {
+    for (const entry of entries) {
+      if (!isControlBatch(entry.data)) this.producers.applyCommitted(readBatchHeader(entry.data), entry.index);
+    }
     this.applied = entries[entries.length - 1]!.index;
     this.commits.onApplied(entries);
     this.wakeFetchers();
@@ -79,6 +85,7 @@ export class PartitionReplica implements StateMachine {
   }
 
   onSoftState(state: SoftState): void {
+    if (state.role !== 'leader') this.producers.clearPending();
     this.leaderId = state.leaderId;
     this.term = state.term;
   }
@@ -111,8 +118,15 @@ export class PartitionReplica implements StateMachine {
     if (!this.isLeader) throw this.notLeader();
     // The frame's bytes are a view into a socket chunk; the log keeps its own copy.
     const data = copyBytes(batch);
-    verifyBatch(data);
+    const header = verifyBatch(data);
     if (isControlBatch(data)) throw new FlotillaError('INVALID_REQUEST', 'clients may not produce control batches');
+    if (header.producerId >= 0) {
+      const duplicate = this.checkIdempotent(header);
+      if (duplicate) {
+        if (acks === 'all' && duplicate.lastOffset > this.applied) await this.commits.wait(duplicate.lastOffset, this.group.node.currentTerm, timeoutMs);
+        return { baseOffset: duplicate.baseOffset, lastOffset: duplicate.lastOffset, logStartOffset: this.logStartOffset };
+      }
+    }
     let proposal: { index: number; term: number };
     try {
       proposal = this.raft.propose(this.group, data);
@@ -120,10 +134,23 @@ export class PartitionReplica implements StateMachine {
       if (error instanceof FlotillaError && error.code === 'NOT_LEADER') throw this.notLeader();
       throw error;
     }
-    const count = recordCountOf(data);
-    const result = { baseOffset: proposal.index - count + 1, lastOffset: proposal.index, logStartOffset: this.logStartOffset };
+    if (header.producerId >= 0) this.producers.addPending(header, proposal.index);
+    const result = { baseOffset: proposal.index - header.recordCount + 1, lastOffset: proposal.index, logStartOffset: this.logStartOffset };
     if (acks === 'all') await this.commits.wait(proposal.index, proposal.term, timeoutMs);
     return result;
+  }
+
+  /**
+   * An idempotent batch: the original offsets when it is a retry of one already appended,
+   * undefined when it is new. Only once this leader has applied an entry of its own term
+   * is the producer state complete (see producer-state.ts).
+   */
+  private checkIdempotent(header: BatchHeader): { baseOffset: number; lastOffset: number } | undefined {
+    if (this.group.log.termAt(this.applied) !== this.group.node.currentTerm) {
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', `the new leader of ${this.topic}/${this.partition} is still committing its first entry; retry shortly`);
+    }
+    const check = this.producers.check(header);
+    return check.kind === 'duplicate' ? check.batch : undefined;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ export class ClientServer {
         return { describeTopic: this.describeTopic(request.describeTopic!.topic) };
       case 'describeCluster':
         return { describeCluster: this.describeCluster() };
+      case 'initProducerId':
+        return { initProducerId: await this.initProducerId(request.initProducerId!) };
       case undefined:
         throw new FlotillaError('INVALID_REQUEST', 'the request has no body');
       default:
@@ -276,6 +278,14 @@ export class ClientServer {
     if (!meta) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${request.topic}" does not exist`);
     const config = this.topicConfigOf(request.config, meta.config);
     await this.broker.controller.propose({ type: 'alterTopic', name: request.topic, config }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+  }
+
+  /** A new producer id (epoch 0), or the next epoch of an existing one. */
+  private async initProducerId(request: client.InitProducerIdRequest): Promise<Init<client.InitProducerIdResponse>> {
+    if (request.producerId != null && request.producerId >= 0) {
+      return { producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
+    }
+    return { producerId: await this.broker.controller.allocateProducerId(DEFAULT_CONTROLLER_TIMEOUT_MS), producerEpoch: 0 };
   }
 
   private describeTopic(topic: string): Init<client.DescribeTopicResponse> {

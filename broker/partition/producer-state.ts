@@ -1,0 +1,117 @@
+/**
+ * Idempotent producers: per partition, what each producer id last wrote, so that a retried
+ * batch is recognised and answered with its original offsets instead of being appended
+ * twice, and a batch that skips ahead is refused.
+ *
+ * The state is a function of the log: every replica rebuilds it by applying committed
+ * batches (also after a restart, by re-applying the log). The leader adds the batches it
+ * proposed in its current term and that are not yet applied ("pending"). A new leader
+ * accepts idempotent batches only once it has applied an entry of its own term: by then
+ * everything an earlier leader appended is either applied here or gone for good, so the
+ * committed state plus this term's pending batches is the whole truth (the same rule that
+ * gates membership changes, Raft thesis 4.1 / Ongaro 2015).
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import type { BatchHeader } from '../../protocol/batch.js';
+
+/** Batches per producer remembered for deduplication: the client's max in-flight requests. */
+export const DEDUP_WINDOW = 5;
+
+export interface ProducerBatch {
+  baseSequence: number;
+  lastSequence: number;
+  baseOffset: number;
+  lastOffset: number;
+}
+
+interface ProducerEntry {
+  epoch: number;
+  /** Newest last; at most DEDUP_WINDOW. */
+  batches: ProducerBatch[];
+}
+
+export type SequenceCheck =
+  | { kind: 'new' }
+  | { kind: 'duplicate'; batch: ProducerBatch };
+
+export class ProducerStateTable {
+  private readonly committed = new Map<number, ProducerEntry>();
+  /** Leader only: batches proposed in the current term, not yet applied. By producer id. */
+  private readonly pending = new Map<number, ProducerBatch[]>();
+
+  /** Records a batch that was applied (committed) at offsets [baseOffset, lastOffset]. */
+  applyCommitted(header: BatchHeader, lastOffset: number): void {
+    if (header.producerId < 0) return;
+    const batch = toBatch(header, lastOffset);
+    let entry = this.committed.get(header.producerId);
+    if (!entry || header.producerEpoch > entry.epoch) {
+      entry = { epoch: header.producerEpoch, batches: [] };
+      this.committed.set(header.producerId, entry);
+    }
+    entry.batches.push(batch);
+    if (entry.batches.length > DEDUP_WINDOW) entry.batches.shift();
+    const pending = this.pending.get(header.producerId);
+    if (pending) {
+      const rest = pending.filter((p) => p.lastOffset > lastOffset);
+      if (rest.length > 0) this.pending.set(header.producerId, rest);
+      else this.pending.delete(header.producerId);
+    }
+  }
+
+  /** Records a batch the leader just appended. */
+  addPending(header: BatchHeader, lastOffset: number): void {
+    const list = this.pending.get(header.producerId) ?? [];
+    list.push(toBatch(header, lastOffset));
+    this.pending.set(header.producerId, list);
+  }
+
+  /** Forgets pending batches (leadership lost: the next leader decides their fate). */
+  clearPending(): void {
+    this.pending.clear();
+  }
+
+  /**
+   * Decides what to do with an incoming idempotent batch at the leader: append it, answer
+   * it as a duplicate, or refuse it (fenced epoch, sequence gap).
+   */
+  check(header: BatchHeader): SequenceCheck {
+    const entry = this.committed.get(header.producerId);
+    const pending = this.pending.get(header.producerId) ?? [];
+    if (entry && header.producerEpoch < entry.epoch) {
+      throw new FlotillaError('INVALID_REQUEST', `producer ${header.producerId} epoch ${header.producerEpoch} is fenced by epoch ${entry.epoch}; re-initialise the producer`);
+    }
+    const sameEpoch = entry && entry.epoch === header.producerEpoch ? entry.batches : [];
+    const known = [...sameEpoch, ...pending];
+    const duplicate = known.find((b) => b.baseSequence === header.baseSequence);
+    if (duplicate) {
+      const lastSequence = header.baseSequence + header.recordCount - 1;
+      if (duplicate.lastSequence !== lastSequence) {
+        throw new FlotillaError('OUT_OF_ORDER_SEQUENCE', `producer ${header.producerId} reused sequence ${header.baseSequence} for a batch of another size`);
+      }
+      return { kind: 'duplicate', batch: duplicate };
+    }
+    const last = known[known.length - 1];
+    // A producer this partition has no state for (new, new epoch, or state lost to
+    // retention) may start anywhere; otherwise sequences must follow on without a gap.
+    if (last && header.baseSequence !== last.lastSequence + 1) {
+      throw new FlotillaError(
+        'OUT_OF_ORDER_SEQUENCE',
+        `producer ${header.producerId} sent sequence ${header.baseSequence} but the next expected is ${last.lastSequence + 1}`,
+      );
+    }
+    return { kind: 'new' };
+  }
+
+  get producerCount(): number {
+    return this.committed.size;
+  }
+}
+
+function toBatch(header: BatchHeader, lastOffset: number): ProducerBatch {
+  return {
+    baseSequence: header.baseSequence,
+    lastSequence: header.baseSequence + header.recordCount - 1,
+    baseOffset: lastOffset - header.recordCount + 1,
+    lastOffset,
+  };
+}

@@ -1,0 +1,45 @@
+import t from 'tap';
+import { buildBatch, patchBatch, readBatchHeader } from '../../protocol/batch.js';
+import { ProducerStateTable } from '../../broker/partition/producer-state.js';
+import { CommitWaiter } from '../../broker/multiraft/commit-waiter.js';
+
+/** A batch of `count` records from producer 7 epoch 0 starting at `seq`, stored at `base`. */
+function batch(seq: number, count: number, base: number, producerId = 7) {
+  const data = buildBatch(Array.from({ length: count }, (_, i) => ({ value: `r${seq + i}` })), { producerId, producerEpoch: 0, baseSequence: seq });
+  patchBatch(data, base, 1);
+  return { header: readBatchHeader(data), last: base + count - 1 };
+}
+
+t.test('idempotent producer state dedups retries and refuses gaps', async (t) => {
+  const table = new ProducerStateTable();
+  const first = batch(0, 3, 10);
+  t.same(table.check(first.header), { kind: 'new' }, 'a producer without state may start');
+  table.applyCommitted(first.header, first.last);
+  t.same(table.check(first.header), { kind: 'duplicate', batch: { baseSequence: 0, lastSequence: 2, baseOffset: 10, lastOffset: 12 } }, 'a retry of a committed batch returns its offsets');
+
+  const second = batch(3, 2, 13);
+  t.same(table.check(second.header), { kind: 'new' }, 'the next sequence is accepted');
+  table.addPending(second.header, second.last);
+  t.equal(table.check(second.header).kind, 'duplicate', 'a retry of a pending batch is a duplicate too');
+  t.throws(() => table.check(batch(9, 1, 20).header), { code: 'OUT_OF_ORDER_SEQUENCE' }, 'a gap is refused');
+  t.throws(() => table.check(batch(3, 5, 20).header), { code: 'OUT_OF_ORDER_SEQUENCE' }, 'a reused sequence with another size is refused');
+
+  table.clearPending();
+  t.same(table.check(second.header), { kind: 'new' }, 'after losing leadership the pending batch is forgotten (the next leader decides)');
+  table.applyCommitted(second.header, second.last);
+  t.equal(table.check(second.header).kind, 'duplicate', 'once applied it is known from the log');
+  t.same(table.check(batch(0, 1, 30, 8).header), { kind: 'new' }, 'producers are independent');
+});
+
+t.test('commit waiters settle by the entry applied at their index, in any order of waiting', async (t) => {
+  const waiter = new CommitWaiter();
+  const later = waiter.wait(20, 2, 0);
+  const earlier = waiter.wait(10, 2, 0);
+  const overwritten = waiter.wait(30, 2, 0);
+  waiter.onApplied([{ index: 10, term: 2, data: Buffer.alloc(0) }, { index: 20, term: 2, data: Buffer.alloc(0) }]);
+  await t.resolves(earlier);
+  await t.resolves(later);
+  waiter.onApplied([{ index: 30, term: 3, data: Buffer.alloc(0) }]);
+  await t.rejects(overwritten, { code: 'LEADER_NOT_AVAILABLE' }, 'another term at the index means the write was overwritten');
+  t.equal(waiter.size, 0);
+});
