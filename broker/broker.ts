@@ -34,6 +34,8 @@ interface ReplicaFile {
 
 const REPLICA_FILE = 'replica.json';
 const RETENTION_CHECK_MS = 5000;
+/** How often a broker hands partitions it leads back to their preferred leaders. */
+const LEADER_BALANCE_MS = 10_000;
 
 export class Broker {
   readonly logger: Logger;
@@ -46,6 +48,7 @@ export class Broker {
   private readonly server: Server;
   private readonly clients: ClientServer;
   private retentionTimer: NodeJS.Timeout | null = null;
+  private balanceTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
@@ -115,6 +118,10 @@ export class Broker {
     this.raft.start();
     this.retentionTimer = setInterval(() => this.applyRetention(), RETENTION_CHECK_MS);
     this.retentionTimer.unref();
+    // Placement spreads preferred leaders evenly; elections do not. Moving leadership back
+    // also rebalances after a broker returns.
+    this.balanceTimer = setInterval(() => this.balanceLeaders(), LEADER_BALANCE_MS);
+    this.balanceTimer.unref();
     this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
   }
 
@@ -175,7 +182,7 @@ export class Broker {
     if (existing && existing.group.groupId === assignment.groupId) return existing;
     const logName = this.logNameOf(topic.name, assignment);
     const replicaFile = join(this.config.dataDir, logName, REPLICA_FILE);
-    const replica = new PartitionReplica(topic.name, assignment.partition, this.raft, (id) => this.addressOf(id));
+    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, this.raft, (id) => this.addressOf(id));
     const group = this.raft.create({
       groupId: assignment.groupId,
       logName,
@@ -216,6 +223,24 @@ export class Broker {
       this.logger.info({ topic: topic.name, partition }, 'partition replica deleted');
     }
     if (byPartition.size === 0) this.replicas.delete(topic.name);
+  }
+
+  /** Starts a transfer to the preferred leader of every partition led here by another; returns how many. */
+  balanceLeaders(): number {
+    let started = 0;
+    for (const byPartition of this.replicas.values()) {
+      for (const replica of byPartition.values()) {
+        if (!replica.shouldHandToPreferred()) continue;
+        try {
+          this.raft.withNode(replica.group, (node) => node.transferLeadership(replica.replicas[0]!));
+          started++;
+          this.logger.info({ topic: replica.topic, partition: replica.partition, to: replica.replicas[0] }, 'handing leadership to the preferred replica');
+        } catch {
+          // Not caught up after all: the next pass tries again.
+        }
+      }
+    }
+    return started;
   }
 
   private applyRetention(): void {
@@ -266,6 +291,7 @@ export class Broker {
     this.server.close();
     this.raft.stop();
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.balanceTimer) clearInterval(this.balanceTimer);
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
     for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
     this.controller.close(stopping);

@@ -45,6 +45,8 @@ export class PartitionReplica implements StateMachine {
   constructor(
     readonly topic: string,
     readonly partition: number,
+    /** The assignment's replicas; the first is the preferred leader. */
+    readonly replicas: number[],
     private readonly raft: MultiRaft,
     private readonly leaderAddress: (id: number) => string | undefined,
   ) {}
@@ -94,6 +96,29 @@ export class PartitionReplica implements StateMachine {
     // A partition's state is its log: the "snapshot" is just the log start boundary.
     const index = this.group.log.firstIndex() - 1;
     return index <= this.applied ? { index, data: Buffer.alloc(0) } : undefined;
+  }
+
+  /**
+   * Hands leadership to `to` if it is a caught-up voter, and waits up to `timeoutMs` for it
+   * to take over. Throws NOT_LEADER here when another broker leads.
+   */
+  async transferLeadership(to: number, timeoutMs: number): Promise<void> {
+    if (!this.isLeader) throw this.notLeader();
+    this.raft.withNode(this.group, (node) => node.transferLeadership(to));
+    const deadline = Date.now() + timeoutMs;
+    while (this.group.node.status().leaderId !== to) {
+      if (Date.now() > deadline) throw new FlotillaError('TIMEOUT', `broker ${to} did not take over ${this.topic}/${this.partition} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Leader here, preferred elsewhere, and the preferred replica is caught up. */
+  shouldHandToPreferred(): boolean {
+    const preferred = this.replicas[0];
+    if (!this.isLeader || preferred === undefined || preferred === this.group.node.id) return false;
+    const status = this.group.node.status();
+    const pr = status.progress[preferred];
+    return status.membership.voters.includes(preferred) && !!pr?.recentActive && pr.match >= status.commit;
   }
 
   // ---------------------------------------------------------------------------------------

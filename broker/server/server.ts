@@ -124,6 +124,15 @@ export class ClientServer {
         return { describeTopic: this.describeTopic(request.describeTopic!.topic) };
       case 'describeCluster':
         return { describeCluster: this.describeCluster() };
+      case 'transferLeader': {
+        const r = request.transferLeader!;
+        const replica = this.broker.replica(r.topic, r.partition);
+        if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
+        await replica.transferLeadership(r.to, 5000);
+        return { transferLeader: {} };
+      }
+      case 'balanceLeaders':
+        return { balanceLeaders: { transfers: this.broker.balanceLeaders() } };
       case 'initProducerId':
         return { initProducerId: await this.initProducerId(request.initProducerId!) };
       case undefined:
