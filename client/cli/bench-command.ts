@@ -8,7 +8,7 @@
  * Register with `registerBenchCommand(program)`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { consume } from '../../bench/workload.js';
+import { consume, createTopicWhenReady } from '../../bench/workload.js';
 import { formatResult, readWorkload, runWorkload, type TestResult, type Workload } from '../../bench/omb.js';
 import { fmtFixed } from '../../bench/stats.js';
 import { Client } from '../client.js';
@@ -113,7 +113,7 @@ async function ensureTopic(globals: Globals, topic: string, partitions: number, 
   const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench' });
   try {
     const topics = await client.admin().listTopics();
-    if (!topics.includes(topic)) await client.admin().createTopic({ topic, partitions, replicationFactor });
+    if (!topics.includes(topic)) await createTopicWhenReady(client, { topic, partitions, replicationFactor });
   } finally {
     await client.close();
   }

@@ -30,9 +30,11 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
   // An explicit offset outside the log is an error worth showing, not a silent jump.
   const consumer = client.consumer({ readFrom: options.readFrom, offsetReset: typeof options.offset === 'number' ? 'none' : 'earliest' });
   let stdoutClosed = false;
+  let wakeWriter: (() => void) | null = null;
   process.stdout.on('error', () => {
     // `consume | head`: the reader went away; stop quietly.
     stdoutClosed = true;
+    wakeWriter?.();
     void consumer.close();
   });
   let checker: NodeJS.Timeout | null = null;
@@ -78,7 +80,13 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
       // Batch small lines into larger writes; wait on the pipe only when it is full.
       if (out.length >= 65536 || finished || (consumer.progress().every((p) => p.buffered === 0))) {
         if (stdoutClosed) break;
-        if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
+        if (!process.stdout.write(out) && !stdoutClosed) {
+          await new Promise<void>((resolve) => {
+            wakeWriter = resolve;
+            process.stdout.once('drain', resolve);
+          });
+          wakeWriter = null;
+        }
         out = '';
       }
       if (finished) break;
