@@ -935,6 +935,11 @@ export const descriptor = {
          "type": "uint32",
          "id": 4,
          "protoName": "session_timeout_ms"
+        },
+        "owned": {
+         "rule": "repeated",
+         "type": "TopicPartitions",
+         "id": 5
         }
        }
       },
@@ -1196,6 +1201,11 @@ export const descriptor = {
         "value": {
          "type": "int64",
          "id": 5
+        },
+        "offsets": {
+         "rule": "repeated",
+         "type": "PartitionOffset",
+         "id": 6
         }
        }
       },
@@ -1617,7 +1627,9 @@ export interface JoinGroupResponse {
   heartbeatIntervalMs: number;
 }
 
-/** The response carries the member's current assignment; a new generation means it changed. */
+/** The response carries the member's current assignment; a new generation means it changed. `generation` is the latest one whose assignment the member has applied: partitions taken away by then are released (no longer fetched, positions committed). */
+  /** Partitions the member still reads (a rejoin after a coordinator change or a lost session): the coordinator keeps them with the member when nobody else holds them. */
+  owned: TopicPartitions[];
 export interface HeartbeatRequest {
   groupId: string;
   memberId: string;
@@ -1717,6 +1729,8 @@ export interface ResetOffsetsResponse {
 export interface RegisterBrokerRequest {
   brokerId: number;
   address: string;
+  /** When present: the exact offset of each partition (the client resolved earliest/latest at the partition leaders); spec and value are then ignored. */
+  offsets: PartitionOffset[];
 }
 
 export interface RegisterBrokerResponse {
