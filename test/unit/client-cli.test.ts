@@ -4,6 +4,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { FlotillaError } from '../../protocol/errors.js';
+import { buildBatch } from '../../protocol/batch.js';
 import { FakeBroker, type FakeAnswer } from '../../client/testing/fake-broker.js';
 
 const CLI = 'dist/client/cli/main.js';
@@ -33,6 +34,7 @@ t.before(() => {
 });
 
 let produced = 0;
+const log = buildBatch([{ key: 'k0', value: 'zero', timestamp: 1000 }, { value: 'one', timestamp: 1001, headers: { h: 'v' } }, { value: 'two', timestamp: 1002 }]);
 const broker: FakeBroker = new FakeBroker((request): FakeAnswer => {
   if (request.metadata) {
     return {
@@ -48,6 +50,14 @@ const broker: FakeBroker = new FakeBroker((request): FakeAnswer => {
     return { describeTopic: { topic: 'alpha', partitions: [{ partition: 0, leader: 1, replicas: [1], inSync: [1], highWatermark: 5, logStartOffset: 0 }], config: {} } };
   }
   if (request.describeCluster) return { describeCluster: { controllerId: 1, brokers: [{ id: 1, address: broker.address, alive: true, leaders: 2 }] } };
+  if (request.listOffsets) {
+    const spec = request.listOffsets.partitions[0]!.spec;
+    return { listOffsets: { offsets: [{ topic: 'alpha', partition: 0, offset: spec === 1 ? 0 : 3, timestamp: -1 }] } };
+  }
+  if (request.fetch) {
+    const offset = request.fetch.partitions[0]!.offset;
+    return { fetch: { partitions: [{ topic: 'alpha', partition: 0, highWatermark: 3, logStartOffset: 0, records: offset < 3 ? log : Buffer.alloc(0) }] } };
+  }
   if (request.produce) {
     const count = request.produce.batch.readInt32BE(57);
     const base = produced;
@@ -112,4 +122,21 @@ t.test('produce sends one record per stdin line and reports on stderr', async (t
   t.equal(produced - before, 5000);
   t.match(r.stderr, /produced 5000 of 5000 records to alpha/);
   t.equal(r.stdout, '', 'stdout stays quiet');
+});
+
+t.test('consume reads to the end of the log and stops; --count and json lines', async (t) => {
+  const all = await run(['consume', 'alpha', '--partition', '0', '--brokers', broker.address]);
+  t.equal(all.status, 0, all.stderr);
+  t.equal(all.stdout, 'zero\none\ntwo\n');
+  const json = await run(['consume', 'alpha', '--partition', '0', '--format', 'json', '--count', '2', '--brokers', broker.address]);
+  t.same(
+    json.stdout.trim().split('\n').map((l) => JSON.parse(l)),
+    [
+      { topic: 'alpha', partition: 0, offset: 0, timestamp: 1000, key: 'k0', value: 'zero', headers: {} },
+      { topic: 'alpha', partition: 0, offset: 1, timestamp: 1001, key: null, value: 'one', headers: { h: 'v' } },
+    ],
+  );
+  const latest = await run(['consume', 'alpha', '--partition', '0', '--offset', 'latest', '--brokers', broker.address]);
+  t.equal(latest.status, 0);
+  t.equal(latest.stdout, '', 'nothing after the end without --follow');
 });
