@@ -66,6 +66,10 @@ export class Producer {
       batchBytes: this.options.batchBytes,
       onReady: () => this.pump(),
     });
+    if (this.options.idempotent) {
+      // Said once, where operators look: the option is accepted so code can adopt it now.
+      cluster.logger.warn({}, 'idempotent producer requested: producer ids and sequences are not implemented yet, so a retried batch may be appended twice');
+    }
   }
 
   /** Estimated bytes queued and not yet sent. */
