@@ -43,7 +43,17 @@ export interface BrokerMeta {
 
 export type ControllerCommand =
   | { type: 'registerBroker'; id: number; address: string }
+/** A consumer group's committed position in one partition: the next offset to read. */
+export interface GroupOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
   | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
+  // Consumer groups: committed offsets (membership is soft state at the coordinator).
+  | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
+  | { type: 'resetOffsets'; group: string; offsets: GroupOffset[] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'alterTopic'; name: string; config: TopicConfig }
   | { type: 'allocateProducerId'; producerId: number };
@@ -97,9 +107,20 @@ export class ControllerState {
         // A duplicate can commit when two creates race; the first one wins.
         if (this.topics.has(command.name)) return { type: 'none' };
         const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
+  /** Consumer groups' committed offsets: group -> "topic/partition" -> next offset to read. */
+  readonly groupOffsets = new Map<string, Map<string, number>>();
         this.topics.set(topic.name, topic);
         for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);
         return { type: 'topicCreated', topic };
+      case 'commitOffsets':
+      case 'resetOffsets': {
+        let offsets = this.groupOffsets.get(command.group);
+        if (!offsets) this.groupOffsets.set(command.group, (offsets = new Map()));
+        for (const o of command.offsets) {
+          if (this.topics.has(o.topic)) offsets.set(`${o.topic}/${o.partition}`, o.offset);
+        }
+        return { type: 'none' };
+      }
       }
       case 'deleteTopic': {
         const topic = this.topics.get(command.name);
@@ -117,6 +138,10 @@ export class ControllerState {
         this.nextProducerId = Math.max(this.nextProducerId, command.producerId + 1);
         return { type: 'none' };
     }
+        // A topic created again under the same name starts without committed offsets.
+        for (const offsets of this.groupOffsets.values()) {
+          for (const key of offsets.keys()) if (key.slice(0, key.lastIndexOf('/')) === command.name) offsets.delete(key);
+        }
   }
 
   /**
@@ -168,7 +193,7 @@ export class ControllerState {
     };
   }
 
-  static fromJSON(json: { brokers: BrokerMeta[]; topics: TopicMeta[]; nextGroupId: number; nextProducerId: number }): ControllerState {
+  static fromJSON(json: { brokers: BrokerMeta[]; topics: TopicMeta[]; nextGroupId: number; nextProducerId: number; groupOffsets?: Array<[string, Array<[string, number]>]> }): ControllerState {
     const state = new ControllerState();
     for (const b of json.brokers) state.brokers.set(b.id, b);
     for (const t of json.topics) state.topics.set(t.name, t);
@@ -177,3 +202,5 @@ export class ControllerState {
     return state;
   }
 }
+      groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
+    for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));

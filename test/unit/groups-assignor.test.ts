@@ -1,14 +1,14 @@
 /**
  * The consumer-group assignor: balance, stickiness, joins and leaves, several topics.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { assign, partitionKey, type AssignorMember } from '../../broker/groups/assignor.js';
 
 const counts = (entries: Record<string, number>) => new Map(Object.entries(entries));
 const member = (id: string, topics: string[], current: string[] = []): AssignorMember => ({ id, topics, current });
 const keys = (topic: string, ...partitions: number[]) => partitions.map((p) => partitionKey(topic, p));
 
-function check(t: { equal: (a: unknown, b: unknown, m?: string) => unknown; ok: (v: unknown, m?: string) => unknown }, result: Map<string, string[]>, expectedTotal: number, balanced = true): void {
+function check(t: Test, result: Map<string, string[]>, expectedTotal: number, balanced = true): void {
   const all = [...result.values()].flat();
   t.equal(all.length, expectedTotal, 'every partition assigned');
   t.equal(new Set(all).size, all.length, 'no partition assigned twice');
