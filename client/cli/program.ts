@@ -6,8 +6,8 @@
  * subcommand.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FlotillaError } from '../../protocol/errors.js';
 import { validateTopicConfig } from '../admin/admin.js';
+import { registerBenchCommand } from './bench-command.js';
 import { defaultBrokers, errorLine, Exit, withClient, writeOut, type GlobalOptions } from './context.js';
 import {
   formatTable,
@@ -44,10 +44,6 @@ function action<A extends unknown[]>(body: (...args: A) => Promise<number | void
     const status = await body(...args);
     process.exitCode = status ?? Exit.OK;
   };
-}
-
-function notAvailable(what: string): never {
-  throw new FlotillaError('UNSUPPORTED_VERSION', `${what}: not available yet`);
 }
 
 async function printJsonOrTable(globals: GlobalOptions, json: unknown, table: () => string): Promise<void> {
@@ -334,20 +330,7 @@ export function buildProgram(scriptPath: string): Command {
     );
 
   // --------------------------------------------------------------------------- bench
-  const bench = program.command('bench').description('benchmarks (not available yet)');
-  for (const kind of ['produce', 'consume', 'e2e']) {
-    bench
-      .command(kind)
-      .description(`${kind} benchmark (not available yet)`)
-      .argument('[options...]')
-      .allowUnknownOption()
-      .action(action(async () => notAvailable(`bench ${kind}`)));
-  }
-  bench
-    .command('run')
-    .description('run an OpenMessaging Benchmark workload file (not available yet)')
-    .argument('<workload>')
-    .action(action(async () => notAvailable('bench run')));
+  registerBenchCommand(program);
 
   return program;
 }
