@@ -11,6 +11,7 @@ import { routeConnection } from '../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
 import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
+import { GroupCoordinator } from './groups/coordinator.js';
 import { MultiRaft } from './multiraft/multiraft.js';
 import { PartitionReplica } from './partition/partition.js';
 import { ClientServer } from './server/server.js';
@@ -53,6 +54,8 @@ export class Broker {
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
+  /** Consumer groups; active while this broker is the controller leader. */
+  readonly groups: GroupCoordinator;
     mkdirSync(config.dataDir, { recursive: true });
     const cluster = this.loadClusterFile();
     this.logs = new LogManager({ dataDir: config.dataDir, durability: config.fsync, flushIntervalMs: config.fsyncIntervalMs });
@@ -94,6 +97,7 @@ export class Broker {
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.openReplicasOnDisk();
 
+    this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
     this.server.maxConnections = config.maxConnections;
@@ -131,6 +135,7 @@ export class Broker {
 
   replica(topic: string, partition: number): PartitionReplica | undefined {
     return this.replicas.get(topic)?.get(partition);
+    this.groups.start();
   }
 
   /**
@@ -330,3 +335,4 @@ export async function startBroker(config: BrokerConfig, logger?: Logger): Promis
   await broker.start();
   return broker;
 }
+    this.groups.stop();

@@ -68,7 +68,7 @@ export class ClientServer {
         }
         inFlight++;
         if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) decoder?.pause();
-        this.handle(request)
+        this.handle(request, `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`)
           .then((body) => body && respond({ correlationId: request.correlationId, ...body }))
           .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }))
           .finally(() => {
@@ -90,7 +90,7 @@ export class ClientServer {
   }
 
   /** Returns the response body, or null for requests that get no answer (acks=none). */
-  private async handle(request: Request): Promise<Omit<Response, 'correlationId'> | null> {
+  private async handle(request: Request, remote = ''): Promise<Omit<Response, 'correlationId'> | null> {
     if (request.apiVersion !== CLIENT_API_VERSION) {
       throw new FlotillaError('UNSUPPORTED_VERSION', `API version ${request.apiVersion} is not supported; this broker speaks version ${CLIENT_API_VERSION}`);
     }
@@ -125,6 +125,24 @@ export class ClientServer {
       case 'describeCluster':
         return { describeCluster: this.describeCluster() };
       case 'transferLeader': {
+      // Consumer groups: the coordinator is the controller leader (NOT_CONTROLLER elsewhere).
+      case 'joinGroup':
+        return { joinGroup: this.broker.groups.join(request.joinGroup!, request.clientId, remote) };
+      case 'heartbeat':
+        return { heartbeat: this.broker.groups.heartbeat(request.heartbeat!) };
+      case 'leaveGroup':
+        this.broker.groups.leave(request.leaveGroup!);
+        return { leaveGroup: {} };
+      case 'commitOffsets':
+        return { commitOffsets: await this.broker.groups.commitOffsets(request.commitOffsets!) };
+      case 'fetchOffsets':
+        return { fetchOffsets: this.broker.groups.fetchOffsets(request.fetchOffsets!) };
+      case 'listGroups':
+        return { listGroups: this.broker.groups.listGroups() };
+      case 'describeGroup':
+        return { describeGroup: this.broker.groups.describeGroup(request.describeGroup!) };
+      case 'resetOffsets':
+        return { resetOffsets: await this.broker.groups.resetOffsets(request.resetOffsets!) };
         const r = request.transferLeader!;
         const replica = this.broker.replica(r.topic, r.partition);
         if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
