@@ -13,6 +13,9 @@ import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/contr
 import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { MultiRaft } from './multiraft/multiraft.js';
+import type { ConfigChange } from './raft/membership.js';
+import type { Status } from './raft/raft.js';
+import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
 import { ClientServer } from './server/server.js';
 import { LogManager } from './storage/index.js';
@@ -23,6 +26,8 @@ interface ClusterFile {
   clusterId: string;
   brokerId: number;
   initialCluster: Array<[number, string]>;
+  /** Set by --join: who voted on the metadata when this broker joined. */
+  controllerVoters?: number[];
 }
 
 /** Marks a partition replica's log directory, so that the broker restarts it from disk alone. */
@@ -31,12 +36,17 @@ interface ReplicaFile {
   partition: number;
   groupId: number;
   replicas: number[];
+  /** The group's voters when this replica was created (differs from replicas during a move). */
+  voters?: number[];
 }
 
 const REPLICA_FILE = 'replica.json';
+const CLUSTER_FILE = 'cluster.json';
 const RETENTION_CHECK_MS = 5000;
 /** How often a broker hands partitions it leads back to their preferred leaders. */
 const LEADER_BALANCE_MS = 10_000;
+/** How often partition leaders take the next step of a partition move. */
+const MOVE_STEP_MS = 250;
 
 export class Broker {
   readonly logger: Logger;
@@ -44,20 +54,25 @@ export class Broker {
   readonly transport: PeerTransport;
   readonly raft: MultiRaft;
   readonly controller: Controller;
+  /** Consumer groups; active while this broker is the controller leader. */
+  readonly groups: GroupCoordinator;
   /** Replicas hosted here, by topic then partition. */
   readonly replicas = new Map<string, Map<number, PartitionReplica>>();
   private readonly server: Server;
   private readonly clients: ClientServer;
   private retentionTimer: NodeJS.Timeout | null = null;
   private balanceTimer: NodeJS.Timeout | null = null;
+  private moveTimer: NodeJS.Timeout | null = null;
+  /** Partitions whose move-completed report is on its way to the controller. */
+  private readonly reportingMoves = new Set<string>();
+  readonly clusterId: string;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
-  /** Consumer groups; active while this broker is the controller leader. */
-  readonly groups: GroupCoordinator;
     mkdirSync(config.dataDir, { recursive: true });
     const cluster = this.loadClusterFile();
+    this.clusterId = cluster.clusterId;
     this.logs = new LogManager({ dataDir: config.dataDir, durability: config.fsync, flushIntervalMs: config.fsyncIntervalMs });
     this.transport = new PeerTransport({
       id: config.id,
@@ -82,9 +97,10 @@ export class Broker {
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event));
+    this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
-    const voters = ids.slice(0, ids.length >= 5 ? 5 : Math.min(3, ids.length));
+    const voters = cluster.controllerVoters ?? ids.slice(0, ids.length >= 5 ? 5 : Math.min(3, ids.length));
     this.controller.group = this.raft.create({
       groupId: CONTROLLER_GROUP,
       logName: CONTROLLER_LOG,
@@ -97,7 +113,6 @@ export class Broker {
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.openReplicasOnDisk();
 
-    this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
     this.server.maxConnections = config.maxConnections;
@@ -120,12 +135,15 @@ export class Broker {
       });
     });
     this.raft.start();
+    this.groups.start();
     this.retentionTimer = setInterval(() => this.applyRetention(), RETENTION_CHECK_MS);
     this.retentionTimer.unref();
     // Placement spreads preferred leaders evenly; elections do not. Moving leadership back
     // also rebalances after a broker returns.
     this.balanceTimer = setInterval(() => this.balanceLeaders(), LEADER_BALANCE_MS);
     this.balanceTimer.unref();
+    this.moveTimer = setInterval(() => this.stepMoves(), MOVE_STEP_MS);
+    this.moveTimer.unref();
     this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
   }
 
@@ -135,7 +153,6 @@ export class Broker {
 
   replica(topic: string, partition: number): PartitionReplica | undefined {
     return this.replicas.get(topic)?.get(partition);
-    this.groups.start();
   }
 
   /**
@@ -159,6 +176,29 @@ export class Broker {
       case 'brokerRegistered':
         this.transport.setPeer(event.broker.id, event.broker.address);
         return;
+      case 'brokerRemoved':
+        if (event.id === this.config.id) this.logger.warn('this broker was removed from the cluster; it may be stopped');
+        else this.transport.removePeer(event.id);
+        return;
+      case 'partitionMoving': {
+        const hosted = this.replica(event.topic.name, event.assignment.partition);
+        if (hosted) hosted.replicas = event.assignment.replicas;
+        // A new replica starts outside the group, with the voters of the moment; the
+        // leader adds it as a learner and its log brings the configuration changes.
+        else if (event.assignment.replicas.includes(this.config.id)) this.ensureReplica(event.topic, event.assignment, event.assignment.previous);
+        return;
+      }
+      case 'partitionMoved': {
+        const hosted = this.replica(event.topic.name, event.assignment.partition);
+        if (!hosted) return;
+        if (event.assignment.replicas.includes(this.config.id)) {
+          hosted.replicas = event.assignment.replicas;
+          this.writeReplicaFile(event.topic, event.assignment, event.assignment.replicas);
+        } else {
+          void this.removeReplica(hosted, new FlotillaError('NOT_LEADER', `${hosted.topic}/${hosted.partition} moved away from broker ${this.config.id}`));
+        }
+        return;
+      }
       case 'topicCreated':
         for (const assignment of event.topic.partitions) {
           if (assignment.replicas.includes(this.config.id)) this.ensureReplica(event.topic, assignment);
@@ -182,7 +222,12 @@ export class Broker {
     return `${topic}-${assignment.partition}.g${assignment.groupId}`;
   }
 
-  private ensureReplica(topic: TopicMeta, assignment: PartitionAssignment): PartitionReplica {
+  private writeReplicaFile(topic: TopicMeta, assignment: PartitionAssignment, voters: number[]): void {
+    const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas, voters };
+    writeFileAtomic(join(this.config.dataDir, this.logNameOf(topic.name, assignment), REPLICA_FILE), JSON.stringify({ ...file, config: topic.config }));
+  }
+
+  private ensureReplica(topic: TopicMeta, assignment: PartitionAssignment, voters = assignment.replicas): PartitionReplica {
     const existing = this.replica(topic.name, assignment.partition);
     if (existing && existing.group.groupId === assignment.groupId) return existing;
     const logName = this.logNameOf(topic.name, assignment);
@@ -191,15 +236,13 @@ export class Broker {
     const group = this.raft.create({
       groupId: assignment.groupId,
       logName,
-      voters: assignment.replicas,
+      // Configuration entries in the log, if any, take precedence over these.
+      voters,
       logOptions: { retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes, segmentBytes: topic.config.segmentBytes },
       stateMachine: replica,
     });
     replica.attach(group);
-    if (!existsSync(replicaFile)) {
-      const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas };
-      writeFileAtomic(replicaFile, JSON.stringify({ ...file, config: topic.config }));
-    }
+    if (!existsSync(replicaFile)) this.writeReplicaFile(topic, assignment, voters);
     let byPartition = this.replicas.get(topic.name);
     if (!byPartition) this.replicas.set(topic.name, (byPartition = new Map()));
     byPartition.set(assignment.partition, replica);
@@ -213,21 +256,73 @@ export class Broker {
       const file = join(this.config.dataDir, name, REPLICA_FILE);
       if (!existsSync(file)) continue;
       const meta = JSON.parse(readFileSync(file, 'utf8')) as ReplicaFile & { config: TopicMeta['config'] };
-      this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas });
+      this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
     }
   }
 
   private async removeTopic(topic: TopicMeta): Promise<void> {
-    const byPartition = this.replicas.get(topic.name);
-    if (!byPartition) return;
-    for (const [partition, replica] of byPartition) {
+    for (const replica of [...(this.replicas.get(topic.name)?.values() ?? [])]) {
       if (!topic.partitions.some((p) => p.groupId === replica.group.groupId)) continue;
-      byPartition.delete(partition);
-      replica.close(new FlotillaError('UNKNOWN_TOPIC', `topic "${topic.name}" was deleted`));
-      await this.raft.remove(replica.group.groupId, true);
-      this.logger.info({ topic: topic.name, partition }, 'partition replica deleted');
+      await this.removeReplica(replica, new FlotillaError('UNKNOWN_TOPIC', `topic "${topic.name}" was deleted`));
     }
-    if (byPartition.size === 0) this.replicas.delete(topic.name);
+  }
+
+  /** Stops a replica hosted here and deletes its data (topic deleted, or moved away). */
+  private async removeReplica(replica: PartitionReplica, reason: FlotillaError): Promise<void> {
+    const byPartition = this.replicas.get(replica.topic);
+    if (byPartition?.get(replica.partition) !== replica) return;
+    byPartition.delete(replica.partition);
+    if (byPartition.size === 0) this.replicas.delete(replica.topic);
+    replica.close(reason);
+    await this.raft.remove(replica.group.groupId, true);
+    this.logger.info({ topic: replica.topic, partition: replica.partition }, 'partition replica deleted');
+  }
+
+  /**
+   * Partition moves, driven by each moving partition's leader as Raft membership changes,
+   * one at a time: add the new replicas as learners, promote each once it has caught up,
+   * hand leadership away if this broker is leaving, remove the old replicas; then tell the
+   * controller. Voters never drop below the old majority of caught-up replicas.
+   */
+  private stepMoves(): void {
+    for (const byPartition of this.replicas.values()) {
+      for (const replica of byPartition.values()) {
+        if (!replica.isLeader) continue;
+        const assignment = this.controller.state.topics.get(replica.topic)?.partitions[replica.partition];
+        if (!assignment?.previous || assignment.groupId !== replica.group.groupId) continue;
+        try {
+          if (this.stepMove(replica, assignment.replicas)) this.reportMoveDone(replica, assignment.replicas);
+        } catch (error) {
+          // LEADER_NOT_AVAILABLE (a change still committing), NOT_ENOUGH_REPLICAS (not caught up): next step.
+          if (!(error instanceof FlotillaError) || !error.retriable) this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'partition move step failed');
+        }
+      }
+    }
+  }
+
+  /** Takes the next membership step towards `target`; true when the voters are `target`. */
+  private stepMove(replica: PartitionReplica, target: number[]): boolean {
+    const status = replica.group.node.status();
+    const step = nextMoveStep(status, target, this.config.id);
+    if (step.kind === 'done') return true;
+    if (step.kind === 'change') {
+      this.raft.withNode(replica.group, (node) => node.proposeConfigChange(step.change));
+      this.logger.info({ topic: replica.topic, partition: replica.partition, change: step.change }, 'partition move step');
+    } else if (step.kind === 'handOver') {
+      this.raft.withNode(replica.group, (node) => node.transferLeadership(step.to));
+    }
+    return false;
+  }
+
+  private reportMoveDone(replica: PartitionReplica, target: number[]): void {
+    const key = `${replica.topic}/${replica.partition}`;
+    if (this.reportingMoves.has(key)) return;
+    this.reportingMoves.add(key);
+    const addresses = [this.addressOf(this.controller.leaderId), ...[...this.controller.state.brokers.values()].map((b) => b.address)].filter((a): a is string => !!a);
+    controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000)
+      .then(() => this.logger.info({ topic: replica.topic, partition: replica.partition, replicas: target }, 'partition move completed'))
+      .catch((error) => this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'could not report a finished move; retrying'))
+      .finally(() => this.reportingMoves.delete(key));
   }
 
   /** Starts a transfer to the preferred leader of every partition led here by another; returns how many. */
@@ -264,7 +359,7 @@ export class Broker {
   // ---------------------------------------------------------------------------------------
 
   private loadClusterFile(): ClusterFile {
-    const path = join(this.config.dataDir, 'cluster.json');
+    const path = join(this.config.dataDir, CLUSTER_FILE);
     if (existsSync(path)) {
       const saved = JSON.parse(readFileSync(path, 'utf8')) as ClusterFile;
       if (saved.brokerId !== this.config.id) {
@@ -273,7 +368,7 @@ export class Broker {
       return saved;
     }
     if (this.config.initialCluster.size === 0) {
-      throw new FlotillaError('INVALID_CONFIG', 'a new data directory needs --initial-cluster (joining with --join is not available yet)');
+      throw new FlotillaError('INVALID_CONFIG', 'a new data directory needs --initial-cluster or --join HOST:PORT');
     }
     const file: ClusterFile = { clusterId: this.config.clusterId, brokerId: this.config.id, initialCluster: [...this.config.initialCluster] };
     writeFileAtomic(path, JSON.stringify(file));
@@ -293,10 +388,12 @@ export class Broker {
     this.logger.info('broker stopping');
     await this.handOverLeadership(3000);
     this.clients.close();
+    this.groups.stop();
     this.server.close();
     this.raft.stop();
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.balanceTimer) clearInterval(this.balanceTimer);
+    if (this.moveTimer) clearInterval(this.moveTimer);
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
     for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
     this.controller.close(stopping);
@@ -324,15 +421,64 @@ export class Broker {
   }
 }
 
+type MoveStep =
+  | { kind: 'change'; change: ConfigChange }
+  | { kind: 'handOver'; to: number }
+  | { kind: 'wait' }
+  | { kind: 'done' };
+
+/**
+ * One membership change at a time towards `target`: add the new replicas as learners,
+ * promote each once it holds everything committed, then remove the old replicas (handing
+ * leadership to a caught-up target first if the leader itself leaves).
+ */
+export function nextMoveStep(status: Status, target: number[], self: number): MoveStep {
+  const { voters, learners } = status.membership;
+  const caughtUp = (id: number) => (status.progress[id]?.match ?? -1) >= status.commit;
+  const missing = target.find((id) => !voters.includes(id) && !learners.includes(id));
+  if (missing !== undefined) return { kind: 'change', change: { type: 'addLearner', id: missing } };
+  const ready = learners.find((id) => target.includes(id) && caughtUp(id));
+  if (ready !== undefined) return { kind: 'change', change: { type: 'promote', id: ready } };
+  if (learners.some((id) => target.includes(id))) return { kind: 'wait' };
+  const strayLearner = learners.find((id) => !target.includes(id));
+  if (strayLearner !== undefined) return { kind: 'change', change: { type: 'remove', id: strayLearner } };
+  const leaving = voters.find((id) => !target.includes(id));
+  if (leaving === self) {
+    const successor = target.find((id) => id !== self && caughtUp(id) && status.progress[id]?.recentActive);
+    return successor === undefined ? { kind: 'wait' } : { kind: 'handOver', to: successor };
+  }
+  if (leaving !== undefined) return { kind: 'change', change: { type: 'remove', id: leaving } };
+  return { kind: 'done' };
+}
+
 function writeFileAtomic(path: string, contents: string): void {
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileSync(`${path}.tmp`, contents);
   renameSync(`${path}.tmp`, path);
 }
 
+/**
+ * `--join`: registers this broker through any member (followed to the controller), and
+ * records what the cluster answered in the data directory, which from then on wins.
+ */
+async function joinCluster(config: BrokerConfig, logger: Logger): Promise<void> {
+  logger.info({ via: config.join }, 'joining the cluster');
+  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise } }, 60_000);
+  const answer = response.registerBroker!;
+  const file: ClusterFile = {
+    clusterId: answer.clusterId,
+    brokerId: config.id,
+    initialCluster: answer.brokers.map((b) => [b.id, b.address]),
+    controllerVoters: [...answer.controllerVoters],
+  };
+  writeFileAtomic(join(config.dataDir, CLUSTER_FILE), JSON.stringify(file));
+  logger.info({ clusterId: answer.clusterId, controller: answer.controllerId }, 'joined the cluster');
+}
+
 export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {
-  const broker = new Broker(config, logger);
+  const log = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
+  if (config.join && !existsSync(join(config.dataDir, CLUSTER_FILE))) await joinCluster(config, log);
+  const broker = new Broker(config, log);
   await broker.start();
   return broker;
 }
-    this.groups.stop();

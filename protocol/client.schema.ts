@@ -1247,6 +1247,12 @@ export const descriptor = {
          "rule": "repeated",
          "type": "BrokerInfo",
          "id": 3
+        },
+        "controllerVoters": {
+         "rule": "repeated",
+         "type": "uint32",
+         "id": 4,
+         "protoName": "controller_voters"
         }
        }
       },
@@ -1264,6 +1270,10 @@ export const descriptor = {
          "rule": "repeated",
          "type": "uint32",
          "id": 3
+        },
+        "completed": {
+         "type": "bool",
+         "id": 4
         }
        }
       },
@@ -1618,6 +1628,8 @@ export interface JoinGroupRequest {
   memberId: string;
   topics: string[];
   sessionTimeoutMs: number;
+  /** Partitions the member still reads (a rejoin after a coordinator change or a lost session): the coordinator keeps them with the member when nobody else holds them. */
+  owned: TopicPartitions[];
 }
 
 export interface JoinGroupResponse {
@@ -1628,8 +1640,6 @@ export interface JoinGroupResponse {
 }
 
 /** The response carries the member's current assignment; a new generation means it changed. `generation` is the latest one whose assignment the member has applied: partitions taken away by then are released (no longer fetched, positions committed). */
-  /** Partitions the member still reads (a rejoin after a coordinator change or a lost session): the coordinator keeps them with the member when nobody else holds them. */
-  owned: TopicPartitions[];
 export interface HeartbeatRequest {
   groupId: string;
   memberId: string;
@@ -1719,6 +1729,8 @@ export interface ResetOffsetsRequest {
   partitions: number[];
   spec: OffsetSpec;
   value: number;
+  /** When present: the exact offset of each partition (the client resolved earliest/latest at the partition leaders); spec and value are then ignored. */
+  offsets: PartitionOffset[];
 }
 
 export interface ResetOffsetsResponse {
@@ -1729,20 +1741,22 @@ export interface ResetOffsetsResponse {
 export interface RegisterBrokerRequest {
   brokerId: number;
   address: string;
-  /** When present: the exact offset of each partition (the client resolved earliest/latest at the partition leaders); spec and value are then ignored. */
-  offsets: PartitionOffset[];
 }
 
 export interface RegisterBrokerResponse {
   clusterId: string;
   controllerId: number;
   brokers: BrokerInfo[];
+  /** the brokers that vote on the metadata (group 0) */
+  controllerVoters: number[];
 }
 
 export interface MovePartitionRequest {
   topic: string;
   partition: number;
   replicas: number[];
+  /** Sent by the partition's leader (not by users) once the group's voters are `replicas`. */
+  completed: boolean;
 }
 
 export interface MovePartitionResponse {

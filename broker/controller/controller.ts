@@ -7,6 +7,7 @@ import { buildBatch, isControlBatch, records } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry } from '../raft/log.js';
 import type { SoftState } from '../raft/raft.js';
+import type { ConfigChange, Membership } from '../raft/membership.js';
 import type { Snapshot } from '../raft/types.js';
 import { CommitWaiter } from '../multiraft/commit-waiter.js';
 import type { Group, MultiRaft, StateMachine } from '../multiraft/multiraft.js';
@@ -97,6 +98,27 @@ export class Controller implements StateMachine {
     this.nextProducerId = producerId + 1;
     await this.propose({ type: 'allocateProducerId', producerId }, timeoutMs);
     return producerId;
+  }
+
+  /**
+   * Applies one membership change to the metadata group and waits for it to commit,
+   * retrying while another change is still committing. Returns without proposing when
+   * `done` already holds.
+   */
+  async changeMembership(change: ConfigChange, done: (m: Membership) => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.isLeader) throw this.notController();
+      if (done(this.group.node.members)) return;
+      try {
+        const proposal = this.raft.withNode(this.group, (node) => node.proposeConfigChange(change));
+        await this.commits.wait(proposal.index, proposal.term, Math.max(1, deadline - Date.now()));
+        return;
+      } catch (error) {
+        if (!(error instanceof FlotillaError) || !error.retriable || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   close(error: FlotillaError): void {

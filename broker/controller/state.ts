@@ -26,8 +26,10 @@ export interface PartitionAssignment {
   partition: number;
   /** Raft group id of this partition, unique in the cluster (0 is the controller). */
   groupId: number;
-  /** Broker ids; the first is the preferred leader. */
+  /** Broker ids; the first is the preferred leader. While moving: the target. */
   replicas: number[];
+  /** While a move is in progress: the replicas before it (the group's voters when it began). */
+  previous?: number[];
 }
 
 export interface TopicMeta {
@@ -41,8 +43,6 @@ export interface BrokerMeta {
   address: string;
 }
 
-export type ControllerCommand =
-  | { type: 'registerBroker'; id: number; address: string }
 /** A consumer group's committed position in one partition: the next offset to read. */
 export interface GroupOffset {
   topic: string;
@@ -50,13 +50,18 @@ export interface GroupOffset {
   offset: number;
 }
 
-  | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
+export type ControllerCommand =
   // Consumer groups: committed offsets (membership is soft state at the coordinator).
   | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
   | { type: 'resetOffsets'; group: string; offsets: GroupOffset[] }
+  | { type: 'registerBroker'; id: number; address: string }
+  | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'alterTopic'; name: string; config: TopicConfig }
-  | { type: 'allocateProducerId'; producerId: number };
+  | { type: 'allocateProducerId'; producerId: number }
+  | { type: 'movePartition'; name: string; partition: number; replicas: number[] }
+  | { type: 'moveCompleted'; name: string; partition: number; replicas: number[] }
+  | { type: 'removeBroker'; id: number };
 
 /** What applying a command changed, for the broker to act on (start or stop groups). */
 export type ControllerEvent =
@@ -64,6 +69,9 @@ export type ControllerEvent =
   | { type: 'topicDeleted'; topic: TopicMeta }
   | { type: 'topicAltered'; topic: TopicMeta }
   | { type: 'brokerRegistered'; broker: BrokerMeta }
+  | { type: 'brokerRemoved'; id: number }
+  | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
+  | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'none' };
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
@@ -89,29 +97,21 @@ export function validateTopicConfig(partial: Partial<TopicConfig>, base: TopicCo
   return config;
 }
 
+export function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
+
 export class ControllerState {
   readonly brokers = new Map<number, BrokerMeta>();
   readonly topics = new Map<string, TopicMeta>();
   /** Next Raft group id to hand out; 0 is the controller's own group. */
   nextGroupId = 1;
   nextProducerId = 1;
+  /** Consumer groups' committed offsets: group -> "topic/partition" -> next offset to read. */
+  readonly groupOffsets = new Map<string, Map<string, number>>();
 
   apply(command: ControllerCommand): ControllerEvent {
     switch (command.type) {
-      case 'registerBroker': {
-        const broker = { id: command.id, address: command.address };
-        this.brokers.set(command.id, broker);
-        return { type: 'brokerRegistered', broker };
-      }
-      case 'createTopic': {
-        // A duplicate can commit when two creates race; the first one wins.
-        if (this.topics.has(command.name)) return { type: 'none' };
-        const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
-  /** Consumer groups' committed offsets: group -> "topic/partition" -> next offset to read. */
-  readonly groupOffsets = new Map<string, Map<string, number>>();
-        this.topics.set(topic.name, topic);
-        for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);
-        return { type: 'topicCreated', topic };
       case 'commitOffsets':
       case 'resetOffsets': {
         let offsets = this.groupOffsets.get(command.group);
@@ -121,11 +121,27 @@ export class ControllerState {
         }
         return { type: 'none' };
       }
+      case 'registerBroker': {
+        const broker = { id: command.id, address: command.address };
+        this.brokers.set(command.id, broker);
+        return { type: 'brokerRegistered', broker };
+      }
+      case 'createTopic': {
+        // A duplicate can commit when two creates race; the first one wins.
+        if (this.topics.has(command.name)) return { type: 'none' };
+        const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
+        this.topics.set(topic.name, topic);
+        for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);
+        return { type: 'topicCreated', topic };
       }
       case 'deleteTopic': {
         const topic = this.topics.get(command.name);
         if (!topic) return { type: 'none' };
         this.topics.delete(command.name);
+        // A topic created again under the same name starts without committed offsets.
+        for (const offsets of this.groupOffsets.values()) {
+          for (const key of offsets.keys()) if (key.slice(0, key.lastIndexOf('/')) === command.name) offsets.delete(key);
+        }
         return { type: 'topicDeleted', topic };
       }
       case 'alterTopic': {
@@ -137,11 +153,26 @@ export class ControllerState {
       case 'allocateProducerId':
         this.nextProducerId = Math.max(this.nextProducerId, command.producerId + 1);
         return { type: 'none' };
+      case 'movePartition': {
+        const topic = this.topics.get(command.name);
+        const assignment = topic?.partitions[command.partition];
+        if (!topic || !assignment || assignment.previous) return { type: 'none' };
+        assignment.previous = assignment.replicas;
+        assignment.replicas = command.replicas;
+        return { type: 'partitionMoving', topic, assignment };
+      }
+      case 'moveCompleted': {
+        const topic = this.topics.get(command.name);
+        const assignment = topic?.partitions[command.partition];
+        if (!topic || !assignment || !assignment.previous || !sameMembers(assignment.replicas, command.replicas)) return { type: 'none' };
+        delete assignment.previous;
+        return { type: 'partitionMoved', topic, assignment };
+      }
+      case 'removeBroker':
+        this.brokers.delete(command.id);
+        return { type: 'brokerRemoved', id: command.id };
+
     }
-        // A topic created again under the same name starts without committed offsets.
-        for (const offsets of this.groupOffsets.values()) {
-          for (const key of offsets.keys()) if (key.slice(0, key.lastIndexOf('/')) === command.name) offsets.delete(key);
-        }
   }
 
   /**
@@ -190,6 +221,7 @@ export class ControllerState {
       topics: [...this.topics.values()],
       nextGroupId: this.nextGroupId,
       nextProducerId: this.nextProducerId,
+      groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
     };
   }
 
@@ -199,8 +231,7 @@ export class ControllerState {
     for (const t of json.topics) state.topics.set(t.name, t);
     state.nextGroupId = json.nextGroupId;
     state.nextProducerId = json.nextProducerId;
+    for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));
     return state;
   }
 }
-      groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
-    for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));

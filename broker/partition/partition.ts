@@ -45,8 +45,8 @@ export class PartitionReplica implements StateMachine {
   constructor(
     readonly topic: string,
     readonly partition: number,
-    /** The assignment's replicas; the first is the preferred leader. */
-    readonly replicas: number[],
+    /** The assignment's replicas (the target during a move); the first is the preferred leader. */
+    public replicas: number[],
     private readonly raft: MultiRaft,
     private readonly leaderAddress: (id: number) => string | undefined,
   ) {}

@@ -16,7 +16,8 @@ import {
   type client,
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
-import { validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
+import { sameMembers, validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
+import { parseHostPort } from '../config.js';
 import type { Broker } from '../broker.js';
 import type { Acks as PartitionAcks } from '../partition/partition.js';
 
@@ -124,7 +125,6 @@ export class ClientServer {
         return { describeTopic: this.describeTopic(request.describeTopic!.topic) };
       case 'describeCluster':
         return { describeCluster: this.describeCluster() };
-      case 'transferLeader': {
       // Consumer groups: the coordinator is the controller leader (NOT_CONTROLLER elsewhere).
       case 'joinGroup':
         return { joinGroup: this.broker.groups.join(request.joinGroup!, request.clientId, remote) };
@@ -143,6 +143,7 @@ export class ClientServer {
         return { describeGroup: this.broker.groups.describeGroup(request.describeGroup!) };
       case 'resetOffsets':
         return { resetOffsets: await this.broker.groups.resetOffsets(request.resetOffsets!) };
+      case 'transferLeader': {
         const r = request.transferLeader!;
         const replica = this.broker.replica(r.topic, r.partition);
         if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
@@ -151,6 +152,14 @@ export class ClientServer {
       }
       case 'balanceLeaders':
         return { balanceLeaders: { transfers: this.broker.balanceLeaders() } };
+      case 'registerBroker':
+        return { registerBroker: await this.registerBroker(request.registerBroker!) };
+      case 'movePartition':
+        await this.movePartition(request.movePartition!);
+        return { movePartition: {} };
+      case 'removeBroker':
+        await this.removeBroker(request.removeBroker!.brokerId);
+        return { removeBroker: {} };
       case 'initProducerId':
         return { initProducerId: await this.initProducerId(request.initProducerId!) };
       case undefined:
@@ -313,6 +322,89 @@ export class ClientServer {
       return { producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
     }
     return { producerId: await this.broker.controller.allocateProducerId(DEFAULT_CONTROLLER_TIMEOUT_MS), producerEpoch: 0 };
+  }
+
+  /**
+   * `broker start --join`: records the broker in the metadata and adds it to the metadata
+   * group as a learner, so that it follows the controller like every broker.
+   */
+  private async registerBroker(request: client.RegisterBrokerRequest): Promise<Init<client.RegisterBrokerResponse>> {
+    this.requireController();
+    const controller = this.broker.controller;
+    const { brokerId: id, address } = request;
+    if (!(id > 0)) throw new FlotillaError('INVALID_REQUEST', `broker id must be a positive integer, got ${id}`);
+    parseHostPort(address, 'the joining broker\'s address');
+    const existing = controller.state.brokers.get(id);
+    if (existing && existing.address !== address) {
+      throw new FlotillaError('INVALID_REQUEST', `broker id ${id} is already registered at ${existing.address}; pick another --id`);
+    }
+    if (!existing) await controller.propose({ type: 'registerBroker', id, address }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+    await controller.changeMembership({ type: 'addLearner', id }, (m) => m.voters.includes(id) || m.learners.includes(id), DEFAULT_CONTROLLER_TIMEOUT_MS);
+    return {
+      clusterId: this.broker.clusterId,
+      controllerId: controller.leaderId,
+      brokers: [...controller.state.brokers.values()].map((b) => ({ id: b.id, address: b.address })),
+      controllerVoters: controller.group.node.members.voters,
+    };
+  }
+
+  /** Starts a move (users), or records that one finished (the partition's leader). */
+  private async movePartition(request: client.MovePartitionRequest): Promise<void> {
+    this.requireController();
+    const state = this.broker.controller.state;
+    const meta = state.topics.get(request.topic);
+    if (!meta) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${request.topic}" does not exist`);
+    const assignment = meta.partitions[request.partition];
+    if (!assignment) throw new FlotillaError('UNKNOWN_PARTITION', `topic "${request.topic}" has no partition ${request.partition}`);
+    const replicas = [...request.replicas];
+    const command = { name: request.topic, partition: request.partition, replicas };
+    if (request.completed) {
+      await this.broker.controller.propose({ type: 'moveCompleted', ...command }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+      return;
+    }
+    if (replicas.length === 0 || new Set(replicas).size !== replicas.length) {
+      throw new FlotillaError('INVALID_REQUEST', `--replicas must list distinct broker ids, got ${replicas.join(',')}`);
+    }
+    const unknown = replicas.filter((id) => !state.brokers.has(id));
+    if (unknown.length > 0) throw new FlotillaError('INVALID_REQUEST', `broker ${unknown.join(', ')} is not registered in the cluster`);
+    if (assignment.previous) throw new FlotillaError('INVALID_REQUEST', `${request.topic}/${request.partition} is already moving to ${assignment.replicas.join(',')}; wait until it finishes`);
+    if (sameMembers(assignment.replicas, replicas) && assignment.replicas[0] === replicas[0]) return;
+    await this.broker.controller.propose({ type: 'movePartition', ...command }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+  }
+
+  /**
+   * Moves every replica off the broker (one move per partition, to the least loaded
+   * other brokers), waits for the moves, then takes it out of the metadata group and the
+   * metadata. Running it again resumes where a timeout left it.
+   */
+  private async removeBroker(id: number): Promise<void> {
+    this.requireController();
+    const controller = this.broker.controller;
+    const state = controller.state;
+    if (!state.brokers.has(id)) throw new FlotillaError('INVALID_REQUEST', `broker ${id} is not registered in the cluster`);
+    const others = [...state.brokers.keys()].filter((b) => b !== id);
+    const load = new Map(others.map((b) => [b, 0]));
+    for (const topic of state.topics.values()) for (const p of topic.partitions) for (const r of p.replicas) if (load.has(r)) load.set(r, load.get(r)! + 1);
+    for (const topic of state.topics.values()) {
+      for (const p of topic.partitions) {
+        if (!p.replicas.includes(id) || p.previous) continue;
+        const substitute = others.filter((b) => !p.replicas.includes(b)).sort((a, b) => load.get(a)! - load.get(b)! || a - b)[0];
+        if (substitute === undefined) {
+          throw new FlotillaError('INVALID_CONFIG', `cannot remove broker ${id}: ${topic.name}/${p.partition} needs ${p.replicas.length} replicas and only ${others.length} other brokers exist`);
+        }
+        load.set(substitute, load.get(substitute)! + 1);
+        const replicas = p.replicas.map((r) => (r === id ? substitute : r));
+        await controller.propose({ type: 'movePartition', name: topic.name, partition: p.partition, replicas }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+      }
+    }
+    const deadline = Date.now() + 5 * 60_000;
+    const stillThere = () => [...state.topics.values()].some((t) => t.partitions.some((p) => p.replicas.includes(id) || p.previous?.includes(id)));
+    while (stillThere()) {
+      if (Date.now() > deadline) throw new FlotillaError('TIMEOUT', `replicas of broker ${id} are still moving; run remove-broker again to wait for them`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await controller.changeMembership({ type: 'remove', id }, (m) => !m.voters.includes(id) && !m.learners.includes(id), DEFAULT_CONTROLLER_TIMEOUT_MS);
+    await controller.propose({ type: 'removeBroker', id }, DEFAULT_CONTROLLER_TIMEOUT_MS);
   }
 
   private describeTopic(topic: string): Init<client.DescribeTopicResponse> {

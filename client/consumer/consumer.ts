@@ -162,8 +162,13 @@ class PartitionFetcher {
   private async chooseReplica(): Promise<{ id: number; address: string }> {
     const readFrom = this.options.readFrom;
     if (readFrom === 'leader') return this.cluster.leaderAddress(this.topic, this.partition);
-    const info = await this.cluster.partition(this.topic, this.partition);
+    let info = await this.cluster.partition(this.topic, this.partition);
     if (typeof readFrom === 'number') {
+      if (!info.replicas.includes(readFrom) || this.cluster.brokerAddress(readFrom) === undefined) {
+        // The cache may predate a partition move or a broker joining: look again once.
+        this.cluster.invalidateTopic(this.topic);
+        info = await this.cluster.partition(this.topic, this.partition);
+      }
       const address = this.cluster.brokerAddress(readFrom);
       if (!info.replicas.includes(readFrom) || address === undefined) {
         throw new FlotillaError('UNKNOWN_PARTITION', `broker ${readFrom} holds no replica of ${this.topic}/${this.partition} (replicas: ${info.replicas.join(', ')}); choose one of them with readFrom`);

@@ -31,6 +31,8 @@ export interface BrokerProcess {
   dataDir: string;
   child: ChildProcess | null;
   output: string[];
+  /** Set for brokers started with --join (through this address). */
+  joinVia?: string;
 }
 
 export interface TestClusterOptions {
@@ -63,11 +65,19 @@ export class TestCluster {
     return this;
   }
 
+  /** Starts a new broker that joins the running cluster through broker `via`. */
+  async join(id: number, via = 1): Promise<BrokerProcess> {
+    const address = `127.0.0.1:${await freePort()}`;
+    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address });
+    return this.spawn(id);
+  }
+
   spawn(id: number): BrokerProcess {
     const broker = this.brokers.get(id)!;
+    const membership = broker.joinVia ? ['--join', broker.joinVia] : ['--initial-cluster', this.initialCluster];
     const args = [
       CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
-      '--initial-cluster', this.initialCluster, '--fsync', this.options.fsync ?? 'always', '--log-level', 'info',
+      ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', 'info',
       ...(this.options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
