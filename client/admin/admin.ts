@@ -153,13 +153,14 @@ export class Admin {
   }
 
   async listGroups(): Promise<GroupListing[]> {
-    const { result } = await this.cluster.anyBrokerRequest({ type: 'listGroups' }, this.deadline());
+    // The group coordinator is the controller leader.
+    const { result } = await this.cluster.controllerRequest({ type: 'listGroups' }, this.deadline());
     return result;
   }
 
   async describeGroup(groupId: string): Promise<GroupDescription> {
     if (typeof groupId !== 'string' || groupId === '') throw invalid('describeGroup needs a group id');
-    const { result } = await this.cluster.anyBrokerRequest({ type: 'describeGroup', groupId }, this.deadline());
+    const { result } = await this.cluster.controllerRequest({ type: 'describeGroup', groupId }, this.deadline());
     return result;
   }
 
@@ -169,7 +170,19 @@ export class Admin {
     validateTopicName(topic);
     if (typeof to === 'number') requireInteger('resetOffsets', 'to', to, 0);
     else if (to !== 'earliest' && to !== 'latest') throw invalid(`resetOffsets: to must be 'earliest', 'latest' or an offset, got ${JSON.stringify(to)}`);
-    const { result } = await this.cluster.anyBrokerRequest({ type: 'resetOffsets', groupId, topic, target: to }, this.deadline());
+    const deadline = this.deadline();
+    // earliest/latest are the partition leaders' to say: resolve them here, send exact offsets.
+    let offsets: Array<{ topic: string; partition: number; offset: number }> | undefined;
+    if (typeof to !== 'number') {
+      const info = await this.cluster.topic(topic, deadline);
+      offsets = await Promise.all(
+        info.partitions.map(async (p) => {
+          const { result } = await this.cluster.leaderRequest({ type: 'listOffsets', topic, partition: p.partition, target: to }, deadline);
+          return { topic, partition: p.partition, offset: result.offset };
+        }),
+      );
+    }
+    const { result } = await this.cluster.controllerRequest({ type: 'resetOffsets', groupId, topic, target: to, ...(offsets ? { offsets } : {}) }, deadline);
     return result;
   }
 

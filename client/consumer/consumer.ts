@@ -19,6 +19,7 @@ import { asFlotillaError, backoffFor, sleep } from '../cluster/retry.js';
 import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
 import { messagesFrom, type Message } from './messages.js';
 import { validateTopicName } from '../admin/admin.js';
+import { GroupMembership } from './group.js';
 
 export type { Message } from './messages.js';
 
@@ -31,8 +32,8 @@ export interface Assignment {
 /** Fetch results that may wait per partition: the one being handed out and one prefetched. */
 const PREFETCH_CHUNKS = 2;
 
-function groupsNotAvailable(what: string): FlotillaError {
-  return new FlotillaError('INVALID_REQUEST', `${what}: consumer groups are not available yet in this version; use consumer.assign([{ topic, partition, offset }]) instead`);
+function needsGroup(what: string): FlotillaError {
+  return new FlotillaError('INVALID_REQUEST', `${what} needs a consumer group: create the consumer with client.consumer({ groupId }) and subscribe() to topics`);
 }
 
 class PartitionFetcher {
@@ -196,18 +197,23 @@ export class Consumer implements AsyncIterable<Message> {
   private wakeIterator: (() => void) | null = null;
   private nextFetcher = 0;
   private current: { messages: Message[]; next: number } | null = null;
+  /** Per "topic/partition": the offset after the last record handed to the application. */
+  private readonly positions = new Map<string, number>();
+  private readonly group: GroupMembership | null;
 
   constructor(
     readonly cluster: Cluster,
     options: ConsumerOptions = {},
   ) {
     this.options = resolveConsumerOptions(options);
+    this.group = this.options.groupId === undefined ? null : new GroupMembership(this, this.options.groupId);
   }
 
   /** Replaces the assignment. Synchronous; fetching starts when iteration does. */
   assign(assignments: Assignment[]): void {
     if (this.closed) throw new FlotillaError('INVALID_REQUEST', 'assign() after consumer.close(); create a new consumer');
     if (!Array.isArray(assignments)) throw new FlotillaError('INVALID_REQUEST', 'assign() takes an array of { topic, partition, offset }');
+    if (this.group?.subscribed) throw new FlotillaError('INVALID_REQUEST', 'assign() on a consumer that subscribed to a group: the group assigns its partitions');
     const seen = new Set<string>();
     for (const a of assignments) {
       validateTopicName(a?.topic);
@@ -250,18 +256,59 @@ export class Consumer implements AsyncIterable<Message> {
     });
   }
 
-  async subscribe(_subscription: { topic: string; fromBeginning?: boolean }): Promise<void> {
-    throw groupsNotAvailable('subscribe()');
+  /** Joins the group (groupId) for the topic; may be called for several topics. */
+  async subscribe(subscription: { topic: string; fromBeginning?: boolean }): Promise<void> {
+    if (!this.group) throw needsGroup('subscribe()');
+    if (this.closed) throw new FlotillaError('INVALID_REQUEST', 'subscribe() after consumer.close(); create a new consumer');
+    validateTopicName(subscription?.topic);
+    await this.group.subscribe(subscription.topic, subscription.fromBeginning === true);
   }
 
+  /** Commits, for each owned partition, the offset after the last record handed out. */
   async commit(): Promise<void> {
-    throw groupsNotAvailable('commit()');
+    if (!this.group?.subscribed) throw needsGroup('commit()');
+    await this.group.commit();
   }
 
   async close(): Promise<void> {
+    const wasClosed = this.closed;
     this.closed = true;
     for (const f of this.fetchers) f.stop();
     this.dataArrived();
+    if (!wasClosed) await this.group?.close();
+  }
+
+  /** @internal Group: start fetching these partitions (at iteration start if not started). */
+  addAssigned(assignments: Assignment[]): void {
+    if (this.closed) return;
+    const fetchers = assignments.map((a) => new PartitionFetcher(a.topic, a.partition, a.offset, this));
+    this.fetchers.push(...fetchers);
+    if (this.started) for (const f of fetchers) void f.run();
+    this.dataArrived();
+  }
+
+  /** @internal Group: stop fetching these "topic/partition"s; nothing more of them is handed out. */
+  removeAssigned(keys: string[]): void {
+    const gone = new Set(keys);
+    const keep: PartitionFetcher[] = [];
+    for (const f of this.fetchers) {
+      if (gone.has(`${f.topic}/${f.partition}`)) f.stop();
+      else keep.push(f);
+    }
+    this.fetchers = keep;
+    this.nextFetcher = 0;
+    const head = this.current?.messages[0];
+    if (head && gone.has(`${head.topic}/${head.partition}`)) this.current = null;
+  }
+
+  /** @internal The offset after the last record of "topic/partition" handed out, if any. */
+  positionOf(key: string): number | undefined {
+    return this.positions.get(key);
+  }
+
+  /** @internal */
+  forgetPosition(key: string): void {
+    this.positions.delete(key);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
@@ -287,7 +334,9 @@ export class Consumer implements AsyncIterable<Message> {
         }
         this.current = { messages, next: 0 };
       }
-      yield this.current.messages[this.current.next++]!;
+      const message = this.current.messages[this.current.next++]!;
+      if (this.group) this.positions.set(`${message.topic}/${message.partition}`, message.offset + 1);
+      yield message;
     }
   }
 

@@ -7,7 +7,7 @@ export type ReadFrom = 'any' | 'leader' | number;
 export type OffsetReset = 'earliest' | 'latest' | 'none';
 
 export interface ConsumerOptions {
-  /** Consumer groups are not available yet; accepted so that code written for them type-checks. */
+  /** The consumer group to join with subscribe(): partitions are shared among its members. */
   groupId?: string;
   /** 'any' spreads fetches over the replicas, 'leader' reads the leader, a broker id pins one replica. */
   readFrom?: ReadFrom;
@@ -19,8 +19,13 @@ export interface ConsumerOptions {
   offsetReset?: OffsetReset;
   /** How long a replica that timed out or was unreachable is skipped by readFrom 'any'. */
   replicaSetAsideMs?: number;
+  /** A group member silent this long loses its partitions to the others. */
   sessionTimeoutMs?: number;
+  /** Group heartbeats run on their own timer at this interval, whatever the application does. */
   heartbeatIntervalMs?: number;
+  /** Groups: commit positions every autoCommitIntervalMs, on rebalance and on close(). */
+  autoCommit?: boolean;
+  autoCommitIntervalMs?: number;
 }
 
 export const CONSUMER_DEFAULTS = {
@@ -32,6 +37,8 @@ export const CONSUMER_DEFAULTS = {
   replicaSetAsideMs: 30_000,
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1_000,
+  autoCommit: true,
+  autoCommitIntervalMs: 5_000,
 };
 
 export type ResolvedConsumerOptions = typeof CONSUMER_DEFAULTS;
@@ -54,6 +61,8 @@ export function resolveConsumerOptions(options: ConsumerOptions = {}): ResolvedC
   requireInteger('consumer', 'replicaSetAsideMs', resolved.replicaSetAsideMs, 0);
   requireInteger('consumer', 'sessionTimeoutMs', resolved.sessionTimeoutMs, 1);
   requireInteger('consumer', 'heartbeatIntervalMs', resolved.heartbeatIntervalMs, 1);
+  if (typeof resolved.autoCommit !== 'boolean') throw invalid('consumer option autoCommit must be true or false');
+  requireInteger('consumer', 'autoCommitIntervalMs', resolved.autoCommitIntervalMs, 1);
   if (resolved.heartbeatIntervalMs >= resolved.sessionTimeoutMs) {
     throw invalid(`consumer option heartbeatIntervalMs (${resolved.heartbeatIntervalMs}) must be below sessionTimeoutMs (${resolved.sessionTimeoutMs}); a third of it is usual`);
   }

@@ -75,6 +75,25 @@ export interface GroupDescription {
 
 export type OffsetTarget = 'earliest' | 'latest';
 
+export interface TopicPartitionList {
+  topic: string;
+  partitions: number[];
+}
+
+export interface CommittedOffset {
+  topic: string;
+  partition: number;
+  /** Next offset to read; -1: none committed. */
+  offset: number;
+}
+
+/** A member's view of its group after join or heartbeat. */
+export interface GroupAssignment {
+  memberId: string;
+  generation: number;
+  assignment: TopicPartitionList[];
+}
+
 export type ClientRequest =
   | { type: 'metadata' }
   | { type: 'createTopic'; topic: string; partitions: number; replicationFactor: number; config: TopicConfigInput; timeoutMs: number }
@@ -82,6 +101,8 @@ export type ClientRequest =
   | { type: 'alterTopic'; topic: string; config: TopicConfigInput }
   | { type: 'describeTopic'; topic: string }
   | { type: 'describeCluster' }
+  /** Without producerId: a new id (epoch 0). With it: the same id, next epoch. */
+  | { type: 'initProducerId'; producerId?: number; producerEpoch?: number }
   | { type: 'produce'; topic: string; partition: number; acks: Acks; timeoutMs: number; batch: Buffer }
   | { type: 'fetch'; topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number }
   | { type: 'listOffsets'; topic: string; partition: number; target: OffsetTarget }
@@ -91,7 +112,12 @@ export type ClientRequest =
   | { type: 'removeBroker'; brokerId: number }
   | { type: 'listGroups' }
   | { type: 'describeGroup'; groupId: string }
-  | { type: 'resetOffsets'; groupId: string; topic: string; target: OffsetTarget | number };
+  | { type: 'resetOffsets'; groupId: string; topic: string; target: OffsetTarget | number; offsets?: CommittedOffset[] }
+  | { type: 'joinGroup'; groupId: string; memberId: string; topics: string[]; sessionTimeoutMs: number; owned: TopicPartitionList[] }
+  | { type: 'heartbeat'; groupId: string; memberId: string; generation: number }
+  | { type: 'leaveGroup'; groupId: string; memberId: string }
+  | { type: 'commitOffsets'; groupId: string; memberId: string; generation: number; offsets: CommittedOffset[] }
+  | { type: 'fetchOffsets'; groupId: string; partitions: TopicPartitionList[] };
 
 export interface ProduceResult {
   /** Offset of the batch's first record; the i-th record has baseOffset + i. */
@@ -112,6 +138,7 @@ export type ClientResponse =
   | { type: 'alterTopic' }
   | { type: 'describeTopic'; result: TopicDescription }
   | { type: 'describeCluster'; result: ClusterDescription }
+  | { type: 'initProducerId'; result: { producerId: number; producerEpoch: number } }
   | { type: 'produce'; result: ProduceResult }
   | { type: 'fetch'; result: FetchResult }
   | { type: 'listOffsets'; result: { offset: number } }
@@ -121,6 +148,11 @@ export type ClientResponse =
   | { type: 'removeBroker' }
   | { type: 'listGroups'; result: GroupListing[] }
   | { type: 'describeGroup'; result: GroupDescription }
-  | { type: 'resetOffsets'; result: Array<{ topic: string; partition: number; offset: number }> };
+  | { type: 'resetOffsets'; result: Array<{ topic: string; partition: number; offset: number }> }
+  | { type: 'joinGroup'; result: GroupAssignment }
+  | { type: 'heartbeat'; result: GroupAssignment }
+  | { type: 'leaveGroup' }
+  | { type: 'commitOffsets' }
+  | { type: 'fetchOffsets'; result: CommittedOffset[] };
 
 export type ResponseOf<T extends ClientRequest['type']> = Extract<ClientResponse, { type: T }>;

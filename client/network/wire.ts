@@ -55,6 +55,8 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
       return { describeTopic: { topic: request.topic } };
     case 'describeCluster':
       return { describeCluster: {} };
+    case 'initProducerId':
+      return { initProducerId: request.producerId !== undefined ? { producerId: request.producerId, producerEpoch: request.producerEpoch ?? 0 } : {} };
     case 'produce':
       return { produce: { topic: request.topic, partition: request.partition, acks: ACKS[request.acks], timeoutMs: request.timeoutMs, batch: request.batch } };
     case 'fetch':
@@ -87,8 +89,27 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
     case 'resetOffsets': {
       const target = request.target;
       const spec = target === 'earliest' ? OffsetSpec.OFFSET_EARLIEST : target === 'latest' ? OffsetSpec.OFFSET_LATEST : OffsetSpec.OFFSET_EXACT;
-      return { resetOffsets: { groupId: request.groupId, topic: request.topic, partitions: [], spec, value: typeof target === 'number' ? target : 0 } };
+      return {
+        resetOffsets: {
+          groupId: request.groupId,
+          topic: request.topic,
+          partitions: [],
+          spec,
+          value: typeof target === 'number' ? target : 0,
+          offsets: (request.offsets ?? []).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })),
+        },
+      };
     }
+    case 'joinGroup':
+      return { joinGroup: { groupId: request.groupId, memberId: request.memberId, topics: request.topics, sessionTimeoutMs: request.sessionTimeoutMs, owned: request.owned } };
+    case 'heartbeat':
+      return { heartbeat: { groupId: request.groupId, memberId: request.memberId, generation: request.generation } };
+    case 'leaveGroup':
+      return { leaveGroup: { groupId: request.groupId, memberId: request.memberId } };
+    case 'commitOffsets':
+      return { commitOffsets: { groupId: request.groupId, memberId: request.memberId, generation: request.generation, offsets: request.offsets } };
+    case 'fetchOffsets':
+      return { fetchOffsets: { groupId: request.groupId, partitions: request.partitions } };
   }
 }
 
@@ -119,6 +140,9 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
         },
       },
     };
+  }
+  if (response.initProducerId) {
+    return { response: { type: 'initProducerId', result: { producerId: response.initProducerId.producerId, producerEpoch: response.initProducerId.producerEpoch } } };
   }
   if (response.produce) return { response: { type: 'produce', result: { baseOffset: response.produce.baseOffset } } };
   if (response.fetch) {
@@ -192,6 +216,23 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
     const failed = response.resetOffsets.offsets.find((o) => fromErrorInfo(o.error));
     if (failed) return { error: fromErrorInfo(failed.error)! };
     return { response: { type: 'resetOffsets', result: response.resetOffsets.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) } };
+  }
+  if (response.joinGroup) {
+    const j = response.joinGroup;
+    return { response: { type: 'joinGroup', result: { memberId: j.memberId, generation: j.generation, assignment: j.assignment.map((a) => ({ topic: a.topic, partitions: [...a.partitions] })) } } };
+  }
+  if (response.heartbeat) {
+    const h = response.heartbeat;
+    return { response: { type: 'heartbeat', result: { memberId: '', generation: h.generation, assignment: h.assignment.map((a) => ({ topic: a.topic, partitions: [...a.partitions] })) } } };
+  }
+  if (response.leaveGroup) return { response: { type: 'leaveGroup' } };
+  if (response.commitOffsets) {
+    const failed = response.commitOffsets.offsets.find((o) => fromErrorInfo(o.error));
+    if (failed) return { error: fromErrorInfo(failed.error)! };
+    return { response: { type: 'commitOffsets' } };
+  }
+  if (response.fetchOffsets) {
+    return { response: { type: 'fetchOffsets', result: response.fetchOffsets.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) } };
   }
   return { error: new FlotillaError('UNSUPPORTED_VERSION', 'the broker answered with a response this client does not know; upgrade the client') };
 }

@@ -106,10 +106,10 @@ t.test('options are validated once with errors that name the fix', async (t) => 
   t.throws(() => new Client({ brokers: ['127.0.0.1:1'], requestTimeoutMs: 0 }), { name: 'FlotillaError', code: 'INVALID_CONFIG' });
 });
 
-t.test('consumer groups fail clearly until they exist; assign is synchronous and validated', async (t) => {
+t.test('subscribe/commit need a groupId; assign is synchronous and validated', async (t) => {
   const client = new Client({ brokers: ['127.0.0.1:1'] });
   const consumer = client.consumer();
-  await t.rejects(consumer.subscribe({ topic: 't' }), { code: 'INVALID_REQUEST', message: /groups are not available yet/ });
+  await t.rejects(consumer.subscribe({ topic: 't' }), { code: 'INVALID_REQUEST', message: /needs a consumer group/ });
   await t.rejects(consumer.commit(), { code: 'INVALID_REQUEST' });
   t.throws(() => consumer.assign([{ topic: 't', partition: -1, offset: 0 }]), { code: 'INVALID_REQUEST' });
   t.throws(() => consumer.assign([{ topic: 't', partition: 0, offset: 'first' as never }]), { code: 'INVALID_REQUEST' });
