@@ -98,8 +98,9 @@ export async function startBenchCluster(options: TestClusterOptions = {}): Promi
       200,
     );
   } catch (err) {
+    const logs = [...cluster.brokers.values()].map((b) => `--- broker ${b.id} (${b.child ? 'running' : 'exited'}):\n${b.output.join('').slice(-2000)}`).join('\n');
     await cluster.close();
-    throw err;
+    throw new Error(`${(err as Error).message}\n${logs}`);
   } finally {
     await client.close();
   }

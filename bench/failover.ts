@@ -12,7 +12,7 @@
 import { Client } from '../client/index.js';
 import type { BenchCluster } from './cluster.js';
 import { waitFor } from './cluster.js';
-import { payloadOf, TIMESTAMP_BYTES } from './workload.js';
+import { createTopicWhenReady, payloadOf, TIMESTAMP_BYTES } from './workload.js';
 
 export interface FailoverRun {
   killedBroker: number;
@@ -39,7 +39,7 @@ export async function measureFailover(cluster: BenchCluster, options: { runs: nu
   // A separate client for metadata, so the producer's cache and retries are left alone.
   const watcher = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover-watch', requestTimeoutMs: 1_000 });
   const admin = watcher.admin();
-  await client.admin().createTopic({ topic, partitions: 1, replicationFactor: 3 });
+  await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
   const producer = client.producer({ acks: 'all', lingerMs: 0 });
   const template = payloadOf(64);
   const ackedOffsets = new Map<number, number>();

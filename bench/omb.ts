@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { Client, type Producer } from '../client/index.js';
 import { Progress } from './progress.js';
 import { fmtFixed, percentile, sortedCopy } from './stats.js';
-import { consume, produceAtFixedRate, produceAtFullSpeed, type ConsumeResult, type LiveCounter } from './workload.js';
+import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ConsumeResult, type LiveCounter } from './workload.js';
 
 export interface Workload {
   name: string;
@@ -213,7 +213,7 @@ export async function runWorkload(workload: Workload, options: RunWorkloadOption
     if (!options.existingTopic) {
       for (const topic of topics) {
         progress.update(`creating ${topic}`);
-        await admin.admin().createTopic({ topic, partitions: workload.partitionsPerTopic, replicationFactor: options.replicationFactor ?? 3 });
+        await createTopicWhenReady(admin, { topic, partitions: workload.partitionsPerTopic, replicationFactor: options.replicationFactor ?? 3 });
         created.push(topic);
       }
     }

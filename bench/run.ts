@@ -24,7 +24,7 @@ import { CpuMeter, type CpuUse } from './cpu.js';
 import { measureFailover, type FailoverResult } from './failover.js';
 import { Progress } from './progress.js';
 import { fmtFixed, fmtInt, fmtSpread, spread, summarizeLatency, type LatencySummary, type Spread } from './stats.js';
-import { consume, produceAtFixedRate, produceAtFullSpeed, type ThroughputResult } from './workload.js';
+import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ThroughputResult } from './workload.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -95,7 +95,7 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
     const admin = client.admin();
     const sizes = [100, 1024];
     const topicOf = (size: number) => `bench-publish-${size}`;
-    for (const size of sizes) await admin.createTopic({ topic: topicOf(size), partitions: settings.partitions, replicationFactor: 3 });
+    for (const size of sizes) await createTopicWhenReady(client, { topic: topicOf(size), partitions: settings.partitions, replicationFactor: 3 });
 
     const cpu = {} as BenchResults['cpu'];
     // Publish at full speed; runs of both sizes interleave so that drift hits both alike.
@@ -146,7 +146,7 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
 
     // Latency at a fixed rate, a tailing consumer in the same process.
     const latencyTopic = 'bench-latency';
-    await admin.createTopic({ topic: latencyTopic, partitions: settings.partitions, replicationFactor: 3 });
+    await createTopicWhenReady(client, { topic: latencyTopic, partitions: settings.partitions, replicationFactor: 3 });
     const totalMs = settings.latencyMs + settings.warmupMs;
     const stopTail = new AbortController();
     const tail = consume(client, {

@@ -10,7 +10,7 @@
  * the fixed-rate schedule, so a stall delays every record scheduled during it (no
  * coordinated omission), as the OMB rate limiter does.
  */
-import type { Client, Consumer, Producer, ProducerOptions } from '../client/index.js';
+import { FlotillaError, type Client, type Consumer, type CreateTopicOptions, type Producer, type ProducerOptions } from '../client/index.js';
 
 /** The first 8 bytes of every payload: the intended send time, performance.now() ms as float64. */
 export const TIMESTAMP_BYTES = 8;
@@ -335,3 +335,28 @@ export function benchProducer(client: Client, options: ProducerOptions = {}): Pr
 }
 
 export type { Consumer };
+
+/**
+ * createTopic, tolerating one known lag: the topic exists on the controller but the broker
+ * asked for metadata does not know it yet and answers UNKNOWN_TOPIC (createTopic and the
+ * describeTopic after it can both hit this). Waits until every partition has a leader.
+ */
+export async function createTopicWhenReady(client: Client, options: CreateTopicOptions, timeoutMs = 30_000): Promise<void> {
+  const admin = client.admin();
+  try {
+    await admin.createTopic(options);
+  } catch (err) {
+    if (!(err instanceof FlotillaError && err.code === 'UNKNOWN_TOPIC')) throw err;
+  }
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      const description = await admin.describeTopic(options.topic);
+      if (description.partitions.length > 0 && description.partitions.every((p) => p.leader !== null)) return;
+    } catch (err) {
+      if (!(err instanceof FlotillaError && err.code === 'UNKNOWN_TOPIC') || performance.now() > deadline) throw err;
+    }
+    if (performance.now() > deadline) throw new FlotillaError('TIMEOUT', `topic ${options.topic} has partitions without a leader after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}

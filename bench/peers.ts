@@ -1,0 +1,178 @@
+/**
+ * Side by side with NATS JetStream, in one sitting on one machine: Flotilla (3 brokers,
+ * replication 3, acks all, 1 KiB records, one partition, like one R3 stream) publish and
+ * consume records/s and MB/s, then the peers' NATS script (3 nats-server nodes, R3
+ * file-storage stream) on the same workload, and the ratios.
+ *
+ *   apt-get install -y nats-server
+ *   mkdir -p /tmp/fp && cp -r ../shared/peers /tmp/fp/ && chmod -R u+w /tmp/fp && (cd /tmp/fp/peers && npm ci)
+ *   npm run build && node dist/bench/peers.js --peers /tmp/fp/peers [--n 50000] [--runs 3] [--fsync always,never]
+ *
+ * Like for like: NATS 2.9 does not fsync each write (it syncs every 2 minutes); Flotilla
+ * with fsync always does before it acknowledges. --fsync never measures Flotilla without
+ * fsync too. The publisher windows (256, 4096 records not yet acknowledged) are the NATS
+ * script's W. Writes bench/results/peers.json.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client } from '../client/index.js';
+import { startBenchCluster } from './cluster.js';
+import { CpuMeter, type CpuUse } from './cpu.js';
+import { Progress } from './progress.js';
+import { fmtFixed, fmtInt, fmtSpread, spread, type Spread } from './stats.js';
+import { consume, createTopicWhenReady, produceAtFullSpeed } from './workload.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WINDOWS = [256, 4096];
+const RECORD_BYTES = 1024;
+
+interface Figure {
+  key: string;
+  recordsPerSecond: Spread;
+  mbPerSecond: Spread;
+  cpu?: CpuUse;
+}
+
+async function measureFlotilla(fsync: 'always' | 'never', n: number, runs: number, progress: Progress): Promise<Figure[]> {
+  progress.update(`Flotilla fsync ${fsync}: starting 3 brokers`);
+  const cluster = await startBenchCluster({ brokers: 3, fsync });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-peers' });
+  const publish = new Map<number, { rps: number[]; mbps: number[] }>(WINDOWS.map((w) => [w, { rps: [], mbps: [] }]));
+  const read = { rps: [] as number[], mbps: [] as number[] };
+  const meter = new CpuMeter(cluster.pids());
+  let cpu: CpuUse;
+  try {
+    // Runs interleave the windows (as the NATS script does); a fresh topic per run.
+    for (let run = 0; run < runs; run++) {
+      for (const window of WINDOWS) {
+        const topic = `peers-${fsync}-${run}-${window}`;
+        await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
+        progress.update(`Flotilla fsync ${fsync}: publish W=${window}, run ${run + 1}/${runs}`);
+        const producer = client.producer({ acks: 'all' });
+        const result = await produceAtFullSpeed(producer, { topic, recordBytes: RECORD_BYTES, records: n, window });
+        await producer.close();
+        publish.get(window)!.rps.push(result.recordsPerSecond);
+        publish.get(window)!.mbps.push(result.mbPerSecond);
+        if (window === Math.max(...WINDOWS)) {
+          progress.update(`Flotilla fsync ${fsync}: consume, run ${run + 1}/${runs}`);
+          const consumed = await consume(client, { topic, partitions: 1, from: 'earliest', untilCaughtUp: true }).done;
+          if (consumed.records - consumed.repeated !== result.records) throw new Error(`read back ${consumed.records} records (${consumed.repeated} repeated), published ${result.records}`);
+          read.rps.push(consumed.recordsPerSecond);
+          read.mbps.push(consumed.mbPerSecond);
+        }
+        await client.admin().deleteTopic(topic).catch(() => undefined);
+      }
+    }
+    // Read before the brokers exit: a gone process has no CPU figures.
+    cpu = meter.read();
+  } finally {
+    await client.close();
+    await cluster.close();
+  }
+  return [
+    ...WINDOWS.map((w) => ({ key: `publish W=${w}`, recordsPerSecond: spread(publish.get(w)!.rps), mbPerSecond: spread(publish.get(w)!.mbps), cpu })),
+    { key: 'consume', recordsPerSecond: spread(read.rps), mbPerSecond: spread(read.mbps), cpu },
+  ];
+}
+
+interface NatsSummary {
+  key: string;
+  msgsPerSec: { median: number; min: number; max: number };
+  mbPerSec: { median: number; min: number; max: number };
+  foreignCoresMax: number;
+}
+
+async function measureNats(peersDir: string, n: number, runs: number, progress: Progress): Promise<{ meta: Record<string, unknown>; summary: NatsSummary[]; command: string }> {
+  const out = 'results/nats-flotilla-sidebyside.json';
+  const args = ['run-nats.sh', '--n', String(n), '--runs', String(runs), '--replicas', '3', '--sizes', String(RECORD_BYTES), '--windows', WINDOWS.join(','), '--only', 'pub,raw', '--out', out];
+  progress.update(`NATS JetStream: bash peers/${args.join(' ')}`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', args, { cwd: peersDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4000);
+      const last = tail.trimEnd().split('\n').at(-1) ?? '';
+      progress.update(`NATS: ${last.slice(0, 100)}`);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`run-nats.sh exited with ${code}:\n${tail}`))));
+  });
+  const result = JSON.parse(readFileSync(join(peersDir, out), 'utf8')) as { meta: Record<string, unknown>; summary: NatsSummary[] };
+  return { ...result, command: `(cd ${peersDir} && bash ${args.join(' ')})` };
+}
+
+function fromNats(s: NatsSummary): Figure {
+  const toSpread = (o: { median: number; min: number; max: number }): Spread => ({ median: o.median, min: o.min, max: o.max, runs: [o.min, o.median, o.max] });
+  return { key: s.key, recordsPerSecond: toSpread(s.msgsPerSec), mbPerSecond: toSpread(s.mbPerSec) };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      peers: { type: 'string', default: '/tmp/fp/peers' },
+      n: { type: 'string', default: '50000' },
+      runs: { type: 'string', default: '3' },
+      fsync: { type: 'string', default: 'always,never' },
+      out: { type: 'string', default: join(repoRoot, 'bench', 'results', 'peers.json') },
+    },
+  });
+  const n = Number(values.n);
+  const runs = Number(values.runs);
+  const modes = values.fsync!.split(',') as Array<'always' | 'never'>;
+  const progress = new Progress();
+  const flotilla: Record<string, Figure[]> = {};
+  for (const mode of modes) flotilla[mode] = await measureFlotilla(mode, n, runs, progress);
+  const nats = await measureNats(values.peers!, n, runs, progress);
+  progress.done();
+
+  const natsFigure = (key: string) => {
+    const s = nats.summary.find((x) => x.key === key);
+    return s ? fromNats(s) : null;
+  };
+  const rows: string[] = [];
+  const cell = (f: Figure | null) => (f ? `${fmtSpread(f.recordsPerSecond, fmtInt)} | ${fmtSpread(f.mbPerSecond, (x) => fmtFixed(x, 2))}` : '– | –');
+  const ratio = (a: Figure | undefined, b: Figure | null) => (a && b ? `${fmtFixed(a.recordsPerSecond.median / b.recordsPerSecond.median, 2)}×` : '–');
+  for (const w of WINDOWS) {
+    const js = natsFigure(`pub R3 ${RECORD_BYTES}B W=${w}`);
+    const raw = natsFigure(`raw R3 ${RECORD_BYTES}B W=${w}`);
+    rows.push(`| NATS JetStream R3, nats.js js.publish, W=${w} | ${cell(js)} | |`);
+    rows.push(`| NATS JetStream R3, lean publisher, W=${w} | ${cell(raw)} | |`);
+    for (const mode of modes) {
+      const f = flotilla[mode]!.find((x) => x.key === `publish W=${w}`);
+      rows.push(`| Flotilla R3 acks all, fsync ${mode}, W=${w} | ${cell(f ?? null)} | ${ratio(f, js)} of js.publish, ${ratio(f, raw)} of lean |`);
+    }
+  }
+  const con = natsFigure(`con R3 ${RECORD_BYTES}B ack=none`);
+  const conAck = natsFigure(`con R3 ${RECORD_BYTES}B ack=explicit`);
+  rows.push(`| NATS JetStream R3, pull consumer, ack none | ${cell(con)} | |`);
+  rows.push(`| NATS JetStream R3, pull consumer, ack explicit | ${cell(conAck)} | |`);
+  for (const mode of modes) {
+    const f = flotilla[mode]!.find((x) => x.key === 'consume');
+    rows.push(`| Flotilla consume (read back), fsync ${mode} | ${cell(f ?? null)} | ${ratio(f, con)} of ack none |`);
+  }
+  const table = [
+    `1 KiB records, ${fmtInt(n)} per run, ${runs} runs, median (min–max); Flotilla: 3 brokers, 1 partition, replication 3, acks all; NATS ${String(nats.meta['server'])}: 3 nodes, R3 file stream (no fsync per write). ${new Date().toISOString()}`,
+    '',
+    '| system / config | records/s | MB/s | Flotilla ÷ NATS |',
+    '|---|---:|---:|---|',
+    ...rows,
+    '',
+    `NATS command: \`${nats.command}\`; other-process CPU during NATS runs (max): ${Math.max(...nats.summary.map((s) => s.foreignCoresMax))} cores.`,
+    ...modes.map((m) => {
+      const c = flotilla[m]![0]!.cpu!;
+      return `Flotilla fsync ${m} CPU (whole phase): bench ${c.benchCores}, brokers ${c.brokerCores.join(' + ')}, other processes ${c.otherCores} cores.`;
+    }),
+  ].join('\n');
+  mkdirSync(dirname(values.out!), { recursive: true });
+  writeFileSync(values.out!, `${JSON.stringify({ date: new Date().toISOString(), n, runs, flotilla, nats, table }, null, 2)}\n`);
+  process.stdout.write(`${table}\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main();
+}
