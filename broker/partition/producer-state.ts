@@ -24,6 +24,10 @@ export interface ProducerBatch {
   lastOffset: number;
 }
 
+interface PendingBatch extends ProducerBatch {
+  epoch: number;
+}
+
 interface ProducerEntry {
   epoch: number;
   /** Newest last; at most DEDUP_WINDOW. */
@@ -37,7 +41,7 @@ export type SequenceCheck =
 export class ProducerStateTable {
   private readonly committed = new Map<number, ProducerEntry>();
   /** Leader only: batches proposed in the current term, not yet applied. By producer id. */
-  private readonly pending = new Map<number, ProducerBatch[]>();
+  private readonly pending = new Map<number, PendingBatch[]>();
 
   /** Records a batch that was applied (committed) at offsets [baseOffset, lastOffset]. */
   applyCommitted(header: BatchHeader, lastOffset: number): void {
@@ -61,7 +65,7 @@ export class ProducerStateTable {
   /** Records a batch the leader just appended. */
   addPending(header: BatchHeader, lastOffset: number): void {
     const list = this.pending.get(header.producerId) ?? [];
-    list.push(toBatch(header, lastOffset));
+    list.push({ ...toBatch(header, lastOffset), epoch: header.producerEpoch });
     this.pending.set(header.producerId, list);
   }
 
@@ -77,11 +81,17 @@ export class ProducerStateTable {
   check(header: BatchHeader): SequenceCheck {
     const entry = this.committed.get(header.producerId);
     const pending = this.pending.get(header.producerId) ?? [];
-    if (entry && header.producerEpoch < entry.epoch) {
-      throw new FlotillaError('INVALID_REQUEST', `producer ${header.producerId} epoch ${header.producerEpoch} is fenced by epoch ${entry.epoch}; re-initialise the producer`);
+    // The newest epoch seen counts, pending ones included: a pending batch of a newer epoch
+    // fences a late batch of an older one just as a committed one does.
+    let newest = entry?.epoch ?? -1;
+    for (const p of pending) newest = Math.max(newest, p.epoch);
+    if (header.producerEpoch < newest) {
+      throw new FlotillaError('INVALID_REQUEST', `producer ${header.producerId} epoch ${header.producerEpoch} is fenced by epoch ${newest}; re-initialise the producer`);
     }
+    // Only batches of the same epoch say where the sequence stands: a new epoch starts
+    // afresh, even while batches of the previous epoch are still pending.
     const sameEpoch = entry && entry.epoch === header.producerEpoch ? entry.batches : [];
-    const known = [...sameEpoch, ...pending];
+    const known = [...sameEpoch, ...pending.filter((p) => p.epoch === header.producerEpoch)];
     const duplicate = known.find((b) => b.baseSequence === header.baseSequence);
     if (duplicate) {
       const lastSequence = header.baseSequence + header.recordCount - 1;

@@ -31,6 +31,26 @@ t.test('idempotent producer state dedups retries and refuses gaps', async (t) =>
   t.same(table.check(batch(0, 1, 30, 8).header), { kind: 'new' }, 'producers are independent');
 });
 
+t.test('a new epoch starts afresh even while a batch of the old epoch is pending, and fences it', async (t) => {
+  const table = new ProducerStateTable();
+  const at = (epoch: number, seq: number, count: number, base: number) => {
+    const data = buildBatch(Array.from({ length: count }, (_, i) => ({ value: `e${epoch}r${seq + i}` })), { producerId: 7, producerEpoch: epoch, baseSequence: seq });
+    patchBatch(data, base, 1);
+    return { header: readBatchHeader(data), last: base + count - 1 };
+  };
+  // Epoch 0's first batch is pending (its producer gave up on it: timeout); epoch 1 restarts at 0.
+  const old = at(0, 0, 3, 10);
+  table.addPending(old.header, old.last);
+  const fresh = at(1, 0, 2, 13);
+  t.same(table.check(fresh.header), { kind: 'new' }, 'not mistaken for a retry of the pending epoch-0 batch with the same sequence');
+  table.addPending(fresh.header, fresh.last);
+  t.throws(() => table.check(at(0, 3, 1, 20).header), { code: 'INVALID_REQUEST' }, 'a late epoch-0 batch is fenced by the pending epoch-1 one');
+  table.applyCommitted(old.header, old.last);
+  table.applyCommitted(fresh.header, fresh.last);
+  t.equal(table.check(fresh.header).kind, 'duplicate', 'the epoch-1 batch is known once applied');
+  t.same(table.check(at(1, 2, 1, 20).header), { kind: 'new' }, 'epoch 1 continues its own sequence');
+});
+
 t.test('commit waiters settle by the entry applied at their index, in any order of waiting', async (t) => {
   const waiter = new CommitWaiter();
   const later = waiter.wait(20, 2, 0);
