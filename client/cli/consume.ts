@@ -24,7 +24,8 @@ const CAUGHT_UP_CHECK_MS = 100;
 
 export async function consumeCommand(topic: string, options: ConsumeOptions, globals: GlobalOptions): Promise<number> {
   if (options.group !== undefined) {
-    throw new FlotillaError('INVALID_REQUEST', '--group: consumer groups are not available yet in this version; omit --group to read with explicit partitions');
+    const { consumeGroupCommand } = await import('./consume-group.js');
+    return consumeGroupCommand(topic, options, globals);
   }
   const client = clientFor(globals);
   // An explicit offset outside the log is an error worth showing, not a silent jump.

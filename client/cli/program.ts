@@ -273,7 +273,7 @@ export function buildProgram(scriptPath: string): Command {
     .argument('<topic>')
     .option('--partition <p>', 'read one partition (default: all, --count is then the total)', parseNonNegativeInt)
     .option('--offset <offset>', 'earliest, latest or an offset', parseOffset, 'earliest')
-    .option('--group <group>', 'consumer group (not available yet)')
+    .option('--group <group>', 'read as a member of this consumer group (commits on exit and periodically)')
     .option('--count <n>', 'stop after N records', parseNonNegativeInt)
     .option('--follow', 'keep waiting for new records at the end of the log', false)
     .addOption(new Option('--format <format>', 'text (the value) or json (one object per line)').choices(['text', 'json']).default('text'))
@@ -305,12 +305,25 @@ export function buildProgram(scriptPath: string): Command {
     .action(
       action(async (id: string, _options, command: Command) => {
         const globals = globalsOf(command);
-        const g = await withClient(globals, (client) => client.admin().describeGroup(id));
+        const g = await withClient(globals, async (client) => {
+          const described = await client.admin().describeGroup(id);
+          // Lag: the log end (high watermark) minus the committed offset, asked of each leader.
+          const offsets = await Promise.all(
+            described.offsets.map(async (o) => {
+              const end = await client.cluster
+                .leaderRequest({ type: 'listOffsets', topic: o.topic, partition: o.partition, target: 'latest' })
+                .then(({ result }) => result.offset)
+                .catch(() => null);
+              return { ...o, end, lag: end === null ? null : Math.max(0, end - o.offset) };
+            }),
+          );
+          return { ...described, offsets };
+        });
         await printJsonOrTable(globals, g, () =>
           [
             `group: ${g.groupId}  state: ${g.state}  generation: ${g.generation}`,
             formatTable(['MEMBER', 'CLIENT', 'ADDRESS', 'ASSIGNMENT'], g.members.map((m) => [m.memberId, m.clientId, m.clientAddress, m.assignment.map((a) => `${a.topic}:${a.partitions.join(',')}`).join(' ')])),
-            formatTable(['TOPIC', 'PARTITION', 'COMMITTED'], g.offsets.map((o) => [o.topic, o.partition, o.offset])),
+            formatTable(['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG'], g.offsets.map((o) => [o.topic, o.partition, o.offset, o.end ?? '-', o.lag ?? '-'])),
           ].join('\n'),
         );
       }),

@@ -7,7 +7,19 @@
 import t from 'tap';
 import { Client } from '../../client/index.js';
 import type { Consumer } from '../../client/consumer/consumer.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { spawn } from 'node:child_process';
+import { TestCluster, waitFor, CLI } from './cluster.js';
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 const TOPIC = 'events';
 const PARTITIONS = 12;
@@ -126,4 +138,27 @@ t.test('3 consumers share 12 partitions; a dead member’s partitions move; noth
   t.ok(afterReset.offsets.every((o) => o.offset === 0), 'offsets reset to the start of the log');
   const groups = await admin.admin().listGroups();
   t.same(groups.map((g) => [g.groupId, g.state, g.members]), [[GROUP, 'empty', 0]]);
+
+  // The CLI: consume --group commits what it printed; describe shows it; reset-offsets.
+  const brokers = ['--brokers', cluster.bootstrap.join(',')];
+  const consumed = await runCli(['consume', TOPIC, '--group', GROUP, '--count', '5', '--format', 'json', ...brokers]);
+  t.equal(consumed.code, 0, `consume --group exits 0 ${consumed.stderr}`);
+  const lines = consumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { partition: number; offset: number });
+  t.equal(lines.length, 5, 'consume --group --count 5 prints 5 records');
+  const describedCli = await runCli(['group', 'describe', GROUP, '--json', ...brokers]);
+  t.equal(describedCli.code, 0, describedCli.stderr);
+  const afterCli = JSON.parse(describedCli.stdout) as { members: unknown[]; offsets: Array<{ partition: number; offset: number; lag: number }> };
+  t.equal(afterCli.members.length, 0, 'the CLI member left on exit');
+  for (const l of lines) {
+    const o = afterCli.offsets.find((x) => x.partition === l.partition)!;
+    t.ok(o.offset > l.offset, `partition ${l.partition}: committed ${o.offset} is past the printed offset ${l.offset}`);
+  }
+  t.ok(afterCli.offsets.every((o) => typeof o.lag === 'number'), 'describe shows the lag');
+  const resetCli = await runCli(['group', 'reset-offsets', GROUP, '--topic', TOPIC, '--to', 'latest', ...brokers]);
+  t.equal(resetCli.code, 0, resetCli.stderr);
+  const listed = await runCli(['group', 'list', ...brokers]);
+  t.match(listed.stdout, new RegExp(`${GROUP}\\s+empty\\s+0`), 'group list shows the group');
+  const nothing = await runCli(['consume', TOPIC, '--group', GROUP, '--format', 'json', ...brokers]);
+  t.equal(nothing.code, 0, nothing.stderr);
+  t.equal(nothing.stdout, '', 'after reset to latest, consume --group has nothing to print');
 });
