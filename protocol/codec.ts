@@ -220,10 +220,11 @@ function toEntry(data: Buffer): Entry {
 }
 
 /** One core heartbeat message per group of a coalesced Heartbeats message. */
-export function expandHeartbeats(beats: Heartbeats): Array<{ group: number; message: Message }> {
+export function expandHeartbeats(beats: Heartbeats): Array<{ group: number; message: Message; quiesce?: boolean }> {
   return beats.heartbeats.map((beat) => ({
     group: beat.group,
     message: { type: 'heartbeat', from: beats.from, to: beats.to, term: beat.term, commit: beat.commit },
+    ...(beat.quiesce ? { quiesce: true } : {}),
   }));
 }
 
@@ -242,15 +243,16 @@ export function expandHeartbeatResponses(responses: HeartbeatResponses): Array<{
  * peer envelopes that carry them; other message types are returned untouched in `rest`.
  */
 export function coalesceHeartbeats(
-  outgoing: ReadonlyArray<{ group: number; message: Message }>,
+  outgoing: ReadonlyArray<{ group: number; message: Message; quiesce?: boolean }>,
 ): { heartbeats: Init<Heartbeats> | null; responses: Init<HeartbeatResponses> | null; rest: Array<{ group: number; message: Message }> } {
   let heartbeats: Init<Heartbeats> | null = null;
   let responses: Init<HeartbeatResponses> | null = null;
   const rest: Array<{ group: number; message: Message }> = [];
-  for (const { group, message: m } of outgoing) {
+  for (const item of outgoing) {
+    const { group, message: m } = item;
     if (m.type === 'heartbeat') {
       heartbeats ??= { from: m.from, to: m.to, heartbeats: [] };
-      heartbeats.heartbeats!.push({ group, term: m.term, commit: m.commit ?? 0 });
+      heartbeats.heartbeats!.push({ group, term: m.term, commit: m.commit ?? 0, ...(item.quiesce ? { quiesce: true } : {}) });
     } else if (m.type === 'heartbeatResp') {
       responses ??= { from: m.from, to: m.to, responses: [] };
       const r: Init<GroupHeartbeatResponse> = { group, term: m.term };

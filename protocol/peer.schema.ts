@@ -326,6 +326,13 @@ export const descriptor = {
        }
       },
       "GroupHeartbeat": {
+       "oneofs": {
+        "_quiesce": {
+         "oneof": [
+          "quiesce"
+         ]
+        }
+       },
        "fields": {
         "group": {
          "type": "uint32",
@@ -338,6 +345,13 @@ export const descriptor = {
         "commit": {
          "type": "int64",
          "id": 3
+        },
+        "quiesce": {
+         "type": "bool",
+         "id": 4,
+         "options": {
+          "proto3_optional": true
+         }
         }
        }
       },
@@ -536,6 +550,8 @@ export interface GroupHeartbeat {
   group: number;
   term: number;
   commit: number;
+  /** The leader's group is idle and stops heartbeating: the follower stops its election clock too, until any message for the group arrives or the leader's broker goes silent. */
+  quiesce: boolean | null;
 }
 
 export interface Heartbeats {

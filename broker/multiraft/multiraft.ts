@@ -8,6 +8,12 @@
  *   per log per cycle, all in parallel); send the messages that needed durability; apply
  *   committed entries; advance. Work that arrives during a cycle waits for the next one,
  *   which starts as soon as this one ends.
+ * - Idle groups go quiet (quiescence, as in CockroachDB): a leader whose followers hold
+ *   and know everything committed stops heartbeating after a last "quiesce" heartbeat, and
+ *   its followers stop their election clocks. Any message for the group, a proposal, or the
+ *   leader's broker going silent (no frame for an election timeout; brokers exchange one
+ *   small keep-alive frame per tick whatever the number of groups) wakes it. Only ticking
+ *   stops, so safety is untouched; an idle broker's cost no longer grows with partitions.
  * - A storage failure in a cycle is fatal: the broker must not speak as if it stored what
  *   it did not, and a core with an un-advanced Ready cannot go on. `onFatal` stops the process.
  */
@@ -43,6 +49,10 @@ export interface GroupSpec {
 }
 
 export interface Group {
+  /** Not ticking: the leader's id (ourselves when we lead it), or undefined when awake. */
+  quiescedUnder?: number;
+  /** Leader: consecutive ticks the group has been idle. */
+  idleTicks: number;
   readonly groupId: number;
   readonly logName: string;
   readonly node: RaftNode;
@@ -104,7 +114,7 @@ export class MultiRaft {
       random: this.options.random ?? Math.random,
       snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
     });
-    const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, hardState };
+    const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, hardState, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
     this.markDirty(group);
     return group;
@@ -120,17 +130,21 @@ export class MultiRaft {
   }
 
   /** Raft messages from a peer, for any of our groups (unknown groups are ignored). */
-  deliver(messages: ReadonlyArray<{ group: number; message: Message }>): void {
-    for (const { group: groupId, message } of messages) {
+  deliver(messages: ReadonlyArray<{ group: number; message: Message; quiesce?: boolean }>): void {
+    for (const { group: groupId, message, quiesce } of messages) {
       const group = this.groups.get(groupId);
       if (!group) continue;
+      // Answers to our quiesce heartbeat must not wake us; anything else does.
+      if (!(message.type === 'heartbeatResp' && !message.reject)) this.wake(group);
       group.node.step(message);
+      if (quiesce) this.quiesceFollower(group, message);
       this.markDirty(group);
     }
   }
 
   /** Appends a batch at the group's leader; throws NOT_LEADER elsewhere. Patches the batch in place. */
   propose(group: Group, batch: Buffer): { index: number; term: number } {
+    this.wake(group);
     const result = group.node.propose(batch);
     this.markDirty(group);
     return result;
@@ -138,6 +152,7 @@ export class MultiRaft {
 
   /** Runs `action` on the node (transfer, config change) and schedules the work it makes. */
   withNode<T>(group: Group, action: (node: RaftNode) => T): T {
+    this.wake(group);
     try {
       return action(group.node);
     } finally {
@@ -146,11 +161,68 @@ export class MultiRaft {
   }
 
   private tickAll(): void {
+    this.options.transport.keepAlive();
+    const silenceMs = this.options.electionTicks * this.options.tickMs;
+    const now = Date.now();
+    const silent = new Map<number, boolean>();
+    const isSilent = (peer: number) => {
+      let answer = silent.get(peer);
+      if (answer === undefined) {
+        answer = !this.options.transport.isConnected(peer) || now - this.options.transport.lastHeardFrom(peer) > silenceMs;
+        silent.set(peer, answer);
+      }
+      return answer;
+    };
     for (const group of this.groups.values()) {
+      if (group.quiescedUnder !== undefined) {
+        if (group.quiescedUnder === this.options.id || !isSilent(group.quiescedUnder)) continue;
+        this.wake(group);
+      }
       group.node.tick();
       this.dirty.add(group);
+      if (group.node.currentRole === 'leader') this.maybeQuiesceLeader(group);
     }
     this.schedule();
+  }
+
+  /** Ticks of idleness before a leader quiesces: a few heartbeats' worth. */
+  private static readonly QUIESCE_AFTER_TICKS = 3;
+
+  /**
+   * A leader quiesces its group once every member holds and has been told everything
+   * committed, nothing is in flight, unsynced or unapplied, and no transfer is running.
+   */
+  private maybeQuiesceLeader(group: Group): void {
+    const status = group.node.status();
+    const members = [...status.membership.voters, ...status.membership.learners].filter((id) => id !== this.options.id);
+    const idle =
+      status.transferee === 0 &&
+      status.commit === status.lastIndex &&
+      status.applied === status.commit &&
+      status.stableIndex === status.lastIndex &&
+      members.every((id) => {
+        const pr = status.progress[id];
+        return pr !== undefined && pr.match === status.lastIndex && pr.inflight === 0 && pr.recentActive && this.options.transport.isConnected(id);
+      });
+    group.idleTicks = idle ? group.idleTicks + 1 : 0;
+    if (group.idleTicks < MultiRaft.QUIESCE_AFTER_TICKS) return;
+    group.quiescedUnder = this.options.id;
+    for (const id of members) {
+      this.options.transport.send(id, group.groupId, { type: 'heartbeat', from: this.options.id, to: id, term: status.term, commit: status.commit }, true);
+    }
+  }
+
+  /** The leader told us it went quiet: stop our election clock while it stays reachable. */
+  private quiesceFollower(group: Group, message: Message): void {
+    const node = group.node;
+    if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term) {
+      group.quiescedUnder = message.from;
+    }
+  }
+
+  private wake(group: Group): void {
+    group.quiescedUnder = undefined;
+    group.idleTicks = 0;
   }
 
   private markDirty(group: Group): void {

@@ -187,10 +187,14 @@ export class PartitionReplica implements StateMachine {
    */
   async fetch(offset: number, maxBytes: number, maxWaitMs: number, signal?: AbortSignal): Promise<FetchResult> {
     const start = this.logStartOffset;
-    if (offset < start || offset > this.highWatermark) {
+    // Above the high watermark is out of range only past the end of the leader's log: a
+    // follower (or a leader that has not applied its commit yet) may simply lag behind what
+    // the consumer read elsewhere, and then it waits like at the end of the log.
+    const end = this.isLeader ? this.group.log.lastIndex() + 1 : Infinity;
+    if (offset < start || offset > end) {
       throw new FlotillaError('OFFSET_OUT_OF_RANGE', `offset ${offset} of ${this.topic}/${this.partition} is outside [${start}, ${this.highWatermark}] on this replica`);
     }
-    if (offset === this.highWatermark && maxWaitMs > 0) await this.waitForCommit(maxWaitMs, signal);
+    if (offset >= this.highWatermark && maxWaitMs > 0) await this.waitForCommit(maxWaitMs, signal);
     const highWatermark = this.highWatermark;
     const records = offset < highWatermark ? await this.group.log.read(offset, maxBytes, highWatermark - 1) : Buffer.alloc(0);
     return { highWatermark, logStartOffset: this.logStartOffset, records };

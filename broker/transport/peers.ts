@@ -28,6 +28,8 @@ import { parseHostPort } from '../config.js';
 export interface GroupMessage {
   group: number;
   message: Message;
+  /** A leader's last heartbeat before its idle group goes quiet (see multiraft). */
+  quiesce?: boolean;
 }
 
 export interface PeerTransportOptions {
@@ -140,6 +142,10 @@ class OutboundPeer {
     this.writer.write(encodePeerMessage({ raft: { messages: chunk } }));
   }
 
+  keepAlive(from: number): void {
+    if (this.ready && this.writer && this.pending.length === 0) this.writer.write(encodePeerMessage({ heartbeats: { from, to: this.id, heartbeats: [] } }));
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
@@ -150,6 +156,7 @@ class OutboundPeer {
 export class PeerTransport {
   private readonly peers = new Map<number, OutboundPeer>();
   private readonly inbound = new Set<Socket>();
+  private readonly heard = new Map<number, number>();
   private flushScheduled = false;
   readonly maxQueuedBytes: number;
 
@@ -176,10 +183,10 @@ export class PeerTransport {
   }
 
   /** Queues a message; everything queued in this turn leaves together. */
-  send(to: number, group: number, message: Message): void {
+  send(to: number, group: number, message: Message, quiesce = false): void {
     const peer = this.peers.get(to);
     if (!peer) return;
-    peer.pending.push({ group, message });
+    peer.pending.push(quiesce ? { group, message, quiesce } : { group, message });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -190,6 +197,19 @@ export class PeerTransport {
     this.flushScheduled = false;
     for (const peer of this.peers.values()) if (peer.pending.length > 0) peer.flush();
   };
+
+  /**
+   * Broker-level liveness, independent of how many groups are active: an empty heartbeat
+   * frame to every connected peer. Called once per tick; costs one small frame per peer.
+   */
+  keepAlive(): void {
+    for (const peer of this.peers.values()) peer.keepAlive(this.options.id);
+  }
+
+  /** When a frame last arrived from `id` (0: never). */
+  lastHeardFrom(id: number): number {
+    return this.heard.get(id) ?? 0;
+  }
 
   /** Takes an inbound connection after its 0x02 type byte. */
   accept(socket: Socket): void {
@@ -217,6 +237,7 @@ export class PeerTransport {
           writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
           return;
         }
+        this.heard.set(peerId, Date.now());
         let items: GroupMessage[];
         if (message.raft) items = message.raft.messages.map((m) => toRaftMessage(m, { copy: true }));
         else if (message.heartbeats) items = expandHeartbeats(message.heartbeats);

@@ -190,7 +190,13 @@ export class Admin {
   private async waitForLeaders(topic: string, partitions: number, deadline: number): Promise<void> {
     await retryUntil(this.cluster.retryPolicy, deadline, async () => {
       await this.cluster.refreshMetadata(deadline);
-      const info = await this.cluster.topic(topic, deadline);
+      const info = await this.cluster.topic(topic, deadline).catch((error: unknown) => {
+        // A broker whose metadata lags the controller does not know the new topic yet.
+        if (error instanceof FlotillaError && error.code === 'UNKNOWN_TOPIC') {
+          throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but this broker does not know it yet`);
+        }
+        throw error;
+      });
       if (info.partitions.length < partitions) {
         throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but only ${info.partitions.length} of ${partitions} partitions are known yet`);
       }

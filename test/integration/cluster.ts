@@ -7,10 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// This file runs from test/integration (tap) or dist/test/integration (compiled benches).
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..', ...(here.split(sep).includes('dist') ? ['..'] : []));
 export const CLI = join(repoRoot, 'dist', 'client', 'cli', 'main.js');
 
 /** Asks the OS for a free port on 127.0.0.1. */
