@@ -5,10 +5,23 @@
  * record) and sends it; on a retriable failure the records go back to the front of
  * their queue, so a partition's records keep their call order.
  *
+ * An idempotent producer instead seals the batch (records, bytes, sequence) on its queue
+ * when it is built and resends exactly those bytes until the batch settles: a sealed
+ * batch makes its queue ready (after any backoff) and comes before every queued record.
+ *
  * Memory: `bufferedBytes` counts the estimated encoded size of every queued record; the
  * producer compares it with maxBufferedBytes to push back on callers.
  */
 import type { RecordInput } from '../../protocol/batch.js';
+
+/** An idempotent producer's built batch: resent byte for byte until it settles. */
+export interface SealedBatch {
+  records: PendingRecord[];
+  bytes: Buffer;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
 
 export interface PendingRecord {
   record: RecordInput;
@@ -46,6 +59,15 @@ export class PartitionQueue {
   /** Consecutive failed attempts of the batch at the front, for the backoff. */
   attempts = 0;
   lingerTimer: NodeJS.Timeout | null = null;
+  /** Idempotent producer: the built batch awaiting an answer (sent, or in a retry backoff). */
+  sealed: SealedBatch | null = null;
+  /** Idempotent producer: sequence of the next batch's first record. */
+  nextSequence = 0;
+  /**
+   * Idempotent producer: a batch of this partition failed, so its outcome at the broker
+   * may be unknown; the next batch starts at sequence 0 under an epoch newer than this one.
+   */
+  resetAfterEpoch: number | null = null;
 
   constructor(
     readonly topic: string,
@@ -56,7 +78,13 @@ export class PartitionQueue {
     return this.items.length - this.head;
   }
 
+  /** Queued records or a sealed batch: something still to send. */
+  get hasWork(): boolean {
+    return this.length > 0 || this.sealed !== null;
+  }
+
   get oldestAppendedAt(): number {
+    if (this.sealed) return this.sealed.records[0]!.appendedAt;
     return this.length > 0 ? this.items[this.head]!.appendedAt : Infinity;
   }
 
@@ -123,7 +151,7 @@ export class RecordAccumulator {
   }
 
   get isEmpty(): boolean {
-    for (const q of this.queues.values()) if (q.length > 0) return false;
+    for (const q of this.queues.values()) if (q.hasWork) return false;
     return true;
   }
 
@@ -135,6 +163,10 @@ export class RecordAccumulator {
       this.queues.set(key, queue);
     }
     return queue;
+  }
+
+  forEachQueue(fn: (queue: PartitionQueue) => void): void {
+    for (const q of this.queues.values()) fn(q);
   }
 
   append(topic: string, partition: number, pending: PendingRecord): PartitionQueue {
@@ -155,8 +187,8 @@ export class RecordAccumulator {
     const now = this.now();
     const out: PartitionQueue[] = [];
     for (const q of this.queues.values()) {
-      if (q.length === 0 || q.inFlight || q.notBefore > now) continue;
-      if (flushing || q.bytes >= this.options.batchBytes || now - q.oldestAppendedAt >= this.options.lingerMs) out.push(q);
+      if (!q.hasWork || q.inFlight || q.notBefore > now) continue;
+      if (q.sealed || flushing || q.bytes >= this.options.batchBytes || now - q.oldestAppendedAt >= this.options.lingerMs) out.push(q);
     }
     return out;
   }
@@ -166,7 +198,7 @@ export class RecordAccumulator {
     let earliest = Infinity;
     const now = this.now();
     for (const q of this.queues.values()) {
-      if (q.length > 0 && !q.inFlight && q.notBefore > now && q.notBefore < earliest) earliest = q.notBefore;
+      if (q.hasWork && !q.inFlight && q.notBefore > now && q.notBefore < earliest) earliest = q.notBefore;
     }
     return earliest;
   }

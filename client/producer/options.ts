@@ -7,7 +7,10 @@ import { defined, invalid, rejectUnknown, requireBoolean, requireInteger, requir
 export interface ProducerOptions {
   /** 'all' (majority durable, the default), 'leader' (leader appended), 'none' (written to the socket). */
   acks?: Acks;
-  /** Accepted; exactly-once retries (producer ids and sequences) are not implemented yet. */
+  /**
+   * Retries never create duplicates: each partition keeps this producer's records in send
+   * order, exactly once (producer id, epoch and per-partition sequences). Needs acks 'all'.
+   */
   idempotent?: boolean;
   /** How long a partition's first queued record waits for company before its batch is sent. */
   lingerMs?: number;

@@ -6,6 +6,26 @@
  * maxInFlight requests per broker (backpressure), and retries retriable failures with
  * backoff and a metadata refresh until the records' deliveryTimeoutMs runs out.
  *
+ * Idempotent (`idempotent: true`, acks 'all'): before its first batch the producer gets a
+ * producer id (epoch 0) from the controller. Each partition numbers its records: a batch
+ * carries producerId, epoch and baseSequence, and the sequence advances by the batch's
+ * record count when the batch is built. The built bytes are sealed on the partition's
+ * queue and a retriable failure resends exactly those bytes (same sequence), so the
+ * leader recognises a retry of a batch it already has and answers with the original
+ * offsets instead of appending it again; with one batch in flight per partition a retry
+ * always precedes the next batch, so the partition keeps send order.
+ *
+ * When a batch fails for good (OUT_OF_ORDER_SEQUENCE, any non-retriable error, or its
+ * deliveryTimeoutMs ran out, whose outcome at the broker is unknown), its records are
+ * rejected and the partition cannot continue its sequence: the next sequence would leave
+ * a gap if the batch was not appended, or be fine if it was, and we cannot tell which.
+ * So the producer bumps its epoch (InitProducerId with its current id: same id, next
+ * epoch) and that partition starts again at sequence 0 under the new epoch, which the
+ * broker accepts as a fresh start and which fences any late copy of the failed batch.
+ * Other partitions keep their sequences (a newer epoch may continue anywhere), so one
+ * partition's failure costs the others nothing. One bump serves every partition that
+ * failed under the same epoch.
+ *
  * close(): refuses new sends, sends everything queued, and resolves when every record
  * is acknowledged or failed. Calling it again returns the same promise (a no-op).
  */
@@ -13,7 +33,7 @@ import { buildBatch, type Bytes, type RecordInput } from '../../protocol/batch.j
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { asFlotillaError, backoffFor } from '../cluster/retry.js';
-import { estimateRecordBytes, RecordAccumulator, type PartitionQueue, type PendingRecord } from './accumulator.js';
+import { estimateRecordBytes, RecordAccumulator, type PartitionQueue, type PendingRecord, type SealedBatch } from './accumulator.js';
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
 import { partitionForKey, StickyPartitioner } from './partitioner.js';
 
@@ -43,6 +63,14 @@ interface TopicGate {
 /** Slack on top of the broker-side produce timeout so that the broker's own TIMEOUT answer arrives first. */
 const RESPONSE_GRACE_MS = 1000;
 
+/** The epoch is an int16 on the wire; past this a producer takes a new id instead. */
+const MAX_EPOCH = 32_767;
+
+interface ProducerIdentity {
+  producerId: number;
+  producerEpoch: number;
+}
+
 export class Producer {
   readonly options: ResolvedProducerOptions;
   private readonly accumulator: RecordAccumulator;
@@ -55,6 +83,9 @@ export class Producer {
   private idleWaiters: Array<() => void> = [];
   private writableWaiters: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Idempotent: the producer id and epoch (null until the first batch asks for them). */
+  private identity: ProducerIdentity | null = null;
+  private identityRequest: Promise<void> | null = null;
 
   constructor(
     private readonly cluster: Cluster,
@@ -66,10 +97,6 @@ export class Producer {
       batchBytes: this.options.batchBytes,
       onReady: () => this.pump(),
     });
-    if (this.options.idempotent) {
-      // Said once, where operators look: the option is accepted so code can adopt it now.
-      cluster.logger.warn({}, 'idempotent producer requested: producer ids and sequences are not implemented yet, so a retried batch may be appended twice');
-    }
   }
 
   /** Estimated bytes queued and not yet sent. */
@@ -222,17 +249,36 @@ export class Producer {
       queue.inFlight = false;
       return;
     }
-    const batch = this.accumulator.drain(queue);
-    if (batch.length === 0) {
-      queue.inFlight = false;
-      return;
+    let batch: PendingRecord[];
+    let bytes: Buffer;
+    if (this.options.idempotent) {
+      let sealed: SealedBatch | null;
+      try {
+        sealed = await this.sealedBatch(queue);
+      } catch (err) {
+        queue.inFlight = false;
+        this.failOrRetry(queue, null, asFlotillaError(err));
+        this.pump();
+        return;
+      }
+      if (!sealed) {
+        queue.inFlight = false;
+        return;
+      }
+      ({ records: batch, bytes } = sealed);
+    } else {
+      batch = this.accumulator.drain(queue);
+      if (batch.length === 0) {
+        queue.inFlight = false;
+        return;
+      }
+      bytes = buildBatch(batch.map((p) => p.record));
     }
-    this.inFlightByBroker.set(address, inFlight + 1);
+    this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 0) + 1);
     this.inFlightBatches++;
     this.partitioner.batchSent(queue.topic, queue.partition, this.cluster.cachedTopic(queue.topic)?.partitions.length ?? 1);
     this.notifyWritable();
     try {
-      const bytes = buildBatch(batch.map((p) => p.record));
       const timeoutMs = this.cluster.options.requestTimeoutMs;
       const request = { type: 'produce' as const, topic: queue.topic, partition: queue.partition, acks: this.options.acks, timeoutMs, batch: bytes };
       if (this.options.acks === 'none') {
@@ -240,6 +286,7 @@ export class Producer {
         for (const p of batch) p.resolve(-1);
       } else {
         const { result } = await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS });
+        queue.sealed = null;
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(result.baseOffset + i);
       }
       queue.attempts = 0;
@@ -255,25 +302,97 @@ export class Producer {
   }
 
   /**
+   * Idempotent: the partition's sealed batch, or a new one built from the front of its
+   * queue with the next sequence (null when there is nothing to send). Gets the producer
+   * id first, and a newer epoch when the partition's last batch failed.
+   */
+  private async sealedBatch(queue: PartitionQueue): Promise<SealedBatch | null> {
+    if (queue.sealed) return queue.sealed;
+    const identity = await this.producerIdentity(queue.resetAfterEpoch ?? -1);
+    // Another send of this queue cannot have sealed meanwhile (inFlight), but a failure
+    // path may have drained it.
+    if (queue.sealed) return queue.sealed;
+    if (queue.length === 0) return null;
+    if (queue.resetAfterEpoch !== null) {
+      queue.nextSequence = 0;
+      queue.resetAfterEpoch = null;
+    }
+    const records = this.accumulator.drain(queue);
+    const baseSequence = queue.nextSequence;
+    queue.nextSequence += records.length;
+    const bytes = buildBatch(
+      records.map((p) => p.record),
+      { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence },
+    );
+    queue.sealed = { records, bytes, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence };
+    return queue.sealed;
+  }
+
+  /**
+   * The producer id with an epoch above `afterEpoch` (-1: any). The first call asks the
+   * controller for a new id; later ones bump the epoch of the current id. Concurrent
+   * callers share one request, so partitions that failed under the same epoch cause one
+   * bump between them.
+   */
+  private async producerIdentity(afterEpoch: number): Promise<ProducerIdentity> {
+    for (;;) {
+      const current = this.identity;
+      if (current && current.producerEpoch > afterEpoch) return current;
+      if (!this.identityRequest) {
+        const request =
+          current && current.producerEpoch < MAX_EPOCH
+            ? { type: 'initProducerId' as const, producerId: current.producerId, producerEpoch: current.producerEpoch }
+            : { type: 'initProducerId' as const };
+        const deadline = Date.now() + this.cluster.options.requestTimeoutMs;
+        this.identityRequest = this.cluster
+          .controllerRequest(request, deadline)
+          .then(({ result }) => {
+            // A new id restarts at epoch 0; every partition must then restart its sequence.
+            if (current && result.producerId !== current.producerId) this.accumulator.forEachQueue((q) => (q.resetAfterEpoch = -1));
+            this.identity = { producerId: result.producerId, producerEpoch: result.producerEpoch };
+            this.cluster.logger.debug({ producerId: result.producerId, producerEpoch: result.producerEpoch }, 'idempotent producer id');
+          })
+          .finally(() => {
+            this.identityRequest = null;
+          });
+      }
+      await this.identityRequest;
+    }
+  }
+
+  /**
    * A retriable failure puts the batch back at the front of its queue (order kept) and
    * holds the partition back for a backoff; a non-retriable one, or one past a record's
    * delivery deadline, fails the records. `batch` is null when nothing was drained yet.
+   * An idempotent producer keeps its sealed batch for the retry instead (same bytes,
+   * same sequence), and after a final failure restarts the partition's sequence under a
+   * newer epoch (see the top of this file).
    */
   private failOrRetry(queue: PartitionQueue, batch: PendingRecord[] | null, error: FlotillaError): void {
     this.cluster.noteFailure(queue.topic, queue.partition, error);
     const now = Date.now();
     const wait = backoffFor(this.cluster.retryPolicy, queue.attempts);
+    const sealed = queue.sealed;
+    if (sealed) batch = sealed.records;
     const oldest = batch ? batch[0]!.appendedAt : queue.oldestAppendedAt;
     if (error.retriable && now + wait < oldest + this.options.deliveryTimeoutMs) {
       // NOT_LEADER naming the new leader goes straight there; anything else waits a backoff.
       const immediate = error.code === 'NOT_LEADER' && typeof error.details.leaderId === 'number' && queue.attempts === 0;
       queue.attempts++;
       queue.notBefore = immediate ? now : now + wait;
-      if (batch) this.accumulator.putBack(queue, batch);
+      if (batch && !sealed) this.accumulator.putBack(queue, batch);
       this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, attempt: queue.attempts }, 'produce retry');
       return;
     }
     queue.attempts = 0;
+    if (sealed) {
+      queue.sealed = null;
+      queue.resetAfterEpoch = sealed.producerEpoch;
+      this.cluster.logger.warn(
+        { topic: queue.topic, partition: queue.partition, code: error.code, producerId: sealed.producerId, producerEpoch: sealed.producerEpoch, baseSequence: sealed.baseSequence },
+        'idempotent batch failed; the partition restarts its sequence under a new producer epoch',
+      );
+    }
     const failed = batch ?? [];
     // Without idempotence, later records of this partition are still sent: each record's
     // outcome is its own, as in Kafka. Records past their deadline fail too.
