@@ -392,6 +392,17 @@ export class PartitionLog implements RaftLog {
     this.termsDirty = true;
   }
 
+  private writeTermsFileUnsynced(): void {
+    this.res.files.forget(this.termsPath);
+    try {
+      fs.writeFileSync(this.termsPath, this.terms.encode());
+    } catch (err) {
+      throw storageError('write', this.termsPath, err);
+    }
+    this.termsOnDisk = this.terms.runs.length;
+    this.termsDirty = true;
+  }
+
   private writeTermsFileAtomically(): void {
     this.res.files.forget(this.termsPath);
     replaceFileSync(this.termsPath, this.terms.encode());
@@ -516,9 +527,16 @@ export class PartitionLog implements RaftLog {
     for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
 
     const stored = this.readTermsFile();
-    if (this.segments.length === 0) {
-      this.terms = stored ?? new TermRuns(-1, 0);
-      if (!stored) this.writeTermsFileAtomically();
+    const fresh = this.segments.length === 0 && !stored;
+    if (fresh) {
+      // A brand-new log holds nothing to lose: its files become durable with the first
+      // flush, not with fsyncs at creation (which made creating 10,000 partitions take minutes).
+      this.terms = new TermRuns(-1, 0);
+      this.writeTermsFileUnsynced();
+      this.segments.push(Segment.create(this.res, this.dir, 0, interval, now));
+      this.dirDirty = true;
+    } else if (this.segments.length === 0) {
+      this.terms = stored!;
       this.segments.push(Segment.create(this.res, this.dir, this.terms.boundary.start + 1, interval, now));
       fsyncDirSync(this.dir);
     } else {
@@ -543,8 +561,8 @@ export class PartitionLog implements RaftLog {
     this.logStart = Math.max(this.terms.boundary.start + 1, this.segments[0]!.baseOffset);
     if (this.terms.boundary.start !== this.logStart - 1) this.terms.moveBoundary(this.logStart - 1);
     const changed = this.reconcileTerms();
-    if (!stored || changed || this.termsOnDisk !== this.terms.runs.length) this.writeTermsFileAtomically();
-    if (this.dirDirty) {
+    if (!fresh && (!stored || changed || this.termsOnDisk !== this.terms.runs.length)) this.writeTermsFileAtomically();
+    if (this.dirDirty && !fresh) {
       fsyncDirSync(this.dir);
       this.dirDirty = false;
     }
