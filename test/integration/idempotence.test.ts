@@ -13,8 +13,23 @@ import { TestCluster, waitFor } from './cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every user record of a partition, read from its leader from the start to its high watermark. */
+/**
+ * Every user record of a partition, read from its leader from the start to its high
+ * watermark; read again from the start if leadership moves mid-read (a new leader's high
+ * watermark may briefly trail the old one's, so an offset can be out of its range).
+ */
 async function readPartition(client: Client, topic: string, partition: number): Promise<Array<{ offset: number; key: string; value: string }>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readPartitionOnce(client, topic, partition);
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+async function readPartitionOnce(client: Client, topic: string, partition: number): Promise<Array<{ offset: number; key: string; value: string }>> {
   const deadline = Date.now() + 30_000;
   const { result: end } = await client.cluster.leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' }, deadline);
   const out: Array<{ offset: number; key: string; value: string }> = [];
@@ -48,7 +63,7 @@ async function leaderOf(client: Client, topic: string, partition: number): Promi
 
 t.test('a resent identical batch gets its original offsets, also from a new leader after a kill', async (t) => {
   const cluster = await new TestCluster({ fsync: 'batch' }).start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 5_000 });
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
   t.teardown(async () => {
     await client.close();
     await cluster.close();
@@ -105,14 +120,18 @@ t.test('50,000 keyed records through an idempotent producer while partition lead
   const KILLS = 4;
 
   const cluster = await new TestCluster({ fsync: 'batch' }).start();
+  // Short request timeouts for the producer (quick retries after a kill); a patient client
+  // for set-up, where a busy machine can take a while to elect six leaders.
   const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 3_000 });
+  const setup = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 20_000 });
   t.teardown(async () => {
     await client.close();
+    await setup.close();
     await cluster.close();
   });
   const admin = client.admin();
   await waitFor('a controller', async () => (await admin.describeCluster()).controller);
-  await admin.createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
+  await setup.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
 
   const producer = client.producer({ acks: 'all', idempotent: true, lingerMs: 5, batchBytes: 16 * 1024, deliveryTimeoutMs: 120_000 });
   const acks: Array<{ partition: number; offset: number } | null> = new Array(RECORDS).fill(null);
