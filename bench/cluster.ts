@@ -2,40 +2,24 @@
  * The local cluster the benchmarks run against: the integration tests' TestCluster (real
  * broker processes on free 127.0.0.1 ports, temp data dirs, fsync always unless asked).
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CLI, TestCluster, waitFor, type BrokerProcess, type TestClusterOptions } from '../test/integration/cluster.js';
+import { TestCluster, waitFor, type BrokerProcess, type TestClusterOptions } from '../test/integration/cluster.js';
 import { Client } from '../client/index.js';
 
 export { waitFor };
 
-/** dist/client/cli/main.js, found from dist/bench/cluster.js. */
-const COMPILED_CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'client', 'cli', 'main.js');
-
-/**
- * TestCluster resolves the CLI relative to its .ts source (tap runs the sources); from
- * dist/ that path points at dist/dist/. Until it resolves both, this subclass spawns the
- * same command with the compiled CLI. When CLI exists, it defers to TestCluster entirely.
- */
+/** TestCluster with crash reporting, brokers logging at warn, and access to the PIDs. */
 export class BenchCluster extends TestCluster {
   constructor(options: TestClusterOptions = {}) {
     // Brokers log at warn: info lines cost CPU that the benchmark would measure.
     super({ ...options, extraArgs: ['--log-level', 'warn', ...(options.extraArgs ?? [])] });
-    this.fsyncMode = options.fsync ?? 'always';
-    this.extra = ['--log-level', 'warn', ...(options.extraArgs ?? [])];
   }
-
-  private readonly fsyncMode: string;
-  private readonly extra: string[];
 
   /** Brokers that exited without being told to, with the tail of their output. */
   readonly crashes: Array<{ id: number; code: number | null; signal: string | null; output: string }> = [];
   private readonly stopping = new Set<number>();
 
   override spawn(id: number): BrokerProcess {
-    const broker = this.spawnProcess(id);
+    const broker = super.spawn(id);
     this.stopping.delete(id);
     const child = broker.child!;
     child.once('exit', (code, signal) => {
@@ -57,23 +41,6 @@ export class BenchCluster extends TestCluster {
   /** One line per broker that died on its own, for error messages. */
   crashReport(): string {
     return this.crashes.map((c) => `broker ${c.id} exited (code ${c.code}, signal ${c.signal}); its last output:\n${c.output}`).join('\n');
-  }
-
-  private spawnProcess(id: number): BrokerProcess {
-    if (existsSync(CLI)) return super.spawn(id);
-    const broker = this.brokers.get(id)!;
-    const initialCluster = [...this.brokers.values()].map((b) => `${b.id}=${b.address}`).join(',');
-    const args = [COMPILED_CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir, '--initial-cluster', initialCluster, '--fsync', this.fsyncMode, ...this.extra];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    broker.output = [];
-    const keep = (chunk: Buffer) => {
-      broker.output.push(chunk.toString());
-      if (broker.output.length > 500) broker.output.splice(0, 100);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    broker.child = child;
-    return broker;
   }
 
   /** PIDs of the running broker processes (for CPU accounting and profiling). */

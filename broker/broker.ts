@@ -63,6 +63,7 @@ export class Broker {
   private retentionTimer: NodeJS.Timeout | null = null;
   private balanceTimer: NodeJS.Timeout | null = null;
   private moveTimer: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
   /** Partitions whose move-completed report is on its way to the controller. */
   private readonly reportingMoves = new Set<string>();
   readonly clusterId: string;
@@ -144,6 +145,10 @@ export class Broker {
     this.balanceTimer.unref();
     this.moveTimer = setInterval(() => this.stepMoves(), MOVE_STEP_MS);
     this.moveTimer.unref();
+    if (this.config.statsIntervalMs > 0) {
+      this.statsTimer = setInterval(() => this.logStats(), this.config.statsIntervalMs);
+      this.statsTimer.unref();
+    }
     this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
   }
 
@@ -343,6 +348,35 @@ export class Broker {
     return started;
   }
 
+  private lastStats = { at: Date.now(), cpu: process.cpuUsage(), frames: 0, raftMessages: 0, groupHeartbeats: 0 };
+
+  /** One line: groups (quiesced, led), peer traffic per second, CPU share of one core, memory. */
+  private logStats(): void {
+    const now = Date.now();
+    const cpu = process.cpuUsage();
+    const seconds = Math.max(0.001, (now - this.lastStats.at) / 1000);
+    const { frames, raftMessages, groupHeartbeats } = this.transport.stats;
+    let groups = 0;
+    let quiesced = 0;
+    let leaders = 0;
+    for (const group of this.raft.all()) {
+      groups++;
+      if (group.quiescedUnder !== undefined) quiesced++;
+      if (group.node.currentRole === 'leader') leaders++;
+    }
+    const cpuMicros = cpu.user + cpu.system - this.lastStats.cpu.user - this.lastStats.cpu.system;
+    this.logger.info({
+      groups, quiesced, leaders,
+      peerFramesPerSec: Math.round((frames - this.lastStats.frames) / seconds),
+      raftMessagesPerSec: Math.round((raftMessages - this.lastStats.raftMessages) / seconds),
+      groupHeartbeatsPerSec: Math.round((groupHeartbeats - this.lastStats.groupHeartbeats) / seconds),
+      cpuPercent: Math.round((cpuMicros / 1e6 / seconds) * 1000) / 10,
+      rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+      heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
+    }, 'stats');
+    this.lastStats = { at: now, cpu, frames, raftMessages, groupHeartbeats };
+  }
+
   private applyRetention(): void {
     const now = Date.now();
     for (const byPartition of this.replicas.values()) {
@@ -394,6 +428,7 @@ export class Broker {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.balanceTimer) clearInterval(this.balanceTimer);
     if (this.moveTimer) clearInterval(this.moveTimer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
     for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
     this.controller.close(stopping);

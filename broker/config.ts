@@ -31,6 +31,8 @@ export interface BrokerConfig {
   heartbeatTicks: number;
   /** Upper bound for a fetch's long-poll wait. */
   maxFetchWaitMs: number;
+  /** Log a statistics line this often; 0 for never. */
+  statsIntervalMs: number;
 }
 
 export const BROKER_DEFAULTS = {
@@ -47,6 +49,7 @@ export const BROKER_DEFAULTS = {
   electionTicks: 10,
   heartbeatTicks: 1,
   maxFetchWaitMs: 30_000,
+  statsIntervalMs: 0,
 };
 
 export function parseHostPort(value: string, what: string): { host: string; port: number } {

@@ -134,8 +134,7 @@ export class MultiRaft {
     for (const { group: groupId, message, quiesce } of messages) {
       const group = this.groups.get(groupId);
       if (!group) continue;
-      // Answers to our quiesce heartbeat must not wake us; anything else does.
-      if (!(message.type === 'heartbeatResp' && !message.reject)) this.wake(group);
+      if (this.wakes(group, message)) this.wake(group);
       group.node.step(message);
       if (quiesce) this.quiesceFollower(group, message);
       this.markDirty(group);
@@ -218,6 +217,16 @@ export class MultiRaft {
     if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term) {
       group.quiescedUnder = message.from;
     }
+  }
+
+  /**
+   * Whether a message ends a group's quiet: anything but heartbeats from the leader it is
+   * quiet under (one may trail the quiesce heartbeat) and plain answers to heartbeats.
+   */
+  private wakes(group: Group, message: Message): boolean {
+    if (group.quiescedUnder === undefined) return false;
+    if (message.type === 'heartbeatResp') return message.reject === true;
+    return !(message.type === 'heartbeat' && message.from === group.quiescedUnder);
   }
 
   private wake(group: Group): void {

@@ -171,9 +171,7 @@ export class PartitionReplica implements StateMachine {
    * is the producer state complete (see producer-state.ts).
    */
   private checkIdempotent(header: BatchHeader): { baseOffset: number; lastOffset: number } | undefined {
-    if (this.group.log.termAt(this.applied) !== this.group.node.currentTerm) {
-      throw new FlotillaError('LEADER_NOT_AVAILABLE', `the new leader of ${this.topic}/${this.partition} is still committing its first entry; retry shortly`);
-    }
+    this.requireCommittedInTerm();
     const check = this.producers.check(header);
     return check.kind === 'duplicate' ? check.batch : undefined;
   }
@@ -198,6 +196,16 @@ export class PartitionReplica implements StateMachine {
     const highWatermark = this.highWatermark;
     const records = offset < highWatermark ? await this.group.log.read(offset, maxBytes, highWatermark - 1) : Buffer.alloc(0);
     return { highWatermark, logStartOffset: this.logStartOffset, records };
+  }
+
+  /**
+   * A new leader knows what is committed only once an entry of its own term is applied
+   * (Raft's no-op); until then its high watermark can lag what was already acknowledged.
+   */
+  requireCommittedInTerm(): void {
+    if (this.group.log.termAt(this.applied) !== this.group.node.currentTerm) {
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', `the new leader of ${this.topic}/${this.partition} is still committing its first entry; retry shortly`);
+    }
   }
 
   /** Resolves when something new commits, or after `ms`. */

@@ -254,7 +254,14 @@ export class ClientServer {
         const replica = this.broker.replica(p.topic, p.partition);
         if (!replica) return { ...base, error: toErrorInfo(this.broker.notHostedError(p.topic, p.partition)) };
         if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
-        if (p.spec === 0) return { ...base, offset: replica.highWatermark, timestamp: -1 };
+        if (p.spec === 0) {
+          try {
+            if (replica.isLeader) replica.requireCommittedInTerm();
+          } catch (error) {
+            return { ...base, error: toErrorInfo(asFlotillaError(error)) };
+          }
+          return { ...base, offset: replica.highWatermark, timestamp: -1 };
+        }
         return { ...base, error: toErrorInfo(new FlotillaError('INVALID_REQUEST', 'offsets by timestamp are not supported yet')) };
       }),
     };

@@ -122,8 +122,12 @@ class OutboundPeer {
     if (!this.ready || !this.writer || !this.socket) return;
     if (this.socket.writableLength > this.transport.maxQueuedBytes) return;
     const { heartbeats, responses, rest } = coalesceHeartbeats(items);
+    const stats = this.transport.stats;
     if (heartbeats) this.writer.write(encodePeerMessage({ heartbeats }));
     if (responses) this.writer.write(encodePeerMessage({ heartbeatResponses: responses }));
+    stats.frames += (heartbeats ? 1 : 0) + (responses ? 1 : 0) + (rest.length > 0 ? 1 : 0);
+    stats.groupHeartbeats += (heartbeats?.heartbeats?.length ?? 0) + (responses?.responses?.length ?? 0);
+    stats.raftMessages += rest.length;
     if (rest.length === 0) return;
     // Split so that no frame exceeds the peer's limit (appends carry up to maxBytesPerMsg each).
     let chunk: ReturnType<typeof fromRaftMessage>[] = [];
@@ -143,7 +147,9 @@ class OutboundPeer {
   }
 
   keepAlive(from: number): void {
-    if (this.ready && this.writer && this.pending.length === 0) this.writer.write(encodePeerMessage({ heartbeats: { from, to: this.id, heartbeats: [] } }));
+    if (!this.ready || !this.writer || this.pending.length > 0) return;
+    this.writer.write(encodePeerMessage({ heartbeats: { from, to: this.id, heartbeats: [] } }));
+    this.transport.stats.frames++;
   }
 
   close(): void {
@@ -153,7 +159,17 @@ class OutboundPeer {
   }
 }
 
+/** Counters of what left for peers, for the statistics line and the scale benchmark. */
+export interface TransportStats {
+  frames: number;
+  /** Raft messages other than heartbeats. */
+  raftMessages: number;
+  /** Per-group heartbeat entries (inside coalesced Heartbeats frames). */
+  groupHeartbeats: number;
+}
+
 export class PeerTransport {
+  readonly stats: TransportStats = { frames: 0, raftMessages: 0, groupHeartbeats: 0 };
   private readonly peers = new Map<number, OutboundPeer>();
   private readonly inbound = new Set<Socket>();
   private readonly heard = new Map<number, number>();

@@ -21,6 +21,7 @@ export interface BrokerStartOptions {
   maxConnections?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
+  statsIntervalMs?: number;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -38,6 +39,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.maxConnections !== undefined) input.maxConnections = options.maxConnections;
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
+  if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
   return validateBrokerConfig(input);
 }
 

@@ -103,6 +103,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--max-connections <n>', 'most client connections (default 10000)', parsePositiveInt)
     .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
     .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
+    .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
     .action(
       action(async (options) => {
         const { brokerStartCommand } = await import('./broker-command.js');
