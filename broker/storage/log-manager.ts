@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlotillaError } from '../../protocol/errors.js';
+import { CoalescedRun } from './coalesced-run.js';
 import { HardStateStore } from './hard-state.js';
 import { PartitionLog, validateLogOptions, type PartitionLogOptions } from './partition-log.js';
 import { createResources, type StorageResources } from './segment.js';
@@ -43,8 +44,7 @@ export class LogManager {
   readonly options: LogManagerOptions;
   private readonly logs = new Map<string, PartitionLog>();
   private readonly resources: StorageResources;
-  private cycleRunning: Promise<void> | undefined;
-  private cycleQueued: Promise<void> | undefined;
+  private readonly flushRun = new CoalescedRun(() => this.flushCycle());
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -112,23 +112,7 @@ export class LogManager {
    * because the running cycle may have started its fsync before that append.
    */
   flushAll(): Promise<void> {
-    if (this.cycleRunning) {
-      this.cycleQueued ??= this.cycleRunning.then(
-        () => this.startCycle(),
-        () => this.startCycle(),
-      );
-      return this.cycleQueued;
-    }
-    return this.startCycle();
-  }
-
-  private startCycle(): Promise<void> {
-    this.cycleQueued = undefined;
-    const run = this.flushCycle().finally(() => {
-      if (this.cycleRunning === run) this.cycleRunning = undefined;
-    });
-    this.cycleRunning = run;
-    return run;
+    return this.flushRun.run();
   }
 
   private async flushCycle(): Promise<void> {

@@ -24,6 +24,7 @@ import {
 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
+import { CoalescedRun } from './coalesced-run.js';
 import { createEmpty, fdatasyncAsync, fsyncDir, fsyncDirSync, replaceFileSync, storageError } from './files.js';
 import {
   SEGMENT_NAME,
@@ -108,8 +109,7 @@ export class PartitionLog implements RaftLog {
   private termsDirty = false;
   /** Set by a failed fdatasync: the page cache may have dropped the data (fsyncgate). */
   private failure: FlotillaError | undefined;
-  private flushRunning: Promise<void> | undefined;
-  private flushQueued: Promise<void> | undefined;
+  private readonly flushRun = new CoalescedRun(() => this.doFlush());
   private closed = false;
   private readonly termsPath: string;
 
@@ -328,23 +328,7 @@ export class PartitionLog implements RaftLog {
    * Calls made while a flush runs share the next one: at most one runs and one waits.
    */
   flush(): Promise<void> {
-    if (this.flushRunning) {
-      this.flushQueued ??= this.flushRunning.then(
-        () => this.startFlush(),
-        () => this.startFlush(),
-      );
-      return this.flushQueued;
-    }
-    return this.startFlush();
-  }
-
-  private startFlush(): Promise<void> {
-    this.flushQueued = undefined;
-    const run = this.doFlush().finally(() => {
-      if (this.flushRunning === run) this.flushRunning = undefined;
-    });
-    this.flushRunning = run;
-    return run;
+    return this.flushRun.run();
   }
 
   private async doFlush(): Promise<void> {

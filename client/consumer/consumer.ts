@@ -312,6 +312,14 @@ export class Consumer implements AsyncIterable<Message> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.fetchers.length === 0 && !this.group?.subscribed) {
+      throw new FlotillaError(
+        'INVALID_REQUEST',
+        this.group
+          ? 'the consumer has not subscribed to any topic: call subscribe({ topic }) before iterating'
+          : 'the consumer has no partitions: call assign([{ topic, partition, offset }]) (or give a groupId and subscribe) before iterating',
+      );
+    }
     if (!this.started) {
       this.started = true;
       for (const f of this.fetchers) void f.run();

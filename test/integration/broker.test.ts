@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { encodeFrame } from '../../protocol/frame.js';
 import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
-import { TestCluster, waitFor, CLI, freePort } from './cluster.js';
+import { CLI, TestCluster, freePort, startCluster, waitFor } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
@@ -40,14 +40,8 @@ async function highWatermarks(client: Client, topic: string): Promise<number[]> 
 }
 
 t.test('a 3-broker cluster replicates acks=all records to every replica, byte for byte', async (t) => {
-  const cluster = await new TestCluster().start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { client } = await startCluster(t);
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'orders', partitions: 6, replicationFactor: 3 });
   const description = await admin.describeTopic('orders');
   t.equal(description.partitions.length, 6);
@@ -84,14 +78,8 @@ t.test('a 3-broker cluster replicates acks=all records to every replica, byte fo
 });
 
 t.test('kill -9 of a partition leader while producing loses no acknowledged record', async (t) => {
-  const cluster = await new TestCluster().start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 5_000, logger: process.env.FLOTILLA_TEST_DEBUG ? (await import('pino')).pino({ level: 'debug' }, process.stderr) : undefined });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t, {}, { requestTimeoutMs: 5_000 });
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'payments', partitions: 1, replicationFactor: 3 });
   const producer = client.producer({ acks: 'all', deliveryTimeoutMs: 30_000 });
 
@@ -151,14 +139,8 @@ t.test('kill -9 of a partition leader while producing loses no acknowledged reco
 });
 
 t.test('a broker whose newest segment was cut mid-batch restarts and catches up', async (t) => {
-  const cluster = await new TestCluster().start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t);
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'events', partitions: 1, replicationFactor: 3 });
   const producer = client.producer({ acks: 'all' });
   await Promise.all(Array.from({ length: 500 }, (_, i) => producer.send({ topic: 'events', partition: 0, value: `event-${i}` })));
@@ -194,14 +176,8 @@ t.test('a broker whose newest segment was cut mid-batch restarts and catches up'
 });
 
 t.test('bad input closes only the offending connection', async (t) => {
-  const cluster = await new TestCluster({ brokers: 1 }).start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t, { brokers: 1 });
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'steady', partitions: 1, replicationFactor: 1 });
   const [host, port] = cluster.bootstrap[0]!.split(':') as [string, string];
 

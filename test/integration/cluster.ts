@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '../../client/index.js';
 
 // This file runs from test/integration (tap) or dist/test/integration (compiled benches).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -144,4 +145,28 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The part of a tap test that `startCluster` needs: a hook run when the test ends. */
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/**
+ * Starts a cluster and a client on it, waits for a controller, and closes both when the
+ * test ends.
+ */
+export async function startCluster(
+  t: Teardown,
+  options: TestClusterOptions = {},
+  clientOptions: Partial<ConstructorParameters<typeof Client>[0]> = {},
+): Promise<{ cluster: TestCluster; client: Client }> {
+  const cluster = await new TestCluster(options).start();
+  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000, ...clientOptions });
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  await waitFor('a controller', async () => (await client.admin().describeCluster()).controller);
+  return { cluster, client };
 }

@@ -9,7 +9,7 @@ import t from 'tap';
 import { Client } from '../../client/index.js';
 import { buildBatch, isControlBatch, lastOffsetOf, batchBounds, records as recordsOf } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { TestCluster, startCluster, waitFor } from './cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,14 +62,8 @@ async function leaderOf(client: Client, topic: string, partition: number): Promi
 }
 
 t.test('a resent identical batch gets its original offsets, also from a new leader after a kill', async (t) => {
-  const cluster = await new TestCluster({ fsync: 'batch' }).start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t, { fsync: 'batch' });
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'dedup', partitions: 1, replicationFactor: 3 });
 
   const deadline = () => Date.now() + 20_000;

@@ -5,17 +5,11 @@
  */
 import t from 'tap';
 import { Client } from '../../client/index.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { startCluster, waitFor } from './cluster.js';
 
 t.test('a 4th broker joins and a partition moves onto it under acks=all writes without losing a record', async (t) => {
-  const cluster = await new TestCluster().start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t);
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await cluster.join(4, 2);
   await waitFor('broker 4 registered and alive', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive));
   await admin.createTopic({ topic: 'ledger', partitions: 1, replicationFactor: 3 });
@@ -71,14 +65,8 @@ t.test('a 4th broker joins and a partition moves onto it under acks=all writes w
 });
 
 t.test('transfer-leader and balance-leaders spread leadership; remove-broker empties a broker', async (t) => {
-  const cluster = await new TestCluster().start();
-  const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await cluster.close();
-  });
+  const { cluster, client } = await startCluster(t);
   const admin = client.admin();
-  await waitFor('a controller', async () => (await admin.describeCluster()).controller);
   await admin.createTopic({ topic: 'spread', partitions: 6, replicationFactor: 3 });
 
   // Pile every leader onto broker 1, then ask for balance.
