@@ -19,6 +19,7 @@ import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
 import { ClientServer } from './server/server.js';
 import { LogManager } from './storage/index.js';
+import { HardStateJournal } from './storage/hard-state-journal.js';
 import { PeerTransport } from './transport/peers.js';
 
 /** What the data directory remembers about the cluster: it wins over command-line flags. */
@@ -53,6 +54,7 @@ export class Broker {
   readonly logs: LogManager;
   readonly transport: PeerTransport;
   readonly raft: MultiRaft;
+  private readonly hardStates: HardStateJournal;
   readonly controller: Controller;
   /** Consumer groups; active while this broker is the controller leader. */
   readonly groups: GroupCoordinator;
@@ -83,9 +85,11 @@ export class Broker {
       maxFrameBytes: config.maxFrameBytes,
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
+    this.hardStates = new HardStateJournal(config.dataDir);
     this.raft = new MultiRaft({
       id: config.id,
       logs: this.logs,
+      hardStates: this.hardStates,
       transport: this.transport,
       logger: this.logger,
       fsync: config.fsync,
@@ -434,6 +438,7 @@ export class Broker {
     this.controller.close(stopping);
     this.transport.close();
     await this.logs.close();
+    this.hardStates.close();
     this.logger.info('broker stopped');
   }
 

@@ -22,7 +22,7 @@ import type { Entry } from '../raft/log.js';
 import { RaftNode, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
 import type { Message, Snapshot } from '../raft/types.js';
 import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
-import type { HardStateStore } from '../storage/index.js';
+import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
 
@@ -58,12 +58,13 @@ export interface Group {
   readonly node: RaftNode;
   readonly log: PartitionLog;
   readonly stateMachine: StateMachine;
-  readonly hardState: HardStateStore;
 }
 
 export interface MultiRaftOptions {
   id: number;
   logs: LogManager;
+  /** Term and vote of every group, made durable together once per cycle. */
+  hardStates: HardStateJournal;
   transport: PeerTransport;
   logger: Logger;
   fsync: FsyncMode;
@@ -80,6 +81,7 @@ export class MultiRaft {
   private readonly dirty = new Set<Group>();
   private cycleRunning = false;
   private cycleScheduled = false;
+  private tickDeferred = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -102,11 +104,11 @@ export class MultiRaft {
     const existing = this.groups.get(spec.groupId);
     if (existing) return existing;
     const log = this.options.logs.open(spec.logName, spec.logOptions);
-    const hardState = this.options.logs.hardState(spec.logName);
     const node = new RaftNode({
       id: this.options.id,
       log,
-      hardState: hardState.load(),
+      // Data directories written before the journal kept a file per group.
+      hardState: this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load(),
       voters: spec.voters,
       learners: spec.learners ?? [],
       electionTicks: this.options.electionTicks,
@@ -114,7 +116,7 @@ export class MultiRaft {
       random: this.options.random ?? Math.random,
       snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
     });
-    const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, hardState, idleTicks: 0 };
+    const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
     this.markDirty(group);
     return group;
@@ -126,6 +128,7 @@ export class MultiRaft {
     if (!group) return;
     this.groups.delete(groupId);
     this.dirty.delete(group);
+    this.options.hardStates.forget(groupId);
     if (deleteData) await this.options.logs.deleteLog(group.logName);
   }
 
@@ -160,6 +163,14 @@ export class MultiRaft {
   }
 
   private tickAll(): void {
+    // A tick that falls during a cycle waits for it: when this broker's own disk is slow,
+    // its logical time slows too (at most one tick per cycle), instead of every group
+    // timing out while its votes and acknowledgements are still being made durable. A
+    // leader whose disk stalls stops heartbeating and is replaced.
+    if (this.cycleRunning) {
+      this.tickDeferred = true;
+      return;
+    }
     this.options.transport.keepAlive();
     const silenceMs = this.options.electionTicks * this.options.tickMs;
     const now = Date.now();
@@ -251,36 +262,9 @@ export class MultiRaft {
   private async cycle(): Promise<void> {
     if (this.cycleRunning || this.stopped) return;
     this.cycleRunning = true;
+    let worked = false;
     try {
-      const work: Array<{ group: Group; rd: Ready }> = [];
-      for (const group of this.dirty) {
-        if (this.groups.get(group.groupId) !== group) continue;
-        if (group.node.hasReady()) work.push({ group, rd: group.node.ready() });
-      }
-      this.dirty.clear();
-      if (work.length === 0) return;
-
-      // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
-      for (const { group, rd } of work) this.send(group, rd.messages);
-
-      // 2. Persist term/vote and sync the logs, all groups together.
-      const durable: Array<Promise<void>> = [];
-      for (const { group, rd } of work) {
-        if (rd.hardState) durable.push(group.hardState.save(rd.hardState));
-        if (rd.mustSync && this.options.fsync === 'always') durable.push(group.log.flush());
-      }
-      if (durable.length > 0) await Promise.all(durable);
-
-      for (const { group, rd } of work) {
-        // 3. Votes and append responses only now: "persist before you speak".
-        this.send(group, rd.messagesAfterSync);
-        // 4. Apply, then hand the Ready back.
-        if (rd.softState) group.stateMachine.onSoftState(rd.softState);
-        if (rd.snapshot) group.stateMachine.restore(rd.snapshot);
-        if (rd.committed.length > 0) group.stateMachine.apply(rd.committed);
-        group.node.advance(rd);
-        this.dirty.add(group);
-      }
+      worked = await this.processReadies();
     } catch (error) {
       this.stopped = true;
       this.options.logger.fatal({ err: error }, 'storage failure in the Raft cycle; stopping the broker');
@@ -289,7 +273,47 @@ export class MultiRaft {
     } finally {
       this.cycleRunning = false;
     }
-    this.schedule();
+    if (this.tickDeferred) {
+      this.tickDeferred = false;
+      this.tickAll();
+    } else if (worked) {
+      this.schedule();
+    }
+  }
+
+  /** One cycle over every group with work; false when there was none. */
+  private async processReadies(): Promise<boolean> {
+    const work: Array<{ group: Group; rd: Ready }> = [];
+    for (const group of this.dirty) {
+      if (this.groups.get(group.groupId) !== group) continue;
+      if (group.node.hasReady()) work.push({ group, rd: group.node.ready() });
+    }
+    this.dirty.clear();
+    if (work.length === 0) return false;
+
+    // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
+    for (const { group, rd } of work) this.send(group, rd.messages);
+
+    // 2. Persist term/vote and sync the logs, all groups together.
+    const durable: Array<Promise<void>> = [];
+    for (const { group, rd } of work) {
+      if (rd.hardState) this.options.hardStates.set(group.groupId, rd.hardState);
+      if (rd.mustSync && this.options.fsync === 'always') durable.push(group.log.flush());
+    }
+    durable.push(this.options.hardStates.sync()); // after every set() of this cycle
+    await Promise.all(durable);
+
+    for (const { group, rd } of work) {
+      // 3. Votes and append responses only now: "persist before you speak".
+      this.send(group, rd.messagesAfterSync);
+      // 4. Apply, then hand the Ready back.
+      if (rd.softState) group.stateMachine.onSoftState(rd.softState);
+      if (rd.snapshot) group.stateMachine.restore(rd.snapshot);
+      if (rd.committed.length > 0) group.stateMachine.apply(rd.committed);
+      group.node.advance(rd);
+      this.dirty.add(group);
+    }
+    return true;
   }
 
   private send(group: Group, messages: Message[]): void {

@@ -219,12 +219,16 @@ export class ClientServer {
     return { leader: status.leaderId, term: status.term };
   }
 
-  /** Replicas the leader heard from recently (all replicas when the leader is elsewhere). */
+  /**
+   * Voters the leader heard from recently that hold everything committed (all replicas
+   * when the leader is elsewhere). During a move these are the group's actual voters, so
+   * the set equals the new replicas only once the move is done.
+   */
   private inSyncOf(topic: string, partition: number, replicas: number[]): number[] {
     const replica = this.broker.replica(topic, partition);
     if (!replica || !replica.isLeader) return replicas;
     const status = replica.group.node.status();
-    return replicas.filter((id) => id === this.broker.config.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit));
+    return status.membership.voters.filter((id) => id === this.broker.config.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit));
   }
 
   private metadata(topics: string[]): Init<client.MetadataResponse> {
@@ -404,7 +408,8 @@ export class ClientServer {
         await controller.propose({ type: 'movePartition', name: topic.name, partition: p.partition, replicas }, DEFAULT_CONTROLLER_TIMEOUT_MS);
       }
     }
-    const deadline = Date.now() + 5 * 60_000;
+    // Answer within a request's time; the caller asks again to keep waiting.
+    const deadline = Date.now() + 20_000;
     const stillThere = () => [...state.topics.values()].some((t) => t.partitions.some((p) => p.replicas.includes(id) || p.previous?.includes(id)));
     while (stillThere()) {
       if (Date.now() > deadline) throw new FlotillaError('TIMEOUT', `replicas of broker ${id} are still moving; run remove-broker again to wait for them`);

@@ -131,25 +131,30 @@ export class Admin {
     requireInteger('movePartition', 'partition', partition, 0);
     if (!Array.isArray(replicas) || replicas.length === 0) throw invalid('movePartition needs a non-empty list of broker ids, for example [1, 2, 4]');
     for (const id of replicas) requireInteger('movePartition', 'replicas', id, 1);
-    await this.cluster.anyBrokerRequest({ type: 'movePartition', topic, partition, replicas }, this.deadline());
+    await this.cluster.controllerRequest({ type: 'movePartition', topic, partition, replicas }, this.deadline());
   }
 
   async transferLeader(topic: string, partition: number, to: number): Promise<void> {
     validateTopicName(topic);
     requireInteger('transferLeader', 'partition', partition, 0);
     requireInteger('transferLeader', 'to', to, 1);
-    await this.cluster.anyBrokerRequest({ type: 'transferLeader', topic, partition, to }, this.deadline());
+    await this.cluster.leaderRequest({ type: 'transferLeader', topic, partition, to }, this.deadline());
   }
 
-  /** Starts leadership transfers towards preferred leaders; resolves with how many started. */
+  /**
+   * Starts leadership transfers towards preferred leaders at every broker (each hands over
+   * the partitions it leads); resolves with how many started.
+   */
   async balanceLeaders(): Promise<number> {
-    const { result } = await this.cluster.anyBrokerRequest({ type: 'balanceLeaders' }, this.deadline());
-    return result.transfers;
+    const deadline = this.deadline();
+    if (this.cluster.knownBrokers().length === 0) await this.cluster.refreshMetadata(deadline);
+    const answers = await Promise.all(this.cluster.knownBrokers().map((b) => this.cluster.send(b.address, { type: 'balanceLeaders' })));
+    return answers.reduce((sum, { result }) => sum + result.transfers, 0);
   }
 
   async removeBroker(brokerId: number): Promise<void> {
     requireInteger('removeBroker', 'brokerId', brokerId, 1);
-    await this.cluster.anyBrokerRequest({ type: 'removeBroker', brokerId }, this.deadline());
+    await this.cluster.controllerRequest({ type: 'removeBroker', brokerId }, this.deadline());
   }
 
   async listGroups(): Promise<GroupListing[]> {

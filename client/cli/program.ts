@@ -8,7 +8,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { validateTopicConfig } from '../admin/admin.js';
 import { registerBenchCommand } from './bench-command.js';
-import { defaultBrokers, errorLine, Exit, withClient, writeOut, type GlobalOptions } from './context.js';
+import { defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
+import { FlotillaError } from '../../protocol/errors.js';
 import {
   formatTable,
   parseAcks,
@@ -134,8 +135,22 @@ export function buildProgram(scriptPath: string): Command {
     .argument('<id>', 'broker id', parsePositiveInt)
     .action(
       action(async (id: number, _options, command: Command) => {
-        await withClient(globalsOf(command), (client) => client.admin().removeBroker(id));
-        process.stderr.write(`broker ${id}: removal started\n`);
+        await withClient(globalsOf(command), async (client) => {
+          // The controller moves the broker's replicas away first; it answers TIMEOUT while
+          // moves are still running, and each call resumes the wait.
+          const started = Date.now();
+          for (;;) {
+            try {
+              await client.admin().removeBroker(id);
+              break;
+            } catch (error) {
+              if (!(error instanceof FlotillaError) || error.code !== 'TIMEOUT' || Date.now() - started > 30 * 60_000) throw error;
+              if (showProgress()) process.stderr.write(`\rremoving broker ${id}: moving its replicas away (${Math.round((Date.now() - started) / 1000)} s)`);
+            }
+          }
+          if (showProgress()) process.stderr.write('\n');
+        });
+        process.stderr.write(`broker ${id} removed: it holds no replicas and is out of the metadata; it can be stopped\n`);
       }),
     );
   cluster
@@ -233,8 +248,24 @@ export function buildProgram(scriptPath: string): Command {
     .requiredOption('--replicas <ids>', 'broker ids, the first the preferred leader: 1,2,4', parseIdList)
     .action(
       action(async (name: string, p: number, options: { replicas: number[] }, command: Command) => {
-        await withClient(globalsOf(command), (client) => client.admin().movePartition(name, p, options.replicas));
-        process.stderr.write(`moving ${name}/${p} to ${options.replicas.join(',')}\n`);
+        await withClient(globalsOf(command), async (client) => {
+          const admin = client.admin();
+          await admin.movePartition(name, p, options.replicas);
+          const started = Date.now();
+          const wanted = [...options.replicas].sort((a, b) => a - b).join(',');
+          // Done once the group's voters are the new replicas and all of them are in sync.
+          for (;;) {
+            const partition = (await admin.describeTopic(name)).partitions[p];
+            const replicas = [...(partition?.replicas ?? [])].sort((a, b) => a - b).join(',');
+            const inSync = [...(partition?.inSync ?? [])].sort((a, b) => a - b).join(',');
+            if (replicas === wanted && inSync === wanted) break;
+            if (Date.now() - started > 30 * 60_000) throw new FlotillaError('TIMEOUT', `${name}/${p} is still moving after 30 minutes; check \`flotilla topic describe ${name}\``);
+            if (showProgress()) process.stderr.write(`\rmoving ${name}/${p} to ${options.replicas.join(',')}: in sync ${inSync || 'none'} (${Math.round((Date.now() - started) / 1000)} s)`);
+            await new Promise((r) => setTimeout(r, 250));
+          }
+          if (showProgress()) process.stderr.write('\n');
+        });
+        process.stderr.write(`moved ${name}/${p} to ${options.replicas.join(',')}\n`);
       }),
     );
   partition
