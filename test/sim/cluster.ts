@@ -64,6 +64,17 @@ export interface SimOptions {
   fifo: boolean;
   /** Share of crashes and partitions aimed at the current leader (leader churn mid-replication: Figure 8). */
   leaderFaults: number;
+  /**
+   * Leader churn (Figure 8): the chance that a newly elected leader is cut off from the
+   * network (alone, or with one peer it still reaches) or crashed, either a few message
+   * delays after its election (its no-op and first entries still in flight) or the moment
+   * its commit index first moves (before followers learn of it); often the node cut off
+   * before it comes back at that moment (the partition moves). Terms then leave divergent
+   * tails on minorities, an earlier leader returns and re-replicates entries of its old
+   * term under a new one, dies, and a node with a conflicting later-term tail wins: the
+   * interleaving of the paper's Figure 8, which random faults alone almost never produce.
+   */
+  leaderChurn: number;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -81,7 +92,7 @@ export function chooseOptions(seed: number): SimOptions {
 function pickOptions(seed: number): SimOptions {
   const r = new Rng(seed ^ 0x5eed);
   const calm = r.chance(0.15);
-  return {
+  const o: SimOptions = {
     seed,
     nodes: r.chance(0.5) ? 3 : 5,
     learner: r.chance(0.3),
@@ -107,7 +118,13 @@ function pickOptions(seed: number): SimOptions {
     maxBytesPerMsg: r.pick([1, 1024, 8192, 1 << 20]),
     leaderFaults: calm ? 0 : r.pick([0, 0.5, 0.9]),
     maxUncommittedBytes: r.pick([8 << 10, 64 << 10]),
+    // Drawn last so that seeds without churn keep every earlier choice.
+    leaderChurn: !calm && r.chance(0.4) ? r.pick([0.8, 1]) : 0,
   };
+  // Churn seeds: mostly small messages, so that a returning leader re-replicates its old
+  // tail over several messages (the span in which it may die having counted part of it).
+  if (o.leaderChurn > 0 && r.chance(0.7)) o.maxBytesPerMsg = r.pick([1, 1024]);
+  return o;
 }
 
 export class SimFailure extends Error {}
@@ -247,6 +264,9 @@ export class Simulation {
   /** FIFO links: the latest delivery time scheduled per link. */
   private readonly linkClock = new Map<number, number>();
   private partitionUntil = 0;
+  /** Nodes cut off by leader churn: every link to or from them drops, except to `peer`. */
+  private readonly cutOff = new Map<number, { until: number; peer: number }>();
+  private readonly churn: Array<{ id: number; term: number; at: number }> = [];
   private nextId: number;
   private initial: Membership;
   private faults = true;
@@ -398,7 +418,7 @@ export class Simulation {
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to);
     if (!n || !n.up) return;
-    if (this.blocked.has(this.linkKey(m.from, m.to))) return;
+    if (this.blocked.has(this.linkKey(m.from, m.to)) || this.isCutOff(m.from, m.to) || this.isCutOff(m.to, m.from)) return;
     if (n.pausedUntil > this.now) {
       this.queue.push(n.pausedUntil, m);
       return;
@@ -509,6 +529,12 @@ export class Simulation {
         n.ledLast = log.lastIndex();
         n.ledHash = log.hashAt(n.ledLast)!;
         this.record(n.id, `becomes leader of term ${term}, log [${log.firstIndex()}, ${log.lastIndex()}]`);
+        if (this.faults && this.rng.chance(this.opts.leaderChurn)) {
+          // Either within a few message delays (before or while its first entries replicate),
+          // or the moment its commit index first moves (before followers learn of it).
+          const at = this.rng.chance(0.7) ? Infinity : this.now + (this.rng.chance(0.3) ? 0 : this.rng.range(1, 6 * this.opts.maxDelay));
+          this.churn.push({ id: n.id, term, at });
+        }
       } else {
         // Leader Append-Only.
         if (n.ledLast >= log.firstIndex() - 1 && log.hashAt(n.ledLast) !== n.ledHash) {
@@ -572,6 +598,9 @@ export class Simulation {
       this.fail(`leader ${n.id} commits ${c} (term ${term}) but only ${durable} of ${voters.length} voters hold it durably`);
     }
     this.resolvePending(n, c);
+    for (const ch of this.churn) {
+      if (ch.at === Infinity && ch.id === n.id && ch.term === r.currentTerm) ch.at = this.now + (this.rng.chance(0.5) ? 0 : this.rng.int(this.opts.maxDelay));
+    }
   }
 
   /**
@@ -603,7 +632,7 @@ export class Simulation {
       const c = this.committed.get(index);
       if (!c || c.term !== term) this.fail(`acknowledged entry ${index}/${term} is not in the committed log`);
     }
-    const leader = this.leader();
+    const leader = this.currentLeader();
     if (!leader) return;
     for (const [index, term] of this.acked) {
       if (index < leader.log.firstIndex()) continue;
@@ -620,6 +649,21 @@ export class Simulation {
       if (n.up && n.raft.currentRole === 'leader' && (!best || n.raft.currentTerm > best.raft.currentTerm)) best = n;
     }
     return best;
+  }
+
+  /**
+   * The leader once no voter of its group is in a later term. Right after healing, a leader
+   * that was cut off may still believe it leads an earlier term until it hears from the
+   * others; it is not the final leader, and may lack what later terms committed.
+   */
+  private currentLeader(): SimNode | undefined {
+    const l = this.leader();
+    if (!l) return undefined;
+    for (const v of l.raft.members.voters) {
+      const o = this.nodes.get(v);
+      if (o && o.up && o.raft.currentTerm > l.raft.currentTerm) return undefined;
+    }
+    return l;
   }
 
   private upNodes(): SimNode[] {
@@ -735,6 +779,40 @@ export class Simulation {
     }
   }
 
+  private isCutOff(node: number, other: number): boolean {
+    const c = this.cutOff.get(node);
+    return c !== undefined && c.until > this.now && c.peer !== other;
+  }
+
+  /** Leader churn: cut off (or crash) the leaders whose moment has come, if they still lead that term. */
+  private churnLeaders(): void {
+    for (let i = this.churn.length - 1; i >= 0; i--) {
+      const c = this.churn[i]!;
+      if (c.at > this.now) continue;
+      this.churn.splice(i, 1);
+      const n = this.nodes.get(c.id);
+      if (!n || !n.up || n.raft.currentRole !== 'leader' || n.raft.currentTerm !== c.term) continue;
+      // Often the partition moves rather than adds up: whoever was cut off comes back as the
+      // leader goes (a flapping network), so an earlier leader with a divergent tail returns.
+      if (this.cutOff.size > 0 && this.rng.chance(0.6)) {
+        this.cutOff.clear();
+        this.record(0, 'leader churn: earlier cut-offs heal');
+      }
+      const kind = this.rng.pick(['crash', 'alone', 'alone', 'with-one'] as const);
+      if (kind === 'crash') {
+        this.crash(n, 'leader churn');
+        n.restartAt = this.now + this.rng.range(5, 40) * TICK;
+        continue;
+      }
+      const others = n.raft.members.voters.filter((v) => v !== n.id);
+      const peer = kind === 'with-one' && others.length > 0 ? this.rng.pick(others) : 0;
+      const until = this.now + this.rng.range(12, 60) * TICK;
+      this.cutOff.set(n.id, { until, peer });
+      this.record(n.id, `leader churn: cut off until ${(until / TICK).toFixed(1)}${peer ? `, except to and from ${peer}` : ''}`);
+    }
+    for (const [id, c] of this.cutOff) if (c.until <= this.now) this.cutOff.delete(id);
+  }
+
   /** Retention: the log start moves up to the applied index (what a snapshot covers). */
   private compact(n: SimNode): void {
     const index = n.appliedIndex;
@@ -748,6 +826,8 @@ export class Simulation {
   private heal(): void {
     this.faults = false;
     this.blocked.clear();
+    this.cutOff.clear();
+    this.churn.length = 0;
     for (const n of this.nodes.values()) {
       if (!n.up) this.restart(n);
       n.pausedUntil = 0;
@@ -767,6 +847,7 @@ export class Simulation {
 
   private stepTime(): void {
     const now = this.now;
+    if (this.churn.length > 0 || this.cutOff.size > 0) this.churnLeaders();
     while (this.queue.peekAt() <= now) this.deliver(this.queue.pop());
     for (const n of this.nodes.values()) {
       if (!n.up) {
@@ -812,12 +893,13 @@ export class Simulation {
         // A stale leader may have accepted proposals after the new leader's last commit.
         const l = this.leader();
         if (l && l.log.termAt(l.raft.commitIndex) === l.raft.currentTerm) this.resolvePending(l, l.raft.commitIndex);
-        if (this.pending.length === 0 && l) break;
+        if (this.pending.length === 0 && this.currentLeader()) break;
       }
-      if (!this.leader()) this.fail(`no leader within 300 ticks after healing`);
+      const final = this.currentLeader();
+      if (!final) this.fail(`no leader within 300 ticks after healing`);
       if (this.pending.length > 0) {
         const p = this.pending[0]!;
-        this.fail(`${this.pending.length} proposals unresolved 300 ticks after healing (e.g. ${p.index}/${p.term}; leader ${this.leader()!.id} commit ${this.leader()!.raft.commitIndex})`);
+        this.fail(`${this.pending.length} proposals unresolved 300 ticks after healing (e.g. ${p.index}/${p.term}; leader ${final.id} commit ${final.raft.commitIndex})`);
       }
       this.finalChecks();
       return { ok: true, seed: this.opts.seed, trace: [], stats: this.stats };

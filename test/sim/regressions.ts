@@ -23,4 +23,5 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 211, caught: 'safety: same as 17' },
   { seed: 297, caught: 'safety: follower match set to the leader\'s log start let a heartbeat commit a stale entry' },
   { seed: 3, caught: 'safety: same as 297' },
+  { seed: 18454, caught: 'sim: the final checks took a leader of term 3, cut off until the heal, for the final leader; term 4 had committed more' },
 ];

@@ -14,7 +14,7 @@ t.test('the regression seeds stay green', async (t) => {
 });
 
 t.test(`${SEEDS} random seeds keep every invariant and recover after healing`, async (t) => {
-  const seen = { three: 0, five: 0, learner: 0, drop: 0, dup: 0, partition: 0, crash: 0, pause: 0, slowSync: 0, transfer: 0, membership: 0, compaction: 0 };
+  const seen = { three: 0, five: 0, learner: 0, drop: 0, dup: 0, partition: 0, crash: 0, pause: 0, slowSync: 0, transfer: 0, membership: 0, compaction: 0, leaderChurn: 0 };
   let failures = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
     const o = chooseOptions(seed);
@@ -30,6 +30,7 @@ t.test(`${SEEDS} random seeds keep every invariant and recover after healing`, a
     if (o.transferRate > 0) seen.transfer++;
     if (o.membershipRate > 0) seen.membership++;
     if (o.compactionRate > 0) seen.compaction++;
+    if (o.leaderChurn > 0) seen.leaderChurn++;
     const r = new Simulation(o).run();
     if (!r.ok) {
       failures++;
