@@ -243,7 +243,7 @@ export function renderTable(r: BenchResults): string {
   rows.push([`failover after kill -9 of the leader: new leader in metadata`, `${fmtSpread(f.leaderElectedMs, fmtInt)} ms`, `${f.runs.length} kills`]);
   rows.push([`failover after kill -9 of the leader: producer's next ack`, `${fmtSpread(f.firstAckMs, fmtInt)} ms`, `${fmtInt(f.acked)} acked, ${f.lost} lost`]);
   const header = `Flotilla ${r.meta.commit?.slice(0, 7) ?? ''}: 3 brokers on one machine (${r.meta.cores} × ${r.meta.cpus}), replication 3, acks all, fsync ${s.fsync}, ` +
-    `${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 64 KiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
+    `${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
     `Throughput: median (min–max) of ${s.runs} runs of ${s.publishMs / 1000} s.`;
   const lines = [header, '', '| measure | result | |', '|---|---:|---:|', ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
   const cores = (c: CpuUse) => `bench process ${fmtFixed(c.benchCores, 2)}, brokers ${c.brokerCores.map((b) => fmtFixed(b, 2)).join(' + ')}, other processes ${fmtFixed(c.otherCores, 2)}`;

@@ -14,7 +14,12 @@ export interface ProducerOptions {
   idempotent?: boolean;
   /** How long a partition's first queued record waits for company before its batch is sent. */
   lingerMs?: number;
-  /** A batch is sent once it holds this many (estimated) bytes; also the cap per batch. */
+  /**
+   * A batch is sent once it holds this many (estimated) bytes; also the cap per batch. A
+   * partition has one batch in flight, so under load the next batch grows while the last
+   * one replicates: a large cap keeps throughput up (1 KiB records, 3 partitions: 1 MiB
+   * gave 2.4-3x the records/s of 64 KiB), and lingerMs still bounds latency at low load.
+   */
   batchBytes?: number;
   /** Most requests in flight per broker connection. A partition never has more than one. */
   maxInFlight?: number;
@@ -28,7 +33,7 @@ export const PRODUCER_DEFAULTS = {
   acks: 'all' as Acks,
   idempotent: false,
   lingerMs: 2,
-  batchBytes: 64 * 1024,
+  batchBytes: 1024 * 1024,
   maxInFlight: 5,
   deliveryTimeoutMs: 120_000,
   maxBufferedBytes: 32 * 1024 * 1024,
