@@ -16,7 +16,7 @@
  */
 import net from 'node:net';
 import { FlotillaError } from '../../protocol/errors.js';
-import { encodeFrame, FrameDecoder } from './framing.js';
+import { encodeFrame, readFrames } from '../../protocol/frame.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 
 export const CLIENT_CONNECTION_TYPE = 0x01;
@@ -149,7 +149,6 @@ export class Connection<Req, Res> {
 
   private open(): net.Socket {
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-    const decoder = new FrameDecoder(this.options.maxFrameBytes);
     this.socket = socket;
     // Writes before 'connect' are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
@@ -160,24 +159,16 @@ export class Connection<Req, Res> {
       clearTimeout(connectTimer);
       this.logger.debug({}, 'connected');
     });
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        socket.destroy(err as Error);
-        return;
-      }
-      for (const frame of frames) this.onFrame(frame, socket);
-    });
-    socket.on('error', (err) => {
-      this.logger.debug({ err: err.message }, 'socket error');
-      this.lose(socket, err);
-    });
-    socket.on('close', () => {
-      clearTimeout(connectTimer);
-      this.lose(socket, decoder.midFrame ? new Error('connection closed in the middle of a frame') : undefined);
-    });
+    // The shared frame reader: limit enforced on the length prefix, EOF inside a frame
+    // is an error; any failure destroys the socket and ends here.
+    readFrames(socket, {
+      onFrame: (frame) => this.onFrame(frame, socket),
+      onClose: (error) => {
+        clearTimeout(connectTimer);
+        this.lose(socket, error ?? undefined);
+      },
+    }, { maxFrameBytes: this.options.maxFrameBytes, frameTimeoutMs: 0, idleTimeoutMs: 0 });
+    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
     return socket;
   }
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { decodeRequest, encodeResponse, toErrorInfo, type Init } from '../../protocol/codec.js';
 import type { Request, Response } from '../../protocol/client.schema.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { encodeFrame, FrameDecoder } from '../network/framing.js';
+import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
 
 /** The response body for a request, an error to answer with, or null to never answer. */
 export type FakeAnswer = Omit<Init<Response>, 'correlationId'> | FlotillaError | null;
@@ -59,7 +59,17 @@ export class FakeBroker {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    const decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 * 1024, frameTimeoutMs: 0, idleTimeoutMs: 0 });
+    decoder.on('error', () => socket.destroy());
+    decoder.on('data', (frame: Buffer) => {
+      const request = decodeRequest(frame);
+      this.requests.push(request);
+      void Promise.resolve(this.handler(request, socket)).then((answer) => {
+        if (answer === null || socket.destroyed) return;
+        const body = answer instanceof FlotillaError ? { error: toErrorInfo(answer) } : answer;
+        socket.write(encodeFrame(encodeResponse({ correlationId: request.correlationId, ...body })));
+      });
+    });
     let typed = false;
     socket.on('data', (chunk: Buffer) => {
       if (!typed) {
@@ -67,15 +77,7 @@ export class FakeBroker {
         this.connectionTypes.push(chunk[0]!);
         chunk = chunk.subarray(1);
       }
-      for (const frame of decoder.push(chunk)) {
-        const request = decodeRequest(frame);
-        this.requests.push(request);
-        void Promise.resolve(this.handler(request, socket)).then((answer) => {
-          if (answer === null || socket.destroyed) return;
-          const body = answer instanceof FlotillaError ? { error: toErrorInfo(answer) } : answer;
-          socket.write(encodeFrame(encodeResponse({ correlationId: request.correlationId, ...body })));
-        });
-      }
+      decoder.write(chunk);
     });
   }
 }

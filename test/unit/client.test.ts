@@ -7,7 +7,6 @@ import { resolveProducerOptions } from '../../client/producer/options.js';
 import { resolveConsumerOptions } from '../../client/consumer/options.js';
 import { resolveClientOptions } from '../../client/options.js';
 import { messagesFrom } from '../../client/consumer/messages.js';
-import { FrameDecoder, encodeFrame } from '../../client/network/framing.js';
 import { messageToJson, messageToText, formatTable } from '../../client/cli/format.js';
 import { splitLine } from '../../client/cli/produce.js';
 import { brokerConfigFrom } from '../../client/cli/broker-command.js';
@@ -132,18 +131,6 @@ t.test('records from a fetch: positions below the start, control batches and a c
   t.equal(all.messages[0]!.key!.toString(), 'k');
   t.equal(all.messages[0]!.headers['h']!.toString(), 'v');
   t.same(messagesFrom(control, 't', 0, 0), { messages: [], nextOffset: 11 }, 'a control batch alone still moves the position');
-});
-
-t.test('the frame decoder reassembles split frames and refuses an oversized prefix before its body', async (t) => {
-  const frames = Buffer.concat([encodeFrame(Buffer.from('hello')), encodeFrame(Buffer.alloc(300, 1)), encodeFrame(Buffer.alloc(0))]);
-  const decoder = new FrameDecoder(1000);
-  const out: Buffer[] = [];
-  for (let i = 0; i < frames.length; i += 7) out.push(...decoder.push(frames.subarray(i, i + 7)));
-  t.same(out.map((f) => f.length), [5, 300, 0]);
-  t.equal(out[0]!.toString(), 'hello');
-  t.notOk(decoder.midFrame);
-  t.throws(() => new FrameDecoder(1000).push(Buffer.from([0xe9, 0x07])), { code: 'FRAME_TOO_LARGE' });
-  t.throws(() => new FrameDecoder(1000).push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff])), { code: 'FRAME_TOO_LARGE' });
 });
 
 t.test('consume --format json lines have the SPEC shape; --binary switches key and value to base64', async (t) => {
