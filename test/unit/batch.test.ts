@@ -59,7 +59,8 @@ t.test('property: any records build, verify and read back equal', async (t) => {
         got.map((r) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers })),
         input.map((r, i) => ({ offset: base + i, timestamp: r.timestamp, key: r.key, value: r.value, headers: Object.entries(r.headers) })),
       );
-      assert.deepStrictEqual([...batchBounds(Buffer.concat([buf, buf, buf.subarray(0, 70)]))], [{ start: 0, end: buf.length }, { start: buf.length, end: 2 * buf.length }]);
+      // A partial third batch (one byte short) is not yielded.
+      assert.deepStrictEqual([...batchBounds(Buffer.concat([buf, buf, buf.subarray(0, buf.length - 1)]))], [{ start: 0, end: buf.length }, { start: buf.length, end: 2 * buf.length }]);
     }),
     { numRuns: 300 },
   );
