@@ -294,6 +294,7 @@ export class Broker {
    * controller. Voters never drop below the old majority of caught-up replicas.
    */
   private stepMoves(): void {
+    this.growControllerQuorum();
     for (const byPartition of this.replicas.values()) {
       for (const replica of byPartition.values()) {
         if (!replica.isLeader) continue;
@@ -306,6 +307,26 @@ export class Broker {
           if (!(error instanceof FlotillaError) || !error.retriable) this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'partition move step failed');
         }
       }
+    }
+  }
+
+  /**
+   * Up to 3 brokers vote on the metadata (5 once the cluster has 5 or more): the
+   * controller leader promotes a caught-up learner while there are fewer, one at a time.
+   */
+  private growControllerQuorum(): void {
+    const group = this.controller.group;
+    if (group.node.currentRole !== 'leader') return;
+    const status = group.node.status();
+    const wanted = this.controller.state.brokers.size >= 5 ? 5 : Math.min(3, this.controller.state.brokers.size);
+    if (status.membership.voters.length >= wanted) return;
+    const ready = status.membership.learners.find((id) => this.controller.state.brokers.has(id) && (status.progress[id]?.match ?? -1) >= status.commit && status.progress[id]?.recentActive);
+    if (ready === undefined) return;
+    try {
+      this.raft.withNode(group, (node) => node.proposeConfigChange({ type: 'promote', id: ready }));
+      this.logger.info({ promoted: ready }, 'promoting a broker to vote on the metadata');
+    } catch {
+      // Another change is still committing: the next pass tries again.
     }
   }
 
