@@ -105,7 +105,7 @@ class OutboundPeer {
   }
 
   private onClose(): void {
-    if (this.ready) this.transport.options.logger.warn({ peer: this.id }, 'peer connection lost');
+    if (this.ready && !this.closed) this.transport.options.logger.warn({ peer: this.id }, 'peer connection lost');
     this.ready = false;
     this.writer = null;
     this.socket = null;
