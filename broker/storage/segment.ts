@@ -299,29 +299,36 @@ export class Segment {
     return got === HEADER_SIZE && baseOffsetOf(header) === this.baseOffset + relOffset && batchSizeAt(header) >= HEADER_SIZE;
   }
 
+  /**
+   * Visits the header of every batch from `position` (a batch start) to the end of the
+   * file, reading in SCAN_CHUNK pieces, until `visit` returns true or a length is bad.
+   * `position` in the callback is the batch's file position; its header is at `at` in `chunk`.
+   */
+  private *walkBatches(position: number, visit: (chunk: Buffer, at: number, position: number, size: number) => boolean | void): ReadSteps<void> {
+    while (position < this.size) {
+      const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
+      let at = 0;
+      while (chunk.length - at >= HEADER_SIZE) {
+        const size = batchSizeAt(chunk, at);
+        if (size < HEADER_SIZE) return;
+        if (visit(chunk, at, position + at, size)) return;
+        at += size;
+      }
+      if (at === 0) return;
+      position += at;
+    }
+  }
+
   /** Rebuilds the index file from the segment's batch headers (damaged or missing index). */
   private rebuildIndex(): OffsetIndex {
     const index = new OffsetIndex();
     let last = -Infinity;
-    const scan = function* (this: Segment): ReadSteps<void> {
-      let position = 0;
-      while (position < this.size) {
-        const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
-        let at = 0;
-        while (chunk.length - at >= HEADER_SIZE) {
-          const size = batchSizeAt(chunk, at);
-          if (size < HEADER_SIZE) return;
-          if (position + at - last >= this.indexIntervalBytes && position + at > 0) {
-            index.add(baseOffsetOf(chunk, at) - this.baseOffset, position + at);
-            last = position + at;
-          }
-          at += size;
-        }
-        if (at === 0) return;
-        position += at;
+    runSync(this.res.files, this.walkBatches(0, (chunk, at, position) => {
+      if (position - last >= this.indexIntervalBytes && position > 0) {
+        index.add(baseOffsetOf(chunk, at) - this.baseOffset, position);
+        last = position;
       }
-    };
-    runSync(this.res.files, scan.call(this));
+    }));
     // Only a segment without unsynced bytes may have its index file rewritten: entries in
     // the file must point at synced batches (see writePendingIndex).
     if (!this.unsynced && this.pending.length === 0) {
@@ -342,20 +349,14 @@ export class Segment {
   /** Finds the batch holding `offset` (which must be in [baseOffset, lastOffset]). */
   *locate(offset: number): ReadSteps<BatchLocation> {
     const floor = this.index().floor(offset - this.baseOffset);
-    let position = floor ? floor.position : 0;
-    while (position < this.size) {
-      const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
-      let at = 0;
-      while (chunk.length - at >= HEADER_SIZE) {
-        const size = batchSizeAt(chunk, at);
-        if (size < HEADER_SIZE) break;
-        const last = lastOffsetOf(chunk, at);
-        if (last >= offset) return { position: position + at, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: last, term: termOf(chunk, at) };
-        at += size;
-      }
-      if (at === 0) break;
-      position += at;
-    }
+    let found: BatchLocation | undefined;
+    yield* this.walkBatches(floor ? floor.position : 0, (chunk, at, position, size) => {
+      const last = lastOffsetOf(chunk, at);
+      if (last < offset) return false;
+      found = { position, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: last, term: termOf(chunk, at) };
+      return true;
+    });
+    if (found) return found;
     throw new FlotillaError('INTERNAL', `storage: offset ${offset} not found in segment ${this.logPath} (size ${this.size})`);
   }
 
@@ -363,20 +364,9 @@ export class Segment {
   *computeMaxTimestamp(): ReadSteps<number> {
     if (this.maxTimestamp !== undefined) return this.maxTimestamp;
     let max = -Infinity;
-    let position = 0;
-    while (position < this.size) {
-      const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
-      let at = 0;
-      while (chunk.length - at >= HEADER_SIZE) {
-        const size = batchSizeAt(chunk, at);
-        if (size < HEADER_SIZE) break;
-        const ts = readInt64(chunk, at + Field.maxTimestamp);
-        if (ts > max) max = ts;
-        at += size;
-      }
-      if (at === 0) break;
-      position += at;
-    }
+    yield* this.walkBatches(0, (chunk, at) => {
+      max = Math.max(max, readInt64(chunk, at + Field.maxTimestamp));
+    });
     this.maxTimestamp = max;
     return max;
   }
