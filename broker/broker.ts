@@ -96,6 +96,7 @@ export class Broker {
       tickMs: config.tickMs,
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
+      recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void this.stop().finally(() => process.exit(1)),
     });
 
@@ -375,7 +376,7 @@ export class Broker {
 
   private lastStats = { at: Date.now(), cpu: process.cpuUsage(), frames: 0, raftMessages: 0, groupHeartbeats: 0 };
 
-  /** One line: groups (quiesced, led), peer traffic per second, CPU share of one core, memory. */
+  /** One line: groups (quiesced, led), peer traffic per second, CPU share of one core, memory, recovery permits. */
   private logStats(): void {
     const now = Date.now();
     const cpu = process.cpuUsage();
@@ -398,6 +399,7 @@ export class Broker {
       cpuPercent: Math.round((cpuMicros / 1e6 / seconds) * 1000) / 10,
       rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
       heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
+      recoveries: this.raft.recoveryStats(),
     }, 'stats');
     this.lastStats = { at: now, cpu, frames, raftMessages, groupHeartbeats };
   }

@@ -33,6 +33,8 @@ export interface BrokerConfig {
   maxFetchWaitMs: number;
   /** Log a statistics line this often; 0 for never. */
   statsIntervalMs: number;
+  /** Groups this broker may catch up one lagging broker with at once (0: no limit). */
+  recoveryConcurrency: number;
 }
 
 export const BROKER_DEFAULTS = {
@@ -50,6 +52,8 @@ export const BROKER_DEFAULTS = {
   heartbeatTicks: 1,
   maxFetchWaitMs: 30_000,
   statsIntervalMs: 0,
+  // Enough to keep a returning broker's disk and network busy, few enough not to drown it.
+  recoveryConcurrency: 32,
 };
 
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
@@ -100,6 +104,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (config.heartbeatTicks >= config.electionTicks) {
     throw new FlotillaError('INVALID_CONFIG', 'heartbeatTicks must be smaller than electionTicks');
+  }
+  if (!Number.isSafeInteger(config.recoveryConcurrency) || config.recoveryConcurrency < 0) {
+    throw new FlotillaError('INVALID_CONFIG', `--recovery-concurrency must be 0 (no limit) or a positive integer, got ${String(config.recoveryConcurrency)}`);
   }
   if (config.maxFrameBytes < 1024) throw new FlotillaError('INVALID_CONFIG', '--max-frame-bytes must be at least 1024');
   if (config.initialCluster.size > 0 && !config.initialCluster.has(config.id)) {

@@ -25,6 +25,7 @@ import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/i
 import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
+import { RecoveryScheduler, type RecoveryStats } from './recovery-scheduler.js';
 
 /** What a group's state machine does with the log. Called only from the processing cycle. */
 export interface StateMachine {
@@ -72,6 +73,8 @@ export interface MultiRaftOptions {
   electionTicks: number;
   heartbeatTicks: number;
   onFatal(error: unknown): void;
+  /** Groups that may catch up one follower broker at once (0: no limit). */
+  recoveryConcurrency: number;
   /** Randomness for election timeouts; Math.random in production. */
   random?: () => number;
 }
@@ -84,8 +87,16 @@ export class MultiRaft {
   private tickDeferred = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly recovery: RecoveryScheduler | undefined;
+  /** Groups granted a recovery permit while they waited: resumed at the start of the next cycle. */
+  private resumes: Array<{ groupId: number; peer: number }> = [];
 
-  constructor(private readonly options: MultiRaftOptions) {}
+  constructor(private readonly options: MultiRaftOptions) {
+    if (options.recoveryConcurrency > 0) {
+      // A holder whose follower made no progress for two election timeouts gives its permit up.
+      this.recovery = new RecoveryScheduler(options.recoveryConcurrency, (groupId, peer) => this.queueResume(groupId, peer), 2 * options.electionTicks);
+    }
+  }
 
   start(): void {
     this.tickTimer = setInterval(() => this.tickAll(), this.options.tickMs);
@@ -115,6 +126,7 @@ export class MultiRaft {
       heartbeatTicks: this.options.heartbeatTicks,
       random: this.options.random ?? Math.random,
       snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
+      recovery: this.recovery?.gateFor(spec.groupId),
     });
     const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
@@ -128,6 +140,7 @@ export class MultiRaft {
     if (!group) return;
     this.groups.delete(groupId);
     this.dirty.delete(group);
+    this.recovery?.forgetGroup(groupId);
     this.options.hardStates.forget(groupId);
     if (deleteData) await this.options.logs.deleteLog(group.logName);
   }
@@ -162,6 +175,11 @@ export class MultiRaft {
     }
   }
 
+  /** Recovery permits: held, waiting, peak per follower broker, granted (undefined: no limit). */
+  recoveryStats(): RecoveryStats | undefined {
+    return this.recovery?.stats();
+  }
+
   private tickAll(): void {
     // A tick that falls during a cycle waits for it: when this broker's own disk is slow,
     // its logical time slows too (at most one tick per cycle), instead of every group
@@ -172,6 +190,7 @@ export class MultiRaft {
       return;
     }
     this.options.transport.keepAlive();
+    this.recovery?.tick((groupId, peer) => this.recoveringMatch(groupId, peer));
     const silenceMs = this.options.electionTicks * this.options.tickMs;
     const now = Date.now();
     const silent = new Map<number, boolean>();
@@ -192,6 +211,20 @@ export class MultiRaft {
       this.dirty.add(group);
       if (group.node.currentRole === 'leader') this.maybeQuiesceLeader(group);
     }
+    this.schedule();
+  }
+
+  /** The match of `peer` in a group this broker leads while it still lags; undefined otherwise. */
+  private recoveringMatch(groupId: number, peer: number): number | undefined {
+    const group = this.groups.get(groupId);
+    if (!group || group.node.currentRole !== 'leader') return undefined;
+    const status = group.node.status();
+    const match = status.progress[peer]?.match;
+    return match !== undefined && match < status.lastIndex ? match : undefined;
+  }
+
+  private queueResume(groupId: number, peer: number): void {
+    this.resumes.push({ groupId, peer });
     this.schedule();
   }
 
@@ -283,6 +316,18 @@ export class MultiRaft {
 
   /** One cycle over every group with work; false when there was none. */
   private async processReadies(): Promise<boolean> {
+    // Granted permits first (never from inside another group's send: no re-entry).
+    const resumes = this.resumes;
+    this.resumes = [];
+    for (const { groupId, peer } of resumes) {
+      const group = this.groups.get(groupId);
+      if (group?.node.currentRole === 'leader') {
+        group.node.resumeReplication(peer);
+        this.dirty.add(group);
+      } else {
+        this.recovery?.release(groupId, peer);
+      }
+    }
     const work: Array<{ group: Group; rd: Ready }> = [];
     for (const group of this.dirty) {
       if (this.groups.get(group.groupId) !== group) continue;

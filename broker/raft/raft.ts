@@ -139,6 +139,24 @@ export interface RaftOptions {
   applied?: number;
   /** Leader: builds a snapshot for a follower that needs entries below the log start. */
   snapshot?: () => SnapshotSource | undefined;
+  /** Leader: permits for catching up followers that are far behind (none: no limit). */
+  recovery?: RecoveryGate;
+}
+
+/**
+ * Bounds how many groups catch a follower up at once (Redpanda #5958: a returning broker
+ * stampeded by every group's catch-up). A follower is recovering while the leader has more
+ * to send it than one message carries. Sending to it then needs a permit; without one the
+ * leader sends nothing but heartbeats until the driver calls `resumeReplication`. The
+ * permit is given back with the send that reaches the end of the log. Withholding a permit
+ * only delays messages, so safety is untouched; the driver reclaims permits of groups that
+ * no longer use them (step-down, removal, a follower that stopped answering).
+ */
+export interface RecoveryGate {
+  /** True when this group may send a backlog to `peer` now (idempotent while held). */
+  acquire(peer: number): boolean;
+  /** The group no longer needs its permit for `peer` (a no-op when it holds none). */
+  release(peer: number): void;
 }
 
 export function defaultRaftOptions() {
@@ -180,6 +198,7 @@ export class RaftNode {
   private readonly maxCommittedBytes: number;
   private readonly maxUncommittedBytes: number;
   private readonly snapshotSource: (() => SnapshotSource | undefined) | undefined;
+  private readonly recovery: RecoveryGate | undefined;
 
   // Persistent state (HardState), written by the driver from Ready.hardState.
   private term: number;
@@ -264,6 +283,7 @@ export class RaftNode {
     this.maxCommittedBytes = o.maxCommittedBytesPerReady;
     this.maxUncommittedBytes = o.maxUncommittedBytes;
     this.snapshotSource = o.snapshot;
+    this.recovery = o.recovery;
 
     this.term = o.hardState.term;
     this.vote = o.hardState.vote;
@@ -544,6 +564,14 @@ export class RaftNode {
       if (this.configs[i]!.index <= index) return this.configs[i]!.membership;
     }
     return undefined;
+  }
+
+  /** A recovery permit for `to` was granted after `acquire` refused one: send what is waiting. */
+  resumeReplication(to: number): void {
+    if (this.role !== 'leader') return;
+    while (this.sendAppend(to, false)) {
+      /* fill the window */
+    }
   }
 
   /** The driver could not deliver a snapshot to `to`: probe again (etcd's ReportSnapshot). */
@@ -1097,6 +1125,14 @@ export class RaftNode {
     const last = this.log.lastIndex();
     if (pr.next < this.log.firstIndex()) return this.sendSnapshot(to, pr);
     const ents = pr.next <= last ? this.log.entries(pr.next, this.maxBytesPerMsg) : [];
+    if (this.recovery) {
+      // More left after this message: the follower is recovering and needs a permit.
+      if (ents.length > 0 && ents[ents.length - 1]!.index < last) {
+        if (!this.recovery.acquire(to)) return false;
+      } else {
+        this.recovery.release(to);
+      }
+    }
     if (ents.length === 0 && !sendIfEmpty) return false;
     const prevIndex = ents.length > 0 ? baseOf(ents[0]!) - 1 : pr.next - 1;
     const prevTerm = this.log.termAt(prevIndex);

@@ -22,6 +22,7 @@ export interface BrokerStartOptions {
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
   statsIntervalMs?: number;
+  recoveryConcurrency?: number;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -40,6 +41,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
+  if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   return validateBrokerConfig(input);
 }
 

@@ -18,7 +18,7 @@ import type { Entry, HardState } from '../../broker/raft/log.js';
 import type { Message } from '../../broker/raft/types.js';
 import { MemoryLog, mix, type LogHasher } from '../../broker/raft/memory-log.js';
 import type { Membership } from '../../broker/raft/membership.js';
-import { RaftNode, type Ready } from '../../broker/raft/raft.js';
+import { RaftNode, type Ready, type RecoveryGate } from '../../broker/raft/raft.js';
 import { Rng } from './prng.js';
 
 /** Index before the first entry: logs start empty at offset 0, as partition logs on disk do. */
@@ -75,6 +75,13 @@ export interface SimOptions {
    * interleaving of the paper's Figure 8, which random faults alone almost never produce.
    */
   leaderChurn: number;
+  /**
+   * Recovery permits (undefined: no gate). A leader sending a backlog to a follower asks
+   * for a permit, which is granted at once with this chance; refused ones are granted on
+   * later ticks, and held ones are now and then taken back (as the broker reclaims idle
+   * permits).
+   */
+  recoveryGrantRate?: number;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -124,10 +131,53 @@ function pickOptions(seed: number): SimOptions {
   // Churn seeds: mostly small messages, so that a returning leader re-replicates its old
   // tail over several messages (the span in which it may die having counted part of it).
   if (o.leaderChurn > 0 && r.chance(0.7)) o.maxBytesPerMsg = r.pick([1, 1024]);
+  // Drawn after everything else, so that seeds without the gate keep their earlier choices.
+  if (r.chance(0.3)) o.recoveryGrantRate = r.pick([0, 0.2, 0.7]);
   return o;
 }
 
 export class SimFailure extends Error {}
+
+/**
+ * A stingy recovery gate: refuses permits at random and grants them on later ticks, the
+ * way the broker's scheduler makes groups wait their turn. Safety must not notice; liveness
+ * must survive (every refused group is eventually granted).
+ */
+class SimRecoveryGate implements RecoveryGate {
+  private readonly held = new Set<number>();
+  private readonly waiting = new Set<number>();
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly grantRate: number,
+  ) {}
+
+  acquire(peer: number): boolean {
+    if (this.held.has(peer)) return true;
+    if (this.rng.chance(this.grantRate)) {
+      this.held.add(peer);
+      this.waiting.delete(peer);
+      return true;
+    }
+    this.waiting.add(peer);
+    return false;
+  }
+
+  release(peer: number): void {
+    this.held.delete(peer);
+  }
+
+  /** Once per tick: grant some waiting peers (resuming their replication), reclaim some held permits. */
+  tick(raft: RaftNode): void {
+    for (const peer of [...this.waiting]) {
+      if (!this.rng.chance(0.3)) continue;
+      this.waiting.delete(peer);
+      this.held.add(peer);
+      raft.resumeReplication(peer);
+    }
+    for (const peer of [...this.held]) if (this.rng.chance(0.02)) this.held.delete(peer);
+  }
+}
 
 interface StartMeta {
   membership: Membership;
@@ -153,6 +203,8 @@ interface SimNode {
   ledTerm: number;
   ledLast: number;
   ledHash: number;
+  /** This life's recovery gate, when the seed uses one. */
+  gate?: SimRecoveryGate;
 }
 
 interface Pending {
@@ -349,6 +401,7 @@ export class Simulation {
     const start = n.log.firstIndex() - 1;
     n.lastCommit = start;
     n.appliedIndex = start;
+    n.gate = this.opts.recoveryGrantRate !== undefined ? new SimRecoveryGate(this.rng.fork(), this.opts.recoveryGrantRate) : undefined;
     return new RaftNode({
       id: n.id,
       log: n.log,
@@ -363,6 +416,7 @@ export class Simulation {
       random: this.rng.fork().next,
       applied: start,
       snapshot: () => ({ index: n.appliedIndex, data: Buffer.from(String(n.appliedIndex)) }),
+      recovery: n.gate,
     });
   }
 
@@ -864,6 +918,7 @@ export class Simulation {
       if (!n.up) continue;
       if (now >= n.nextTickAt) {
         n.nextTickAt += n.tickPeriod;
+        n.gate?.tick(n.raft);
         n.raft.tick();
         this.after(n);
       } else if (n.raft.hasReady()) {

@@ -285,3 +285,51 @@ t.test('entries are batches: offsets count records and a conflicting suffix is c
   t.same(h.appliedValues(1), ['a', 'b', 'c', 'z']);
   t.equal(h.node(1).log.lastIndex(), h.node(2).log.lastIndex());
 });
+
+t.test('recovery permits: a follower far behind gets no backlog without one, then catches up and gives it back', async (t) => {
+  // One entry per message, so that any follower more than one entry behind is recovering.
+  const gate = {
+    open: false,
+    held: new Set<number>(),
+    asked: [] as number[],
+    acquire(peer: number) {
+      this.asked.push(peer);
+      if (this.open) this.held.add(peer);
+      return this.open;
+    },
+    release(peer: number) {
+      this.held.delete(peer);
+    },
+  };
+  const h = new Harness([1, 2, 3], { extra: { ...calm, maxBytesPerMsg: 1, recovery: gate } });
+  gate.open = true;
+  h.elect(1);
+  gate.open = false;
+  h.isolate(3);
+  for (const v of ['a', 'b', 'c', 'd']) h.propose(1, v);
+  t.same(gate.asked, [], '2 keeps up one message at a time: no permit needed');
+
+  // 3 returns four entries behind: it hears heartbeats, but no entries come without a permit.
+  h.heal();
+  const before = h.delivered.length;
+  h.tick([1], 3);
+  const toThree = h.delivered.slice(before).filter((m) => m.to === 3);
+  t.ok(toThree.some((m) => m.type === 'heartbeat'), 'heartbeats still reach 3');
+  t.notOk(toThree.some((m) => m.type === 'append' && (m.entries?.length ?? 0) > 0), 'no entries for 3 while the permit is refused');
+  t.ok(gate.asked.includes(3), 'the leader asked for a permit for 3');
+  t.same(h.appliedValues(3), []);
+
+  // Writes go on meanwhile: 2 is not held up by 3's wait.
+  h.propose(1, 'e');
+  h.tick([1], 1);
+  t.same(h.appliedValues(2), ['a', 'b', 'c', 'd', 'e']);
+  t.same(h.appliedValues(3), [], '3 still waits');
+
+  // The permit is granted: the leader resumes at once and 3 catches up; the permit is given back.
+  gate.open = true;
+  h.raft(1).resumeReplication(3);
+  h.stabilize();
+  h.tick([1], 1);
+  t.same(h.appliedValues(3), ['a', 'b', 'c', 'd', 'e']);
+  t.notOk(gate.held.has(3), 'released with the send that reached the end of the log');
+});
