@@ -145,12 +145,13 @@ export interface RaftOptions {
 
 /**
  * Bounds how many groups catch a follower up at once (Redpanda #5958: a returning broker
- * stampeded by every group's catch-up). A follower is recovering while the leader has more
- * to send it than one message carries. Sending to it then needs a permit; without one the
- * leader sends nothing but heartbeats until the driver calls `resumeReplication`. The
- * permit is given back with the send that reaches the end of the log. Withholding a permit
- * only delays messages, so safety is untouched; the driver reclaims permits of groups that
- * no longer use them (step-down, removal, a follower that stopped answering).
+ * stampeded by every group's catch-up). A follower is recovering while it lacks entries
+ * that committed without it, or more than one message's worth. Sending those needs a
+ * permit; without one the leader sends it nothing but heartbeats until the driver calls
+ * `resumeReplication`. The permit is given back with the first send that needs none (the
+ * follower is down to fresh entries). Withholding a permit only delays messages, so safety
+ * is untouched; the driver reclaims permits of groups that no longer use them (step-down,
+ * removal, a follower caught up or no longer answering).
  */
 export interface RecoveryGate {
   /** True when this group may send a backlog to `peer` now (idempotent while held). */
@@ -1126,8 +1127,9 @@ export class RaftNode {
     if (pr.next < this.log.firstIndex()) return this.sendSnapshot(to, pr);
     const ents = pr.next <= last ? this.log.entries(pr.next, this.maxBytesPerMsg) : [];
     if (this.recovery) {
-      // More left after this message: the follower is recovering and needs a permit.
-      if (ents.length > 0 && ents[ents.length - 1]!.index < last) {
+      // Recovering: the follower lacks entries that committed without it, or more than one
+      // message's worth. Fresh entries to a follower that keeps up need no permit.
+      if (ents.length > 0 && (ents[0]!.index <= this.commit || ents[ents.length - 1]!.index < last)) {
         if (!this.recovery.acquire(to)) return false;
       } else {
         this.recovery.release(to);
