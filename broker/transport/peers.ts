@@ -110,9 +110,21 @@ class OutboundPeer {
     this.writer = null;
     this.socket = null;
     if (this.closed) return;
-    this.timer = setTimeout(() => this.connect(), this.backoffMs);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, this.backoffMs);
     this.timer.unref();
     this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
+  }
+
+  /** The peer just connected to us, so it is back: skip the rest of the backoff. */
+  reconnectNow(): void {
+    if (this.ready || this.closed || !this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.backoffMs = RECONNECT_MIN_MS;
+    this.connect();
   }
 
   /** Writes what was queued this turn; drops it when not connected or over budget. */
@@ -120,7 +132,10 @@ class OutboundPeer {
     const items = this.pending;
     this.pending = [];
     if (!this.ready || !this.writer || !this.socket) return;
-    if (this.socket.writableLength > this.transport.maxQueuedBytes) return;
+    if (this.socket.writableLength > this.transport.maxQueuedBytes) {
+      this.transport.stats.droppedMessages += items.length;
+      return;
+    }
     const { heartbeats, responses, rest } = coalesceHeartbeats(items);
     const stats = this.transport.stats;
     if (heartbeats) this.writer.write(encodePeerMessage({ heartbeats }));
@@ -166,10 +181,12 @@ export interface TransportStats {
   raftMessages: number;
   /** Per-group heartbeat entries (inside coalesced Heartbeats frames). */
   groupHeartbeats: number;
+  /** Messages dropped because the peer's socket already held maxQueuedBytes. */
+  droppedMessages: number;
 }
 
 export class PeerTransport {
-  readonly stats: TransportStats = { frames: 0, raftMessages: 0, groupHeartbeats: 0 };
+  readonly stats: TransportStats = { frames: 0, raftMessages: 0, groupHeartbeats: 0, droppedMessages: 0 };
   private readonly peers = new Map<number, OutboundPeer>();
   private readonly inbound = new Set<Socket>();
   private readonly heard = new Map<number, number>();
@@ -251,6 +268,8 @@ export class PeerTransport {
           if (!(hello.brokerId > 0) || hello.brokerId === this.options.id) return refuse(`invalid broker id ${hello.brokerId}`);
           peerId = hello.brokerId;
           writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
+          // A returning broker is answered at once, not after our reconnect backoff (up to 2 s).
+          this.peers.get(peerId)?.reconnectNow();
           return;
         }
         this.heard.set(peerId, Date.now());
