@@ -73,3 +73,28 @@ export async function startBenchCluster(options: TestClusterOptions = {}): Promi
   }
   return cluster;
 }
+
+/**
+ * The `stats` lines (`--stats-interval-ms`) broker `id` logged at or after `since` (ms
+ * since the epoch), parsed; a line still being written is skipped.
+ */
+export function brokerStats<T extends { time: number }>(cluster: BenchCluster, id: number, since: number): T[] {
+  return cluster
+    .logs(id)
+    .split('\n')
+    .filter((line) => line.includes('"msg":"stats"'))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as T];
+      } catch {
+        return [];
+      }
+    })
+    .filter((s) => s.time >= since);
+}
+
+/** `--name value` from the command line, or `fallback`. */
+export function cliOption(args: string[], name: string, fallback: string): string {
+  const at = args.indexOf(name);
+  return at >= 0 && args[at + 1] ? args[at + 1]! : fallback;
+}

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
+import { brokerStats, cliOption, startBenchCluster, waitFor } from './cluster.js';
 import { median } from './stats.js';
 
 interface StatsLine {
@@ -34,14 +34,6 @@ export interface ScaleResult {
 
 const STATS_INTERVAL_MS = 2000;
 
-function statsOf(cluster: BenchCluster, id: number, since: number): StatsLine[] {
-  return cluster
-    .logs(id)
-    .split('\n')
-    .filter((line) => line.includes('"msg":"stats"'))
-    .map((line) => JSON.parse(line) as StatsLine)
-    .filter((s) => s.time >= since);
-}
 
 export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined): Promise<ScaleResult> {
   // Brokers log at info here: the stats lines are info; nothing else logs when idle.
@@ -56,7 +48,7 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     await waitFor(
       'every group on every broker to go quiet',
       () => [...cluster.brokers.keys()].every((id) => {
-        const last = statsOf(cluster, id, 0).at(-1);
+        const last = brokerStats<StatsLine>(cluster, id, 0).at(-1);
         return last !== undefined && last.groups === expected && last.quiesced >= expected - 1;
       }),
       15 * 60_000,
@@ -67,7 +59,7 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     const from = Date.now();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const brokers = [...cluster.brokers.keys()].map((id) => {
-      const lines = statsOf(cluster, id, from + STATS_INTERVAL_MS);
+      const lines = brokerStats<StatsLine>(cluster, id, from + STATS_INTERVAL_MS);
       const pick = (key: keyof StatsLine) => median(lines.map((l) => l[key]));
       const last = lines.at(-1)!;
       return {
@@ -106,10 +98,7 @@ export function scaleTable(results: ScaleResult[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const option = (name: string, fallback: string) => {
-    const at = args.indexOf(name);
-    return at >= 0 && args[at + 1] ? args[at + 1]! : fallback;
-  };
+  const option = (name: string, fallback: string) => cliOption(args, name, fallback);
   const counts = option('--partitions', '1000,10000').split(',').map(Number);
   const idleSeconds = Number(option('--idle-seconds', '20'));
   const results: ScaleResult[] = [];

@@ -376,26 +376,29 @@ export class Broker {
 
   private lastStats = { at: Date.now(), cpu: process.cpuUsage(), frames: 0, raftMessages: 0, groupHeartbeats: 0 };
 
-  /** One line: groups (quiesced, led), peer traffic per second, CPU share of one core, memory, recovery permits. */
+  /** One line: groups (quiesced, led, their followers lagging), peer traffic per second, CPU share of one core, memory, recovery permits. */
   private logStats(): void {
     const now = Date.now();
     const cpu = process.cpuUsage();
     const seconds = Math.max(0.001, (now - this.lastStats.at) / 1000);
-    const { frames, raftMessages, groupHeartbeats } = this.transport.stats;
+    const { frames, raftMessages, groupHeartbeats, droppedMessages } = this.transport.stats;
     let groups = 0;
     let quiesced = 0;
     let leaders = 0;
+    let laggingFollowers = 0;
     for (const group of this.raft.all()) {
       groups++;
       if (group.quiescedUnder !== undefined) quiesced++;
       if (group.node.currentRole === 'leader') leaders++;
+      laggingFollowers += group.node.laggingFollowers();
     }
     const cpuMicros = cpu.user + cpu.system - this.lastStats.cpu.user - this.lastStats.cpu.system;
     this.logger.info({
-      groups, quiesced, leaders,
+      groups, quiesced, leaders, laggingFollowers,
       peerFramesPerSec: Math.round((frames - this.lastStats.frames) / seconds),
       raftMessagesPerSec: Math.round((raftMessages - this.lastStats.raftMessages) / seconds),
       groupHeartbeatsPerSec: Math.round((groupHeartbeats - this.lastStats.groupHeartbeats) / seconds),
+      peerMessagesDropped: droppedMessages,
       cpuPercent: Math.round((cpuMicros / 1e6 / seconds) * 1000) / 10,
       rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
       heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),

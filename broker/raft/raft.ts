@@ -538,6 +538,14 @@ export class RaftNode {
     };
   }
 
+  /** Leader: followers (voters and learners) that lack committed entries; 0 elsewhere. Does not allocate. */
+  laggingFollowers(): number {
+    if (this.role !== 'leader') return 0;
+    let lagging = 0;
+    for (const pr of this.prs.values()) if (pr.match < this.commit) lagging++;
+    return lagging;
+  }
+
   // Cheap accessors for the hot path (status() allocates).
   get currentRole(): Role {
     return this.role;
