@@ -115,6 +115,8 @@ export class Broker {
       // The metadata log is small and is never cut by retention.
       logOptions: { retentionMs: -1, retentionBytes: -1 },
       stateMachine: this.controller,
+      // A returning broker needs the metadata before any partition's data.
+      skipRecoveryLine: true,
     });
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.openReplicasOnDisk();

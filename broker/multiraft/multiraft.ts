@@ -47,6 +47,8 @@ export interface GroupSpec {
   learners?: number[];
   logOptions?: Partial<PartitionLogOptions>;
   stateMachine: StateMachine;
+  /** Catches followers up without waiting for a recovery permit (the small metadata group). */
+  skipRecoveryLine?: boolean;
 }
 
 export interface Group {
@@ -126,7 +128,7 @@ export class MultiRaft {
       heartbeatTicks: this.options.heartbeatTicks,
       random: this.options.random ?? Math.random,
       snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
-      recovery: this.recovery?.gateFor(spec.groupId),
+      recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
     });
     const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
