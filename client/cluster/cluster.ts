@@ -98,6 +98,13 @@ export class Cluster {
     return this.topics.get(topic)?.info;
   }
 
+  /** The cached leader's address of a partition, without asking a broker; undefined when not known. */
+  cachedLeaderAddress(topic: string, partition: number): string | undefined {
+    const info = this.topics.get(topic)?.info;
+    const leader = info ? partitionOf(info, partition)?.leader : null;
+    return leader == null ? undefined : this.brokerAddress(leader);
+  }
+
   /** Forgets a topic so the next lookup asks a broker (after NOT_LEADER and the like). */
   invalidateTopic(topic: string): void {
     this.topics.delete(topic);
@@ -118,7 +125,7 @@ export class Cluster {
 
   async partition(topic: string, partition: number, deadline?: number): Promise<PartitionMetadata> {
     const info = await this.topic(topic, deadline);
-    const found = info.partitions.find((p) => p.partition === partition);
+    const found = partitionOf(info, partition);
     if (!found) {
       throw new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0-${info.partitions.length - 1}; there is no partition ${partition}`);
     }
@@ -302,4 +309,10 @@ export class Cluster {
       this.topics.set(topic.topic, { info: topic, fetchedAt: now });
     }
   }
+}
+
+/** A partition's metadata: partitions are listed in order, so usually at its own index. */
+function partitionOf(info: TopicMetadata, partition: number): PartitionMetadata | undefined {
+  const at = info.partitions[partition];
+  return at?.partition === partition ? at : info.partitions.find((p) => p.partition === partition);
 }

@@ -95,7 +95,7 @@ export class Producer {
     this.accumulator = new RecordAccumulator({
       lingerMs: this.options.lingerMs,
       batchBytes: this.options.batchBytes,
-      onReady: () => this.pump(),
+      onReady: () => this.schedulePump(),
     });
   }
 
@@ -222,8 +222,33 @@ export class Producer {
 
   // ---------------------------------------------------------------------------- sending
 
+  private pumpScheduled = false;
+
+  /**
+   * One pump per event-loop turn, however many linger timers and responses asked for it
+   * this turn: a pump looks at every partition's queue, so with thousands of partitions a
+   * pump per wake-up would cost partitions² per round.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   private pump(): void {
+    // Queues whose leader (as cached) already has maxInFlight batches stay queued; the
+    // pump after one of that broker's responses picks them up.
+    const launched = new Map<string, number>();
     for (const queue of this.accumulator.ready(this.flushing > 0 || this.closing !== null)) {
+      const address = this.cluster.cachedLeaderAddress(queue.topic, queue.partition);
+      if (address !== undefined) {
+        const busy = (this.inFlightByBroker.get(address) ?? 0) + (launched.get(address) ?? 0);
+        if (busy >= this.options.maxInFlight) continue;
+        launched.set(address, (launched.get(address) ?? 0) + 1);
+      }
       void this.sendQueue(queue);
     }
     // Queues in a retry backoff are woken by a timer, whatever woke this pump.
@@ -297,7 +322,7 @@ export class Producer {
     } finally {
       this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 1) - 1);
       this.inFlightBatches--;
-      this.pump();
+      this.schedulePump();
     }
   }
 

@@ -29,6 +29,7 @@ function scriptedCluster(answer: (sent: Sent, n: number) => number | FlotillaErr
     cachedTopic: () => ({ topic: 't', partitions: [{ partition: 0, leader: 1, replicas: [1] }] }),
     topic: async () => ({ topic: 't', partitions: [{ partition: 0, leader: 1, replicas: [1] }] }),
     leaderAddress: async () => ({ id: 1, address: 'b1' }),
+    cachedLeaderAddress: () => 'b1',
     noteFailure: silent,
     async controllerRequest(request: { type: string; producerId?: number; producerEpoch?: number }) {
       inits.push({ ...request });
