@@ -46,6 +46,7 @@ export async function runRecovery(partitions: number, kibPerPartition: number, c
     await cluster.stop(RETURNING);
 
     // The backlog: kibPerPartition records of 1 KiB on every partition, acks all (2 of 3).
+    const writeStarted = Date.now();
     const producer = client.producer({ acks: 'all', lingerMs: 20 });
     const value = Buffer.alloc(1024, 'b');
     let inFlight: Array<Promise<unknown>> = [];
@@ -61,7 +62,7 @@ export async function runRecovery(partitions: number, kibPerPartition: number, c
     await Promise.all(inFlight);
     await producer.close();
     const backlogMiB = (partitions * kibPerPartition) / 1024;
-    log(`concurrency ${concurrency}: ${backlogMiB.toFixed(0)} MiB written over ${partitions} partitions while broker ${RETURNING} was down`);
+    log(`concurrency ${concurrency}: ${backlogMiB.toFixed(0)} MiB written over ${partitions} partitions in ${((Date.now() - writeStarted) / 1000).toFixed(1)} s while broker ${RETURNING} was down`);
 
     const returnedAt = Date.now();
     cluster.restart(RETURNING);

@@ -1133,11 +1133,14 @@ export class RaftNode {
     if (!pr || pr.isPaused()) return false;
     const last = this.log.lastIndex();
     if (pr.next < this.log.firstIndex()) return this.sendSnapshot(to, pr);
+    // Recovering: the follower lacks entries that committed without it (asked before
+    // reading them: a waiting group must not read its backlog on every heartbeat), or more
+    // than one message's worth. Fresh entries to a follower that keeps up need no permit.
+    const committedBacklog = pr.next <= this.commit;
+    if (this.recovery && committedBacklog && !this.recovery.acquire(to)) return false;
     const ents = pr.next <= last ? this.log.entries(pr.next, this.maxBytesPerMsg) : [];
-    if (this.recovery) {
-      // Recovering: the follower lacks entries that committed without it, or more than one
-      // message's worth. Fresh entries to a follower that keeps up need no permit.
-      if (ents.length > 0 && (ents[0]!.index <= this.commit || ents[ents.length - 1]!.index < last)) {
+    if (this.recovery && !committedBacklog) {
+      if (ents.length > 0 && ents[ents.length - 1]!.index < last) {
         if (!this.recovery.acquire(to)) return false;
       } else {
         this.recovery.release(to);
