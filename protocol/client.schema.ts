@@ -517,14 +517,6 @@ export const descriptor = {
       },
       "ProduceRequest": {
        "fields": {
-        "topic": {
-         "type": "string",
-         "id": 1
-        },
-        "partition": {
-         "type": "uint32",
-         "id": 2
-        },
         "acks": {
          "type": "Acks",
          "id": 3
@@ -534,27 +526,93 @@ export const descriptor = {
          "id": 4,
          "protoName": "timeout_ms"
         },
+        "partitions": {
+         "rule": "repeated",
+         "type": "ProducePartition",
+         "id": 6
+        }
+       },
+       "reserved": [
+        [
+         1,
+         1
+        ],
+        [
+         2,
+         2
+        ],
+        [
+         5,
+         5
+        ]
+       ]
+      },
+      "ProducePartition": {
+       "fields": {
+        "topic": {
+         "type": "string",
+         "id": 1
+        },
+        "partition": {
+         "type": "uint32",
+         "id": 2
+        },
         "batch": {
          "type": "bytes",
-         "id": 5
+         "id": 3
         }
        }
       },
       "ProduceResponse": {
        "fields": {
+        "partitions": {
+         "rule": "repeated",
+         "type": "ProducePartitionResult",
+         "id": 4
+        }
+       },
+       "reserved": [
+        [
+         1,
+         1
+        ],
+        [
+         2,
+         2
+        ],
+        [
+         3,
+         3
+        ]
+       ]
+      },
+      "ProducePartitionResult": {
+       "fields": {
+        "topic": {
+         "type": "string",
+         "id": 1
+        },
+        "partition": {
+         "type": "uint32",
+         "id": 2
+        },
+        "error": {
+         "type": "ErrorInfo",
+         "id": 3
+        },
         "baseOffset": {
          "type": "int64",
-         "id": 1,
+         "id": 4,
          "protoName": "base_offset"
         },
         "lastOffset": {
          "type": "int64",
-         "id": 2,
+         "id": 5,
          "protoName": "last_offset"
         },
         "logStartOffset": {
          "type": "int64",
-         "id": 3,
+         "id": 6,
          "protoName": "log_start_offset"
         }
        }
@@ -1469,16 +1527,28 @@ export const Acks = {
 } as const;
 export type Acks = (typeof Acks)[keyof typeof Acks];
 
-/** One record batch (protocol/batch.ts) for one partition. */
+/** Record batches (protocol/batch.ts) for any number of partitions, each of which the broker asked should lead. Every partition is answered on its own: one partition's NOT_LEADER or CRC error does not fail the others. With acks none there is no answer. */
 export interface ProduceRequest {
-  topic: string;
-  partition: number;
   acks: Acks;
   timeoutMs: number;
+  partitions: ProducePartition[];
+}
+
+export interface ProducePartition {
+  topic: string;
+  partition: number;
   batch: Buffer;
 }
 
 export interface ProduceResponse {
+  /** In the request's order. */
+  partitions: ProducePartitionResult[];
+}
+
+export interface ProducePartitionResult {
+  topic: string;
+  partition: number;
+  error: ErrorInfo | null;
   baseOffset: number;
   lastOffset: number;
   logStartOffset: number;

@@ -99,14 +99,12 @@ export class ClientServer {
       case 'produce': {
         const r = request.produce!;
         const acks = ACKS[r.acks] ?? 'all';
-        const replica = this.broker.replica(r.topic, r.partition);
-        if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
-        const result = replica.produce(r.batch, acks, r.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
-        if (acks === 'none') {
-          result.catch(() => undefined);
-          return null;
-        }
-        return { produce: await result };
+        const timeoutMs = r.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS;
+        // Every partition proposes now, so their appends share this broker's next cycle
+        // (one fsync per log, all logs together); each is answered on its own.
+        const results = r.partitions.map((p) => this.producePartition(p, acks, timeoutMs));
+        if (acks === 'none') return null;
+        return { produce: { partitions: await Promise.all(results) } };
       }
       case 'fetch':
         return { fetch: await this.fetch(request.fetch!) };
@@ -325,6 +323,18 @@ export class ClientServer {
     if (!meta) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${request.topic}" does not exist`);
     const config = this.topicConfigOf(request.config, meta.config);
     await this.broker.controller.propose({ type: 'alterTopic', name: request.topic, config }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+  }
+
+  /** One partition of a produce request: its result or its error, never a rejection. */
+  private async producePartition(p: client.ProducePartition, acks: PartitionAcks, timeoutMs: number): Promise<Init<client.ProducePartitionResult>> {
+    const base = { topic: p.topic, partition: p.partition };
+    try {
+      const replica = this.broker.replica(p.topic, p.partition);
+      if (!replica) throw this.broker.notHostedError(p.topic, p.partition);
+      return { ...base, ...(await replica.produce(p.batch, acks, timeoutMs)) };
+    } catch (error) {
+      return { ...base, error: toErrorInfo(asFlotillaError(error)) };
+    }
   }
 
   /** A new producer id (epoch 0), or the next epoch of an existing one. */

@@ -1,10 +1,14 @@
 /**
  * The requests the client sends and the answers it expects, as plain objects, one
- * partition or topic per request. The connection carries them through an EnvelopeCodec;
- * `wire.ts` maps them onto the protobuf envelopes of protocol/client.proto (and turns
- * per-topic and per-partition errors into a rejected request). Everything above the
- * network layer speaks only these types.
+ * partition or topic per request except produce, which carries the batches of every
+ * partition the broker leads that are ready to go. The connection carries them through an
+ * EnvelopeCodec; `wire.ts` maps them onto the protobuf envelopes of
+ * protocol/client.proto (and turns per-topic and per-partition errors into a rejected
+ * request, except for produce, whose partitions succeed or fail one by one). Everything
+ * above the network layer speaks only these types.
  */
+
+import type { FlotillaError } from '../../protocol/errors.js';
 
 export type Acks = 'all' | 'leader' | 'none';
 
@@ -103,7 +107,7 @@ export type ClientRequest =
   | { type: 'describeCluster' }
   /** Without producerId: a new id (epoch 0). With it: the same id, next epoch. */
   | { type: 'initProducerId'; producerId?: number; producerEpoch?: number }
-  | { type: 'produce'; topic: string; partition: number; acks: Acks; timeoutMs: number; batch: Buffer }
+  | { type: 'produce'; acks: Acks; timeoutMs: number; partitions: ProduceInput[] }
   | { type: 'fetch'; topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number }
   | { type: 'listOffsets'; topic: string; partition: number; target: OffsetTarget }
   | { type: 'movePartition'; topic: string; partition: number; replicas: number[] }
@@ -119,9 +123,20 @@ export type ClientRequest =
   | { type: 'commitOffsets'; groupId: string; memberId: string; generation: number; offsets: CommittedOffset[] }
   | { type: 'fetchOffsets'; groupId: string; partitions: TopicPartitionList[] };
 
+export interface ProduceInput {
+  topic: string;
+  partition: number;
+  batch: Buffer;
+}
+
+/** One partition of a produce request: appended at `baseOffset`, or failed with `error`. */
+export type ProducePartitionResult =
+  | { topic: string; partition: number; baseOffset: number; error?: undefined }
+  | { topic: string; partition: number; error: FlotillaError };
+
 export interface ProduceResult {
-  /** Offset of the batch's first record; the i-th record has baseOffset + i. */
-  baseOffset: number;
+  /** In the request's order. Offset of a batch's i-th record: baseOffset + i. */
+  partitions: ProducePartitionResult[];
 }
 
 export interface FetchResult {

@@ -2,9 +2,10 @@
  * The client's EnvelopeCodec for protocol/client.proto: maps ClientRequest objects onto
  * Request envelopes and Response envelopes back onto ClientResponse objects.
  *
- * The client sends one topic or partition per request, so a per-topic or per-partition
- * ErrorInfo in a response (CreateTopics results, FetchedPartition.error, ...) becomes the
- * request's error, exactly like Response.error. Fetched record bytes are views into the
+ * The client sends one topic or partition per request (produce aside), so a per-topic or
+ * per-partition ErrorInfo in a response (CreateTopics results, FetchedPartition.error, ...)
+ * becomes the request's error, exactly like Response.error. Produce results keep theirs:
+ * each partition of a produce request succeeds or fails on its own. Fetched record bytes are views into the
  * frame, and the connection gives every frame its own buffer, so a kept message pins one
  * response, never a whole socket chunk.
  */
@@ -58,7 +59,7 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
     case 'initProducerId':
       return { initProducerId: request.producerId !== undefined ? { producerId: request.producerId, producerEpoch: request.producerEpoch ?? 0 } : {} };
     case 'produce':
-      return { produce: { topic: request.topic, partition: request.partition, acks: ACKS[request.acks], timeoutMs: request.timeoutMs, batch: request.batch } };
+      return { produce: { acks: ACKS[request.acks], timeoutMs: request.timeoutMs, partitions: request.partitions } };
     case 'fetch':
       return {
         fetch: {
@@ -144,7 +145,13 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
   if (response.initProducerId) {
     return { response: { type: 'initProducerId', result: { producerId: response.initProducerId.producerId, producerEpoch: response.initProducerId.producerEpoch } } };
   }
-  if (response.produce) return { response: { type: 'produce', result: { baseOffset: response.produce.baseOffset } } };
+  if (response.produce) {
+    const partitions = response.produce.partitions.map((p) => {
+      const error = fromErrorInfo(p.error);
+      return error ? { topic: p.topic, partition: p.partition, error } : { topic: p.topic, partition: p.partition, baseOffset: p.baseOffset };
+    });
+    return { response: { type: 'produce', result: { partitions } } };
+  }
   if (response.fetch) {
     const p = response.fetch.partitions[0];
     if (!p) return { error: missing('fetched partition') };

@@ -1,9 +1,10 @@
 /**
  * The producer: send() picks a partition and appends the record to that partition's
  * queue synchronously, so records to one partition keep call order even when nobody
- * awaits send(). The sender half (`pump`) turns ready queues into one batch per
- * partition per request, at most one batch in flight per partition (order) and at most
- * maxInFlight requests per broker (backpressure), and retries retriable failures with
+ * awaits send(). The sender half (`pump`) turns ready queues into batches, one per
+ * partition, and sends the batches of all ready partitions that a broker leads in one
+ * request; at most one batch in flight per partition (order) and at most maxInFlight
+ * requests per broker (backpressure); it retries retriable failures with
  * backoff and a metadata refresh until the records' deliveryTimeoutMs runs out.
  *
  * Idempotent (`idempotent: true`, acks 'all'): before its first batch the producer gets a
@@ -62,6 +63,13 @@ interface TopicGate {
 
 /** Slack on top of the broker-side produce timeout so that the broker's own TIMEOUT answer arrives first. */
 const RESPONSE_GRACE_MS = 1000;
+
+/** Batches of several partitions share a request up to this size (the broker's default frame limit is 16 MiB). */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+function estimatedBatchBytes(queue: PartitionQueue, batchBytes: number): number {
+  return queue.sealed ? queue.sealed.bytes.length : Math.min(queue.bytes, batchBytes);
+}
 
 /** The epoch is an int16 on the wire; past this a producer takes a new id instead. */
 const MAX_EPOCH = 32_767;
@@ -239,17 +247,32 @@ export class Producer {
   }
 
   private pump(): void {
-    // Queues whose leader (as cached) already has maxInFlight batches stay queued; the
-    // pump after one of that broker's responses picks them up.
-    const launched = new Map<string, number>();
+    // Ready queues go to their leader together: one produce request carries a batch of
+    // every ready partition the broker leads (up to MAX_REQUEST_BYTES), at most
+    // maxInFlight requests per broker. A partition whose leader is not cached looks it up
+    // first and is picked up by the next pump.
+    const byBroker = new Map<string, PartitionQueue[]>();
     for (const queue of this.accumulator.ready(this.flushing > 0 || this.closing !== null)) {
       const address = this.cluster.cachedLeaderAddress(queue.topic, queue.partition);
-      if (address !== undefined) {
-        const busy = (this.inFlightByBroker.get(address) ?? 0) + (launched.get(address) ?? 0);
-        if (busy >= this.options.maxInFlight) continue;
-        launched.set(address, (launched.get(address) ?? 0) + 1);
+      if (address === undefined) {
+        void this.findLeader(queue);
+        continue;
       }
-      void this.sendQueue(queue);
+      const queues = byBroker.get(address);
+      if (queues) queues.push(queue);
+      else byBroker.set(address, [queue]);
+    }
+    for (const [address, queues] of byBroker) {
+      let at = 0;
+      while (at < queues.length && (this.inFlightByBroker.get(address) ?? 0) < this.options.maxInFlight) {
+        const request: PartitionQueue[] = [];
+        let bytes = 0;
+        while (at < queues.length && (request.length === 0 || bytes + estimatedBatchBytes(queues[at]!, this.options.batchBytes) <= MAX_REQUEST_BYTES)) {
+          bytes += estimatedBatchBytes(queues[at]!, this.options.batchBytes);
+          request.push(queues[at++]!);
+        }
+        void this.sendRequest(address, request);
+      }
     }
     // Queues in a retry backoff are woken by a timer, whatever woke this pump.
     const retryAt = this.accumulator.nextRetryAt();
@@ -257,73 +280,97 @@ export class Producer {
     this.notifyProgress();
   }
 
-  private async sendQueue(queue: PartitionQueue): Promise<void> {
+  /** Looks up (and caches) the leader of a queue's partition, then lets the pump send it. */
+  private async findLeader(queue: PartitionQueue): Promise<void> {
     queue.inFlight = true;
-    let address: string;
     try {
-      ({ address } = await this.cluster.leaderAddress(queue.topic, queue.partition));
+      const { address } = await this.cluster.leaderAddress(queue.topic, queue.partition);
+      queue.inFlight = false;
+      // Normally the cache now knows the leader; if not, send this queue on its own.
+      if (this.cluster.cachedLeaderAddress(queue.topic, queue.partition) === undefined) await this.sendRequest(address, [queue]);
     } catch (err) {
       queue.inFlight = false;
       this.failOrRetry(queue, null, asFlotillaError(err));
-      this.pump();
-      return;
     }
-    const inFlight = this.inFlightByBroker.get(address) ?? 0;
-    if (inFlight >= this.options.maxInFlight) {
-      // Picked up again by the pump that runs when one of this broker's requests ends.
-      queue.inFlight = false;
-      return;
-    }
-    let batch: PendingRecord[];
-    let bytes: Buffer;
-    if (this.options.idempotent) {
-      let sealed: SealedBatch | null;
-      try {
-        sealed = await this.sealedBatch(queue);
-      } catch (err) {
-        queue.inFlight = false;
-        this.failOrRetry(queue, null, asFlotillaError(err));
-        this.pump();
-        return;
-      }
-      if (!sealed) {
-        queue.inFlight = false;
-        return;
-      }
-      ({ records: batch, bytes } = sealed);
-    } else {
-      batch = this.accumulator.drain(queue);
-      if (batch.length === 0) {
-        queue.inFlight = false;
-        return;
-      }
-      bytes = buildBatch(batch.map((p) => p.record));
-    }
+    this.schedulePump();
+  }
+
+  /**
+   * One produce request to `address` with the next batch of each queue. Every partition
+   * is answered on its own: acknowledged, or retried / failed by failOrRetry.
+   */
+  private async sendRequest(address: string, queues: PartitionQueue[]): Promise<void> {
+    for (const queue of queues) queue.inFlight = true;
     this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 0) + 1);
-    this.inFlightBatches++;
-    this.partitioner.batchSent(queue.topic, queue.partition, this.cluster.cachedTopic(queue.topic)?.partitions.length ?? 1);
-    this.notifyWritable();
+    this.inFlightBatches += queues.length;
+    const sending: Array<{ queue: PartitionQueue; records: PendingRecord[]; bytes: Buffer }> = [];
     try {
+      for (const queue of queues) {
+        let next: { records: PendingRecord[]; bytes: Buffer } | null;
+        try {
+          next = await this.nextBatch(queue);
+        } catch (err) {
+          queue.inFlight = false;
+          this.failOrRetry(queue, null, asFlotillaError(err));
+          continue;
+        }
+        if (next) sending.push({ queue, ...next });
+        else queue.inFlight = false;
+      }
+      if (sending.length === 0) return;
+      for (const { queue } of sending) this.partitioner.batchSent(queue.topic, queue.partition, this.cluster.cachedTopic(queue.topic)?.partitions.length ?? 1);
+      this.notifyWritable();
       const timeoutMs = this.cluster.options.requestTimeoutMs;
-      const request = { type: 'produce' as const, topic: queue.topic, partition: queue.partition, acks: this.options.acks, timeoutMs, batch: bytes };
+      const request = {
+        type: 'produce' as const,
+        acks: this.options.acks,
+        timeoutMs,
+        partitions: sending.map(({ queue, bytes }) => ({ topic: queue.topic, partition: queue.partition, batch: bytes })),
+      };
       if (this.options.acks === 'none') {
         await this.cluster.send(address, request, { expectResponse: false });
-        for (const p of batch) p.resolve(-1);
-      } else {
-        const { result } = await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS });
-        queue.sealed = null;
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(result.baseOffset + i);
+        for (const { queue, records } of sending) this.acknowledged(queue, records, -1);
+        return;
       }
-      queue.attempts = 0;
-      queue.inFlight = false;
+      const { result } = await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS });
+      sending.forEach(({ queue, records }, i) => {
+        const answer = result.partitions[i];
+        if (answer?.topic !== queue.topic || answer.partition !== queue.partition) {
+          queue.inFlight = false;
+          this.failOrRetry(queue, records, new FlotillaError('INTERNAL', `the broker's produce response does not answer ${queue.topic}/${queue.partition}`));
+        } else if (answer.error) {
+          queue.inFlight = false;
+          this.failOrRetry(queue, records, answer.error);
+        } else {
+          this.acknowledged(queue, records, answer.baseOffset);
+        }
+      });
     } catch (err) {
-      queue.inFlight = false;
-      this.failOrRetry(queue, batch, asFlotillaError(err));
+      // The request as a whole failed (connection, timeout): every partition in it did.
+      for (const { queue, records } of sending) {
+        queue.inFlight = false;
+        this.failOrRetry(queue, records, asFlotillaError(err));
+      }
     } finally {
       this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 1) - 1);
-      this.inFlightBatches--;
+      this.inFlightBatches -= queues.length;
       this.schedulePump();
     }
+  }
+
+  /** The queue's next batch: its sealed batch (idempotent) or records drained from its front; null when empty. */
+  private async nextBatch(queue: PartitionQueue): Promise<{ records: PendingRecord[]; bytes: Buffer } | null> {
+    if (this.options.idempotent) return this.sealedBatch(queue);
+    const records = this.accumulator.drain(queue);
+    return records.length === 0 ? null : { records, bytes: buildBatch(records.map((p) => p.record)) };
+  }
+
+  /** The batch at `baseOffset` (-1 with acks none): resolves its records, frees the partition. */
+  private acknowledged(queue: PartitionQueue, records: PendingRecord[], baseOffset: number): void {
+    queue.sealed = null;
+    for (let i = 0; i < records.length; i++) records[i]!.resolve(baseOffset < 0 ? -1 : baseOffset + i);
+    queue.attempts = 0;
+    queue.inFlight = false;
   }
 
   /**

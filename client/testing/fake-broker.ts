@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { decodeRequest, encodeResponse, toErrorInfo, type Init } from '../../protocol/codec.js';
-import type { Request, Response } from '../../protocol/client.schema.js';
+import type { ProducePartition, ProduceRequest, Request, Response } from '../../protocol/client.schema.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
 
@@ -80,4 +80,20 @@ export class FakeBroker {
       decoder.write(chunk);
     });
   }
+}
+
+/**
+ * The answer to a produce request that appends every partition's batch: `appendAt` gets
+ * each batch and returns its base offset. One result per partition, in the request's order.
+ */
+export function produceAnswer(produce: ProduceRequest, appendAt: (batch: Buffer, partition: ProducePartition) => number): FakeAnswer {
+  return {
+    produce: {
+      partitions: produce.partitions.map((p) => {
+        const count = p.batch.readInt32BE(57);
+        const base = appendAt(p.batch, p);
+        return { topic: p.topic, partition: p.partition, baseOffset: base, lastOffset: base + count - 1, logStartOffset: 0 };
+      }),
+    },
+  };
 }

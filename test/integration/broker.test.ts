@@ -207,12 +207,12 @@ t.test('bad input closes only the offending connection', async (t) => {
   t.equal(response.correlationId, 42);
   t.equal(response.error?.code, 8, 'INVALID_REQUEST');
 
-  const unknownTopic = Buffer.concat([Buffer.of(0x01), encodeFrame(encodeRequest({ correlationId: 7, apiVersion: 1, produce: { topic: 'nope', partition: 0, batch: Buffer.alloc(0) } }))]);
+  const unknownTopic = Buffer.concat([Buffer.of(0x01), encodeFrame(encodeRequest({ correlationId: 7, apiVersion: 1, produce: { partitions: [{ topic: 'nope', partition: 0, batch: Buffer.alloc(0) }] } }))]);
   const socket = connect({ host, port: Number(port) });
   socket.write(unknownTopic);
   const answer = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
   socket.destroy();
-  t.equal(decodeResponse(answer.subarray(1)).error?.code, 4, 'UNKNOWN_TOPIC for a topic that does not exist');
+  t.equal(decodeResponse(answer.subarray(1)).produce?.partitions[0]?.error?.code, 4, 'UNKNOWN_TOPIC for a topic that does not exist');
 
   const producer = client.producer({ acks: 'all' });
   const ack = await producer.send({ topic: 'steady', value: 'still here' });

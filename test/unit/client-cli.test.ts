@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { FlotillaError } from '../../protocol/errors.js';
 import { buildBatch } from '../../protocol/batch.js';
-import { FakeBroker, type FakeAnswer } from '../../client/testing/fake-broker.js';
+import { FakeBroker, produceAnswer, type FakeAnswer } from '../../client/testing/fake-broker.js';
 
 const CLI = 'dist/client/cli/main.js';
 
@@ -59,10 +59,11 @@ const broker: FakeBroker = new FakeBroker((request): FakeAnswer => {
     return { fetch: { partitions: [{ topic: 'alpha', partition: 0, highWatermark: 3, logStartOffset: 0, records: offset < 3 ? log : Buffer.alloc(0) }] } };
   }
   if (request.produce) {
-    const count = request.produce.batch.readInt32BE(57);
-    const base = produced;
-    produced += count;
-    return { produce: { baseOffset: base, lastOffset: base + count - 1, logStartOffset: 0 } };
+    return produceAnswer(request.produce, (batch) => {
+      const base = produced;
+      produced += batch.readInt32BE(57);
+      return base;
+    });
   }
   return new FlotillaError('INVALID_REQUEST', 'fake broker: unexpected request');
 });

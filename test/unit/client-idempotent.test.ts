@@ -36,19 +36,20 @@ function scriptedCluster(answer: (sent: Sent, n: number) => number | FlotillaErr
       if (request.producerId !== undefined) return { type: 'initProducerId', result: { producerId: request.producerId, producerEpoch: request.producerEpoch! + 1 } };
       return { type: 'initProducerId', result: { producerId: nextId++, producerEpoch: 0 } };
     },
-    async send(_address: string, request: { batch: Buffer }) {
-      const header = readBatchHeader(request.batch);
+    async send(_address: string, request: { partitions: Array<{ topic: string; partition: number; batch: Buffer }> }) {
+      const { topic, partition, batch } = request.partitions[0]!;
+      const header = readBatchHeader(batch);
       const s: Sent = {
-        batch: Buffer.from(request.batch),
+        batch: Buffer.from(batch),
         producerId: header.producerId,
         producerEpoch: header.producerEpoch,
         baseSequence: header.baseSequence,
-        values: [...records(request.batch)].map((r) => r.value!.toString()),
+        values: [...records(batch)].map((r) => r.value!.toString()),
       };
       sent.push(s);
       const outcome = answer(s, sent.length - 1);
       if (outcome instanceof FlotillaError) throw outcome;
-      return { type: 'produce', result: { baseOffset: outcome } };
+      return { type: 'produce', result: { partitions: [{ topic, partition, baseOffset: outcome }] } };
     },
   };
   return { cluster: cluster as unknown as Cluster, sent, inits };

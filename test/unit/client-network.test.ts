@@ -5,7 +5,7 @@ import type { Request } from '../../protocol/client.schema.js';
 import { Connection } from '../../client/network/connection.js';
 import { createWireCodec } from '../../client/network/wire.js';
 import type { ClientRequest, ClientResponse } from '../../client/network/api.js';
-import { FakeBroker, type FakeAnswer } from '../../client/testing/fake-broker.js';
+import { FakeBroker, produceAnswer, type FakeAnswer } from '../../client/testing/fake-broker.js';
 import { Client } from '../../client/index.js';
 
 function connectionTo(address: string, options: { requestTimeoutMs?: number; maxFrameBytes?: number } = {}): Connection<ClientRequest, ClientResponse> {
@@ -133,7 +133,7 @@ t.test('produce with acks none resolves once written, with no response', async (
     await broker.close();
   });
   const result = await connection.request(
-    { type: 'produce', topic: 't', partition: 0, acks: 'none', timeoutMs: 100, batch: buildBatch([{ value: 'v' }]) },
+    { type: 'produce', acks: 'none', timeoutMs: 100, partitions: [{ topic: 't', partition: 0, batch: buildBatch([{ value: 'v' }]) }] },
     { expectResponse: false },
   );
   t.equal(result, undefined);
@@ -191,8 +191,8 @@ t.test('NOT_LEADER naming the new leader sends the retry straight there', async 
   const cluster = await fakeCluster(t, 1, (id, request) => {
     if (!request.produce) return undefined;
     if (id === 1) return new FlotillaError('NOT_LEADER', 'moved', { leaderId: 2, leaderAddress: cluster.brokers[1]!.address });
-    produced.push({ broker: id, values: request.produce.batch.readInt32BE(57) });
-    return { produce: { baseOffset: 100, lastOffset: 100, logStartOffset: 0 } };
+    produced.push({ broker: id, values: request.produce.partitions[0]!.batch.readInt32BE(57) });
+    return produceAnswer(request.produce, () => 100);
   });
   const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });
   t.teardown(() => client.close());
@@ -201,6 +201,34 @@ t.test('NOT_LEADER naming the new leader sends the retry straight there', async 
   t.same(await producer.send({ topic: 't', value: 'v' }), { topic: 't', partition: 0, offset: 100 });
   t.ok(Date.now() - started < 900, 'no backoff before following the named leader');
   t.same(produced, [{ broker: 2, values: 1 }]);
+});
+
+t.test('one produce request carries every ready partition of a broker; a partition that moved is retried alone', async (t) => {
+  const requests: Array<{ broker: number; partitions: number[] }> = [];
+  const cluster = await fakeCluster(t, 4, (id, request, c) => {
+    if (!request.produce) return undefined;
+    requests.push({ broker: id, partitions: request.produce.partitions.map((p) => p.partition) });
+    return {
+      produce: {
+        partitions: request.produce.partitions.map((p) =>
+          c.leaders[p.partition] === id
+            ? { topic: p.topic, partition: p.partition, baseOffset: 10 * p.partition, lastOffset: 10 * p.partition, logStartOffset: 0 }
+            : { topic: p.topic, partition: p.partition, error: { code: 1, message: 'moved', leaderId: c.leaders[p.partition]!, leaderAddress: c.brokers[c.leaders[p.partition]! - 1]!.address } },
+        ),
+      },
+    };
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });
+  t.teardown(() => client.close());
+  const producer = client.producer({ lingerMs: 20 });
+  await client.cluster.topic('t');
+  cluster.leaders[2] = 2; // moved after the client cached the metadata
+  const started = Date.now();
+  const acks = await Promise.all([0, 1, 2, 3].map((partition) => producer.send({ topic: 't', partition, value: `p${partition}` })));
+  t.same(acks.map((a) => a.offset), [0, 10, 20, 30], 'every partition acknowledged at its own offset');
+  t.same(requests[0], { broker: 1, partitions: [0, 1, 2, 3] }, 'the first request carried all four partitions');
+  t.same(requests.slice(1), [{ broker: 2, partitions: [2] }], 'only the partition that moved was sent again, to its new leader');
+  t.ok(Date.now() - started < 900, 'the named leader was followed without a backoff');
 });
 
 t.test('records to one partition keep call order across un-awaited sends, batches and a retriable failure', async (t) => {
@@ -214,13 +242,14 @@ t.test('records to one partition keep call order across un-awaited sends, batche
       failNext = false;
       return new FlotillaError('NOT_ENOUGH_REPLICAS', 'try again');
     }
-    const count = request.produce.batch.readInt32BE(57);
-    const base = next;
-    next += count;
-    const batch = Buffer.from(request.produce.batch);
-    patchBatch(batch, base, 1);
-    cluster.log.push(batch);
-    return { produce: { baseOffset: base, lastOffset: base + count - 1, logStartOffset: 0 } };
+    return produceAnswer(request.produce, (sent) => {
+      const base = next;
+      next += sent.readInt32BE(57);
+      const batch = Buffer.from(sent);
+      patchBatch(batch, base, 1);
+      cluster.log.push(batch);
+      return base;
+    });
   });
   // Read back what was appended, in log order.
   const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 5, maxRetryBackoffMs: 10 });
@@ -355,7 +384,7 @@ t.test("a partition whose leader the metadata broker does not know is looked up 
         },
       };
     }
-    if (request.produce) return id === 2 ? { produce: { baseOffset: 7, lastOffset: 7, logStartOffset: 0 } } : new FlotillaError('NOT_LEADER', 'no replica here');
+    if (request.produce) return id === 2 ? produceAnswer(request.produce, () => 7) : new FlotillaError('NOT_LEADER', 'no replica here');
     return undefined;
   });
   const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });

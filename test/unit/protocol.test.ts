@@ -43,20 +43,31 @@ t.test('a produce request and its response round-trip with int64 offsets as numb
     correlationId: 42,
     apiVersion: 1,
     clientId: 'billing',
-    produce: { topic: 'orders', partition: 3, acks: client.Acks.ACKS_LEADER, timeoutMs: 500, batch },
+    produce: { acks: client.Acks.ACKS_LEADER, timeoutMs: 500, partitions: [{ topic: 'orders', partition: 3, batch }, { topic: 'audit', partition: 0, batch }] },
   });
   const request = decodeRequest(frame);
   t.equal(request.body, 'produce');
   t.equal(request.correlationId, 42);
   t.equal(request.clientId, 'billing');
-  t.equal(request.produce!.topic, 'orders');
+  t.same(request.produce!.partitions.map((p) => `${p.topic}/${p.partition}`), ['orders/3', 'audit/0']);
   t.equal(request.produce!.acks, client.Acks.ACKS_LEADER);
-  t.ok(request.produce!.batch.equals(batch));
+  t.ok(request.produce!.partitions[0]!.batch.equals(batch));
 
-  const response = decodeResponse(encodeResponse({ correlationId: 42, produce: { baseOffset: 2 ** 52, lastOffset: 2 ** 52 + 9, logStartOffset: 0 } }));
+  const response = decodeResponse(
+    encodeResponse({
+      correlationId: 42,
+      produce: {
+        partitions: [
+          { topic: 'orders', partition: 3, baseOffset: 2 ** 52, lastOffset: 2 ** 52 + 9, logStartOffset: 0 },
+          { topic: 'audit', partition: 0, error: { code: 1, message: 'not the leader', leaderId: 2 } },
+        ],
+      },
+    }),
+  );
   t.equal(response.body, 'produce');
-  t.equal(response.produce!.baseOffset, 2 ** 52);
-  t.equal(typeof response.produce!.lastOffset, 'number');
+  t.equal(response.produce!.partitions[0]!.baseOffset, 2 ** 52);
+  t.equal(typeof response.produce!.partitions[0]!.lastOffset, 'number');
+  t.equal(response.produce!.partitions[1]!.error!.leaderId, 2, 'each partition carries its own error');
   t.equal(response.error, null);
 });
 
@@ -175,7 +186,7 @@ const name = fc.string({ maxLength: 20 });
 const errorInfo = fc.option(fc.record({ code: fc.nat({ max: 30 }), message: name, leaderId: u32, leaderAddress: name }), { nil: undefined });
 
 const requestBody = fc.oneof(
-  fc.record({ produce: fc.record({ topic: name, partition: u32, acks: fc.constantFrom(0, 1, 2), timeoutMs: u32, batch: bytes }) }),
+  fc.record({ produce: fc.record({ acks: fc.constantFrom(0, 1, 2), timeoutMs: u32, partitions: fc.array(fc.record({ topic: name, partition: u32, batch: bytes }), { maxLength: 4 }) }) }),
   fc.record({ fetch: fc.record({ partitions: fc.array(fc.record({ topic: name, partition: u32, offset, maxBytes: u32 }), { maxLength: 5 }), maxWaitMs: u32, minBytes: u32, maxBytes: u32 }) }),
   fc.record({ metadata: fc.record({ topics: fc.array(name, { maxLength: 5 }) }) }),
   fc.record({
@@ -190,7 +201,7 @@ const requestBody = fc.oneof(
 );
 
 const responseBody = fc.oneof(
-  fc.record({ produce: fc.record({ baseOffset: offset, lastOffset: offset, logStartOffset: offset }) }),
+  fc.record({ produce: fc.record({ partitions: fc.array(fc.record({ topic: name, partition: u32, error: errorInfo, baseOffset: offset, lastOffset: offset, logStartOffset: offset }), { maxLength: 4 }) }) }),
   fc.record({ fetch: fc.record({ partitions: fc.array(fc.record({ topic: name, partition: u32, error: errorInfo, highWatermark: offset, logStartOffset: offset, records: bytes }), { maxLength: 4 }) }) }),
   fc.record({
     metadata: fc.record({
