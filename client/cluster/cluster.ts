@@ -143,7 +143,7 @@ export class Cluster {
     if (info.leader === null) await this.askReplicasForLeader(topic, info);
     const address = info.leader === null ? undefined : this.brokerAddress(info.leader);
     if (info.leader === null || address === undefined) {
-      this.invalidateTopic(topic);
+      info.leader = null; // asked again at the next attempt
       throw new FlotillaError('LEADER_NOT_AVAILABLE', `partition ${topic}/${partition} has no leader right now (an election is in progress or too few of its replicas are up)`);
     }
     return { id: info.leader, address };
@@ -183,8 +183,18 @@ export class Cluster {
         return;
       }
     }
-    // Also after UNKNOWN_*: a topic deleted and created again must not keep old leaders.
-    if (error.retriable || error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') this.invalidateTopic(topic);
+    // After UNKNOWN_*: a topic deleted and created again must not keep old leaders.
+    if (error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') {
+      this.invalidateTopic(topic);
+    } else if (error.retriable) {
+      // Forget only this partition's leader, and ask its replicas when it is next needed
+      // (at the retry). Dropping the whole topic let the next send() refetch it at once,
+      // while the dead leader was still everyone's answer, and cache that for the retry.
+      const info = this.topics.get(topic)?.info;
+      const p = info ? partitionOf(info, partition) : undefined;
+      if (p) p.leader = null;
+      else this.invalidateTopic(topic);
+    }
   }
 
   /**
