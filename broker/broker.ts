@@ -10,6 +10,7 @@ import { FlotillaError } from '../protocol/errors.js';
 import { routeConnection } from '../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
+import { ControllerSnapshotFile } from './controller/snapshot-file.js';
 import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { MultiRaft } from './multiraft/multiraft.js';
@@ -102,7 +103,8 @@ export class Broker {
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
-    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event));
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir));
+    const snapshot = this.controller.loadSnapshot();
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
@@ -112,14 +114,17 @@ export class Broker {
       logName: CONTROLLER_LOG,
       voters,
       learners: ids.filter((id) => !voters.includes(id)),
-      // The metadata log is small and is never cut by retention.
+      // The metadata log is cut by compaction (maybeCompact), never by retention.
       logOptions: { retentionMs: -1, retentionBytes: -1 },
       stateMachine: this.controller,
       // A returning broker needs the metadata before any partition's data.
       skipRecoveryLine: true,
+      snapshot,
     });
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.openReplicasOnDisk();
+    // Replaying the log would have announced these; the snapshot stands for that part.
+    if (snapshot) this.controller.announceTopics();
 
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
@@ -150,7 +155,10 @@ export class Broker {
     // also rebalances after a broker returns.
     this.balanceTimer = setInterval(() => this.balanceLeaders(), LEADER_BALANCE_MS);
     this.balanceTimer.unref();
-    this.moveTimer = setInterval(() => this.stepMoves(), MOVE_STEP_MS);
+    this.moveTimer = setInterval(() => {
+      this.stepMoves();
+      this.compactMetadata();
+    }, MOVE_STEP_MS);
     this.moveTimer.unref();
     if (this.config.statsIntervalMs > 0) {
       this.statsTimer = setInterval(() => this.logStats(), this.config.statsIntervalMs);
@@ -407,6 +415,14 @@ export class Broker {
       recoveries: this.raft.recoveryStats(),
     }, 'stats');
     this.lastStats = { at: now, cpu, frames, raftMessages, groupHeartbeats };
+  }
+
+  private compactMetadata(): void {
+    try {
+      if (this.controller.maybeCompact(this.config.controllerSnapshotEntries)) this.logger.debug('metadata log compacted');
+    } catch (error) {
+      this.logger.error({ err: error }, 'metadata log compaction failed; it will be retried');
+    }
   }
 
   private applyRetention(): void {

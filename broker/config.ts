@@ -35,6 +35,8 @@ export interface BrokerConfig {
   statsIntervalMs: number;
   /** Groups this broker may catch up one lagging broker with at once (0: no limit). */
   recoveryConcurrency: number;
+  /** Compact the metadata log after this many applied offsets since the last snapshot. */
+  controllerSnapshotEntries: number;
 }
 
 export const BROKER_DEFAULTS = {
@@ -54,6 +56,7 @@ export const BROKER_DEFAULTS = {
   statsIntervalMs: 0,
   // Enough to keep a returning broker's disk and network busy, few enough not to drown it.
   recoveryConcurrency: 32,
+  controllerSnapshotEntries: 10_000,
 };
 
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
@@ -97,7 +100,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
   }
-  for (const key of ['maxFrameBytes', 'maxConnections', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
+  for (const key of ['maxFrameBytes', 'maxConnections', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
       throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
     }

@@ -2,6 +2,11 @@
  * The controller: Raft group 0, whose state machine is the cluster metadata
  * (ControllerState). Every broker replicates it; its leader accepts metadata commands.
  * Applying a command tells the broker what changed (start or remove partition groups).
+ *
+ * Compaction: every `snapshotEntries` applied offsets each broker writes the state to its
+ * snapshot file and moves its log's start up to it (maybeCompact); a restart loads the
+ * file and replays only what follows, and a follower that needs entries below the
+ * leader's log start gets the state itself (persisted before its log reset is synced).
  */
 import { buildBatch, isControlBatch, records } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -12,6 +17,7 @@ import type { Snapshot } from '../raft/types.js';
 import { CommitWaiter } from '../multiraft/commit-waiter.js';
 import type { Group, MultiRaft, StateMachine } from '../multiraft/multiraft.js';
 import { ControllerState, type ControllerCommand, type ControllerEvent } from './state.js';
+import type { ControllerSnapshotFile } from './snapshot-file.js';
 
 export const CONTROLLER_GROUP = 0;
 export const CONTROLLER_LOG = '__controller';
@@ -21,6 +27,8 @@ export class Controller implements StateMachine {
   group!: Group;
   leaderId = 0;
   private applied = -1;
+  /** Index of the snapshot on disk (-1: none); compaction starts after it. */
+  private snapshotIndex = -1;
   private readonly commits = new CommitWaiter();
   /** Leader: next producer id to hand out, ahead of the applied state while allocations commit. */
   private nextProducerId = 0;
@@ -29,8 +37,43 @@ export class Controller implements StateMachine {
     private readonly raft: MultiRaft,
     initial: ControllerState,
     private readonly onEvent: (event: ControllerEvent) => void,
+    private readonly snapshotFile: ControllerSnapshotFile,
   ) {
     this.state = initial;
+  }
+
+  /** At start-up, before the group exists: the state as of the snapshot on disk. Returns it. */
+  loadSnapshot(): Snapshot | undefined {
+    const snapshot = this.snapshotFile.load();
+    if (!snapshot) return undefined;
+    this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
+    this.applied = snapshot.index;
+    this.snapshotIndex = snapshot.index;
+    return snapshot;
+  }
+
+  /** Tells the broker about every topic, as replaying the log from the start would have. */
+  announceTopics(): void {
+    for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic });
+  }
+
+  /**
+   * Once `everyEntries` offsets were applied since the last snapshot: writes the state as
+   * of the applied index and drops the log before it, but for a trail of half that many
+   * entries, so that a follower a little behind still gets entries, not the whole state
+   * (etcd keeps such a trail too). Applied entries are committed and durable here.
+   */
+  maybeCompact(everyEntries: number): boolean {
+    if (this.applied - this.snapshotIndex < everyEntries) return false;
+    const index = this.applied;
+    const term = this.group.log.termAt(index);
+    const membership = this.group.node.membershipAt(index);
+    if (term === undefined || !membership) return false;
+    this.snapshotFile.save({ index, term, voters: membership.voters, learners: membership.learners, data: this.snapshot().data });
+    this.snapshotIndex = index;
+    const trail = Math.floor(everyEntries / 2);
+    this.group.log.deleteBefore(Math.max(this.group.log.firstIndex(), index + 1 - trail));
+    return true;
   }
 
   get isLeader(): boolean {
@@ -51,11 +94,17 @@ export class Controller implements StateMachine {
     this.commits.onApplied(entries);
   }
 
+  /** A snapshot from the leader, before the log reset it came with is synced. */
+  persistSnapshot(snapshot: Snapshot): void {
+    this.snapshotFile.save(snapshot);
+    this.snapshotIndex = snapshot.index;
+  }
+
   restore(snapshot: Snapshot): void {
     this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
     this.applied = snapshot.index;
     this.commits.onSkipped(snapshot.index);
-    for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic });
+    this.announceTopics();
   }
 
   snapshot() {

@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import type { Entry } from '../raft/log.js';
 import { RaftNode, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
-import type { Message, Snapshot } from '../raft/types.js';
+import type { Message, Snapshot, SnapshotMeta } from '../raft/types.js';
 import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
 import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
@@ -35,6 +35,11 @@ export interface StateMachine {
   restore(snapshot: Snapshot): void;
   /** Role, leader or term changed. */
   onSoftState(state: SoftState): void;
+  /**
+   * A snapshot from the leader that `restore` will get: called before the log reset it
+   * came with is synced, so that a crash never leaves a reset log without its state.
+   */
+  persistSnapshot?(snapshot: Snapshot): void;
   /** Leader: the image to send a follower that needs entries below the log start. */
   snapshot?(): SnapshotSource | undefined;
 }
@@ -49,6 +54,12 @@ export interface GroupSpec {
   stateMachine: StateMachine;
   /** Catches followers up without waiting for a recovery permit (the small metadata group). */
   skipRecoveryLine?: boolean;
+  /**
+   * The state machine was loaded from this snapshot: entries up to its index count as
+   * applied, the membership is the snapshot's, and the log starts right after it (reset
+   * to it when it does not hold the snapshot's entry).
+   */
+  snapshot?: SnapshotMeta;
 }
 
 export interface Group {
@@ -117,13 +128,19 @@ export class MultiRaft {
     const existing = this.groups.get(spec.groupId);
     if (existing) return existing;
     const log = this.options.logs.open(spec.logName, spec.logOptions);
+    const snap = spec.snapshot;
+    if (snap) {
+      if (log.lastIndex() < snap.index || log.firstIndex() - 1 > snap.index || log.termAt(snap.index) !== snap.term) log.reset(snap.index, snap.term);
+      else log.deleteBefore(snap.index + 1);
+    }
     const node = new RaftNode({
       id: this.options.id,
       log,
       // Data directories written before the journal kept a file per group.
       hardState: this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load(),
-      voters: spec.voters,
-      learners: spec.learners ?? [],
+      voters: snap ? snap.voters : spec.voters,
+      learners: snap ? snap.learners : (spec.learners ?? []),
+      applied: snap?.index,
       electionTicks: this.options.electionTicks,
       heartbeatTicks: this.options.heartbeatTicks,
       random: this.options.random ?? Math.random,
@@ -344,6 +361,7 @@ export class MultiRaft {
     // 2. Persist term/vote and sync the logs, all groups together.
     const durable: Array<Promise<void>> = [];
     for (const { group, rd } of work) {
+      if (rd.snapshot) group.stateMachine.persistSnapshot?.(rd.snapshot);
       if (rd.hardState) this.options.hardStates.set(group.groupId, rd.hardState);
       if (rd.mustSync && this.options.fsync === 'always') durable.push(group.log.flush());
     }

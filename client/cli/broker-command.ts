@@ -23,6 +23,7 @@ export interface BrokerStartOptions {
   frameTimeoutMs?: number;
   statsIntervalMs?: number;
   recoveryConcurrency?: number;
+  controllerSnapshotEntries?: number;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -42,6 +43,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
+  if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
   return validateBrokerConfig(input);
 }
 

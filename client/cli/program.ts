@@ -105,6 +105,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
     .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
+    .option('--controller-snapshot-entries <n>', 'compact the metadata log after this many new entries (default 10000)', parsePositiveInt)
     .option('--recovery-concurrency <n>', 'partitions this broker catches up one lagging broker with at once; the rest wait their turn (default 32, 0 = no limit)', parseNonNegativeInt)
     .action(
       action(async (options) => {

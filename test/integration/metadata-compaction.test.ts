@@ -1,0 +1,63 @@
+/**
+ * The metadata log is compacted on real broker processes: with a snapshot every 10
+ * entries, brokers write the controller state to their snapshot file and start their log
+ * after it; after kill -9 of every broker they come back from the snapshot plus the log's
+ * tail with all the metadata, and a broker that joins later is sent the snapshot (the
+ * entries before it are gone) and knows every topic.
+ */
+import t from 'tap';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '../../client/index.js';
+import { startCluster, waitFor } from './cluster.js';
+
+const TOPICS = 12;
+const SNAPSHOT_EVERY = 10;
+
+function snapshotIndex(dataDir: string): number {
+  const path = join(dataDir, 'controller-snapshot.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { index: number }).index : -1;
+}
+
+t.test('metadata survives compaction, a restart of every broker, and reaches a broker that joins later', async (t) => {
+  const { cluster, client } = await startCluster(t, { extraArgs: ['--controller-snapshot-entries', String(SNAPSHOT_EVERY)] });
+  const admin = client.admin();
+  const names = Array.from({ length: TOPICS }, (_, i) => `t${String(i).padStart(2, '0')}`);
+  for (const topic of names) await admin.createTopic({ topic, partitions: 1, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all' });
+  const ack = await producer.send({ topic: 't00', value: 'kept' });
+  await producer.close();
+
+  await waitFor('every broker to compact its metadata log', () => [1, 2, 3].every((id) => snapshotIndex(cluster.brokers.get(id)!.dataDir) >= SNAPSHOT_EVERY - 1), 20_000);
+  const indexes = [1, 2, 3].map((id) => snapshotIndex(cluster.brokers.get(id)!.dataDir));
+  t.ok(indexes.every((i) => i >= SNAPSHOT_EVERY - 1), `snapshots at offsets ${indexes.join(', ')}`);
+
+  for (const id of [1, 2, 3]) await cluster.kill(id);
+  for (const id of [1, 2, 3]) cluster.restart(id);
+  await waitFor('a controller after the restart', async () => (await admin.describeCluster()).controller);
+  t.same((await waitFor('the topics after the restart', async () => {
+    const listed = await admin.listTopics();
+    return listed.length === TOPICS ? listed : undefined;
+  })).sort(), names, 'every topic is known after restarting from the snapshot');
+  const consumer = client.consumer({ maxWaitMs: 200 });
+  consumer.assign([{ topic: 't00', partition: 0, offset: ack.offset }]);
+  for await (const m of consumer) {
+    t.equal(m.value?.toString(), 'kept', 'and its records are still there');
+    break;
+  }
+  await consumer.close();
+
+  // A new broker: the entries that registered the first topics are gone from every log.
+  const joined = await cluster.join(4, 2);
+  await waitFor('broker 4 registered and alive', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive), 30_000);
+  await waitFor('broker 4 to install the metadata snapshot', () => snapshotIndex(joined.dataDir) >= SNAPSHOT_EVERY - 1, 20_000);
+  const segments = readdirSync(join(joined.dataDir, '__controller')).filter((f) => f.endsWith('.log')).sort();
+  t.ok(Number.parseInt(segments[0]!, 10) > 0, `broker 4's metadata log starts after the snapshot (${segments[0]}), not at offset 0`);
+  const viaFour = new Client({ brokers: [joined.address], requestTimeoutMs: 10_000 });
+  t.teardown(() => viaFour.close());
+  const seen = await waitFor('broker 4 to know every topic', async () => {
+    const { result } = await viaFour.cluster.send(joined.address, { type: 'metadata' });
+    return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
+  });
+  t.same(seen, names, 'broker 4 answers metadata with every topic');
+});
