@@ -4,9 +4,9 @@
  * - One timer ticks every group (no timer per group).
  * - One processing cycle at a time serves every group that has work, in the four steps of
  *   the core's contract (broker/raft/README.md): send the leaders' messages at once;
- *   persist hard states and sync every touched log together (group commit: one fdatasync
- *   per log per cycle, all in parallel); send the messages that needed durability; apply
- *   committed entries; advance. Work that arrives during a cycle waits for the next one,
+ *   persist installed snapshots and hard states and sync every touched log together
+ *   (group commit: one fdatasync per log per cycle, all in parallel); send the messages
+ *   that needed durability; apply committed entries; advance. Work that arrives during a cycle waits for the next one,
  *   which starts as soon as this one ends.
  * - Idle groups go quiet (quiescence, as in CockroachDB): a leader whose followers hold
  *   and know everything committed stops heartbeating after a last "quiesce" heartbeat, and
