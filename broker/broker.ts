@@ -109,17 +109,19 @@ export class Broker {
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
     const voters = cluster.controllerVoters ?? ids.slice(0, ids.length >= 5 ? 5 : Math.min(3, ids.length));
+    const learners = ids.filter((id) => !voters.includes(id));
     this.controller.group = this.raft.create({
       groupId: CONTROLLER_GROUP,
       logName: CONTROLLER_LOG,
       voters,
-      learners: ids.filter((id) => !voters.includes(id)),
+      learners,
       // The metadata log is cut by compaction (maybeCompact), never by retention.
       logOptions: { retentionMs: -1, retentionBytes: -1 },
       stateMachine: this.controller,
       // A returning broker needs the metadata before any partition's data.
       skipRecoveryLine: true,
-      snapshot,
+      // The metadata is built by every entry after its snapshot (or from the start).
+      snapshot: snapshot ?? { index: -1, term: 0, voters, learners },
     });
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.openReplicasOnDisk();

@@ -55,9 +55,12 @@ export interface GroupSpec {
   /** Catches followers up without waiting for a recovery permit (the small metadata group). */
   skipRecoveryLine?: boolean;
   /**
-   * The state machine was loaded from this snapshot: entries up to its index count as
-   * applied, the membership is the snapshot's, and the log starts right after it (reset
-   * to it when it does not hold the snapshot's entry).
+   * For a state machine that needs every entry after its state (the controller): the
+   * snapshot its state was loaded from, or index -1 for the empty initial state. Entries
+   * up to the index count as applied, the membership is the snapshot's, and the log
+   * starts right after it. A log that does not continue the state (its start is past it:
+   * a crash between a snapshot's log reset and the write of its state; or a different
+   * entry at the index) is reset to it, and the leader sends what is missing.
    */
   snapshot?: SnapshotMeta;
 }
@@ -130,8 +133,16 @@ export class MultiRaft {
     const log = this.options.logs.open(spec.logName, spec.logOptions);
     const snap = spec.snapshot;
     if (snap) {
-      if (log.lastIndex() < snap.index || log.firstIndex() - 1 > snap.index || log.termAt(snap.index) !== snap.term) log.reset(snap.index, snap.term);
-      else log.deleteBefore(snap.index + 1);
+      const continues =
+        snap.index < 0
+          ? log.firstIndex() === 0
+          : log.firstIndex() - 1 <= snap.index && snap.index <= log.lastIndex() && log.termAt(snap.index) === snap.term;
+      if (!continues) {
+        this.options.logger.warn({ group: spec.groupId, snapshot: snap.index, logStart: log.firstIndex(), logEnd: log.lastIndex() }, 'the log does not continue the saved state; resetting it to the state and catching up from the leader');
+        log.reset(snap.index, snap.term);
+      } else if (snap.index >= 0) {
+        log.deleteBefore(snap.index + 1);
+      }
     }
     const node = new RaftNode({
       id: this.options.id,
