@@ -5,7 +5,7 @@
  * file-storage stream) on the same workload, and the ratios.
  *
  *   apt-get install -y nats-server
- *   mkdir -p /tmp/fp && cp -r ../shared/peers /tmp/fp/ && chmod -R u+w /tmp/fp && (cd /tmp/fp/peers && npm ci)
+ *   mkdir -p /tmp/fp && cp -r PEERS_DIR /tmp/fp/peers && chmod -R u+w /tmp/fp && (cd /tmp/fp/peers && npm ci)
  *   npm run build && node dist/bench/peers.js --peers /tmp/fp/peers [--n 50000] [--runs 3] [--fsync always,never]
  *
  * Like for like: NATS 2.9 does not fsync each write (it syncs every 2 minutes); Flotilla
