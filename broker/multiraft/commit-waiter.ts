@@ -3,6 +3,10 @@
  * controller (metadata commands). A proposal made at (index, term) succeeded exactly when
  * the entry applied at `index` has that `term`; if the applied log passes `index` with a
  * different entry there, the proposal was overwritten by a later leader and is lost.
+ * It is lost too as soon as an entry of a later term is applied at or below `index`:
+ * every future leader holds that committed entry (Leader Completeness) and terms never
+ * decrease along a log, so no future leader's log can hold the proposal after it. Without
+ * this, a write cut from a log that then stays shorter waited for its timeout.
  * Losing leadership alone decides nothing: the entry may still commit under the next
  * leader, and then this broker applies it as a follower and the proposal succeeds.
  */
@@ -54,21 +58,26 @@ export class CommitWaiter {
       settled++;
       if (waiter.timer) clearTimeout(waiter.timer);
       if (entry && entry.index === waiter.index && entry.term === waiter.term) waiter.resolve();
-      else waiter.reject(new FlotillaError('LEADER_NOT_AVAILABLE', `leadership changed and the write at offset ${waiter.index} was overwritten; it was not stored`));
+      else waiter.reject(overwritten(waiter.index));
     }
     if (settled > 0) this.waiters = this.waiters.slice(settled);
+    // The rest wait beyond the applied log; a later term applied below them decides them.
+    const newestTerm = entries[entries.length - 1]!.term;
+    if (this.waiters.length > 0 && this.waiters[0]!.term < newestTerm) {
+      this.failWhere((w) => w.term < newestTerm, (w) => overwritten(w.index));
+    }
   }
 
   /** A snapshot jumped the applied index to `index`: waiters at or below it are undecidable. */
   onSkipped(index: number): void {
-    this.failWhere((w) => w.index <= index, new FlotillaError('TIMEOUT', 'the replica was reset from a snapshot; the outcome of the write is unknown'));
+    this.failWhere((w) => w.index <= index, () => new FlotillaError('TIMEOUT', 'the replica was reset from a snapshot; the outcome of the write is unknown'));
   }
 
   failAll(error: FlotillaError): void {
-    this.failWhere(() => true, error);
+    this.failWhere(() => true, () => error);
   }
 
-  private failWhere(match: (w: Waiter) => boolean, error: FlotillaError): void {
+  private failWhere(match: (w: Waiter) => boolean, error: (w: Waiter) => FlotillaError): void {
     const keep: Waiter[] = [];
     for (const w of this.waiters) {
       if (!match(w)) {
@@ -76,8 +85,12 @@ export class CommitWaiter {
         continue;
       }
       if (w.timer) clearTimeout(w.timer);
-      w.reject(error);
+      w.reject(error(w));
     }
     this.waiters = keep;
   }
+}
+
+function overwritten(index: number): FlotillaError {
+  return new FlotillaError('LEADER_NOT_AVAILABLE', `leadership changed and the write at offset ${index} was overwritten; it was not stored`);
 }

@@ -63,3 +63,17 @@ t.test('commit waiters settle by the entry applied at their index, in any order 
   await t.rejects(overwritten, { code: 'LEADER_NOT_AVAILABLE' }, 'another term at the index means the write was overwritten');
   t.equal(waiter.size, 0);
 });
+
+t.test('a write cut from a log that stays shorter is decided by the next term, not by its timeout', async (t) => {
+  const waiter = new CommitWaiter();
+  // Leader of term 2 appended up to 40; the next leader (term 3) had only up to 24.
+  const survived = waiter.wait(24, 2, 60_000);
+  const cut = waiter.wait(40, 2, 60_000);
+  const sameTerm = waiter.wait(50, 3, 60_000);
+  waiter.onApplied([{ index: 24, term: 2, data: Buffer.alloc(0) }, { index: 25, term: 3, data: Buffer.alloc(0) }]);
+  await t.resolves(survived, 'an entry the next leader had commits');
+  await t.rejects(cut, { code: 'LEADER_NOT_AVAILABLE' }, 'an entry of term 3 at 25 means nothing of term 2 can commit after it');
+  t.equal(waiter.size, 1, 'a proposal of the new term still waits');
+  waiter.onApplied([{ index: 50, term: 3, data: Buffer.alloc(0) }]);
+  await t.resolves(sameTerm);
+});
