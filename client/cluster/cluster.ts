@@ -134,12 +134,18 @@ export class Cluster {
 
   /**
    * Address of the partition's leader; LEADER_NOT_AVAILABLE (retriable) when there is
-   * none. A broker reports leaders only for partitions it holds a replica of, so when the
-   * broker that answered the metadata request did not know, the partition's replicas are
-   * asked before giving up.
+   * none. A partition whose leader was forgotten (after a failure) refreshes the metadata
+   * first. A broker reports leaders only for partitions it holds a replica of, so when the
+   * broker that answered did not know, the partition's replicas are asked before giving up.
    */
   async leaderAddress(topic: string, partition: number, deadline?: number): Promise<{ id: number; address: string }> {
-    const info = await this.partition(topic, partition, deadline);
+    let info = await this.partition(topic, partition, deadline);
+    if (info.leader === null) {
+      // One metadata request serves every partition asking at once (after a broker died,
+      // thousands may); only partitions still without a leader ask their replicas.
+      await this.refreshMetadata(deadline);
+      info = await this.partition(topic, partition, deadline);
+    }
     if (info.leader === null) await this.askReplicasForLeader(topic, info);
     const address = info.leader === null ? undefined : this.brokerAddress(info.leader);
     if (info.leader === null || address === undefined) {
