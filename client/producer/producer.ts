@@ -267,8 +267,10 @@ export class Producer {
       while (at < queues.length && (this.inFlightByBroker.get(address) ?? 0) < this.options.maxInFlight) {
         const request: PartitionQueue[] = [];
         let bytes = 0;
-        while (at < queues.length && (request.length === 0 || bytes + estimatedBatchBytes(queues[at]!, this.options.batchBytes) <= MAX_REQUEST_BYTES)) {
-          bytes += estimatedBatchBytes(queues[at]!, this.options.batchBytes);
+        while (at < queues.length) {
+          const size = estimatedBatchBytes(queues[at]!, this.options.batchBytes);
+          if (request.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+          bytes += size;
           request.push(queues[at++]!);
         }
         void this.sendRequest(address, request);
