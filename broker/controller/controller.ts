@@ -46,10 +46,15 @@ export class Controller implements StateMachine {
   loadSnapshot(): Snapshot | undefined {
     const snapshot = this.snapshotFile.load();
     if (!snapshot) return undefined;
-    this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
-    this.applied = snapshot.index;
+    this.adopt(snapshot);
     this.snapshotIndex = snapshot.index;
     return snapshot;
+  }
+
+  /** The state as of `snapshot`, applied up to its index. */
+  private adopt(snapshot: Snapshot): void {
+    this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
+    this.applied = snapshot.index;
   }
 
   /** Tells the broker about every topic, as replaying the log from the start would have. */
@@ -101,8 +106,7 @@ export class Controller implements StateMachine {
   }
 
   restore(snapshot: Snapshot): void {
-    this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
-    this.applied = snapshot.index;
+    this.adopt(snapshot);
     this.commits.onSkipped(snapshot.index);
     this.announceTopics();
   }

@@ -175,15 +175,17 @@ export class Cluster {
 
   /**
    * Reacts to a failed partition request: NOT_LEADER with a named leader updates the
-   * cache in place; any other retriable error drops the topic so it is looked up again.
+   * cache in place; any other retriable error forgets the partition's leader; UNKNOWN_*
+   * drops the topic.
    */
   noteFailure(topic: string, partition: number, error: FlotillaError): void {
+    const topicInfo = this.topics.get(topic)?.info;
+    const info = topicInfo ? partitionOf(topicInfo, partition) : undefined;
     if (error.code === 'NOT_LEADER' && typeof error.details.leaderId === 'number' && error.details.leaderId > 0) {
       const leaderId = error.details.leaderId;
       if (typeof error.details.leaderAddress === 'string' && error.details.leaderAddress) {
         this.brokers.set(leaderId, { id: leaderId, address: error.details.leaderAddress });
       }
-      const info = this.topics.get(topic)?.info.partitions.find((p) => p.partition === partition);
       if (info && this.brokers.has(leaderId)) {
         info.leader = leaderId;
         return;
@@ -193,12 +195,10 @@ export class Cluster {
     if (error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') {
       this.invalidateTopic(topic);
     } else if (error.retriable) {
-      // Forget only this partition's leader, and ask its replicas when it is next needed
+      // Forget only this partition's leader, and look it up again when it is next needed
       // (at the retry). Dropping the whole topic let the next send() refetch it at once,
       // while the dead leader was still everyone's answer, and cache that for the retry.
-      const info = this.topics.get(topic)?.info;
-      const p = info ? partitionOf(info, partition) : undefined;
-      if (p) p.leader = null;
+      if (info) info.leader = null;
       else this.invalidateTopic(topic);
     }
   }

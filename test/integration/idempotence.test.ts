@@ -9,6 +9,7 @@ import t from 'tap';
 import { Client } from '../../client/index.js';
 import { buildBatch, isControlBatch, lastOffsetOf, batchBounds, records as recordsOf } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { retryUntil } from '../../client/cluster/retry.js';
 import { TestCluster, startCluster, waitFor } from './cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,22 +71,19 @@ t.test('a resent identical batch gets its original offsets, also from a new lead
   const { result: id } = await client.cluster.controllerRequest({ type: 'initProducerId' }, deadline());
   t.equal(id.producerEpoch, 0, 'a new producer id starts at epoch 0');
   /** One batch to the partition's leader, retried on retriable errors (a new leader takes idempotent batches only once it committed in its term). */
-  const produce = async (batch: Buffer): Promise<number> => {
-    const until = deadline();
-    for (;;) {
-      try {
-        const { address } = await client.cluster.leaderAddress('dedup', 0, until);
+  const produce = (batch: Buffer): Promise<number> =>
+    retryUntil(
+      client.cluster.retryPolicy,
+      deadline(),
+      async () => {
+        const { address } = await client.cluster.leaderAddress('dedup', 0);
         const { result } = await client.cluster.send(address, { type: 'produce', acks: 'all', timeoutMs: 5_000, partitions: [{ topic: 'dedup', partition: 0, batch }] });
         const answer = result.partitions[0]!;
         if (answer.error) throw answer.error;
         return answer.baseOffset;
-      } catch (error) {
-        if (!(error instanceof FlotillaError) || !error.retriable || Date.now() > until) throw error;
-        client.cluster.noteFailure('dedup', 0, error);
-        await sleep(100);
-      }
-    }
-  };
+      },
+      (error) => client.cluster.noteFailure('dedup', 0, error),
+    );
   const batchAt = (seq: number, count: number, epoch = id.producerEpoch) =>
     buildBatch(Array.from({ length: count }, (_, i) => ({ key: 'k', value: `v${seq + i}` })), { producerId: id.producerId, producerEpoch: epoch, baseSequence: seq });
 
