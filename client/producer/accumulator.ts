@@ -58,7 +58,6 @@ export class PartitionQueue {
   notBefore = 0;
   /** Consecutive failed attempts of the batch at the front, for the backoff. */
   attempts = 0;
-  lingerTimer: NodeJS.Timeout | null = null;
   /** Idempotent producer: the built batch awaiting an answer (sent, or in a retry backoff). */
   sealed: SealedBatch | null = null;
   /** Idempotent producer: sequence of the next batch's first record. */
@@ -83,8 +82,13 @@ export class PartitionQueue {
     return this.length > 0 || this.sealed !== null;
   }
 
+  /** When the oldest record still to be acknowledged was appended: the sealed batch's, else the queue's. */
   get oldestAppendedAt(): number {
-    if (this.sealed) return this.sealed.records[0]!.appendedAt;
+    return this.sealed ? this.sealed.records[0]!.appendedAt : this.oldestQueuedAt;
+  }
+
+  /** When the oldest queued record (not yet in a batch) was appended; Infinity when none is. */
+  get oldestQueuedAt(): number {
     return this.length > 0 ? this.items[this.head]!.appendedAt : Infinity;
   }
 
@@ -118,6 +122,17 @@ export class PartitionQueue {
     for (const r of records) this.bytes += r.bytes;
   }
 
+  /** Takes the queued records appended at or before `time` (they sit at the front: appends are in time order). */
+  takeAppendedBefore(time: number): PendingRecord[] {
+    let end = this.head;
+    while (end < this.items.length && this.items[end]!.appendedAt <= time) end++;
+    const taken = this.items.slice(this.head, end);
+    for (const r of taken) this.bytes -= r.bytes;
+    this.items = this.items.slice(end);
+    this.head = 0;
+    return taken;
+  }
+
   /** Removes and returns every queued record (to fail them). */
   takeAll(): PendingRecord[] {
     const all = this.items.slice(this.head);
@@ -131,9 +146,17 @@ export class PartitionQueue {
 export interface AccumulatorOptions {
   lingerMs: number;
   batchBytes: number;
-  /** Called (at most once per tick) when some queue may have become ready. */
+  /** Queued records not yet in a batch fail once they are this old (ms since append). */
+  deliveryTimeoutMs: number;
+  /** Called when some queue may have become ready (a size trigger, or the wake-up timer). */
   onReady: () => void;
   now?: () => number;
+}
+
+/** What `poll` found: queues to send now, and queued records past their delivery deadline. */
+export interface PollResult {
+  ready: PartitionQueue[];
+  expired: PendingRecord[];
 }
 
 export class RecordAccumulator {
@@ -141,6 +164,15 @@ export class RecordAccumulator {
   private readyScheduled = false;
   private totalBytes = 0;
   private readonly now: () => number;
+  /**
+   * One wake-up for every queue: `poll` sets it to the earliest time a queue that is not
+   * in flight becomes ready (linger, retry backoff) or a queued record expires; an append
+   * to an empty queue may only bring it forward. A queue in
+   * flight is looked at again when its answer arrives, so nothing with work is ever left
+   * without a reason to be polled.
+   */
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeTimerAt = Infinity;
 
   constructor(private readonly options: AccumulatorOptions) {
     this.now = options.now ?? Date.now;
@@ -153,6 +185,11 @@ export class RecordAccumulator {
   get isEmpty(): boolean {
     for (const q of this.queues.values()) if (q.hasWork) return false;
     return true;
+  }
+
+  /** When the wake-up timer will fire (ms since the epoch); Infinity when none is set. */
+  get nextWakeAt(): number {
+    return this.wakeTimerAt;
   }
 
   queue(topic: string, partition: number): PartitionQueue {
@@ -174,40 +211,55 @@ export class RecordAccumulator {
     const wasEmpty = queue.length === 0;
     queue.push(pending);
     this.totalBytes += pending.bytes;
-    if (queue.bytes >= this.options.batchBytes) {
-      this.signalReady();
-    } else if (wasEmpty) {
-      this.armLinger(queue);
-    }
+    if (queue.bytes >= this.options.batchBytes) this.signalReady();
+    else if (wasEmpty) this.wakeAt(pending.appendedAt + this.options.lingerMs);
     return queue;
   }
 
-  /** Queues that can send now: not in flight, past any backoff, and full, lingered or flushed. */
-  ready(flushing: boolean): PartitionQueue[] {
+  /**
+   * Takes queued records past their delivery deadline out of every queue, returns the
+   * queues that can send now (not in flight, past any backoff, and sealed, full, lingered
+   * or flushed), and sets the wake-up for the earliest queue that will become ready.
+   * A queue's readiness is judged by its queued records alone: a sealed batch is sent as
+   * soon as its backoff allows, whatever its age.
+   */
+  poll(flushing: boolean): PollResult {
     const now = this.now();
-    const out: PartitionQueue[] = [];
+    const ready: PartitionQueue[] = [];
+    const expired: PendingRecord[] = [];
+    let wake = Infinity;
     for (const q of this.queues.values()) {
-      if (!q.hasWork || q.inFlight || q.notBefore > now) continue;
-      if (q.sealed || flushing || q.bytes >= this.options.batchBytes || now - q.oldestAppendedAt >= this.options.lingerMs) out.push(q);
+      if (!q.hasWork) continue;
+      if (q.length > 0 && q.oldestQueuedAt + this.options.deliveryTimeoutMs <= now) {
+        for (const r of q.takeAppendedBefore(now - this.options.deliveryTimeoutMs)) {
+          this.totalBytes -= r.bytes;
+          expired.push(r);
+        }
+      }
+      if (q.length > 0) wake = Math.min(wake, q.oldestQueuedAt + this.options.deliveryTimeoutMs);
+      if (!q.hasWork || q.inFlight) continue;
+      if (q.notBefore > now) {
+        wake = Math.min(wake, q.notBefore);
+      } else if (q.sealed || flushing || q.bytes >= this.options.batchBytes) {
+        ready.push(q);
+      } else {
+        const lingeredAt = q.oldestQueuedAt + this.options.lingerMs;
+        if (lingeredAt <= now) ready.push(q);
+        else wake = Math.min(wake, lingeredAt);
+      }
     }
-    return out;
-  }
-
-  /** Earliest time a queue held back by a retry backoff may send again; Infinity when none is. */
-  nextRetryAt(): number {
-    let earliest = Infinity;
-    const now = this.now();
-    for (const q of this.queues.values()) {
-      if (q.hasWork && !q.inFlight && q.notBefore > now && q.notBefore < earliest) earliest = q.notBefore;
+    // The poll saw every queue: its answer replaces whatever wake-up was set before.
+    if (wake !== this.wakeTimerAt) {
+      this.stop();
+      this.wakeAt(wake);
     }
-    return earliest;
+    return { ready, expired };
   }
 
   /** The next batch of a queue: up to batchBytes of records from its front. */
   drain(queue: PartitionQueue): PendingRecord[] {
     const taken = queue.take(this.options.batchBytes);
     for (const r of taken) this.totalBytes -= r.bytes;
-    if (queue.length > 0 && !queue.lingerTimer) this.armLinger(queue);
     return taken;
   }
 
@@ -222,20 +274,28 @@ export class RecordAccumulator {
         this.totalBytes -= r.bytes;
         r.reject(error);
       }
-      if (q.lingerTimer) clearTimeout(q.lingerTimer);
-      q.lingerTimer = null;
     }
+    this.stop();
   }
 
-  /** Wakes the producer when the queue's oldest record has lingered long enough. */
-  private armLinger(queue: PartitionQueue): void {
-    if (queue.lingerTimer) clearTimeout(queue.lingerTimer);
-    // +1: a timer may fire within the same millisecond it was due, before the queue counts as lingered.
-    const wait = Math.max(0, queue.oldestAppendedAt + this.options.lingerMs - this.now()) + 1;
-    queue.lingerTimer = setTimeout(() => {
-      queue.lingerTimer = null;
+  /** Cancels the wake-up timer (the producer is closed). */
+  stop(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    this.wakeTimerAt = Infinity;
+  }
+
+  /** Makes sure onReady runs at `at` or earlier; one timer serves every queue. */
+  private wakeAt(at: number): void {
+    if (at === Infinity || (this.wakeTimer && this.wakeTimerAt <= at)) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimerAt = at;
+    // +1: a timer may fire within the millisecond it was due, before Date.now() has passed `at`.
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeTimerAt = Infinity;
       this.options.onReady();
-    }, wait);
+    }, Math.max(0, at - this.now()) + 1);
   }
 
   /** Coalesces many size triggers from one synchronous burst of sends into one wake-up. */

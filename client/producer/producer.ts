@@ -90,7 +90,6 @@ export class Producer {
   private closing: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
   private writableWaiters: Array<() => void> = [];
-  private retryTimer: NodeJS.Timeout | null = null;
   /** Idempotent: the producer id and epoch (null until the first batch asks for them). */
   private identity: ProducerIdentity | null = null;
   private identityRequest: Promise<void> | null = null;
@@ -103,6 +102,7 @@ export class Producer {
     this.accumulator = new RecordAccumulator({
       lingerMs: this.options.lingerMs,
       batchBytes: this.options.batchBytes,
+      deliveryTimeoutMs: this.options.deliveryTimeoutMs,
       onReady: () => this.schedulePump(),
     });
   }
@@ -162,9 +162,7 @@ export class Producer {
   /** Flushes and refuses further sends. A second close() returns the first one's promise. */
   close(): Promise<void> {
     if (!this.closing) {
-      this.closing = this.flush().finally(() => {
-        if (this.retryTimer) clearTimeout(this.retryTimer);
-      });
+      this.closing = this.flush().finally(() => this.accumulator.stop());
     }
     return this.closing;
   }
@@ -252,7 +250,12 @@ export class Producer {
     // maxInFlight requests per broker. A partition whose leader is not cached looks it up
     // first and is picked up by the next pump.
     const byBroker = new Map<string, PartitionQueue[]>();
-    for (const queue of this.accumulator.ready(this.flushing > 0 || this.closing !== null)) {
+    const { ready, expired } = this.accumulator.poll(this.flushing > 0 || this.closing !== null);
+    if (expired.length > 0) {
+      const error = new FlotillaError('TIMEOUT', `records were not sent within deliveryTimeoutMs (${this.options.deliveryTimeoutMs} ms): their partition's leader could not be reached in time`);
+      for (const p of expired) p.reject(error);
+    }
+    for (const queue of ready) {
       const address = this.cluster.cachedLeaderAddress(queue.topic, queue.partition);
       if (address === undefined) {
         void this.findLeader(queue);
@@ -276,9 +279,6 @@ export class Producer {
         void this.sendRequest(address, request);
       }
     }
-    // Queues in a retry backoff are woken by a timer, whatever woke this pump.
-    const retryAt = this.accumulator.nextRetryAt();
-    if (retryAt !== Infinity) this.scheduleRetry(retryAt - Date.now());
     this.notifyProgress();
   }
 
@@ -472,21 +472,6 @@ export class Producer {
     // outcome is its own, as in Kafka. Records past their deadline fail too.
     if (!batch) failed.push(...this.accumulator.drain(queue));
     for (const p of failed) p.reject(error);
-  }
-
-  private retryTimerAt = Infinity;
-
-  private scheduleRetry(delayMs: number): void {
-    const at = Date.now() + Math.max(0, delayMs);
-    if (this.retryTimer && this.retryTimerAt <= at) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimerAt = at;
-    // +1: fire after the backoff has certainly passed by Date.now()'s clock.
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.retryTimerAt = Infinity;
-      this.pump();
-    }, Math.max(0, delayMs) + 1);
   }
 
   // ----------------------------------------------------------------------- waiting

@@ -65,3 +65,35 @@ t.test('the CLI round-trips a file of 1,000,000 lines', async (t) => {
   t.equal(back.length, 1_000_000, 'a million lines came back');
   t.ok(back.every((line, i) => line === lines[i]), 'every line came back, in order');
 });
+
+t.test('an idempotent producer sending at a steady rate settles every send after the application stops, without flush()', async (t) => {
+  // The stall this guards against: records queued behind a batch in flight were sent only
+  // when a later send filled a batch, so acks stopped for seconds and, once the
+  // application stopped sending, the last sends never settled.
+  const { client } = await startCluster(t);
+  await client.admin().createTopic({ topic: 'steady', partitions: 6, replicationFactor: 3 });
+  const producer = client.producer({ idempotent: true });
+  const value = Buffer.alloc(1024, 1);
+  const pending = new Set<Promise<unknown>>();
+  const ackTimes: number[] = [];
+  let failed = 0;
+  const total = 4_000;
+  for (let i = 0; i < total; i++) {
+    const send = producer.send({ topic: 'steady', value }).then(
+      () => ackTimes.push(Date.now()),
+      () => failed++,
+    );
+    pending.add(send);
+    void send.finally(() => pending.delete(send));
+    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1)); // about 2,000 records/s at most
+  }
+  const stoppedAt = Date.now();
+  await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 20_000))]);
+  t.equal(pending.size, 0, 'every send settled without flush()');
+  t.equal(failed, 0, 'and none failed');
+  ackTimes.sort((a, b) => a - b);
+  let longestGap = 0;
+  for (let i = 1; i < ackTimes.length; i++) longestGap = Math.max(longestGap, ackTimes[i]! - ackTimes[i - 1]!);
+  t.comment(`last ack ${ackTimes[ackTimes.length - 1]! - stoppedAt} ms after the last send; longest window without an ack ${longestGap} ms`);
+  await producer.close();
+});

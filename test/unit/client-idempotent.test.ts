@@ -114,3 +114,29 @@ t.test('a failure of one partition does not disturb a batch of another partition
   t.same([of('p0-b').producerEpoch, of('p0-b').baseSequence], [1, 0], 'partition 0 restarts at 0 under the new epoch');
   t.same([of('p1-c').producerEpoch, of('p1-c').baseSequence], [1, 2], 'partition 1 continues its sequence under the new epoch');
 });
+
+t.test('a record queued behind a batch in flight is sent at its linger time, with no later send to push it', async (t) => {
+  // The stall: 'b' arrives while 'a''s batch is in flight and 'a''s answer comes before
+  // 'b' has lingered; nothing looked at 'b''s queue again until another send filled a batch.
+  let release: () => void = () => {};
+  const answered = new Promise<void>((resolve) => (release = resolve));
+  const { cluster, sent } = scriptedCluster((_s, n) => n);
+  const scripted = cluster as unknown as { send: (...args: unknown[]) => Promise<unknown> };
+  const answer = scripted.send.bind(cluster);
+  let requests = 0;
+  scripted.send = async (...args: unknown[]) => {
+    if (requests++ === 0) await answered; // hold the first batch's answer
+    return answer(...args);
+  };
+  const producer = new Producer(cluster, { idempotent: true, lingerMs: 40 });
+  const a = producer.send({ topic: 't', value: 'a' });
+  while (requests === 0) await new Promise((r) => setTimeout(r, 5));
+  const b = producer.send({ topic: 't', value: 'b' });
+  await new Promise((r) => setTimeout(r, 5));
+  release();
+  t.same(await a, { topic: 't', partition: 0, offset: 0 });
+  const outcome = await Promise.race([b.then(() => 'acknowledged'), new Promise((r) => setTimeout(() => r('still pending after 2 s'), 2_000))]);
+  t.equal(outcome, 'acknowledged', "'b' went out on its own");
+  t.same(sent.map((s) => s.values), [['a'], ['b']]);
+  await producer.close();
+});

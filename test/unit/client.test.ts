@@ -51,25 +51,26 @@ function pending(value: string, appendedAt = Date.now()): PendingRecord & { sett
 
 t.test('a queue becomes ready after lingerMs, not before', async (t) => {
   let woken = 0;
-  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, onReady: () => woken++ });
+  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => woken++ });
   acc.append('t', 0, pending('a'));
-  t.same(acc.ready(false), [], 'not ready at once');
+  t.same(acc.poll(false).ready, [], 'not ready at once');
   await new Promise((r) => setTimeout(r, 10));
   t.equal(woken, 0, 'not woken before lingerMs');
   await new Promise((r) => setTimeout(r, 40));
   t.equal(woken, 1, 'woken once lingerMs passed');
-  t.equal(acc.ready(false).length, 1);
-  t.equal(acc.ready(true).length, 1, 'flush makes it ready too');
+  t.equal(acc.poll(false).ready.length, 1);
+  t.equal(acc.poll(true).ready.length, 1, 'flush makes it ready too');
+  acc.stop();
 });
 
 t.test('a queue that reaches batchBytes is ready at once; a batch never exceeds batchBytes but holds at least one record', async (t) => {
   let woken = 0;
-  const acc = new RecordAccumulator({ lingerMs: 60_000, batchBytes: 40, onReady: () => woken++ });
+  const acc = new RecordAccumulator({ lingerMs: 60_000, batchBytes: 40, deliveryTimeoutMs: 120_000, onReady: () => woken++ });
   acc.append('t', 0, pending('a'.repeat(10))); // 26 bytes
   acc.append('t', 0, pending('b'.repeat(10))); // 52 total
   await Promise.resolve();
   t.equal(woken, 1, 'woken in the same tick, once');
-  const [queue] = acc.ready(false);
+  const [queue] = acc.poll(false).ready;
   t.ok(queue);
   const first = acc.drain(queue!);
   t.equal(first.length, 1, 'only what fits in batchBytes');
@@ -80,8 +81,52 @@ t.test('a queue that reaches batchBytes is ready at once; a batch never exceeds 
   acc.failAll(new Error('test over')); // clears the 60 s linger timer
 });
 
+t.test('a queue that filled while its batch was in flight is polled again at its linger time, without a new send', async (t) => {
+  // The idempotent producer's stall: records queued behind an in-flight (sealed) batch
+  // were looked at only when the answer came; if they had not lingered yet then, nothing
+  // looked at them again until another send filled a batch.
+  let clock = 1_000;
+  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => {}, now: () => clock });
+  acc.append('t', 0, pending('a', clock));
+  clock += 30;
+  const [queue] = acc.poll(false).ready;
+  t.ok(queue, 'ready once lingered');
+  const batch = acc.drain(queue!);
+  queue!.sealed = { records: batch, bytes: Buffer.alloc(0), producerId: 1, producerEpoch: 0, baseSequence: 0 };
+  queue!.inFlight = true;
+  clock += 5;
+  acc.append('t', 0, pending('b', clock)); // queued behind the batch in flight
+  t.same(acc.poll(false).ready, [], 'in flight: not ready');
+  clock += 5;
+  queue!.sealed = null; // the answer arrives before 'b' has lingered
+  queue!.inFlight = false;
+  t.same(acc.poll(false).ready, [], "'b' has not lingered yet");
+  t.equal(acc.nextWakeAt, 1_000 + 35 + 30, "the wake-up is set for 'b''s linger time");
+  clock = acc.nextWakeAt;
+  t.equal(acc.poll(false).ready.length, 1, "'b' is ready at its linger time");
+  acc.stop();
+});
+
+t.test('queued records past deliveryTimeoutMs are taken out at the poll, in flight or not', async (t) => {
+  let clock = 0;
+  const acc = new RecordAccumulator({ lingerMs: 5, batchBytes: 10_000, deliveryTimeoutMs: 100, onReady: () => {}, now: () => clock });
+  const queue = acc.append('t', 0, pending('old', 0));
+  queue.inFlight = true; // e.g. a batch whose leader does not answer
+  clock = 50;
+  acc.append('t', 0, pending('new', 50));
+  t.same(acc.poll(false), { ready: [], expired: [] });
+  t.equal(acc.nextWakeAt, 100, 'woken when the oldest queued record expires');
+  clock = 100;
+  const { expired } = acc.poll(false);
+  t.same(expired.map((p) => p.record.value), ['old']);
+  t.equal(queue.length, 1, "'new' stays queued");
+  t.equal(acc.bufferedBytes, 16 + 3);
+  t.equal(acc.nextWakeAt, 150);
+  acc.stop();
+});
+
 t.test('records put back after a failure keep their order in front of newer ones', async (t) => {
-  const acc = new RecordAccumulator({ lingerMs: 0, batchBytes: 1000, onReady: () => {} });
+  const acc = new RecordAccumulator({ lingerMs: 0, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => {} });
   for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
   const queue = acc.queue('t', 0);
   const batch = acc.drain(queue);
