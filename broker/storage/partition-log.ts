@@ -19,16 +19,19 @@ import {
   HEADER_SIZE,
   baseOffsetOf,
   batchSizeAt,
+  crcMatches,
   lastOffsetOf,
   termOf,
 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
 import { CoalescedRun } from './coalesced-run.js';
+import { isLogCorruption, type LogCorruption } from './corruption.js';
 import { createEmpty, fdatasyncAsync, fsyncDir, fsyncDirSync, replaceFileSync, storageError } from './files.js';
 import {
   SEGMENT_NAME,
   Segment,
+  batchHeaderProblem,
   createResources,
   runAsync,
   runSync,
@@ -36,6 +39,9 @@ import {
   type StorageResources,
 } from './segment.js';
 import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
+
+/** Present while the replica is catching up on entries it cut as corrupt (see `lostEntries`). */
+export const LOST_ENTRIES_FILE = 'lost-entries';
 
 export interface PartitionLogOptions {
   /** Roll to a new segment before one would exceed this size (bytes). */
@@ -112,6 +118,13 @@ export class PartitionLog implements RaftLog {
   private readonly flushRun = new CoalescedRun(() => this.doFlush());
   private closed = false;
   private readonly termsPath: string;
+  /**
+   * Set when corrupt batches were cut from this log (at open or by `cutCorrupt`): entries
+   * up to `lastIndexBefore` may have been acknowledged and are no longer all here.
+   */
+  lostEntries: { lastIndexBefore: number } | undefined;
+  /** Told of every corrupt batch a read finds (the owner repairs the replica). */
+  onCorruption: ((error: LogCorruption) => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -153,7 +166,15 @@ export class PartitionLog implements RaftLog {
     this.checkOpen();
     if (from > this.lastIndex() && Number.isInteger(from)) return [];
     this.checkReadable(from);
-    const batches = runSync(this.res.files, this.readSteps(this.segments.slice(), from, maxBytes, this.lastIndex()));
+    const batches: Buffer[] = [];
+    try {
+      runSync(this.res.files, this.readSteps(this.segments.slice(), from, maxBytes, this.lastIndex(), batches));
+    } catch (err) {
+      // The good batches before a corrupt one still serve; the next read starts at it.
+      if (!isLogCorruption(err)) throw err;
+      this.noted(err);
+      if (batches.length === 0) throw err;
+    }
     return batches.map((data) => ({ index: lastOffsetOf(data), term: termOf(data), data }));
   }
 
@@ -228,6 +249,56 @@ export class PartitionLog implements RaftLog {
     this.durable = Math.min(this.durable, index);
   }
 
+  /**
+   * Repair after a read found a corrupt batch at `offset`: checks every batch of the
+   * segment holding it, cuts the log before the first bad one (later segments go, newest
+   * first) and makes the cut durable before returning. Returns the offsets the log held
+   * before and after, or undefined when the segment checks clean (a bad index entry led the
+   * read astray: the index is rebuilt instead). The caller owns what the loss means to
+   * Raft (the replica must not vote for what it no longer holds until it caught up).
+   */
+  cutCorrupt(offset: number): { lastIndexBefore: number; lastIndexAfter: number } | undefined {
+    this.checkOpen();
+    const lastIndexBefore = this.lastIndex();
+    const cutAfter = this.cutSegmentsAt(offset, lastIndexBefore);
+    if (cutAfter === undefined) return undefined;
+    if (cutAfter < this.logStart - 1) {
+      // Nothing before the bad batch is left above the log start: the log starts over there.
+      this.reset(this.logStart - 1, this.terms.boundary.term);
+    } else {
+      this.terms.truncateAfter(cutAfter);
+      this.writeTermsFileAtomically();
+      this.durable = Math.min(this.durable, cutAfter);
+    }
+    return { lastIndexBefore, lastIndexAfter: this.lastIndex() };
+  }
+
+  /**
+   * Checks every batch of the segment holding `offset` and cuts the segments before the
+   * first bad one (later segments go, newest first), durably. Returns the last offset kept,
+   * or undefined when the segment checks clean (a bad index entry led a read astray: the
+   * segment's index is rebuilt instead).
+   */
+  private cutSegmentsAt(offset: number, lastIndexBefore: number): number | undefined {
+    const at = this.segmentIndexFor(offset);
+    const segment = this.segments[at]!;
+    const scan = segment.verify();
+    if (scan.validEnd === segment.size && scan.nextOffset === segment.nextOffset) {
+      segment.cutBadTail(segment.size, segment.nextOffset); // keeps every byte, rebuilds the index
+      return undefined;
+    }
+    // The loss is on disk before the cut: a crash in between must not forget it.
+    this.noteLoss(lastIndexBefore);
+    this.rewinds++;
+    const later = this.segments.splice(at + 1);
+    for (const s of later.reverse()) s.delete();
+    if (scan.validEnd === 0 && at > 0) this.segments.pop()!.delete();
+    else segment.cutBadTail(scan.validEnd, scan.nextOffset);
+    fsyncDirSync(this.dir);
+    this.dirDirty = false;
+    return scan.nextOffset - 1;
+  }
+
   reset(index: number, term: number): void {
     this.checkOpen();
     if (!Number.isInteger(index) || index < -1 || !Number.isInteger(term) || term < 0) {
@@ -259,25 +330,36 @@ export class PartitionLog implements RaftLog {
     this.checkReadable(offset);
     const upTo = Math.min(maxOffset, this.lastIndex());
     if (offset > upTo) return Buffer.alloc(0);
-    let batches: Buffer[];
+    const batches: Buffer[] = [];
+    const rewinds = this.rewinds;
+    const logStart = this.logStart;
     try {
-      batches = await runAsync(this.res.files, this.readSteps(this.segments.slice(), offset, maxBytes, upTo));
+      await runAsync(this.res.files, this.readSteps(this.segments.slice(), offset, maxBytes, upTo, batches));
     } catch (err) {
       // Retention deleted the segment under the read: the offset is now below the log start.
       if (err instanceof FlotillaError && err.details.errno === 'ENOENT' && offset < this.logStart) {
         throw outOfRange(offset, this.logStart, this.lastIndex());
       }
-      throw err;
+      if (!isLogCorruption(err)) throw err;
+      // A truncation or retention during the read changed the bytes under it: not corruption.
+      const changedUnderUs = this.rewinds !== rewinds || this.logStart !== logStart;
+      if (!changedUnderUs) {
+        this.noted(err);
+        if (batches.length === 0) throw err;
+      }
     }
     return batches.length === 1 ? batches[0]! : Buffer.concat(batches);
   }
 
-  /** Batches from the one holding `from`: see `read`. Runs sync or async (runSync/runAsync). */
-  private *readSteps(segments: Segment[], from: number, maxBytes: number, maxOffset: number): ReadSteps<Buffer[]> {
+  /**
+   * Batches from the one holding `from` into `out`: see `read`. Runs sync or async
+   * (runSync/runAsync). Every batch is checked (header, offset continuity, CRC32C) before
+   * it is taken: a bad one throws LogCorruption, and `out` keeps the good batches before it.
+   */
+  private *readSteps(segments: Segment[], from: number, maxBytes: number, maxOffset: number, out: Buffer[]): ReadSteps<void> {
     let at = segmentIndexIn(segments, from);
     const first = yield* segments[at]!.locate(from);
-    const out: Buffer[] = [];
-    if (first.lastOffset > maxOffset) return out;
+    if (first.lastOffset > maxOffset) return;
     let budget = maxBytes;
     let expected = first.baseOffset;
     let position = first.position;
@@ -286,27 +368,27 @@ export class PartitionLog implements RaftLog {
       const segment = segments[at]!;
       while (position < segment.size) {
         const length = Math.min(segment.size - position, isFirstRead ? Math.max(budget, first.size) : budget);
-        if (length < HEADER_SIZE) return out;
+        if (length < HEADER_SIZE) return;
         const chunk = yield { file: segment.logPath, position, length };
         let used = 0;
         while (chunk.length - used >= HEADER_SIZE) {
           const size = batchSizeAt(chunk, used);
-          if (size < HEADER_SIZE || used + size > chunk.length) break;
-          // A batch out of sequence means the log changed under an async read: stop there.
-          if (baseOffsetOf(chunk, used) !== expected) return out;
+          const problem = batchHeaderProblem(chunk, used, size, expected, segment.size - position - used);
+          if (problem) throw segment.corruption(expected, position + used, problem);
+          if (used + size > chunk.length) break; // the rest of the budget is too small for it
           const last = lastOffsetOf(chunk, used);
-          if (last > maxOffset) return out;
+          if (last > maxOffset) return;
+          if (!crcMatches(chunk, used, size)) throw segment.corruption(expected, position + used, 'CRC32C mismatch');
           out.push(chunk.subarray(used, used + size));
           expected = last + 1;
           used += size;
         }
-        if (used === 0) return out; // the next batch is larger than what is left of the budget
+        if (used === 0) return; // the next batch is larger than what is left of the budget
         isFirstRead = false;
         budget -= used;
         position += used;
       }
     }
-    return out;
   }
 
   // -------------------------------------------------------------------------------------
@@ -495,6 +577,7 @@ export class PartitionLog implements RaftLog {
       throw storageError('create directory', this.dir, err);
     }
     const names = fs.readdirSync(this.dir);
+    if (names.includes(LOST_ENTRIES_FILE)) this.readLossFile();
     const closedCleanly = names.includes(CLEAN_MARKER);
     if (closedCleanly) fs.rmSync(path.join(this.dir, CLEAN_MARKER), { force: true });
     const bases: number[] = [];
@@ -533,7 +616,7 @@ export class PartitionLog implements RaftLog {
         this.segments.pop()!.delete();
         this.dirDirty = true;
       }
-      this.terms = stored ?? this.rebuildTermsByScan();
+      this.terms = stored ?? this.withCorruptionCut(() => this.rebuildTermsByScan());
       if (this.terms.boundary.start + 1 > this.active.nextOffset) {
         // The log start was moved past data that a crash then lost: nothing below it is
         // needed, so restart empty at the log start.
@@ -544,13 +627,29 @@ export class PartitionLog implements RaftLog {
     }
     this.logStart = Math.max(this.terms.boundary.start + 1, this.segments[0]!.baseOffset);
     if (this.terms.boundary.start !== this.logStart - 1) this.terms.moveBoundary(this.logStart - 1);
-    const changed = this.reconcileTerms();
+    const changed = this.withCorruptionCut(() => this.reconcileTerms());
     if (!fresh && (!stored || changed || this.termsOnDisk !== this.terms.runs.length)) this.writeTermsFileAtomically();
     if (this.dirDirty && !fresh) {
       fsyncDirSync(this.dir);
       this.dirDirty = false;
     }
     this.durable = this.lastIndex();
+  }
+
+  /**
+   * Runs a step of opening that reads batch headers; a corrupt batch it meets (bit rot in
+   * data synced long ago: the tail check at open does not reach it) is cut off, the loss
+   * noted, and the step run again on what is left.
+   */
+  private withCorruptionCut<T>(step: () => T): T {
+    for (;;) {
+      try {
+        return step();
+      } catch (err) {
+        if (!isLogCorruption(err)) throw err;
+        this.cutSegmentsAt(err.offset, this.lastIndex());
+      }
+    }
   }
 
   private readTermsFile(): TermRuns | undefined {
@@ -629,6 +728,37 @@ export class PartitionLog implements RaftLog {
 
   // -------------------------------------------------------------------------------------
   // Helpers
+
+  private noted(error: LogCorruption): void {
+    this.onCorruption?.(error);
+  }
+
+  /** Records durably that entries up to `lastIndexBefore` may have been acknowledged and are being cut. */
+  private noteLoss(lastIndexBefore: number): void {
+    const upTo = Math.max(lastIndexBefore, this.lostEntries?.lastIndexBefore ?? -1);
+    replaceFileSync(path.join(this.dir, LOST_ENTRIES_FILE), Buffer.from(JSON.stringify({ lastIndexBefore: upTo })));
+    this.lostEntries = { lastIndexBefore: upTo };
+  }
+
+  /** The replica holds again what it lost (its Raft group caught up): forget the loss. */
+  clearLoss(): void {
+    if (!this.lostEntries) return;
+    fs.rmSync(path.join(this.dir, LOST_ENTRIES_FILE), { force: true });
+    fsyncDirSync(this.dir);
+    this.lostEntries = undefined;
+  }
+
+  private readLossFile(): void {
+    try {
+      const parsed = JSON.parse(fs.readFileSync(path.join(this.dir, LOST_ENTRIES_FILE), 'utf8')) as { lastIndexBefore?: unknown };
+      // A damaged file still means a loss happened: assume the worst (everything).
+      const upTo = typeof parsed.lastIndexBefore === 'number' ? parsed.lastIndexBefore : Number.MAX_SAFE_INTEGER;
+      this.lostEntries = { lastIndexBefore: upTo };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.lostEntries = { lastIndexBefore: Number.MAX_SAFE_INTEGER };
+    }
+  }
 
   private get active(): Segment {
     return this.segments[this.segments.length - 1]!;

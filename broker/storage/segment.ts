@@ -21,7 +21,7 @@ import {
   readInt64,
   termOf,
 } from '../../protocol/batch.js';
-import { FlotillaError } from '../../protocol/errors.js';
+import { LogCorruption } from './corruption.js';
 import { FileCache, createEmpty, fdatasyncAsync, readAsync, readFullySync, storageError } from './files.js';
 import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
 
@@ -96,6 +96,22 @@ export async function runAsync<T>(files: FileCache, steps: ReadSteps<T>): Promis
 const SCAN_CHUNK = 64 * 1024;
 /** Bytes read per step when validating a segment tail at recovery. */
 const RECOVERY_CHUNK = 1024 * 1024;
+
+/**
+ * What is wrong with the batch header at `at` in `chunk`, if anything: a length that is too
+ * small or runs past the `bytesLeft` of the file, a wrong magic, a base offset other than
+ * `expectedBase`, or a record count that disagrees with the last offset delta. The CRC is
+ * checked separately (it needs the whole batch). Shared by every reader of segment files.
+ */
+export function batchHeaderProblem(chunk: Buffer, at: number, size: number, expectedBase: number, bytesLeft: number): string | undefined {
+  if (size < HEADER_SIZE) return `batch length ${size}`;
+  if (size > bytesLeft) return `batch of ${size} bytes runs past the end of the file`;
+  if (chunk.readInt8(at + Field.magic) !== MAGIC) return 'wrong magic';
+  if (baseOffsetOf(chunk, at) !== expectedBase) return `base offset ${baseOffsetOf(chunk, at)} where ${expectedBase} was expected`;
+  const count = chunk.readInt32BE(at + Field.recordCount);
+  if (count < 1 || chunk.readInt32BE(at + Field.lastOffsetDelta) !== count - 1) return 'bad record count';
+  return undefined;
+}
 
 export interface BatchLocation {
   position: number;
@@ -300,30 +316,38 @@ export class Segment {
   }
 
   /**
-   * Visits the header of every batch from `position` (a batch start) to the end of the
-   * file, reading in SCAN_CHUNK pieces, until `visit` returns true or a length is bad.
-   * `position` in the callback is the batch's file position; its header is at `at` in `chunk`.
+   * Visits the header of every batch from `position` (a batch start, where the batch with
+   * base offset `offset` begins) to the end of the file, reading in SCAN_CHUNK pieces, until
+   * `visit` returns true. A header that fails its checks throws LogCorruption: a walk never
+   * steps over bad bytes as if they were a batch. `position` in the callback is the batch's
+   * file position; its header is at `at` in `chunk`.
    */
-  private *walkBatches(position: number, visit: (chunk: Buffer, at: number, position: number, size: number) => boolean | void): ReadSteps<void> {
+  private *walkBatches(position: number, offset: number, visit: (chunk: Buffer, at: number, position: number, size: number) => boolean | void): ReadSteps<void> {
     while (position < this.size) {
       const chunk = yield { file: this.logPath, position, length: Math.min(SCAN_CHUNK, this.size - position) };
       let at = 0;
       while (chunk.length - at >= HEADER_SIZE) {
         const size = batchSizeAt(chunk, at);
-        if (size < HEADER_SIZE) return;
+        const problem = batchHeaderProblem(chunk, at, size, offset, this.size - position - at);
+        if (problem) throw this.corruption(offset, position + at, problem);
         if (visit(chunk, at, position + at, size)) return;
+        offset = lastOffsetOf(chunk, at) + 1;
         at += size;
       }
-      if (at === 0) return;
+      if (at === 0) throw this.corruption(offset, position, 'a batch header runs past the end of the file');
       position += at;
     }
+  }
+
+  corruption(offset: number, position: number, reason: string): LogCorruption {
+    return new LogCorruption(path.dirname(this.logPath), offset, this.logPath, position, reason);
   }
 
   /** Rebuilds the index file from the segment's batch headers (damaged or missing index). */
   private rebuildIndex(): OffsetIndex {
     const index = new OffsetIndex();
     let last = -Infinity;
-    runSync(this.res.files, this.walkBatches(0, (chunk, at, position) => {
+    runSync(this.res.files, this.walkBatches(0, this.baseOffset, (chunk, at, position) => {
       if (position - last >= this.indexIntervalBytes && position > 0) {
         index.add(baseOffsetOf(chunk, at) - this.baseOffset, position);
         last = position;
@@ -350,21 +374,21 @@ export class Segment {
   *locate(offset: number): ReadSteps<BatchLocation> {
     const floor = this.index().floor(offset - this.baseOffset);
     let found: BatchLocation | undefined;
-    yield* this.walkBatches(floor ? floor.position : 0, (chunk, at, position, size) => {
+    yield* this.walkBatches(floor ? floor.position : 0, floor ? this.baseOffset + floor.relOffset : this.baseOffset, (chunk, at, position, size) => {
       const last = lastOffsetOf(chunk, at);
       if (last < offset) return false;
       found = { position, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: last, term: termOf(chunk, at) };
       return true;
     });
     if (found) return found;
-    throw new FlotillaError('INTERNAL', `storage: offset ${offset} not found in segment ${this.logPath} (size ${this.size})`);
+    throw this.corruption(offset, this.size, `offset ${offset} is not in the segment (size ${this.size})`);
   }
 
   /** Largest batch maxTimestamp (scans headers once, then remembered). */
   *computeMaxTimestamp(): ReadSteps<number> {
     if (this.maxTimestamp !== undefined) return this.maxTimestamp;
     let max = -Infinity;
-    yield* this.walkBatches(0, (chunk, at) => {
+    yield* this.walkBatches(0, this.baseOffset, (chunk, at) => {
       max = Math.max(max, readInt64(chunk, at + Field.maxTimestamp));
     });
     this.maxTimestamp = max;
@@ -379,7 +403,7 @@ export class Segment {
    * the end of the file: length in bounds, magic, offsets following on, record count,
    * CRC. Stops at the first bad byte; the caller truncates there.
    */
-  scanValid(position: number, offset: number, fileSize: number): ScanResult {
+  scanValid(position: number, offset: number, fileSize: number, indexing = true): ScanResult {
     const result: ScanResult = { validEnd: position, nextOffset: offset, maxTimestamp: -Infinity, termChanges: [] };
     let lastTerm = -1;
     const scan = function* (this: Segment): ReadSteps<void> {
@@ -395,27 +419,23 @@ export class Segment {
             break; // header straddles the chunk: read on from here
           }
           const size = batchSizeAt(chunk, cursor);
-          const why = size < HEADER_SIZE ? `batch length ${size}` :
-            at + cursor + size > fileSize ? `batch of ${size} bytes runs past the end of the file` :
-            chunk.readInt8(cursor + Field.magic) !== MAGIC ? 'wrong magic' :
-            baseOffsetOf(chunk, cursor) !== result.nextOffset ? `base offset ${baseOffsetOf(chunk, cursor)} where ${result.nextOffset} was expected` :
-            chunk.readInt32BE(cursor + Field.lastOffsetDelta) !== chunk.readInt32BE(cursor + Field.recordCount) - 1 || chunk.readInt32BE(cursor + Field.recordCount) < 1 ? 'bad record count' :
-            termOf(chunk, cursor) < lastTerm ? `term ${termOf(chunk, cursor)} below the previous batch's ${lastTerm}` :
-            undefined;
+          const why =
+            batchHeaderProblem(chunk, cursor, size, result.nextOffset, fileSize - at - cursor) ??
+            (termOf(chunk, cursor) < lastTerm ? `term ${termOf(chunk, cursor)} below the previous batch's ${lastTerm}` : undefined);
           if (why) return void (result.stoppedBecause = why);
           if (left < size) {
             if (cursor === 0) {
               // A batch larger than the chunk: read exactly it.
               const whole = yield { file: this.logPath, position: at, length: size };
               if (whole.length < size || !crcMatches(whole, 0, size)) return void (result.stoppedBecause = 'CRC mismatch');
-              this.noteScanned(whole, 0, result, lastTerm);
+              this.noteScanned(whole, 0, result, lastTerm, indexing);
               lastTerm = termOf(whole, 0);
               cursor = size;
             }
             break;
           }
           if (!crcMatches(chunk, cursor, size)) return void (result.stoppedBecause = 'CRC mismatch');
-          this.noteScanned(chunk, cursor, result, lastTerm);
+          this.noteScanned(chunk, cursor, result, lastTerm, indexing);
           lastTerm = termOf(chunk, cursor);
           cursor += size;
         }
@@ -426,9 +446,9 @@ export class Segment {
     return result;
   }
 
-  private noteScanned(buf: Buffer, at: number, result: ScanResult, lastTerm: number): void {
+  private noteScanned(buf: Buffer, at: number, result: ScanResult, lastTerm: number, indexing: boolean): void {
     const position = result.validEnd;
-    if (position - this.lastIndexedPosition >= this.indexIntervalBytes && position > 0) {
+    if (indexing && position - this.lastIndexedPosition >= this.indexIntervalBytes && position > 0) {
       this.addIndexEntry(baseOffsetOf(buf, at) - this.baseOffset, position);
     }
     const term = termOf(buf, at);
@@ -469,6 +489,37 @@ export class Segment {
     if (knownDurable) this.writePendingIndex();
     else this.syncNow();
     return result;
+  }
+
+  /**
+   * Repair: checks every batch of the segment (as recovery does, without touching the index).
+   * `validEnd < size` means a bad batch starts there.
+   */
+  verify(): ScanResult {
+    return this.scanValid(0, this.baseOffset, this.size, false);
+  }
+
+  /**
+   * Repair: cuts the segment at `position`, where a bad batch (which should have started
+   * at `nextOffset`) begins, and makes the cut durable. The index is rebuilt from the
+   * bytes that remain: it may point into the bad bytes, so it is not trusted.
+   */
+  cutBadTail(position: number, nextOffset: number): void {
+    this.truncateFile(position);
+    this.size = position;
+    this.nextOffset = nextOffset;
+    this.maxTimestamp = position === 0 ? -Infinity : undefined;
+    this.res.indexes.delete(this.indexPath);
+    this.pending = [];
+    this.indexOnDisk = 0;
+    this.truncations++;
+    this.lastIndexedPosition = -Infinity;
+    try {
+      this.res.files.withFd(this.indexPath, (fd) => fs.ftruncateSync(fd, 0));
+    } catch (err) {
+      throw storageError('index write', this.indexPath, err);
+    }
+    this.syncNow();
   }
 
   /** Cuts the segment after `position`, where the batch starting at `nextOffset` began. */
