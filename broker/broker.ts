@@ -99,6 +99,7 @@ export class Broker {
       heartbeatTicks: config.heartbeatTicks,
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void this.stop().finally(() => process.exit(1)),
+      onCorruption: (groupId, error) => void this.repairReplica(groupId, error.offset),
     });
 
     const initial = new ControllerState();
@@ -272,12 +273,65 @@ export class Broker {
     return replica;
   }
 
+  /**
+   * A read of a replica's log met a corrupt batch. The replica stops serving (reads get
+   * REPLICA_NOT_AVAILABLE and go to another replica), hands its leadership to a caught-up
+   * follower if it leads, cuts its log before the bad batch, and starts again as a
+   * follower that catches up from the leader; storage remembers the loss, so it does not
+   * vote for what it no longer holds until it has caught up. The metadata log is repaired
+   * the same way at the next start: a running broker stops rather than run its controller
+   * without its log.
+   */
+  private async repairReplica(groupId: number, corruptOffset: number): Promise<void> {
+    if (groupId === CONTROLLER_GROUP) {
+      this.logger.fatal({ group: groupId }, 'corrupt batch in the metadata log; stopping: the next start cuts it off and catches up from the controller leader');
+      await this.stop().finally(() => process.exit(1));
+      return;
+    }
+    const replica = [...this.replicas.values()].flatMap((byPartition) => [...byPartition.values()]).find((r) => r.group.groupId === groupId);
+    if (!replica || this.stopping) return;
+    const { topic, partition, group } = replica;
+    const started = Date.now();
+    if (group.node.currentRole === 'leader') await this.handOff(replica);
+    const byPartition = this.replicas.get(topic);
+    if (byPartition?.get(partition) !== replica) return;
+    byPartition.delete(partition);
+    replica.close(new FlotillaError('REPLICA_NOT_AVAILABLE', `broker ${this.config.id} is repairing its replica of ${topic}/${partition}; retry (another replica can serve reads)`));
+    await this.raft.quarantine(group);
+    const meta = this.readReplicaFile(group.logName);
+    const cut = group.log.cutCorrupt(corruptOffset);
+    this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
+    this.logger.warn({ topic, partition, group: groupId, cut, ms: Date.now() - started }, 'replica repaired: log cut before the corrupt batch; catching up from the leader');
+  }
+
+  /** Asks the most caught-up follower to take over, and waits (a few election timeouts at most) for us to step down. */
+  private async handOff(replica: PartitionReplica): Promise<void> {
+    const status = replica.group.node.status();
+    const target = Object.entries(status.progress)
+      .map(([id, pr]) => ({ id: Number(id), match: pr.match }))
+      .filter(({ id }) => id !== this.config.id && status.membership.voters.includes(id))
+      .sort((a, b) => b.match - a.match)[0];
+    if (!target) return;
+    try {
+      this.raft.withNode(replica.group, (node) => node.transferLeadership(target.id));
+    } catch (err) {
+      this.logger.warn({ topic: replica.topic, partition: replica.partition, err: (err as Error).message }, 'could not hand leadership over before the repair');
+      return;
+    }
+    const deadline = Date.now() + 3 * this.config.electionTicks * this.config.tickMs;
+    while (replica.group.node.currentRole === 'leader' && Date.now() < deadline) await new Promise((r) => setTimeout(r, this.config.tickMs));
+  }
+
+  private readReplicaFile(logName: string): ReplicaFile & { config: TopicMeta['config'] } {
+    return JSON.parse(readFileSync(join(this.config.dataDir, logName, REPLICA_FILE), 'utf8')) as ReplicaFile & { config: TopicMeta['config'] };
+  }
+
   /** Restarts every replica whose directory holds a replica file (no controller needed). */
   private openReplicasOnDisk(): void {
     for (const name of this.logs.listOnDisk()) {
       const file = join(this.config.dataDir, name, REPLICA_FILE);
       if (!existsSync(file)) continue;
-      const meta = JSON.parse(readFileSync(file, 'utf8')) as ReplicaFile & { config: TopicMeta['config'] };
+      const meta = this.readReplicaFile(name);
       this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
     }
   }

@@ -22,6 +22,7 @@ import type { Entry } from '../raft/log.js';
 import { RaftNode, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
 import type { Message, Snapshot, SnapshotMeta } from '../raft/types.js';
 import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
+import { isLogCorruption, type LogCorruption } from '../storage/corruption.js';
 import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
@@ -89,6 +90,8 @@ export interface MultiRaftOptions {
   electionTicks: number;
   heartbeatTicks: number;
   onFatal(error: unknown): void;
+  /** A read of a group's log found a corrupt batch: the owner repairs the replica (see `quarantine`). */
+  onCorruption(groupId: number, error: LogCorruption): void;
   /** Groups that may catch up one follower broker at once (0: no limit). */
   recoveryConcurrency: number;
   /** Randomness for election timeouts; Math.random in production. */
@@ -97,6 +100,9 @@ export interface MultiRaftOptions {
 
 export class MultiRaft {
   private readonly groups = new Map<number, Group>();
+  /** Groups reported corrupt and not yet created again. */
+  private readonly corrupt = new Set<number>();
+
   private readonly dirty = new Set<Group>();
   private cycleRunning = false;
   private cycleScheduled = false;
@@ -126,42 +132,107 @@ export class MultiRaft {
     return this.groups.values();
   }
 
-  /** Opens the group's log (creating it if new) and starts its Raft node. */
+  /**
+   * Opens the group's log (creating it if new) and starts its Raft node. The node's start
+   * reads the whole log (configuration entries); a corrupt batch it meets is cut off
+   * (storage remembers the loss) and the node started again on what is left.
+   */
   create(spec: GroupSpec): Group {
     const existing = this.groups.get(spec.groupId);
     if (existing) return existing;
     const log = this.options.logs.open(spec.logName, spec.logOptions);
+    log.onCorruption = (error) => this.reportCorruption(spec.groupId, error);
     const snap = spec.snapshot;
-    if (snap) {
-      const continues =
-        snap.index < 0
-          ? log.firstIndex() === 0
-          : log.firstIndex() - 1 <= snap.index && snap.index <= log.lastIndex() && log.termAt(snap.index) === snap.term;
-      if (!continues) {
-        this.options.logger.warn({ group: spec.groupId, snapshot: snap.index, logStart: log.firstIndex(), logEnd: log.lastIndex() }, 'the log does not continue the saved state; resetting it to the state and catching up from the leader');
-        log.reset(snap.index, snap.term);
-      } else if (snap.index >= 0) {
-        log.deleteBefore(snap.index + 1);
+    let node: RaftNode | undefined;
+    for (let cleanScans = 0; !node; ) {
+      if (snap) this.continueFromSnapshot(spec.groupId, log, snap);
+      try {
+        node = new RaftNode({
+          id: this.options.id,
+          log,
+          // Data directories written before the journal kept a file per group.
+          hardState: this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load(),
+          voters: snap ? snap.voters : spec.voters,
+          learners: snap ? snap.learners : (spec.learners ?? []),
+          applied: snap?.index,
+          electionTicks: this.options.electionTicks,
+          heartbeatTicks: this.options.heartbeatTicks,
+          random: this.options.random ?? Math.random,
+          snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
+          recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
+        });
+      } catch (err) {
+        if (!isLogCorruption(err)) throw err;
+        const cut = log.cutCorrupt(err.offset);
+        this.options.logger.warn({ group: spec.groupId, log: spec.logName, offset: err.offset, reason: err.reason, cut }, 'corrupt batch in the log at start-up; cut it off, catching up from the leader');
+        // A clean segment means a bad index entry misled the read (now rebuilt); once more at most.
+        if (!cut && ++cleanScans > 1) throw err;
       }
     }
-    const node = new RaftNode({
-      id: this.options.id,
-      log,
-      // Data directories written before the journal kept a file per group.
-      hardState: this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load(),
-      voters: snap ? snap.voters : spec.voters,
-      learners: snap ? snap.learners : (spec.learners ?? []),
-      applied: snap?.index,
-      electionTicks: this.options.electionTicks,
-      heartbeatTicks: this.options.heartbeatTicks,
-      random: this.options.random ?? Math.random,
-      snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
-      recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
-    });
     const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
+    this.corrupt.delete(spec.groupId);
     this.markDirty(group);
     return group;
+  }
+
+  /**
+   * For a state machine loaded from a snapshot: a log that does not continue it (its start
+   * is past it, a different entry at its index, or a repair cut below it) is reset to it.
+   */
+  private continueFromSnapshot(groupId: number, log: PartitionLog, snap: SnapshotMeta): void {
+    const continues =
+      snap.index < 0
+        ? log.firstIndex() === 0
+        : log.firstIndex() - 1 <= snap.index && snap.index <= log.lastIndex() && log.termAt(snap.index) === snap.term;
+    if (!continues) {
+      this.options.logger.warn({ group: groupId, snapshot: snap.index, logStart: log.firstIndex(), logEnd: log.lastIndex() }, 'the log does not continue the saved state; resetting it to the state and catching up from the leader');
+      log.reset(snap.index, snap.term);
+    } else if (snap.index >= 0) {
+      log.deleteBefore(snap.index + 1);
+    }
+  }
+
+  /**
+   * A read of the group's log met a corrupt batch. The owner is told once (asynchronously:
+   * reads happen inside the cycle and inside fetches) and repairs the replica: hand
+   * leadership away, `quarantine`, cut the log, `create` it again.
+   */
+  private reportCorruption(groupId: number, error: LogCorruption): void {
+    if (this.corrupt.has(groupId) || this.stopped) return;
+    this.corrupt.add(groupId);
+    this.options.logger.error({ group: groupId, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'corrupt batch found; this replica stops serving it and repairs itself');
+    setImmediate(() => this.options.onCorruption(groupId, error));
+  }
+
+  /**
+   * Catches a corrupt read that surfaced inside the Raft core (a leader sending entries,
+   * committed entries to apply): the core may have stopped half-way through a step, so the
+   * group is taken out at once, as if its process had crashed, and reported for repair.
+   * Returns false for any other error.
+   */
+  private quarantineOnCorruption(group: Group, error: unknown): boolean {
+    if (!isLogCorruption(error)) return false;
+    if (this.groups.get(group.groupId) === group) this.takeOut(group);
+    this.reportCorruption(group.groupId, error);
+    return true;
+  }
+
+  private takeOut(group: Group): void {
+    this.groups.delete(group.groupId);
+    this.dirty.delete(group);
+    this.recovery?.forgetGroup(group.groupId);
+  }
+
+  /**
+   * Stops the group for a repair, keeping its term and vote: resolves once no processing
+   * cycle uses it and its log has nothing in flight. The owner then cuts the log and calls
+   * `create` again with a fresh state machine.
+   */
+  async quarantine(group: Group): Promise<void> {
+    if (this.groups.get(group.groupId) === group) this.takeOut(group);
+    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    await group.log.flush().catch(() => undefined);
   }
 
   /** Stops the group; with `deleteData` also removes its log directory (topic deletion). */
@@ -181,7 +252,12 @@ export class MultiRaft {
       const group = this.groups.get(groupId);
       if (!group) continue;
       if (this.wakes(group, message)) this.wake(group);
-      group.node.step(message);
+      try {
+        group.node.step(message);
+      } catch (err) {
+        if (this.quarantineOnCorruption(group, err)) continue;
+        throw err;
+      }
       if (quiesce) this.quiesceFollower(group, message);
       this.markDirty(group);
     }
@@ -190,9 +266,14 @@ export class MultiRaft {
   /** Appends a batch at the group's leader; throws NOT_LEADER elsewhere. Patches the batch in place. */
   propose(group: Group, batch: Buffer): { index: number; term: number } {
     this.wake(group);
-    const result = group.node.propose(batch);
-    this.markDirty(group);
-    return result;
+    try {
+      return group.node.propose(batch);
+    } catch (err) {
+      this.quarantineOnCorruption(group, err);
+      throw err;
+    } finally {
+      this.markDirty(group);
+    }
   }
 
   /** Runs `action` on the node (transfer, config change) and schedules the work it makes. */
@@ -200,6 +281,9 @@ export class MultiRaft {
     this.wake(group);
     try {
       return action(group.node);
+    } catch (err) {
+      this.quarantineOnCorruption(group, err);
+      throw err;
     } finally {
       this.markDirty(group);
     }
@@ -237,7 +321,12 @@ export class MultiRaft {
         if (group.quiescedUnder === this.options.id || !isSilent(group.quiescedUnder)) continue;
         this.wake(group);
       }
-      group.node.tick();
+      try {
+        group.node.tick();
+      } catch (err) {
+        if (this.quarantineOnCorruption(group, err)) continue;
+        throw err;
+      }
       this.dirty.add(group);
       if (group.node.currentRole === 'leader') this.maybeQuiesceLeader(group);
     }
@@ -361,7 +450,11 @@ export class MultiRaft {
     const work: Array<{ group: Group; rd: Ready }> = [];
     for (const group of this.dirty) {
       if (this.groups.get(group.groupId) !== group) continue;
-      if (group.node.hasReady()) work.push({ group, rd: group.node.ready() });
+      try {
+        if (group.node.hasReady()) work.push({ group, rd: group.node.ready() });
+      } catch (err) {
+        if (!this.quarantineOnCorruption(group, err)) throw err;
+      }
     }
     this.dirty.clear();
     if (work.length === 0) return false;

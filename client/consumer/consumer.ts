@@ -113,10 +113,10 @@ class PartitionFetcher {
       const error = asFlotillaError(err);
       if (error.code === 'OFFSET_OUT_OF_RANGE') return this.outOfRange(replica.id, offset);
       if (this.options.readFrom === 'any' && (error.retriable || error.code === 'UNKNOWN_PARTITION')) {
-        // Slow, unreachable or no longer a replica: read another one for a while.
+        // Slow, unreachable, repairing or no longer a replica: read another one for a while.
         this.setAside.set(replica.id, Date.now() + this.options.replicaSetAsideMs);
         if (error.code === 'UNKNOWN_PARTITION') this.cluster.invalidateTopic(this.topic);
-        if (error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'UNKNOWN_PARTITION') return;
+        if (error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'UNKNOWN_PARTITION' || error.code === 'REPLICA_NOT_AVAILABLE') return;
       }
       throw error;
     }
