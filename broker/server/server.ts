@@ -393,8 +393,9 @@ export class ClientServer {
     }
     const unknown = replicas.filter((id) => !state.brokers.has(id));
     if (unknown.length > 0) throw new FlotillaError('INVALID_REQUEST', `broker ${unknown.join(', ')} is not registered in the cluster`);
-    if (assignment.previous) throw new FlotillaError('INVALID_REQUEST', `${request.topic}/${request.partition} is already moving to ${assignment.replicas.join(',')}; wait until it finishes`);
+    // Already there, or already moving there (a retry of this very move): nothing to do.
     if (sameMembers(assignment.replicas, replicas) && assignment.replicas[0] === replicas[0]) return;
+    if (assignment.previous) throw new FlotillaError('INVALID_REQUEST', `${request.topic}/${request.partition} is already moving to ${assignment.replicas.join(',')}; wait until it finishes`);
     await this.broker.controller.propose({ type: 'movePartition', ...command }, DEFAULT_CONTROLLER_TIMEOUT_MS);
   }
 
