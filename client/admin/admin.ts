@@ -5,7 +5,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { retryUntil } from '../cluster/retry.js';
+import { outcomeUnknown, retryUntil } from '../cluster/retry.js';
 import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
 import { invalid, requireInteger } from '../validate.js';
 
@@ -105,9 +105,21 @@ export class Admin {
     return { topic: first.result.topic, partitions: partitions.sort((a, b) => a.partition - b.partition), config: first.result.config };
   }
 
+  /**
+   * Deletes the topic. UNKNOWN_TOPIC when there is none, except on a retry after an
+   * attempt whose outcome is unknown (a timeout, say): that attempt deleted it, so the
+   * delete succeeded.
+   */
   async deleteTopic(topic: string, timeoutMs?: number): Promise<void> {
     validateTopicName(topic);
-    await this.cluster.controllerRequest({ type: 'deleteTopic', topic }, this.deadline(timeoutMs));
+    let earlierMayHaveDeleted = false;
+    try {
+      await this.cluster.controllerRequest({ type: 'deleteTopic', topic }, this.deadline(timeoutMs), (error) => {
+        earlierMayHaveDeleted ||= outcomeUnknown(error);
+      });
+    } catch (error) {
+      if (!(earlierMayHaveDeleted && error instanceof FlotillaError && error.code === 'UNKNOWN_TOPIC')) throw error;
+    }
     this.cluster.invalidateTopic(topic);
   }
 
