@@ -54,7 +54,11 @@ export class Admin {
     return Date.now() + (timeoutMs ?? this.cluster.options.requestTimeoutMs);
   }
 
-  /** Creates the topic and resolves once every partition has a leader. */
+  /**
+   * Creates the topic and resolves once every partition has a leader. A topic that exists
+   * with the same settings counts as created, so a retry is safe; other settings get
+   * TOPIC_EXISTS naming what differs.
+   */
   async createTopic(options: CreateTopicOptions): Promise<void> {
     const topic = validateTopicName(options?.topic);
     const partitions = requireInteger('createTopic', 'partitions', options.partitions ?? 1, 1, 100_000);
@@ -137,7 +141,10 @@ export class Admin {
     return { controller: result.controller, brokers: [...result.brokers].sort((a, b) => a.id - b.id) };
   }
 
-  /** Moves the partition's replicas to `replicas` (the first becomes the preferred leader). */
+  /**
+   * Moves the partition's replicas to `replicas` (the first becomes the preferred leader).
+   * Asking for the replicas it has, or is already moving to, succeeds without a new move.
+   */
   async movePartition(topic: string, partition: number, replicas: number[]): Promise<void> {
     validateTopicName(topic);
     requireInteger('movePartition', 'partition', partition, 0);
