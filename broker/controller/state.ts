@@ -101,6 +101,19 @@ export function sameMembers(a: readonly number[], b: readonly number[]): boolean
   return a.length === b.length && a.every((id) => b.includes(id));
 }
 
+/** Where an existing topic's settings differ from a create's, e.g. "partitions 6 (requested 8)". */
+function settingsDifferences(topic: TopicMeta, partitions: number, replication: number, config: TopicConfig): string[] {
+  const differences: string[] = [];
+  if (topic.partitions.length !== partitions) differences.push(`partitions ${topic.partitions.length} (requested ${partitions})`);
+  // Moves may have changed some partitions' replica counts: list every count there is.
+  const factors = [...new Set(topic.partitions.map((p) => p.replicas.length))];
+  if (factors.length !== 1 || factors[0] !== replication) differences.push(`replication ${factors.join(' or ')} (requested ${replication})`);
+  for (const key of Object.keys(DEFAULT_TOPIC_CONFIG) as Array<keyof TopicConfig>) {
+    if (topic.config[key] !== config[key]) differences.push(`${key} ${topic.config[key]} (requested ${config[key]})`);
+  }
+  return differences;
+}
+
 export class ControllerState {
   readonly brokers = new Map<number, BrokerMeta>();
   readonly topics = new Map<string, TopicMeta>();
@@ -173,6 +186,22 @@ export class ControllerState {
         return { type: 'brokerRemoved', id: command.id };
 
     }
+  }
+
+  /**
+   * Whether a create of `name` with these settings has already happened: false when there
+   * is no such topic; true when it exists with exactly these settings, so that a retried
+   * create (its first attempt's answer lost to a client timeout, say) succeeds; otherwise
+   * TOPIC_EXISTS naming what differs.
+   */
+  createdAlready(name: string, partitions: number, replication: number, config: TopicConfig): boolean {
+    const topic = this.topics.get(name);
+    if (!topic) return false;
+    const differences = settingsDifferences(topic, partitions, replication, config);
+    if (differences.length > 0) {
+      throw new FlotillaError('TOPIC_EXISTS', `topic "${name}" already exists with other settings: ${differences.join(', ')}`);
+    }
+    return true;
   }
 
   /**

@@ -288,12 +288,17 @@ export class ClientServer {
     for (const t of request.topics) {
       try {
         validateTopicName(t.topic);
-        if (controller.state.topics.has(t.topic)) throw new FlotillaError('TOPIC_EXISTS', `topic "${t.topic}" already exists`);
         const partitions = t.partitions || 1;
         if (partitions > 10_000) throw new FlotillaError('INVALID_CONFIG', `partitions must be between 1 and 10000, got ${partitions}`);
         const config = this.topicConfigOf(t.config);
-        const assignments = controller.state.place(partitions, t.replication || Math.min(3, controller.state.brokers.size));
-        await controller.propose({ type: 'createTopic', name: t.topic, config, partitions: assignments }, request.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
+        const replication = t.replication || Math.min(3, controller.state.brokers.size);
+        if (!controller.state.createdAlready(t.topic, partitions, replication, config)) {
+          const assignments = controller.state.place(partitions, replication);
+          await controller.propose({ type: 'createTopic', name: t.topic, config, partitions: assignments }, request.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
+          // Of two creates racing (a retry and its first attempt still committing, say),
+          // the first to commit wins: ours succeeded if the topic is as we asked for it.
+          controller.state.createdAlready(t.topic, partitions, replication, config);
+        }
         results.push({ topic: t.topic });
       } catch (error) {
         results.push({ topic: t.topic, error: toErrorInfo(asFlotillaError(error)) });
@@ -388,8 +393,9 @@ export class ClientServer {
     }
     const unknown = replicas.filter((id) => !state.brokers.has(id));
     if (unknown.length > 0) throw new FlotillaError('INVALID_REQUEST', `broker ${unknown.join(', ')} is not registered in the cluster`);
-    if (assignment.previous) throw new FlotillaError('INVALID_REQUEST', `${request.topic}/${request.partition} is already moving to ${assignment.replicas.join(',')}; wait until it finishes`);
+    // Already there, or already moving there (a retry of this very move): nothing to do.
     if (sameMembers(assignment.replicas, replicas) && assignment.replicas[0] === replicas[0]) return;
+    if (assignment.previous) throw new FlotillaError('INVALID_REQUEST', `${request.topic}/${request.partition} is already moving to ${assignment.replicas.join(',')}; wait until it finishes`);
     await this.broker.controller.propose({ type: 'movePartition', ...command }, DEFAULT_CONTROLLER_TIMEOUT_MS);
   }
 

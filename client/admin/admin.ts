@@ -5,7 +5,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { retryUntil } from '../cluster/retry.js';
+import { outcomeUnknown, retryUntil } from '../cluster/retry.js';
 import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
 import { invalid, requireInteger } from '../validate.js';
 
@@ -54,7 +54,11 @@ export class Admin {
     return Date.now() + (timeoutMs ?? this.cluster.options.requestTimeoutMs);
   }
 
-  /** Creates the topic and resolves once every partition has a leader. */
+  /**
+   * Creates the topic and resolves once every partition has a leader. A topic that exists
+   * with the same settings counts as created, so a retry is safe; other settings get
+   * TOPIC_EXISTS naming what differs.
+   */
   async createTopic(options: CreateTopicOptions): Promise<void> {
     const topic = validateTopicName(options?.topic);
     const partitions = requireInteger('createTopic', 'partitions', options.partitions ?? 1, 1, 100_000);
@@ -105,9 +109,21 @@ export class Admin {
     return { topic: first.result.topic, partitions: partitions.sort((a, b) => a.partition - b.partition), config: first.result.config };
   }
 
+  /**
+   * Deletes the topic. UNKNOWN_TOPIC when there is none, except on a retry after an
+   * attempt whose outcome is unknown (a timeout, say): that attempt deleted it, so the
+   * delete succeeded.
+   */
   async deleteTopic(topic: string, timeoutMs?: number): Promise<void> {
     validateTopicName(topic);
-    await this.cluster.controllerRequest({ type: 'deleteTopic', topic }, this.deadline(timeoutMs));
+    let earlierMayHaveDeleted = false;
+    try {
+      await this.cluster.controllerRequest({ type: 'deleteTopic', topic }, this.deadline(timeoutMs), (error) => {
+        earlierMayHaveDeleted ||= outcomeUnknown(error);
+      });
+    } catch (error) {
+      if (!(earlierMayHaveDeleted && error instanceof FlotillaError && error.code === 'UNKNOWN_TOPIC')) throw error;
+    }
     this.cluster.invalidateTopic(topic);
   }
 
@@ -125,7 +141,10 @@ export class Admin {
     return { controller: result.controller, brokers: [...result.brokers].sort((a, b) => a.id - b.id) };
   }
 
-  /** Moves the partition's replicas to `replicas` (the first becomes the preferred leader). */
+  /**
+   * Moves the partition's replicas to `replicas` (the first becomes the preferred leader).
+   * Asking for the replicas it has, or is already moving to, succeeds without a new move.
+   */
   async movePartition(topic: string, partition: number, replicas: number[]): Promise<void> {
     validateTopicName(topic);
     requireInteger('movePartition', 'partition', partition, 0);

@@ -8,6 +8,8 @@ import { FlotillaError } from '../../protocol/errors.js';
 export interface GlobalOptions {
   brokers: string[];
   json: boolean;
+  /** How long one request waits for its answer (--timeout-ms). */
+  timeoutMs: number;
 }
 
 export const DEFAULT_BROKERS = '127.0.0.1:7401';
@@ -20,13 +22,13 @@ export function defaultBrokers(): string {
 export const Exit = { OK: 0, ERROR: 1, USAGE: 2 } as const;
 
 /**
- * Interactive use wants an answer soon: requests (and their retries while no broker
- * answers) give up after this, rather than the library's 30 s.
+ * Default of --timeout-ms. Interactive use wants an answer soon: requests (and their
+ * retries while no broker answers) give up after this, rather than the library's 30 s.
  */
 export const CLI_REQUEST_TIMEOUT_MS = 10_000;
 
-export function clientFor(globals: GlobalOptions, overrides: { requestTimeoutMs?: number } = {}): Client {
-  return new Client({ brokers: globals.brokers, clientId: 'flotilla-cli', requestTimeoutMs: CLI_REQUEST_TIMEOUT_MS, ...overrides });
+export function clientFor(globals: GlobalOptions): Client {
+  return new Client({ brokers: globals.brokers, clientId: 'flotilla-cli', requestTimeoutMs: globals.timeoutMs });
 }
 
 /** Runs `body` with a client and always closes it. */

@@ -2,13 +2,13 @@
  * The `flotilla` executable: broker and admin commands (SPEC section 2).
  *
  * Exit status: 0 success, 1 an error (one line on stderr: `error: CODE: message`),
- * 2 usage. Global options (--brokers, --json, --help) are accepted before or after the
- * subcommand.
+ * 2 usage. Global options (--brokers, --json, --timeout-ms, --help) are accepted before or
+ * after the subcommand.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { validateTopicConfig } from '../admin/admin.js';
 import { registerBenchCommand } from './bench-command.js';
-import { defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
+import { CLI_REQUEST_TIMEOUT_MS, defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import {
   formatTable,
@@ -22,21 +22,24 @@ import {
   parseReadFrom,
 } from './format.js';
 
-/** A new cluster may still be electing leaders: creating a topic may take a while. */
-const TOPIC_CREATE_TIMEOUT_MS = 60_000;
+/**
+ * A new cluster may still be electing leaders: creating, deleting or altering a topic may
+ * take a while, and requests that time out are retried (safely: see README) until then.
+ */
+const TOPIC_CHANGE_TIMEOUT_MS = 60_000;
 
 /** A usage error raised after commander parsed the arguments (exit status 2). */
 class UsageError extends Error {}
 
 function globalsOf(command: Command): GlobalOptions {
-  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean }>();
+  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number }>();
   let brokers: string[];
   try {
     brokers = parseBrokerList(opts.brokers);
   } catch (err) {
     throw new UsageError(`--brokers: ${(err as Error).message}`);
   }
-  return { brokers, json: Boolean(opts.json) };
+  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs };
 }
 
 /** Wraps an action: its resolved number (or 0) becomes the exit status. */
@@ -57,6 +60,11 @@ export function buildProgram(scriptPath: string): Command {
     .description('Flotilla: a partitioned, replicated message broker (one Raft group per partition)')
     .addOption(new Option('--brokers <list>', 'brokers to talk to, HOST:PORT[,HOST:PORT...] (env FLOTILLA_BROKERS)').default(defaultBrokers()))
     .option('--json', 'print JSON instead of a table')
+    .addOption(
+      new Option('--timeout-ms <n>', 'how long each request waits for its answer; topic create, delete and alter retry a request that timed out (safely) for up to 60 s')
+        .default(CLI_REQUEST_TIMEOUT_MS)
+        .argParser(parsePositiveInt),
+    )
     .exitOverride()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
@@ -180,7 +188,7 @@ export function buildProgram(scriptPath: string): Command {
       action(async (name: string, options, command: Command) => {
         const config = validateTopicConfig({ retentionMs: options.retentionMs, retentionBytes: options.retentionBytes, segmentBytes: options.segmentBytes });
         await withClient(globalsOf(command), (client) =>
-          client.admin().createTopic({ topic: name, partitions: options.partitions, replicationFactor: options.replication, config, timeoutMs: TOPIC_CREATE_TIMEOUT_MS }),
+          client.admin().createTopic({ topic: name, partitions: options.partitions, replicationFactor: options.replication, config, timeoutMs: TOPIC_CHANGE_TIMEOUT_MS }),
         );
         process.stderr.write(`created topic ${name} with ${options.partitions} partition${options.partitions === 1 ? '' : 's'}\n`);
       }),
@@ -220,7 +228,7 @@ export function buildProgram(scriptPath: string): Command {
     .argument('<name>')
     .action(
       action(async (name: string, _options, command: Command) => {
-        await withClient(globalsOf(command), (client) => client.admin().deleteTopic(name));
+        await withClient(globalsOf(command), (client) => client.admin().deleteTopic(name, TOPIC_CHANGE_TIMEOUT_MS));
         process.stderr.write(`deleted topic ${name}\n`);
       }),
     );
@@ -235,7 +243,7 @@ export function buildProgram(scriptPath: string): Command {
       action(async (name: string, options, command: Command) => {
         const config = { retentionMs: options.retentionMs, retentionBytes: options.retentionBytes, segmentBytes: options.segmentBytes };
         if (Object.values(config).every((v) => v === undefined)) throw new UsageError('topic alter needs at least one of --retention-ms, --retention-bytes, --segment-bytes');
-        await withClient(globalsOf(command), (client) => client.admin().alterTopic(name, config));
+        await withClient(globalsOf(command), (client) => client.admin().alterTopic(name, config, TOPIC_CHANGE_TIMEOUT_MS));
         process.stderr.write(`altered topic ${name}\n`);
       }),
     );

@@ -206,8 +206,9 @@ export class Cluster {
   /**
    * A request for the controller (create/delete/alter topic): sent to the controller
    * leader, retried on NOT_CONTROLLER and other retriable errors until `deadline`.
+   * `onRetriable` hears each failure that is retried.
    */
-  async controllerRequest<R extends ClientRequest>(request: R, deadline: number): Promise<ResponseOf<R['type']>> {
+  async controllerRequest<R extends ClientRequest>(request: R, deadline: number, onRetriable?: (error: FlotillaError) => void): Promise<ResponseOf<R['type']>> {
     return retryUntil(
       this.retryPolicy,
       deadline,
@@ -216,6 +217,7 @@ export class Cluster {
         return this.send(address, request);
       },
       (error) => {
+        onRetriable?.(error);
         if (error.code === 'NOT_CONTROLLER' && typeof error.details.leaderId === 'number' && error.details.leaderId > 0) {
           this.controller = error.details.leaderId;
           if (typeof error.details.leaderAddress === 'string' && error.details.leaderAddress) {

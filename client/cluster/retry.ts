@@ -21,6 +21,15 @@ export function asFlotillaError(err: unknown): FlotillaError {
   return new FlotillaError('INTERNAL', `unexpected client failure: ${message}`, {}, { cause: err });
 }
 
+/**
+ * Whether a request that failed this way may still have taken effect at the broker: no
+ * answer in time, a connection lost with it in flight, or a broker that stopped while
+ * the request's write was committing.
+ */
+export function outcomeUnknown(error: FlotillaError): boolean {
+  return error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'SHUTTING_DOWN';
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

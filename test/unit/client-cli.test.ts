@@ -73,6 +73,7 @@ t.teardown(() => broker.close());
 t.test('--help exits 0 and lists the commands', async (t) => {
   const r = await run(['--help']);
   t.equal(r.status, 0);
+  t.match(r.stdout, /--timeout-ms <n> +how long each request waits for its answer;[^]*\(default: 10000\)/, 'the global request timeout');
   for (const command of ['dev', 'broker', 'cluster', 'topic', 'partition', 'produce', 'consume', 'group', 'bench']) t.match(r.stdout, new RegExp(`\\n  ${command}\\b`));
   const sub = await run(['consume', '--help']);
   t.equal(sub.status, 0);
@@ -83,7 +84,7 @@ t.test('--help exits 0 and lists the commands', async (t) => {
 });
 
 t.test('usage errors exit 2', async (t) => {
-  for (const args of [['frobnicate'], ['topic', 'create'], ['consume', 't', '--offset', 'soon'], ['produce', 't', '--acks', 'most'], ['topic', 'list', '--brokers', 'nohost']]) {
+  for (const args of [['frobnicate'], ['topic', 'create'], ['consume', 't', '--offset', 'soon'], ['produce', 't', '--acks', 'most'], ['topic', 'list', '--brokers', 'nohost'], ['topic', 'list', '--timeout-ms', '0'], ['topic', 'list', '--timeout-ms', 'soon']]) {
     const r = await run(args);
     t.equal(r.status, 2, args.join(' '));
     t.match(r.stderr, /^error: /, 'says what is wrong');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { FlotillaError } from '../../protocol/errors.js';
+import { toErrorInfo } from '../../protocol/codec.js';
 import { buildBatch, patchBatch, buildControlBatch, ControlType } from '../../protocol/batch.js';
 import type { Request } from '../../protocol/client.schema.js';
 import { Connection } from '../../client/network/connection.js';
@@ -341,6 +342,20 @@ t.test('admin requests for the controller follow NOT_CONTROLLER', async (t) => {
   t.teardown(() => client.close());
   await client.admin().deleteTopic('t');
   t.ok(cluster.brokers[1]!.requests.some((r) => r.deleteTopics), 'retried at broker 2');
+});
+
+t.test('a delete retried after a timeout succeeds when the retry finds the topic gone; without a timeout UNKNOWN_TOPIC stands', async (t) => {
+  // The first delete's answer never comes (the broker did delete it); the retry finds no topic.
+  let deletes = 0;
+  const cluster = await fakeCluster(t, 1, (_id, request) => {
+    if (!request.deleteTopics) return undefined;
+    return deletes++ === 0 ? null : { deleteTopics: { results: [{ topic: 't', error: toErrorInfo(new FlotillaError('UNKNOWN_TOPIC', 'topic "t" does not exist')) }] } };
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], requestTimeoutMs: 200, retryBackoffMs: 1 });
+  t.teardown(() => client.close());
+  await client.admin().deleteTopic('t', 5000);
+  t.equal(deletes, 2, 'the first attempt timed out and was retried');
+  await t.rejects(client.admin().deleteTopic('t', 5000), { code: 'UNKNOWN_TOPIC' }, 'a first attempt that finds no topic fails');
 });
 
 t.test("readFrom 'any' sets aside a replica that does not answer within maxWaitMs + requestTimeoutMs and reads another", async (t) => {
