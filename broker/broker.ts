@@ -128,6 +128,7 @@ export class Broker {
     this.openReplicasOnDisk();
     // Replaying the log would have announced these; the snapshot stands for that part.
     if (snapshot) this.controller.announceTopics();
+    this.controller.noteStartup();
 
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
@@ -183,6 +184,7 @@ export class Broker {
    * NOT_LEADER pointing at a broker that holds a replica.
    */
   notHostedError(topic: string, partition: number): FlotillaError {
+    if (!this.controller.metadataCurrent) return this.controller.notCurrent(this.config.id);
     const meta = this.controller.state.topics.get(topic);
     if (!meta) return new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
     const assignment = meta.partitions[partition];

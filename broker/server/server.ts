@@ -230,6 +230,7 @@ export class ClientServer {
   }
 
   private metadata(topics: string[]): Init<client.MetadataResponse> {
+    if (!this.broker.controller.metadataCurrent) throw this.broker.controller.notCurrent(this.broker.config.id);
     const state = this.broker.controller.state;
     const names = topics.length > 0 ? topics : [...state.topics.keys()].sort();
     return {
