@@ -85,6 +85,7 @@ export class Broker {
       address: config.advertise,
       logger: this.logger,
       maxFrameBytes: config.maxFrameBytes,
+      maxInboundConnections: config.maxPeerConnections,
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
     this.hardStates = new HardStateJournal(config.dataDir);
@@ -132,7 +133,11 @@ export class Broker {
 
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
-    this.server.maxConnections = config.maxConnections;
+    // Clients and peers are counted apart once their type byte is read (ClientServer,
+    // PeerTransport), so that clients can never take the slots replication needs. This cap
+    // only bounds the sockets (and descriptors) of both, plus sockets that have not sent
+    // their type byte yet, which close after --frame-timeout-ms.
+    this.server.maxConnections = config.maxConnections + config.maxPeerConnections;
     this.server.on('connection', (socket: Socket) =>
       routeConnection(socket, {
         client: (s) => this.clients.accept(s),

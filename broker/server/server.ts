@@ -40,6 +40,11 @@ export class ClientServer {
 
   accept(socket: Socket): void {
     const { config, logger } = this.broker;
+    if (this.connections.size >= config.maxConnections) {
+      logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
+      socket.destroy();
+      return;
+    }
     this.connections.add(socket);
     socket.setNoDelay(true);
     const writer = new FrameWriter(socket, { maxFrameBytes: config.maxFrameBytes });
