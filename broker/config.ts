@@ -32,6 +32,10 @@ export interface BrokerConfig {
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** Response bytes one client connection may hold (read, or unsent) before it is not read. */
+  maxConnectionPendingBytes: number;
+  /** Response bytes all client connections together may hold; requests wait beyond it. */
+  maxPendingResponseBytes: number;
   /** Upper bound for a fetch's long-poll wait. */
   maxFetchWaitMs: number;
   /** Log a statistics line this often; 0 for never. */
@@ -57,6 +61,9 @@ export const BROKER_DEFAULTS = {
   tickMs: 100,
   electionTicks: 10,
   heartbeatTicks: 1,
+  // Two full fetches per connection; the broker's total stays well within a small machine.
+  maxConnectionPendingBytes: 32 * 1024 * 1024,
+  maxPendingResponseBytes: 256 * 1024 * 1024,
   maxFetchWaitMs: 30_000,
   statsIntervalMs: 0,
   // Enough to keep a returning broker's disk and network busy, few enough not to drown it.
@@ -105,7 +112,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
   }
-  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
+  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
       throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
     }
