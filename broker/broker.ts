@@ -2,7 +2,7 @@
  * A running broker: storage, the peer stream layer, all Raft groups (the controller and
  * every partition replica placed here), and the client server, on one TCP port.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -19,6 +19,7 @@ import type { Status } from './raft/raft.js';
 import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
 import { ClientServer } from './server/server.js';
+import { replaceFileSync } from './storage/files.js';
 import { LogManager } from './storage/index.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
 import { PeerTransport } from './transport/peers.js';
@@ -84,6 +85,7 @@ export class Broker {
       address: config.advertise,
       logger: this.logger,
       maxFrameBytes: config.maxFrameBytes,
+      maxInboundConnections: config.maxPeerConnections,
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
     this.hardStates = new HardStateJournal(config.dataDir);
@@ -128,10 +130,15 @@ export class Broker {
     this.openReplicasOnDisk();
     // Replaying the log would have announced these; the snapshot stands for that part.
     if (snapshot) this.controller.announceTopics();
+    this.controller.noteStartup();
 
     this.clients = new ClientServer(this);
     this.server = createServer({ noDelay: true });
-    this.server.maxConnections = config.maxConnections;
+    // Clients and peers are counted apart once their type byte is read (ClientServer,
+    // PeerTransport), so that clients can never take the slots replication needs. This cap
+    // only bounds the sockets (and descriptors) of both, plus sockets that have not sent
+    // their type byte yet, which close after --frame-timeout-ms.
+    this.server.maxConnections = config.maxConnections + config.maxPeerConnections;
     this.server.on('connection', (socket: Socket) =>
       routeConnection(socket, {
         client: (s) => this.clients.accept(s),
@@ -183,6 +190,7 @@ export class Broker {
    * NOT_LEADER pointing at a broker that holds a replica.
    */
   notHostedError(topic: string, partition: number): FlotillaError {
+    if (!this.controller.metadataCurrent) return this.controller.notCurrent(this.config.id);
     const meta = this.controller.state.topics.get(topic);
     if (!meta) return new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
     const assignment = meta.partitions[partition];
@@ -247,7 +255,7 @@ export class Broker {
 
   private writeReplicaFile(topic: TopicMeta, assignment: PartitionAssignment, voters: number[]): void {
     const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas, voters };
-    writeFileAtomic(join(this.config.dataDir, this.logNameOf(topic.name, assignment), REPLICA_FILE), JSON.stringify({ ...file, config: topic.config }));
+    replaceFileSync(join(this.config.dataDir, this.logNameOf(topic.name, assignment), REPLICA_FILE), JSON.stringify({ ...file, config: topic.config }));
   }
 
   private ensureReplica(topic: TopicMeta, assignment: PartitionAssignment, voters = assignment.replicas): PartitionReplica {
@@ -509,7 +517,7 @@ export class Broker {
       throw new FlotillaError('INVALID_CONFIG', 'a new data directory needs --initial-cluster or --join HOST:PORT');
     }
     const file: ClusterFile = { clusterId: this.config.clusterId, brokerId: this.config.id, initialCluster: [...this.config.initialCluster] };
-    writeFileAtomic(path, JSON.stringify(file));
+    replaceFileSync(path, JSON.stringify(file));
     return file;
   }
 
@@ -591,12 +599,6 @@ export function nextMoveStep(status: Status, target: number[], self: number): Mo
   return { kind: 'done' };
 }
 
-function writeFileAtomic(path: string, contents: string): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(`${path}.tmp`, contents);
-  renameSync(`${path}.tmp`, path);
-}
-
 /**
  * `--join`: registers this broker through any member (followed to the controller), and
  * records what the cluster answered in the data directory, which from then on wins.
@@ -611,7 +613,8 @@ async function joinCluster(config: BrokerConfig, logger: Logger): Promise<void> 
     initialCluster: answer.brokers.map((b) => [b.id, b.address]),
     controllerVoters: [...answer.controllerVoters],
   };
-  writeFileAtomic(join(config.dataDir, CLUSTER_FILE), JSON.stringify(file));
+  mkdirSync(config.dataDir, { recursive: true });
+  replaceFileSync(join(config.dataDir, CLUSTER_FILE), JSON.stringify(file));
   logger.info({ clusterId: answer.clusterId, controller: answer.controllerId }, 'joined the cluster');
 }
 

@@ -22,13 +22,20 @@ export interface BrokerConfig {
   fsyncIntervalMs: number;
   logLevel: string;
   maxFrameBytes: number;
+  /** Client connections (type byte 0x01). */
   maxConnections: number;
+  /** Inbound peer connections (type byte 0x02), counted apart so clients never lock out replication. */
+  maxPeerConnections: number;
   idleTimeoutMs: number;
   frameTimeoutMs: number;
   /** One Raft tick; election and heartbeat timeouts are counted in ticks. */
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** Response bytes one client connection may hold (read, or unsent) before it is not read. */
+  maxConnectionPendingBytes: number;
+  /** Response bytes all client connections together may hold; requests wait beyond it. */
+  maxPendingResponseBytes: number;
   /** Upper bound for a fetch's long-poll wait. */
   maxFetchWaitMs: number;
   /** Log a statistics line this often; 0 for never. */
@@ -46,12 +53,17 @@ export const BROKER_DEFAULTS = {
   logLevel: 'info',
   maxFrameBytes: 16 * 1024 * 1024,
   maxConnections: 10_000,
+  // Each peer keeps one connection to this broker; the rest is room for reconnects.
+  maxPeerConnections: 1024,
   idleTimeoutMs: 10 * 60 * 1000,
   frameTimeoutMs: 30_000,
   // 100 ms ticks: heartbeat every 100 ms, election timeout 1-2 s (randomized in [10, 20) ticks).
   tickMs: 100,
   electionTicks: 10,
   heartbeatTicks: 1,
+  // Two full fetches per connection; the broker's total stays well within a small machine.
+  maxConnectionPendingBytes: 32 * 1024 * 1024,
+  maxPendingResponseBytes: 256 * 1024 * 1024,
   maxFetchWaitMs: 30_000,
   statsIntervalMs: 0,
   // Enough to keep a returning broker's disk and network busy, few enough not to drown it.
@@ -100,7 +112,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
   }
-  for (const key of ['maxFrameBytes', 'maxConnections', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
+  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
       throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
     }

@@ -119,6 +119,34 @@ export class Controller implements StateMachine {
     this.leaderId = state.leaderId;
   }
 
+  /** The metadata log's end at start-up (see metadataCurrent). */
+  private startupLastIndex = -1;
+  private current = false;
+
+  /** Called once the metadata group is created, before any message arrives. */
+  noteStartup(): void {
+    this.startupLastIndex = this.group.node.status().lastIndex;
+  }
+
+  /**
+   * Whether this broker's metadata names every topic it should. A restarted broker applies
+   * its metadata log only as far as the leader tells it the log is committed, so until it
+   * has applied what its log held at start-up (or what is left of it once the leader cut an
+   * uncommitted tail) topics can be missing, and it must not tell clients they do not exist.
+   */
+  get metadataCurrent(): boolean {
+    if (!this.current) {
+      const { applied, lastIndex } = this.group.node.status();
+      this.current = applied >= Math.min(this.startupLastIndex, lastIndex);
+    }
+    return this.current;
+  }
+
+  /** Retriable: the answer for what a broker whose metadata is not current cannot know. */
+  notCurrent(brokerId: number): FlotillaError {
+    return new FlotillaError('BROKER_NOT_AVAILABLE', `broker ${brokerId} has just started and is still catching up with the cluster metadata; ask another broker`);
+  }
+
   notController(): FlotillaError {
     const leader = this.leaderId ? this.state.brokers.get(this.leaderId) : undefined;
     return new FlotillaError(

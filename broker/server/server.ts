@@ -16,6 +16,7 @@ import {
   type client,
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
+import { ByteBudget, ResponseHolding } from './byte-budget.js';
 import { sameMembers, validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
 import { parseHostPort } from '../config.js';
 import type { Broker } from '../broker.js';
@@ -35,24 +36,51 @@ function asFlotillaError(error: unknown): FlotillaError {
 
 export class ClientServer {
   private readonly connections = new Set<Socket>();
+  /** Response bytes held by all connections (--max-pending-response-bytes). */
+  private readonly responses: ByteBudget;
 
-  constructor(private readonly broker: Broker) {}
+  constructor(private readonly broker: Broker) {
+    this.responses = new ByteBudget(broker.config.maxPendingResponseBytes);
+  }
 
+  /**
+   * Memory per connection is bounded twice over: by requests in flight, and by response
+   * bytes held (read for a fetch, or written and not yet taken by the kernel, which is the
+   * socket's writableLength: a client that does not read its socket keeps them). Past
+   * either limit the connection is not read until its responses drain; a request waits
+   * for room before its data is read.
+   */
   accept(socket: Socket): void {
     const { config, logger } = this.broker;
+    if (this.connections.size >= config.maxConnections) {
+      logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
+      socket.destroy();
+      return;
+    }
     this.connections.add(socket);
     socket.setNoDelay(true);
     const writer = new FrameWriter(socket, { maxFrameBytes: config.maxFrameBytes });
+    const pending = new ByteBudget(config.maxConnectionPendingBytes);
+    const holdings = new Set<ResponseHolding>();
     let inFlight = 0;
     let decoder: FrameDecoder | null = null;
-    const respond = (response: Response) => {
-      if (socket.destroyed) return;
-      try {
-        writer.write(encodeResponse(response));
-      } catch (error) {
+    const updateReading = (): void => {
+      if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION || pending.exhausted) decoder?.pause();
+      else if (inFlight < MAX_IN_FLIGHT_PER_CONNECTION / 2) decoder?.resume();
+    };
+    const respond = (response: Response, holding: ResponseHolding): void => {
+      if (socket.destroyed) return holding.release();
+      let body = encodeResponse(response);
+      if (body.length > config.maxFrameBytes) {
         // A response over the frame limit (a fetch the client asked too much of).
-        writer.write(encodeResponse({ correlationId: response.correlationId, error: toErrorInfo(asFlotillaError(error)) }));
+        const error = new FlotillaError('FRAME_TOO_LARGE', `the response of ${body.length} bytes exceeds --max-frame-bytes ${config.maxFrameBytes}`);
+        body = encodeResponse({ correlationId: response.correlationId, error: toErrorInfo(error) });
       }
+      holding.resize(body.length); // held until the socket handed it to the kernel
+      writer.write(body, () => {
+        holding.release();
+        holdings.delete(holding);
+      });
     };
     decoder = readFrames(socket, {
       onFrame: (frame) => {
@@ -62,23 +90,30 @@ export class ClientServer {
         } catch (error) {
           const e = asFlotillaError(error);
           const correlationId = e.details.correlationId as number | undefined;
-          if (correlationId !== undefined) respond({ correlationId, error: toErrorInfo(e) });
+          if (correlationId !== undefined) respond({ correlationId, error: toErrorInfo(e) }, new ResponseHolding(pending, this.responses, updateReading));
           writer.flush();
           socket.end();
           throw e;
         }
         inFlight++;
-        if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) decoder?.pause();
-        this.handle(request, `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`)
-          .then((body) => body && respond({ correlationId: request.correlationId, ...body }))
-          .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }))
+        const holding = new ResponseHolding(pending, this.responses, updateReading);
+        holdings.add(holding);
+        // Nothing runs while either budget is exhausted (a fetch then waits for its share).
+        holding
+          .take(0)
+          .then(() => this.handle(request, holding, `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`))
+          .then((body) => (body ? respond({ correlationId: request.correlationId, ...body }, holding) : holding.release()))
+          .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }, holding))
           .finally(() => {
             inFlight--;
-            if (inFlight < MAX_IN_FLIGHT_PER_CONNECTION / 2) decoder?.resume();
+            updateReading();
           });
+        updateReading();
       },
       onClose: (error) => {
         this.connections.delete(socket);
+        for (const holding of holdings) holding.release();
+        holdings.clear();
         if (error) logger.debug({ remote: socket.remoteAddress, err: error.message }, 'client connection closed');
       },
     }, { maxFrameBytes: config.maxFrameBytes, frameTimeoutMs: config.frameTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
@@ -91,7 +126,7 @@ export class ClientServer {
   }
 
   /** Returns the response body, or null for requests that get no answer (acks=none). */
-  private async handle(request: Request, remote = ''): Promise<Omit<Response, 'correlationId'> | null> {
+  private async handle(request: Request, holding: ResponseHolding, remote = ''): Promise<Omit<Response, 'correlationId'> | null> {
     if (request.apiVersion !== CLIENT_API_VERSION) {
       throw new FlotillaError('UNSUPPORTED_VERSION', `API version ${request.apiVersion} is not supported; this broker speaks version ${CLIENT_API_VERSION}`);
     }
@@ -107,7 +142,7 @@ export class ClientServer {
         return { produce: { partitions: await Promise.all(results) } };
       }
       case 'fetch':
-        return { fetch: await this.fetch(request.fetch!) };
+        return { fetch: await this.fetch(request.fetch!, holding) };
       case 'metadata':
         return { metadata: this.metadata(request.metadata!.topics) };
       case 'listOffsets':
@@ -170,10 +205,12 @@ export class ClientServer {
   // ---------------------------------------------------------------------------------------
   // Fetch
 
-  private async fetch(request: client.FetchRequest): Promise<Init<client.FetchResponse>> {
+  /** Reads with room for `budget` bytes held (given back while a long poll waits). */
+  private async fetch(request: client.FetchRequest, holding: ResponseHolding): Promise<Init<client.FetchResponse>> {
     const maxWaitMs = Math.min(request.maxWaitMs, this.broker.config.maxFetchWaitMs);
     const budget = Math.min(request.maxBytes || this.broker.config.maxFrameBytes, this.broker.config.maxFrameBytes - 64 * 1024);
     const readAll = async () => {
+      await holding.take(budget);
       let remaining = budget;
       const out: Array<Init<client.FetchedPartition>> = [];
       for (const p of request.partitions) {
@@ -199,6 +236,7 @@ export class ClientServer {
     const minBytes = Math.max(1, request.minBytes);
     if (first.bytes >= minBytes || maxWaitMs <= 0 || first.out.some((p) => p.error)) return { partitions: first.out };
     // Long-poll: wait for a commit on any of the partitions, then read again.
+    holding.resize(0);
     const abort = new AbortController();
     const replicas = request.partitions.map((p) => this.broker.replica(p.topic, p.partition)).filter((r) => r !== undefined);
     await Promise.race(replicas.map((r) => r.waitForCommit(maxWaitMs, abort.signal)));
@@ -230,6 +268,7 @@ export class ClientServer {
   }
 
   private metadata(topics: string[]): Init<client.MetadataResponse> {
+    if (!this.broker.controller.metadataCurrent) throw this.broker.controller.notCurrent(this.broker.config.id);
     const state = this.broker.controller.state;
     const names = topics.length > 0 ? topics : [...state.topics.keys()].sort();
     return {

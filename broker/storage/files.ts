@@ -175,40 +175,31 @@ export function readFullySync(fd: number, buf: Buffer, length: number, position:
 }
 
 /**
- * Replaces `file` with `contents` so that a crash leaves either the old or the new file:
- * write a temp file, fsync it, rename over, fsync the directory. Leftover temp files
- * (`*.tmp`) are ignored by readers.
+ * Replaces `file` with `contents` so that a crash (or power loss) leaves either the old or
+ * the new file, never an empty or partial one: write a temp file, fsync it, rename it over,
+ * fsync the directory so the rename itself is durable. This is the one way every small
+ * file of the broker (cluster and replica files, Raft state, controller snapshot, term
+ * index) is replaced. A temp file (`*.tmp`) left by a crash is never read: the next
+ * replacement truncates and reuses it; a failed replacement removes it.
  */
-export function replaceFileSync(file: string, contents: Buffer): void {
+export function replaceFileSync(file: string, contents: Buffer | string): void {
   const tmp = `${file}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeSync(fd, contents, 0, contents.length, 0);
+      fs.writeFileSync(fd, contents); // loops until every byte is written
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
   } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // The error that matters is the one below; a leftover temp file is harmless.
+    }
     throw storageError('atomic replace', file, err);
   }
   fsyncDirSync(path.dirname(file));
-}
-
-export async function replaceFile(file: string, contents: Buffer): Promise<void> {
-  const tmp = `${file}.tmp`;
-  try {
-    const handle = await fs.promises.open(tmp, 'w');
-    try {
-      await handle.write(contents, 0, contents.length, 0);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await fs.promises.rename(tmp, file);
-  } catch (err) {
-    throw storageError('atomic replace', file, err);
-  }
-  await fsyncDir(path.dirname(file));
 }

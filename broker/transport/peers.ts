@@ -43,6 +43,8 @@ export interface PeerTransportOptions {
   onMessages(from: number, messages: GroupMessage[]): void;
   /** Bytes a peer socket may hold unsent before further messages are dropped. */
   maxQueuedBytes?: number;
+  /** Inbound peer connections held at once (--max-peer-connections); more are closed. */
+  maxInboundConnections?: number;
 }
 
 const RECONNECT_MIN_MS = 50;
@@ -189,6 +191,8 @@ export class PeerTransport {
   readonly stats: TransportStats = { frames: 0, raftMessages: 0, groupHeartbeats: 0, droppedMessages: 0 };
   private readonly peers = new Map<number, OutboundPeer>();
   private readonly inbound = new Set<Socket>();
+  /** The live inbound connection of each peer that shook hands. */
+  private readonly inboundFrom = new Map<number, Socket>();
   private readonly heard = new Map<number, number>();
   private flushScheduled = false;
   readonly maxQueuedBytes: number;
@@ -246,6 +250,12 @@ export class PeerTransport {
 
   /** Takes an inbound connection after its 0x02 type byte. */
   accept(socket: Socket): void {
+    const limit = this.options.maxInboundConnections ?? Infinity;
+    if (this.inbound.size >= limit) {
+      this.options.logger.warn({ remote: socket.remoteAddress, limit }, 'refused a peer connection: --max-peer-connections reached');
+      socket.destroy();
+      return;
+    }
     this.inbound.add(socket);
     socket.setNoDelay(true);
     const writer = new FrameWriter(socket, { maxFrameBytes: this.options.maxFrameBytes });
@@ -267,6 +277,10 @@ export class PeerTransport {
           if (hello.version !== PEER_PROTOCOL_VERSION) return refuse(`peer protocol version ${hello.version} is not supported (this broker speaks ${PEER_PROTOCOL_VERSION})`);
           if (!(hello.brokerId > 0) || hello.brokerId === this.options.id) return refuse(`invalid broker id ${hello.brokerId}`);
           peerId = hello.brokerId;
+          // A peer dials us again only after it gave up its previous connection: close ours
+          // too, so half-open leftovers never pile up against --max-peer-connections.
+          this.inboundFrom.get(peerId)?.destroy();
+          this.inboundFrom.set(peerId, socket);
           writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
           // A returning broker is answered at once, not after our reconnect backoff (up to 2 s).
           this.peers.get(peerId)?.reconnectNow();
@@ -281,7 +295,10 @@ export class PeerTransport {
         // A message must come from the broker that shook hands: no spoofing other ids.
         this.options.onMessages(peerId, items.filter((item) => item.message.from === peerId));
       },
-      onClose: () => this.inbound.delete(socket),
+      onClose: () => {
+        this.inbound.delete(socket);
+        if (this.inboundFrom.get(peerId) === socket) this.inboundFrom.delete(peerId);
+      },
     }, { maxFrameBytes: this.options.maxFrameBytes, idleTimeoutMs: 0 });
     socket.on('error', () => undefined);
   }
@@ -291,5 +308,6 @@ export class PeerTransport {
     this.peers.clear();
     for (const socket of this.inbound) socket.destroy();
     this.inbound.clear();
+    this.inboundFrom.clear();
   }
 }

@@ -19,6 +19,9 @@ export interface BrokerStartOptions {
   logLevel?: string;
   maxFrameBytes?: number;
   maxConnections?: number;
+  maxPeerConnections?: number;
+  maxConnectionPendingBytes?: number;
+  maxPendingResponseBytes?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
   statsIntervalMs?: number;
@@ -39,6 +42,9 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.logLevel !== undefined) input.logLevel = options.logLevel;
   if (options.maxFrameBytes !== undefined) input.maxFrameBytes = options.maxFrameBytes;
   if (options.maxConnections !== undefined) input.maxConnections = options.maxConnections;
+  if (options.maxPeerConnections !== undefined) input.maxPeerConnections = options.maxPeerConnections;
+  if (options.maxConnectionPendingBytes !== undefined) input.maxConnectionPendingBytes = options.maxConnectionPendingBytes;
+  if (options.maxPendingResponseBytes !== undefined) input.maxPendingResponseBytes = options.maxPendingResponseBytes;
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;

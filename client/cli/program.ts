@@ -10,6 +10,7 @@ import { validateTopicConfig } from '../admin/admin.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CLI_REQUEST_TIMEOUT_MS, defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { BROKER_DEFAULTS } from '../../broker/config.js';
 import {
   formatTable,
   parseAcks,
@@ -109,7 +110,10 @@ export function buildProgram(scriptPath: string): Command {
     .option('--fsync <mode>', 'always, batch or never')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--max-frame-bytes <n>', 'largest frame accepted (default 16 MiB)', parsePositiveInt)
-    .option('--max-connections <n>', 'most client connections (default 10000)', parsePositiveInt)
+    .option('--max-connections <n>', `most client connections (default ${BROKER_DEFAULTS.maxConnections})`, parsePositiveInt)
+    .option('--max-peer-connections <n>', `most inbound connections from other brokers, counted apart from --max-connections (default ${BROKER_DEFAULTS.maxPeerConnections})`, parsePositiveInt)
+    .option('--max-connection-pending-bytes <n>', `response bytes one client connection may hold (read or unsent) before the broker stops reading it (default ${BROKER_DEFAULTS.maxConnectionPendingBytes})`, parsePositiveInt)
+    .option('--max-pending-response-bytes <n>', `response bytes all client connections may hold together; requests wait beyond it (default ${BROKER_DEFAULTS.maxPendingResponseBytes})`, parsePositiveInt)
     .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
     .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)

@@ -118,7 +118,7 @@ t.test('a resent identical batch gets its original offsets, also from a new lead
   t.same(stored.map((r) => r.value), ['v0', 'v1', 'v2', 'v3', 'v4', 'v0'], 'each batch stored once');
 });
 
-t.test('50,000 keyed records through an idempotent producer while partition leaders are killed: exactly once, in order', async (t) => {
+t.test('50,000 (and a few more) keyed records through an idempotent producer while partition leaders are killed: exactly once, in order', async (t) => {
   const started = Date.now();
   const TOPIC = 'exactly-once';
   const PARTITIONS = 6;
@@ -142,44 +142,64 @@ t.test('50,000 keyed records through an idempotent producer while partition lead
   await setup.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
 
   const producer = client.producer({ acks: 'all', idempotent: true, lingerMs: 5, batchBytes: 16 * 1024, deliveryTimeoutMs: 120_000 });
-  const acks: Array<{ partition: number; offset: number } | null> = new Array(RECORDS).fill(null);
+  const acks: Array<{ partition: number; offset: number } | null> = [];
   const failures = new Map<string, number>();
   const sends: Array<Promise<void>> = [];
 
-  let sending = true;
-  const kills: Array<{ broker: number; partition: number; atMs: number }> = [];
+  // Kills follow counted progress, not the clock, so that all of them land mid-run however
+  // fast the machine is: kill r starts once (r + 0.5) stretches of records were sent. From
+  // the end of stretch r until kill r has happened the producer sends only a trickle, so
+  // that the kill still finds records in flight; trickled records come on top of RECORDS,
+  // and the last stretch is sent after the last kill.
+  const STRETCH = RECORDS / (KILLS + 1);
+  const TRICKLE = 25;
+  const armed = Array.from({ length: KILLS }, () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  let sent = 0;
+  let trickled = 0;
+  const kills: Array<{ broker: number; partition: number; atRecord: number; unacked: number; atMs: number }> = [];
+  let chaosError: unknown = null;
   const chaos = (async () => {
-    for (let round = 0; round < KILLS && sending; round++) {
-      await sleep(2_500);
+    for (let round = 0; round < KILLS; round++) {
+      await armed[round]!.promise;
       const partition = round % PARTITIONS;
       const leader = await leaderOf(client, TOPIC, partition);
       await cluster.kill(leader);
-      kills.push({ broker: leader, partition, atMs: Date.now() - started });
-      await sleep(1_500);
+      kills.push({ broker: leader, partition, atRecord: sent, unacked: sent - acks.filter(Boolean).length, atMs: Date.now() - started });
+      await sleep(1_500); // down for a while: the producer retries against the new leader
       cluster.restart(leader);
       await waitFor(`broker ${leader} back`, async () => (await admin.describeCluster()).brokers.find((b) => b.id === leader)?.alive, 30_000);
     }
   })();
+  chaos.catch((error: unknown) => (chaosError = error)); // stops the producer below instead of an unhandled rejection
 
-  for (let i = 0; i < RECORDS; i++) {
-    const key = `k${i % KEYS}`;
-    sends.push(
-      producer.send({ topic: TOPIC, key, value: String(i) }).then(
-        (ack) => void (acks[i] = { partition: ack.partition, offset: ack.offset }),
-        (err: unknown) => {
-          const code = err instanceof FlotillaError ? err.code : String(err);
-          failures.set(code, (failures.get(code) ?? 0) + 1);
-        },
-      ),
-    );
-    if ((i + 1) % CHUNK === 0) {
-      await producer.whenWritable();
-      await sleep(150); // spread the run over the kills
+  while (sent - trickled < RECORDS) {
+    if (chaosError) throw chaosError;
+    const waitingForKill = kills.length < KILLS && sent - trickled >= (kills.length + 1) * STRETCH;
+    const count = waitingForKill ? TRICKLE : CHUNK;
+    for (let n = 0; n < count; n++) {
+      const i = sent++;
+      acks.push(null);
+      sends.push(
+        producer.send({ topic: TOPIC, key: `k${i % KEYS}`, value: String(i) }).then(
+          (ack) => void (acks[i] = { partition: ack.partition, offset: ack.offset }),
+          (err: unknown) => {
+            const code = err instanceof FlotillaError ? err.code : String(err);
+            failures.set(code, (failures.get(code) ?? 0) + 1);
+          },
+        ),
+      );
     }
+    if (waitingForKill) trickled += count;
+    for (let r = 0; r < KILLS; r++) if (sent - trickled >= (r + 0.5) * STRETCH) armed[r]!.resolve();
+    await producer.whenWritable();
+    await sleep(150); // spread the run, so that kills find records in flight
   }
   await producer.flush();
   await Promise.all(sends);
-  sending = false;
   await chaos;
   const producedMs = Date.now() - started;
   await producer.close();
@@ -217,13 +237,13 @@ t.test('50,000 keyed records through an idempotent producer while partition lead
   }
   let acked = 0;
   let missing = 0;
-  for (let i = 0; i < RECORDS; i++) {
+  for (let i = 0; i < sent; i++) {
     if (!acks[i]) continue;
     acked++;
     if (seen.get(i) !== 1) missing++;
   }
   const summary = {
-    records: RECORDS,
+    records: sent,
     acked,
     failed: Object.fromEntries(failures),
     kills,
@@ -238,7 +258,7 @@ t.test('50,000 keyed records through an idempotent producer while partition lead
   if (missing > 0) t.comment(JSON.stringify(perPartition));
   t.comment(JSON.stringify(summary));
   t.equal(kills.length, KILLS, 'leaders were killed during the run');
-  t.equal(acked, RECORDS, 'every record was acknowledged (retries within deliveryTimeoutMs)');
+  t.equal(acked, sent, 'every record was acknowledged (retries within deliveryTimeoutMs)');
   t.equal(missing, 0, 'every acknowledged record is stored exactly once');
   t.equal(duplicates, 0, 'no record is stored twice');
   t.equal(outOfOrder, 0, 'per key, records are stored in send order');

@@ -7,6 +7,7 @@ import type { Entry } from '../../broker/raft/log.js';
 import { PartitionLog } from '../../broker/storage/partition-log.js';
 import { LogManager } from '../../broker/storage/log-manager.js';
 import { HardStateStore } from '../../broker/storage/hard-state.js';
+import { replaceFileSync } from '../../broker/storage/files.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-storage-'));
@@ -252,4 +253,43 @@ t.test('a failed write (disk full) leaves the log as it was; a failed fsync stop
   const again = PartitionLog.open(dir);
   t.equal(again.lastIndex(), durableBefore + 3, 'reopening recovers what reached the file');
   await again.close();
+});
+
+t.test('small-file replacement leaves the old or the new contents, and syncs before and after the rename', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'cluster.json');
+  const tmp = `${file}.tmp`;
+  replaceFileSync(file, 'old');
+  // A crash mid-write left a partial temp file: readers never look at it, the next write reuses it.
+  fs.writeFileSync(tmp, 'half-writ');
+  t.equal(fs.readFileSync(file, 'utf8'), 'old');
+
+  // Record the order of the calls that make the replacement durable.
+  const events: string[] = [];
+  const fds = new Map<number, string>();
+  const real = { openSync: fs.openSync, fdatasyncSync: fs.fdatasyncSync, fsyncSync: fs.fsyncSync, renameSync: fs.renameSync };
+  t.teardown(() => Object.assign(fs, real));
+  const name = (fd: number) => (fds.get(fd) === dir ? 'dir' : path.basename(fds.get(fd) ?? '?'));
+  Object.assign(fs, {
+    openSync: (p: string, ...rest: unknown[]) => {
+      const fd = (real.openSync as (...a: unknown[]) => number)(p, ...rest);
+      fds.set(fd, p);
+      return fd;
+    },
+    fdatasyncSync: (fd: number) => (events.push(`fdatasync ${name(fd)}`), real.fdatasyncSync(fd)),
+    fsyncSync: (fd: number) => (events.push(`fsync ${name(fd)}`), real.fsyncSync(fd)),
+    renameSync: (from: string, to: string) => (events.push(`rename ${path.basename(from)}`), real.renameSync(from, to)),
+  });
+  replaceFileSync(file, 'new contents');
+  t.same(events, ['fdatasync cluster.json.tmp', 'rename cluster.json.tmp', 'fsync dir'], 'temp file synced, renamed, directory synced');
+  t.equal(fs.readFileSync(file, 'utf8'), 'new contents');
+  t.notOk(fs.existsSync(tmp), 'no temp file left behind');
+
+  // A failure before the rename (here the sync reports an I/O error) keeps the old contents.
+  fs.fdatasyncSync = () => {
+    throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+  };
+  t.throws(() => replaceFileSync(file, 'never visible'), { code: 'INTERNAL' });
+  t.equal(fs.readFileSync(file, 'utf8'), 'new contents');
+  t.notOk(fs.existsSync(tmp), 'the failed temp file is removed');
 });
