@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   REBALANCE_IN_PROGRESS: { wire: 20, retriable: true, message: 'the consumer group is rebalancing; rejoin' },
   UNSUPPORTED_VERSION: { wire: 21, retriable: false, message: 'the API version is not supported by this broker' },
   INTERNAL: { wire: 22, retriable: false, message: 'internal error in the broker; see its log' },
+  BROKER_BUSY: { wire: 23, retriable: true, message: 'the broker is out of open files for now; the operation did not happen; retry shortly' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
