@@ -19,6 +19,7 @@ export interface BrokerStartOptions {
   logLevel?: string;
   maxFrameBytes?: number;
   maxConnections?: number;
+  maxOpenFiles?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
   statsIntervalMs?: number;
@@ -39,6 +40,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.logLevel !== undefined) input.logLevel = options.logLevel;
   if (options.maxFrameBytes !== undefined) input.maxFrameBytes = options.maxFrameBytes;
   if (options.maxConnections !== undefined) input.maxConnections = options.maxConnections;
+  if (options.maxOpenFiles !== undefined) input.maxOpenFiles = options.maxOpenFiles;
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;

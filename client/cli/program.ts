@@ -102,6 +102,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--max-frame-bytes <n>', 'largest frame accepted (default 16 MiB)', parsePositiveInt)
     .option('--max-connections <n>', 'most client connections (default 10000)', parsePositiveInt)
+    .option('--max-open-files <n>', 'most files the storage keeps open (default: ulimit -n less a reserve for sockets; a larger value is lowered to that)', parsePositiveInt)
     .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
     .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
