@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { FlotillaError } from '../protocol/errors.js';
 import { routeConnection } from '../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from './config.js';
+import { descriptorBudget, readOpenFileLimit } from './fd-budget.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
 import { ControllerSnapshotFile } from './controller/snapshot-file.js';
 import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
@@ -48,6 +49,8 @@ const CLUSTER_FILE = 'cluster.json';
 const RETENTION_CHECK_MS = 5000;
 /** How often a broker hands partitions it leads back to their preferred leaders. */
 const LEADER_BALANCE_MS = 10_000;
+/** At most one warning about refused opens this often. */
+const REFUSAL_WARNING_MS = 10_000;
 /** How often partition leaders take the next step of a partition move. */
 const MOVE_STEP_MS = 250;
 
@@ -71,6 +74,11 @@ export class Broker {
   /** Partitions whose move-completed report is on its way to the controller. */
   private readonly reportingMoves = new Set<string>();
   readonly clusterId: string;
+  /** Descriptors the storage may hold open (see decideFileBudget). */
+  readonly fileBudget: number;
+  /** Refused opens not yet reported in a warning, and when the last warning went out. */
+  private refusedSinceWarning = 0;
+  private lastRefusalWarning = 0;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
@@ -78,7 +86,14 @@ export class Broker {
     mkdirSync(config.dataDir, { recursive: true });
     const cluster = this.loadClusterFile();
     this.clusterId = cluster.clusterId;
-    this.logs = new LogManager({ dataDir: config.dataDir, durability: config.fsync, flushIntervalMs: config.fsyncIntervalMs });
+    this.fileBudget = this.decideFileBudget();
+    this.logs = new LogManager({
+      dataDir: config.dataDir,
+      durability: config.fsync,
+      flushIntervalMs: config.fsyncIntervalMs,
+      maxOpenFiles: this.fileBudget,
+      onRefusedOpen: (error) => this.noteRefusedOpen(error),
+    });
     this.transport = new PeerTransport({
       id: config.id,
       clusterId: cluster.clusterId,
@@ -88,7 +103,7 @@ export class Broker {
       maxInboundConnections: config.maxPeerConnections,
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
-    this.hardStates = new HardStateJournal(config.dataDir);
+    this.hardStates = new HardStateJournal(config.dataDir, this.logs.files);
     this.raft = new MultiRaft({
       id: config.id,
       logs: this.logs,
@@ -106,7 +121,7 @@ export class Broker {
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
-    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir));
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
     const snapshot = this.controller.loadSnapshot();
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
@@ -448,9 +463,34 @@ export class Broker {
     return started;
   }
 
+  /**
+   * The storage's descriptor budget: `ulimit -n` less a reserve for sockets (broker/fd-budget.ts),
+   * or --max-open-files when that is smaller.
+   */
+  private decideFileBudget(): number {
+    const budget = descriptorBudget(readOpenFileLimit(), this.config.maxConnections);
+    const asked = this.config.maxOpenFiles;
+    if (asked !== undefined && asked > budget.files) {
+      this.logger.warn({ maxOpenFiles: asked, openFileLimit: budget.limit, socketReserve: budget.reserve, fileBudget: budget.files }, '--max-open-files is above what ulimit -n leaves for files; lowered to the budget');
+    }
+    const files = asked !== undefined ? Math.min(asked, budget.files) : budget.files;
+    this.logger.info({ openFileLimit: budget.limit, socketReserve: budget.reserve, fileBudget: files }, 'open-file budget');
+    return files;
+  }
+
+  /** One warning per interval, not one per refused open: a burst can refuse thousands. */
+  private noteRefusedOpen(error: FlotillaError): void {
+    this.refusedSinceWarning++;
+    const now = Date.now();
+    if (now - this.lastRefusalWarning < REFUSAL_WARNING_MS) return;
+    this.logger.warn({ refusedOpens: this.refusedSinceWarning, fileBudget: this.fileBudget, openFiles: this.logs.files.openCount, example: error.message }, 'storage opens refused for lack of descriptors; the operations are retried');
+    this.refusedSinceWarning = 0;
+    this.lastRefusalWarning = now;
+  }
+
   private lastStats = { at: Date.now(), cpu: process.cpuUsage(), frames: 0, raftMessages: 0, groupHeartbeats: 0 };
 
-  /** One line: groups (quiesced, led, their followers lagging), peer traffic per second, CPU share of one core, memory, recovery permits. */
+  /** One line: groups (quiesced, led, their followers lagging), peer traffic per second, CPU share of one core, memory, recovery permits, open files against their budget. */
   private logStats(): void {
     const now = Date.now();
     const cpu = process.cpuUsage();
@@ -477,6 +517,7 @@ export class Broker {
       rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
       heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
       recoveries: this.raft.recoveryStats(),
+      ...this.logs.files.stats(),
     }, 'stats');
     this.lastStats = { at: now, cpu, frames, raftMessages, groupHeartbeats };
   }

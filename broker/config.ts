@@ -26,6 +26,11 @@ export interface BrokerConfig {
   maxConnections: number;
   /** Inbound peer connections (type byte 0x02), counted apart so clients never lock out replication. */
   maxPeerConnections: number;
+  /**
+   * Files the storage may hold open; undefined: the budget derived from `ulimit -n`
+   * (broker/fd-budget.ts). A value above that budget is lowered to it.
+   */
+  maxOpenFiles?: number;
   idleTimeoutMs: number;
   frameTimeoutMs: number;
   /** One Raft tick; election and heartbeat timeouts are counted in ticks. */
@@ -122,6 +127,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (!Number.isSafeInteger(config.recoveryConcurrency) || config.recoveryConcurrency < 0) {
     throw new FlotillaError('INVALID_CONFIG', `--recovery-concurrency must be 0 (no limit) or a positive integer, got ${String(config.recoveryConcurrency)}`);
+  }
+  if (config.maxOpenFiles !== undefined && (!Number.isSafeInteger(config.maxOpenFiles) || config.maxOpenFiles < 8)) {
+    throw new FlotillaError('INVALID_CONFIG', `--max-open-files must be an integer >= 8, got ${String(config.maxOpenFiles)}`);
   }
   if (config.maxFrameBytes < 1024) throw new FlotillaError('INVALID_CONFIG', '--max-frame-bytes must be at least 1024');
   if (config.initialCluster.size > 0 && !config.initialCluster.has(config.id)) {

@@ -27,7 +27,8 @@ export const ERROR_CODES = {
   REBALANCE_IN_PROGRESS: { wire: 20, retriable: true, message: 'the consumer group is rebalancing; rejoin' },
   UNSUPPORTED_VERSION: { wire: 21, retriable: false, message: 'the API version is not supported by this broker' },
   INTERNAL: { wire: 22, retriable: false, message: 'internal error in the broker; see its log' },
-  REPLICA_NOT_AVAILABLE: { wire: 23, retriable: true, message: 'this replica cannot serve that range now (it found a corrupt batch and is repairing it); read another replica or retry' },
+  BROKER_BUSY: { wire: 23, retriable: true, message: 'the broker is out of open files for now; the operation did not happen; retry shortly' },
+  REPLICA_NOT_AVAILABLE: { wire: 24, retriable: true, message: 'this replica cannot serve that range now (it found a corrupt batch and is repairing it); read another replica or retry' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

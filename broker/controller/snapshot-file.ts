@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlotillaError } from '../../protocol/errors.js';
-import { replaceFileSync } from '../storage/files.js';
+import { FileCache } from '../storage/files.js';
 import type { Snapshot } from '../raft/types.js';
 
 export const CONTROLLER_SNAPSHOT_FILE = 'controller-snapshot.json';
@@ -23,7 +23,8 @@ interface SnapshotFile {
 export class ControllerSnapshotFile {
   private readonly path: string;
 
-  constructor(dataDir: string) {
+  /** `files`: the broker's descriptor budget (a small one of its own when used alone). */
+  constructor(dataDir: string, private readonly files = new FileCache(16)) {
     this.path = join(dataDir, CONTROLLER_SNAPSHOT_FILE);
   }
 
@@ -46,6 +47,6 @@ export class ControllerSnapshotFile {
       learners: snapshot.learners,
       state: JSON.parse(snapshot.data.toString('utf8')),
     };
-    replaceFileSync(this.path, Buffer.from(JSON.stringify(file)));
+    this.files.replaceFileSync(this.path, Buffer.from(JSON.stringify(file)));
   }
 }

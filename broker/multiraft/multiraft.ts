@@ -16,6 +16,9 @@
  *   stops, so safety is untouched; an idle broker's cost no longer grows with partitions.
  * - A storage failure in a cycle is fatal: the broker must not speak as if it stored what
  *   it did not, and a core with an un-advanced Ready cannot go on. `onFatal` stops the process.
+ *   Not so an open refused for lack of descriptors (BROKER_BUSY): nothing was written or
+ *   synced, so the cycle waits and persists again, and a message that could not be handled
+ *   is dropped (the sender repeats it).
  */
 import type { Logger } from 'pino';
 import type { Entry } from '../raft/log.js';
@@ -27,6 +30,7 @@ import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
 import { RecoveryScheduler, type RecoveryStats } from './recovery-scheduler.js';
+import { isRefusedOpen } from '../storage/files.js';
 
 /** What a group's state machine does with the log. Called only from the processing cycle. */
 export interface StateMachine {
@@ -254,9 +258,11 @@ export class MultiRaft {
       if (this.wakes(group, message)) this.wake(group);
       try {
         group.node.step(message);
-      } catch (err) {
-        if (this.quarantineOnCorruption(group, err)) continue;
-        throw err;
+      } catch (error) {
+        if (this.quarantineOnCorruption(group, error)) continue;
+        // No descriptor to read or write the log: the message was not handled, as if it
+        // was lost; the sender repeats it (Raft tolerates lost messages).
+        if (!isRefusedOpen(error)) throw error;
       }
       if (quiesce) this.quiesceFollower(group, message);
       this.markDirty(group);
@@ -462,15 +468,18 @@ export class MultiRaft {
     // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
     for (const { group, rd } of work) this.send(group, rd.messages);
 
-    // 2. Persist term/vote and sync the logs, all groups together.
-    const durable: Array<Promise<void>> = [];
-    for (const { group, rd } of work) {
-      if (rd.snapshot) group.stateMachine.persistSnapshot?.(rd.snapshot);
-      if (rd.hardState) this.options.hardStates.set(group.groupId, rd.hardState);
-      if (rd.mustSync && this.options.fsync === 'always') durable.push(group.log.flush());
+    // 2. Persist term/vote and sync the logs, all groups together. An open refused for
+    //    lack of descriptors means that file's sync did not happen: wait and redo the step
+    //    (each part is idempotent), as a slow disk would make us wait; nothing is sent first.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.persist(work);
+        break;
+      } catch (error) {
+        if (!isRefusedOpen(error) || this.stopped) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
+      }
     }
-    durable.push(this.options.hardStates.sync()); // after every set() of this cycle
-    await Promise.all(durable);
 
     for (const { group, rd } of work) {
       // 3. Votes and append responses only now: "persist before you speak".
@@ -483,6 +492,20 @@ export class MultiRaft {
       this.dirty.add(group);
     }
     return true;
+  }
+
+  private async persist(work: ReadonlyArray<{ group: Group; rd: Ready }>): Promise<void> {
+    const durable: Array<Promise<void>> = [];
+    for (const { group, rd } of work) {
+      if (rd.snapshot) group.stateMachine.persistSnapshot?.(rd.snapshot);
+      if (rd.hardState) this.options.hardStates.set(group.groupId, rd.hardState);
+      if (rd.mustSync && this.options.fsync === 'always') durable.push(group.log.flush());
+    }
+    durable.push(this.options.hardStates.sync()); // after every set() of this cycle
+    // Every part settles before a retry starts, so two attempts never overlap.
+    const results = await Promise.allSettled(durable);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private send(group: Group, messages: Message[]): void {

@@ -898,9 +898,14 @@ export class RaftNode {
       if (prev < this.commit) throw new Error(`raft: entry ${ents[i]!.index} conflicts with committed entries (commit ${this.commit})`);
       if (this.log.lastIndex() > prev) this.truncateLog(prev);
       const rest = ents.slice(i);
-      this.log.append(rest);
+      // The storage may refuse part-way (no descriptor for a new segment): what it stored
+      // still counts, so it is synced with the next Ready and its configurations apply.
       this.logChanged = true;
-      for (const e of rest) this.noteConfig(e);
+      try {
+        this.log.append(rest);
+      } finally {
+        for (const e of rest) if (e.index <= this.log.lastIndex()) this.noteConfig(e);
+      }
     }
     return ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex;
   }

@@ -1,48 +1,102 @@
 /**
- * File-level helpers for the storage engine: a bounded cache of open file descriptors,
- * I/O error translation, directory fsync and atomic small-file replacement.
+ * File-level helpers for the storage engine: the budget of open file descriptors (every
+ * open goes through it), I/O error translation, directory fsync and atomic small-file
+ * replacement.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LRUCache } from 'lru-cache';
 import { FlotillaError } from '../../protocol/errors.js';
 
 /** Wraps a Node I/O error in a FlotillaError whose message says what failed and where. */
 export function storageError(what: string, file: string, cause: unknown): FlotillaError {
   if (cause instanceof FlotillaError) return cause;
   const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+  if (isOutOfDescriptors(code)) return refusal(what, file, code, cause);
   const hint =
     code === 'ENOSPC' ? ' (disk full: free space or lower retention)' :
-    code === 'EIO' ? ' (device I/O error: check the disk; this log refuses further writes)' :
-    code === 'EMFILE' || code === 'ENFILE' ? ' (too many open files: lower maxOpenFiles or raise ulimit -n)' : '';
+    code === 'EIO' ? ' (device I/O error: check the disk; this log refuses further writes)' : '';
   return new FlotillaError('INTERNAL', `storage: ${what} failed on ${file}: ${code}${hint}`, { errno: code, file }, { cause });
+}
+
+function isOutOfDescriptors(code: unknown): boolean {
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
+/**
+ * An open that could not get a descriptor. Nothing was opened, so the operation did not
+ * happen: it is retriable (BROKER_BUSY), never a reason to stop the broker.
+ */
+function refusal(what: string, file: string, reason: string, cause?: unknown): FlotillaError {
+  return new FlotillaError(
+    'BROKER_BUSY',
+    `storage: ${what} of ${file} refused: ${reason} (the broker is at its open-file budget; retry shortly, or raise ulimit -n)`,
+    { errno: reason, file, refused: true },
+    { cause },
+  );
+}
+
+/** True for the error of an open refused for lack of descriptors (nothing happened). */
+export function isRefusedOpen(error: unknown): boolean {
+  return error instanceof FlotillaError && error.details.refused === true;
 }
 
 /** An open descriptor shared through the cache. `pins` counts users that are mid-operation. */
 interface CachedFd {
+  file: string;
   fd: number;
   pins: number;
+  /** Out of the cache (forgotten); the last user closes it. */
   evicted: boolean;
 }
 
+export interface FileCacheStats {
+  /** Descriptors open through the cache now: cached, pinned after eviction, transient. */
+  openFiles: number;
+  /** The most ever open at once; never above `fileBudget`. */
+  peakOpenFiles: number;
+  fileBudget: number;
+  /** Opens refused (budget all pinned, or EMFILE/ENFILE from the OS) since start. */
+  openRefusals: number;
+}
+
 /**
- * Bounds how many descriptors all logs of a broker hold open. Closed segments (and idle
- * partitions' active segments) are reopened on demand. A descriptor in use by an in-flight
- * operation is pinned: eviction then only marks it, and the last user closes it, so an
- * async read never sees its fd number closed (or reused) under it.
+ * Descriptors kept free of async pins, for synchronous operations (which hold one at a time)
+ * and the hard-state journal's long-lived descriptor.
+ */
+const SYNC_HEADROOM = 8;
+
+/**
+ * Every descriptor the storage opens goes through here, counted against one budget:
+ * segments, indexes and terms files (kept open, least recently used closed first), and the
+ * short-lived ones (directory fsyncs, temp files, whole-file reads and writes). The count
+ * includes descriptors pinned by in-flight operations, so it never exceeds `budget`.
+ *
+ * A descriptor in use by an operation is pinned: eviction skips it, and `forget` only marks
+ * it, the last user closing it, so an async read never sees its fd number closed (or
+ * reused) under it. Operations that hold a descriptor across an await (fdatasync, consumer
+ * reads) wait for one of `budget - SYNC_HEADROOM` permits; synchronous ones hold at most
+ * one at a time, so they always find a free or idle descriptor within the headroom. A flush
+ * of 10,000 partitions therefore queues for descriptors instead of opening 20,000 at once.
+ *
+ * When no descriptor can be had (everything pinned, or the OS says EMFILE/ENFILE because
+ * sockets took more than their reserve) the open is refused with a retriable BROKER_BUSY.
  */
 export class FileCache {
-  private readonly cache: LRUCache<string, CachedFd>;
+  /** Unpinned open descriptors, least recently used first (Map keeps insertion order). */
+  private readonly idle = new Map<string, CachedFd>();
+  /** Every cached descriptor, pinned or idle. */
+  private readonly cached = new Map<string, CachedFd>();
   private opened = 0;
+  private peak = 0;
+  private refusals = 0;
+  private readonly asyncLimit: number;
+  private asyncHeld = 0;
+  private readonly asyncWaiters: Array<() => void> = [];
 
-  constructor(readonly maxOpenFiles = 1024) {
-    this.cache = new LRUCache<string, CachedFd>({
-      max: maxOpenFiles,
-      dispose: (entry) => {
-        entry.evicted = true;
-        if (entry.pins === 0) this.closeQuietly(entry);
-      },
-    });
+  /** `onRefusal` hears every refused open (the broker logs them, rate-limited). */
+  constructor(readonly budget = 1024, private readonly onRefusal?: (error: FlotillaError) => void) {
+    if (!(Number.isInteger(budget) && budget >= 8)) throw new FlotillaError('INVALID_CONFIG', `storage: the open-file budget must be an integer >= 8, got ${budget}`);
+    this.asyncLimit = budget - Math.min(SYNC_HEADROOM, Math.floor(budget / 2));
   }
 
   /** Number of descriptors currently open through this cache (including pinned, evicted ones). */
@@ -50,35 +104,11 @@ export class FileCache {
     return this.opened;
   }
 
-  /**
-   * Opens (or reuses) a read-write descriptor for `file` and pins it; call `release` when
-   * done. Files are opened 'r+': callers create them first with `createEmpty`.
-   */
-  acquire(file: string): CachedFd {
-    let entry = this.cache.get(file);
-    if (entry === undefined) {
-      let fd: number;
-      try {
-        fd = fs.openSync(file, 'r+');
-      } catch (err) {
-        throw storageError('open', file, err);
-      }
-      this.opened++;
-      entry = { fd, pins: 0, evicted: false };
-      entry.pins++; // pinned before set(): set() may evict, never this one
-      this.cache.set(file, entry);
-      return entry;
-    }
-    entry.pins++;
-    return entry;
+  stats(): FileCacheStats {
+    return { openFiles: this.opened, peakOpenFiles: this.peak, fileBudget: this.budget, openRefusals: this.refusals };
   }
 
-  release(entry: CachedFd): void {
-    entry.pins--;
-    if (entry.pins === 0 && entry.evicted) this.closeQuietly(entry);
-  }
-
-  /** Runs `use` with a pinned descriptor (sync). */
+  /** Runs `use` with a pinned read-write descriptor of `file` (created first with `createEmpty`). */
   withFd<T>(file: string, use: (fd: number) => T): T {
     const entry = this.acquire(file);
     try {
@@ -90,28 +120,65 @@ export class FileCache {
 
   /** Runs `use` with a pinned descriptor held across the promise. */
   async withFdAsync<T>(file: string, use: (fd: number) => Promise<T>): Promise<T> {
-    const entry = this.acquire(file);
+    await this.takeAsyncPermit();
     try {
-      return await use(entry.fd);
+      const entry = this.acquire(file);
+      try {
+        return await use(entry.fd);
+      } finally {
+        this.release(entry);
+      }
     } finally {
-      this.release(entry);
+      this.giveAsyncPermit();
     }
   }
 
-  /** Closes the descriptor of `file` (before unlink or rename); pinned users finish first. */
-  forget(file: string): void {
-    this.cache.delete(file);
+  /**
+   * Runs `use`, which opens and closes one descriptor of its own (`readFileSync`, a temp
+   * file, a directory to fsync), within the budget. `file` names it in errors.
+   */
+  withTransient<T>(file: string, use: () => T): T {
+    this.takeSlot(file);
+    try {
+      return this.retryOnce(file, use);
+    } finally {
+      this.opened--;
+    }
   }
 
-  /** Closes every descriptor whose path starts with `prefix` (a log directory). */
-  forgetUnder(prefix: string): void {
-    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
+  /** `withTransient` for a descriptor held across a promise. */
+  async withTransientAsync<T>(file: string, use: () => Promise<T>): Promise<T> {
+    await this.takeAsyncPermit();
+    try {
+      this.takeSlot(file);
+      try {
+        return await use();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw isOutOfDescriptors(code) ? this.refuse(refusal('open', file, String(code), err)) : err;
+      } finally {
+        this.opened--;
+      }
+    } finally {
+      this.giveAsyncPermit();
+    }
   }
 
-  private closeQuietly(entry: CachedFd): void {
-    if (entry.fd < 0) return;
-    const fd = entry.fd;
-    entry.fd = -1;
+  /**
+   * Opens a descriptor kept outside the cache (the hard-state journal's), counted against
+   * the budget until `closeHeld`.
+   */
+  openHeld(file: string, flags: string): number {
+    this.takeSlot(file);
+    try {
+      return this.retryOnce(file, () => fs.openSync(file, flags));
+    } catch (err) {
+      this.opened--;
+      throw storageError('open', file, err);
+    }
+  }
+
+  closeHeld(fd: number): void {
     this.opened--;
     try {
       fs.closeSync(fd);
@@ -119,37 +186,205 @@ export class FileCache {
       // Closing cannot lose data here: everything that needed to be durable was synced.
     }
   }
-}
 
-export function createEmpty(file: string): void {
-  try {
-    fs.closeSync(fs.openSync(file, 'w'));
-  } catch (err) {
-    throw storageError('create', file, err);
+  /** Closes the descriptor of `file` (before unlink or rename); pinned users finish first. */
+  forget(file: string): void {
+    const entry = this.cached.get(file);
+    if (!entry) return;
+    this.cached.delete(file);
+    this.idle.delete(file);
+    entry.evicted = true;
+    if (entry.pins === 0) this.close(entry);
+  }
+
+  /** Closes every descriptor whose path starts with `prefix` (a log directory). */
+  forgetUnder(prefix: string): void {
+    for (const key of [...this.cached.keys()]) if (key.startsWith(prefix)) this.forget(key);
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private acquire(file: string): CachedFd {
+    let entry = this.cached.get(file);
+    if (entry === undefined) {
+      entry = { file, fd: this.openHeld(file, 'r+'), pins: 0, evicted: false };
+      this.cached.set(file, entry);
+    }
+    if (entry.pins++ === 0) this.idle.delete(file);
+    return entry;
+  }
+
+  private release(entry: CachedFd): void {
+    if (--entry.pins > 0) return;
+    if (entry.evicted) this.close(entry);
+    else this.idle.set(entry.file, entry); // most recently used: last
+  }
+
+  /** Counts one more descriptor, closing the least recently used idle one at the budget. */
+  private takeSlot(file: string): void {
+    if (this.opened >= this.budget && !this.evictOne()) {
+      throw this.refuse(refusal('open', file, `all ${this.budget} descriptors of the budget are in use`));
+    }
+    this.opened++;
+    if (this.opened > this.peak) this.peak = this.opened;
+  }
+
+  /** Runs an open; on EMFILE/ENFILE (sockets took more than their reserve) closes one idle descriptor and tries once more. */
+  private retryOnce<T>(file: string, open: () => T): T {
+    try {
+      return open();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!isOutOfDescriptors(code)) throw err;
+      if (this.evictOne()) {
+        try {
+          return open();
+        } catch (again) {
+          if (!isOutOfDescriptors((again as NodeJS.ErrnoException).code)) throw again;
+        }
+      }
+      throw this.refuse(refusal('open', file, String(code), err));
+    }
+  }
+
+  private evictOne(): boolean {
+    const oldest = this.idle.values().next();
+    if (oldest.done) return false;
+    this.forget(oldest.value.file);
+    return true;
+  }
+
+  private refuse(error: FlotillaError): FlotillaError {
+    this.refusals++;
+    this.onRefusal?.(error);
+    return error;
+  }
+
+  private async takeAsyncPermit(): Promise<void> {
+    if (this.asyncHeld < this.asyncLimit) {
+      this.asyncHeld++;
+      return;
+    }
+    // The releasing operation hands its permit over directly (asyncHeld stays the same).
+    await new Promise<void>((resolve) => this.asyncWaiters.push(resolve));
+  }
+
+  private giveAsyncPermit(): void {
+    const next = this.asyncWaiters.shift();
+    if (next) next();
+    else this.asyncHeld--;
+  }
+
+  private close(entry: CachedFd): void {
+    if (entry.fd < 0) return;
+    const fd = entry.fd;
+    entry.fd = -1;
+    this.closeHeld(fd);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Short-lived descriptors
+
+  createEmpty(file: string): void {
+    try {
+      this.withTransient(file, () => fs.closeSync(fs.openSync(file, 'w')));
+    } catch (err) {
+      throw storageError('create', file, err);
+    }
+  }
+
+  /** The whole file, or undefined when it does not exist. */
+  readFile(file: string): Buffer | undefined {
+    try {
+      return this.withTransient(file, () => fs.readFileSync(file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError('read', file, err);
+    }
+  }
+
+  /** File names in `dir`. */
+  readdir(dir: string): string[] {
+    try {
+      return this.withTransient(dir, () => fs.readdirSync(dir));
+    } catch (err) {
+      throw storageError('list', dir, err);
+    }
+  }
+
+  /** Removes `target` and everything under it (rm opens directories to list them). */
+  async remove(target: string): Promise<void> {
+    try {
+      await this.withTransientAsync(target, () => fs.promises.rm(target, { recursive: true, force: true }));
+    } catch (err) {
+      throw storageError('remove', target, err);
+    }
+  }
+
+  /** Writes `contents` as the whole file, without fsync. */
+  writeFile(file: string, contents: Buffer | string): void {
+    try {
+      this.withTransient(file, () => fs.writeFileSync(file, contents));
+    } catch (err) {
+      throw storageError('write', file, err);
+    }
+  }
+
+  fsyncDirSync(dir: string): void {
+    this.withTransient(dir, () => fsyncDirSync(dir));
+  }
+
+  async fsyncDir(dir: string): Promise<void> {
+    try {
+      await this.withTransientAsync(dir, async () => {
+        const handle = await fs.promises.open(dir, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      });
+    } catch (err) {
+      throw storageError('fsync of directory', dir, err);
+    }
+  }
+
+  /** `replaceFileSync` (below) within the budget. */
+  replaceFileSync(file: string, contents: Buffer): void {
+    this.withTransient(`${file}.tmp`, () => replaceFileSync(file, contents));
+  }
+
+  async replaceFile(file: string, contents: Buffer): Promise<void> {
+    const tmp = `${file}.tmp`;
+    try {
+      await this.withTransientAsync(tmp, async () => {
+        const handle = await fs.promises.open(tmp, 'w');
+        try {
+          await handle.write(contents, 0, contents.length, 0);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      });
+      await fs.promises.rename(tmp, file);
+    } catch (err) {
+      throw storageError('atomic replace', file, err);
+    }
+    await this.fsyncDir(path.dirname(file));
   }
 }
 
+/** Makes a directory's entries (files created, renamed or removed) durable. */
 export function fsyncDirSync(dir: string): void {
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
     throw storageError('fsync of directory', dir, err);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined;
-  try {
-    handle = await fs.promises.open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    throw storageError('fsync of directory', dir, err);
-  } finally {
-    await handle?.close();
   }
 }
 

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { HardState } from '../raft/log.js';
-import { fdatasyncAsync, fsyncDirSync, replaceFileSync, storageError } from './files.js';
+import { FileCache, fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
 
 export const HARD_STATE_JOURNAL = 'raft-hard-state.journal';
 const RECORD_SIZE = 16;
@@ -40,32 +40,32 @@ export class HardStateJournal {
   private fd: number;
   private size: number;
   private pending: Buffer[] = [];
+  private readonly dir: string;
+  /** A compaction renamed the journal and the directory fsync has not happened yet. */
+  private renamed = false;
 
-  constructor(dir: string) {
+  /** `files`: the broker's descriptor budget, which counts the journal's descriptor. */
+  constructor(dir: string, private readonly files = new FileCache(16)) {
+    this.dir = dir;
     this.file = path.join(dir, HARD_STATE_JOURNAL);
-    let bytes: Buffer;
-    try {
-      bytes = fs.existsSync(this.file) ? fs.readFileSync(this.file) : Buffer.alloc(0);
-    } catch (err) {
-      throw storageError('read', this.file, err);
-    }
+    const bytes = files.readFile(this.file) ?? Buffer.alloc(0);
     let at = 0;
     for (; at + RECORD_SIZE <= bytes.length; at += RECORD_SIZE) {
       if (crc32c(bytes.subarray(at, at + 12)) !== bytes.readUInt32BE(at + 12)) break;
       this.states.set(bytes.readUInt32BE(at), { term: bytes.readUInt32BE(at + 4), vote: bytes.readUInt32BE(at + 8) });
     }
+    this.fd = files.openHeld(this.file, fs.existsSync(this.file) ? 'r+' : 'w+');
     try {
-      this.fd = fs.openSync(this.file, fs.existsSync(this.file) ? 'r+' : 'w+');
       if (at !== bytes.length) {
         // A torn or corrupt tail: records after it were never reported durable.
         fs.ftruncateSync(this.fd, at);
         fs.fdatasyncSync(this.fd);
       }
     } catch (err) {
-      throw storageError('open', this.file, err);
+      throw storageError('cut', this.file, err);
     }
     this.size = at;
-    fsyncDirSync(dir);
+    files.fsyncDirSync(dir);
   }
 
   /** The group's last saved state, or undefined if it never saved one here. */
@@ -86,30 +86,56 @@ export class HardStateJournal {
 
   /** Writes and fdatasyncs every change recorded so far (one fsync for all groups). */
   async sync(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const records = this.pending;
-    this.pending = [];
-    const at = this.size;
-    this.size += records.length * RECORD_SIZE;
-    try {
-      fs.writevSync(this.fd, records, at);
-      await fdatasyncAsync(this.fd);
-    } catch (err) {
-      throw storageError('sync', this.file, err);
+    if (this.pending.length > 0) {
+      const records = this.pending;
+      this.pending = [];
+      const at = this.size;
+      this.size += records.length * RECORD_SIZE;
+      try {
+        fs.writevSync(this.fd, records, at);
+        await fdatasyncAsync(this.fd);
+      } catch (err) {
+        throw storageError('sync', this.file, err);
+      }
     }
-    if (this.size / RECORD_SIZE > Math.max(COMPACT_MIN_RECORDS, COMPACT_FACTOR * this.states.size)) this.compact();
+    // A compaction's rename is durable before any record written after it is reported durable.
+    if (this.renamed) {
+      this.files.fsyncDirSync(this.dir);
+      this.renamed = false;
+    }
+    if (this.size / RECORD_SIZE > Math.max(COMPACT_MIN_RECORDS, COMPACT_FACTOR * this.states.size)) {
+      try {
+        this.compact();
+      } catch (err) {
+        // Out of descriptors before the rename: the journal is unchanged; the next sync tries again.
+        if (!isRefusedOpen(err)) throw err;
+      }
+    }
   }
 
-  /** Rewrites the journal with one record per live group. */
+  /** Rewrites the journal with one record per live group (temp file, fdatasync, rename). */
   private compact(): void {
     const contents = Buffer.concat([...this.states].map(([groupId, state]) => encodeRecord(groupId, state)));
-    replaceFileSync(this.file, contents);
-    fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, 'r+');
+    const tmp = `${this.file}.tmp`;
+    const fd = this.files.openHeld(tmp, 'w+');
+    try {
+      fs.writeSync(fd, contents, 0, contents.length, 0);
+      fs.fdatasyncSync(fd);
+      fs.renameSync(tmp, this.file);
+    } catch (err) {
+      this.files.closeHeld(fd);
+      throw storageError('compact', this.file, err);
+    }
+    // The new file is the journal from here on; the old descriptor points at the replaced one.
+    this.files.closeHeld(this.fd);
+    this.fd = fd;
     this.size = contents.length;
+    this.renamed = true;
+    this.files.fsyncDirSync(this.dir);
+    this.renamed = false;
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.files.closeHeld(this.fd);
   }
 }

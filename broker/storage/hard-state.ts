@@ -12,7 +12,7 @@ import { crc32c } from '@node-rs/crc32';
 import { readInt64, writeInt64 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { HardState } from '../raft/log.js';
-import { replaceFileSync, storageError } from './files.js';
+import { FileCache } from './files.js';
 
 export const HARD_STATE_FILE = 'raft-state';
 const VERSION = 1;
@@ -38,37 +38,45 @@ function decode(bytes: Buffer, file: string): HardState {
   return { term: readInt64(bytes, 4), vote: bytes.readInt32BE(12) };
 }
 
+/** Per file, the last save started: saves share one temp file name, so they must not overlap. */
+const savesInFlight = new Map<string, Promise<void>>();
+
 export class HardStateStore {
   readonly file: string;
 
-  constructor(readonly dir: string) {
+  /** `files`: the broker's descriptor budget (a small one of its own when used alone). */
+  constructor(readonly dir: string, private readonly files = new FileCache(16)) {
     this.file = path.join(dir, HARD_STATE_FILE);
   }
 
   /** The saved state, or term 0 / no vote for a group that never saved one. */
   load(): HardState {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(this.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { term: 0, vote: 0 };
-      throw storageError('read', this.file, err);
-    }
-    return decode(bytes, this.file);
+    const bytes = this.files.readFile(this.file);
+    return bytes ? decode(bytes, this.file) : { term: 0, vote: 0 };
   }
 
-  /**
-   * Durable when the promise resolves; saves apply in call order. The replacement itself
-   * runs synchronously (see saveSync): one helper replaces every small file.
-   */
-  async save(state: HardState): Promise<void> {
-    this.saveSync(state);
+  /** Durable when the promise resolves. Saves of one file run one at a time, in call order. */
+  save(state: HardState): Promise<void> {
+    const bytes = encode(state);
+    const previous = savesInFlight.get(this.file) ?? Promise.resolve();
+    const run = previous
+      .catch(() => undefined)
+      .then(async () => {
+        await fs.promises.mkdir(this.dir, { recursive: true });
+        await this.files.replaceFile(this.file, bytes);
+      });
+    savesInFlight.set(this.file, run);
+    const forget = (): void => {
+      if (savesInFlight.get(this.file) === run) savesInFlight.delete(this.file);
+    };
+    run.then(forget, forget);
+    return run;
   }
 
   /** Durable when it returns (blocks the event loop for two fsyncs). */
   saveSync(state: HardState): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    replaceFileSync(this.file, encode(state));
+    this.files.replaceFileSync(this.file, encode(state));
   }
 }
 

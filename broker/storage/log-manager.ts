@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FlotillaError } from '../../protocol/errors.js';
 import { CoalescedRun } from './coalesced-run.js';
+import type { FileCache } from './files.js';
 import { HardStateStore } from './hard-state.js';
 import { PartitionLog, validateLogOptions, type PartitionLogOptions } from './partition-log.js';
 import { createResources, type StorageResources } from './segment.js';
@@ -24,8 +25,13 @@ export interface LogManagerOptions extends PartitionLogOptions {
   durability: DurabilityMode;
   /** `batch` mode: ms between flush cycles. */
   flushIntervalMs: number;
-  /** Descriptors held open across all logs (segments, indexes, term files). */
+  /**
+   * The descriptor budget of the storage: every file it opens (segments, indexes, terms
+   * files, directories to fsync, temp files) counts, including those in use.
+   */
   maxOpenFiles: number;
+  /** Hears every open refused for lack of descriptors (the broker logs them, rate-limited). */
+  onRefusedOpen?: (error: FlotillaError) => void;
   /** Bytes of loaded offset indexes kept in memory across all logs. */
   maxIndexBytes: number;
 }
@@ -59,7 +65,7 @@ export class LogManager {
     if (!(merged.flushIntervalMs > 0)) throw new FlotillaError('INVALID_CONFIG', `storage: flushIntervalMs must be > 0`);
     if (!(merged.maxOpenFiles >= 8)) throw new FlotillaError('INVALID_CONFIG', `storage: maxOpenFiles must be >= 8`);
     this.options = merged;
-    this.resources = createResources(merged.maxOpenFiles, merged.maxIndexBytes);
+    this.resources = createResources(merged.maxOpenFiles, merged.maxIndexBytes, options.onRefusedOpen);
     fs.mkdirSync(merged.dataDir, { recursive: true });
     if (merged.durability === 'batch') {
       this.timer = setInterval(() => {
@@ -85,12 +91,13 @@ export class LogManager {
 
   /** Names of the log directories on disk (open or not). */
   listOnDisk(): string[] {
-    return fs.readdirSync(this.options.dataDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const dir = this.options.dataDir;
+    return this.files.withTransient(dir, () => fs.readdirSync(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
   }
 
   /** The group's term/vote store, in the log's directory. */
   hardState(name: string): HardStateStore {
-    return new HardStateStore(this.dirOf(name));
+    return new HardStateStore(this.dirOf(name), this.files);
   }
 
   /** Deletes the log and its directory (topic deletion). */
@@ -98,7 +105,7 @@ export class LogManager {
     const log = this.logs.get(name);
     this.logs.delete(name);
     if (log) await log.delete();
-    else await fs.promises.rm(this.dirOf(name), { recursive: true, force: true });
+    else await this.files.remove(this.dirOf(name));
   }
 
   /** What the durability mode asks for after appends: see the module comment. */
@@ -135,6 +142,11 @@ export class LogManager {
   /** Descriptors currently open across all logs. */
   openFileCount(): number {
     return this.resources.files.openCount;
+  }
+
+  /** The descriptor budget every storage open goes through (also the hard-state journal's). */
+  get files(): FileCache {
+    return this.resources.files;
   }
 
   private dirOf(name: string): string {

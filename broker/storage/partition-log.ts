@@ -27,7 +27,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
 import { CoalescedRun } from './coalesced-run.js';
 import { isLogCorruption, type LogCorruption } from './corruption.js';
-import { createEmpty, fdatasyncAsync, fsyncDir, fsyncDirSync, replaceFileSync, storageError } from './files.js';
+import { fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
 import {
   SEGMENT_NAME,
   Segment,
@@ -234,6 +234,8 @@ export class PartitionLog implements RaftLog {
     if (location.baseOffset !== index + 1) {
       throw new FlotillaError('INVALID_REQUEST', `storage: cannot truncate after ${index}: it is inside the batch [${location.baseOffset}, ${location.lastOffset}]`);
     }
+    // Open what the cut needs before anything changes: a refused open then changes nothing.
+    segment.prepareTruncation();
     this.rewinds++;
     const later = this.segments.splice(at + 1);
     for (const segment of later.reverse()) segment.delete();
@@ -294,7 +296,7 @@ export class PartitionLog implements RaftLog {
     for (const s of later.reverse()) s.delete();
     if (scan.validEnd === 0 && at > 0) this.segments.pop()!.delete();
     else segment.cutBadTail(scan.validEnd, scan.nextOffset);
-    fsyncDirSync(this.dir);
+    this.res.files.fsyncDirSync(this.dir);
     this.dirDirty = false;
     return scan.nextOffset - 1;
   }
@@ -311,7 +313,7 @@ export class PartitionLog implements RaftLog {
     this.terms = new TermRuns(index, term);
     this.writeTermsFileAtomically();
     this.segments = [Segment.create(this.res, this.dir, index + 1, this.options.indexIntervalBytes, this.options.now())];
-    fsyncDirSync(this.dir);
+    this.res.files.fsyncDirSync(this.dir);
     this.logStart = index + 1;
     this.durable = index;
     this.failure = undefined;
@@ -425,9 +427,17 @@ export class PartitionLog implements RaftLog {
       await Promise.all(syncs);
       if (this.dirDirty) {
         this.dirDirty = false;
-        await fsyncDir(this.dir);
+        try {
+          await this.res.files.fsyncDir(this.dir);
+        } catch (err) {
+          this.dirDirty = true;
+          throw err;
+        }
       }
     } catch (err) {
+      // No descriptor for a file: its fsync did not run, so nothing is lost and nothing
+      // is reported durable; the next flush tries again (dirty flags were kept).
+      if (isRefusedOpen(err)) throw err;
       const cause = storageError('flush', this.dir, err);
       this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
       throw this.failure;
@@ -436,12 +446,12 @@ export class PartitionLog implements RaftLog {
   }
 
   private async syncTermsFile(): Promise<void> {
-    this.termsDirty = false;
-    const runs = this.terms.runs;
-    const fresh = runs.slice(this.termsOnDisk);
-    const bytes = Buffer.concat(fresh.map((run) => TermRuns.encodeRun(run)));
-    const written = this.termsOnDisk;
     await this.res.files.withFdAsync(this.termsPath, async (fd) => {
+      // Taken once the descriptor is: a refused open leaves the file dirty for the next flush.
+      this.termsDirty = false;
+      const written = this.termsOnDisk;
+      const fresh = this.terms.runs.slice(written);
+      const bytes = Buffer.concat(fresh.map((run) => TermRuns.encodeRun(run)));
       if (bytes.length > 0) fs.writeSync(fd, bytes, 0, bytes.length, written * TERM_RECORD_SIZE);
       this.termsOnDisk = written + fresh.length;
       await fdatasyncAsync(fd);
@@ -460,18 +470,14 @@ export class PartitionLog implements RaftLog {
 
   private writeTermsFileUnsynced(): void {
     this.res.files.forget(this.termsPath);
-    try {
-      fs.writeFileSync(this.termsPath, this.terms.encode());
-    } catch (err) {
-      throw storageError('write', this.termsPath, err);
-    }
+    this.res.files.writeFile(this.termsPath, this.terms.encode());
     this.termsOnDisk = this.terms.runs.length;
     this.termsDirty = true;
   }
 
   private writeTermsFileAtomically(): void {
     this.res.files.forget(this.termsPath);
-    replaceFileSync(this.termsPath, this.terms.encode());
+    this.res.files.replaceFileSync(this.termsPath, this.terms.encode());
     this.termsOnDisk = this.terms.runs.length;
   }
 
@@ -552,7 +558,7 @@ export class PartitionLog implements RaftLog {
     this.res.files.forget(this.termsPath);
     if (!this.failure) {
       try {
-        fs.writeFileSync(path.join(this.dir, CLEAN_MARKER), '');
+        this.res.files.writeFile(path.join(this.dir, CLEAN_MARKER), '');
       } catch {
         // Without the marker the next open only costs one more fdatasync.
       }
@@ -564,7 +570,7 @@ export class PartitionLog implements RaftLog {
     this.closed = true;
     for (const segment of this.segments) segment.close();
     this.res.files.forgetUnder(this.dir + path.sep);
-    await fs.promises.rm(this.dir, { recursive: true, force: true });
+    await this.res.files.remove(this.dir);
   }
 
   // -------------------------------------------------------------------------------------
@@ -576,7 +582,7 @@ export class PartitionLog implements RaftLog {
     } catch (err) {
       throw storageError('create directory', this.dir, err);
     }
-    const names = fs.readdirSync(this.dir);
+    const names = this.res.files.readdir(this.dir);
     if (names.includes(LOST_ENTRIES_FILE)) this.readLossFile();
     const closedCleanly = names.includes(CLEAN_MARKER);
     if (closedCleanly) fs.rmSync(path.join(this.dir, CLEAN_MARKER), { force: true });
@@ -605,7 +611,7 @@ export class PartitionLog implements RaftLog {
     } else if (this.segments.length === 0) {
       this.terms = stored!;
       this.segments.push(Segment.create(this.res, this.dir, this.terms.boundary.start + 1, interval, now));
-      fsyncDirSync(this.dir);
+      this.res.files.fsyncDirSync(this.dir);
     } else {
       // Recover the newest segment; one left empty by the cut is dropped (a roll that
       // happened just before the crash), and its predecessor is checked in turn.
@@ -630,7 +636,7 @@ export class PartitionLog implements RaftLog {
     const changed = this.withCorruptionCut(() => this.reconcileTerms());
     if (!fresh && (!stored || changed || this.termsOnDisk !== this.terms.runs.length)) this.writeTermsFileAtomically();
     if (this.dirDirty && !fresh) {
-      fsyncDirSync(this.dir);
+      this.res.files.fsyncDirSync(this.dir);
       this.dirDirty = false;
     }
     this.durable = this.lastIndex();
@@ -653,11 +659,9 @@ export class PartitionLog implements RaftLog {
   }
 
   private readTermsFile(): TermRuns | undefined {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(this.termsPath);
-    } catch {
-      createEmpty(this.termsPath);
+    const bytes = this.res.files.readFile(this.termsPath);
+    if (!bytes) {
+      this.res.files.createEmpty(this.termsPath);
       return undefined;
     }
     const decoded = TermRuns.decode(bytes);
@@ -736,7 +740,7 @@ export class PartitionLog implements RaftLog {
   /** Records durably that entries up to `lastIndexBefore` may have been acknowledged and are being cut. */
   private noteLoss(lastIndexBefore: number): void {
     const upTo = Math.max(lastIndexBefore, this.lostEntries?.lastIndexBefore ?? -1);
-    replaceFileSync(path.join(this.dir, LOST_ENTRIES_FILE), Buffer.from(JSON.stringify({ lastIndexBefore: upTo })));
+    this.res.files.replaceFileSync(path.join(this.dir, LOST_ENTRIES_FILE), Buffer.from(JSON.stringify({ lastIndexBefore: upTo })));
     this.lostEntries = { lastIndexBefore: upTo };
   }
 
@@ -744,13 +748,13 @@ export class PartitionLog implements RaftLog {
   clearLoss(): void {
     if (!this.lostEntries) return;
     fs.rmSync(path.join(this.dir, LOST_ENTRIES_FILE), { force: true });
-    fsyncDirSync(this.dir);
+    this.res.files.fsyncDirSync(this.dir);
     this.lostEntries = undefined;
   }
 
   private readLossFile(): void {
     try {
-      const parsed = JSON.parse(fs.readFileSync(path.join(this.dir, LOST_ENTRIES_FILE), 'utf8')) as { lastIndexBefore?: unknown };
+      const parsed = JSON.parse(this.res.files.readFile(path.join(this.dir, LOST_ENTRIES_FILE))?.toString('utf8') ?? '{}') as { lastIndexBefore?: unknown };
       // A damaged file still means a loss happened: assume the worst (everything).
       const upTo = typeof parsed.lastIndexBefore === 'number' ? parsed.lastIndexBefore : Number.MAX_SAFE_INTEGER;
       this.lostEntries = { lastIndexBefore: upTo };

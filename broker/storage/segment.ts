@@ -22,7 +22,8 @@ import {
   termOf,
 } from '../../protocol/batch.js';
 import { LogCorruption } from './corruption.js';
-import { FileCache, createEmpty, fdatasyncAsync, readAsync, readFullySync, storageError } from './files.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import { FileCache, fdatasyncAsync, readAsync, readFullySync, storageError } from './files.js';
 import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
 
 /** Shared by every log of a broker: open descriptors and loaded indexes, both bounded. */
@@ -31,9 +32,9 @@ export interface StorageResources {
   indexes: LRUCache<string, OffsetIndex>;
 }
 
-export function createResources(maxOpenFiles = 1024, maxIndexBytes = 64 * 1024 * 1024): StorageResources {
+export function createResources(maxOpenFiles = 1024, maxIndexBytes = 64 * 1024 * 1024, onRefusal?: (error: FlotillaError) => void): StorageResources {
   return {
-    files: new FileCache(maxOpenFiles),
+    files: new FileCache(maxOpenFiles, onRefusal),
     indexes: new LRUCache<string, OffsetIndex>({ maxSize: maxIndexBytes, sizeCalculation: (index) => index.byteSize }),
   };
 }
@@ -172,8 +173,8 @@ export class Segment {
 
   static create(res: StorageResources, dir: string, baseOffset: number, indexIntervalBytes: number, now: number): Segment {
     const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now);
-    createEmpty(segment.logPath);
-    createEmpty(segment.indexPath);
+    res.files.createEmpty(segment.logPath);
+    res.files.createEmpty(segment.indexPath);
     return segment;
   }
 
@@ -297,11 +298,9 @@ export class Segment {
   }
 
   private readIndexFile(): { index: OffsetIndex; damaged: boolean } {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(this.indexPath);
-    } catch {
-      createEmpty(this.indexPath);
+    let bytes = this.res.files.readFile(this.indexPath);
+    if (!bytes) {
+      this.res.files.createEmpty(this.indexPath);
       return { index: new OffsetIndex(), damaged: this.size > this.indexIntervalBytes };
     }
     if (this.indexOnDisk > 0) bytes = bytes.subarray(0, this.indexOnDisk * INDEX_ENTRY_SIZE);
@@ -356,11 +355,7 @@ export class Segment {
     // Only a segment without unsynced bytes may have its index file rewritten: entries in
     // the file must point at synced batches (see writePendingIndex).
     if (!this.unsynced && this.pending.length === 0) {
-      try {
-        fs.writeFileSync(this.indexPath, index.encodeRange(0));
-      } catch (err) {
-        throw storageError('index rebuild', this.indexPath, err);
-      }
+      this.res.files.writeFile(this.indexPath, index.encodeRange(0));
       this.indexOnDisk = index.count;
       this.lastIndexedPosition = index.count > 0 ? index.positionAt(index.count - 1) : this.size > 0 ? 0 : -Infinity;
     }
@@ -520,6 +515,16 @@ export class Segment {
       throw storageError('index write', this.indexPath, err);
     }
     this.syncNow();
+  }
+
+  /**
+   * Loads the index and opens both files, so that `truncateTo` right after needs no new
+   * descriptor (nothing opens in between to evict them).
+   */
+  prepareTruncation(): void {
+    this.index();
+    this.res.files.withFd(this.logPath, () => undefined);
+    this.res.files.withFd(this.indexPath, () => undefined);
   }
 
   /** Cuts the segment after `position`, where the batch starting at `nextOffset` began. */

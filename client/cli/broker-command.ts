@@ -22,6 +22,7 @@ export interface BrokerStartOptions {
   maxPeerConnections?: number;
   maxConnectionPendingBytes?: number;
   maxPendingResponseBytes?: number;
+  maxOpenFiles?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
   statsIntervalMs?: number;
@@ -45,6 +46,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.maxPeerConnections !== undefined) input.maxPeerConnections = options.maxPeerConnections;
   if (options.maxConnectionPendingBytes !== undefined) input.maxConnectionPendingBytes = options.maxConnectionPendingBytes;
   if (options.maxPendingResponseBytes !== undefined) input.maxPendingResponseBytes = options.maxPendingResponseBytes;
+  if (options.maxOpenFiles !== undefined) input.maxOpenFiles = options.maxOpenFiles;
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;

@@ -114,6 +114,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--max-peer-connections <n>', `most inbound connections from other brokers, counted apart from --max-connections (default ${BROKER_DEFAULTS.maxPeerConnections})`, parsePositiveInt)
     .option('--max-connection-pending-bytes <n>', `response bytes one client connection may hold (read or unsent) before the broker stops reading it (default ${BROKER_DEFAULTS.maxConnectionPendingBytes})`, parsePositiveInt)
     .option('--max-pending-response-bytes <n>', `response bytes all client connections may hold together; requests wait beyond it (default ${BROKER_DEFAULTS.maxPendingResponseBytes})`, parsePositiveInt)
+    .option('--max-open-files <n>', 'most files the storage keeps open (default: ulimit -n less a reserve for sockets; a larger value is lowered to that)', parsePositiveInt)
     .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
     .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)

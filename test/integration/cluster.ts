@@ -42,6 +42,8 @@ export interface TestClusterOptions {
   brokers?: number;
   fsync?: 'always' | 'batch' | 'never';
   extraArgs?: string[];
+  /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
+  openFileLimit?: number;
 }
 
 export class TestCluster {
@@ -83,7 +85,10 @@ export class TestCluster {
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', 'info',
       ...(this.options.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // exec keeps the broker's pid the child's, so signals reach it.
+    const child = this.options.openFileLimit === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('bash', ['-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     broker.output = [];
     const keep = (chunk: Buffer) => {
       broker.output.push(chunk.toString());
