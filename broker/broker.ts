@@ -286,6 +286,7 @@ export class Broker {
       voters,
       logOptions: { retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes, segmentBytes: topic.config.segmentBytes },
       stateMachine: replica,
+      preferredLeader: assignment.replicas[0],
     });
     replica.attach(group);
     if (!existsSync(replicaFile)) this.writeReplicaFile(topic, assignment, voters);

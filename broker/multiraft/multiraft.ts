@@ -68,6 +68,12 @@ export interface GroupSpec {
    * entry at the index) is reset to it, and the leader sends what is missing.
    */
   snapshot?: SnapshotMeta;
+  /**
+   * The replica meant to lead (a partition's first replica). A brand-new group (term 0,
+   * empty log) arranges its first election so that it leads from birth, and leadership is
+   * balanced the moment a topic is created.
+   */
+  preferredLeader?: number;
 }
 
 export interface Group {
@@ -172,6 +178,9 @@ export class MultiRaft {
         // A clean segment means a bad index entry misled the read (now rebuilt); once more at most.
         if (!cut && ++cleanScans > 1) throw err;
       }
+    }
+    if (spec.preferredLeader !== undefined && node.currentTerm === 0 && log.lastIndex() < log.firstIndex()) {
+      node.arrangeFirstElection(spec.preferredLeader === this.options.id);
     }
     const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);

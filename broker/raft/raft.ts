@@ -362,6 +362,18 @@ export class RaftNode {
   }
 
   /**
+   * A brand-new group's first election, arranged so that its preferred replica leads from
+   * birth: the preferred one campaigns at its next tick, the others wait an extra election
+   * timeout before their first campaign. Only timing changes, so safety is untouched; if the
+   * preferred replica cannot win (it is down, or its messages arrive before the others
+   * created the group), the others take over after their longer wait.
+   */
+  arrangeFirstElection(preferred: boolean): void {
+    if (this.role !== 'follower' || this.leaderId !== 0) return;
+    this.electionElapsed = preferred ? this.randomizedElectionTimeout - 1 : -this.electionTicks;
+  }
+
+  /**
    * Hands leadership to `to` (thesis 3.10): the leader stops accepting proposals, brings the
    * target up to date and sends it TimeoutNow, upon which it campaigns at once. Only to a
    * voter that is recently active and holds everything committed (a laggard would block

@@ -106,3 +106,15 @@ t.test('transfer-leader and balance-leaders spread leadership; remove-broker emp
   });
   t.same(members.brokers.map((b) => b.id), [1, 2, 4], 'broker 3 is no longer a member');
 });
+
+t.test("a new topic's partitions are led by their preferred replicas when creation returns", async (t) => {
+  const { client } = await startCluster(t);
+  const admin = client.admin();
+  await admin.createTopic({ topic: 'born-balanced', partitions: 30, replicationFactor: 3 });
+  // createTopic waits for every partition to have a leader; the balancer (every 10 s) has
+  // had no time to move any, so these are the first elections' winners.
+  const { partitions } = await admin.describeTopic('born-balanced');
+  const preferred = partitions.filter((p) => p.leader === p.replicas[0]).length;
+  const perBroker = [1, 2, 3].map((id) => partitions.filter((p) => p.leader === id).length);
+  t.equal(preferred, 30, `every partition led by its first replica (leaders per broker: ${perBroker.join(', ')})`);
+});
