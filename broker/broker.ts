@@ -11,12 +11,13 @@ import { routeConnection } from '../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from './config.js';
 import { descriptorBudget, readOpenFileLimit } from './fd-budget.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
-import { ControllerSnapshotFile } from './controller/snapshot-file.js';
+import { ControllerSnapshotFile, CorruptSnapshot } from './controller/snapshot-file.js';
 import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { MultiRaft } from './multiraft/multiraft.js';
 import type { ConfigChange } from './raft/membership.js';
 import type { Status } from './raft/raft.js';
+import type { Snapshot } from './raft/types.js';
 import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
 import { ClientServer } from './server/server.js';
@@ -122,7 +123,7 @@ export class Broker {
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
-    const snapshot = this.controller.loadSnapshot();
+    const snapshot = this.loadControllerSnapshot();
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
@@ -326,6 +327,25 @@ export class Broker {
     const cut = group.log.cutCorrupt(corruptOffset);
     this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
     this.logger.warn({ topic, partition, group: groupId, cut, ms: Date.now() - started }, 'replica repaired: log cut before the corrupt batch; catching up from the leader');
+  }
+
+  /**
+   * The controller's snapshot, or undefined when there is none. A corrupt one is set aside
+   * and the metadata starts from nothing: the log that followed it no longer continues a
+   * known state, so it is reset (its loss recorded first, so this broker does not vote on
+   * the metadata until it has caught up) and the leader sends its own snapshot.
+   */
+  private loadControllerSnapshot(): Snapshot | undefined {
+    try {
+      return this.controller.loadSnapshot();
+    } catch (err) {
+      if (!(err instanceof CorruptSnapshot)) throw err;
+      const aside = this.controller.snapshotFile.setAside();
+      const log = this.logs.open(CONTROLLER_LOG, { retentionMs: -1, retentionBytes: -1 });
+      log.recordLoss(Math.max(log.lastIndex(), 0));
+      this.logger.error({ err: err.message, keptAs: aside }, 'corrupt controller snapshot; starting the metadata from nothing and catching up from the controller leader');
+      return undefined;
+    }
   }
 
   /** Asks the most caught-up follower to take over, and waits (a few election timeouts at most) for us to step down. */

@@ -37,7 +37,7 @@ export class Controller implements StateMachine {
     private readonly raft: MultiRaft,
     initial: ControllerState,
     private readonly onEvent: (event: ControllerEvent) => void,
-    private readonly snapshotFile: ControllerSnapshotFile,
+    readonly snapshotFile: ControllerSnapshotFile,
   ) {
     this.state = initial;
   }

@@ -290,7 +290,7 @@ export class PartitionLog implements RaftLog {
       return undefined;
     }
     // The loss is on disk before the cut: a crash in between must not forget it.
-    this.noteLoss(lastIndexBefore);
+    this.recordLoss(lastIndexBefore);
     this.rewinds++;
     const later = this.segments.splice(at + 1);
     for (const s of later.reverse()) s.delete();
@@ -737,8 +737,11 @@ export class PartitionLog implements RaftLog {
     this.onCorruption?.(error);
   }
 
-  /** Records durably that entries up to `lastIndexBefore` may have been acknowledged and are being cut. */
-  private noteLoss(lastIndexBefore: number): void {
+  /**
+   * Records durably that entries up to `lastIndexBefore` may have been acknowledged and
+   * are about to be cut (or their state machine's image was lost): call before the cut.
+   */
+  recordLoss(lastIndexBefore: number): void {
     const upTo = Math.max(lastIndexBefore, this.lostEntries?.lastIndexBefore ?? -1);
     this.res.files.replaceFileSync(path.join(this.dir, LOST_ENTRIES_FILE), Buffer.from(JSON.stringify({ lastIndexBefore: upTo })));
     this.lostEntries = { lastIndexBefore: upTo };
