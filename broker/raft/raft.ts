@@ -739,6 +739,19 @@ export class RaftNode {
     return this.membership.voters.includes(this.id);
   }
 
+  /**
+   * May start elections: a voter of its latest configuration or, thesis 4.2.2, a voter that
+   * the latest configuration removes while that entry is not known committed: it may still
+   * be needed until it commits (its log may be the only up-to-date one among the old
+   * configuration's live voters). It asks the latest configuration's voters and its own
+   * vote does not count there; as leader it commits the change and hands over.
+   */
+  private mayCampaign(): boolean {
+    if (this.promotable()) return true;
+    const n = this.configs.length;
+    return n >= 2 && this.configs[n - 1]!.index > this.commit && this.configs[n - 2]!.membership.voters.includes(this.id);
+  }
+
   private peers(): number[] {
     const out: number[] = [];
     for (const id of this.membership.voters) if (id !== this.id) out.push(id);
@@ -751,7 +764,7 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       if (this.mayNotVote()) {
         // Recovering lost entries: we wait for a leader. A group of one has nobody to
