@@ -461,9 +461,19 @@ export class Simulation {
     this.record(n.id, `restart: term ${n.hard.term} vote ${n.hard.vote} log [${n.log.firstIndex()}, ${n.log.lastIndex()}]`);
   }
 
-  /** One replica recovers at a time: a majority of the others must hold what they acknowledged. */
+  /**
+   * One replica recovers at a time: a majority of the others must hold what they
+   * acknowledged. And not while the nodes' logs disagree on the voters (a membership change
+   * in flight): a recovering voter then counts as down, and with divergent uncommitted
+   * configurations a group with one voter down can be left with no electable candidate
+   * (seed 19036), as in plain Raft with a voter down for good.
+   */
   private mayLoseEntries(n: SimNode): boolean {
-    for (const o of this.nodes.values()) if (o !== n && isRecovering(o.hard)) return false;
+    const voters = n.raft.members.voters.join();
+    for (const o of this.nodes.values()) {
+      if (o !== n && isRecovering(o.hard)) return false;
+      if (o.raft.members.voters.join() !== voters) return false;
+    }
     return true;
   }
 
