@@ -55,4 +55,29 @@ export interface HardState {
   term: number;
   /** Broker id voted for in `term`, 0 for none. */
   vote: number;
+  /**
+   * Recovering: the log lost entries it had acknowledged (storage cut a corrupt tail) and
+   * held them up to this index before the loss. Absent or -1: not recovering. While
+   * recovering the replica neither votes nor campaigns (README, "Lost entries").
+   */
+  recoverTo?: number;
+  /** Recovering: the term when the entries were lost (the last term they may have been acknowledged in). */
+  recoverTerm?: number;
+}
+
+/** True when `h` says the replica is recovering lost entries. */
+export function isRecovering(h: HardState): boolean {
+  return h.recoverTo !== undefined && h.recoverTo >= 0;
+}
+
+/**
+ * The hard state to persist after storage cut a log that ended at `lastIndexBefore` (a
+ * corrupt batch found at open or by a repair), before the group's RaftNode is (re)created
+ * from it. A replica already recovering keeps the higher bound; the term is the current one
+ * (entries may have been acknowledged up to it).
+ */
+export function lostEntriesHardState(h: HardState, lastIndexBefore: number): HardState {
+  const upTo = Math.max(lastIndexBefore, isRecovering(h) ? h.recoverTo! : -1);
+  if (upTo < 0) return { term: h.term, vote: h.vote };
+  return { term: h.term, vote: h.vote, recoverTo: upTo, recoverTerm: h.term };
 }

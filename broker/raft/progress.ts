@@ -49,8 +49,11 @@ export class Progress {
   }
 
   /**
-   * The follower reports that its log ends at `last` < match: it lost acknowledged entries
-   * (storage cut a corrupt tail). The only place match goes down; back to probing from there.
+   * The follower shows that it holds no more than `last` < match (a heartbeat answered with
+   * a shorter log, or an append refused at or below match): it lost acknowledged entries
+   * (storage cut a corrupt tail). Counting it up to match would commit entries it no longer
+   * holds. The only place match goes down; back to probing from there. On a stale refusal
+   * (a duplicated or overtaken answer) this costs one probe, never safety.
    */
   lostEntriesAfter(last: number): void {
     this.match = Math.min(this.match, last);

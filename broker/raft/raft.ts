@@ -21,7 +21,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { ControlType, buildControlBatch, isControlBatch, patchBatch, readControl, recordCountOf } from '../../protocol/batch.js';
-import type { Entry, HardState, RaftLog } from './log.js';
+import { isRecovering, type Entry, type HardState, type RaftLog } from './log.js';
 import type { Message, MessageType, Snapshot } from './types.js';
 import { Progress, type ProgressState } from './progress.js';
 import { committedIndex, hasQuorum, voteResult } from './quorum.js';
@@ -57,7 +57,7 @@ export interface SoftState {
 export interface Ready {
   /** Present when role, leader or term changed since the previous Ready. */
   softState?: SoftState;
-  /** Present when term or vote changed: persist atomically before step 2. */
+  /** Present when term, vote or recovery changed: persist atomically before step 2. */
   hardState?: HardState;
   /** The log was appended to, truncated or reset since the previous Ready: sync it before step 2. */
   mustSync: boolean;
@@ -93,6 +93,8 @@ export interface Status extends SoftState {
   membership: Membership;
   /** Leader only: the target of a leadership transfer in progress, 0 for none. */
   transferee: number;
+  /** Recovering lost entries up to this index (no vote, no campaign); -1 when not. */
+  recoverTo: number;
   /** Leader only: per-follower progress (the leader itself is not listed). */
   progress: Record<number, ProgressStatus>;
 }
@@ -141,6 +143,11 @@ export interface RaftOptions {
   snapshot?: () => SnapshotSource | undefined;
   /** Leader: permits for catching up followers that are far behind (none: no limit). */
   recovery?: RecoveryGate;
+  /**
+   * Test only, never set in the broker: a replica recovering lost entries votes and
+   * campaigns anyway (the simulator's mutation check shows committed entries get lost).
+   */
+  testOnlyVoteWhileRecovering?: boolean;
 }
 
 /**
@@ -204,6 +211,16 @@ export class RaftNode {
   // Persistent state (HardState), written by the driver from Ready.hardState.
   private term: number;
   private vote: number;
+  /**
+   * Lost entries (HardState.recoverTo, recoverTerm): the log held entries up to recoverTo
+   * before storage cut it, possibly acknowledged in terms up to recoverTerm. -1: none.
+   * While recovering the node neither votes nor campaigns; see `noteCaughtUp`.
+   */
+  private recoverTo: number;
+  private recoverTerm: number;
+  /** Recovering: recovery ends once the log is durable up to here (Infinity: not caught up yet). */
+  private caughtUpAt = Infinity;
+  private readonly voteWhileRecovering: boolean;
 
   private role: Role = 'follower';
   private leaderId = 0;
@@ -288,7 +305,10 @@ export class RaftNode {
 
     this.term = o.hardState.term;
     this.vote = o.hardState.vote;
-    this.persistedHard = { term: this.term, vote: this.vote };
+    this.recoverTo = isRecovering(o.hardState) ? o.hardState.recoverTo! : -1;
+    this.recoverTerm = this.recoverTo >= 0 ? (o.hardState.recoverTerm ?? this.term) : 0;
+    this.voteWhileRecovering = o.testOnlyVoteWhileRecovering === true;
+    this.persistedHard = this.hardState();
     this.readyHard = this.persistedHard;
 
     const start = this.log.firstIndex() - 1;
@@ -452,6 +472,7 @@ export class RaftNode {
       this.commit > this.applying ||
       this.term !== this.readyHard.term ||
       this.vote !== this.readyHard.vote ||
+      this.recoverTo !== (this.readyHard.recoverTo ?? -1) ||
       this.role !== this.readySoft.role ||
       this.leaderId !== this.readySoft.leaderId ||
       this.term !== this.readySoft.term
@@ -484,8 +505,8 @@ export class RaftNode {
       rd.softState = soft;
       this.readySoft = soft;
     }
-    if (this.term !== this.readyHard.term || this.vote !== this.readyHard.vote) {
-      rd.hardState = { term: this.term, vote: this.vote };
+    if (this.term !== this.readyHard.term || this.vote !== this.readyHard.vote || this.recoverTo !== (this.readyHard.recoverTo ?? -1)) {
+      rd.hardState = this.hardState();
       this.readyHard = rd.hardState;
     }
     if (this.pendingSnapshot) {
@@ -523,6 +544,7 @@ export class RaftNode {
     // What the log held when rd was made and was not truncated since is now durable.
     const stable = Math.min(rd.lastIndex, this.truncatedSinceReady);
     if (stable > this.stableIndex) this.stableIndex = Math.min(stable, this.log.lastIndex());
+    this.maybeEndRecovery();
     if (rd.snapshot && rd.snapshot.index > this.applied) this.applied = rd.snapshot.index;
     if (rd.committed.length > 0) this.applied = Math.max(this.applied, rd.committed[rd.committed.length - 1]!.index);
     if (this.role === 'leader' && this.maybeCommit()) this.onCommitAdvanced();
@@ -546,6 +568,7 @@ export class RaftNode {
       stableIndex: this.stableIndex,
       membership: this.membership,
       transferee: this.leadTransferee,
+      recoverTo: this.recoverTo,
       progress,
     };
   }
@@ -573,6 +596,10 @@ export class RaftNode {
   }
   get members(): Membership {
     return this.membership;
+  }
+  /** Recovering lost entries up to this index (not voting, not campaigning); -1 when not. */
+  get recoveringTo(): number {
+    return this.recoverTo;
   }
 
   /**
@@ -608,6 +635,57 @@ export class RaftNode {
 
   private softState(): SoftState {
     return { role: this.role, leaderId: this.leaderId, term: this.term };
+  }
+
+  private hardState(): HardState {
+    if (this.recoverTo < 0) return { term: this.term, vote: this.vote };
+    return { term: this.term, vote: this.vote, recoverTo: this.recoverTo, recoverTerm: this.recoverTerm };
+  }
+
+  /** Recovering lost entries: no vote, no pre-vote, no campaign (the test-only switch aside). */
+  private mayNotVote(): boolean {
+    return this.recoverTo >= 0 && !this.voteWhileRecovering;
+  }
+
+  /**
+   * Lost entries. A replica whose storage cut entries it had acknowledged must not count in
+   * any election until it holds them again: the quorum that committed an entry may have
+   * been this replica plus others, and an election quorum without the entry could then be
+   * formed with its vote (the up-to-date check of thesis 3.6.1 compares logs, and this log
+   * no longer shows what it vouched for). Abstaining keeps Leader Completeness (thesis
+   * 3.6.3): a commit quorum and an election quorum still meet in an intact replica that
+   * holds the entry, as long as a majority of the voters is intact.
+   *
+   * Recovery ends once the log, matched to a leader's, is durable up to `index` where:
+   *  1. index >= recoverTo: we hold a leader's log up to where ours ended. The leader's term
+   *     is >= recoverTerm (ours never decreases, and a leader of a lower term is refused),
+   *     so by Leader Completeness its log holds, at their indexes, every entry committed in
+   *     a term <= recoverTerm (a leader of recoverTerm itself holds what it committed) —
+   *     which includes every entry ever committed with our acknowledgement, all at or
+   *     below recoverTo.
+   *  2. or index is the leader's commit, its entry is of the leader's term, and that term is
+   *     > recoverTerm: every entry committed in an earlier term is in the leader's log
+   *     (Leader Completeness), below its first entry of its own term, so at or below its
+   *     commit. This ends recovery when the lost tail was never committed and the leader's
+   *     log stays shorter than recoverTo.
+   * Either way, only once durable: the hard state that ends recovery must not be
+   * persisted before the entries it vouches for.
+   */
+  private noteCaughtUp(index: number): void {
+    if (this.recoverTo < 0) return;
+    if (index < this.caughtUpAt) this.caughtUpAt = index;
+    this.maybeEndRecovery();
+  }
+
+  private maybeEndRecovery(): void {
+    if (this.recoverTo >= 0 && this.stableIndex >= this.caughtUpAt) this.endRecovery();
+  }
+
+  /** The next Ready carries the hard state without recovery. */
+  private endRecovery(): void {
+    this.recoverTo = -1;
+    this.recoverTerm = 0;
+    this.caughtUpAt = Infinity;
   }
 
   private reset(term: number): void {
@@ -673,6 +751,19 @@ export class RaftNode {
     return this.membership.voters.includes(this.id);
   }
 
+  /**
+   * May start elections: a voter of its latest configuration or, thesis 4.2.2, a voter that
+   * the latest configuration removes while that entry is not known committed: it may still
+   * be needed until it commits (its log may be the only up-to-date one among the old
+   * configuration's live voters). It asks the latest configuration's voters and its own
+   * vote does not count there; as leader it commits the change and hands over.
+   */
+  private mayCampaign(): boolean {
+    if (this.promotable()) return true;
+    const n = this.configs.length;
+    return n >= 2 && this.configs[n - 1]!.index > this.commit && this.configs[n - 2]!.membership.voters.includes(this.id);
+  }
+
   private peers(): number[] {
     const out: number[] = [];
     for (const id of this.membership.voters) if (id !== this.id) out.push(id);
@@ -685,8 +776,14 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      if (this.mayNotVote()) {
+        // Recovering lost entries: we wait for a leader. A group of one has nobody to
+        // recover from: what it lost is gone for good, and waiting would block it forever.
+        if (this.membership.voters.length > 1) return;
+        this.endRecovery();
+      }
       this.campaign('preElection');
     }
   }
@@ -782,7 +879,9 @@ export class RaftNode {
       // A pre-vote for a future term is a question, not a commitment.
       (pre && m.term > this.term);
     const respType = pre ? 'preVoteResp' : 'voteResp';
-    if (canVote && this.isUpToDate(m.lastIndex ?? 0, m.lastTerm ?? 0)) {
+    // Recovering lost entries: refuse (rather than stay silent, so the candidate need not
+    // wait for its election timeout to learn that it lacks our vote).
+    if (canVote && !this.mayNotVote() && this.isUpToDate(m.lastIndex ?? 0, m.lastTerm ?? 0)) {
       // Granted responses carry the candidate's term, so that a pre-candidate can tell them
       // from stale answers. A real vote is recorded here and persisted before the response
       // leaves (it is queued after sync).
@@ -853,8 +952,9 @@ export class RaftNode {
         return;
       case 'timeoutNow':
         // The leader hands over: campaign at once, skipping pre-vote (which the others,
-        // still hearing from the leader, would refuse).
-        if (this.promotable()) this.campaign('transfer');
+        // still hearing from the leader, would refuse). Not while recovering lost entries:
+        // the leader's view of our log is stale; the transfer times out.
+        if (this.promotable() && !this.mayNotVote()) this.campaign('transfer');
         return;
       default:
         return;
@@ -873,6 +973,12 @@ export class RaftNode {
       const lastNew = this.maybeAppend(prevIndex, m.entries ?? []);
       // Commit only what is known to match the leader: up to the last entry of this message.
       this.commitTo(Math.min(m.commit ?? 0, lastNew));
+      if (this.recoverTo >= 0) {
+        // Our log matches this leader's up to lastNew (see noteCaughtUp for both conditions).
+        const c = m.commit ?? -1;
+        if (lastNew >= this.recoverTo) this.noteCaughtUp(this.recoverTo);
+        else if (m.term > this.recoverTerm && c <= lastNew && this.log.termAt(c) === m.term) this.noteCaughtUp(c);
+      }
       this.send({ type: 'appendResp', to: m.from, from: this.id, term: this.term, index: lastNew });
       return;
     }
@@ -941,6 +1047,8 @@ export class RaftNode {
     if (this.log.termAt(s.index) === s.term && s.index <= this.log.lastIndex()) {
       // We hold the snapshot's last entry: everything up to it matches and is committed.
       this.commitTo(s.index);
+      // A leader's committed prefix up to s.index >= recoverTo: condition 1 of noteCaughtUp.
+      if (s.index >= this.recoverTo) this.noteCaughtUp(this.recoverTo);
       this.send({ type: 'appendResp', to: m.from, from: this.id, term: this.term, index: this.commit });
       return;
     }
@@ -952,6 +1060,7 @@ export class RaftNode {
     this.commit = s.index;
     this.applying = s.index;
     this.pendingSnapshot = s;
+    if (s.index >= this.recoverTo) this.noteCaughtUp(this.recoverTo);
     this.send({ type: 'appendResp', to: m.from, from: this.id, term: this.term, index: s.index });
   }
 
@@ -1031,6 +1140,15 @@ export class RaftNode {
       let hint = m.rejectHint ?? index - 1;
       if ((m.conflictTerm ?? 0) > 0) hint = this.findConflictByTerm(Math.min(hint, this.log.lastIndex()), m.conflictTerm!);
       const newPrev = this.boundaryAtOrBelow(Math.min(hint, index - 1));
+      if (index <= pr.match) {
+        // It refuses an entry it had acknowledged: in plain Raft a stale (duplicated or
+        // overtaken) answer, but it may have lost data (storage cut a corrupt tail), and then
+        // counting it up to match would commit entries it no longer holds. Lowering match
+        // is safe either way (it only delays commits; a stale answer costs a probe).
+        pr.lostEntriesAfter(newPrev);
+        this.sendAppend(m.from, true);
+        return;
+      }
       if (pr.maybeDecrTo(index, newPrev)) this.sendAppend(m.from, true);
       return;
     }

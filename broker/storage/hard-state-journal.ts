@@ -8,24 +8,45 @@
  * never settle. Here one processing cycle appends the records of every group that
  * changed and makes them durable with a single fdatasync (group commit).
  *
- * Record (16 bytes, big-endian): group id u32, term u32, vote u32, CRC32C of the first 12
- * bytes. On open the journal is read to its first bad record (a torn last write is cut);
- * the last record of a group wins. When the journal holds many more records than groups
+ * Records, big-endian, two kinds:
+ * - plain (16 bytes): group id u32, term u32, vote u32, CRC32C of the first 12 bytes;
+ * - recovering (32 bytes), for a group whose log lost acknowledged entries (HardState
+ *   recoverTo/recoverTerm): u32 0xFFFFFFFF (the kind marker: no group has that id), group
+ *   id u32, term u32, vote u32, recoverTo i64, recoverTerm u32, CRC32C of the first 28 bytes.
+ * Journals written before the second kind hold only plain records and read unchanged. A
+ * group's plain record after a recovering one ends its recovery. On open the journal is
+ * read to its first bad record (a torn last write is cut); the last record of a group wins. When the journal holds many more records than groups
  * it is rewritten with one record per group (temp file, fdatasync, rename, directory fsync).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import type { HardState } from '../raft/log.js';
+import { readInt64, writeInt64 } from '../../protocol/batch.js';
+import { isRecovering, type HardState } from '../raft/log.js';
 import { FileCache, fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
 
 export const HARD_STATE_JOURNAL = 'raft-hard-state.journal';
 const RECORD_SIZE = 16;
+const RECOVERING_RECORD_SIZE = 32;
+/** First word of a recovering record. Group ids are assigned from 0 upwards and never reach it. */
+const RECOVERING_KIND = 0xffff_ffff;
 /** Rewrite once the journal holds this many times more records than live groups (and at least 4096). */
 const COMPACT_FACTOR = 4;
 const COMPACT_MIN_RECORDS = 4096;
 
 function encodeRecord(groupId: number, state: HardState): Buffer {
+  if (groupId === RECOVERING_KIND) throw new Error(`hard-state journal: group id ${groupId} is reserved`);
+  if (isRecovering(state)) {
+    const record = Buffer.allocUnsafe(RECOVERING_RECORD_SIZE);
+    record.writeUInt32BE(RECOVERING_KIND, 0);
+    record.writeUInt32BE(groupId, 4);
+    record.writeUInt32BE(state.term, 8);
+    record.writeUInt32BE(state.vote, 12);
+    writeInt64(record, 16, state.recoverTo!);
+    record.writeUInt32BE(state.recoverTerm ?? state.term, 24);
+    record.writeUInt32BE(crc32c(record.subarray(0, 28)), 28);
+    return record;
+  }
   const record = Buffer.allocUnsafe(RECORD_SIZE);
   record.writeUInt32BE(groupId, 0);
   record.writeUInt32BE(state.term, 4);
@@ -34,11 +55,31 @@ function encodeRecord(groupId: number, state: HardState): Buffer {
   return record;
 }
 
+/** The record at `at` as [group, state, size], or undefined when it is torn or corrupt. */
+function decodeRecord(bytes: Buffer, at: number): [number, HardState, number] | undefined {
+  if (at + RECORD_SIZE > bytes.length) return undefined;
+  if (bytes.readUInt32BE(at) !== RECOVERING_KIND) {
+    if (crc32c(bytes.subarray(at, at + 12)) !== bytes.readUInt32BE(at + 12)) return undefined;
+    return [bytes.readUInt32BE(at), { term: bytes.readUInt32BE(at + 4), vote: bytes.readUInt32BE(at + 8) }, RECORD_SIZE];
+  }
+  if (at + RECOVERING_RECORD_SIZE > bytes.length) return undefined;
+  if (crc32c(bytes.subarray(at, at + 28)) !== bytes.readUInt32BE(at + 28)) return undefined;
+  const state: HardState = {
+    term: bytes.readUInt32BE(at + 8),
+    vote: bytes.readUInt32BE(at + 12),
+    recoverTo: readInt64(bytes, at + 16),
+    recoverTerm: bytes.readUInt32BE(at + 24),
+  };
+  return [bytes.readUInt32BE(at + 4), state, RECOVERING_RECORD_SIZE];
+}
+
 export class HardStateJournal {
   private readonly states = new Map<number, HardState>();
   private readonly file: string;
   private fd: number;
   private size: number;
+  /** Records in the file (the two kinds differ in size). */
+  private records = 0;
   private pending: Buffer[] = [];
   private readonly dir: string;
   /** A compaction renamed the journal and the directory fsync has not happened yet. */
@@ -50,9 +91,12 @@ export class HardStateJournal {
     this.file = path.join(dir, HARD_STATE_JOURNAL);
     const bytes = files.readFile(this.file) ?? Buffer.alloc(0);
     let at = 0;
-    for (; at + RECORD_SIZE <= bytes.length; at += RECORD_SIZE) {
-      if (crc32c(bytes.subarray(at, at + 12)) !== bytes.readUInt32BE(at + 12)) break;
-      this.states.set(bytes.readUInt32BE(at), { term: bytes.readUInt32BE(at + 4), vote: bytes.readUInt32BE(at + 8) });
+    for (;;) {
+      const record = decodeRecord(bytes, at);
+      if (!record) break;
+      this.states.set(record[0], record[1]);
+      at += record[2];
+      this.records++;
     }
     this.fd = files.openHeld(this.file, fs.existsSync(this.file) ? 'r+' : 'w+');
     try {
@@ -90,7 +134,8 @@ export class HardStateJournal {
       const records = this.pending;
       this.pending = [];
       const at = this.size;
-      this.size += records.length * RECORD_SIZE;
+      for (const r of records) this.size += r.length;
+      this.records += records.length;
       try {
         fs.writevSync(this.fd, records, at);
         await fdatasyncAsync(this.fd);
@@ -103,7 +148,7 @@ export class HardStateJournal {
       this.files.fsyncDirSync(this.dir);
       this.renamed = false;
     }
-    if (this.size / RECORD_SIZE > Math.max(COMPACT_MIN_RECORDS, COMPACT_FACTOR * this.states.size)) {
+    if (this.records > Math.max(COMPACT_MIN_RECORDS, COMPACT_FACTOR * this.states.size)) {
       try {
         this.compact();
       } catch (err) {
@@ -130,6 +175,7 @@ export class HardStateJournal {
     this.files.closeHeld(this.fd);
     this.fd = fd;
     this.size = contents.length;
+    this.records = this.states.size;
     this.renamed = true;
     this.files.fsyncDirSync(this.dir);
     this.renamed = false;

@@ -14,7 +14,7 @@
  */
 import { buildBatch } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import type { Entry, HardState } from '../../broker/raft/log.js';
+import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../../broker/raft/log.js';
 import type { Message } from '../../broker/raft/types.js';
 import { MemoryLog, mix, type LogHasher } from '../../broker/raft/memory-log.js';
 import type { Membership } from '../../broker/raft/membership.js';
@@ -82,6 +82,17 @@ export interface SimOptions {
    * permits).
    */
   recoveryGrantRate?: number;
+  /**
+   * Per tick: chance that the disk loses acknowledged entries. The victim (often the
+   * follower whose acknowledgement the leader just counted, the leader then churned) is
+   * crashed, and at its restart storage cuts a suffix of its durable log; it comes back
+   * recovering up to its old last index. Only one replica recovers at a time, so a majority
+   * of the others is always intact (Raft survives the loss on a minority that knows of it,
+   * not on a majority).
+   */
+  diskLossRate?: number;
+  /** Mutation check: recovering replicas vote and campaign anyway (the rule is off). */
+  mutateRecovery?: boolean;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -133,6 +144,8 @@ function pickOptions(seed: number): SimOptions {
   if (o.leaderChurn > 0 && r.chance(0.7)) o.maxBytesPerMsg = r.pick([1, 1024]);
   // Drawn after everything else, so that seeds without the gate keep their earlier choices.
   if (r.chance(0.3)) o.recoveryGrantRate = r.pick([0, 0.2, 0.7]);
+  // Drawn after everything else, so that seeds without lost entries keep their earlier runs.
+  if (!calm && r.chance(0.25)) o.diskLossRate = r.pick([0.005, 0.02]);
   return o;
 }
 
@@ -205,6 +218,8 @@ interface SimNode {
   ledHash: number;
   /** This life's recovery gate, when the seed uses one. */
   gate?: SimRecoveryGate;
+  /** Crashed by the lost-entries fault: storage cuts its durable log when it restarts. */
+  loseOnRestart?: boolean;
 }
 
 interface Pending {
@@ -246,7 +261,7 @@ export interface SimResult {
   seed: number;
   error?: string;
   trace: string[];
-  stats: { ticks: number; committed: number; acked: number; lost: number; elections: number; crashes: number; snapshots: number; messages: number };
+  stats: { ticks: number; committed: number; acked: number; lost: number; elections: number; crashes: number; snapshots: number; messages: number; diskLosses: number; recovered: number };
 }
 
 /** A min-heap of messages by delivery time (ties by send order). */
@@ -337,7 +352,9 @@ export class Simulation {
   private readonly pending: Pending[] = [];
   private readonly acked = new Map<number, number>();
   private readonly trace: TraceEvent[] = [];
-  private stats = { ticks: 0, committed: 0, acked: 0, lost: 0, elections: 0, crashes: 0, snapshots: 0, messages: 0 };
+  private stats = { ticks: 0, committed: 0, acked: 0, lost: 0, elections: 0, crashes: 0, snapshots: 0, messages: 0, diskLosses: 0, recovered: 0 };
+  /** The follower whose acknowledgement a leader counted last, and when (the lost-entries fault aims at it). */
+  private lastAck = { id: 0, at: -Infinity };
   private membershipGoal: 'addLearner' | 'promote' | 'remove' = 'addLearner';
   private readonly hasher: LogHasher;
 
@@ -417,6 +434,7 @@ export class Simulation {
       applied: start,
       snapshot: () => ({ index: n.appliedIndex, data: Buffer.from(String(n.appliedIndex)) }),
       recovery: n.gate,
+      testOnlyVoteWhileRecovering: this.opts.mutateRecovery,
     });
   }
 
@@ -432,11 +450,78 @@ export class Simulation {
   }
 
   private restart(n: SimNode): void {
+    if (n.loseOnRestart) {
+      n.loseOnRestart = false;
+      if (this.mayLoseEntries(n)) this.loseEntries(n);
+    }
     n.up = true;
     n.pausedUntil = 0;
     n.raft = this.makeRaft(n);
     n.nextTickAt = this.now + 1 + this.rng.int(n.tickPeriod);
     this.record(n.id, `restart: term ${n.hard.term} vote ${n.hard.vote} log [${n.log.firstIndex()}, ${n.log.lastIndex()}]`);
+  }
+
+  /**
+   * One replica recovers at a time: a majority of the others must hold what they
+   * acknowledged. And not while the nodes' logs disagree on the voters (a membership change
+   * in flight): a recovering voter then counts as down, and with divergent uncommitted
+   * configurations a group with one voter down can be left with no electable candidate
+   * (seed 19036), as in plain Raft with a voter down for good.
+   */
+  private mayLoseEntries(n: SimNode): boolean {
+    const voters = n.raft.members.voters.join();
+    for (const o of this.nodes.values()) {
+      if (o !== n && isRecovering(o.hard)) return false;
+      if (o.raft.members.voters.join() !== voters) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Storage cuts a suffix of the durable log (a corrupt batch found at open): entries the
+   * node synced and may have acknowledged. Mostly the last few entries (what it acknowledged
+   * last), sometimes anything down to the log start. It restarts recovering up to its old
+   * last index, as the broker persists it before recreating the group.
+   */
+  private loseEntries(n: SimNode): void {
+    const log = n.log;
+    const last = log.lastIndex();
+    if (last < log.firstIndex()) return;
+    const ents = log.entries(log.firstIndex(), Number.MAX_SAFE_INTEGER);
+    const bounds = [log.firstIndex() - 1, ...ents.map((e) => e.index)];
+    const lose = this.rng.chance(0.6) ? this.rng.range(1, 3) : this.rng.range(1, bounds.length - 1);
+    const cut = bounds[Math.max(0, bounds.length - 1 - lose)]!;
+    log.truncateAfter(cut);
+    log.sync();
+    n.hard = lostEntriesHardState(n.hard, last);
+    this.stats.diskLosses++;
+    this.record(n.id, `DISK LOSS: log cut to ${cut} (was ${last}); recovering up to ${last}`);
+  }
+
+  /**
+   * The lost-entries fault: crash a node (often the follower whose acknowledgement the leader
+   * just counted) whose disk will lose entries at its restart, and often churn the leader so
+   * that the entries it committed with that acknowledgement are at risk.
+   */
+  private diskLoss(): void {
+    const leader = this.leader();
+    const ups = this.upNodes();
+    const acked = this.nodes.get(this.lastAck.id);
+    const victim = acked && acked.up && this.lastAck.at >= this.now - 3 * TICK && this.rng.chance(0.7) ? acked : ups.length ? this.rng.pick(ups) : undefined;
+    if (!victim || !this.mayLoseEntries(victim)) return;
+    this.crash(victim, 'its disk will lose entries');
+    victim.loseOnRestart = true;
+    victim.restartAt = this.now + this.rng.range(1, 30) * TICK;
+    if (leader && leader !== victim && leader.up && this.rng.chance(0.7)) {
+      if (this.rng.chance(0.5)) {
+        this.crash(leader, 'leader churn after a disk loss');
+        leader.restartAt = this.now + this.rng.range(5, 60) * TICK;
+      } else {
+        const until = this.now + this.rng.range(12, 60) * TICK;
+        this.cutOff.set(leader.id, { until, peer: 0 });
+        this.record(leader.id, `leader churn after a disk loss: cut off until ${(until / TICK).toFixed(1)}`);
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -478,6 +563,7 @@ export class Simulation {
       return;
     }
     this.record(n.id, '', m);
+    if (m.type === 'appendResp' && !m.reject && n.raft.currentRole === 'leader') this.lastAck = { id: m.from, at: this.now };
     n.raft.step(m);
     this.after(n);
   }
@@ -505,6 +591,10 @@ export class Simulation {
       if (h.term < n.hard.term) this.fail(`node ${n.id} persists term ${h.term} below its durable term ${n.hard.term}`);
       if (h.term === n.hard.term && n.hard.vote !== 0 && h.vote !== n.hard.vote) {
         this.fail(`node ${n.id} changes its durable vote in term ${h.term} from ${n.hard.vote} to ${h.vote}`);
+      }
+      if (isRecovering(n.hard) && !isRecovering(h)) {
+        this.stats.recovered++;
+        this.record(n.id, `recovered (was recovering up to ${n.hard.recoverTo}; log [${n.log.firstIndex()}, ${n.log.lastIndex()}])`);
       }
       n.hard = h;
     }
@@ -646,7 +736,9 @@ export class Simulation {
       const other = this.nodes.get(v);
       if (!other) continue;
       const dl = other.log;
-      if (dl.durableTermAt(c) === term || (dl.durableLastIndex() >= c && dl.firstIndex() > c)) durable++;
+      // A replica recovering lost entries up to c or beyond counts: it acknowledged them, and
+      // it abstains from elections until it holds them again, which keeps them as safe.
+      if (dl.durableTermAt(c) === term || (dl.durableLastIndex() >= c && dl.firstIndex() > c) || (isRecovering(other.hard) && other.hard.recoverTo! >= c)) durable++;
     }
     if (durable < (voters.length >> 1) + 1) {
       this.fail(`leader ${n.id} commits ${c} (term ${term}) but only ${durable} of ${voters.length} voters hold it durably`);
@@ -831,6 +923,7 @@ export class Simulation {
       const ups = this.upNodes();
       if (ups.length > 0) this.compact(this.rng.pick(ups));
     }
+    if (o.diskLossRate !== undefined && this.rng.chance(o.diskLossRate)) this.diskLoss();
   }
 
   private isCutOff(node: number, other: number): boolean {

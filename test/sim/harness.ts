@@ -60,6 +60,28 @@ export class Harness {
     return node;
   }
 
+  /**
+   * Restarts `id` on what its log and hard state hold durably (un-synced writes are lost),
+   * with `prepare` run on the durable log and hard state first (a storage repair).
+   */
+  restart(id: number, voters: number[], prepare?: (log: MemoryLog, hard: HardState) => HardState, extra: Partial<RaftOptions> = {}): HarnessNode {
+    const old = this.node(id);
+    const log = old.log.crash(() => 0).log;
+    const hard = prepare ? prepare(log, old.hard) : old.hard;
+    const node: HarnessNode = { id, raft: undefined as unknown as RaftNode, log, hard, applied: [], snapshots: [], stalled: false };
+    node.raft = new RaftNode({
+      id,
+      log,
+      hardState: hard,
+      voters,
+      random: this.rng.fork().next,
+      snapshot: () => ({ index: node.raft.status().applied, data: Buffer.from(`state@${node.raft.status().applied}`) }),
+      ...extra,
+    });
+    this.nodes.set(id, node);
+    return node;
+  }
+
   node(id: number): HarnessNode {
     const n = this.nodes.get(id);
     if (!n) throw new Error(`no node ${id}`);

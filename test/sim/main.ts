@@ -5,6 +5,8 @@
  * seed with the seed to replay and the last events before the failure, then a summary;
  * `--stop-at-first` stops at the first failure, `--no-regressions` skips the fixed seeds;
  * exits non-zero on any failure. `--seed S` replays one seed and prints what it chose.
+ * `--mutate-recovery` is the mutation check of the lost-entries rule: replicas recovering
+ * lost entries vote and campaign anyway, and only seeds with that fault run (some must fail).
  */
 import { chooseOptions, Simulation, type SimResult } from './cluster.js';
 import { REGRESSION_SEEDS } from './regressions.js';
@@ -17,10 +19,12 @@ interface Args {
   /** Stop at the first failing seed (mutation checks: how many seeds until caught). */
   stopAtFirst: boolean;
   regressions: boolean;
+  /** Mutation check: recovering replicas vote anyway; only seeds with the lost-entries fault run. */
+  mutateRecovery: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true };
+  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -34,6 +38,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--verbose' || a === '-v') out.verbose = true;
     else if (a === '--stop-at-first') out.stopAtFirst = true;
     else if (a === '--no-regressions') out.regressions = false;
+    else if (a === '--mutate-recovery') out.mutateRecovery = true;
     else throw new Error(`unknown argument ${a}; usage: --seeds N [--from F] | --seed S [--verbose]`);
   }
   return out;
@@ -47,8 +52,10 @@ function report(r: SimResult, elapsedMs?: number): void {
 
 function main(): number {
   const args = parseArgs(process.argv.slice(2));
+  if (args.mutateRecovery) console.log('mutation: replicas recovering lost entries vote anyway; only seeds with that fault run');
   if (args.seed !== undefined) {
     const opts = chooseOptions(args.seed);
+    if (args.mutateRecovery) opts.mutateRecovery = true;
     console.log(`seed ${args.seed} options: ${JSON.stringify(opts)}`);
     const t0 = performance.now();
     const r = new Simulation(opts).run();
@@ -60,14 +67,19 @@ function main(): number {
     console.log(`ok seed ${args.seed} in ${ms} ms: ${JSON.stringify(r.stats)}`);
     return 0;
   }
-  const seeds = args.regressions ? REGRESSION_SEEDS.map((s) => s.seed) : [];
+  const seeds = args.regressions && !args.mutateRecovery ? REGRESSION_SEEDS.map((s) => s.seed) : [];
   for (let s = args.from; s < args.from + args.seeds; s++) seeds.push(s);
   const t0 = performance.now();
   let failed = 0;
   let ran = 0;
-  const totals = { committed: 0, acked: 0, lost: 0, elections: 0, crashes: 0, snapshots: 0, messages: 0, ticks: 0 };
+  const totals = { committed: 0, acked: 0, lost: 0, elections: 0, crashes: 0, snapshots: 0, messages: 0, ticks: 0, diskLosses: 0, recovered: 0 };
   for (const seed of seeds) {
-    const r = new Simulation(chooseOptions(seed)).run();
+    const opts = chooseOptions(seed);
+    if (args.mutateRecovery) {
+      if (opts.diskLossRate === undefined) continue;
+      opts.mutateRecovery = true;
+    }
+    const r = new Simulation(opts).run();
     for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += r.stats[k];
     ran++;
     if (!r.ok) {
@@ -78,9 +90,9 @@ function main(): number {
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   console.log(
-    `${failed === 0 ? 'PASS' : 'FAIL'}: ${ran - failed}/${ran} seeds passed (${args.regressions ? REGRESSION_SEEDS.length : 0} regression) in ${secs} s; ` +
+    `${failed === 0 ? 'PASS' : 'FAIL'}: ${ran - failed}/${ran} seeds passed (${args.regressions && !args.mutateRecovery ? REGRESSION_SEEDS.length : 0} regression) in ${secs} s; ` +
       `${totals.ticks} ticks, ${totals.messages} messages, ${totals.elections} elections, ${totals.crashes} crashes, ` +
-      `${totals.snapshots} snapshots, ${totals.committed} entries committed, ${totals.acked} acked, ${totals.lost} lost`,
+      `${totals.snapshots} snapshots, ${totals.committed} entries committed, ${totals.acked} acked, ${totals.lost} lost, ${totals.diskLosses} disk losses, ${totals.recovered} recovered`,
   );
   return failed === 0 ? 0 : 1;
 }

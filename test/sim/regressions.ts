@@ -24,4 +24,12 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 297, caught: 'safety: follower match set to the leader\'s log start let a heartbeat commit a stale entry' },
   { seed: 3, caught: 'safety: same as 297' },
   { seed: 18454, caught: 'sim: the final checks took a leader of term 3, cut off until the heal, for the final leader; term 4 had committed more' },
+  { seed: 2369, caught: 'liveness: a voter recovering lost entries, and the old leader that removed itself (the removal only in its log) never campaigned (thesis 4.2.2)' },
+  { seed: 3812, caught: 'liveness: same as 2369' },
+  { seed: 4273, caught: 'liveness: same as 2369' },
+  { seed: 4899, caught: 'liveness: same as 2369' },
+  { seed: 5273, caught: 'liveness: same as 2369' },
+  { seed: 10233, caught: 'liveness: same as 2369' },
+  { seed: 17931, caught: 'liveness: same as 2369' },
+  { seed: 19036, caught: 'liveness: same as 2369' },
 ];

@@ -61,3 +61,78 @@ t.test('the journal is rewritten once it holds many more records than groups', a
   t.same(reopened.get(2), { term: 8, vote: 2 });
   reopened.close();
 });
+
+t.test('a recovering state (lost entries) survives a reopen, and a later plain record ends it', async (t) => {
+  const dir = tempDir(t);
+  const journal = new HardStateJournal(dir);
+  journal.set(1, { term: 3, vote: 2 });
+  journal.set(2, { term: 5, vote: 0, recoverTo: 2 ** 40 + 7, recoverTerm: 4 });
+  journal.set(3, { term: 6, vote: 1, recoverTo: 12, recoverTerm: 6 });
+  await journal.sync();
+  journal.set(3, { term: 7, vote: 0 });
+  await journal.sync();
+  journal.close();
+  const reopened = new HardStateJournal(dir);
+  t.same(reopened.get(1), { term: 3, vote: 2 });
+  t.same(reopened.get(2), { term: 5, vote: 0, recoverTo: 2 ** 40 + 7, recoverTerm: 4 }, 'offsets beyond 32 bits');
+  t.same(reopened.get(3), { term: 7, vote: 0 }, 'recovery ended');
+  reopened.close();
+});
+
+t.test('a journal written before recovering records existed reads unchanged', async (t) => {
+  const dir = tempDir(t);
+  // Two plain records as the earlier format wrote them, byte for byte.
+  const { crc32c } = await import('@node-rs/crc32');
+  const records = [
+    [4, 2, 1],
+    [9, 3, 0],
+  ].map(([group, term, vote]) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(group!, 0);
+    b.writeUInt32BE(term!, 4);
+    b.writeUInt32BE(vote!, 8);
+    b.writeUInt32BE(crc32c(b.subarray(0, 12)), 12);
+    return b;
+  });
+  fs.writeFileSync(path.join(dir, HARD_STATE_JOURNAL), Buffer.concat(records));
+  const journal = new HardStateJournal(dir);
+  t.same(journal.get(4), { term: 2, vote: 1 });
+  t.same(journal.get(9), { term: 3, vote: 0 });
+  journal.set(4, { term: 2, vote: 1, recoverTo: 30, recoverTerm: 2 });
+  await journal.sync();
+  journal.close();
+  t.same(new HardStateJournal(dir).get(4), { term: 2, vote: 1, recoverTo: 30, recoverTerm: 2 }, 'new records append after old ones');
+});
+
+t.test('a torn recovering record is cut like a torn plain one', async (t) => {
+  const dir = tempDir(t);
+  const journal = new HardStateJournal(dir);
+  journal.set(7, { term: 2, vote: 3 });
+  await journal.sync();
+  journal.set(7, { term: 2, vote: 3, recoverTo: 99, recoverTerm: 2 });
+  await journal.sync();
+  journal.close();
+  const file = path.join(dir, HARD_STATE_JOURNAL);
+  fs.truncateSync(file, 16 + 20); // the marker and part of the record made it to disk
+  const reopened = new HardStateJournal(dir);
+  t.same(reopened.get(7), { term: 2, vote: 3 }, 'the torn record is ignored');
+  t.equal(fs.statSync(file).size, 16, 'and cut off');
+  reopened.close();
+});
+
+t.test('rewriting the journal keeps a recovering state', async (t) => {
+  const dir = tempDir(t);
+  const journal = new HardStateJournal(dir);
+  journal.set(5, { term: 1, vote: 1, recoverTo: 40, recoverTerm: 1 });
+  for (let term = 1; term <= 5000; term++) {
+    journal.set(1, { term, vote: 1 });
+    if (term % 100 === 0) await journal.sync();
+  }
+  await journal.sync();
+  journal.close();
+  t.ok(fs.statSync(path.join(dir, HARD_STATE_JOURNAL)).size < 5000 * 16, 'compacted');
+  const reopened = new HardStateJournal(dir);
+  t.same(reopened.get(5), { term: 1, vote: 1, recoverTo: 40, recoverTerm: 1 });
+  t.same(reopened.get(1), { term: 5000, vote: 1 });
+  reopened.close();
+});

@@ -4,9 +4,11 @@
  * Every node draws random() = 0.99, so election timeouts are 19 ticks and nobody
  * campaigns unless a test ticks it that long (h.campaign) or hands it leadership.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildBatch } from '../../protocol/batch.js';
 import { Harness } from '../sim/harness.js';
+import { lostEntriesHardState } from '../../broker/raft/log.js';
+import type { RaftOptions } from '../../broker/raft/raft.js';
 
 const calm = { random: () => 0.99 };
 
@@ -331,4 +333,72 @@ t.test('recovery permits: a follower lacking committed entries gets none without
   h.tick([1], 1);
   t.same(h.appliedValues(3), ['a', 'b', 'c', 'd', 'e']);
   t.notOk(gate.held.has(3), 'released with the send that reached the end of the log');
+});
+
+/**
+ * Issue 11: 1 and 2 commit e while 3 lags; 2's disk loses e (storage cuts its log at a
+ * corrupt batch); 1 goes away. 3's log is as up to date as 2's cut log, so without the rule
+ * 2 would elect 3 and e would be lost.
+ */
+function lostEntryStory(t: Test, extra: Partial<RaftOptions>): { h: Harness; e: { index: number; term: number } } {
+  const h = new Harness([1, 2, 3], { extra: calm });
+  h.elect(1);
+  h.isolate(3);
+  const e = h.propose(1, 'e');
+  t.ok(h.raft(1).commitIndex >= e.index, 'e is committed by 1 and 2');
+  const n2 = h.restart(2, [1, 2, 3], (log, hard) => {
+    const before = log.lastIndex();
+    log.truncateAfter(e.index - 1);
+    log.sync();
+    return lostEntriesHardState(hard, before);
+  }, { ...calm, ...extra });
+  t.equal(n2.log.lastIndex(), e.index - 1, "2's disk lost e");
+  t.equal(h.raft(2).recoveringTo, e.index, '2 restarts recovering up to where its log ended');
+  h.heal();
+  h.isolate(1);
+  h.campaign(3);
+  return { h, e };
+}
+
+t.test('lost entries: a replica that lost acknowledged entries neither votes nor campaigns until it holds them again', async (t) => {
+  const { h, e } = lostEntryStory(t, {});
+  t.not(h.raft(3).currentRole, 'leader', '3, lacking e, is not elected');
+  t.ok(h.delivered.some((m) => m.from === 2 && m.to === 3 && m.type === 'preVoteResp' && m.reject), '2 answers its pre-votes with a refusal');
+  h.tick([2], 60);
+  t.notOk(h.delivered.some((m) => m.from === 2 && (m.type === 'preVote' || m.type === 'vote')), '2 never campaigns');
+  t.equal(h.raft(2).recoveringTo, e.index, 'still recovering');
+  // 1 comes back, still leading its term: it resends e to 2, which recovers.
+  h.heal();
+  h.tick([1], 3);
+  t.equal(h.node(2).log.termAt(e.index), e.term, '2 holds e again');
+  t.equal(h.raft(2).recoveringTo, -1, 'and stops recovering');
+  t.equal(h.node(2).hard.recoverTo, undefined, 'the end of recovery was persisted');
+  t.equal(h.raft(1).status().progress[2]!.match >= e.index, true);
+});
+
+t.test('lost entries: without the rule, the replica elects a leader that lacks a committed entry', async (t) => {
+  const { h, e } = lostEntryStory(t, { testOnlyVoteWhileRecovering: true });
+  t.equal(h.raft(3).currentRole, 'leader', '2 votes for 3');
+  t.not(h.node(3).log.termAt(e.index), e.term, 'and the committed entry e is gone from the new leader');
+});
+
+t.test('lost entries: a leader lowers the match of a follower that refuses an entry it acknowledged', async (t) => {
+  const h = new Harness([1, 2, 3], { extra: calm });
+  h.elect(1);
+  const a = h.propose(1, 'a');
+  t.ok(h.raft(1).status().progress[2]!.match >= a.index);
+  h.restart(2, [1, 2, 3], (log, hard) => {
+    const before = log.lastIndex();
+    log.truncateAfter(a.index - 1);
+    log.sync();
+    return lostEntriesHardState(hard, before);
+  }, calm);
+  h.isolate(3);
+  const b = h.raft(1).propose(value('b'));
+  h.flushReady();
+  // 2 refuses the append of b (it lacks a): the leader must not count it up to a any more.
+  h.stabilize();
+  t.equal(h.node(2).log.termAt(b.index), b.term, '2 was sent a again and then b');
+  t.ok(h.raft(1).commitIndex >= b.index, 'b commits with 2 holding it');
+  t.equal(h.raft(2).recoveringTo, -1, '2 recovered');
 });
