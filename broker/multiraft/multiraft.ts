@@ -21,7 +21,7 @@
  *   is dropped (the sender repeats it).
  */
 import type { Logger } from 'pino';
-import type { Entry } from '../raft/log.js';
+import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../raft/log.js';
 import { RaftNode, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
 import type { Message, Snapshot, SnapshotMeta } from '../raft/types.js';
 import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
@@ -160,8 +160,7 @@ export class MultiRaft {
         node = new RaftNode({
           id: this.options.id,
           log,
-          // Data directories written before the journal kept a file per group.
-          hardState: this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load(),
+          hardState: this.startingHardState(spec, log),
           voters: snap ? snap.voters : spec.voters,
           learners: snap ? snap.learners : (spec.learners ?? []),
           applied: snap?.index,
@@ -187,6 +186,22 @@ export class MultiRaft {
     this.corrupt.delete(spec.groupId);
     this.markDirty(group);
     return group;
+  }
+
+  /**
+   * The term and vote saved for the group. If storage cut entries this replica may have
+   * acknowledged (corrupt batches), it starts recovering: no vote until it holds them again
+   * (broker/raft README, "Lost entries"). The `lost-entries` file beside the log keeps that
+   * fact across a crash until the journal has it and the group has caught up.
+   */
+  private startingHardState(spec: GroupSpec, log: PartitionLog): HardState {
+    // Data directories written before the journal kept a file per group.
+    const saved = this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load();
+    if (!log.lostEntries) return saved;
+    const recovering = lostEntriesHardState(saved, log.lostEntries.lastIndexBefore);
+    this.options.hardStates.set(spec.groupId, recovering);
+    this.options.logger.warn({ group: spec.groupId, log: spec.logName, recoverTo: recovering.recoverTo, lastIndex: log.lastIndex() }, 'this replica lost entries it may have acknowledged; it will not vote until it holds them again');
+    return recovering;
   }
 
   /**
@@ -515,6 +530,13 @@ export class MultiRaft {
     const results = await Promise.allSettled(durable);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // A group that caught up on what it had lost has that on disk now: forget the loss.
+    for (const { group, rd } of work) {
+      if (rd.hardState && !isRecovering(rd.hardState) && group.log.lostEntries) {
+        group.log.clearLoss();
+        this.options.logger.info({ group: group.groupId, log: group.logName }, 'this replica holds again what it had lost; it votes again');
+      }
+    }
   }
 
   private send(group: Group, messages: Message[]): void {

@@ -107,6 +107,8 @@ t.test('a follower restarted with bits flipped across its segment files and meta
   const acked = new Map([...before, ...after]);
   await readsBack(t, client, 'rot', 2, acked);
   t.match(cluster.logs(2), /corrupt batch/, 'broker 2 found the rot and said so');
+  t.match(cluster.logs(2), /will not vote until it holds them again/, 'and does not vote for entries it lost');
+  await waitFor('broker 2 to vote again once caught up', () => /votes again/.test(cluster.logs(2)), 60_000);
   t.equal(cluster.brokers.get(2)!.child?.exitCode ?? null, null, 'broker 2 is still running');
   t.comment(`${files.length} segment files with 16 bits flipped each`);
   for (const id of [1, 3]) await readsBack(t, client, 'rot', id, acked);
