@@ -35,13 +35,21 @@ import {
   createResources,
   runAsync,
   runSync,
+  type ReadStep,
   type ReadSteps,
+  type ScanResult,
   type StorageResources,
 } from './segment.js';
 import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
 
 /** Present while the replica is catching up on entries it cut as corrupt (see `lostEntries`). */
 export const LOST_ENTRIES_FILE = 'lost-entries';
+
+/** What scrubbing one sealed segment found (see `verifySegment`). */
+export type SegmentCheck =
+  | { outcome: 'clean'; bytes: number }
+  | { outcome: 'corrupt'; bytes: number; error: LogCorruption }
+  | { outcome: 'gone' };
 
 export interface PartitionLogOptions {
   /** Roll to a new segment before one would exceed this size (bytes). */
@@ -391,6 +399,40 @@ export class PartitionLog implements RaftLog {
         position += used;
       }
     }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Scrubbing
+
+  /** Base offsets of the sealed segments (every one but the active), oldest first. */
+  sealedSegments(): number[] {
+    return this.closed ? [] : this.segments.slice(0, -1).map((s) => s.baseOffset);
+  }
+
+  /**
+   * Scrub: checks every batch of the sealed segment at `baseOffset` (header, offset
+   * continuity, CRC32C) without blocking the event loop, awaiting `beforeRead` before each
+   * read (the rate limit). A bad batch is reported to `onCorruption`, as a read's would be.
+   * A segment that is gone, or a log that changed during the check (retention, truncation,
+   * repair, deletion, close), yields `gone`: bytes cut under the scan are not corruption.
+   */
+  async verifySegment(baseOffset: number, beforeRead?: (step: ReadStep) => Promise<void>): Promise<SegmentCheck> {
+    const segment = this.closed ? undefined : this.segments.find((s) => s.baseOffset === baseOffset);
+    if (!segment || segment === this.active) return { outcome: 'gone' };
+    const rewinds = this.rewinds;
+    const unchanged = () => !this.closed && this.rewinds === rewinds && this.segments.includes(segment);
+    let scan: ScanResult;
+    try {
+      scan = await runAsync(this.res.files, segment.verifySteps(), beforeRead);
+    } catch (err) {
+      if (!unchanged() || (err instanceof FlotillaError && err.details.errno === 'ENOENT')) return { outcome: 'gone' };
+      throw err;
+    }
+    if (!unchanged()) return { outcome: 'gone' };
+    if (scan.validEnd === segment.size && scan.nextOffset === segment.nextOffset) return { outcome: 'clean', bytes: segment.size };
+    const error = segment.corruption(scan.nextOffset, scan.validEnd, scan.stoppedBecause ?? `the batches end at offset ${scan.nextOffset}, before the segment's ${segment.nextOffset}`);
+    this.noted(error);
+    return { outcome: 'corrupt', bytes: scan.validEnd, error };
   }
 
   // -------------------------------------------------------------------------------------
