@@ -46,10 +46,7 @@ import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
 export const LOST_ENTRIES_FILE = 'lost-entries';
 
 /** What scrubbing one sealed segment found (see `verifySegment`). */
-export type SegmentCheck =
-  | { outcome: 'clean'; bytes: number }
-  | { outcome: 'corrupt'; bytes: number; error: LogCorruption }
-  | { outcome: 'gone' };
+export type SegmentCheck = { outcome: 'clean' } | { outcome: 'corrupt'; error: LogCorruption } | { outcome: 'gone' };
 
 export interface PartitionLogOptions {
   /** Roll to a new segment before one would exceed this size (bytes). */
@@ -421,18 +418,26 @@ export class PartitionLog implements RaftLog {
     if (!segment || segment === this.active) return { outcome: 'gone' };
     const rewinds = this.rewinds;
     const unchanged = () => !this.closed && this.rewinds === rewinds && this.segments.includes(segment);
-    let scan: ScanResult;
+    // Bytes below the log start are never read again (retention deletes them with their
+    // segment): the check starts at the batch holding the log start, as a read would.
+    const logStart = this.logStart;
+    const steps = function* (): ReadSteps<ScanResult> {
+      const from = segment.baseOffset < logStart ? yield* segment.locate(logStart) : undefined;
+      return yield* segment.verifySteps(from && { position: from.position, offset: from.baseOffset });
+    };
+    let error: LogCorruption;
     try {
-      scan = await runAsync(this.res.files, segment.verifySteps(), beforeRead);
+      const scan = await runAsync(this.res.files, steps(), beforeRead);
+      if (!unchanged()) return { outcome: 'gone' };
+      if (scan.validEnd === segment.size && scan.nextOffset === segment.nextOffset) return { outcome: 'clean' };
+      error = segment.corruption(scan.nextOffset, scan.validEnd, scan.stoppedBecause ?? `the batches end at offset ${scan.nextOffset}, before the segment's ${segment.nextOffset}`);
     } catch (err) {
       if (!unchanged() || (err instanceof FlotillaError && err.details.errno === 'ENOENT')) return { outcome: 'gone' };
-      throw err;
+      if (!isLogCorruption(err)) throw err;
+      error = err; // a bad header on the way to the log start
     }
-    if (!unchanged()) return { outcome: 'gone' };
-    if (scan.validEnd === segment.size && scan.nextOffset === segment.nextOffset) return { outcome: 'clean', bytes: segment.size };
-    const error = segment.corruption(scan.nextOffset, scan.validEnd, scan.stoppedBecause ?? `the batches end at offset ${scan.nextOffset}, before the segment's ${segment.nextOffset}`);
     this.noted(error);
-    return { outcome: 'corrupt', bytes: scan.validEnd, error };
+    return { outcome: 'corrupt', error };
   }
 
   // -------------------------------------------------------------------------------------

@@ -511,9 +511,12 @@ export class Segment {
     return runSync(this.res.files, this.verifySteps());
   }
 
-  /** The steps of `verify`, for the scrubber's asynchronous, rate-limited run. */
-  verifySteps(): ReadSteps<ScanResult> {
-    return this.scanSteps(0, this.baseOffset, this.size, false);
+  /**
+   * The steps of `verify`, for the scrubber's asynchronous, rate-limited run; from the batch
+   * at `from` (a batch start) when given.
+   */
+  verifySteps(from: { position: number; offset: number } = { position: 0, offset: this.baseOffset }): ReadSteps<ScanResult> {
+    return this.scanSteps(from.position, from.offset, this.size, false);
   }
 
   /**

@@ -115,6 +115,26 @@ t.test('without a repair, a pass reports a bad spot once and stops checking that
   t.same(reported, [bad]);
 });
 
+t.test('rot below the log start is not reported (nothing reads it again); rot above it in the same segment is', async (t) => {
+  const log = writtenLog(tempDir(t), 'start', 60, 100, 4096);
+  t.teardown(() => log.close());
+  const first = segmentFiles(log)[0]!;
+  const bytes = fs.readFileSync(first);
+  const bounds = [...batchBounds(bytes)];
+  t.ok(bounds.length >= 4, `${bounds.length} batches in the first segment`);
+  rotBatch(first, 0);
+  log.deleteBefore(baseOffsetOf(bytes, bounds[2]!.start)); // the log start moves inside the first segment
+  t.equal(log.sealedSegments()[0], 0, 'which stays');
+  const reported: number[] = [];
+  log.onCorruption = (e) => reported.push(e.offset);
+  const { scrubber } = fastScrubber([log]);
+  t.match(await scrubber.runPass(), { corrupt: 0 });
+  t.same(reported, []);
+  const bad = rotBatch(first, 3);
+  t.match(await scrubber.runPass(), { corrupt: 1 });
+  t.same(reported, [bad]);
+});
+
 /**
  * Wraps a log so that `act` runs before the scrub's read number `at` of the segment at
  * `baseOffset` (between two reads of the same segment when `at` > 0).
