@@ -24,6 +24,7 @@ import { ClientServer } from './server/server.js';
 import { replaceFileSync } from './storage/files.js';
 import { LogManager } from './storage/index.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
+import { Scrubber } from './storage/scrubber.js';
 import { PeerTransport } from './transport/peers.js';
 
 /** What the data directory remembers about the cluster: it wins over command-line flags. */
@@ -61,6 +62,8 @@ export class Broker {
   readonly transport: PeerTransport;
   readonly raft: MultiRaft;
   private readonly hardStates: HardStateJournal;
+  /** Checks sealed segments for bit rot in the background (--scrub-bytes-per-sec). */
+  private readonly scrubber: Scrubber;
   readonly controller: Controller;
   /** Consumer groups; active while this broker is the controller leader. */
   readonly groups: GroupCoordinator;
@@ -105,6 +108,14 @@ export class Broker {
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
     this.hardStates = new HardStateJournal(config.dataDir, this.logs.files);
+    this.scrubber = new Scrubber({
+      logs: () => this.logs.openLogs(),
+      bytesPerSec: config.scrubBytesPerSec,
+      onPass: (pass) => this.logger.info(pass, 'scrub pass completed'),
+      // The log has reported it (MultiRaft logs it and starts the repair): say who found it.
+      onFinding: (error) => this.logger.warn({ log: error.dir, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'the scrubber found a corrupt batch'),
+      onSkipped: (log, baseOffset, error) => this.logger.warn({ log, baseOffset, err: error }, 'the scrubber could not check a segment; the next pass tries again'),
+    });
     this.raft = new MultiRaft({
       id: config.id,
       logs: this.logs,
@@ -186,6 +197,7 @@ export class Broker {
       this.compactMetadata();
     }, MOVE_STEP_MS);
     this.moveTimer.unref();
+    this.scrubber.start();
     if (this.config.statsIntervalMs > 0) {
       this.statsTimer = setInterval(() => this.logStats(), this.config.statsIntervalMs);
       this.statsTimer.unref();
@@ -511,7 +523,7 @@ export class Broker {
 
   private lastStats = { at: Date.now(), cpu: process.cpuUsage(), frames: 0, raftMessages: 0, groupHeartbeats: 0 };
 
-  /** One line: groups (quiesced, led, their followers lagging), peer traffic per second, CPU share of one core, memory, recovery permits, open files against their budget. */
+  /** One line: groups (quiesced, led, their followers lagging), peer traffic per second, CPU share of one core, memory, recovery permits, open files against their budget, scrub progress. */
   private logStats(): void {
     const now = Date.now();
     const cpu = process.cpuUsage();
@@ -539,6 +551,7 @@ export class Broker {
       heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
       recoveries: this.raft.recoveryStats(),
       ...this.logs.files.stats(),
+      scrub: this.scrubber.stats(),
     }, 'stats');
     this.lastStats = { at: now, cpu, frames, raftMessages, groupHeartbeats };
   }
@@ -607,6 +620,7 @@ export class Broker {
     for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
     this.controller.close(stopping);
     this.transport.close();
+    await this.scrubber.stop();
     await this.logs.close();
     this.hardStates.close();
     this.logger.info('broker stopped');

@@ -89,6 +89,11 @@ export class LogManager {
     return this.logs.get(name);
   }
 
+  /** The open logs, in the order they were opened (the metadata log among them). */
+  openLogs(): PartitionLog[] {
+    return [...this.logs.values()];
+  }
+
   /** Names of the log directories on disk (open or not). */
   listOnDisk(): string[] {
     const dir = this.options.dataDir;

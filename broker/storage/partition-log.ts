@@ -35,13 +35,18 @@ import {
   createResources,
   runAsync,
   runSync,
+  type ReadStep,
   type ReadSteps,
+  type ScanResult,
   type StorageResources,
 } from './segment.js';
 import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
 
 /** Present while the replica is catching up on entries it cut as corrupt (see `lostEntries`). */
 export const LOST_ENTRIES_FILE = 'lost-entries';
+
+/** What scrubbing one sealed segment found (see `verifySegment`). */
+export type SegmentCheck = { outcome: 'clean' } | { outcome: 'corrupt'; error: LogCorruption } | { outcome: 'gone' };
 
 export interface PartitionLogOptions {
   /** Roll to a new segment before one would exceed this size (bytes). */
@@ -391,6 +396,48 @@ export class PartitionLog implements RaftLog {
         position += used;
       }
     }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Scrubbing
+
+  /** Base offsets of the sealed segments (every one but the active), oldest first. */
+  sealedSegments(): number[] {
+    return this.closed ? [] : this.segments.slice(0, -1).map((s) => s.baseOffset);
+  }
+
+  /**
+   * Scrub: checks every batch of the sealed segment at `baseOffset` (header, offset
+   * continuity, CRC32C) without blocking the event loop, awaiting `beforeRead` before each
+   * read (the rate limit). A bad batch is reported to `onCorruption`, as a read's would be.
+   * A segment that is gone, or a log that changed during the check (retention, truncation,
+   * repair, deletion, close), yields `gone`: bytes cut under the scan are not corruption.
+   */
+  async verifySegment(baseOffset: number, beforeRead?: (step: ReadStep) => Promise<void>): Promise<SegmentCheck> {
+    const segment = this.closed ? undefined : this.segments.find((s) => s.baseOffset === baseOffset);
+    if (!segment || segment === this.active) return { outcome: 'gone' };
+    const rewinds = this.rewinds;
+    const unchanged = () => !this.closed && this.rewinds === rewinds && this.segments.includes(segment);
+    // Bytes below the log start are never read again (retention deletes them with their
+    // segment): the check starts at the batch holding the log start, as a read would.
+    const logStart = this.logStart;
+    const steps = function* (): ReadSteps<ScanResult> {
+      const from = segment.baseOffset < logStart ? yield* segment.locate(logStart) : undefined;
+      return yield* segment.verifySteps(from && { position: from.position, offset: from.baseOffset });
+    };
+    let error: LogCorruption;
+    try {
+      const scan = await runAsync(this.res.files, steps(), beforeRead);
+      if (!unchanged()) return { outcome: 'gone' };
+      if (scan.validEnd === segment.size && scan.nextOffset === segment.nextOffset) return { outcome: 'clean' };
+      error = segment.corruption(scan.nextOffset, scan.validEnd, scan.stoppedBecause ?? `the batches end at offset ${scan.nextOffset}, before the segment's ${segment.nextOffset}`);
+    } catch (err) {
+      if (!unchanged() || (err instanceof FlotillaError && err.details.errno === 'ENOENT')) return { outcome: 'gone' };
+      if (!isLogCorruption(err)) throw err;
+      error = err; // a bad header on the way to the log start
+    }
+    this.noted(error);
+    return { outcome: 'corrupt', error };
   }
 
   // -------------------------------------------------------------------------------------

@@ -69,9 +69,15 @@ export function runSync<T>(files: FileCache, steps: ReadSteps<T>): T {
   return next.value;
 }
 
-export async function runAsync<T>(files: FileCache, steps: ReadSteps<T>): Promise<T> {
+/**
+ * Drives `steps` with asynchronous reads. `beforeRead`, when given, is awaited before each
+ * read and before its descriptor is taken (the scrubber's rate limit waits there without
+ * holding one); what it throws ends the run.
+ */
+export async function runAsync<T>(files: FileCache, steps: ReadSteps<T>, beforeRead?: (step: ReadStep) => Promise<void>): Promise<T> {
   let next = steps.next(Buffer.alloc(0));
   while (!next.done) {
+    if (beforeRead) await beforeRead(next.value);
     const { file, position, length } = next.value;
     const buf = Buffer.allocUnsafe(length);
     let got: number;
@@ -399,23 +405,34 @@ export class Segment {
    * CRC. Stops at the first bad byte; the caller truncates there.
    */
   scanValid(position: number, offset: number, fileSize: number, indexing = true): ScanResult {
+    return runSync(this.res.files, this.scanSteps(position, offset, fileSize, indexing));
+  }
+
+  /**
+   * The steps of `scanValid`, for either driver. A file found shorter than `fileSize` (cut
+   * while an asynchronous scan ran) ends the scan there, like a torn tail.
+   */
+  private *scanSteps(position: number, offset: number, fileSize: number, indexing: boolean): ReadSteps<ScanResult> {
     const result: ScanResult = { validEnd: position, nextOffset: offset, maxTimestamp: -Infinity, termChanges: [] };
     let lastTerm = -1;
     const scan = function* (this: Segment): ReadSteps<void> {
       let at = position;
-      while (at < fileSize) {
-        const chunk = yield { file: this.logPath, position: at, length: Math.min(RECOVERY_CHUNK, fileSize - at) };
+      let end = fileSize;
+      while (at < end) {
+        const length = Math.min(RECOVERY_CHUNK, end - at);
+        const chunk = yield { file: this.logPath, position: at, length };
+        if (chunk.length < length) end = at + chunk.length;
         let cursor = 0;
         for (;;) {
           const left = chunk.length - cursor;
           if (left === 0) break;
           if (left < HEADER_SIZE) {
-            if (at + cursor + left >= fileSize) return void (result.stoppedBecause = 'torn batch header at the end');
+            if (at + cursor + left >= end) return void (result.stoppedBecause = 'torn batch header at the end');
             break; // header straddles the chunk: read on from here
           }
           const size = batchSizeAt(chunk, cursor);
           const why =
-            batchHeaderProblem(chunk, cursor, size, result.nextOffset, fileSize - at - cursor) ??
+            batchHeaderProblem(chunk, cursor, size, result.nextOffset, end - at - cursor) ??
             (termOf(chunk, cursor) < lastTerm ? `term ${termOf(chunk, cursor)} below the previous batch's ${lastTerm}` : undefined);
           if (why) return void (result.stoppedBecause = why);
           if (left < size) {
@@ -437,7 +454,7 @@ export class Segment {
         at += cursor;
       }
     };
-    runSync(this.res.files, scan.call(this));
+    yield* scan.call(this);
     return result;
   }
 
@@ -491,7 +508,15 @@ export class Segment {
    * `validEnd < size` means a bad batch starts there.
    */
   verify(): ScanResult {
-    return this.scanValid(0, this.baseOffset, this.size, false);
+    return runSync(this.res.files, this.verifySteps());
+  }
+
+  /**
+   * The steps of `verify`, for the scrubber's asynchronous, rate-limited run; from the batch
+   * at `from` (a batch start) when given.
+   */
+  verifySteps(from: { position: number; offset: number } = { position: 0, offset: this.baseOffset }): ReadSteps<ScanResult> {
+    return this.scanSteps(from.position, from.offset, this.size, false);
   }
 
   /**

@@ -28,6 +28,7 @@ export interface BrokerStartOptions {
   statsIntervalMs?: number;
   recoveryConcurrency?: number;
   controllerSnapshotEntries?: number;
+  scrubBytesPerSec?: number;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -52,6 +53,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
+  if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
   return validateBrokerConfig(input);
 }
 

@@ -120,6 +120,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
     .option('--controller-snapshot-entries <n>', 'compact the metadata log after this many new entries (default 10000)', parsePositiveInt)
     .option('--recovery-concurrency <n>', 'partitions this broker catches up one lagging broker with at once; the rest wait their turn (default 32, 0 = no limit)', parseNonNegativeInt)
+    .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
     .action(
       action(async (options) => {
         const { brokerStartCommand } = await import('./broker-command.js');

@@ -1,7 +1,8 @@
 /**
  * Bit rot on real brokers: bits flipped anywhere in a replica's segment files — a follower
- * killed and restarted, or the running leader — never reach a client, the replica repairs
- * itself from the others, and no acknowledged record is lost.
+ * killed and restarted, the running leader, or a running follower nobody reads from (found
+ * by the scrubber) — never reach a client, the replica repairs itself from the others, and
+ * no acknowledged record is lost.
  */
 import t from 'tap';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -125,6 +126,50 @@ t.test('the running leader finds rot in its own log: it never serves it, hands o
   t.comment(`${files.length} segment files of broker ${leader}, the leader of partition 0, with 16 bits flipped each`);
   await readsBack(t, client, 'rot', leader, acked);
   t.match(cluster.logs(leader), /corrupt batch/, `broker ${leader} found the rot and said so`);
+  const more = await produce(client, 'rot', 200, 'b');
+  const all = new Map([...acked, ...more]);
+  for (const id of [1, 2, 3]) await readsBack(t, client, 'rot', id, all);
+});
+
+/** Scrub figures of the broker's latest `stats` line. */
+function scrubStats(cluster: TestCluster, id: number): { passes: number; corrupt: number } | undefined {
+  let latest: { passes: number; corrupt: number } | undefined;
+  for (const line of cluster.logs(id).split('\n')) {
+    if (!line.includes('"scrub"')) continue;
+    try {
+      latest = (JSON.parse(line) as { scrub: { passes: number; corrupt: number } }).scrub;
+    } catch {
+      // A line cut across two chunks: the next one will do.
+    }
+  }
+  return latest;
+}
+
+t.test('the scrubber of a running follower finds rot nobody reads; the follower repairs and serves every record', async (t) => {
+  const { cluster, client } = await startCluster(t, { extraArgs: ['--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--stats-interval-ms', '1000'] });
+  await client.admin().createTopic({ topic: 'rot', partitions: PARTITIONS, replicationFactor: 3, config: { segmentBytes: 64 * 1024 } });
+  const acked = await produce(client, 'rot', 2_000, 'a');
+  // A follower of partition 0 that is not its preferred leader either: no leadership
+  // balancing makes it read its log, and no consumer reads from it until the end.
+  const { partitions } = await client.admin().describeTopic('rot');
+  const p0 = partitions.find((p) => p.partition === 0)!;
+  const follower = [1, 2, 3].find((id) => id !== p0.leader && id !== p0.replicas[0])!;
+  const dataDir = cluster.brokers.get(follower)!.dataDir;
+  const logDir = readdirSync(dataDir).find((name) => name.startsWith('rot-0.'))!;
+  // Sealed segments only: every segment file but the newest.
+  const sealed = readdirSync(join(dataDir, logDir)).filter((name) => name.endsWith('.log')).sort().slice(0, -1).map((name) => join(dataDir, logDir, name));
+  t.ok(sealed.length >= 3, `broker ${follower} (leader ${p0.leader}, replicas ${p0.replicas.join(',')}) has ${sealed.length} sealed segments of partition 0`);
+  const before = scrubStats(cluster, follower);
+  const flip = flipper(11);
+  for (const file of sealed) flip(file, 8);
+
+  const found = await waitFor(`broker ${follower}'s scrubber finds the rot`, () => (scrubStats(cluster, follower)?.corrupt ?? 0) > 0 && scrubStats(cluster, follower), 180_000, 500);
+  t.equal(before?.corrupt ?? 0, 0, 'nothing was found before the bits were flipped');
+  t.ok(found.corrupt >= 1, `the stats report ${found.corrupt} corrupt batch(es) after ${found.passes} pass(es)`);
+  t.match(cluster.logs(follower), /the scrubber found a corrupt batch/, 'the finding is logged as the scrubber\'s');
+  await waitFor(`broker ${follower} repairs its replica`, () => /replica repaired/.test(cluster.logs(follower)), 60_000, 250);
+  await readsBack(t, client, 'rot', follower, acked);
+  t.equal(cluster.brokers.get(follower)!.child?.exitCode ?? null, null, `broker ${follower} is still running`);
   const more = await produce(client, 'rot', 200, 'b');
   const all = new Map([...acked, ...more]);
   for (const id of [1, 2, 3]) await readsBack(t, client, 'rot', id, all);
