@@ -779,12 +779,28 @@ export class RaftNode {
     if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       if (this.mayNotVote()) {
-        // Recovering lost entries: we wait for a leader. A group of one has nobody to
-        // recover from: what it lost is gone for good, and waiting would block it forever.
-        if (this.membership.voters.length > 1) return;
+        // Recovering lost entries: we wait for a leader, and remind the voters that we lack
+        // entries — a leader that went quiet (multiraft quiescence) or believes we hold
+        // everything would otherwise never send them. A group of one has nobody to recover
+        // from: what it lost is gone for good, and waiting would block it forever.
+        if (this.membership.voters.length > 1) {
+          this.askForLostEntries();
+          return;
+        }
         this.endRecovery();
       }
       this.campaign('preElection');
+    }
+  }
+
+  /**
+   * The answer a follower gives a heartbeat when it lacks entries (`handleHeartbeat`), sent
+   * unasked to every voter: the leader among them lowers our match and probes from our last
+   * index; the others ignore it.
+   */
+  private askForLostEntries(): void {
+    for (const to of this.membership.voters) {
+      if (to !== this.id) this.send({ type: 'heartbeatResp', to, from: this.id, term: this.term, reject: true, index: this.log.lastIndex() });
     }
   }
 

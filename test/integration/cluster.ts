@@ -4,10 +4,10 @@
  * kill (SIGKILL), stop (SIGTERM) and restart brokers from their data directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname, sep } from 'node:path';
+import { basename, join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../../client/index.js';
 
@@ -82,7 +82,7 @@ export class TestCluster {
     const membership = broker.joinVia ? ['--join', broker.joinVia] : ['--initial-cluster', this.initialCluster];
     const args = [
       CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
-      ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', 'info',
+      ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(this.options.extraArgs ?? []),
     ];
     // exec keeps the broker's pid the child's, so signals reach it.
@@ -90,8 +90,11 @@ export class TestCluster {
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('bash', ['-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     broker.output = [];
+    // FLOTILLA_TEST_LOGS=<dir> keeps every broker's whole output there, for a failure's post-mortem.
+    const logFile = process.env.FLOTILLA_TEST_LOGS ? join(process.env.FLOTILLA_TEST_LOGS, `${basename(this.root)}-broker-${id}.log`) : undefined;
     const keep = (chunk: Buffer) => {
       broker.output.push(chunk.toString());
+      if (logFile) appendFileSync(logFile, chunk);
       if (broker.output.length > 500) broker.output.splice(0, 100);
     };
     child.stdout!.on('data', keep);

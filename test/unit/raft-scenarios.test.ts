@@ -402,3 +402,23 @@ t.test('lost entries: a leader lowers the match of a follower that refuses an en
   t.ok(h.raft(1).commitIndex >= b.index, 'b commits with 2 holding it');
   t.equal(h.raft(2).recoveringTo, -1, '2 recovered');
 });
+
+t.test('lost entries: a recovering replica asks a silent leader for what it lost', async (t) => {
+  const h = new Harness([1, 2, 3], { extra: calm });
+  h.elect(1);
+  const a = h.propose(1, 'a');
+  h.stabilize();
+  h.restart(2, [1, 2, 3], (log, hard) => {
+    const before = log.lastIndex();
+    log.truncateAfter(a.index - 1);
+    log.sync();
+    return lostEntriesHardState(hard, before);
+  }, calm);
+  // The leader is idle and sends nothing (as a quiesced multiraft group would): only 2 ticks.
+  h.tick([2], 19);
+  t.ok(h.delivered.some((m) => m.from === 2 && m.to === 1 && m.type === 'heartbeatResp' && m.reject), '2 tells the voters it lacks entries');
+  t.notOk(h.delivered.some((m) => m.from === 2 && (m.type === 'preVote' || m.type === 'vote')), 'without campaigning');
+  h.stabilize();
+  t.equal(h.node(2).log.termAt(a.index), a.term, 'the leader probed 2 and sent a again');
+  t.equal(h.raft(2).recoveringTo, -1, '2 recovered');
+});
