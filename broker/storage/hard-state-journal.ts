@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { HardState } from '../raft/log.js';
-import { FileCache, fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
+import { FileCache, fdatasyncAsync, isRefusedOpen, storageError, writeError } from './files.js';
 
 export const HARD_STATE_JOURNAL = 'raft-hard-state.journal';
 const RECORD_SIZE = 16;
@@ -88,11 +88,19 @@ export class HardStateJournal {
   async sync(): Promise<void> {
     if (this.pending.length > 0) {
       const records = this.pending;
-      this.pending = [];
       const at = this.size;
-      this.size += records.length * RECORD_SIZE;
+      const bytes = records.length * RECORD_SIZE;
       try {
-        fs.writevSync(this.fd, records, at);
+        if (fs.writevSync(this.fd, records, at) < bytes) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      } catch (err) {
+        // No room: the records stay pending and the next sync writes them at the same place
+        // (over any part that got there; a torn record fails its CRC at open). The caller
+        // waits and tries again; nothing was reported durable.
+        throw writeError('sync', this.file, err);
+      }
+      this.pending = [];
+      this.size += bytes;
+      try {
         await fdatasyncAsync(this.fd);
       } catch (err) {
         throw storageError('sync', this.file, err);
