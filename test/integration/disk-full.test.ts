@@ -54,7 +54,7 @@ async function fullDiskCluster(t: Tap): Promise<{ cluster: TestCluster; client: 
   await cluster.start();
   client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000, logger });
   await waitFor('a controller', async () => (await client!.admin().describeCluster()).controller);
-  await client.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3, config: { segmentBytes: 256 * 1024 } });
+  await client.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3, config: { segmentBytes: 256 * 1024 }, timeoutMs: 30_000 });
   return { cluster, client, disks, codes };
 }
 
