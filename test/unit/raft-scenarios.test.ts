@@ -7,6 +7,9 @@
 import t from 'tap';
 import { buildBatch } from '../../protocol/batch.js';
 import { Harness } from '../sim/harness.js';
+import { MemoryLog } from '../../broker/raft/memory-log.js';
+import { RaftNode } from '../../broker/raft/raft.js';
+import { FlotillaError } from '../../protocol/errors.js';
 
 const calm = { random: () => 0.99 };
 
@@ -331,4 +334,23 @@ t.test('recovery permits: a follower lacking committed entries gets none without
   h.tick([1], 1);
   t.same(h.appliedValues(3), ['a', 'b', 'c', 'd', 'e']);
   t.notOk(gate.held.has(3), 'released with the send that reached the end of the log');
+});
+
+t.test('a node that wins an election with no room for its no-op steps down instead of leading', async (t) => {
+  const log = new MemoryLog();
+  const raft = new RaftNode({ id: 1, log, hardState: { term: 0, vote: 0 }, voters: [1], random: () => 0.99 });
+  const empty = log.lastIndex();
+  const append = log.append.bind(log);
+  log.append = () => {
+    throw new FlotillaError('DISK_FULL', 'no room');
+  };
+  t.throws(() => {
+    for (let i = 0; i < 40; i++) raft.tick();
+  }, { code: 'DISK_FULL' }, 'the refused no-op reaches the driver');
+  t.equal(raft.currentRole, 'follower', 'it does not lead a group it cannot write to');
+  t.equal(log.lastIndex(), empty, 'nothing was appended');
+  log.append = append;
+  for (let i = 0; i < 40 && raft.currentRole !== 'leader'; i++) raft.tick();
+  t.equal(raft.currentRole, 'leader', 'with space again it wins the next election');
+  t.ok(log.lastIndex() > empty, 'and stores its no-op');
 });
