@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   INTERNAL: { wire: 22, retriable: false, message: 'internal error in the broker; see its log' },
   BROKER_BUSY: { wire: 23, retriable: true, message: 'the broker is out of open files for now; the operation did not happen; retry shortly' },
   REPLICA_NOT_AVAILABLE: { wire: 24, retriable: true, message: 'this replica cannot serve that range now (it found a corrupt batch and is repairing it); read another replica or retry' },
+  DISK_FULL: { wire: 25, retriable: true, message: 'the broker\'s disk is full: the write was not stored; retry (a replica with space takes the partition over) or free space on that broker' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,9 +16,11 @@
  *   stops, so safety is untouched; an idle broker's cost no longer grows with partitions.
  * - A storage failure in a cycle is fatal: the broker must not speak as if it stored what
  *   it did not, and a core with an un-advanced Ready cannot go on. `onFatal` stops the process.
- *   Not so an open refused for lack of descriptors (BROKER_BUSY): nothing was written or
- *   synced, so the cycle waits and persists again, and a message that could not be handled
- *   is dropped (the sender repeats it).
+ *   Not so an open refused for lack of descriptors (BROKER_BUSY) or a write refused for lack
+ *   of space (DISK_FULL): nothing was written or synced, so the cycle waits and persists
+ *   again, and a message that could not be handled is dropped (the sender repeats it). A
+ *   leader whose disk is full hands the group to a follower that has the whole log.
+ *   A failed fsync stays fatal (the kernel may have dropped pages it had accepted).
  */
 import type { Logger } from 'pino';
 import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../raft/log.js';
@@ -30,7 +32,7 @@ import type { HardStateJournal } from '../storage/hard-state-journal.js';
 import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
 import { RecoveryScheduler, type RecoveryStats } from './recovery-scheduler.js';
-import { isRefusedOpen } from '../storage/files.js';
+import { isDiskFull, isRefusal } from '../storage/files.js';
 
 /** What a group's state machine does with the log. Called only from the processing cycle. */
 export interface StateMachine {
@@ -284,9 +286,12 @@ export class MultiRaft {
         group.node.step(message);
       } catch (error) {
         if (this.quarantineOnCorruption(group, error)) continue;
-        // No descriptor to read or write the log: the message was not handled, as if it
-        // was lost; the sender repeats it (Raft tolerates lost messages).
-        if (!isRefusedOpen(error)) throw error;
+        // No descriptor to read or write the log, or no room on the disk for the entries: the
+        // message was not handled (or its entries only in part, which the core keeps), as if
+        // it was lost; no acknowledgement goes out and the sender repeats it (Raft tolerates
+        // lost messages). A follower with a full disk thus simply stops acknowledging.
+        if (!isRefusal(error)) throw error;
+        if (isDiskFull(error)) this.warnDiskFull(groupId, error);
       }
       if (quiesce) this.quiesceFollower(group, message);
       this.markDirty(group);
@@ -300,10 +305,48 @@ export class MultiRaft {
       return group.node.propose(batch);
     } catch (err) {
       this.quarantineOnCorruption(group, err);
+      if (isDiskFull(err)) {
+        this.warnDiskFull(group.groupId, err);
+        this.handOffFromFullDisk(group);
+      }
       throw err;
     } finally {
       this.markDirty(group);
     }
+  }
+
+  /**
+   * This leader has no room for new entries, but a majority may: it hands the group to a
+   * voter that holds its whole log (so the transfer completes at once), and producers that
+   * got DISK_FULL retry at the new leader. The full broker then follows without
+   * acknowledging until space returns; it is not caught up, so leader balancing does not
+   * hand the group back before then.
+   */
+  private handOffFromFullDisk(group: Group): void {
+    const status = group.node.status();
+    if (status.role !== 'leader' || status.transferee !== 0) return;
+    const candidates = status.membership.voters
+      .filter((id) => id !== this.options.id && status.progress[id]?.recentActive)
+      .sort((a, b) => status.progress[b]!.match - status.progress[a]!.match);
+    for (const to of candidates) {
+      try {
+        group.node.transferLeadership(to);
+        this.options.logger.warn({ group: group.groupId, to }, 'disk full: handing leadership to a replica that can write');
+        return;
+      } catch {
+        // Not caught up: try the next one; the next refused write tries again.
+      }
+    }
+  }
+
+  private lastDiskFullWarning = 0;
+
+  /** At most one warning per 10 s: a full disk refuses every write until space returns. */
+  private warnDiskFull(groupId: number | undefined, error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastDiskFullWarning < 10_000) return;
+    this.lastDiskFullWarning = now;
+    this.options.logger.warn({ group: groupId, err: error }, 'disk full: this broker stores and acknowledges nothing new until space is freed; it keeps serving reads');
   }
 
   /** Runs `action` on the node (transfer, config change) and schedules the work it makes. */
@@ -355,7 +398,8 @@ export class MultiRaft {
         group.node.tick();
       } catch (err) {
         if (this.quarantineOnCorruption(group, err)) continue;
-        throw err;
+        // A single-voter group that won its election but had no room for its no-op.
+        if (!isRefusal(err)) throw err;
       }
       this.dirty.add(group);
       if (group.node.currentRole === 'leader') this.maybeQuiesceLeader(group);
@@ -500,7 +544,8 @@ export class MultiRaft {
         await this.persist(work);
         break;
       } catch (error) {
-        if (!isRefusedOpen(error) || this.stopped) throw error;
+        if (!isRefusal(error) || this.stopped) throw error;
+        if (isDiskFull(error)) this.warnDiskFull(undefined, error);
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
       }
     }

@@ -744,7 +744,15 @@ export class RaftNode {
     this.bcastCommit = this.commit;
     // The no-op of the new term (thesis 3.6.2 / Figure 8): once it commits, so does
     // everything before it, and the leader learns its commit index.
-    this.appendBatch(buildControlBatch(ControlType.NOOP, null));
+    try {
+      this.appendBatch(buildControlBatch(ControlType.NOOP, null));
+    } catch (err) {
+      // The log refused the no-op (a full disk): a leader that cannot store an entry of
+      // its term can commit nothing, so it steps down at once and another voter wins the
+      // next election. The error goes to the driver, which drops the step like a lost message.
+      this.becomeFollower(this.term, 0);
+      throw err;
+    }
   }
 
   private promotable(): boolean {

@@ -18,6 +18,33 @@ export function storageError(what: string, file: string, cause: unknown): Flotil
   return new FlotillaError('INTERNAL', `storage: ${what} failed on ${file}: ${code}${hint}`, { errno: code, file }, { cause });
 }
 
+/**
+ * For a failed *write* (never an fsync): ENOSPC becomes the retriable DISK_FULL. The write
+ * did not store the bytes (the caller cuts back what a short write left), the page cache
+ * and the file are as before, so nothing that was reported durable is at risk and the same
+ * write can simply be tried again once space returns. An fsync that fails (even with
+ * ENOSPC, which ext4 can report from writeback) is different: the kernel may have dropped
+ * dirty pages it already accepted (fsyncgate), so that stays an INTERNAL error that
+ * poisons the log (see storageError).
+ */
+export function writeError(what: string, file: string, cause: unknown): FlotillaError {
+  if ((cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOSPC') return storageError(what, file, cause);
+  return new FlotillaError('DISK_FULL', `storage: ${what} refused on ${file}: ENOSPC (disk full: free space or lower retention; the write was not stored)`, { errno: 'ENOSPC', file }, { cause });
+}
+
+/** A write the disk had no room for (see writeError): nothing was stored; retry once there is space. */
+export function isDiskFull(error: unknown): boolean {
+  return error instanceof FlotillaError && error.code === 'DISK_FULL';
+}
+
+/**
+ * An operation that did not happen and may simply be tried again: an open refused for lack
+ * of descriptors, or a write refused for lack of space. Never a reason to stop the broker.
+ */
+export function isRefusal(error: unknown): boolean {
+  return isRefusedOpen(error) || isDiskFull(error);
+}
+
 function isOutOfDescriptors(code: unknown): boolean {
   return code === 'EMFILE' || code === 'ENFILE';
 }
@@ -289,7 +316,7 @@ export class FileCache {
     try {
       this.withTransient(file, () => fs.closeSync(fs.openSync(file, 'w')));
     } catch (err) {
-      throw storageError('create', file, err);
+      throw writeError('create', file, err);
     }
   }
 

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { readInt64, writeInt64 } from '../../protocol/batch.js';
 import { isRecovering, type HardState } from '../raft/log.js';
-import { FileCache, fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
+import { FileCache, fdatasyncAsync, isRefusedOpen, storageError, writeError } from './files.js';
 
 export const HARD_STATE_JOURNAL = 'raft-hard-state.journal';
 const RECORD_SIZE = 16;
@@ -132,12 +132,21 @@ export class HardStateJournal {
   async sync(): Promise<void> {
     if (this.pending.length > 0) {
       const records = this.pending;
-      this.pending = [];
       const at = this.size;
-      for (const r of records) this.size += r.length;
+      let bytes = 0;
+      for (const r of records) bytes += r.length;
+      try {
+        if (fs.writevSync(this.fd, records, at) < bytes) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      } catch (err) {
+        // No room: the records stay pending and the next sync writes them at the same place
+        // (over any part that got there; a torn record fails its CRC at open). The caller
+        // waits and tries again; nothing was reported durable.
+        throw writeError('sync', this.file, err);
+      }
+      this.pending = [];
+      this.size += bytes;
       this.records += records.length;
       try {
-        fs.writevSync(this.fd, records, at);
         await fdatasyncAsync(this.fd);
       } catch (err) {
         throw storageError('sync', this.file, err);

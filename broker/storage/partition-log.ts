@@ -27,7 +27,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
 import { CoalescedRun } from './coalesced-run.js';
 import { isLogCorruption, type LogCorruption } from './corruption.js';
-import { fdatasyncAsync, isRefusedOpen, storageError } from './files.js';
+import { fdatasyncAsync, isRefusal, storageError, writeError } from './files.js';
 import {
   SEGMENT_NAME,
   Segment,
@@ -471,7 +471,10 @@ export class PartitionLog implements RaftLog {
       const syncs: Array<Promise<void>> = [];
       if (this.terms.runs.length > this.termsOnDisk || this.termsDirty) syncs.push(this.syncTermsFile());
       for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync());
-      await Promise.all(syncs);
+      // Every sync settles before the verdict: a failed fsync must poison the log even when
+      // another file's write was merely refused (or it would be retried and "succeed").
+      const failures = (await Promise.allSettled(syncs)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      if (failures.length > 0) throw failures.find((e) => !isRefusal(e)) ?? failures[0];
       if (this.dirDirty) {
         this.dirDirty = false;
         try {
@@ -482,9 +485,10 @@ export class PartitionLog implements RaftLog {
         }
       }
     } catch (err) {
-      // No descriptor for a file: its fsync did not run, so nothing is lost and nothing
-      // is reported durable; the next flush tries again (dirty flags were kept).
-      if (isRefusedOpen(err)) throw err;
+      // No descriptor for a file, or no room to write the terms file: that file's write
+      // and fsync did not run, so nothing is lost and nothing is reported durable; the
+      // next flush tries again (dirty flags were kept). Only a failed fsync poisons.
+      if (isRefusal(err)) throw err;
       const cause = storageError('flush', this.dir, err);
       this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
       throw this.failure;
@@ -499,7 +503,15 @@ export class PartitionLog implements RaftLog {
       const written = this.termsOnDisk;
       const fresh = this.terms.runs.slice(written);
       const bytes = Buffer.concat(fresh.map((run) => TermRuns.encodeRun(run)));
-      if (bytes.length > 0) fs.writeSync(fd, bytes, 0, bytes.length, written * TERM_RECORD_SIZE);
+      try {
+        if (bytes.length > 0 && fs.writeSync(fd, bytes, 0, bytes.length, written * TERM_RECORD_SIZE) < bytes.length) {
+          throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+        }
+      } catch (err) {
+        // Not stored (a partial record is written over next time; its CRC fails until then).
+        this.termsDirty = true;
+        throw writeError('terms write', this.termsPath, err);
+      }
       this.termsOnDisk = written + fresh.length;
       await fdatasyncAsync(fd);
     });

@@ -23,7 +23,7 @@ import {
 } from '../../protocol/batch.js';
 import { LogCorruption } from './corruption.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { FileCache, fdatasyncAsync, readAsync, readFullySync, storageError } from './files.js';
+import { FileCache, fdatasyncAsync, isDiskFull, readAsync, readFullySync, storageError, writeError } from './files.js';
 import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
 
 /** Shared by every log of a broker: open descriptors and loaded indexes, both bounded. */
@@ -217,7 +217,8 @@ export class Segment {
         } catch {
           // The file may keep garbage past `size`; recovery cuts it, and `size` never covers it.
         }
-        throw storageError('append', this.logPath, err);
+        // ENOSPC becomes the retriable DISK_FULL: cut back, nothing of this append is stored.
+        throw writeError('append', this.logPath, err);
       }
     });
     let position = start;
@@ -253,9 +254,15 @@ export class Segment {
     const bytes = Buffer.allocUnsafe(flatCount * 4);
     for (let i = 0; i < flatCount; i++) bytes.writeUInt32BE(this.pending[i]!, i * 4);
     try {
-      this.res.files.withFd(this.indexPath, (fd) => fs.writeSync(fd, bytes, 0, bytes.length, this.indexOnDisk * INDEX_ENTRY_SIZE));
+      const written = this.res.files.withFd(this.indexPath, (fd) => fs.writeSync(fd, bytes, 0, bytes.length, this.indexOnDisk * INDEX_ENTRY_SIZE));
+      if (written < bytes.length) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
     } catch (err) {
-      throw storageError('index write', this.indexPath, err);
+      const error = writeError('index write', this.indexPath, err);
+      // No room for the entries: they stay pending and the next flush writes them over
+      // whatever part got there. The index is sparse, so the batches are durable all the
+      // same (their fdatasync succeeded); reads meanwhile use the in-memory entries.
+      if (isDiskFull(error)) return;
+      throw error;
     }
     this.indexOnDisk += flatCount / 2;
     this.pending.splice(0, flatCount);

@@ -8,7 +8,9 @@ import t, { type Test } from 'tap';
 import { buildBatch } from '../../protocol/batch.js';
 import { Harness } from '../sim/harness.js';
 import { lostEntriesHardState } from '../../broker/raft/log.js';
-import type { RaftOptions } from '../../broker/raft/raft.js';
+import { MemoryLog } from '../../broker/raft/memory-log.js';
+import { RaftNode, type RaftOptions } from '../../broker/raft/raft.js';
+import { FlotillaError } from '../../protocol/errors.js';
 
 const calm = { random: () => 0.99 };
 
@@ -421,4 +423,23 @@ t.test('lost entries: a recovering replica asks a silent leader for what it lost
   h.stabilize();
   t.equal(h.node(2).log.termAt(a.index), a.term, 'the leader probed 2 and sent a again');
   t.equal(h.raft(2).recoveringTo, -1, '2 recovered');
+});
+
+t.test('a node that wins an election with no room for its no-op steps down instead of leading', async (t) => {
+  const log = new MemoryLog();
+  const raft = new RaftNode({ id: 1, log, hardState: { term: 0, vote: 0 }, voters: [1], random: () => 0.99 });
+  const empty = log.lastIndex();
+  const append = log.append.bind(log);
+  log.append = () => {
+    throw new FlotillaError('DISK_FULL', 'no room');
+  };
+  t.throws(() => {
+    for (let i = 0; i < 40; i++) raft.tick();
+  }, { code: 'DISK_FULL' }, 'the refused no-op reaches the driver');
+  t.equal(raft.currentRole, 'follower', 'it does not lead a group it cannot write to');
+  t.equal(log.lastIndex(), empty, 'nothing was appended');
+  log.append = append;
+  for (let i = 0; i < 40 && raft.currentRole !== 'leader'; i++) raft.tick();
+  t.equal(raft.currentRole, 'leader', 'with space again it wins the next election');
+  t.ok(log.lastIndex() > empty, 'and stores its no-op');
 });

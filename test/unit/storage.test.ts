@@ -223,7 +223,7 @@ t.test('a failed write (disk full) leaves the log as it was; a failed fsync stop
     throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
   };
   try {
-    t.throws(() => log.append([entry(lastBefore + 1, 1, 3)]), { code: 'INTERNAL', message: /ENOSPC.*disk full/ });
+    t.throws(() => log.append([entry(lastBefore + 1, 1, 3)]), { code: 'DISK_FULL', retriable: true, message: /ENOSPC.*disk full/ });
   } finally {
     (fs as { writeSync: unknown }).writeSync = realWriteSync;
   }
@@ -253,6 +253,39 @@ t.test('a failed write (disk full) leaves the log as it was; a failed fsync stop
   const again = PartitionLog.open(dir);
   t.equal(again.lastIndex(), durableBefore + 3, 'reopening recovers what reached the file');
   await again.close();
+});
+
+t.test('ENOSPC from fsync poisons the log like EIO; ENOSPC from a write does not', async (t) => {
+  const dir = tempDir(t);
+  const log = PartitionLog.open(dir);
+  appendBatches(log, 1, 1);
+  await log.flush();
+  // A write refused for space: the flush fails, reports nothing durable, and the next one succeeds.
+  appendBatches(log, 1, 2); // a new term: the terms file has a run to write at the next flush
+  const realWriteSync = fs.writeSync;
+  (fs as { writeSync: unknown }).writeSync = () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  };
+  try {
+    await t.rejects(log.flush(), { code: 'DISK_FULL' });
+  } finally {
+    (fs as { writeSync: unknown }).writeSync = realWriteSync;
+  }
+  t.ok(log.durableIndex() < log.lastIndex(), 'nothing reported durable');
+  await log.flush();
+  t.equal(log.durableIndex(), log.lastIndex(), 'the next flush, with space, makes it durable');
+  // An fsync that fails with ENOSPC may have dropped accepted pages: it poisons.
+  appendBatches(log, 1, 2);
+  const realFdatasync = fs.fdatasync;
+  (fs as { fdatasync: unknown }).fdatasync = (_fd: number, callback: (err: Error | null) => void) =>
+    callback(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
+  try {
+    await t.rejects(log.flush(), { code: 'INTERNAL', message: /ENOSPC/ });
+  } finally {
+    (fs as { fdatasync: unknown }).fdatasync = realFdatasync;
+  }
+  t.throws(() => appendBatches(log, 1, 2), { code: 'INTERNAL', message: /refuses writes/ });
+  await log.close();
 });
 
 t.test('small-file replacement leaves the old or the new contents, and syncs before and after the rename', async (t) => {
