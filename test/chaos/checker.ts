@@ -94,7 +94,7 @@ export function check(events: HistoryEvent[]): Report {
       if (id) {
         const last = lastSeq.get(id.producer);
         if (last !== undefined && id.seq <= last) chargeRecord(value, leader.t).orderBroken++;
-        lastSeq.set(id.producer, id.seq);
+        lastSeq.set(id.producer, Math.max(last ?? -1, id.seq));
       }
     }
     for (const r of reads) {
