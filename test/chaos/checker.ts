@@ -15,8 +15,8 @@
  *   offset (a read of something later undone).
  *
  * Availability is measured, not judged: the share of sends acknowledged, the longest time
- * without any acknowledgement, and how long the cluster took after healing to acknowledge
- * again on every partition.
+ * without any acknowledgement (in the whole cluster, and in any one partition), and how
+ * long the cluster took after healing to acknowledge again on every partition.
  *
  * The final log of a partition is what its leader served after the last heal; the other
  * replicas are compared with it offset by offset.
@@ -33,8 +33,10 @@ export interface PhaseReport extends Record<Anomaly, number> {
   endMs: number;
   sent: number;
   acked: number;
-  /** Longest stretch of the phase with no acknowledgement from any producer. */
+  /** Longest stretch of the phase with no acknowledgement at all (the whole cluster unavailable). */
   longestNoAckMs: number;
+  /** Longest stretch of the phase in which some one partition had no acknowledgement. */
+  longestPartitionNoAckMs: number;
   /** Whether every partition acknowledged again within the bound after healing (null: never healed). */
   recovered: boolean | null;
   recoveryMs: number | null;
@@ -137,18 +139,16 @@ export function check(events: HistoryEvent[]): Report {
     position.set(e.consumer, Math.max(prev, e.offset));
   }
 
-  // Availability: gaps between acknowledgements, phase by phase.
+  // Availability: gaps between acknowledgements, phase by phase, over the whole cluster
+  // and partition by partition (one partition down is invisible in the first).
   const ackTimes = acks.map((a) => a.t).sort((a, b) => a - b);
+  const partitionsSent = new Set(events.flatMap((e) => (e.type === 'send' ? [e.partition] : [])));
   for (const phase of phases) {
-    let last = phase.startMs;
-    let longest = 0;
-    for (const t of ackTimes) {
-      if (t < phase.startMs) continue;
-      if (t > phase.endMs) break;
-      longest = Math.max(longest, t - last);
-      last = t;
+    phase.longestNoAckMs = longestGap(ackTimes, phase.startMs, phase.endMs);
+    for (const partition of partitionsSent) {
+      const times = acks.filter((a) => a.partition === partition).map((a) => a.t);
+      phase.longestPartitionNoAckMs = Math.max(phase.longestPartitionNoAckMs, longestGap(times, phase.startMs, phase.endMs));
     }
-    phase.longestNoAckMs = Math.max(longest, phase.endMs - last);
   }
 
   const anomalies = phases.reduce((n, p) => n + ANOMALIES.reduce((m, a) => m + p[a], 0), 0);
@@ -159,7 +159,7 @@ export function check(events: HistoryEvent[]): Report {
 /** The phases as the history's phase events draw them; a history without any is one phase. */
 function phaseReports(events: HistoryEvent[]): PhaseReport[] {
   const blank = (phase: number, nemesis: string, startMs: number): PhaseReport => ({
-    phase, nemesis, startMs, endMs: startMs, sent: 0, acked: 0, longestNoAckMs: 0, recovered: null, recoveryMs: null,
+    phase, nemesis, startMs, endMs: startMs, sent: 0, acked: 0, longestNoAckMs: 0, longestPartitionNoAckMs: 0, recovered: null, recoveryMs: null,
     ...(Object.fromEntries(ANOMALIES.map((a) => [a, 0])) as Record<Anomaly, number>),
   });
   const phases: PhaseReport[] = [];
@@ -183,6 +183,19 @@ function phaseReports(events: HistoryEvent[]): PhaseReport[] {
   return phases;
 }
 
+/** The longest stretch of [start, end] without any of the sorted `times`. */
+function longestGap(times: number[], start: number, end: number): number {
+  let last = start;
+  let longest = 0;
+  for (const t of times) {
+    if (t < start) continue;
+    if (t > end) break;
+    longest = Math.max(longest, t - last);
+    last = t;
+  }
+  return Math.max(longest, end - last);
+}
+
 /** The smallest element of a sorted array above `value`. */
 function firstAbove(sorted: number[], value: number): number | undefined {
   let lo = 0;
@@ -201,6 +214,7 @@ export interface NemesisRow extends Record<Anomaly, number> {
   sent: number;
   acked: number;
   longestNoAckMs: number;
+  longestPartitionNoAckMs: number;
   /** The slowest recovery after healing among its phases (null: none measured). */
   maxRecoveryMs: number | null;
   unrecovered: number;
@@ -212,13 +226,14 @@ export function byNemesis(report: Report): NemesisRow[] {
   for (const p of report.phases) {
     let row = rows.get(p.nemesis);
     if (!row) {
-      row = { nemesis: p.nemesis, phases: 0, sent: 0, acked: 0, longestNoAckMs: 0, maxRecoveryMs: null, unrecovered: 0, ...(Object.fromEntries(ANOMALIES.map((a) => [a, 0])) as Record<Anomaly, number>) };
+      row = { nemesis: p.nemesis, phases: 0, sent: 0, acked: 0, longestNoAckMs: 0, longestPartitionNoAckMs: 0, maxRecoveryMs: null, unrecovered: 0, ...(Object.fromEntries(ANOMALIES.map((a) => [a, 0])) as Record<Anomaly, number>) };
       rows.set(p.nemesis, row);
     }
     row.phases++;
     row.sent += p.sent;
     row.acked += p.acked;
     row.longestNoAckMs = Math.max(row.longestNoAckMs, p.longestNoAckMs);
+    row.longestPartitionNoAckMs = Math.max(row.longestPartitionNoAckMs, p.longestPartitionNoAckMs);
     if (p.recoveryMs !== null) row.maxRecoveryMs = Math.max(row.maxRecoveryMs ?? 0, p.recoveryMs);
     if (p.recovered === false) row.unrecovered++;
     for (const a of ANOMALIES) row[a] += p[a];
@@ -232,13 +247,14 @@ export function anomaliesOf(row: Record<Anomaly, number>): number {
 
 /** A plain-text table: one row per nemesis, availability then anomalies. */
 export function formatTable(rows: NemesisRow[]): string {
-  const header = ['nemesis', 'phases', 'sent', 'acked', 'longest no-ack', 'recovery (max)', 'anomalies'];
+  const header = ['nemesis', 'phases', 'sent', 'acked', 'no ack: cluster', 'no ack: a partition', 'recovery (max)', 'anomalies'];
   const lines = rows.map((r) => [
     r.nemesis,
     String(r.phases),
     String(r.sent),
     r.sent ? `${((100 * r.acked) / r.sent).toFixed(1)}%` : '-',
     `${(r.longestNoAckMs / 1000).toFixed(1)} s`,
+    `${(r.longestPartitionNoAckMs / 1000).toFixed(1)} s`,
     r.maxRecoveryMs === null ? '-' : `${(r.maxRecoveryMs / 1000).toFixed(1)} s${r.unrecovered ? ` (${r.unrecovered} not)` : ''}`,
     anomaliesOf(r) === 0 ? '0' : ANOMALIES.filter((a) => r[a] > 0).map((a) => `${a} ${r[a]}`).join(', '),
   ]);

@@ -85,7 +85,7 @@ t.test('no recovery after healing, or a replica that never caught up, fails the 
   t.equal(report.ok, false);
 });
 
-t.test('the longest stretch without an acknowledgement spans phase edges', async (t) => {
+t.test('the longest stretch without an acknowledgement, in the cluster and in one partition', async (t) => {
   const events: HistoryEvent[] = [
     { t: 0, type: 'phase', phase: 0, nemesis: 'minority', edge: 'start' },
     { t: 100, type: 'ack', producer: 0, seq: 0, partition: 0, offset: 0 },
@@ -93,4 +93,13 @@ t.test('the longest stretch without an acknowledgement spans phase edges', async
     { t: 5000, type: 'phase', phase: 0, nemesis: 'minority', edge: 'end', recovered: true, recoveryMs: 1 },
   ];
   t.equal(check(events).phases[0]!.longestNoAckMs, 4000);
+  const more: HistoryEvent[] = [
+    { t: 2000, type: 'ack', producer: 0, seq: 2, partition: 1, offset: 0 },
+    { t: 2100, type: 'send', producer: 0, seq: 3, partition: 0 },
+    { t: 2200, type: 'send', producer: 0, seq: 4, partition: 1 },
+  ];
+  const twoPartitions = [...events, ...more].sort((a, b) => a.t - b.t);
+  const phase = check(twoPartitions).phases[0]!;
+  t.equal(phase.longestNoAckMs, 2100, 'the cluster: 2000 to 4100');
+  t.equal(phase.longestPartitionNoAckMs, 4000, 'partition 0: 100 to 4100; partition 1: 2000 to 5000 is shorter');
 });
