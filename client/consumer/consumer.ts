@@ -39,6 +39,12 @@ function needsGroup(what: string): FlotillaError {
 class PartitionFetcher {
   /** Next offset to fetch; null until 'earliest'/'latest' is resolved. */
   fetchOffset: number | null;
+  /**
+   * The furthest position a replica's answer took this fetcher to: everything below it was
+   * committed (replicas serve only below their high watermark), so no leader can truly end
+   * before it.
+   */
+  private served = -1;
   readonly chunks: Message[][] = [];
   stopped = false;
   private replicaCursor = Math.floor(Math.random() * 1000);
@@ -123,6 +129,7 @@ class PartitionFetcher {
     if (this.stopped || this.fetchOffset !== offset) return;
     const { messages, nextOffset } = messagesFrom(result.records, this.topic, this.partition, offset);
     this.fetchOffset = nextOffset;
+    this.served = Math.max(this.served, nextOffset);
     if (messages.length > 0) {
       this.chunks.push(messages);
       this.consumer.dataArrived();
@@ -138,6 +145,12 @@ class PartitionFetcher {
     if (offset >= bounds.logStartOffset && offset <= bounds.highWatermark) {
       this.setAside.set(replicaId, Date.now() + this.options.replicaSetAsideMs);
       return;
+    }
+    if (offset > bounds.highWatermark && offset <= this.served) {
+      // A replica already served up to here, so the leader that answered trails: one just
+      // elected (its high watermark catches up with its first commit) or a stale one
+      // behind a partition. Resetting would go backward over records already handed out.
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', `the leader of ${this.topic}/${this.partition} reports a high watermark of ${bounds.highWatermark}, below offset ${offset} already served; retrying`);
     }
     if (this.options.offsetReset === 'none') {
       throw new FlotillaError('OFFSET_OUT_OF_RANGE', `offset ${offset} of ${this.topic}/${this.partition} is outside the log [${bounds.logStartOffset}, ${bounds.highWatermark}); assign a valid offset or set offsetReset to 'earliest' or 'latest'`);

@@ -1,7 +1,9 @@
 /**
  * Real broker processes for integration tests: each broker is `flotilla broker start` in its
- * own OS process on 127.0.0.1, with a data directory under a fresh temp folder. Tests can
- * kill (SIGKILL), stop (SIGTERM) and restart brokers from their data directories.
+ * own OS process on 127.0.0.1 (or on a host of the test's choosing, a network namespace
+ * say), with a data directory under a fresh temp folder. Tests can kill (SIGKILL), stop
+ * (SIGTERM), pause (SIGSTOP), resume (SIGCONT) and restart brokers from their data
+ * directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +46,14 @@ export interface TestClusterOptions {
   extraArgs?: string[];
   /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
   openFileLimit?: number;
+  /**
+   * Where broker `id` runs: the HOST:PORT it listens on and an argv prefix its command
+   * runs under (`ip netns exec NS`, which execs in place so signals still reach the
+   * broker). Default: 127.0.0.1 on a free port, no prefix.
+   */
+  host?: (id: number) => { address: string; prefix: string[] };
+  /** Also append each broker's output to broker-ID.log here: the whole log, for a post-mortem. */
+  logDir?: string;
 }
 
 export class TestCluster {
@@ -61,7 +71,7 @@ export class TestCluster {
     const count = this.options.brokers ?? 3;
     const members: string[] = [];
     for (let id = 1; id <= count; id++) {
-      const address = `127.0.0.1:${await freePort()}`;
+      const address = await this.addressFor(id);
       this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [] });
       members.push(`${id}=${address}`);
     }
@@ -72,9 +82,13 @@ export class TestCluster {
 
   /** Starts a new broker that joins the running cluster through broker `via`. */
   async join(id: number, via = 1): Promise<BrokerProcess> {
-    const address = `127.0.0.1:${await freePort()}`;
+    const address = await this.addressFor(id);
     this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address });
     return this.spawn(id);
+  }
+
+  private async addressFor(id: number): Promise<string> {
+    return this.options.host ? this.options.host(id).address : `127.0.0.1:${await freePort()}`;
   }
 
   spawn(id: number): BrokerProcess {
@@ -85,17 +99,19 @@ export class TestCluster {
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(this.options.extraArgs ?? []),
     ];
-    // exec keeps the broker's pid the child's, so signals reach it.
-    const child = this.options.openFileLimit === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
+    let argv = [process.execPath, ...args];
+    if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
+    if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     broker.output = [];
-    // FLOTILLA_TEST_LOGS=<dir> keeps every broker's whole output there, for a failure's post-mortem.
-    const logFile = process.env.FLOTILLA_TEST_LOGS ? join(process.env.FLOTILLA_TEST_LOGS, `${basename(this.root)}-broker-${id}.log`) : undefined;
+    // logDir, or FLOTILLA_TEST_LOGS=<dir> for any test: every broker's whole output, for a post-mortem.
+    const logDir = this.options.logDir ?? process.env.FLOTILLA_TEST_LOGS;
+    const logFile = logDir ? join(logDir, this.options.logDir ? `broker-${id}.log` : `${basename(this.root)}-broker-${id}.log`) : undefined;
     const keep = (chunk: Buffer) => {
       broker.output.push(chunk.toString());
-      if (logFile) appendFileSync(logFile, chunk);
       if (broker.output.length > 500) broker.output.splice(0, 100);
+      if (logFile) appendFileSync(logFile, chunk);
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
@@ -111,6 +127,21 @@ export class TestCluster {
   /** SIGTERM: the broker moves leadership away and exits cleanly. */
   async stop(id: number): Promise<number | null> {
     return this.signal(id, 'SIGTERM');
+  }
+
+  /** SIGSTOP: the broker freezes mid-whatever, its sockets open, until resume(). */
+  pause(id: number): void {
+    this.brokers.get(id)?.child?.kill('SIGSTOP');
+  }
+
+  resume(id: number): void {
+    this.brokers.get(id)?.child?.kill('SIGCONT');
+  }
+
+  /** Whether broker `id` has a live process (paused counts as live). */
+  running(id: number): boolean {
+    const child = this.brokers.get(id)?.child;
+    return !!child && child.exitCode === null && child.signalCode === null;
   }
 
   private async signal(id: number, signal: NodeJS.Signals): Promise<number | null> {

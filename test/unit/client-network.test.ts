@@ -318,6 +318,46 @@ t.test('the consumer skips records below its position and control batches, and p
   await consumer.close();
 });
 
+t.test("a leader whose high watermark trails what the consumer was served does not send it back to 'earliest'", async (t) => {
+  // Records 0-2 are served; then the partition changes leader: the next fetch is out of
+  // range and the new leader's high watermark is 1 until its first commit, then 4.
+  const first = buildBatch([{ value: 'a' }, { value: 'b' }, { value: 'c' }]);
+  patchBatch(first, 0, 1);
+  const more = buildBatch([{ value: 'd' }]);
+  patchBatch(more, 3, 1);
+  let fetches = 0;
+  let latestAsked = 0;
+  const cluster = await fakeCluster(t, 1, (_id, request) => {
+    if (request.fetch) {
+      const offset = request.fetch.partitions[0]!.offset;
+      fetches++;
+      if (offset === 3 && latestAsked < 3) return new FlotillaError('OFFSET_OUT_OF_RANGE', 'offset 3 is past the high watermark');
+      const records = offset < 3 ? first : offset === 3 ? more : Buffer.alloc(0);
+      return { fetch: { partitions: [{ topic: 't', partition: 0, highWatermark: 4, logStartOffset: 0, records }] } };
+    }
+    if (request.listOffsets) {
+      const latest = request.listOffsets.partitions[0]!.spec === 0;
+      if (latest) latestAsked++;
+      const offset = latest ? (latestAsked < 3 ? 1 : 4) : 0;
+      return { listOffsets: { offsets: [{ topic: 't', partition: 0, offset, timestamp: -1 }] } };
+    }
+    return undefined;
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1 });
+  t.teardown(() => client.close());
+  const consumer = client.consumer({ readFrom: 'leader', maxWaitMs: 10, offsetReset: 'earliest' });
+  consumer.assign([{ topic: 't', partition: 0, offset: 0 }]);
+  const seen: string[] = [];
+  for await (const m of consumer) {
+    seen.push(`${m.offset}:${m.value!.toString()}`);
+    if (seen.length === 4) break;
+  }
+  t.same(seen, ['0:a', '1:b', '2:c', '3:d'], 'offset 3 next, not offset 0 again');
+  t.ok(latestAsked >= 3, 'asked the leader again until its high watermark covered the position');
+  t.ok(fetches >= 3);
+  await consumer.close();
+});
+
 t.test('readFrom a broker that holds no replica fails with UNKNOWN_PARTITION', async (t) => {
   const cluster = await fakeCluster(t, 1, () => undefined);
   const client = new Client({ brokers: [cluster.brokers[0]!.address] });
