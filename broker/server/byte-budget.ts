@@ -69,15 +69,26 @@ export class ResponseHolding {
     private readonly onChange: () => void,
   ) {}
 
-  /** Waits until `bytes` more fit in both budgets, then holds them. */
+  /**
+   * Waits until `bytes` more fit in both budgets, then holds them. Throws once the holding
+   * was released (the connection closed): what would have used the bytes must not run, or
+   * every request a closed connection left queued would read its data at once, unbudgeted.
+   */
   async take(bytes: number): Promise<void> {
+    if (this.released) throw connectionClosed();
     const forConnection = this.connection.acquire(bytes);
     this.onChange(); // the connection may be exhausted now: stop reading it
     await forConnection;
-    if (this.released) return this.connection.release(bytes); // the connection closed meanwhile
+    if (this.released) {
+      this.connection.release(bytes);
+      throw connectionClosed();
+    }
     this.onConnection += bytes;
     await this.broker.acquire(bytes);
-    if (this.released) return this.broker.release(bytes);
+    if (this.released) {
+      this.broker.release(bytes);
+      throw connectionClosed();
+    }
     this.onBroker += bytes;
   }
 
@@ -94,4 +105,8 @@ export class ResponseHolding {
     this.released = true;
     this.resize(0);
   }
+}
+
+function connectionClosed(): Error {
+  return new Error('the connection closed before the request ran');
 }

@@ -1,0 +1,140 @@
+/**
+ * A client that pipelines large fetches and never reads its socket, next to an honest
+ * client on the same broker: how much the broker's memory grows, and the honest client's
+ * publish (send → ack) and end-to-end (send → its consumer) latency — before, during and
+ * after the misbehaving client, in one sitting. The response budgets
+ * (`--max-connection-pending-bytes`, `--max-pending-response-bytes`) are what keep both
+ * figures down.
+ *
+ *   npm run build && node dist/bench/slow-reader.js [--fetches 500] [--fetch-mib 2] [--seconds 15] [--rate 500]
+ */
+import { connect, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client } from '../client/index.js';
+import { CLIENT_API_VERSION, encodeRequest } from '../protocol/codec.js';
+import { ConnectionType, encodeFrame } from '../protocol/frame.js';
+import { cliOption, startBenchCluster } from './cluster.js';
+import { benchProducer, consume, createTopicWhenReady, produceAtFixedRate } from './workload.js';
+import { summarizeLatency, type LatencySummary } from './stats.js';
+
+const MiB = 1024 * 1024;
+const STORED = 'stored';
+const HONEST = 'honest';
+
+export interface SlowReaderPhase {
+  phase: 'before' | 'during' | 'after';
+  rssBeforeMiB: number;
+  rssPeakMiB: number;
+  publish: LatencySummary;
+  endToEnd: LatencySummary;
+}
+
+function rssMiB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+/** Opens a raw client connection and writes `count` fetches of `bytes` from offset 0, then never reads. */
+async function pipelineUnreadFetches(address: string, count: number, bytes: number): Promise<Socket> {
+  const [host, port] = address.split(':') as [string, string];
+  const socket = connect({ host, port: Number(port) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  socket.pause();
+  const frames: Buffer[] = [Buffer.of(ConnectionType.CLIENT)];
+  for (let i = 0; i < count; i++) {
+    const fetch = { partitions: [{ topic: STORED, partition: 0, offset: 0, maxBytes: bytes }], maxBytes: bytes, maxWaitMs: 0, minBytes: 1 };
+    frames.push(encodeFrame(encodeRequest({ correlationId: i + 1, apiVersion: CLIENT_API_VERSION, fetch })));
+  }
+  socket.write(Buffer.concat(frames));
+  return socket;
+}
+
+export async function runSlowReader(options: { fetches: number; fetchBytes: number; seconds: number; rate: number }, log: (line: string) => void = () => undefined): Promise<SlowReaderPhase[]> {
+  const cluster = await startBenchCluster({ brokers: 1 });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-slow-reader' });
+  try {
+    const broker = cluster.brokers.get(1)!;
+    const pid = broker.child!.pid!;
+    await createTopicWhenReady(client, { topic: STORED, partitions: 1, replicationFactor: 1 });
+    await createTopicWhenReady(client, { topic: HONEST, partitions: 1, replicationFactor: 1 });
+    // Enough stored that every pipelined fetch is full.
+    const filler = benchProducer(client);
+    const value = Buffer.alloc(1024, 7);
+    const fillRecords = Math.ceil((options.fetchBytes * 1.5) / 1024);
+    for (let i = 0; i < fillRecords; i += 4096) {
+      await Promise.all(Array.from({ length: Math.min(4096, fillRecords - i) }, () => filler.send({ topic: STORED, partition: 0, value })));
+    }
+    await filler.close();
+    log(`stored ${((fillRecords * 1024) / MiB).toFixed(0)} MiB to fetch`);
+
+    const producer = benchProducer(client, { lingerMs: 0 });
+    const phases: SlowReaderPhase[] = [];
+    for (const phase of ['before', 'during', 'after'] as const) {
+      const rssBefore = rssMiB(pid);
+      let peak = rssBefore;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+      const bad = phase === 'during' ? await pipelineUnreadFetches(broker.address, options.fetches, options.fetchBytes) : null;
+      const stop = new AbortController();
+      const tail = consume(client, { topic: HONEST, partitions: 1, from: 'latest', stamped: true, signal: stop.signal, maxWaitMs: 50 });
+      await tail.ready;
+      const sent = await produceAtFixedRate(producer, { topic: HONEST, recordBytes: 1024, rate: options.rate, durationMs: options.seconds * 1000, warmupMs: 1000 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      stop.abort();
+      const read = await tail.done;
+      clearInterval(sampler);
+      peak = Math.max(peak, rssMiB(pid));
+      bad?.destroy();
+      const result: SlowReaderPhase = {
+        phase,
+        rssBeforeMiB: rssBefore,
+        rssPeakMiB: peak,
+        publish: summarizeLatency(sent.publishLatencyMs),
+        endToEnd: summarizeLatency(read.endToEndLatencyMs),
+      };
+      phases.push(result);
+      log(`${phase}: RSS ${rssBefore.toFixed(0)} → peak ${peak.toFixed(0)} MiB; publish p99 ${result.publish.p99.toFixed(1)} ms; end-to-end p99 ${result.endToEnd.p99.toFixed(1)} ms`);
+      // Let the broker release what the misbehaving connection held before the next phase.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    await producer.close();
+    return phases;
+  } finally {
+    await client.close();
+    await cluster.close();
+  }
+}
+
+export function slowReaderTable(phases: SlowReaderPhase[], options: { fetches: number; fetchBytes: number; rate: number }): string {
+  const ms = (n: number) => n.toFixed(1);
+  const lines = [
+    `${options.fetches} pipelined fetches of ${options.fetchBytes / MiB} MiB on one connection that is never read (${((options.fetches * options.fetchBytes) / MiB).toFixed(0)} MiB of answers); an honest client publishes ${options.rate} records/s of 1 KiB (acks all) and tails them:`,
+    '',
+    '| phase | broker RSS, start → peak | publish latency p50 / p99 / max | end-to-end p50 / p99 / max |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const p of phases) {
+    lines.push(`| ${p.phase} the misbehaving client | ${p.rssBeforeMiB.toFixed(0)} → ${p.rssPeakMiB.toFixed(0)} MiB (+${(p.rssPeakMiB - p.rssBeforeMiB).toFixed(0)}) | ${ms(p.publish.p50)} / ${ms(p.publish.p99)} / ${ms(p.publish.max)} ms | ${ms(p.endToEnd.p50)} / ${ms(p.endToEnd.p99)} / ${ms(p.endToEnd.max)} ms |`);
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  if (args.includes('--help')) {
+    console.log('node dist/bench/slow-reader.js [--fetches 500] [--fetch-mib 2] [--seconds 15] [--rate 500]');
+    process.exit(0);
+  }
+  const options = {
+    fetches: Number(cliOption(args, '--fetches', '500')),
+    fetchBytes: Number(cliOption(args, '--fetch-mib', '2')) * MiB,
+    seconds: Number(cliOption(args, '--seconds', '15')),
+    rate: Number(cliOption(args, '--rate', '500')),
+  };
+  const phases = await runSlowReader(options, (line) => console.error(line));
+  console.log(slowReaderTable(phases, options));
+}
