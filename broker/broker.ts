@@ -26,6 +26,7 @@ import { LogManager } from './storage/index.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
 import { Scrubber } from './storage/scrubber.js';
 import { PeerTransport } from './transport/peers.js';
+import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
 
 /** What the data directory remembers about the cluster: it wins over command-line flags. */
 interface ClusterFile {
@@ -116,6 +117,8 @@ export class Broker {
       onFinding: (error) => this.logger.warn({ log: error.dir, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'the scrubber found a corrupt batch'),
       onSkipped: (log, baseOffset, error) => this.logger.warn({ log, baseOffset, err: error }, 'the scrubber could not check a segment; the next pass tries again'),
     });
+    // The controller comes after MultiRaft; its topic table is read only when events arrive.
+    const groupNames = new GroupNames(CONTROLLER_GROUP, () => this.controller.state.topics);
     this.raft = new MultiRaft({
       id: config.id,
       logs: this.logs,
@@ -129,6 +132,7 @@ export class Broker {
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void this.stop().finally(() => process.exit(1)),
       onCorruption: (groupId, error) => void this.repairReplica(groupId, error.offset),
+      trace: logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId)),
     });
 
     const initial = new ControllerState();

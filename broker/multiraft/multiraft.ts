@@ -24,7 +24,7 @@
  */
 import type { Logger } from 'pino';
 import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../raft/log.js';
-import { RaftNode, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
+import { RaftNode, type RaftEvent, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
 import type { Message, Snapshot, SnapshotMeta } from '../raft/types.js';
 import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
 import { isLogCorruption, type LogCorruption } from '../storage/corruption.js';
@@ -108,7 +108,12 @@ export interface MultiRaftOptions {
   recoveryConcurrency: number;
   /** Randomness for election timeouts; Math.random in production. */
   random?: () => number;
+  /** Each group's Raft decisions, and its going quiet and waking (must not throw). */
+  trace?: (groupId: number, event: GroupEvent) => void;
 }
+
+/** A Raft decision of one group, or a change of its quiescence (decided here, not in the core). */
+export type GroupEvent = RaftEvent | { event: 'quiesce' } | { event: 'wake' };
 
 export class MultiRaft {
   private readonly groups = new Map<number, Group>();
@@ -171,6 +176,7 @@ export class MultiRaft {
           random: this.options.random ?? Math.random,
           snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
           recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
+          trace: this.options.trace ? (event) => this.options.trace!(spec.groupId, event) : undefined,
         });
       } catch (err) {
         if (!isLogCorruption(err)) throw err;
@@ -443,6 +449,7 @@ export class MultiRaft {
     group.idleTicks = idle ? group.idleTicks + 1 : 0;
     if (group.idleTicks < MultiRaft.QUIESCE_AFTER_TICKS) return;
     group.quiescedUnder = this.options.id;
+    this.emit(group, { event: 'quiesce' });
     for (const id of members) {
       this.options.transport.send(id, group.groupId, { type: 'heartbeat', from: this.options.id, to: id, term: status.term, commit: status.commit }, true);
     }
@@ -451,8 +458,9 @@ export class MultiRaft {
   /** The leader told us it went quiet: stop our election clock while it stays reachable. */
   private quiesceFollower(group: Group, message: Message): void {
     const node = group.node;
-    if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term) {
+    if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term && group.quiescedUnder !== message.from) {
       group.quiescedUnder = message.from;
+      this.emit(group, { event: 'quiesce' });
     }
   }
 
@@ -467,8 +475,17 @@ export class MultiRaft {
   }
 
   private wake(group: Group): void {
+    if (group.quiescedUnder !== undefined) this.emit(group, { event: 'wake' });
     group.quiescedUnder = undefined;
     group.idleTicks = 0;
+  }
+
+  private emit(group: Group, event: GroupEvent): void {
+    try {
+      this.options.trace?.(group.groupId, event);
+    } catch {
+      // An observer only.
+    }
   }
 
   private markDirty(group: Group): void {

@@ -106,6 +106,21 @@ export interface SnapshotSource {
   data: Buffer;
 }
 
+/** Why a leader stopped leading. */
+export type StepDownReason = 'a higher term' | 'lost its quorum' | 'its disk stalled' | 'no room for its no-op' | 'removed from the voters';
+
+/** A decision of the core, reported through `RaftOptions.trace`. */
+export type RaftEvent =
+  | { event: 'campaign'; term: number; kind: 'pre-vote' | 'vote' | 'transfer' }
+  | { event: 'elected'; term: number }
+  | { event: 'lost'; term: number; kind: 'pre-vote' | 'vote'; refusedBy: number[] }
+  | { event: 'vote-refused'; term: number; candidate: number; kind: 'pre-vote' | 'vote'; why: string }
+  | { event: 'step-down'; term: number; why: StepDownReason }
+  | { event: 'follow'; term: number; leader: number }
+  | { event: 'truncated'; after: number; lastIndexBefore: number }
+  | { event: 'membership'; index: number; voters: number[]; learners: number[]; undone?: true }
+  | { event: 'recovered'; term: number; lastIndex: number };
+
 export interface RaftOptions {
   id: number;
   log: RaftLog;
@@ -143,6 +158,11 @@ export interface RaftOptions {
   snapshot?: () => SnapshotSource | undefined;
   /** Leader: permits for catching up followers that are far behind (none: no limit). */
   recovery?: RecoveryGate;
+  /**
+   * Decisions as they happen (elections, refused votes, step-downs, truncations,
+   * membership changes, the end of a recovery), for logs and scenario tests. Must not throw.
+   */
+  trace?: (event: RaftEvent) => void;
   /**
    * Test only, never set in the broker: a replica recovering lost entries votes and
    * campaigns anyway (the simulator's mutation check shows committed entries get lost).
@@ -207,6 +227,8 @@ export class RaftNode {
   private readonly maxUncommittedBytes: number;
   private readonly snapshotSource: (() => SnapshotSource | undefined) | undefined;
   private readonly recovery: RecoveryGate | undefined;
+  /** Set once construction is over: replaying the log's configurations is not news. */
+  private trace: ((event: RaftEvent) => void) | undefined;
 
   // Persistent state (HardState), written by the driver from Ready.hardState.
   private term: number;
@@ -335,6 +357,7 @@ export class RaftNode {
 
     this.becomeFollower(this.term, 0);
     this.readySoft = this.softState();
+    this.trace = o.trace;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -421,7 +444,10 @@ export class RaftNode {
         // Check-quorum lease: a node that heard from a leader within the (minimum) election
         // timeout ignores (pre-)votes, so a partitioned node that comes back cannot unseat a
         // healthy leader. A transfer's vote is sanctioned by the leader and passes.
-        if (this.leaderId !== 0 && this.electionElapsed < this.electionTicks && !m.transfer) return;
+        if (this.leaderId !== 0 && this.electionElapsed < this.electionTicks && !m.transfer) {
+          this.emit({ event: 'vote-refused', term: m.term, candidate: m.from, kind: m.type === 'preVote' ? 'pre-vote' : 'vote', why: `heard from leader ${this.leaderId} within the election timeout` });
+          return;
+        }
       }
       if (m.type === 'preVote') {
         // A pre-vote does not change our term: the candidate has not started one.
@@ -683,6 +709,7 @@ export class RaftNode {
 
   /** The next Ready carries the hard state without recovery. */
   private endRecovery(): void {
+    this.emit({ event: 'recovered', term: this.term, lastIndex: this.log.lastIndex() });
     this.recoverTo = -1;
     this.recoverTerm = 0;
     this.caughtUpAt = Infinity;
@@ -706,10 +733,22 @@ export class RaftNode {
     this.uncommittedBytes = 0;
   }
 
-  private becomeFollower(term: number, lead: number): void {
+  private becomeFollower(term: number, lead: number, why: StepDownReason = 'a higher term'): void {
+    const wasLeader = this.role === 'leader';
+    const leaderBefore = this.leaderId;
     this.reset(term);
     this.role = 'follower';
     this.leaderId = lead;
+    if (wasLeader) this.emit({ event: 'step-down', term, why });
+    if (lead !== 0 && lead !== leaderBefore) this.emit({ event: 'follow', term, leader: lead });
+  }
+
+  private emit(event: RaftEvent): void {
+    try {
+      this.trace?.(event);
+    } catch {
+      // A trace is an observer: it must never leave a step half done.
+    }
   }
 
   /**
@@ -736,6 +775,7 @@ export class RaftNode {
     this.reset(this.term);
     this.role = 'leader';
     this.leaderId = this.id;
+    this.emit({ event: 'elected', term: this.term });
     const next = this.log.lastIndex() + 1;
     for (const id of this.peers()) this.prs.set(id, this.newProgress(next));
     // No membership change until an entry of this term commits: pretend one is pending.
@@ -750,7 +790,7 @@ export class RaftNode {
       // The log refused the no-op (a full disk): a leader that cannot store an entry of
       // its term can commit nothing, so it steps down at once and another voter wins the
       // next election. The error goes to the driver, which drops the step like a lost message.
-      this.becomeFollower(this.term, 0);
+      this.becomeFollower(this.term, 0, 'no room for its no-op');
       throw err;
     }
   }
@@ -820,7 +860,7 @@ export class RaftNode {
       // Check-quorum (thesis 6.2): a leader that has not heard from a majority within an
       // election timeout steps down, so that clients find the real leader.
       if (!this.quorumActive()) {
-        this.becomeFollower(this.term, 0);
+        this.becomeFollower(this.term, 0, 'lost its quorum');
         return;
       }
       // A leader whose own disk made no progress for a whole election timeout while it had
@@ -829,7 +869,7 @@ export class RaftNode {
       const stalled = this.stableIndex < this.log.lastIndex() && this.stableIndex === this.stableAtCheck;
       this.stableAtCheck = this.stableIndex;
       if (stalled) {
-        this.becomeFollower(this.term, 0);
+        this.becomeFollower(this.term, 0, 'its disk stalled');
         return;
       }
       if (this.leadTransferee !== 0) this.leadTransferee = 0; // transfer timed out
@@ -866,6 +906,7 @@ export class RaftNode {
       type = 'vote';
       term = this.term;
     }
+    this.emit({ event: 'campaign', term, kind: kind === 'preElection' ? 'pre-vote' : kind === 'transfer' ? 'transfer' : 'vote' });
     this.votes.set(this.id, true);
     const res = voteResult(this.membership.voters, this.votes);
     if (res === 'won') {
@@ -916,6 +957,12 @@ export class RaftNode {
       }
     } else {
       this.send({ type: respType, to: m.from, from: this.id, term: this.term, reject: true });
+      const why = !canVote
+        ? this.vote !== 0 ? `voted for ${this.vote} in term ${this.term}` : `follows leader ${this.leaderId}`
+        : this.mayNotVote()
+          ? `recovering entries up to ${this.recoverTo} it lost`
+          : `its log (last ${this.log.lastIndex()} of term ${this.log.termAt(this.log.lastIndex())}) is ahead of the candidate's (last ${m.lastIndex ?? 0} of term ${m.lastTerm ?? 0})`;
+      this.emit({ event: 'vote-refused', term: m.term, candidate: m.from, kind: pre ? 'pre-vote' : 'vote', why });
     }
   }
 
@@ -945,6 +992,8 @@ export class RaftNode {
             this.bcastAppend(true);
           }
         } else if (res === 'lost') {
+          const refusedBy = [...this.votes].filter(([, granted]) => !granted).map(([id]) => id);
+          this.emit({ event: 'lost', term: asked, kind: this.role === 'preCandidate' ? 'pre-vote' : 'vote', refusedBy });
           this.becomeFollower(this.term, 0);
         }
         return;
@@ -1237,7 +1286,7 @@ export class RaftNode {
           break;
         }
       }
-      this.becomeFollower(this.term, 0);
+      this.becomeFollower(this.term, 0, 'removed from the voters');
       return;
     }
     // Tell followers the new commit index with the next appends (one broadcast per Ready).
@@ -1333,6 +1382,7 @@ export class RaftNode {
 
   /** Drops the log after `index` and every configuration that came with the dropped entries. */
   private truncateLog(index: number): void {
+    this.emit({ event: 'truncated', after: index, lastIndexBefore: this.log.lastIndex() });
     this.log.truncateAfter(index);
     this.logChanged = true;
     this.noteTruncation(index);
@@ -1342,7 +1392,11 @@ export class RaftNode {
       changed = true;
     }
     // A configuration takes effect when appended, and is undone when its entry is removed.
-    if (changed) this.membership = this.configs[this.configs.length - 1]!.membership;
+    if (changed) {
+      const { index: at, membership } = this.configs[this.configs.length - 1]!;
+      this.membership = membership;
+      this.emit({ event: 'membership', index: at, voters: [...membership.voters], learners: [...membership.learners], undone: true });
+    }
   }
 
   private noteTruncation(index: number): void {
@@ -1362,6 +1416,7 @@ export class RaftNode {
     // log start (a possible snapshot point) still falls under it.
     while (this.configs.length > 1 && this.configs[1]!.index <= this.log.firstIndex() - 1) this.configs.shift();
     this.membership = m;
+    this.emit({ event: 'membership', index: e.index, voters: [...m.voters], learners: [...m.learners] });
     if (this.role === 'leader') {
       const want = new Set(this.peers());
       for (const id of this.prs.keys()) if (!want.has(id)) this.prs.delete(id);

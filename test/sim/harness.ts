@@ -8,7 +8,7 @@ import { buildBatch, isControlBatch, records } from '../../protocol/batch.js';
 import type { Entry, HardState } from '../../broker/raft/log.js';
 import type { Message, Snapshot } from '../../broker/raft/types.js';
 import { MemoryLog } from '../../broker/raft/memory-log.js';
-import { RaftNode, type RaftOptions, type Ready } from '../../broker/raft/raft.js';
+import { RaftNode, type RaftEvent, type RaftOptions, type Ready } from '../../broker/raft/raft.js';
 import { Rng } from './prng.js';
 
 export interface HarnessNode {
@@ -33,6 +33,8 @@ export class Harness {
   readonly delivered: Message[] = [];
   /** Drops the messages it returns true for (on top of cut links). */
   drop: ((m: Message) => boolean) | undefined;
+  /** Every node's Raft decisions in order, one line each ("2: vote-refused ..."), for snapshots. */
+  readonly decisions: string[] = [];
 
   constructor(
     voters: number[],
@@ -54,6 +56,7 @@ export class Harness {
       learners,
       random: this.rng.fork().next,
       snapshot: () => ({ index: node.raft.status().applied, data: Buffer.from(`state@${node.raft.status().applied}`) }),
+      trace: (event) => this.decisions.push(decisionLine(id, event)),
       ...extra,
     });
     this.nodes.set(id, node);
@@ -76,6 +79,7 @@ export class Harness {
       voters,
       random: this.rng.fork().next,
       snapshot: () => ({ index: node.raft.status().applied, data: Buffer.from(`state@${node.raft.status().applied}`) }),
+      trace: (event) => this.decisions.push(decisionLine(id, event)),
       ...extra,
     });
     this.nodes.set(id, node);
@@ -214,4 +218,11 @@ export class Harness {
     }
     return out;
   }
+}
+
+/** One decision as a stable line: the node, the event, then its fields in a fixed order. */
+export function decisionLine(node: number, event: RaftEvent): string {
+  const { event: what, ...fields } = event;
+  const details = Object.entries(fields).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`);
+  return [`${node}: ${what}`, ...details].join(' ');
 }

@@ -71,6 +71,8 @@ t.test('Figure 8: an entry of an earlier term on a majority is not committed by 
   h.tick([5], 3);
   for (const id of [2, 3, 4, 5]) t.equal(h.node(id).log.termAt(2), 2, `${id} now holds 5's entry at offset 2`);
   for (const id of [1, 2, 3, 4, 5]) t.notOk(h.appliedValues(id).includes('x'), `${id} never applied x`);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('a partitioned old leader cannot commit, steps down, and loses its uncommitted entry', async (t) => {
@@ -95,6 +97,8 @@ t.test('a partitioned old leader cannot commit, steps down, and loses its uncomm
   h.heal();
   h.tick([2], 2);
   for (const id of [1, 2, 3]) t.same(h.appliedValues(id), ['kept'], `${id} applied only the new leader's entry`);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('pre-vote: an isolated node that keeps campaigning does not inflate its term or disrupt on return', async (t) => {
@@ -111,6 +115,8 @@ t.test('pre-vote: an isolated node that keeps campaigning does not inflate its t
   t.equal(h.raft(1).currentTerm, term, 'in the same term');
   t.equal(h.raft(3).currentRole, 'follower');
   t.equal(h.raft(3).currentLeader, 1);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('check-quorum lease: followers that hear their leader ignore a vote request of a higher term', async (t) => {
@@ -123,6 +129,8 @@ t.test('check-quorum lease: followers that hear their leader ignore a vote reque
   t.equal(h.raft(2).currentTerm, term, 'no term change');
   h.stabilize();
   t.notOk(h.delivered.slice(before).some((m) => m.type === 'voteResp' && m.from === 2), 'no answer at all');
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('a leader that loses its quorum steps down (check-quorum)', async (t) => {
@@ -135,6 +143,8 @@ t.test('a leader that loses its quorum steps down (check-quorum)', async (t) => 
   h.tick([1, 2], 1);
   t.equal(h.raft(1).currentRole, 'follower', 'stepped down: only 2 of 5 heard from');
   t.throws(() => h.raft(1).propose(value('x')), { code: 'NOT_LEADER' });
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('leadership transfer to a caught-up voter, refused to a laggard, and proposals refused meanwhile', async (t) => {
@@ -167,6 +177,8 @@ t.test('leadership transfer to a caught-up voter, refused to a laggard, and prop
   h.propose(2, 'd');
   h.tick([2], 1);
   for (const id of [1, 2, 3]) t.same(h.appliedValues(id), ['a', 'b', 'd'], `${id}`);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('a learner catches up without voting, then is promoted and can lead', async (t) => {
@@ -227,6 +239,8 @@ t.test('a configuration takes effect when appended and reverts when its entry is
   h.tick([2], 2);
   t.same(h.raft(1).members, { voters: [1, 2, 3], learners: [] }, 'the uncommitted change was undone with its entry');
   t.same(h.appliedValues(1), ['y']);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('removing the leader itself: it leads until the change commits, then hands over', async (t) => {
@@ -244,6 +258,8 @@ t.test('removing the leader itself: it leads until the change commits, then hand
   for (const id of [2, 3]) t.same(h.appliedValues(id), ['a', 'b']);
   h.tick([1], 100);
   t.equal(h.raft(1).currentRole, 'follower', 'the removed node does not campaign');
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('a follower behind the leader\'s log start gets a snapshot, resets its log, then catches up', async (t) => {
@@ -376,6 +392,8 @@ t.test('lost entries: a replica that lost acknowledged entries neither votes nor
   t.equal(h.raft(2).recoveringTo, -1, 'and stops recovering');
   t.equal(h.node(2).hard.recoverTo, undefined, 'the end of recovery was persisted');
   t.equal(h.raft(1).status().progress[2]!.match >= e.index, true);
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('lost entries: without the rule, the replica elects a leader that lacks a committed entry', async (t) => {
@@ -423,6 +441,8 @@ t.test('lost entries: a recovering replica asks a silent leader for what it lost
   h.stabilize();
   t.equal(h.node(2).log.termAt(a.index), a.term, 'the leader probed 2 and sent a again');
   t.equal(h.raft(2).recoveringTo, -1, '2 recovered');
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
 t.test('a node that wins an election with no room for its no-op steps down instead of leading', async (t) => {
