@@ -20,7 +20,7 @@ import type { Status } from './raft/raft.js';
 import type { Snapshot } from './raft/types.js';
 import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
-import { ClientServer } from './server/server.js';
+import { ClientServer, type ServedBroker } from './server/server.js';
 import { replaceFileSync } from './storage/files.js';
 import { LogManager } from './storage/index.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
@@ -56,7 +56,7 @@ const REFUSAL_WARNING_MS = 10_000;
 /** How often partition leaders take the next step of a partition move. */
 const MOVE_STEP_MS = 250;
 
-export class Broker {
+export class Broker implements ServedBroker {
   readonly logger: Logger;
   readonly logs: LogManager;
   readonly transport: PeerTransport;

@@ -6,6 +6,7 @@
  * requests in flight stops being read until some finish (backpressure, not buffering).
  */
 import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import { FlotillaError } from '../../protocol/errors.js';
 import {
   CLIENT_API_VERSION,
@@ -18,9 +19,10 @@ import {
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
 import { sameMembers, validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
-import { parseHostPort } from '../config.js';
-import type { Broker } from '../broker.js';
-import type { Acks as PartitionAcks } from '../partition/partition.js';
+import { parseHostPort, type BrokerConfig } from '../config.js';
+import type { Controller } from '../controller/controller.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
+import type { Acks as PartitionAcks, PartitionReplica } from '../partition/partition.js';
 
 type Request = client.Request;
 type Response = Init<client.Response>;
@@ -34,12 +36,32 @@ function asFlotillaError(error: unknown): FlotillaError {
   return new FlotillaError('INTERNAL', `internal error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
+/**
+ * What the client server needs of the broker it serves. Declared here, implemented by
+ * Broker, so that the server does not depend on the broker that owns it.
+ */
+export interface ServedBroker {
+  readonly config: BrokerConfig;
+  readonly logger: Logger;
+  readonly clusterId: string;
+  readonly controller: Controller;
+  readonly groups: GroupCoordinator;
+  readonly transport: { isConnected(id: number): boolean };
+  /** Replicas hosted here, by topic then partition. */
+  readonly replicas: ReadonlyMap<string, ReadonlyMap<number, PartitionReplica>>;
+  replica(topic: string, partition: number): PartitionReplica | undefined;
+  /** Why this broker cannot serve the partition: NOT_LEADER with a hint, or UNKNOWN_*. */
+  notHostedError(topic: string, partition: number): FlotillaError;
+  /** Hands partitions led here back to their preferred leaders; the number of transfers. */
+  balanceLeaders(): number;
+}
+
 export class ClientServer {
   private readonly connections = new Set<Socket>();
   /** Response bytes held by all connections (--max-pending-response-bytes). */
   private readonly responses: ByteBudget;
 
-  constructor(private readonly broker: Broker) {
+  constructor(private readonly broker: ServedBroker) {
     this.responses = new ByteBudget(broker.config.maxPendingResponseBytes);
   }
 
