@@ -25,6 +25,11 @@ export function messageToText(message: Message, binary: boolean): string {
   return message.value === null ? '' : message.value.toString(binary ? 'base64' : 'utf8');
 }
 
+/** The line printer for `consume --format`. */
+export function messageFormatter(format: 'text' | 'json', binary: boolean): (message: Message) => string {
+  return format === 'json' ? (m) => messageToJson(m, binary) : (m) => messageToText(m, binary);
+}
+
 /** A plain text table: a header row and left-aligned columns separated by two spaces. */
 export function formatTable(header: string[], rows: Array<Array<string | number | boolean | null>>): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];

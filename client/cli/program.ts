@@ -329,6 +329,10 @@ export function buildProgram(scriptPath: string): Command {
     .option('--binary', 'print key and value as base64', false)
     .action(
       action(async (name: string, options, command: Command) => {
+        if (options.group !== undefined) {
+          const { consumeGroupCommand } = await import('./consume-group.js');
+          return consumeGroupCommand(name, options, globalsOf(command));
+        }
         const { consumeCommand } = await import('./consume.js');
         return consumeCommand(name, options, globalsOf(command));
       }),
