@@ -6,7 +6,7 @@
  * after the subcommand.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { validateTopicConfig } from '../admin/admin.js';
+import { validateTopicConfig } from '../../protocol/topics.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CLI_REQUEST_TIMEOUT_MS, defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';

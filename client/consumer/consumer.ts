@@ -18,7 +18,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import { asFlotillaError, backoffFor, sleep } from '../cluster/retry.js';
 import { resolveConsumerOptions, type Assignment, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
 import { messagesFrom, type Message } from './messages.js';
-import { validateTopicName } from '../admin/admin.js';
+import { validateTopicName } from '../../protocol/topics.js';
 import { GroupMembership, type GroupMember } from './group.js';
 
 export type { Message } from './messages.js';
