@@ -1,15 +1,15 @@
 /**
- * The local cluster the benchmarks run against: the integration tests' TestCluster (real
+ * The local cluster the benchmarks run against: a ProcessCluster (real
  * broker processes on free 127.0.0.1 ports, temp data dirs, fsync always unless asked).
  */
-import { TestCluster, waitFor, type BrokerProcess, type TestClusterOptions } from '../test/integration/cluster.js';
+import { ProcessCluster, waitFor, type BrokerProcess, type ProcessClusterOptions } from './process-cluster.js';
 import { Client } from '../client/index.js';
 
 export { waitFor };
 
-/** TestCluster with crash reporting, brokers logging at warn, and access to the PIDs. */
-export class BenchCluster extends TestCluster {
-  constructor(options: TestClusterOptions = {}) {
+/** ProcessCluster with crash reporting, brokers logging at warn, and access to the PIDs. */
+export class BenchCluster extends ProcessCluster {
+  constructor(options: ProcessClusterOptions = {}) {
     // Brokers log at warn: info lines cost CPU that the benchmark would measure.
     super({ ...options, extraArgs: ['--log-level', 'warn', ...(options.extraArgs ?? [])] });
   }
@@ -50,7 +50,7 @@ export class BenchCluster extends TestCluster {
 }
 
 /** Starts a cluster and waits until its controller is elected and every broker is alive. */
-export async function startBenchCluster(options: TestClusterOptions = {}): Promise<BenchCluster> {
+export async function startBenchCluster(options: ProcessClusterOptions = {}): Promise<BenchCluster> {
   const cluster = new BenchCluster(options);
   await cluster.start();
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-setup', requestTimeoutMs: 5_000 });

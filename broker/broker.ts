@@ -20,7 +20,7 @@ import type { Status } from './raft/raft.js';
 import type { Snapshot } from './raft/types.js';
 import { controllerRequest } from './cluster-request.js';
 import { PartitionReplica } from './partition/partition.js';
-import { ClientServer } from './server/server.js';
+import { ClientServer, type ServedBroker } from './server/server.js';
 import { replaceFileSync } from './storage/files.js';
 import { LogManager } from './storage/index.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
@@ -57,7 +57,12 @@ const REFUSAL_WARNING_MS = 10_000;
 /** How often partition leaders take the next step of a partition move. */
 const MOVE_STEP_MS = 250;
 
-export class Broker {
+/** How many brokers vote on the metadata: 3 (or all, when fewer), 5 once there are 5. */
+export function metadataVoterCount(brokers: number): number {
+  return brokers >= 5 ? 5 : Math.min(3, brokers);
+}
+
+export class Broker implements ServedBroker {
   readonly logger: Logger;
   readonly logs: LogManager;
   readonly transport: PeerTransport;
@@ -142,7 +147,7 @@ export class Broker {
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
-    const voters = cluster.controllerVoters ?? ids.slice(0, ids.length >= 5 ? 5 : Math.min(3, ids.length));
+    const voters = cluster.controllerVoters ?? ids.slice(0, metadataVoterCount(ids.length));
     const learners = ids.filter((id) => !voters.includes(id));
     this.controller.group = this.raft.create({
       groupId: CONTROLLER_GROUP,
@@ -445,7 +450,7 @@ export class Broker {
     const group = this.controller.group;
     if (group.node.currentRole !== 'leader') return;
     const status = group.node.status();
-    const wanted = this.controller.state.brokers.size >= 5 ? 5 : Math.min(3, this.controller.state.brokers.size);
+    const wanted = metadataVoterCount(this.controller.state.brokers.size);
     if (status.membership.voters.length >= wanted) return;
     const ready = status.membership.learners.find((id) => this.controller.state.brokers.has(id) && (status.progress[id]?.match ?? -1) >= status.commit && status.progress[id]?.recentActive);
     if (ready === undefined) return;

@@ -2,6 +2,9 @@
  * Broker configuration: one defaults object, one validator, errors that name the fix.
  */
 import { FlotillaError } from '../protocol/errors.js';
+import { defaultRaftOptions } from './raft/raft.js';
+
+const RAFT_DEFAULTS = defaultRaftOptions();
 
 export type FsyncMode = 'always' | 'batch' | 'never';
 
@@ -66,8 +69,8 @@ export const BROKER_DEFAULTS = {
   frameTimeoutMs: 30_000,
   // 100 ms ticks: heartbeat every 100 ms, election timeout 1-2 s (randomized in [10, 20) ticks).
   tickMs: 100,
-  electionTicks: 10,
-  heartbeatTicks: 1,
+  electionTicks: RAFT_DEFAULTS.electionTicks,
+  heartbeatTicks: RAFT_DEFAULTS.heartbeatTicks,
   // Two full fetches per connection; the broker's total stays well within a small machine.
   maxConnectionPendingBytes: 32 * 1024 * 1024,
   maxPendingResponseBytes: 256 * 1024 * 1024,

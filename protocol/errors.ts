@@ -68,6 +68,16 @@ export class FlotillaError extends Error {
   }
 }
 
+/**
+ * `error` itself when it is a FlotillaError, else INTERNAL: `what` (which side failed)
+ * and the error's message, with the error kept as the cause.
+ */
+export function toFlotillaError(error: unknown, what: string): FlotillaError {
+  if (error instanceof FlotillaError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new FlotillaError('INTERNAL', `${what}: ${message}`, {}, { cause: error });
+}
+
 export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ERROR_CODES, value);
 }

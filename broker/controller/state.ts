@@ -6,21 +6,7 @@
  * command, so applying stays deterministic.
  */
 import { FlotillaError } from '../../protocol/errors.js';
-
-export interface TopicConfig {
-  /** Delete segments whose newest record is older than this; -1 keeps forever. */
-  retentionMs: number;
-  /** Delete oldest segments while the partition is larger than this; -1 for no limit. */
-  retentionBytes: number;
-  /** Roll to a new segment file at this size. */
-  segmentBytes: number;
-}
-
-export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
-  retentionMs: 7 * 24 * 3600 * 1000,
-  retentionBytes: -1,
-  segmentBytes: 64 * 1024 * 1024,
-};
+import { DEFAULT_TOPIC_CONFIG, type TopicConfig } from '../../protocol/topics.js';
 
 export interface PartitionAssignment {
   partition: number;
@@ -73,29 +59,6 @@ export type ControllerEvent =
   | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'none' };
-
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
-
-export function validateTopicName(name: string): void {
-  if (!TOPIC_NAME.test(name) || name === '.' || name === '..') {
-    throw new FlotillaError('INVALID_REQUEST', `invalid topic name "${name}": use 1-200 characters of A-Z a-z 0-9 . _ -`);
-  }
-}
-
-/** Fills defaults and checks ranges; throws INVALID_CONFIG naming the bad field. */
-export function validateTopicConfig(partial: Partial<TopicConfig>, base: TopicConfig = DEFAULT_TOPIC_CONFIG): TopicConfig {
-  const config: TopicConfig = { ...base };
-  for (const [key, value] of Object.entries(partial)) {
-    if (value === undefined || value === null) continue;
-    if (!(key in DEFAULT_TOPIC_CONFIG)) throw new FlotillaError('INVALID_CONFIG', `unknown topic config "${key}"`);
-    if (!Number.isSafeInteger(value)) throw new FlotillaError('INVALID_CONFIG', `${key} must be an integer, got ${String(value)}`);
-    (config as unknown as Record<string, number>)[key] = value as number;
-  }
-  if (config.retentionMs < -1 || config.retentionMs === 0) throw new FlotillaError('INVALID_CONFIG', 'retentionMs must be positive, or -1 to keep forever');
-  if (config.retentionBytes < -1 || config.retentionBytes === 0) throw new FlotillaError('INVALID_CONFIG', 'retentionBytes must be positive, or -1 for no limit');
-  if (config.segmentBytes < 4096 || config.segmentBytes > 1024 ** 3) throw new FlotillaError('INVALID_CONFIG', 'segmentBytes must be between 4096 and 1073741824');
-  return config;
-}
 
 export function sameMembers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((id) => b.includes(id));

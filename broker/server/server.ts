@@ -6,7 +6,8 @@
  * requests in flight stops being read until some finish (backpressure, not buffering).
  */
 import type { Socket } from 'node:net';
-import { FlotillaError } from '../../protocol/errors.js';
+import type { Logger } from 'pino';
+import { FlotillaError, toFlotillaError } from '../../protocol/errors.js';
 import {
   CLIENT_API_VERSION,
   decodeRequest,
@@ -17,10 +18,12 @@ import {
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
-import { sameMembers, validateTopicConfig, validateTopicName, type TopicConfig } from '../controller/state.js';
-import { parseHostPort } from '../config.js';
-import type { Broker } from '../broker.js';
-import type { Acks as PartitionAcks } from '../partition/partition.js';
+import { sameMembers } from '../controller/state.js';
+import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName, type TopicConfig } from '../../protocol/topics.js';
+import { parseHostPort, type BrokerConfig } from '../config.js';
+import type { Controller } from '../controller/controller.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
+import type { Acks as PartitionAcks, PartitionReplica } from '../partition/partition.js';
 
 type Request = client.Request;
 type Response = Init<client.Response>;
@@ -29,9 +32,29 @@ const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 const DEFAULT_CONTROLLER_TIMEOUT_MS = 30_000;
 const ACKS: Record<number, PartitionAcks> = { 0: 'all', 1: 'leader', 2: 'none' };
 
+/** Any failure as a FlotillaError; one the broker did not expect is INTERNAL. */
 function asFlotillaError(error: unknown): FlotillaError {
-  if (error instanceof FlotillaError) return error;
-  return new FlotillaError('INTERNAL', `internal error: ${error instanceof Error ? error.message : String(error)}`);
+  return toFlotillaError(error, 'internal error');
+}
+
+/**
+ * What the client server needs of the broker it serves. Declared here, implemented by
+ * Broker, so that the server does not depend on the broker that owns it.
+ */
+export interface ServedBroker {
+  readonly config: BrokerConfig;
+  readonly logger: Logger;
+  readonly clusterId: string;
+  readonly controller: Controller;
+  readonly groups: GroupCoordinator;
+  readonly transport: { isConnected(id: number): boolean };
+  /** Replicas hosted here, by topic then partition. */
+  readonly replicas: ReadonlyMap<string, ReadonlyMap<number, PartitionReplica>>;
+  replica(topic: string, partition: number): PartitionReplica | undefined;
+  /** Why this broker cannot serve the partition: NOT_LEADER with a hint, or UNKNOWN_*. */
+  notHostedError(topic: string, partition: number): FlotillaError;
+  /** Hands partitions led here back to their preferred leaders; the number of transfers. */
+  balanceLeaders(): number;
 }
 
 export class ClientServer {
@@ -39,7 +62,7 @@ export class ClientServer {
   /** Response bytes held by all connections (--max-pending-response-bytes). */
   private readonly responses: ByteBudget;
 
-  constructor(private readonly broker: Broker) {
+  constructor(private readonly broker: ServedBroker) {
     this.responses = new ByteBudget(broker.config.maxPendingResponseBytes);
   }
 
@@ -317,7 +340,7 @@ export class ClientServer {
     if (config?.retentionMs != null) partial.retentionMs = Number(config.retentionMs);
     if (config?.retentionBytes != null) partial.retentionBytes = Number(config.retentionBytes);
     if (config?.segmentBytes != null) partial.segmentBytes = Number(config.segmentBytes);
-    return validateTopicConfig(partial, base);
+    return { ...(base ?? DEFAULT_TOPIC_CONFIG), ...validateTopicConfig(partial) };
   }
 
   private async createTopics(request: client.CreateTopicsRequest): Promise<Init<client.CreateTopicsResponse>> {
@@ -327,8 +350,7 @@ export class ClientServer {
     for (const t of request.topics) {
       try {
         validateTopicName(t.topic);
-        const partitions = t.partitions || 1;
-        if (partitions > 10_000) throw new FlotillaError('INVALID_CONFIG', `partitions must be between 1 and 10000, got ${partitions}`);
+        const partitions = validatePartitionCount(t.partitions || 1);
         const config = this.topicConfigOf(t.config);
         const replication = t.replication || Math.min(3, controller.state.brokers.size);
         if (!controller.state.createdAlready(t.topic, partitions, replication, config)) {

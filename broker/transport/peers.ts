@@ -11,19 +11,11 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import {
-  PEER_PROTOCOL_VERSION,
-  coalesceHeartbeats,
-  decodePeerMessage,
-  encodePeerMessage,
-  expandHeartbeatResponses,
-  expandHeartbeats,
-  fromRaftMessage,
-  toRaftMessage,
-} from '../../protocol/codec.js';
+import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage } from '../../protocol/codec.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
 import type { Message } from '../raft/types.js';
 import { parseHostPort } from '../config.js';
+import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
   group: number;

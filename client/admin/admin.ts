@@ -7,6 +7,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { outcomeUnknown, retryUntil } from '../cluster/retry.js';
 import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
+import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName } from '../../protocol/topics.js';
 import { invalid, requireInteger } from '../validate.js';
 
 export type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
@@ -20,31 +21,6 @@ export interface CreateTopicOptions {
   config?: TopicConfigInput;
   /** How long to wait for the topic to exist with a leader on every partition (default requestTimeoutMs). */
   timeoutMs?: number;
-}
-
-/** Legal topic names: what fits in a file name everywhere and in a CLI argument. */
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
-
-export function validateTopicName(topic: unknown): string {
-  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
-    throw new FlotillaError('INVALID_REQUEST', `topic names use 1-249 characters from A-Z a-z 0-9 . _ - (and are not "." or ".."), got ${JSON.stringify(topic)}`);
-  }
-  return topic;
-}
-
-const CONFIG_KEYS = ['retentionMs', 'retentionBytes', 'segmentBytes'] as const;
-
-export function validateTopicConfig(config: TopicConfigInput | undefined): TopicConfigInput {
-  const out: TopicConfigInput = {};
-  if (config === undefined) return out;
-  if (config === null || typeof config !== 'object') throw invalid('topic config must be an object such as { retentionMs: 86400000 }');
-  for (const key of Object.keys(config) as Array<keyof TopicConfigInput>) {
-    if (!CONFIG_KEYS.includes(key)) throw invalid(`unknown topic config ${key}; known: ${CONFIG_KEYS.join(', ')}`);
-    const value = config[key];
-    if (value === undefined) continue;
-    out[key] = requireInteger('topic config', key, value, key === 'segmentBytes' ? 1024 : -1);
-  }
-  return out;
 }
 
 export class Admin {
@@ -61,7 +37,7 @@ export class Admin {
    */
   async createTopic(options: CreateTopicOptions): Promise<void> {
     const topic = validateTopicName(options?.topic);
-    const partitions = requireInteger('createTopic', 'partitions', options.partitions ?? 1, 1, 100_000);
+    const partitions = validatePartitionCount(options.partitions ?? 1);
     const config = validateTopicConfig(options.config);
     const timeoutMs = requireInteger('createTopic', 'timeoutMs', options.timeoutMs ?? this.cluster.options.requestTimeoutMs, 1);
     const deadline = Date.now() + timeoutMs;
@@ -131,7 +107,7 @@ export class Admin {
   async alterTopic(topic: string, config: TopicConfigInput, timeoutMs?: number): Promise<void> {
     validateTopicName(topic);
     const checked = validateTopicConfig(config);
-    if (Object.keys(checked).length === 0) throw invalid(`alterTopic needs at least one of ${CONFIG_KEYS.join(', ')}`);
+    if (Object.keys(checked).length === 0) throw invalid(`alterTopic needs at least one of ${Object.keys(DEFAULT_TOPIC_CONFIG).join(', ')}`);
     await this.cluster.controllerRequest({ type: 'alterTopic', topic, config: checked }, this.deadline(timeoutMs));
   }
 

@@ -12,24 +12,8 @@ import { consume, createTopicWhenReady } from '../../bench/workload.js';
 import { formatResult, readWorkload, runWorkload, type TestResult, type Workload } from '../../bench/omb.js';
 import { fmtFixed } from '../../bench/stats.js';
 import { Client } from '../client.js';
-import { Exit, writeOut } from './context.js';
-import { parseAcks, parseBrokerList, parsePositiveInt } from './format.js';
-
-interface Globals {
-  brokers: string[];
-  json: boolean;
-}
-
-function globalsOf(command: Command): Globals {
-  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean }>();
-  let brokers: string[];
-  try {
-    brokers = parseBrokerList(opts.brokers);
-  } catch (err) {
-    throw new InvalidArgumentError(`--brokers: ${(err as Error).message}`);
-  }
-  return { brokers, json: Boolean(opts.json) };
-}
+import { Exit, globalsOf, writeOut, type GlobalOptions } from './context.js';
+import { parseAcks, parsePositiveInt } from './format.js';
 
 function parseRate(value: string): number {
   const n = Number(value);
@@ -58,7 +42,7 @@ function abortOnSigint(): { signal: AbortSignal; release(): void } {
   };
 }
 
-async function printResult(globals: Globals, result: TestResult): Promise<number> {
+async function printResult(globals: GlobalOptions, result: TestResult): Promise<number> {
   await writeOut(globals.json ? `${JSON.stringify(result)}\n` : `${formatResult(result)}\n`);
   return result.consumerRepeats > 0 ? Exit.ERROR : Exit.OK;
 }
@@ -77,7 +61,7 @@ interface LoadOptions {
 }
 
 /** produce and e2e: one topic, given or created for the run (and then deleted). */
-async function runLoad(globals: Globals, options: LoadOptions, subscriptions: number): Promise<number> {
+async function runLoad(globals: GlobalOptions, options: LoadOptions, subscriptions: number): Promise<number> {
   const workload: Workload = {
     name: subscriptions > 0 ? 'e2e' : 'produce',
     topics: 1,
@@ -109,7 +93,7 @@ async function runLoad(globals: Globals, options: LoadOptions, subscriptions: nu
 }
 
 /** A named topic is created when missing and kept, so that `bench consume` can read it. */
-async function ensureTopic(globals: Globals, topic: string, partitions: number, replicationFactor: number): Promise<void> {
+async function ensureTopic(globals: GlobalOptions, topic: string, partitions: number, replicationFactor: number): Promise<void> {
   const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench' });
   try {
     const topics = await client.admin().listTopics();
@@ -119,7 +103,7 @@ async function ensureTopic(globals: Globals, topic: string, partitions: number, 
   }
 }
 
-async function runConsume(globals: Globals, options: { topic: string; records?: number; consumers: number }): Promise<number> {
+async function runConsume(globals: GlobalOptions, options: { topic: string; records?: number; consumers: number }): Promise<number> {
   const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench' });
   const stop = abortOnSigint();
   try {

@@ -6,10 +6,9 @@
  * as it was when it got the partition (or when it owned nothing for a while).
  */
 import { FlotillaError } from '../../protocol/errors.js';
-import type { Message } from '../consumer/messages.js';
 import { clientFor, type GlobalOptions } from './context.js';
 import type { ConsumeOptions } from './consume.js';
-import { messageToJson, messageToText } from './format.js';
+import { messageFormatter } from './format.js';
 
 const CAUGHT_UP_CHECK_MS = 100;
 /** Without --follow: a member that owns nothing this long stops (more members than partitions). */
@@ -59,7 +58,7 @@ export async function consumeGroupCommand(topic: string, options: ConsumeOptions
         if (progress.every((p) => done.has(p.partition))) stop();
       }, CAUGHT_UP_CHECK_MS);
     }
-    const format = options.format === 'json' ? (m: Message) => messageToJson(m, options.binary) : (m: Message) => messageToText(m, options.binary);
+    const format = messageFormatter(options.format, options.binary);
     let printed = 0;
     for await (const message of consumer) {
       if (stdoutClosed) break;

@@ -1,12 +1,12 @@
 /**
  * `flotilla consume TOPIC`: prints records, one per line. Without --partition it reads
  * every partition and --count is the total. Without --follow it stops at the end of the
- * log as it was when the command started (each partition's high watermark then).
+ * log as it was when the command started (each partition's high watermark then). With
+ * --group the command is consume-group.ts instead.
  */
 import { FlotillaError } from '../../protocol/errors.js';
-import type { Message } from '../consumer/messages.js';
 import { clientFor, type GlobalOptions } from './context.js';
-import { messageToJson, messageToText } from './format.js';
+import { messageFormatter } from './format.js';
 
 export interface ConsumeOptions {
   partition?: number;
@@ -23,10 +23,6 @@ export interface ConsumeOptions {
 const CAUGHT_UP_CHECK_MS = 100;
 
 export async function consumeCommand(topic: string, options: ConsumeOptions, globals: GlobalOptions): Promise<number> {
-  if (options.group !== undefined) {
-    const { consumeGroupCommand } = await import('./consume-group.js');
-    return consumeGroupCommand(topic, options, globals);
-  }
   const client = clientFor(globals);
   // An explicit offset outside the log is an error worth showing, not a silent jump.
   const consumer = client.consumer({ readFrom: options.readFrom, offsetReset: typeof options.offset === 'number' ? 'none' : 'earliest' });
@@ -55,7 +51,7 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
     }
     consumer.assign(toRead.map((partition) => ({ topic, partition, offset: options.offset })));
 
-    const format = options.format === 'json' ? (m: Message) => messageToJson(m, options.binary) : (m: Message) => messageToText(m, options.binary);
+    const format = messageFormatter(options.format, options.binary);
     const done = new Set<number>();
     if (!options.follow) {
       // A partition whose log ends in records we never see (control batches) is done

@@ -2,8 +2,10 @@
  * What every CLI command shares: the global options, a client built from them, the
  * exit-status convention and the one-line error format.
  */
+import type { Command } from 'commander';
 import { Client } from '../client.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { parseBrokerList } from './format.js';
 
 export interface GlobalOptions {
   brokers: string[];
@@ -12,7 +14,24 @@ export interface GlobalOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_BROKERS = '127.0.0.1:7401';
+/** A usage error raised after commander parsed the arguments (exit status 2). */
+export class UsageError extends Error {}
+
+/** The global options as a command's action sees them; a bad --brokers is a usage error. */
+export function globalsOf(command: Command): GlobalOptions {
+  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number }>();
+  let brokers: string[];
+  try {
+    brokers = parseBrokerList(opts.brokers);
+  } catch (err) {
+    throw new UsageError(`--brokers: ${(err as Error).message}`);
+  }
+  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs };
+}
+
+/** `flotilla dev` puts broker 1 here, so the CLI's default brokers find it. */
+export const DEV_BASE_PORT = 7401;
+export const DEFAULT_BROKERS = `127.0.0.1:${DEV_BASE_PORT}`;
 
 export function defaultBrokers(): string {
   return process.env['FLOTILLA_BROKERS']?.trim() || DEFAULT_BROKERS;

@@ -25,6 +25,23 @@ export function messageToText(message: Message, binary: boolean): string {
   return message.value === null ? '' : message.value.toString(binary ? 'base64' : 'utf8');
 }
 
+/** The line printer for `consume --format`. */
+export function messageFormatter(format: 'text' | 'json', binary: boolean): (message: Message) => string {
+  return format === 'json' ? (m) => messageToJson(m, binary) : (m) => messageToText(m, binary);
+}
+
+/** A size for --help: whole MiB as "16 MiB", else bytes. */
+export function bytesText(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes}`;
+}
+
+/** A duration for --help: "10 min", "30 s", else milliseconds. */
+export function durationText(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
 /** A plain text table: a header row and left-aligned columns separated by two spaces. */
 export function formatTable(header: string[], rows: Array<Array<string | number | boolean | null>>): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];

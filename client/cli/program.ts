@@ -6,15 +6,16 @@
  * after the subcommand.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { validateTopicConfig } from '../admin/admin.js';
+import { validateTopicConfig } from '../../protocol/topics.js';
 import { registerBenchCommand } from './bench-command.js';
-import { CLI_REQUEST_TIMEOUT_MS, defaultBrokers, errorLine, Exit, showProgress, withClient, writeOut, type GlobalOptions } from './context.js';
+import { CLI_REQUEST_TIMEOUT_MS, DEV_BASE_PORT, defaultBrokers, errorLine, Exit, globalsOf, showProgress, UsageError, withClient, writeOut, type GlobalOptions } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { BROKER_DEFAULTS } from '../../broker/config.js';
 import {
+  bytesText,
+  durationText,
   formatTable,
   parseAcks,
-  parseBrokerList,
   parseIdList,
   parseLimit,
   parseNonNegativeInt,
@@ -29,19 +30,9 @@ import {
  */
 const TOPIC_CHANGE_TIMEOUT_MS = 60_000;
 
-/** A usage error raised after commander parsed the arguments (exit status 2). */
-class UsageError extends Error {}
 
-function globalsOf(command: Command): GlobalOptions {
-  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number }>();
-  let brokers: string[];
-  try {
-    brokers = parseBrokerList(opts.brokers);
-  } catch (err) {
-    throw new UsageError(`--brokers: ${(err as Error).message}`);
-  }
-  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs };
-}
+/** `flotilla dev` without --brokers. */
+const DEV_BROKERS = 3;
 
 /** Wraps an action: its resolved number (or 0) becomes the exit status. */
 function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
@@ -74,9 +65,9 @@ export function buildProgram(scriptPath: string): Command {
   program
     .command('dev')
     .description('start a local cluster of N broker processes on 127.0.0.1 (Ctrl-C stops them)')
-    .addHelpText('after', '\n  --brokers N      number of brokers (default 3)')
+    .addHelpText('after', `\n  --brokers N      number of brokers (default ${DEV_BROKERS})`)
     .option('--data <dir>', 'data directory; broker N uses DIR/N', './data/dev')
-    .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1', parsePositiveInt, 7401)
+    .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1', parsePositiveInt, DEV_BASE_PORT)
     .option('--log-level <level>', 'broker log level', 'warn')
     .option('--fsync <mode>', 'always, batch or never')
     .action(
@@ -84,7 +75,7 @@ export function buildProgram(scriptPath: string): Command {
         // `dev --brokers N` shares its flag with the global --brokers: here it is a count.
         const raw = command.optsWithGlobals<{ brokers: string }>().brokers;
         const fromCommandLine = program.getOptionValueSource('brokers') === 'cli';
-        let count = 3;
+        let count = DEV_BROKERS;
         if (fromCommandLine) {
           if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 99) throw new UsageError(`dev --brokers takes a number of brokers (1-99), got "${raw}"`);
           count = Number(raw);
@@ -109,17 +100,17 @@ export function buildProgram(scriptPath: string): Command {
     .option('--advertise <host:port>', 'address clients and peers use (default: --listen)')
     .option('--fsync <mode>', 'always, batch or never')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
-    .option('--max-frame-bytes <n>', 'largest frame accepted (default 16 MiB)', parsePositiveInt)
+    .option('--max-frame-bytes <n>', `largest frame accepted (default ${bytesText(BROKER_DEFAULTS.maxFrameBytes)})`, parsePositiveInt)
     .option('--max-connections <n>', `most client connections (default ${BROKER_DEFAULTS.maxConnections})`, parsePositiveInt)
     .option('--max-peer-connections <n>', `most inbound connections from other brokers, counted apart from --max-connections (default ${BROKER_DEFAULTS.maxPeerConnections})`, parsePositiveInt)
     .option('--max-connection-pending-bytes <n>', `response bytes one client connection may hold (read or unsent) before the broker stops reading it (default ${BROKER_DEFAULTS.maxConnectionPendingBytes})`, parsePositiveInt)
     .option('--max-pending-response-bytes <n>', `response bytes all client connections may hold together; requests wait beyond it (default ${BROKER_DEFAULTS.maxPendingResponseBytes})`, parsePositiveInt)
     .option('--max-open-files <n>', 'most files the storage keeps open (default: ulimit -n less a reserve for sockets; a larger value is lowered to that)', parsePositiveInt)
-    .option('--idle-timeout-ms <n>', 'close a connection idle this long (default 10 min)', parsePositiveInt)
-    .option('--frame-timeout-ms <n>', 'time to finish a frame once begun (default 30 s)', parsePositiveInt)
+    .option('--idle-timeout-ms <n>', `close a connection idle this long (default ${durationText(BROKER_DEFAULTS.idleTimeoutMs)})`, parsePositiveInt)
+    .option('--frame-timeout-ms <n>', `time to finish a frame once begun (default ${durationText(BROKER_DEFAULTS.frameTimeoutMs)})`, parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
-    .option('--controller-snapshot-entries <n>', 'compact the metadata log after this many new entries (default 10000)', parsePositiveInt)
-    .option('--recovery-concurrency <n>', 'partitions this broker catches up one lagging broker with at once; the rest wait their turn (default 32, 0 = no limit)', parseNonNegativeInt)
+    .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
+    .option('--recovery-concurrency <n>', `partitions this broker catches up one lagging broker with at once; the rest wait their turn (default ${BROKER_DEFAULTS.recoveryConcurrency}, 0 = no limit)`, parseNonNegativeInt)
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
     .action(
       action(async (options) => {
@@ -329,6 +320,10 @@ export function buildProgram(scriptPath: string): Command {
     .option('--binary', 'print key and value as base64', false)
     .action(
       action(async (name: string, options, command: Command) => {
+        if (options.group !== undefined) {
+          const { consumeGroupCommand } = await import('./consume-group.js');
+          return consumeGroupCommand(name, options, globalsOf(command));
+        }
         const { consumeCommand } = await import('./consume.js');
         return consumeCommand(name, options, globalsOf(command));
       }),

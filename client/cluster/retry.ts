@@ -2,7 +2,7 @@
  * Retrying retriable failures within a deadline. Retry decisions read the error's
  * `retriable` flag (protocol/errors.ts), never its message.
  */
-import { FlotillaError } from '../../protocol/errors.js';
+import { toFlotillaError, type FlotillaError } from '../../protocol/errors.js';
 
 export interface RetryPolicy {
   /** First wait; doubles per attempt, with +-20 % jitter so clients do not retry in step. */
@@ -15,10 +15,9 @@ export function backoffFor(policy: RetryPolicy, attempt: number): number {
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
+/** Any failure as a FlotillaError; one the client did not expect is INTERNAL. */
 export function asFlotillaError(err: unknown): FlotillaError {
-  if (err instanceof FlotillaError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new FlotillaError('INTERNAL', `unexpected client failure: ${message}`, {}, { cause: err });
+  return toFlotillaError(err, 'unexpected client failure');
 }
 
 /**

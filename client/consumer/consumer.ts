@@ -16,18 +16,13 @@
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { asFlotillaError, backoffFor, sleep } from '../cluster/retry.js';
-import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
+import { resolveConsumerOptions, type Assignment, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
 import { messagesFrom, type Message } from './messages.js';
-import { validateTopicName } from '../admin/admin.js';
-import { GroupMembership } from './group.js';
+import { validateTopicName } from '../../protocol/topics.js';
+import { GroupMembership, type GroupMember } from './group.js';
 
 export type { Message } from './messages.js';
-
-export interface Assignment {
-  topic: string;
-  partition: number;
-  offset: number | 'earliest' | 'latest';
-}
+export type { Assignment } from './options.js';
 
 /** Fetch results that may wait per partition: the one being handed out and one prefetched. */
 const PREFETCH_CHUNKS = 2;
@@ -201,7 +196,7 @@ class PartitionFetcher {
   }
 }
 
-export class Consumer implements AsyncIterable<Message> {
+export class Consumer implements AsyncIterable<Message>, GroupMember {
   readonly options: ResolvedConsumerOptions;
   private fetchers: PartitionFetcher[] = [];
   private started = false;

@@ -19,8 +19,27 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { asFlotillaError } from '../cluster/retry.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { GroupAssignment, TopicPartitionList } from '../network/api.js';
-import type { Consumer } from './consumer.js';
+import type { Assignment, ResolvedConsumerOptions } from './options.js';
+
+/**
+ * What a membership needs of its consumer. Declared here, implemented by Consumer, so that
+ * the membership does not depend on the consumer that owns it. Partitions are keyed
+ * "topic/partition".
+ */
+export interface GroupMember {
+  readonly cluster: Cluster;
+  readonly options: ResolvedConsumerOptions;
+  assignment(): Array<{ topic: string; partition: number }>;
+  /** Start fetching these partitions. */
+  addAssigned(assignments: Assignment[]): void;
+  /** Stop fetching these partitions; nothing more of them is handed out. */
+  removeAssigned(keys: string[]): void;
+  /** The offset after the last record of the partition handed out, if any. */
+  positionOf(key: string): number | undefined;
+  forgetPosition(key: string): void;
+}
 
 const key = (topic: string, partition: number) => `${topic}/${partition}`;
 function parse(k: string): { topic: string; partition: number } {
@@ -52,7 +71,7 @@ export class GroupMembership {
   private closed = false;
 
   constructor(
-    private readonly consumer: Consumer,
+    private readonly consumer: GroupMember,
     readonly groupId: string,
   ) {}
 

@@ -6,6 +6,13 @@ import { defined, invalid, rejectUnknown, requireInteger, requireOneOf } from '.
 export type ReadFrom = 'any' | 'leader' | number;
 export type OffsetReset = 'earliest' | 'latest' | 'none';
 
+/** A partition to read and where to start: what `consumer.assign()` takes. */
+export interface Assignment {
+  topic: string;
+  partition: number;
+  offset: number | 'earliest' | 'latest';
+}
+
 export interface ConsumerOptions {
   /** The consumer group to join with subscribe(): partitions are shared among its members. */
   groupId?: string;

@@ -9,14 +9,12 @@
  */
 
 import type { FlotillaError } from '../../protocol/errors.js';
+import type { TopicConfig } from '../../protocol/topics.js';
 
 export type Acks = 'all' | 'leader' | 'none';
 
-export interface TopicConfigInput {
-  retentionMs?: number;
-  retentionBytes?: number;
-  segmentBytes?: number;
-}
+/** Topic settings to set; absent ones keep their default (or current value). */
+export type TopicConfigInput = Partial<TopicConfig>;
 
 export interface BrokerAddress {
   id: number;

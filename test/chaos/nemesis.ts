@@ -9,12 +9,12 @@
  * broker that answers but cannot reach its peers, or one that does not answer at all.
  */
 import type { Client } from '../../client/index.js';
-import type { TestCluster } from '../integration/cluster.js';
+import type { ProcessCluster } from '../integration/cluster.js';
 import type { Rng } from '../sim/prng.js';
 import type { Network } from './netns.js';
 
 export interface NemesisContext {
-  cluster: TestCluster;
+  cluster: ProcessCluster;
   net: Network;
   client: Client;
   topic: string;

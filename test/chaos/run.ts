@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type Consumer } from '../../client/index.js';
-import { TestCluster, waitFor } from '../integration/cluster.js';
+import { ProcessCluster, waitFor } from '../integration/cluster.js';
 import { Rng } from '../sim/prng.js';
 import { byNemesis, check, type NemesisRow, type Report } from './checker.js';
 import { History, recordValue } from './history.js';
@@ -65,7 +65,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
   const ids = Array.from({ length: options.brokers }, (_, i) => i + 1);
   const net = await Network.create(ids);
-  let cluster: TestCluster | null = null;
+  let cluster: ProcessCluster | null = null;
   // Interrupted (Ctrl-C, a test runner's timeout): kill the brokers and remove the
   // namespaces, links and bridge before going, keeping the run directory.
   const onSignal = (signal: NodeJS.Signals) => {
@@ -79,7 +79,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let workload: Workload | null = null;
   let report: Report | null = null;
   try {
-    cluster = await new TestCluster({
+    cluster = await new ProcessCluster({
       brokers: options.brokers,
       host: (id) => ({ address: `${net.address(id)}:${PORT}`, prefix: net.prefix(id) }),
       logDir: runDir,

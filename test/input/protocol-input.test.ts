@@ -6,8 +6,9 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { decodePeerMessage, decodeRequest, decodeResponse, encodeRequest, encodePeerMessage, toRaftMessage } from '../../protocol/codec.js';
+import { decodePeerMessage, decodeRequest, decodeResponse, encodeRequest, encodePeerMessage } from '../../protocol/codec.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { toRaftMessage } from '../../broker/transport/raft-messages.js';
 import { ConnectionType, encodeFrame, FrameDecoder, FrameWriter, readFrames, routeConnection, writeConnectionType, type FrameOptions } from '../../protocol/frame.js';
 
 interface Run {

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { encodeFrame } from '../../protocol/frame.js';
 import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
-import { CLI, TestCluster, freePort, startCluster, waitFor } from './cluster.js';
+import { CLI, ProcessCluster, freePort, startCluster, waitFor } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
@@ -222,7 +222,7 @@ t.test('bad input closes only the offending connection', async (t) => {
 
 t.test('flotilla dev starts three brokers and stops them all on Ctrl-C', async (t) => {
   const basePort = await freePort();
-  const cluster = new TestCluster();
+  const cluster = new ProcessCluster();
   t.teardown(() => cluster.close());
   const child = spawn(process.execPath, [CLI, 'dev', '--base-port', String(basePort), '--data', join(cluster.root, 'dev')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -1,190 +1,11 @@
 /**
- * Real broker processes for integration tests: each broker is `flotilla broker start` in its
- * own OS process on 127.0.0.1 (or on a host of the test's choosing, a network namespace
- * say), with a data directory under a fresh temp folder. Tests can kill (SIGKILL), stop
- * (SIGTERM), pause (SIGSTOP), resume (SIGCONT) and restart brokers from their data
- * directories.
+ * The integration tests' cluster: real broker processes (bench/process-cluster.ts), plus a
+ * start-up that ties the cluster and a client to a tap test's lifetime.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { basename, join, dirname, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '../../client/index.js';
+import { ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
-// This file runs from test/integration (tap) or dist/test/integration (compiled benches).
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..', ...(here.split(sep).includes('dist') ? ['..'] : []));
-export const CLI = join(repoRoot, 'dist', 'client', 'cli', 'main.js');
-
-/** Asks the OS for a free port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export interface BrokerProcess {
-  id: number;
-  address: string;
-  dataDir: string;
-  child: ChildProcess | null;
-  output: string[];
-  /** Set for brokers started with --join (through this address). */
-  joinVia?: string;
-}
-
-export interface TestClusterOptions {
-  brokers?: number;
-  fsync?: 'always' | 'batch' | 'never';
-  extraArgs?: string[];
-  /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
-  openFileLimit?: number;
-  /**
-   * Where broker `id` runs: the HOST:PORT it listens on and an argv prefix its command
-   * runs under (`ip netns exec NS`, which execs in place so signals still reach the
-   * broker). Default: 127.0.0.1 on a free port, no prefix.
-   */
-  host?: (id: number) => { address: string; prefix: string[] };
-  /** Also append each broker's output to broker-ID.log here: the whole log, for a post-mortem. */
-  logDir?: string;
-}
-
-export class TestCluster {
-  readonly root = mkdtempSync(join(tmpdir(), 'flotilla-it-'));
-  readonly brokers = new Map<number, BrokerProcess>();
-  private initialCluster = '';
-
-  constructor(private readonly options: TestClusterOptions = {}) {}
-
-  get bootstrap(): string[] {
-    return [...this.brokers.values()].map((b) => b.address);
-  }
-
-  async start(): Promise<this> {
-    const count = this.options.brokers ?? 3;
-    const members: string[] = [];
-    for (let id = 1; id <= count; id++) {
-      const address = await this.addressFor(id);
-      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [] });
-      members.push(`${id}=${address}`);
-    }
-    this.initialCluster = members.join(',');
-    for (const id of this.brokers.keys()) this.spawn(id);
-    return this;
-  }
-
-  /** Starts a new broker that joins the running cluster through broker `via`. */
-  async join(id: number, via = 1): Promise<BrokerProcess> {
-    const address = await this.addressFor(id);
-    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address });
-    return this.spawn(id);
-  }
-
-  private async addressFor(id: number): Promise<string> {
-    return this.options.host ? this.options.host(id).address : `127.0.0.1:${await freePort()}`;
-  }
-
-  spawn(id: number): BrokerProcess {
-    const broker = this.brokers.get(id)!;
-    const membership = broker.joinVia ? ['--join', broker.joinVia] : ['--initial-cluster', this.initialCluster];
-    const args = [
-      CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
-      ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
-      ...(this.options.extraArgs ?? []),
-    ];
-    // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
-    let argv = [process.execPath, ...args];
-    if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
-    if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    broker.output = [];
-    // logDir, or FLOTILLA_TEST_LOGS=<dir> for any test: every broker's whole output, for a post-mortem.
-    const logDir = this.options.logDir ?? process.env.FLOTILLA_TEST_LOGS;
-    const logFile = logDir ? join(logDir, this.options.logDir ? `broker-${id}.log` : `${basename(this.root)}-broker-${id}.log`) : undefined;
-    const keep = (chunk: Buffer) => {
-      broker.output.push(chunk.toString());
-      if (broker.output.length > 500) broker.output.splice(0, 100);
-      if (logFile) appendFileSync(logFile, chunk);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    broker.child = child;
-    return broker;
-  }
-
-  /** kill -9: no chance to flush or hand over leadership. */
-  async kill(id: number): Promise<void> {
-    await this.signal(id, 'SIGKILL');
-  }
-
-  /** SIGTERM: the broker moves leadership away and exits cleanly. */
-  async stop(id: number): Promise<number | null> {
-    return this.signal(id, 'SIGTERM');
-  }
-
-  /** SIGSTOP: the broker freezes mid-whatever, its sockets open, until resume(). */
-  pause(id: number): void {
-    this.brokers.get(id)?.child?.kill('SIGSTOP');
-  }
-
-  resume(id: number): void {
-    this.brokers.get(id)?.child?.kill('SIGCONT');
-  }
-
-  /** Whether broker `id` has a live process (paused counts as live). */
-  running(id: number): boolean {
-    const child = this.brokers.get(id)?.child;
-    return !!child && child.exitCode === null && child.signalCode === null;
-  }
-
-  private async signal(id: number, signal: NodeJS.Signals): Promise<number | null> {
-    const child = this.brokers.get(id)?.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill(signal);
-    const code = await exited;
-    this.brokers.get(id)!.child = null;
-    return code;
-  }
-
-  restart(id: number): BrokerProcess {
-    return this.spawn(id);
-  }
-
-  logs(id: number): string {
-    return this.brokers.get(id)?.output.join('') ?? '';
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
-    rmSync(this.root, { recursive: true, force: true });
-  }
-}
-
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { CLI, ProcessCluster, freePort, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
 /** The part of a tap test that `startCluster` needs: a hook run when the test ends. */
 interface Teardown {
@@ -197,10 +18,10 @@ interface Teardown {
  */
 export async function startCluster(
   t: Teardown,
-  options: TestClusterOptions = {},
+  options: ProcessClusterOptions = {},
   clientOptions: Partial<ConstructorParameters<typeof Client>[0]> = {},
-): Promise<{ cluster: TestCluster; client: Client }> {
-  const cluster = await new TestCluster(options).start();
+): Promise<{ cluster: ProcessCluster; client: Client }> {
+  const cluster = await new ProcessCluster(options).start();
   const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000, ...clientOptions });
   t.teardown(async () => {
     await client.close();

@@ -4,14 +4,14 @@
  */
 import t from 'tap';
 import { Client } from '../../client/index.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { ProcessCluster, waitFor } from './cluster.js';
 import { RawClient, countRecords } from './raw-client.js';
 
 t.test('a broker at its client-connection limit still takes connections from its peers and catches up', async (t) => {
   const LIMIT = 20;
   const RECORDS = 2_000;
   const TOPIC = 'held';
-  const cluster = await new TestCluster({ extraArgs: ['--max-connections', String(LIMIT)] }).start();
+  const cluster = await new ProcessCluster({ extraArgs: ['--max-connections', String(LIMIT)] }).start();
   t.teardown(() => cluster.close());
   const address = cluster.brokers.get(3)!.address;
 

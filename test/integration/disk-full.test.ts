@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { Client } from '../../client/index.js';
 import type { ClientLogger } from '../../client/logger.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { ProcessCluster, waitFor } from './cluster.js';
 import { fill, free, mountBrokerDisk, mountSupport, removeDisk, type Disk } from './disks.js';
 
 const PARTITIONS = 2;
@@ -34,13 +34,13 @@ function retryCodes(): { codes: Set<string>; logger: ClientLogger } {
   return { codes, logger };
 }
 
-async function fullDiskCluster(t: Tap): Promise<{ cluster: TestCluster; client: Client; disks: Map<number, Disk>; codes: Set<string> } | undefined> {
+async function fullDiskCluster(t: Tap): Promise<{ cluster: ProcessCluster; client: Client; disks: Map<number, Disk>; codes: Set<string> } | undefined> {
   const unsupported = mountSupport('tmpfs');
   if (unsupported) {
     t.plan(0, `skipped: ${unsupported}`);
     return undefined;
   }
-  const cluster = new TestCluster({ fsync: 'always' });
+  const cluster = new ProcessCluster({ fsync: 'always' });
   const disks = new Map<number, Disk>();
   const { codes, logger } = retryCodes();
   let client: Client | undefined;
@@ -117,7 +117,7 @@ async function leaders(client: Client): Promise<Array<number | null>> {
   return (await client.admin().describeTopic(TOPIC)).partitions.map((p) => p.leader);
 }
 
-function stillRunning(t: Tap, cluster: TestCluster, id: number): void {
+function stillRunning(t: Tap, cluster: ProcessCluster, id: number): void {
   const child = cluster.brokers.get(id)!.child;
   t.ok(child && child.exitCode === null && child.signalCode === null, `broker ${id} is still running`);
 }

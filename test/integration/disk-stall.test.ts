@@ -11,7 +11,7 @@
 import t, { type Test } from 'tap';
 import { Client } from '../../client/index.js';
 import type { FlotillaError } from '../../protocol/errors.js';
-import { TestCluster, waitFor } from './cluster.js';
+import { ProcessCluster, waitFor } from './cluster.js';
 import { freeze, mountBrokerDisk, mountSupport, removeDisk, thaw, type Disk } from './disks.js';
 
 const PARTITIONS = 3;
@@ -85,7 +85,7 @@ t.test('leadership leaves a broker whose disk freezes; writes go on; nothing ack
     t.plan(0, `skipped: ${unsupported}`);
     return;
   }
-  const cluster = new TestCluster({ fsync: 'always' });
+  const cluster = new ProcessCluster({ fsync: 'always' });
   const disks = new Map<number, Disk>();
   let client: Client | undefined;
   t.teardown(async () => {

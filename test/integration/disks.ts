@@ -46,7 +46,7 @@ export function mountSupport(kind: 'tmpfs' | 'loop'): string | undefined {
 
 /**
  * Mounts a filesystem of `sizeMb` at `<root>/disk-<id>` and links `<root>/broker-<id>` (the
- * data directory TestCluster gives broker `id`) to a directory inside it.
+ * data directory ProcessCluster gives broker `id`) to a directory inside it.
  */
 export function mountBrokerDisk(root: string, id: number, kind: 'tmpfs' | 'loop', sizeMb: number): Disk {
   const mountPoint = join(root, `disk-${id}`);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import t from 'tap';
 import type { Client } from '../../client/index.js';
-import { startCluster, waitFor, type TestCluster } from './cluster.js';
+import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 
 const OPEN_FILE_LIMIT = 256;
 const MAX_CONNECTIONS = 32;
@@ -24,7 +24,7 @@ interface FileStats {
 }
 
 /** Parsed log lines of a broker whose message is `msg`. */
-function logLines<T>(cluster: TestCluster, id: number, msg: string): T[] {
+function logLines<T>(cluster: ProcessCluster, id: number, msg: string): T[] {
   const out: T[] = [];
   for (const line of cluster.logs(id).split('\n')) {
     if (!line.includes(`"msg":"${msg}"`)) continue;

@@ -8,7 +8,7 @@ import t from 'tap';
 import { Client } from '../../client/index.js';
 import type { Consumer } from '../../client/consumer/consumer.js';
 import { spawn } from 'node:child_process';
-import { TestCluster, waitFor, CLI } from './cluster.js';
+import { ProcessCluster, waitFor, CLI } from './cluster.js';
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -35,7 +35,7 @@ interface Worker {
 }
 
 t.test('3 consumers share 12 partitions; a dead member’s partitions move; nothing is skipped', async (t) => {
-  const cluster = await new TestCluster({ fsync: 'never' }).start();
+  const cluster = await new ProcessCluster({ fsync: 'never' }).start();
   const admin = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 10_000 });
   const workers: Worker[] = [];
   t.teardown(async () => {

@@ -10,7 +10,7 @@ import { Client } from '../../client/index.js';
 import { buildBatch, isControlBatch, lastOffsetOf, batchBounds, records as recordsOf } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { retryUntil } from '../../client/cluster/retry.js';
-import { TestCluster, startCluster, waitFor } from './cluster.js';
+import { ProcessCluster, startCluster, waitFor } from './cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -127,7 +127,7 @@ t.test('50,000 (and a few more) keyed records through an idempotent producer whi
   const CHUNK = 500;
   const KILLS = 4;
 
-  const cluster = await new TestCluster({ fsync: 'batch' }).start();
+  const cluster = await new ProcessCluster({ fsync: 'batch' }).start();
   // Short request timeouts for the producer (quick retries after a kill); a patient client
   // for set-up, where a busy machine can take a while to elect six leaders.
   const client = new Client({ brokers: cluster.bootstrap, requestTimeoutMs: 3_000 });

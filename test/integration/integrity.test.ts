@@ -8,7 +8,7 @@ import t from 'tap';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '../../client/index.js';
-import { startCluster, waitFor, type TestCluster } from './cluster.js';
+import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 
 const PARTITIONS = 3;
 
@@ -90,7 +90,7 @@ async function readsBack(t: Tap, client: Client, topic: string, readFrom: number
   }
 }
 
-function leaderOf(cluster: TestCluster, client: Client, topic: string, partition: number): Promise<number> {
+function leaderOf(cluster: ProcessCluster, client: Client, topic: string, partition: number): Promise<number> {
   void cluster;
   return waitFor(`a leader of ${topic}/${partition}`, async () => (await client.admin().describeTopic(topic)).partitions.find((p) => p.partition === partition)?.leader);
 }
@@ -132,7 +132,7 @@ t.test('the running leader finds rot in its own log: it never serves it, hands o
 });
 
 /** Scrub figures of the broker's latest `stats` line. */
-function scrubStats(cluster: TestCluster, id: number): { passes: number; corrupt: number } | undefined {
+function scrubStats(cluster: ProcessCluster, id: number): { passes: number; corrupt: number } | undefined {
   let latest: { passes: number; corrupt: number } | undefined;
   for (const line of cluster.logs(id).split('\n')) {
     if (!line.includes('"scrub"')) continue;

@@ -4,7 +4,7 @@
  * not by all of them at once, and ends up holding every acknowledged record.
  */
 import t from 'tap';
-import { startCluster, waitFor, type TestCluster } from './cluster.js';
+import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 
 const PARTITIONS = 12;
 const RECORDS_PER_PARTITION = 2_500; // 1 KiB each: ~2.5 MiB, several messages of catch-up per partition
@@ -19,7 +19,7 @@ interface RecoveryStats {
 }
 
 /** The broker's latest `stats` line's recovery figures. */
-function recoveryStats(cluster: TestCluster, id: number): RecoveryStats | undefined {
+function recoveryStats(cluster: ProcessCluster, id: number): RecoveryStats | undefined {
   let latest: RecoveryStats | undefined;
   for (const line of cluster.logs(id).split('\n')) {
     if (!line.includes('"recoveries"')) continue;

@@ -1,6 +1,7 @@
 // The controller's state machine: what a retried admin command finds there.
 import t from 'tap';
-import { ControllerState, DEFAULT_TOPIC_CONFIG, type TopicConfig } from '../../broker/controller/state.js';
+import { ControllerState } from '../../broker/controller/state.js';
+import { DEFAULT_TOPIC_CONFIG, type TopicConfig } from '../../protocol/topics.js';
 import { FlotillaError } from '../../protocol/errors.js';
 
 function stateWithBrokers(count: number): ControllerState {

@@ -10,25 +10,21 @@ import lps from 'length-prefixed-stream';
 import { buildBatch, patchBatch } from '../../protocol/batch.js';
 import {
   client,
-  coalesceHeartbeats,
   decodePeerMessage,
   decodeRequest,
   decodeResponse,
   encodePeerMessage,
   encodeRequest,
   encodeResponse,
-  expandHeartbeats,
-  expandHeartbeatResponses,
   fromErrorInfo,
-  fromRaftMessage,
   toErrorInfo,
-  toRaftMessage,
 } from '../../protocol/codec.js';
 import { generateSchema, protocolSourceDir, SCHEMAS } from '../../protocol/codegen.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { ConnectionType, encodeFrame, FrameWriter, readFrames, routeConnection, writeConnectionType, type FrameOptions } from '../../protocol/frame.js';
 import { ClientRequestType, ClientResponseType } from '../../protocol/protobuf.js';
 import type { Message } from '../../broker/raft/types.js';
+import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from '../../broker/transport/raft-messages.js';
 
 t.test('checked-in schema files match the .proto files (rerun protocol/codegen.ts)', async (t) => {
   for (const name of SCHEMAS) {
