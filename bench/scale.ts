@@ -1,11 +1,16 @@
 /**
  * Thousands of partitions on a 3-broker local cluster (replication 3): how long creating
- * them takes, and what an idle broker costs afterwards — CPU share of one core, memory,
- * and peer traffic (frames, per-group heartbeat entries, other Raft messages per second).
- * The brokers report these themselves (`--stats-interval-ms`); idle figures are the
- * medians of the reports over the measuring window, once every group has gone quiet.
+ * them takes, how leadership is spread the moment creation returns, how long until
+ * leadership is balanced (no broker leads a partition whose preferred replica is another
+ * one, nothing in flight, leader counts unchanged over three reports), and what an idle
+ * broker costs after that — CPU share of one core, memory, and peer traffic (frames,
+ * per-group heartbeat entries, other Raft messages per second). The brokers report these
+ * themselves (`--stats-interval-ms`); idle figures are the medians of the reports over the
+ * measuring window, which starts once balancing has finished and every group has gone
+ * quiet. A broker that exits on its own fails the run.
  *
  *   npm run build && node dist/bench/scale.js [--partitions 1000,10000] [--idle-seconds 20]
+ *       [--open-file-limits 4096,20000]   (each broker under `ulimit -n` of each; default: inherited)
  */
 import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
@@ -14,6 +19,7 @@ import { median } from './stats.js';
 
 interface StatsLine {
   groups: number;
+  balancing?: { misplacedLeaders: number; transfersInFlight: number; transfersStarted: number; transfersFailed: number };
   quiesced: number;
   leaders: number;
   peerFramesPerSec: number;
@@ -27,45 +33,81 @@ interface StatsLine {
 
 export interface ScaleResult {
   partitions: number;
+  /** `ulimit -n` of the brokers (undefined: inherited from the bench). */
+  openFileLimit: number | undefined;
   createSeconds: number;
+  /** From creation returning until balanced and quiet on every broker. */
   quietSeconds: number;
-  brokers: Array<{ id: number; groups: number; leaders: number; cpuPercent: number; rssMiB: number; heapMiB: number; peerFramesPerSec: number; groupHeartbeatsPerSec: number; raftMessagesPerSec: number }>;
+  /** Until every broker reported no misplaced leader, nothing in flight, and the same leader count three times running. */
+  balancedSeconds: number;
+  /** Partition leaders per broker (by id) when createTopic returned, and how many were the preferred replica. */
+  leadersAtCreation: Map<number, number>;
+  preferredAtCreation: number;
+  /** Measured from the start of the cluster to the end of the idle window. */
+  aliveSeconds: number;
+  brokers: Array<{ id: number; groups: number; leaders: number; transfersStarted: number; transfersFailed: number; cpuPercent: number; rssMiB: number; heapMiB: number; peerFramesPerSec: number; groupHeartbeatsPerSec: number; raftMessagesPerSec: number }>;
 }
 
 const STATS_INTERVAL_MS = 2000;
 
 
-export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined): Promise<ScaleResult> {
+export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined, openFileLimit?: number): Promise<ScaleResult> {
   // Brokers log at info here: the stats lines are info; nothing else logs when idle.
-  const cluster = await startBenchCluster({ extraArgs: ['--log-level', 'info', '--stats-interval-ms', String(STATS_INTERVAL_MS)] });
+  const cluster = await startBenchCluster({ extraArgs: ['--log-level', 'info', '--stats-interval-ms', String(STATS_INTERVAL_MS)], ...(openFileLimit ? { openFileLimit } : {}) });
+  const clusterStarted = Date.now();
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scale', requestTimeoutMs: 60_000 });
+  const alive = () => {
+    if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+  };
   try {
     const started = Date.now();
     await client.admin().createTopic({ topic: 'scale', partitions, replicationFactor: 3, timeoutMs: 30 * 60_000 });
-    const createSeconds = (Date.now() - started) / 1000;
-    log(`${partitions} partitions created in ${createSeconds.toFixed(1)} s`);
+    const created = Date.now();
+    const createSeconds = (created - started) / 1000;
+    const described = await client.admin().describeTopic('scale');
+    const leadersAtCreation = new Map<number, number>([...cluster.brokers.keys()].map((id) => [id, 0]));
+    for (const p of described.partitions) if (p.leader !== null) leadersAtCreation.set(p.leader, (leadersAtCreation.get(p.leader) ?? 0) + 1);
+    const preferredAtCreation = described.partitions.filter((p) => p.leader === p.replicas[0]).length;
+    log(`${partitions} partitions created in ${createSeconds.toFixed(1)} s; leaders per broker then: ${[...leadersAtCreation].map(([id, n]) => `${id}: ${n}`).join(', ')} (${preferredAtCreation} preferred)`);
     const expected = partitions + 1; // and the controller's group
+    let balancedAt = 0;
     await waitFor(
-      'every group on every broker to go quiet',
-      () => [...cluster.brokers.keys()].every((id) => {
-        const last = brokerStats<StatsLine>(cluster, id, 0).at(-1);
-        return last !== undefined && last.groups === expected && last.quiesced >= expected - 1;
-      }),
+      'leadership balanced and every group on every broker quiet',
+      () => {
+        alive();
+        const recent = [...cluster.brokers.keys()].map((id) => brokerStats<StatsLine>(cluster, id, created).slice(-3));
+        const balanced = recent.every((lines) =>
+          lines.length === 3 && lines.every((l) => l.balancing?.misplacedLeaders === 0 && l.balancing.transfersInFlight === 0 && l.leaders === lines[0]!.leaders));
+        if (!balanced) return false;
+        // The first of the three steady reports on the broker that steadied last.
+        balancedAt ||= Math.max(...recent.map((lines) => lines[0]!.time));
+        return recent.every((lines) => lines.at(-1)!.groups === expected && lines.at(-1)!.quiesced >= expected - 1);
+      },
       15 * 60_000,
       1000,
     );
-    const quietSeconds = (Date.now() - started) / 1000 - createSeconds;
-    log(`quiet ${quietSeconds.toFixed(1)} s later; measuring ${idleSeconds} s of idleness`);
+    const balancedSeconds = Math.max(0, (balancedAt - created) / 1000);
+    const quietSeconds = (Date.now() - created) / 1000;
+    log(`balanced ${balancedSeconds.toFixed(1)} s and quiet ${quietSeconds.toFixed(1)} s after creation returned; measuring ${idleSeconds} s of idleness`);
     const from = Date.now();
-    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const end = from + idleSeconds * 1000;
+    while (Date.now() < end) {
+      alive();
+      await new Promise((r) => setTimeout(r, Math.min(5000, Math.max(0, end - Date.now()))));
+    }
+    alive();
+    const aliveSeconds = (Date.now() - clusterStarted) / 1000;
     const brokers = [...cluster.brokers.keys()].map((id) => {
       const lines = brokerStats<StatsLine>(cluster, id, from + STATS_INTERVAL_MS);
-      const pick = (key: keyof StatsLine) => median(lines.map((l) => l[key]));
+      const pick = (key: 'cpuPercent' | 'rssMiB' | 'heapMiB' | 'peerFramesPerSec' | 'groupHeartbeatsPerSec' | 'raftMessagesPerSec') => median(lines.map((l) => l[key]));
       const last = lines.at(-1)!;
       return {
         id,
         groups: last.groups,
+        // The controller's group is one of the groups it leads.
         leaders: last.leaders,
+        transfersStarted: last.balancing?.transfersStarted ?? 0,
+        transfersFailed: last.balancing?.transfersFailed ?? 0,
         cpuPercent: pick('cpuPercent'),
         rssMiB: pick('rssMiB'),
         heapMiB: pick('heapMiB'),
@@ -74,7 +116,7 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
         raftMessagesPerSec: pick('raftMessagesPerSec'),
       };
     });
-    return { partitions, createSeconds, quietSeconds, brokers };
+    return { partitions, openFileLimit, createSeconds, quietSeconds, balancedSeconds, leadersAtCreation, preferredAtCreation, aliveSeconds, brokers };
   } finally {
     await client.close();
     await cluster.close();
@@ -83,13 +125,13 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
 
 export function scaleTable(results: ScaleResult[]): string {
   const rows = [
-    '| partitions (replication 3) | create | until all quiet | broker | groups | leads | idle CPU (% of a core) | RSS | heap | peer frames/s | group heartbeats/s | other Raft msgs/s |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| partitions (replication 3) | `ulimit -n` | create | broker | leaders when creation returned | balanced after | transfers (failed) | leads (partitions + controller) | idle CPU (% of a core) | RSS | heap | peer frames/s | group heartbeats/s | other Raft msgs/s | brokers alive for |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     for (const b of r.brokers) {
       rows.push(
-        `| ${r.partitions.toLocaleString('en-US')} | ${r.createSeconds.toFixed(1)} s | ${r.quietSeconds.toFixed(1)} s | ${b.id} | ${b.groups} | ${b.leaders} | ${b.cpuPercent.toFixed(1)} | ${b.rssMiB} MiB | ${b.heapMiB} MiB | ${b.peerFramesPerSec} | ${b.groupHeartbeatsPerSec} | ${b.raftMessagesPerSec} |`,
+        `| ${r.partitions.toLocaleString('en-US')} | ${r.openFileLimit?.toLocaleString('en-US') ?? 'inherited'} | ${r.createSeconds.toFixed(1)} s | ${b.id} | ${(r.leadersAtCreation.get(b.id) ?? 0).toLocaleString('en-US')} | ${r.balancedSeconds.toFixed(1)} s | ${b.transfersStarted} (${b.transfersFailed}) | ${b.leaders.toLocaleString('en-US')} | ${b.cpuPercent.toFixed(1)} | ${b.rssMiB} MiB | ${b.heapMiB} MiB | ${b.peerFramesPerSec} | ${b.groupHeartbeatsPerSec} | ${b.raftMessagesPerSec} | ${Math.round(r.aliveSeconds)} s |`,
       );
     }
   }
@@ -101,8 +143,14 @@ async function main(): Promise<void> {
   const option = (name: string, fallback: string) => cliOption(args, name, fallback);
   const counts = option('--partitions', '1000,10000').split(',').map(Number);
   const idleSeconds = Number(option('--idle-seconds', '20'));
+  const limits = option('--open-file-limits', '').split(',').filter((l) => l !== '').map(Number);
   const results: ScaleResult[] = [];
-  for (const count of counts) results.push(await runScale(count, idleSeconds, (line) => process.stderr.write(`${line}\n`)));
+  for (const limit of limits.length > 0 ? limits : [undefined]) {
+    for (const count of counts) {
+      results.push(await runScale(count, idleSeconds, (line) => process.stderr.write(`${line}\n`), limit));
+      process.stderr.write(`${scaleTable(results.slice(-1))}\n`);
+    }
+  }
   process.stdout.write(`${scaleTable(results)}\n`);
 }
 

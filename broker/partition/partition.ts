@@ -112,6 +112,22 @@ export class PartitionReplica implements StateMachine {
     }
   }
 
+  /** Led here while its preferred (first) replica, another broker, votes in the group. Does not allocate. */
+  get misplacedLeader(): boolean {
+    const preferred = this.replicas[0];
+    return this.isLeader && preferred !== undefined && preferred !== this.group.node.id && this.group.node.members.voters.includes(preferred);
+  }
+
+  /** Led here with a leadership transfer pending. */
+  get handingOver(): boolean {
+    return this.isLeader && this.group.node.transferringTo !== 0;
+  }
+
+  /** Starts handing leadership to the preferred replica; throws when Raft refuses. */
+  handToPreferred(): void {
+    this.raft.withNode(this.group, (node) => node.transferLeadership(this.replicas[0]!));
+  }
+
   /** Leader here, preferred elsewhere, and the preferred replica is caught up. */
   shouldHandToPreferred(): boolean {
     const preferred = this.replicas[0];

@@ -623,6 +623,10 @@ export class RaftNode {
   get members(): Membership {
     return this.membership;
   }
+  /** Leader: the voter leadership is being handed to; 0 when no transfer is pending. */
+  get transferringTo(): number {
+    return this.leadTransferee;
+  }
   /** Recovering lost entries up to this index (not voting, not campaigning); -1 when not. */
   get recoveringTo(): number {
     return this.recoverTo;

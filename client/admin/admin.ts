@@ -138,7 +138,8 @@ export class Admin {
 
   /**
    * Starts leadership transfers towards preferred leaders at every broker (each hands over
-   * the partitions it leads); resolves with how many started.
+   * the partitions it leads, at most 64 at a time; the rest follow as those end); resolves
+   * with how many started now.
    */
   async balanceLeaders(): Promise<number> {
     const deadline = this.deadline();
