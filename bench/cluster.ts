@@ -78,7 +78,7 @@ export async function startBenchCluster(options: ProcessClusterOptions = {}): Pr
  * The `stats` lines (`--stats-interval-ms`) broker `id` logged at or after `since` (ms
  * since the epoch), parsed; a line still being written is skipped.
  */
-export function brokerStats<T extends { time: number }>(cluster: BenchCluster, id: number, since: number): T[] {
+export function brokerStats<T extends { time: number }>(cluster: Pick<ProcessCluster, 'logs'>, id: number, since = 0): T[] {
   return cluster
     .logs(id)
     .split('\n')

@@ -8,13 +8,12 @@
  *
  *   npm run build && node dist/bench/slow-reader.js [--fetches 500] [--fetch-mib 2] [--seconds 15] [--rate 500]
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { CLIENT_API_VERSION, encodeRequest } from '../protocol/codec.js';
-import { ConnectionType, encodeFrame } from '../protocol/frame.js';
 import { cliOption, startBenchCluster } from './cluster.js';
+import { openSocket, requestFrame } from './raw-client.js';
 import { benchProducer, consume, createTopicWhenReady, produceAtFixedRate } from './workload.js';
 import { summarizeLatency, type LatencySummary } from './stats.js';
 
@@ -37,20 +36,10 @@ function rssMiB(pid: number): number {
 
 /** Opens a raw client connection and writes `count` fetches of `bytes` from offset 0, then never reads. */
 async function pipelineUnreadFetches(address: string, count: number, bytes: number): Promise<Socket> {
-  const [host, port] = address.split(':') as [string, string];
-  const socket = connect({ host, port: Number(port) });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.on('error', () => undefined);
+  const socket = await openSocket(address);
   socket.pause();
-  const frames: Buffer[] = [Buffer.of(ConnectionType.CLIENT)];
-  for (let i = 0; i < count; i++) {
-    const fetch = { partitions: [{ topic: STORED, partition: 0, offset: 0, maxBytes: bytes }], maxBytes: bytes, maxWaitMs: 0, minBytes: 1 };
-    frames.push(encodeFrame(encodeRequest({ correlationId: i + 1, apiVersion: CLIENT_API_VERSION, fetch })));
-  }
-  socket.write(Buffer.concat(frames));
+  const fetch = { partitions: [{ topic: STORED, partition: 0, offset: 0, maxBytes: bytes }], maxBytes: bytes, maxWaitMs: 0, minBytes: 1 };
+  socket.write(Buffer.concat(Array.from({ length: count }, () => requestFrame({ fetch }).frame)));
   return socket;
 }
 

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { Client } from '../../client/index.js';
 import { ProcessCluster, waitFor } from './cluster.js';
-import { RawClient, countRecords } from './raw-client.js';
+import { RawClient, countRecords } from '../../bench/raw-client.js';
 
 t.test('a broker at its client-connection limit still takes connections from its peers and catches up', async (t) => {
   const LIMIT = 20;

@@ -12,6 +12,7 @@ import type { ClientLogger } from '../../client/logger.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { ProcessCluster, waitFor } from './cluster.js';
 import { fill, free, mountBrokerDisk, mountSupport, removeDisk, type Disk } from './disks.js';
+import { readsBack } from './read-back.js';
 
 const PARTITIONS = 2;
 const TOPIC = 'full';
@@ -85,34 +86,6 @@ async function produce(t: Tap, client: Client, count: number, tag: string): Prom
   return acked;
 }
 
-/** Reads every partition through broker `readFrom`; it must serve every acknowledged record, byte for byte. */
-async function readsBack(t: Tap, client: Client, readFrom: number, acked: Map<string, string>): Promise<void> {
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    const offsets = [...acked.keys()].filter((k) => k.startsWith(`${partition}@`)).map((k) => Number(k.split('@')[1]));
-    if (offsets.length === 0) continue;
-    const last = Math.max(...offsets);
-    const seen = await waitFor(`broker ${readFrom} serves ${TOPIC}/${partition} up to ${last}`, async () => {
-      const consumer = client.consumer({ readFrom, maxWaitMs: 100 });
-      let count = 0;
-      try {
-        consumer.assign([{ topic: TOPIC, partition, offset: 0 }]);
-        for await (const m of consumer) {
-          const expected = acked.get(`${partition}@${m.offset}`);
-          if (expected !== undefined) {
-            if (m.value?.toString() !== expected) throw new Error(`offset ${m.offset} of partition ${partition} holds other bytes than acknowledged`);
-            count++;
-          }
-          if (m.offset >= last) return count;
-        }
-      } finally {
-        await consumer.close();
-      }
-      return undefined;
-    }, 90_000, 250);
-    t.equal(seen, offsets.length, `broker ${readFrom}, partition ${partition}: all ${offsets.length} acknowledged records`);
-  }
-}
-
 async function leaders(client: Client): Promise<Array<number | null>> {
   return (await client.admin().describeTopic(TOPIC)).partitions.map((p) => p.leader);
 }
@@ -139,11 +112,11 @@ t.test('a follower whose disk fills stops acknowledging; the partition stays wri
   t.equal(during.size, 600 * PARTITIONS, 'with a full follower every send was acknowledged by the majority');
   t.match(cluster.logs(victim), /DISK_FULL|disk full/, `broker ${victim} met the full disk`);
   stillRunning(t, cluster, victim);
-  await readsBack(t, client, victim, before);
+  await readsBack(t, client, TOPIC, victim, before, 90_000);
   free(filler);
   const after = await produce(t, client, 300, 'c');
   const all = new Map([...before, ...during, ...after]);
-  for (const id of [1, 2, 3]) await readsBack(t, client, id, all);
+  for (const id of [1, 2, 3]) await readsBack(t, client, TOPIC, id, all, 90_000);
   stillRunning(t, cluster, victim);
 });
 
@@ -161,10 +134,10 @@ t.test('a leader whose disk fills refuses with DISK_FULL and hands over; nothing
   const led = await leaders(client);
   t.ok(led[0] !== victim, `partition 0 is led by broker ${led[0]}, not the full broker ${victim}`);
   stillRunning(t, cluster, victim);
-  await readsBack(t, client, victim, before);
+  await readsBack(t, client, TOPIC, victim, before, 90_000);
   free(filler);
   const after = await produce(t, client, 300, 'c');
   const all = new Map([...before, ...during, ...after]);
-  for (const id of [1, 2, 3]) await readsBack(t, client, id, all);
+  for (const id of [1, 2, 3]) await readsBack(t, client, TOPIC, id, all, 90_000);
   stillRunning(t, cluster, victim);
 });

@@ -8,11 +8,12 @@
  * wait, the producer's sends must go on being acknowledged by the new leaders, and after
  * the thaw nothing acknowledged is missing on any broker.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Client } from '../../client/index.js';
 import type { FlotillaError } from '../../protocol/errors.js';
 import { ProcessCluster, waitFor } from './cluster.js';
 import { freeze, mountBrokerDisk, mountSupport, removeDisk, thaw, type Disk } from './disks.js';
+import { readsBack } from './read-back.js';
 
 const PARTITIONS = 3;
 const TOPIC = 'stall';
@@ -49,33 +50,6 @@ class SteadyProducer {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.done;
-  }
-}
-
-async function readsBack(t: Test, client: Client, readFrom: number, acked: Map<string, string>): Promise<void> {
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    const offsets = [...acked.keys()].filter((k) => k.startsWith(`${partition}@`)).map((k) => Number(k.split('@')[1]));
-    if (offsets.length === 0) continue;
-    const last = Math.max(...offsets);
-    const seen = await waitFor(`broker ${readFrom} serves ${TOPIC}/${partition} up to ${last}`, async () => {
-      const consumer = client.consumer({ readFrom, maxWaitMs: 100 });
-      let count = 0;
-      try {
-        consumer.assign([{ topic: TOPIC, partition, offset: 0 }]);
-        for await (const m of consumer) {
-          const expected = acked.get(`${partition}@${m.offset}`);
-          if (expected !== undefined) {
-            if (m.value?.toString() !== expected) throw new Error(`offset ${m.offset} of partition ${partition} holds other bytes than acknowledged`);
-            count++;
-          }
-          if (m.offset >= last) return count;
-        }
-      } finally {
-        await consumer.close();
-      }
-      return undefined;
-    }, 90_000, 250);
-    t.equal(seen, offsets.length, `broker ${readFrom}, partition ${partition}: all ${offsets.length} acknowledged records`);
   }
 }
 
@@ -126,5 +100,5 @@ t.test('leadership leaves a broker whose disk freezes; writes go on; nothing ack
   thaw(disks.get(victim)!);
   await producer.stop();
   t.same([...new Set(producer.failures.map((e) => `${e.code}: ${e.message}`))], [], `every send was acknowledged (${producer.acked.size})`);
-  for (const id of [1, 2, 3]) await readsBack(t, client, id, producer.acked);
+  for (const id of [1, 2, 3]) await readsBack(t, client, TOPIC, id, producer.acked, 90_000);
 });

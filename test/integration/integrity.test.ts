@@ -9,10 +9,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '../../client/index.js';
 import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
+import { readsBack } from './read-back.js';
+import { brokerStats } from '../../bench/cluster.js';
 
 const PARTITIONS = 3;
 
-type Tap = Pick<typeof t, 'equal'>;
 
 /** Deterministic bit flips: a small LCG seeded per test. */
 function flipper(seed: number) {
@@ -53,41 +54,6 @@ async function produce(client: Client, topic: string, count: number, tag: string
   await Promise.all(sends);
   await producer.close();
   return acked;
-}
-
-/**
- * Reads every partition through broker `readFrom` until it has served every acknowledged
- * record; each record must be exactly what was acknowledged at its offset. Corrupt data
- * would surface as a client error or a wrong value, and fails the test.
- */
-async function readsBack(t: Tap, client: Client, topic: string, readFrom: number | 'leader', acked: Map<string, string>): Promise<void> {
-  const wanted = new Map<number, number>();
-  for (const key of acked.keys()) {
-    const [p, o] = key.split('@').map(Number) as [number, number];
-    wanted.set(p, Math.max(wanted.get(p) ?? -1, o));
-  }
-  for (const [partition, last] of wanted) {
-    const seen = await waitFor(`broker ${readFrom} serves ${topic}/${partition} up to ${last}`, async () => {
-      const consumer = client.consumer({ readFrom, maxWaitMs: 100 });
-      let count = 0;
-      try {
-        consumer.assign([{ topic, partition, offset: 0 }]);
-        for await (const m of consumer) {
-          const expected = acked.get(`${partition}@${m.offset}`);
-          if (expected !== undefined) {
-            if (m.value?.toString() !== expected) throw new Error(`offset ${m.offset} of partition ${partition} holds other bytes than acknowledged`);
-            count++;
-          }
-          if (m.offset >= last) return count;
-        }
-      } finally {
-        await consumer.close();
-      }
-      return undefined;
-    }, 60_000, 250);
-    const expectedCount = [...acked.keys()].filter((k) => k.startsWith(`${partition}@`)).length;
-    t.equal(seen, expectedCount, `broker ${readFrom}, partition ${partition}: all ${expectedCount} acknowledged records, byte for byte`);
-  }
 }
 
 function leaderOf(cluster: ProcessCluster, client: Client, topic: string, partition: number): Promise<number> {
@@ -133,16 +99,7 @@ t.test('the running leader finds rot in its own log: it never serves it, hands o
 
 /** Scrub figures of the broker's latest `stats` line. */
 function scrubStats(cluster: ProcessCluster, id: number): { passes: number; corrupt: number } | undefined {
-  let latest: { passes: number; corrupt: number } | undefined;
-  for (const line of cluster.logs(id).split('\n')) {
-    if (!line.includes('"scrub"')) continue;
-    try {
-      latest = (JSON.parse(line) as { scrub: { passes: number; corrupt: number } }).scrub;
-    } catch {
-      // A line cut across two chunks: the next one will do.
-    }
-  }
-  return latest;
+  return brokerStats<{ time: number; scrub?: { passes: number; corrupt: number } }>(cluster, id).at(-1)?.scrub;
 }
 
 t.test('the scrubber of a running follower finds rot nobody reads; the follower repairs and serves every record', async (t) => {

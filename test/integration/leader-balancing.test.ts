@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { LEADER_TRANSFERS_IN_FLIGHT } from '../../broker/broker.js';
+import { brokerStats } from '../../bench/cluster.js';
 import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 
 interface Balancing {
@@ -17,17 +18,7 @@ interface Balancing {
 }
 
 function balancingLines(cluster: ProcessCluster, id: number): Balancing[] {
-  return cluster
-    .logs(id)
-    .split('\n')
-    .filter((line) => line.includes('"msg":"stats"'))
-    .flatMap((line) => {
-      try {
-        return [(JSON.parse(line) as { balancing: Balancing }).balancing];
-      } catch {
-        return [];
-      }
-    });
+  return brokerStats<{ time: number; balancing: Balancing }>(cluster, id).map((line) => line.balancing);
 }
 
 t.test('a returning broker gets its preferred leaderships back, a bounded number at a time', async (t) => {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { readFrames } from '../../protocol/frame.js';
 import { startCluster } from './cluster.js';
-import { openSocket, requestFrame } from './raw-client.js';
+import { openSocket, requestFrame } from '../../bench/raw-client.js';
 
 const MiB = 1024 * 1024;
 

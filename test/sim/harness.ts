@@ -45,22 +45,7 @@ export class Harness {
   }
 
   add(id: number, voters: number[], learners: number[], extra: Partial<RaftOptions> = {}): HarnessNode {
-    const log = new MemoryLog();
-    const hard = { term: 0, vote: 0 };
-    const node: HarnessNode = { id, raft: undefined as unknown as RaftNode, log, hard, applied: [], snapshots: [], stalled: false };
-    node.raft = new RaftNode({
-      id,
-      log,
-      hardState: hard,
-      voters,
-      learners,
-      random: this.rng.fork().next,
-      snapshot: () => ({ index: node.raft.status().applied, data: Buffer.from(`state@${node.raft.status().applied}`) }),
-      trace: (event) => this.decisions.push(decisionLine(id, event)),
-      ...extra,
-    });
-    this.nodes.set(id, node);
-    return node;
+    return this.start(id, new MemoryLog(), { term: 0, vote: 0 }, voters, learners, extra);
   }
 
   /**
@@ -71,12 +56,17 @@ export class Harness {
     const old = this.node(id);
     const log = old.log.crash(() => 0).log;
     const hard = prepare ? prepare(log, old.hard) : old.hard;
+    return this.start(id, log, hard, voters, [], extra);
+  }
+
+  private start(id: number, log: MemoryLog, hard: HardState, voters: number[], learners: number[], extra: Partial<RaftOptions>): HarnessNode {
     const node: HarnessNode = { id, raft: undefined as unknown as RaftNode, log, hard, applied: [], snapshots: [], stalled: false };
     node.raft = new RaftNode({
       id,
       log,
       hardState: hard,
       voters,
+      learners,
       random: this.rng.fork().next,
       snapshot: () => ({ index: node.raft.status().applied, data: Buffer.from(`state@${node.raft.status().applied}`) }),
       trace: (event) => this.decisions.push(decisionLine(id, event)),

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { buildBatch } from '../../protocol/batch.js';
 import { Harness } from '../sim/harness.js';
-import { lostEntriesHardState } from '../../broker/raft/log.js';
+import { lostEntriesHardState, type HardState } from '../../broker/raft/log.js';
 import { MemoryLog } from '../../broker/raft/memory-log.js';
 import { RaftNode, type RaftOptions } from '../../broker/raft/raft.js';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -353,6 +353,16 @@ t.test('recovery permits: a follower lacking committed entries gets none without
   t.notOk(gate.held.has(3), 'released with the send that reached the end of the log');
 });
 
+/** A storage repair on restart: the log is cut before `index`, and the loss is remembered. */
+function diskLosesFrom(index: number): (log: MemoryLog, hard: HardState) => HardState {
+  return (log, hard) => {
+    const before = log.lastIndex();
+    log.truncateAfter(index - 1);
+    log.sync();
+    return lostEntriesHardState(hard, before);
+  };
+}
+
 /**
  * Issue 11: 1 and 2 commit e while 3 lags; 2's disk loses e (storage cuts its log at a
  * corrupt batch); 1 goes away. 3's log is as up to date as 2's cut log, so without the rule
@@ -364,12 +374,7 @@ function lostEntryStory(t: Test, extra: Partial<RaftOptions>): { h: Harness; e: 
   h.isolate(3);
   const e = h.propose(1, 'e');
   t.ok(h.raft(1).commitIndex >= e.index, 'e is committed by 1 and 2');
-  const n2 = h.restart(2, [1, 2, 3], (log, hard) => {
-    const before = log.lastIndex();
-    log.truncateAfter(e.index - 1);
-    log.sync();
-    return lostEntriesHardState(hard, before);
-  }, { ...calm, ...extra });
+  const n2 = h.restart(2, [1, 2, 3], diskLosesFrom(e.index), { ...calm, ...extra });
   t.equal(n2.log.lastIndex(), e.index - 1, "2's disk lost e");
   t.equal(h.raft(2).recoveringTo, e.index, '2 restarts recovering up to where its log ended');
   h.heal();
@@ -407,12 +412,7 @@ t.test('lost entries: a leader lowers the match of a follower that refuses an en
   h.elect(1);
   const a = h.propose(1, 'a');
   t.ok(h.raft(1).status().progress[2]!.match >= a.index);
-  h.restart(2, [1, 2, 3], (log, hard) => {
-    const before = log.lastIndex();
-    log.truncateAfter(a.index - 1);
-    log.sync();
-    return lostEntriesHardState(hard, before);
-  }, calm);
+  h.restart(2, [1, 2, 3], diskLosesFrom(a.index), calm);
   h.isolate(3);
   const b = h.raft(1).propose(value('b'));
   h.flushReady();
@@ -428,12 +428,7 @@ t.test('lost entries: a recovering replica asks a silent leader for what it lost
   h.elect(1);
   const a = h.propose(1, 'a');
   h.stabilize();
-  h.restart(2, [1, 2, 3], (log, hard) => {
-    const before = log.lastIndex();
-    log.truncateAfter(a.index - 1);
-    log.sync();
-    return lostEntriesHardState(hard, before);
-  }, calm);
+  h.restart(2, [1, 2, 3], diskLosesFrom(a.index), calm);
   // The leader is idle and sends nothing (as a quiesced multiraft group would): only 2 ticks.
   h.tick([2], 19);
   t.ok(h.delivered.some((m) => m.from === 2 && m.to === 1 && m.type === 'heartbeatResp' && m.reject), '2 tells the voters it lacks entries');

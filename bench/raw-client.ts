@@ -1,12 +1,12 @@
 /**
- * A bare client connection for tests that need what the Client library never does: hold
- * many connections, or pipeline requests without reading the answers. Speaks the wire
+ * A bare client connection for tests and benchmarks that need what the Client library
+ * never does: hold many connections, or pipeline requests without reading the answers. Speaks the wire
  * format directly (type byte 0x01, then length-prefixed protobuf frames).
  */
 import { connect, type Socket } from 'node:net';
-import { CLIENT_API_VERSION, decodeResponse, encodeRequest, type Init, type client } from '../../protocol/codec.js';
-import { ConnectionType, encodeFrame, readFrames } from '../../protocol/frame.js';
-import { batchBounds, isControlBatch, lastOffsetOf, records as recordsOf } from '../../protocol/batch.js';
+import { CLIENT_API_VERSION, decodeResponse, encodeRequest, type Init, type client } from '../protocol/codec.js';
+import { ConnectionType, encodeFrame, readFrames } from '../protocol/frame.js';
+import { batchBounds, isControlBatch, lastOffsetOf, records as recordsOf } from '../protocol/batch.js';
 
 export type RequestBody = Omit<Init<client.Request>, 'correlationId' | 'apiVersion'>;
 
