@@ -12,15 +12,17 @@ import { parseHostPort, type BrokerConfig } from './config.js';
 import { descriptorBudget, readOpenFileLimit } from './fd-budget.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
 import { ControllerSnapshotFile, CorruptSnapshot } from './controller/snapshot-file.js';
-import { ControllerState, type ControllerEvent, type PartitionAssignment, type TopicMeta } from './controller/state.js';
+import { ControllerState, type ControllerEvent } from './controller/state.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { MultiRaft } from './multiraft/multiraft.js';
 import type { ConfigChange } from './raft/membership.js';
 import type { Status } from './raft/raft.js';
 import type { Snapshot } from './raft/types.js';
 import { controllerRequest } from './cluster-request.js';
-import { PartitionReplica } from './partition/partition.js';
+import type { PartitionReplica } from './partition/partition.js';
 import { ClientServer, type ServedBroker } from './server/server.js';
+import { ReplicaSet } from './replicas/replica-set.js';
+import { ReplicaRepair } from './replicas/repair.js';
 import { replaceFileSync } from './storage/files.js';
 import { LeaderBalancer } from './leader-balancer.js';
 import { LogManager } from './storage/index.js';
@@ -38,17 +40,6 @@ interface ClusterFile {
   controllerVoters?: number[];
 }
 
-/** Marks a partition replica's log directory, so that the broker restarts it from disk alone. */
-interface ReplicaFile {
-  topic: string;
-  partition: number;
-  groupId: number;
-  replicas: number[];
-  /** The group's voters when this replica was created (differs from replicas during a move). */
-  voters?: number[];
-}
-
-const REPLICA_FILE = 'replica.json';
 const CLUSTER_FILE = 'cluster.json';
 const RETENTION_CHECK_MS = 5000;
 /** How often a broker looks for partitions it leads that belong to another broker's leadership. */
@@ -84,8 +75,9 @@ export class Broker implements ServedBroker {
   readonly controller: Controller;
   /** Consumer groups; active while this broker is the controller leader. */
   readonly groups: GroupCoordinator;
-  /** Replicas hosted here, by topic then partition. */
-  readonly replicas = new Map<string, Map<number, PartitionReplica>>();
+  /** Partition replicas hosted here. */
+  readonly replicas: ReplicaSet;
+  private readonly repairs: ReplicaRepair;
   private readonly server: Server;
   private readonly clients: ClientServer;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -150,7 +142,7 @@ export class Broker implements ServedBroker {
       heartbeatTicks: config.heartbeatTicks,
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void this.stop().finally(() => process.exit(1)),
-      onCorruption: (groupId, error) => void this.repairReplica(groupId, error.offset),
+      onCorruption: (groupId, error) => void this.repairs.repair(groupId, error.offset),
       trace: logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId)),
     });
 
@@ -158,10 +150,19 @@ export class Broker implements ServedBroker {
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.balancer = new LeaderBalancer({
       maxInFlight: LEADER_TRANSFERS_IN_FLIGHT,
-      replicas: () => this.hostedReplicas(),
+      replicas: () => this.replicas.all(),
       log: (fields, message) => this.logger.info(fields, message),
     });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
+    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger });
+    this.repairs = new ReplicaRepair({
+      config,
+      replicas: this.replicas,
+      raft: this.raft,
+      logger: this.logger,
+      stopping: () => this.stopping !== null,
+      failStop: () => this.stop().finally(() => process.exit(1)),
+    });
     const snapshot = this.loadControllerSnapshot();
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
@@ -182,7 +183,7 @@ export class Broker implements ServedBroker {
       snapshot: snapshot ?? { index: -1, term: 0, voters, learners },
     });
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
-    this.openReplicasOnDisk();
+    this.replicas.openOnDisk();
     // Replaying the log would have announced these; the snapshot stands for that part.
     if (snapshot) this.controller.announceTopics();
     this.controller.noteStartup();
@@ -234,28 +235,6 @@ export class Broker implements ServedBroker {
     this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
   }
 
-  addressOf(id: number): string | undefined {
-    return this.controller.state.brokers.get(id)?.address;
-  }
-
-  replica(topic: string, partition: number): PartitionReplica | undefined {
-    return this.replicas.get(topic)?.get(partition);
-  }
-
-  /**
-   * The error for a partition not hosted here: UNKNOWN_TOPIC, UNKNOWN_PARTITION, or
-   * NOT_LEADER pointing at a broker that holds a replica.
-   */
-  notHostedError(topic: string, partition: number): FlotillaError {
-    if (!this.controller.metadataCurrent) return this.controller.notCurrent(this.config.id);
-    const meta = this.controller.state.topics.get(topic);
-    if (!meta) return new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
-    const assignment = meta.partitions[partition];
-    if (!assignment) return new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has no partition ${partition} (it has ${meta.partitions.length})`);
-    const other = assignment.replicas[0]!;
-    return new FlotillaError('NOT_LEADER', `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: other, leaderAddress: this.addressOf(other) ?? '' });
-  }
-
   // ---------------------------------------------------------------------------------------
   // Partition replicas
 
@@ -268,106 +247,9 @@ export class Broker implements ServedBroker {
         if (event.id === this.config.id) this.logger.warn('this broker was removed from the cluster; it may be stopped');
         else this.transport.removePeer(event.id);
         return;
-      case 'partitionMoving': {
-        const hosted = this.replica(event.topic.name, event.assignment.partition);
-        if (hosted) hosted.replicas = event.assignment.replicas;
-        // A new replica starts outside the group, with the voters of the moment; the
-        // leader adds it as a learner and its log brings the configuration changes.
-        else if (event.assignment.replicas.includes(this.config.id)) this.ensureReplica(event.topic, event.assignment, event.assignment.previous);
-        return;
-      }
-      case 'partitionMoved': {
-        const hosted = this.replica(event.topic.name, event.assignment.partition);
-        if (!hosted) return;
-        if (event.assignment.replicas.includes(this.config.id)) {
-          hosted.replicas = event.assignment.replicas;
-          this.writeReplicaFile(event.topic, event.assignment, event.assignment.replicas);
-        } else {
-          void this.removeReplica(hosted, new FlotillaError('NOT_LEADER', `${hosted.topic}/${hosted.partition} moved away from broker ${this.config.id}`));
-        }
-        return;
-      }
-      case 'topicCreated':
-        for (const assignment of event.topic.partitions) {
-          if (assignment.replicas.includes(this.config.id)) this.ensureReplica(event.topic, assignment);
-        }
-        return;
-      case 'topicDeleted':
-        void this.removeTopic(event.topic);
-        return;
-      case 'topicAltered':
-        for (const replica of this.replicas.get(event.topic.name)?.values() ?? []) {
-          // Retention is read from the log's options on every check.
-          Object.assign(replica.group.log.options, { retentionMs: event.topic.config.retentionMs, retentionBytes: event.topic.config.retentionBytes });
-        }
-        return;
-      case 'none':
-        return;
+      default:
+        this.replicas.onControllerEvent(event);
     }
-  }
-
-  private logNameOf(topic: string, assignment: PartitionAssignment): string {
-    return `${topic}-${assignment.partition}.g${assignment.groupId}`;
-  }
-
-  private writeReplicaFile(topic: TopicMeta, assignment: PartitionAssignment, voters: number[]): void {
-    const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas, voters };
-    replaceFileSync(join(this.config.dataDir, this.logNameOf(topic.name, assignment), REPLICA_FILE), JSON.stringify({ ...file, config: topic.config }));
-  }
-
-  private ensureReplica(topic: TopicMeta, assignment: PartitionAssignment, voters = assignment.replicas): PartitionReplica {
-    const existing = this.replica(topic.name, assignment.partition);
-    if (existing && existing.group.groupId === assignment.groupId) return existing;
-    const logName = this.logNameOf(topic.name, assignment);
-    const replicaFile = join(this.config.dataDir, logName, REPLICA_FILE);
-    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, this.raft, (id) => this.addressOf(id));
-    const group = this.raft.create({
-      groupId: assignment.groupId,
-      logName,
-      // Configuration entries in the log, if any, take precedence over these.
-      voters,
-      logOptions: { retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes, segmentBytes: topic.config.segmentBytes },
-      stateMachine: replica,
-      preferredLeader: assignment.replicas[0],
-    });
-    replica.attach(group);
-    if (!existsSync(replicaFile)) this.writeReplicaFile(topic, assignment, voters);
-    let byPartition = this.replicas.get(topic.name);
-    if (!byPartition) this.replicas.set(topic.name, (byPartition = new Map()));
-    byPartition.set(assignment.partition, replica);
-    this.logger.info({ topic: topic.name, partition: assignment.partition, group: assignment.groupId, replicas: assignment.replicas }, 'partition replica started');
-    return replica;
-  }
-
-  /**
-   * A read of a replica's log met a corrupt batch. The replica stops serving (reads get
-   * REPLICA_NOT_AVAILABLE and go to another replica), hands its leadership to a caught-up
-   * follower if it leads, cuts its log before the bad batch, and starts again as a
-   * follower that catches up from the leader; storage remembers the loss, so it does not
-   * vote for what it no longer holds until it has caught up. The metadata log is repaired
-   * the same way at the next start: a running broker stops rather than run its controller
-   * without its log.
-   */
-  private async repairReplica(groupId: number, corruptOffset: number): Promise<void> {
-    if (groupId === CONTROLLER_GROUP) {
-      this.logger.fatal({ group: groupId }, 'corrupt batch in the metadata log; stopping: the next start cuts it off and catches up from the controller leader');
-      await this.stop().finally(() => process.exit(1));
-      return;
-    }
-    const replica = [...this.replicas.values()].flatMap((byPartition) => [...byPartition.values()]).find((r) => r.group.groupId === groupId);
-    if (!replica || this.stopping) return;
-    const { topic, partition, group } = replica;
-    const started = Date.now();
-    if (group.node.currentRole === 'leader') await this.handOff(replica);
-    const byPartition = this.replicas.get(topic);
-    if (byPartition?.get(partition) !== replica) return;
-    byPartition.delete(partition);
-    replica.close(new FlotillaError('REPLICA_NOT_AVAILABLE', `broker ${this.config.id} is repairing its replica of ${topic}/${partition}; retry (another replica can serve reads)`));
-    await this.raft.quarantine(group);
-    const meta = this.readReplicaFile(group.logName);
-    const cut = group.log.cutCorrupt(corruptOffset);
-    this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
-    this.logger.warn({ topic, partition, group: groupId, cut, ms: Date.now() - started }, 'replica repaired: log cut before the corrupt batch; catching up from the leader');
   }
 
   /**
@@ -389,56 +271,6 @@ export class Broker implements ServedBroker {
     }
   }
 
-  /** Asks the most caught-up follower to take over, and waits (a few election timeouts at most) for us to step down. */
-  private async handOff(replica: PartitionReplica): Promise<void> {
-    const status = replica.group.node.status();
-    const target = Object.entries(status.progress)
-      .map(([id, pr]) => ({ id: Number(id), match: pr.match }))
-      .filter(({ id }) => id !== this.config.id && status.membership.voters.includes(id))
-      .sort((a, b) => b.match - a.match)[0];
-    if (!target) return;
-    try {
-      this.raft.withNode(replica.group, (node) => node.transferLeadership(target.id));
-    } catch (err) {
-      this.logger.warn({ topic: replica.topic, partition: replica.partition, err: (err as Error).message }, 'could not hand leadership over before the repair');
-      return;
-    }
-    const deadline = Date.now() + 3 * this.config.electionTicks * this.config.tickMs;
-    while (replica.group.node.currentRole === 'leader' && Date.now() < deadline) await new Promise((r) => setTimeout(r, this.config.tickMs));
-  }
-
-  private readReplicaFile(logName: string): ReplicaFile & { config: TopicMeta['config'] } {
-    return JSON.parse(readFileSync(join(this.config.dataDir, logName, REPLICA_FILE), 'utf8')) as ReplicaFile & { config: TopicMeta['config'] };
-  }
-
-  /** Restarts every replica whose directory holds a replica file (no controller needed). */
-  private openReplicasOnDisk(): void {
-    for (const name of this.logs.listOnDisk()) {
-      const file = join(this.config.dataDir, name, REPLICA_FILE);
-      if (!existsSync(file)) continue;
-      const meta = this.readReplicaFile(name);
-      this.ensureReplica({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
-    }
-  }
-
-  private async removeTopic(topic: TopicMeta): Promise<void> {
-    for (const replica of [...(this.replicas.get(topic.name)?.values() ?? [])]) {
-      if (!topic.partitions.some((p) => p.groupId === replica.group.groupId)) continue;
-      await this.removeReplica(replica, new FlotillaError('UNKNOWN_TOPIC', `topic "${topic.name}" was deleted`));
-    }
-  }
-
-  /** Stops a replica hosted here and deletes its data (topic deleted, or moved away). */
-  private async removeReplica(replica: PartitionReplica, reason: FlotillaError): Promise<void> {
-    const byPartition = this.replicas.get(replica.topic);
-    if (byPartition?.get(replica.partition) !== replica) return;
-    byPartition.delete(replica.partition);
-    if (byPartition.size === 0) this.replicas.delete(replica.topic);
-    replica.close(reason);
-    await this.raft.remove(replica.group.groupId, true);
-    this.logger.info({ topic: replica.topic, partition: replica.partition }, 'partition replica deleted');
-  }
-
   /**
    * Partition moves, driven by each moving partition's leader as Raft membership changes,
    * one at a time: add the new replicas as learners, promote each once it has caught up,
@@ -447,17 +279,15 @@ export class Broker implements ServedBroker {
    */
   private stepMoves(): void {
     this.growControllerQuorum();
-    for (const byPartition of this.replicas.values()) {
-      for (const replica of byPartition.values()) {
-        if (!replica.isLeader) continue;
-        const assignment = this.controller.state.topics.get(replica.topic)?.partitions[replica.partition];
-        if (!assignment?.previous || assignment.groupId !== replica.group.groupId) continue;
-        try {
-          if (this.stepMove(replica, assignment.replicas)) this.reportMoveDone(replica, assignment.replicas);
-        } catch (error) {
-          // LEADER_NOT_AVAILABLE (a change still committing), NOT_ENOUGH_REPLICAS (not caught up): next step.
-          if (!(error instanceof FlotillaError) || !error.retriable) this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'partition move step failed');
-        }
+    for (const replica of this.replicas.all()) {
+      if (!replica.isLeader) continue;
+      const assignment = this.controller.state.topics.get(replica.topic)?.partitions[replica.partition];
+      if (!assignment?.previous || assignment.groupId !== replica.group.groupId) continue;
+      try {
+        if (this.stepMove(replica, assignment.replicas)) this.reportMoveDone(replica, assignment.replicas);
+      } catch (error) {
+        // LEADER_NOT_AVAILABLE (a change still committing), NOT_ENOUGH_REPLICAS (not caught up): next step.
+        if (!(error instanceof FlotillaError) || !error.retriable) this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'partition move step failed');
       }
     }
   }
@@ -500,15 +330,11 @@ export class Broker implements ServedBroker {
     const key = `${replica.topic}/${replica.partition}`;
     if (this.reportingMoves.has(key)) return;
     this.reportingMoves.add(key);
-    const addresses = [this.addressOf(this.controller.leaderId), ...[...this.controller.state.brokers.values()].map((b) => b.address)].filter((a): a is string => !!a);
+    const addresses = [this.controller.addressOf(this.controller.leaderId), ...[...this.controller.state.brokers.values()].map((b) => b.address)].filter((a): a is string => !!a);
     controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000)
       .then(() => this.logger.info({ topic: replica.topic, partition: replica.partition, replicas: target }, 'partition move completed'))
       .catch((error) => this.logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'could not report a finished move; retrying'))
       .finally(() => this.reportingMoves.delete(key));
-  }
-
-  private *hostedReplicas(): Iterable<PartitionReplica> {
-    for (const byPartition of this.replicas.values()) yield* byPartition.values();
   }
 
   /**
@@ -600,13 +426,11 @@ export class Broker implements ServedBroker {
 
   private applyRetention(): void {
     const now = Date.now();
-    for (const byPartition of this.replicas.values()) {
-      for (const replica of byPartition.values()) {
-        try {
-          replica.group.log.applyRetention(now, replica.highWatermark - 1);
-        } catch (error) {
-          this.logger.error({ err: error, topic: replica.topic, partition: replica.partition }, 'retention failed');
-        }
+    for (const replica of this.replicas.all()) {
+      try {
+        replica.group.log.applyRetention(now, replica.highWatermark - 1);
+      } catch (error) {
+        this.logger.error({ err: error, topic: replica.topic, partition: replica.partition }, 'retention failed');
       }
     }
   }
@@ -651,7 +475,7 @@ export class Broker implements ServedBroker {
     if (this.moveTimer) clearInterval(this.moveTimer);
     if (this.statsTimer) clearInterval(this.statsTimer);
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
-    for (const byPartition of this.replicas.values()) for (const replica of byPartition.values()) replica.close(stopping);
+    this.replicas.closeAll(stopping);
     this.controller.close(stopping);
     this.transport.close();
     await this.scrubber.stop();

@@ -147,6 +147,11 @@ export class Controller implements StateMachine {
     return new FlotillaError('BROKER_NOT_AVAILABLE', `broker ${brokerId} has just started and is still catching up with the cluster metadata; ask another broker`);
   }
 
+  /** A broker's address as the metadata knows it. */
+  addressOf(id: number): string | undefined {
+    return this.state.brokers.get(id)?.address;
+  }
+
   notController(): FlotillaError {
     const leader = this.leaderId ? this.state.brokers.get(this.leaderId) : undefined;
     return new FlotillaError(

@@ -23,7 +23,8 @@ import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, vali
 import { parseHostPort, type BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
-import type { Acks as PartitionAcks, PartitionReplica } from '../partition/partition.js';
+import type { Acks as PartitionAcks } from '../partition/partition.js';
+import type { HostedReplicas } from '../partition/hosted.js';
 
 type Request = client.Request;
 type Response = Init<client.Response>;
@@ -48,11 +49,7 @@ export interface ServedBroker {
   readonly controller: Controller;
   readonly groups: GroupCoordinator;
   readonly transport: { isConnected(id: number): boolean };
-  /** Replicas hosted here, by topic then partition. */
-  readonly replicas: ReadonlyMap<string, ReadonlyMap<number, PartitionReplica>>;
-  replica(topic: string, partition: number): PartitionReplica | undefined;
-  /** Why this broker cannot serve the partition: NOT_LEADER with a hint, or UNKNOWN_*. */
-  notHostedError(topic: string, partition: number): FlotillaError;
+  readonly replicas: HostedReplicas;
   /** Hands partitions led here back to their preferred leaders; the number of transfers. */
   balanceLeaders(): number;
 }
@@ -201,8 +198,8 @@ export class ClientServer {
         return { resetOffsets: await this.broker.groups.resetOffsets(request.resetOffsets!) };
       case 'transferLeader': {
         const r = request.transferLeader!;
-        const replica = this.broker.replica(r.topic, r.partition);
-        if (!replica) throw this.broker.notHostedError(r.topic, r.partition);
+        const replica = this.broker.replicas.replica(r.topic, r.partition);
+        if (!replica) throw this.broker.replicas.notHostedError(r.topic, r.partition);
         await replica.transferLeadership(r.to, 5000);
         return { transferLeader: {} };
       }
@@ -238,9 +235,9 @@ export class ClientServer {
       const out: Array<Init<client.FetchedPartition>> = [];
       for (const p of request.partitions) {
         const base = { topic: p.topic, partition: p.partition };
-        const replica = this.broker.replica(p.topic, p.partition);
+        const replica = this.broker.replicas.replica(p.topic, p.partition);
         if (!replica) {
-          const error = this.broker.notHostedError(p.topic, p.partition);
+          const error = this.broker.replicas.notHostedError(p.topic, p.partition);
           out.push({ ...base, error: toErrorInfo(error.code === 'NOT_LEADER' ? new FlotillaError('UNKNOWN_PARTITION', `broker ${this.broker.config.id} holds no replica of ${p.topic}/${p.partition}`) : error) });
           continue;
         }
@@ -261,7 +258,7 @@ export class ClientServer {
     // Long-poll: wait for a commit on any of the partitions, then read again.
     holding.resize(0);
     const abort = new AbortController();
-    const replicas = request.partitions.map((p) => this.broker.replica(p.topic, p.partition)).filter((r) => r !== undefined);
+    const replicas = request.partitions.map((p) => this.broker.replicas.replica(p.topic, p.partition)).filter((r) => r !== undefined);
     await Promise.race(replicas.map((r) => r.waitForCommit(maxWaitMs, abort.signal)));
     abort.abort();
     first = await readAll();
@@ -272,7 +269,7 @@ export class ClientServer {
   // Metadata and admin
 
   private leaderOf(topic: string, partition: number): { leader: number; term: number } {
-    const replica = this.broker.replica(topic, partition);
+    const replica = this.broker.replicas.replica(topic, partition);
     if (!replica) return { leader: 0, term: 0 };
     const status = replica.group.node.status();
     return { leader: status.leaderId, term: status.term };
@@ -284,7 +281,7 @@ export class ClientServer {
    * the set equals the new replicas only once the move is done.
    */
   private inSyncOf(topic: string, partition: number, replicas: number[]): number[] {
-    const replica = this.broker.replica(topic, partition);
+    const replica = this.broker.replicas.replica(topic, partition);
     if (!replica || !replica.isLeader) return replicas;
     const status = replica.group.node.status();
     return status.membership.voters.filter((id) => id === this.broker.config.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit));
@@ -315,8 +312,8 @@ export class ClientServer {
     return {
       offsets: request.partitions.map((p) => {
         const base = { topic: p.topic, partition: p.partition };
-        const replica = this.broker.replica(p.topic, p.partition);
-        if (!replica) return { ...base, error: toErrorInfo(this.broker.notHostedError(p.topic, p.partition)) };
+        const replica = this.broker.replicas.replica(p.topic, p.partition);
+        if (!replica) return { ...base, error: toErrorInfo(this.broker.replicas.notHostedError(p.topic, p.partition)) };
         if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
         if (p.spec === 0) {
           try {
@@ -395,8 +392,8 @@ export class ClientServer {
   private async producePartition(p: client.ProducePartition, acks: PartitionAcks, timeoutMs: number): Promise<Init<client.ProducePartitionResult>> {
     const base = { topic: p.topic, partition: p.partition };
     try {
-      const replica = this.broker.replica(p.topic, p.partition);
-      if (!replica) throw this.broker.notHostedError(p.topic, p.partition);
+      const replica = this.broker.replicas.replica(p.topic, p.partition);
+      if (!replica) throw this.broker.replicas.notHostedError(p.topic, p.partition);
       return { ...base, ...(await replica.produce(p.batch, acks, timeoutMs)) };
     } catch (error) {
       return { ...base, error: toErrorInfo(asFlotillaError(error)) };
@@ -503,7 +500,7 @@ export class ClientServer {
       topic,
       config: meta.config,
       partitions: meta.partitions.map((p) => {
-        const replica = this.broker.replica(topic, p.partition);
+        const replica = this.broker.replicas.replica(topic, p.partition);
         return {
           partition: p.partition,
           leader: this.leaderOf(topic, p.partition).leader,
@@ -518,11 +515,9 @@ export class ClientServer {
 
   private describeCluster(): Init<client.DescribeClusterResponse> {
     const leaders = new Map<number, number>();
-    for (const byPartition of this.broker.replicas.values()) {
-      for (const replica of byPartition.values()) {
-        const id = replica.group.node.status().leaderId;
-        if (id) leaders.set(id, (leaders.get(id) ?? 0) + 1);
-      }
+    for (const replica of this.broker.replicas.all()) {
+      const id = replica.group.node.status().leaderId;
+      if (id) leaders.set(id, (leaders.get(id) ?? 0) + 1);
     }
     return {
       controllerId: this.broker.controller.leaderId,

@@ -1,0 +1,161 @@
+/**
+ * The partition replicas this broker hosts: started from their replica files at start-up
+ * and as the controller places partitions here, stopped (and their data deleted) when a
+ * topic is deleted or a partition moves away.
+ */
+import type { Logger } from 'pino';
+import { FlotillaError } from '../../protocol/errors.js';
+import type { BrokerConfig } from '../config.js';
+import type { Controller } from '../controller/controller.js';
+import type { ControllerEvent, PartitionAssignment, TopicMeta } from '../controller/state.js';
+import type { MultiRaft } from '../multiraft/multiraft.js';
+import type { HostedReplicas } from '../partition/hosted.js';
+import { PartitionReplica } from '../partition/partition.js';
+import type { LogManager } from '../storage/index.js';
+import { hasReplicaFile, logNameOf, readReplicaFile, writeReplicaFile } from './replica-file.js';
+
+export interface ReplicaSetOptions {
+  config: Pick<BrokerConfig, 'id' | 'dataDir'>;
+  raft: MultiRaft;
+  controller: Controller;
+  logs: LogManager;
+  logger: Logger;
+}
+
+export class ReplicaSet implements HostedReplicas {
+  /** By topic, then partition. */
+  private readonly byTopic = new Map<string, Map<number, PartitionReplica>>();
+
+  constructor(private readonly options: ReplicaSetOptions) {}
+
+  replica(topic: string, partition: number): PartitionReplica | undefined {
+    return this.byTopic.get(topic)?.get(partition);
+  }
+
+  *all(): Iterable<PartitionReplica> {
+    for (const byPartition of this.byTopic.values()) yield* byPartition.values();
+  }
+
+  /**
+   * The error for a partition not hosted here: UNKNOWN_TOPIC, UNKNOWN_PARTITION, or
+   * NOT_LEADER pointing at a broker that holds a replica.
+   */
+  notHostedError(topic: string, partition: number): FlotillaError {
+    const { controller, config } = this.options;
+    if (!controller.metadataCurrent) return controller.notCurrent(config.id);
+    const meta = controller.state.topics.get(topic);
+    if (!meta) return new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
+    const assignment = meta.partitions[partition];
+    if (!assignment) return new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has no partition ${partition} (it has ${meta.partitions.length})`);
+    const other = assignment.replicas[0]!;
+    return new FlotillaError('NOT_LEADER', `broker ${config.id} holds no replica of ${topic}/${partition}`, { leaderId: other, leaderAddress: controller.addressOf(other) ?? '' });
+  }
+
+  /** Starts, updates or removes replicas as the metadata places partitions. */
+  onControllerEvent(event: ControllerEvent): void {
+    const self = this.options.config.id;
+    switch (event.type) {
+      case 'partitionMoving': {
+        const hosted = this.replica(event.topic.name, event.assignment.partition);
+        if (hosted) hosted.replicas = event.assignment.replicas;
+        // A new replica starts outside the group, with the voters of the moment; the
+        // leader adds it as a learner and its log brings the configuration changes.
+        else if (event.assignment.replicas.includes(self)) this.ensure(event.topic, event.assignment, event.assignment.previous);
+        return;
+      }
+      case 'partitionMoved': {
+        const hosted = this.replica(event.topic.name, event.assignment.partition);
+        if (!hosted) return;
+        if (event.assignment.replicas.includes(self)) {
+          hosted.replicas = event.assignment.replicas;
+          writeReplicaFile(this.options.config.dataDir, event.topic, event.assignment, event.assignment.replicas);
+        } else {
+          void this.remove(hosted, new FlotillaError('NOT_LEADER', `${hosted.topic}/${hosted.partition} moved away from broker ${self}`));
+        }
+        return;
+      }
+      case 'topicCreated':
+        for (const assignment of event.topic.partitions) {
+          if (assignment.replicas.includes(self)) this.ensure(event.topic, assignment);
+        }
+        return;
+      case 'topicDeleted':
+        void this.removeTopic(event.topic);
+        return;
+      case 'topicAltered':
+        for (const replica of this.byTopic.get(event.topic.name)?.values() ?? []) {
+          // Retention is read from the log's options on every check.
+          Object.assign(replica.group.log.options, { retentionMs: event.topic.config.retentionMs, retentionBytes: event.topic.config.retentionBytes });
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Restarts every replica whose directory holds a replica file (no controller needed). */
+  openOnDisk(): void {
+    for (const name of this.options.logs.listOnDisk()) {
+      if (hasReplicaFile(this.options.config.dataDir, name)) this.reopen(name);
+    }
+  }
+
+  /** Starts the replica of log `logName` again, as its replica file describes it. */
+  reopen(logName: string): PartitionReplica {
+    const meta = readReplicaFile(this.options.config.dataDir, logName);
+    return this.ensure({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
+  }
+
+  private ensure(topic: TopicMeta, assignment: PartitionAssignment, voters = assignment.replicas): PartitionReplica {
+    const { config, raft, controller, logger } = this.options;
+    const existing = this.replica(topic.name, assignment.partition);
+    if (existing && existing.group.groupId === assignment.groupId) return existing;
+    const logName = logNameOf(topic.name, assignment);
+    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id));
+    const group = raft.create({
+      groupId: assignment.groupId,
+      logName,
+      // Configuration entries in the log, if any, take precedence over these.
+      voters,
+      logOptions: { retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes, segmentBytes: topic.config.segmentBytes },
+      stateMachine: replica,
+      preferredLeader: assignment.replicas[0],
+    });
+    replica.attach(group);
+    if (!hasReplicaFile(config.dataDir, logName)) writeReplicaFile(config.dataDir, topic, assignment, voters);
+    let byPartition = this.byTopic.get(topic.name);
+    if (!byPartition) this.byTopic.set(topic.name, (byPartition = new Map()));
+    byPartition.set(assignment.partition, replica);
+    logger.info({ topic: topic.name, partition: assignment.partition, group: assignment.groupId, replicas: assignment.replicas }, 'partition replica started');
+    return replica;
+  }
+
+  /** Takes a replica out of service, keeping its data; false when it is no longer the one hosted. */
+  detach(replica: PartitionReplica, reason: FlotillaError): boolean {
+    const byPartition = this.byTopic.get(replica.topic);
+    if (byPartition?.get(replica.partition) !== replica) return false;
+    byPartition.delete(replica.partition);
+    if (byPartition.size === 0) this.byTopic.delete(replica.topic);
+    replica.close(reason);
+    return true;
+  }
+
+  private async removeTopic(topic: TopicMeta): Promise<void> {
+    for (const replica of [...(this.byTopic.get(topic.name)?.values() ?? [])]) {
+      if (!topic.partitions.some((p) => p.groupId === replica.group.groupId)) continue;
+      await this.remove(replica, new FlotillaError('UNKNOWN_TOPIC', `topic "${topic.name}" was deleted`));
+    }
+  }
+
+  /** Stops a replica hosted here and deletes its data (topic deleted, or moved away). */
+  private async remove(replica: PartitionReplica, reason: FlotillaError): Promise<void> {
+    if (!this.detach(replica, reason)) return;
+    await this.options.raft.remove(replica.group.groupId, true);
+    this.options.logger.info({ topic: replica.topic, partition: replica.partition }, 'partition replica deleted');
+  }
+
+  /** Fails every waiting request of every replica (the broker is stopping). */
+  closeAll(reason: FlotillaError): void {
+    for (const replica of this.all()) replica.close(reason);
+  }
+}
