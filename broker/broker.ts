@@ -20,7 +20,12 @@ import type { Status } from './raft/raft.js';
 import type { Snapshot } from './raft/types.js';
 import { controllerRequest } from './cluster-request.js';
 import type { PartitionReplica } from './partition/partition.js';
-import { ClientServer, type ServedBroker } from './server/server.js';
+import { ClientServer } from './server/server.js';
+import { Dispatcher } from './requests/dispatcher.js';
+import { adminHandlers } from './admin/admin-handlers.js';
+import { metadataHandlers } from './admin/metadata-handlers.js';
+import { dataHandlers } from './partition/data-handlers.js';
+import { groupHandlers } from './groups/handlers.js';
 import { ReplicaSet } from './replicas/replica-set.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { replaceFileSync } from './storage/files.js';
@@ -64,7 +69,7 @@ export function metadataVoterCount(brokers: number): number {
   return brokers >= 5 ? 5 : Math.min(3, brokers);
 }
 
-export class Broker implements ServedBroker {
+export class Broker {
   readonly logger: Logger;
   readonly logs: LogManager;
   readonly transport: PeerTransport;
@@ -79,6 +84,8 @@ export class Broker implements ServedBroker {
   readonly replicas: ReplicaSet;
   private readonly repairs: ReplicaRepair;
   private readonly server: Server;
+  /** Every request of every listener goes through it. */
+  readonly dispatcher: Dispatcher;
   private readonly clients: ClientServer;
   private retentionTimer: NodeJS.Timeout | null = null;
   private balanceTimer: NodeJS.Timeout | null = null;
@@ -188,7 +195,8 @@ export class Broker implements ServedBroker {
     if (snapshot) this.controller.announceTopics();
     this.controller.noteStartup();
 
-    this.clients = new ClientServer(this);
+    this.dispatcher = new Dispatcher({ ...dataHandlers(this), ...metadataHandlers(this), ...adminHandlers(this), ...groupHandlers(this.groups) });
+    this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.server = createServer({ noDelay: true });
     // Clients and peers are counted apart once their type byte is read (ClientServer,
     // PeerTransport), so that clients can never take the slots replication needs. This cap

@@ -10,8 +10,8 @@ import type { ClientRequest, TopicConfigInput } from '../../client/network/api.j
 import { requestBody } from '../../client/network/wire.js';
 import { ControllerState } from '../../broker/controller/state.js';
 import type { Controller } from '../../broker/controller/controller.js';
-import { BROKER_DEFAULTS, type BrokerConfig } from '../../broker/config.js';
-import { ClientServer, type ServedBroker } from '../../broker/server/server.js';
+import { adminHandlers, type AdminBroker } from '../../broker/admin/admin-handlers.js';
+import { Dispatcher, type RequestContext } from '../../broker/requests/dispatcher.js';
 
 interface Input {
   topic: string;
@@ -58,13 +58,11 @@ async function brokerVerdict(input: Input): Promise<Verdict> {
       proposed = true;
     },
   } as unknown as Controller;
-  const config: BrokerConfig = { ...BROKER_DEFAULTS, id: 1, listen: '127.0.0.1:9001', dataDir: '/nonexistent' } as BrokerConfig;
-  const broker = { config, controller } as unknown as ServedBroker;
-  const server = new ClientServer(broker);
+  const broker = { controller } as unknown as AdminBroker;
+  const dispatcher = new Dispatcher(adminHandlers(broker));
   const request: ClientRequest = { type: 'createTopic', topic: input.topic, partitions: input.partitions, replicationFactor: REPLICATION, config: input.config ?? {}, timeoutMs: 1000 };
   const wire = decodeRequest(encodeRequest({ correlationId: 1, apiVersion: CLIENT_API_VERSION, ...requestBody(request) }));
-  const handle = (server as unknown as { handle(r: typeof wire, holding: unknown): Promise<{ createTopics: { results: Array<{ error?: { code: number; message: string } }> } }> }).handle;
-  const response = await handle.call(server, wire, null);
+  const response = (await dispatcher.dispatch(wire, null as unknown as RequestContext)) as { createTopics: { results: Array<{ error?: { code: number; message: string } }> } };
   const error = response.createTopics.results[0]?.error;
   if (error) return verdictOf(FlotillaError.fromWire(error.code, error.message));
   t.ok(proposed, 'an accepted topic is proposed');

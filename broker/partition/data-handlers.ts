@@ -1,0 +1,107 @@
+/**
+ * The data plane's requests: produce, fetch (with its long poll), and list offsets, each
+ * answered per partition by the replica hosted here.
+ */
+import { FlotillaError } from '../../protocol/errors.js';
+import { toErrorInfo, type Init, type client } from '../../protocol/codec.js';
+import type { BrokerConfig } from '../config.js';
+import { asFlotillaError, type Handlers, type ResponseMemory } from '../requests/dispatcher.js';
+import type { HostedReplicas } from './hosted.js';
+import type { Acks as PartitionAcks } from './partition.js';
+
+const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
+const ACKS: Record<number, PartitionAcks> = { 0: 'all', 1: 'leader', 2: 'none' };
+
+export interface DataPlane {
+  readonly config: Pick<BrokerConfig, 'id' | 'maxFetchWaitMs' | 'maxFrameBytes'>;
+  readonly replicas: HostedReplicas;
+}
+
+export function dataHandlers(broker: DataPlane): Pick<Handlers, 'produce' | 'fetch' | 'listOffsets'> {
+  return {
+    produce: async (request) => {
+      const acks = ACKS[request.acks] ?? 'all';
+      const timeoutMs = request.timeoutMs || DEFAULT_PRODUCE_TIMEOUT_MS;
+      // Every partition proposes now, so their appends share this broker's next cycle
+      // (one fsync per log, all logs together); each is answered on its own.
+      const results = request.partitions.map((p) => producePartition(broker, p, acks, timeoutMs));
+      if (acks === 'none') return null;
+      return { partitions: await Promise.all(results) };
+    },
+    fetch: async (request, context) => fetch(broker, request, context.memory),
+    listOffsets: async (request) => listOffsets(broker, request),
+  };
+}
+
+/** One partition of a produce request: its result or its error, never a rejection. */
+async function producePartition(broker: DataPlane, p: client.ProducePartition, acks: PartitionAcks, timeoutMs: number): Promise<Init<client.ProducePartitionResult>> {
+  const base = { topic: p.topic, partition: p.partition };
+  try {
+    const replica = broker.replicas.replica(p.topic, p.partition);
+    if (!replica) throw broker.replicas.notHostedError(p.topic, p.partition);
+    return { ...base, ...(await replica.produce(p.batch, acks, timeoutMs)) };
+  } catch (error) {
+    return { ...base, error: toErrorInfo(asFlotillaError(error)) };
+  }
+}
+
+/** Reads with room for `budget` bytes held (given back while a long poll waits). */
+async function fetch(broker: DataPlane, request: client.FetchRequest, memory: ResponseMemory): Promise<Init<client.FetchResponse>> {
+  const { config, replicas: hosted } = broker;
+  const maxWaitMs = Math.min(request.maxWaitMs, config.maxFetchWaitMs);
+  const budget = Math.min(request.maxBytes || config.maxFrameBytes, config.maxFrameBytes - 64 * 1024);
+  const readAll = async () => {
+    await memory.take(budget);
+    let remaining = budget;
+    const out: Array<Init<client.FetchedPartition>> = [];
+    for (const p of request.partitions) {
+      const base = { topic: p.topic, partition: p.partition };
+      const replica = hosted.replica(p.topic, p.partition);
+      if (!replica) {
+        const error = hosted.notHostedError(p.topic, p.partition);
+        out.push({ ...base, error: toErrorInfo(error.code === 'NOT_LEADER' ? new FlotillaError('UNKNOWN_PARTITION', `broker ${config.id} holds no replica of ${p.topic}/${p.partition}`) : error) });
+        continue;
+      }
+      try {
+        const maxBytes = Math.max(1, Math.min(p.maxBytes || remaining, remaining));
+        const result = await replica.fetch(p.offset, maxBytes, 0);
+        remaining -= result.records.length;
+        out.push({ ...base, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.records });
+      } catch (error) {
+        out.push({ ...base, error: toErrorInfo(asFlotillaError(error)), highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset });
+      }
+    }
+    return { out, bytes: budget - remaining };
+  };
+  let first = await readAll();
+  const minBytes = Math.max(1, request.minBytes);
+  if (first.bytes >= minBytes || maxWaitMs <= 0 || first.out.some((p) => p.error)) return { partitions: first.out };
+  // Long-poll: wait for a commit on any of the partitions, then read again.
+  memory.resize(0);
+  const abort = new AbortController();
+  const replicas = request.partitions.map((p) => hosted.replica(p.topic, p.partition)).filter((r) => r !== undefined);
+  await Promise.race(replicas.map((r) => r.waitForCommit(maxWaitMs, abort.signal)));
+  abort.abort();
+  first = await readAll();
+  return { partitions: first.out };
+}
+
+function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest): Init<client.ListOffsetsResponse> {
+  return {
+    offsets: request.partitions.map((p) => {
+      const base = { topic: p.topic, partition: p.partition };
+      const replica = broker.replicas.replica(p.topic, p.partition);
+      if (!replica) return { ...base, error: toErrorInfo(broker.replicas.notHostedError(p.topic, p.partition)) };
+      if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
+      if (p.spec === 0) {
+        try {
+          if (replica.isLeader) replica.requireCommittedInTerm();
+        } catch (error) {
+          return { ...base, error: toErrorInfo(asFlotillaError(error)) };
+        }
+        return { ...base, offset: replica.highWatermark, timestamp: -1 };
+      }
+      return { ...base, error: toErrorInfo(new FlotillaError('INVALID_REQUEST', 'offsets by timestamp are not supported yet')) };
+    }),
+  };
+}

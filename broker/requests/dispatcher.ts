@@ -1,0 +1,78 @@
+/**
+ * The seam between a listener, which speaks a wire protocol, and the handlers, which do
+ * what requests ask. A listener decodes a request into the client protocol's request
+ * body, passes it with its connection's context to `Dispatcher.dispatch`, and encodes the
+ * answer; so another listener (another wire protocol) reuses every handler as it is.
+ * Every request passes the hooks in one place, in order, around its handler: where an
+ * authorizer or a counter of requests by API, error code and duration goes.
+ */
+import { FlotillaError, toFlotillaError } from '../../protocol/errors.js';
+import type { Init, client } from '../../protocol/codec.js';
+
+/** The request types of the client protocol: the names of its request bodies. */
+export type RequestType = NonNullable<client.Request['body']>;
+export type RequestOf<T extends RequestType> = NonNullable<client.Request[T]>;
+export type ResponseOf<T extends RequestType> = Init<NonNullable<client.Response[T]>>;
+/** A response envelope without its correlation id (the listener adds it). */
+export type ResponseBody = Omit<Init<client.Response>, 'correlationId'>;
+
+/**
+ * The response bytes a request holds of its listener's memory budgets. `take` waits until
+ * `bytes` more fit (a fetch sets its byte limit aside before it reads); `resize` holds
+ * exactly `bytes` from now on, without waiting (a long poll gives its share back).
+ */
+export interface ResponseMemory {
+  take(bytes: number): Promise<void>;
+  resize(bytes: number): void;
+}
+
+/** What a handler knows of who asked, and on which connection. */
+export interface RequestContext {
+  /** The id the client gave itself (the request's clientId). */
+  readonly clientId: string;
+  /** HOST:PORT of the connection's far end. */
+  readonly remote: string;
+  readonly memory: ResponseMemory;
+}
+
+/** Answers one request type: its response body, or null for a request that gets no answer (produce with acks none). Throws the request's error. */
+export type Handler<T extends RequestType> = (request: RequestOf<T>, context: RequestContext) => Promise<ResponseOf<T> | null>;
+
+/** Handlers by request type; a type with none is answered INVALID_REQUEST. */
+export type Handlers = { [T in RequestType]?: Handler<T> };
+
+/**
+ * Runs around one request: calls `next` to go on (to the next hook, then the handler) and
+ * returns what it returns, or throws to refuse the request. Sees the handler's error as
+ * `next` rejecting.
+ */
+export type RequestHook = (type: RequestType, context: RequestContext, next: () => Promise<unknown>) => Promise<unknown>;
+
+/** Any failure as a FlotillaError; one the broker did not expect is INTERNAL. */
+export function asFlotillaError(error: unknown): FlotillaError {
+  return toFlotillaError(error, 'internal error');
+}
+
+export class Dispatcher {
+  private readonly handlers: Handlers;
+
+  constructor(handlers: Handlers, private readonly hooks: readonly RequestHook[] = []) {
+    this.handlers = { ...handlers };
+  }
+
+  /** The response body for `request`, or null when it gets no answer; throws the request's error. */
+  async dispatch(request: Pick<client.Request, 'body'> & Partial<client.Request>, context: RequestContext): Promise<ResponseBody | null> {
+    const type = request.body;
+    if (type === undefined) throw new FlotillaError('INVALID_REQUEST', 'the request has no body');
+    const handler = this.handlers[type] as Handler<RequestType> | undefined;
+    if (!handler) throw new FlotillaError('INVALID_REQUEST', `request type "${type}" is not available on this broker yet`);
+    const body = request[type] as RequestOf<RequestType>;
+    let next = (): Promise<unknown> => handler(body, context);
+    for (const hook of [...this.hooks].reverse()) {
+      const inner = next;
+      next = () => hook(type, context, inner);
+    }
+    const response = await next();
+    return response === null ? null : { [type]: response };
+  }
+}
