@@ -6,7 +6,9 @@
  * the hard one at start-up, so the soft column read here is the limit the broker lives with.
  */
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { FlotillaError } from '../protocol/errors.js';
+import type { BrokerConfig } from './config.js';
 
 /** Assumed when the limit cannot be read (not Linux): the usual default soft limit. */
 export const DEFAULT_OPEN_FILE_LIMIT = 1024;
@@ -46,4 +48,44 @@ export function descriptorBudget(limit: number | undefined, maxConnections: numb
     throw new FlotillaError('INVALID_CONFIG', `ulimit -n ${known} leaves ${files} descriptors for storage files (8 at least); raise ulimit -n`);
   }
   return { limit: known, reserve, files };
+}
+
+/**
+ * The storage's descriptor budget: `ulimit -n` less a reserve for sockets, or
+ * --max-open-files when that is smaller (a larger one is lowered, with a warning).
+ */
+export function decideFileBudget(config: Pick<BrokerConfig, 'maxConnections' | 'maxOpenFiles'>, logger: Logger): number {
+  const budget = descriptorBudget(readOpenFileLimit(), config.maxConnections);
+  const asked = config.maxOpenFiles;
+  if (asked !== undefined && asked > budget.files) {
+    logger.warn({ maxOpenFiles: asked, openFileLimit: budget.limit, socketReserve: budget.reserve, fileBudget: budget.files }, '--max-open-files is above what ulimit -n leaves for files; lowered to the budget');
+  }
+  const files = asked !== undefined ? Math.min(asked, budget.files) : budget.files;
+  logger.info({ openFileLimit: budget.limit, socketReserve: budget.reserve, fileBudget: files }, 'open-file budget');
+  return files;
+}
+
+/** At most one warning about refused opens this often. */
+const REFUSAL_WARNING_MS = 10_000;
+
+/** Warns about opens refused for lack of descriptors: one warning per interval, not one per refusal (a burst can refuse thousands). */
+export class RefusedOpenWarnings {
+  /** Refused opens not yet reported in a warning, and when the last warning went out. */
+  private refusedSinceWarning = 0;
+  private lastWarning = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly fileBudget: number,
+    private readonly openFiles: () => number,
+  ) {}
+
+  note(error: FlotillaError): void {
+    this.refusedSinceWarning++;
+    const now = Date.now();
+    if (now - this.lastWarning < REFUSAL_WARNING_MS) return;
+    this.logger.warn({ refusedOpens: this.refusedSinceWarning, fileBudget: this.fileBudget, openFiles: this.openFiles(), example: error.message }, 'storage opens refused for lack of descriptors; the operations are retried');
+    this.refusedSinceWarning = 0;
+    this.lastWarning = now;
+  }
 }

@@ -56,7 +56,6 @@ export class ClientServer {
    */
   accept(socket: Socket): void {
     const { config, logger } = this;
-    const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     if (this.connections.size >= config.maxConnections) {
       logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
       socket.destroy();
@@ -64,6 +63,7 @@ export class ClientServer {
     }
     this.connections.add(socket);
     socket.setNoDelay(true);
+    const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     const writer = new FrameWriter(socket, { maxFrameBytes: config.maxFrameBytes });
     const pending = new ByteBudget(config.maxConnectionPendingBytes);
     const holdings = new Set<ResponseHolding>();

@@ -5,7 +5,7 @@
  * broker's `stats` line.
  */
 import t from 'tap';
-import { LEADER_TRANSFERS_IN_FLIGHT } from '../../broker/broker.js';
+import { LEADER_TRANSFERS_IN_FLIGHT } from '../../broker/operations/leader-balancing.js';
 import { brokerStats } from '../../bench/cluster.js';
 import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 

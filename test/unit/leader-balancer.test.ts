@@ -6,7 +6,7 @@
  * depends on the machine's speed.
  */
 import t from 'tap';
-import { LeaderBalancer, type Balanceable } from '../../broker/leader-balancer.js';
+import { LeaderBalancer, type Balanceable } from '../../broker/operations/leader-balancer.js';
 
 /** A partition led by this broker while its preferred replica is another one. */
 class FakePartition implements Balanceable {
