@@ -11,15 +11,26 @@ import { resolveClientOptions, type ClientOptions } from './options.js';
 import { Producer } from './producer/producer.js';
 import type { ProducerOptions } from './producer/options.js';
 
+/**
+ * Each client's connections and metadata, for the command line and the tests, which need
+ * requests the public API does not offer. Kept outside the class so that nothing of it
+ * appears in the published types; `clusterOf` is not exported from the package root.
+ */
+const clusters = new WeakMap<Client, Cluster>();
+
+export function clusterOf(client: Client): Cluster {
+  return clusters.get(client)!;
+}
+
 export class Client {
-  /** @internal */
-  readonly cluster: Cluster;
+  private readonly cluster: Cluster;
   private readonly producers = new Set<Producer>();
   private readonly consumers = new Set<Consumer>();
 
   constructor(options: ClientOptions) {
     const resolved = resolveClientOptions(options);
     this.cluster = new Cluster(resolved, createWireCodec(resolved.clientId));
+    clusters.set(this, this.cluster);
   }
 
   admin(): Admin {

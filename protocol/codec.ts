@@ -13,7 +13,7 @@
  * pass the generated interfaces (through `Init`) and the compiler does that job.
  */
 import type { ErrorInfo, Request, Response } from './client.schema.js';
-import { FlotillaError } from './errors.js';
+import { errorFromWire, FlotillaError, wireCodeOf } from './errors.js';
 import type { PeerMessage } from './peer.schema.js';
 import { ClientRequestType, ClientResponseType, PeerMessageType, protobuf } from './protobuf.js';
 
@@ -106,7 +106,7 @@ export function copyBytes(bytes: Uint8Array): Buffer {
 
 /** The wire form of an error (code 0 never appears: absence of ErrorInfo means success). */
 export function toErrorInfo(error: FlotillaError): Init<ErrorInfo> {
-  const info: Init<ErrorInfo> = { code: error.wireCode, message: error.message };
+  const info: Init<ErrorInfo> = { code: wireCodeOf(error), message: error.message };
   if (error.details.leaderId !== undefined) info.leaderId = error.details.leaderId;
   if (error.details.leaderAddress !== undefined) info.leaderAddress = error.details.leaderAddress;
   return info;
@@ -118,5 +118,5 @@ export function fromErrorInfo(info: ErrorInfo | null | undefined): FlotillaError
   const details: { leaderId?: number; leaderAddress?: string } = {};
   if (info.leaderId) details.leaderId = info.leaderId;
   if (info.leaderAddress) details.leaderAddress = info.leaderAddress;
-  return FlotillaError.fromWire(info.code, info.message, details);
+  return errorFromWire(info.code, info.message, details);
 }

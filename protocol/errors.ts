@@ -57,15 +57,18 @@ export class FlotillaError extends Error {
     this.retriable = ERROR_CODES[code].retriable;
     this.details = details;
   }
+}
 
-  get wireCode(): number {
-    return ERROR_CODES[this.code].wire;
-  }
+// The wire numbers are the codec's business, so they are functions here rather than
+// members of the FlotillaError that applications see.
 
-  /** Decodes a code number from the wire; an unknown number becomes INTERNAL. */
-  static fromWire(wire: number, message?: string, details?: FlotillaErrorDetails): FlotillaError {
-    return new FlotillaError(codeByWire.get(wire) ?? 'INTERNAL', message || undefined, details);
-  }
+export function wireCodeOf(error: FlotillaError): number {
+  return ERROR_CODES[error.code].wire;
+}
+
+/** Decodes a code number from the wire; an unknown number becomes INTERNAL. */
+export function errorFromWire(wire: number, message?: string, details?: FlotillaErrorDetails): FlotillaError {
+  return new FlotillaError(codeByWire.get(wire) ?? 'INTERNAL', message || undefined, details);
 }
 
 /**

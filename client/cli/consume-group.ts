@@ -6,6 +6,7 @@
  * as it was when it got the partition (or when it owned nothing for a while).
  */
 import { FlotillaError } from '../../protocol/errors.js';
+import { clusterOf } from '../client.js';
 import { clientFor, type GlobalOptions } from './context.js';
 import type { ConsumeOptions } from './consume.js';
 import { messageFormatter } from './format.js';
@@ -46,7 +47,7 @@ export async function consumeGroupCommand(topic: string, options: ConsumeOptions
         for (const p of progress) {
           if (!ends.has(p.partition)) {
             ends.set(p.partition, null);
-            void client.cluster
+            void clusterOf(client)
               .leaderRequest({ type: 'listOffsets', topic, partition: p.partition, target: 'latest' })
               .then(({ result }) => ends.set(p.partition, result.offset))
               .catch(() => ends.delete(p.partition));

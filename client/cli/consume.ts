@@ -5,6 +5,7 @@
  * --group the command is consume-group.ts instead.
  */
 import { FlotillaError } from '../../protocol/errors.js';
+import { clusterOf } from '../client.js';
 import { clientFor, type GlobalOptions } from './context.js';
 import { messageFormatter } from './format.js';
 
@@ -36,7 +37,7 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
   });
   let checker: NodeJS.Timeout | null = null;
   try {
-    const info = await client.cluster.topic(topic);
+    const info = await clusterOf(client).topic(topic);
     const partitions = options.partition === undefined ? info.partitions.map((p) => p.partition) : [options.partition];
     if (options.partition !== undefined && !info.partitions.some((p) => p.partition === options.partition)) {
       throw new FlotillaError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0-${info.partitions.length - 1}; there is no partition ${options.partition}`);
@@ -98,6 +99,6 @@ export async function consumeCommand(topic: string, options: ConsumeOptions, glo
 }
 
 async function endOffset(client: ReturnType<typeof clientFor>, topic: string, partition: number): Promise<number> {
-  const { result } = await client.cluster.leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' });
+  const { result } = await clusterOf(client).leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' });
   return result.offset;
 }

@@ -6,6 +6,7 @@
 import readline from 'node:readline';
 import type { Acks } from '../network/api.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { clusterOf } from '../client.js';
 import { clientFor, errorLine, showProgress, type GlobalOptions } from './context.js';
 
 export interface ProduceOptions {
@@ -43,7 +44,7 @@ export async function produceCommand(topic: string, options: ProduceOptions, glo
     : null;
   try {
     // Verify the topic once up front, so a typo fails at once rather than per line.
-    await client.cluster.topic(topic);
+    await clusterOf(client).topic(topic);
     const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
     for await (const line of lines) {
       const { key, value } = splitLine(line, options);
@@ -57,7 +58,7 @@ export async function produceCommand(topic: string, options: ProduceOptions, glo
           firstError ??= err;
         },
       );
-      if (producer.bufferedBytes >= producer.options.maxBufferedBytes) await producer.whenWritable();
+      await producer.whenWritable(); // at once unless too much is queued
     }
     await producer.flush();
   } finally {

@@ -10,6 +10,7 @@ import { validateTopicConfig } from '../../protocol/topics.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CLI_REQUEST_TIMEOUT_MS, DEV_BASE_PORT, defaultBrokers, errorLine, Exit, globalsOf, showProgress, UsageError, withClient, writeOut, type GlobalOptions } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { clusterOf } from '../client.js';
 import { BROKER_DEFAULTS } from '../../broker/config.js';
 import {
   bytesText,
@@ -353,7 +354,7 @@ export function buildProgram(scriptPath: string): Command {
           // Lag: the log end (high watermark) minus the committed offset, asked of each leader.
           const offsets = await Promise.all(
             described.offsets.map(async (o) => {
-              const end = await client.cluster
+              const end = await clusterOf(client)
                 .leaderRequest({ type: 'listOffsets', topic: o.topic, partition: o.partition, target: 'latest' })
                 .then(({ result }) => result.offset)
                 .catch(() => null);

@@ -19,27 +19,8 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { asFlotillaError } from '../cluster/retry.js';
-import type { Cluster } from '../cluster/cluster.js';
 import type { GroupAssignment, TopicPartitionList } from '../network/api.js';
-import type { Assignment, ResolvedConsumerOptions } from './options.js';
-
-/**
- * What a membership needs of its consumer. Declared here, implemented by Consumer, so that
- * the membership does not depend on the consumer that owns it. Partitions are keyed
- * "topic/partition".
- */
-export interface GroupMember {
-  readonly cluster: Cluster;
-  readonly options: ResolvedConsumerOptions;
-  assignment(): Array<{ topic: string; partition: number }>;
-  /** Start fetching these partitions. */
-  addAssigned(assignments: Assignment[]): void;
-  /** Stop fetching these partitions; nothing more of them is handed out. */
-  removeAssigned(keys: string[]): void;
-  /** The offset after the last record of the partition handed out, if any. */
-  positionOf(key: string): number | undefined;
-  forgetPosition(key: string): void;
-}
+import type { Reader } from './reader.js';
 
 const key = (topic: string, partition: number) => `${topic}/${partition}`;
 function parse(k: string): { topic: string; partition: number } {
@@ -71,16 +52,17 @@ export class GroupMembership {
   private closed = false;
 
   constructor(
-    private readonly consumer: GroupMember,
+    /** The consumer's reading, shared with it: which partitions, and the positions handed out. */
+    private readonly reader: Reader,
     readonly groupId: string,
   ) {}
 
   private get cluster() {
-    return this.consumer.cluster;
+    return this.reader.cluster;
   }
 
   private get options() {
-    return this.consumer.options;
+    return this.reader.options;
   }
 
   /** Adds a topic to the subscription and (re)joins with it; resolves once joined. */
@@ -134,7 +116,7 @@ export class GroupMembership {
   }
 
   private owned(): string[] {
-    return this.consumer.assignment().map((a) => key(a.topic, a.partition));
+    return this.reader.assignment().map((a) => key(a.topic, a.partition));
   }
 
   private async join(): Promise<void> {
@@ -207,17 +189,17 @@ export class GroupMembership {
     const revoked = [...owned].filter((k) => !wanted.has(k));
     const added = [...wanted].filter((k) => !owned.has(k));
     if (revoked.length > 0) {
-      this.consumer.removeAssigned(revoked);
+      this.reader.remove(revoked);
       await this.commitKeys(revoked).catch((err) => this.cluster.logger.warn({ group: this.groupId, err: asFlotillaError(err).message }, 'commit of revoked partitions failed'));
       for (const k of revoked) {
-        this.consumer.forgetPosition(k);
+        this.reader.forgetPosition(k);
         this.lastCommitted.delete(k);
       }
     }
     if (added.length > 0) {
       const { result } = await this.cluster.controllerRequest({ type: 'fetchOffsets', groupId: this.groupId, partitions: toLists(added) }, Date.now() + this.cluster.options.requestTimeoutMs);
       const committed = new Map(result.map((o) => [key(o.topic, o.partition), o.offset]));
-      this.consumer.addAssigned(
+      this.reader.add(
         added.map((k) => {
           const { topic, partition } = parse(k);
           const offset = committed.get(k) ?? -1;
@@ -237,7 +219,7 @@ export class GroupMembership {
   private async commitKeys(keys: string[], deadline = Date.now() + this.cluster.options.requestTimeoutMs): Promise<void> {
     if (!this.memberId) return;
     const offsets = keys
-      .map((k) => ({ k, offset: this.consumer.positionOf(k) }))
+      .map((k) => ({ k, offset: this.reader.positionOf(k) }))
       .filter((o): o is { k: string; offset: number } => o.offset !== undefined && this.lastCommitted.get(o.k) !== o.offset);
     if (offsets.length === 0) return;
     await this.cluster.controllerRequest(

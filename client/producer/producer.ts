@@ -80,7 +80,7 @@ interface ProducerIdentity {
 }
 
 export class Producer {
-  readonly options: ResolvedProducerOptions;
+  private readonly options: ResolvedProducerOptions;
   private readonly accumulator: RecordAccumulator;
   private readonly partitioner = new StickyPartitioner();
   private readonly gates = new Map<string, TopicGate>();

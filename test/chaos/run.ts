@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type Consumer } from '../../client/index.js';
+import { clusterOf } from '../../client/client.js';
 import { ProcessCluster, waitFor } from '../integration/cluster.js';
 import { Rng } from '../sim/prng.js';
 import { byNemesis, check, type NemesisRow, type Report } from './checker.js';
@@ -241,9 +242,9 @@ async function readReplicas(history: History, client: Client, partitions: number
   for (let partition = 0; partition < partitions; partition++) {
     const { leader, replicas } = description.partitions.find((p) => p.partition === partition)!;
     const highWatermark = await waitFor(`the leader of ${TOPIC}/${partition} to cover every acknowledged offset`, async () => {
-      const { result } = await client.cluster.leaderRequest({ type: 'listOffsets', topic: TOPIC, partition, target: 'latest' });
+      const { result } = await clusterOf(client).leaderRequest({ type: 'listOffsets', topic: TOPIC, partition, target: 'latest' });
       return result.offset > (maxAcked.get(partition) ?? -1) ? result.offset : null;
-    }, RECOVERY_BOUND_MS).catch(async () => (await client.cluster.leaderRequest({ type: 'listOffsets', topic: TOPIC, partition, target: 'latest' })).result.offset);
+    }, RECOVERY_BOUND_MS).catch(async () => (await clusterOf(client).leaderRequest({ type: 'listOffsets', topic: TOPIC, partition, target: 'latest' })).result.offset);
     for (const broker of replicas) {
       const { records, complete } = await readReplica(client, partition, broker, highWatermark);
       history.add({ type: 'replica', partition, broker, leader: broker === leader, highWatermark, complete, records });

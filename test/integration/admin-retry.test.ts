@@ -50,13 +50,15 @@ class LosingProxy {
     this.sockets.add(broker);
     broker.on('close', () => this.sockets.delete(broker));
     writeConnectionType(broker, ConnectionType.CLIENT);
-    const losing = new Set<number>();
+    // The kind of each request whose answer is to be lost, by correlation id: other
+    // requests may pass the proxy before that answer comes back.
+    const losing = new Map<number, RequestKind>();
     const frames = { frameTimeoutMs: 0, idleTimeoutMs: 0 };
     readFrames(client, {
       onFrame: (frame) => {
         const request = decodeRequest(frame);
         this.seen.push(request.body!);
-        if (this.toLose.delete(request.body!)) losing.add(request.correlationId);
+        if (this.toLose.delete(request.body!)) losing.set(request.correlationId, request.body!);
         broker.write(encodeFrame(frame));
       },
       onClose: () => broker.destroy(),
@@ -64,8 +66,10 @@ class LosingProxy {
     readFrames(broker, {
       onFrame: (frame) => {
         const id = peekCorrelationId(frame);
-        if (id !== undefined && losing.delete(id)) {
-          this.lost.push(this.seen.at(-1)!);
+        const kind = id === undefined ? undefined : losing.get(id);
+        if (kind !== undefined) {
+          losing.delete(id!);
+          this.lost.push(kind);
           return;
         }
         client.write(encodeFrame(frame));

@@ -73,7 +73,8 @@ t.test('brokers under a small ulimit -n keep every partition working within thei
     openFileLimit: OPEN_FILE_LIMIT,
     extraArgs: ['--max-connections', String(MAX_CONNECTIONS), '--stats-interval-ms', '500'],
   });
-  await client.admin().createTopic({ topic: 'wide', partitions: PARTITIONS, replicationFactor: 3 });
+  // Creating 120 partitions under this limit takes about 10 s on a busy machine: wait longer than one request.
+  await client.admin().createTopic({ topic: 'wide', partitions: PARTITIONS, replicationFactor: 3, timeoutMs: 120_000 });
   const acked = new Map<string, string>();
 
   await produceRound(client, 1, acked);

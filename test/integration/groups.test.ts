@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { Client } from '../../client/index.js';
+import { clusterOf } from '../../client/client.js';
 import type { Consumer } from '../../client/consumer/consumer.js';
 import { spawn } from 'node:child_process';
 import { ProcessCluster, waitFor, CLI } from './cluster.js';
@@ -101,7 +102,7 @@ t.test('3 consumers share 12 partitions; a dead member’s partitions move; noth
   const cPartitions = c.consumer.assignment().map((p) => p.partition);
   await produce(1200, 1200);
   const killedAt = Date.now();
-  await c.client.cluster.close();
+  await clusterOf(c.client).close();
   const after = await stableOver([a, b], "the dead member's partitions moved to the others", SESSION_TIMEOUT_MS + 8000);
   const movedAfterMs = Date.now() - killedAt;
   t.ok(movedAfterMs <= SESSION_TIMEOUT_MS + 5000, `moved after ${movedAfterMs} ms (session timeout ${SESSION_TIMEOUT_MS} ms)`);

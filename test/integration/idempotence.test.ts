@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { Client } from '../../client/index.js';
+import { clusterOf } from '../../client/client.js';
 import { buildBatch, isControlBatch, lastOffsetOf, batchBounds, records as recordsOf } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { retryUntil } from '../../client/cluster/retry.js';
@@ -32,11 +33,11 @@ async function readPartition(client: Client, topic: string, partition: number): 
 
 async function readPartitionOnce(client: Client, topic: string, partition: number): Promise<Array<{ offset: number; key: string; value: string }>> {
   const deadline = Date.now() + 30_000;
-  const { result: end } = await client.cluster.leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' }, deadline);
+  const { result: end } = await clusterOf(client).leaderRequest({ type: 'listOffsets', topic, partition, target: 'latest' }, deadline);
   const out: Array<{ offset: number; key: string; value: string }> = [];
   let next = 0;
   while (next < end.offset) {
-    const { result } = await client.cluster.leaderRequest({ type: 'fetch', topic, partition, offset: next, maxBytes: 1 << 20, maxWaitMs: 0 }, deadline);
+    const { result } = await clusterOf(client).leaderRequest({ type: 'fetch', topic, partition, offset: next, maxBytes: 1 << 20, maxWaitMs: 0 }, deadline);
     let progressed = false;
     for (const { start, end: stop } of batchBounds(result.records)) {
       const batch = result.records.subarray(start, stop);
@@ -68,21 +69,21 @@ t.test('a resent identical batch gets its original offsets, also from a new lead
   await admin.createTopic({ topic: 'dedup', partitions: 1, replicationFactor: 3 });
 
   const deadline = () => Date.now() + 20_000;
-  const { result: id } = await client.cluster.controllerRequest({ type: 'initProducerId' }, deadline());
+  const { result: id } = await clusterOf(client).controllerRequest({ type: 'initProducerId' }, deadline());
   t.equal(id.producerEpoch, 0, 'a new producer id starts at epoch 0');
   /** One batch to the partition's leader, retried on retriable errors (a new leader takes idempotent batches only once it committed in its term). */
   const produce = (batch: Buffer): Promise<number> =>
     retryUntil(
-      client.cluster.retryPolicy,
+      clusterOf(client).retryPolicy,
       deadline(),
       async () => {
-        const { address } = await client.cluster.leaderAddress('dedup', 0);
-        const { result } = await client.cluster.send(address, { type: 'produce', acks: 'all', timeoutMs: 5_000, partitions: [{ topic: 'dedup', partition: 0, batch }] });
+        const { address } = await clusterOf(client).leaderAddress('dedup', 0);
+        const { result } = await clusterOf(client).send(address, { type: 'produce', acks: 'all', timeoutMs: 5_000, partitions: [{ topic: 'dedup', partition: 0, batch }] });
         const answer = result.partitions[0]!;
         if (answer.error) throw answer.error;
         return answer.baseOffset;
       },
-      (error) => client.cluster.noteFailure('dedup', 0, error),
+      (error) => clusterOf(client).noteFailure('dedup', 0, error),
     );
   const batchAt = (seq: number, count: number, epoch = id.producerEpoch) =>
     buildBatch(Array.from({ length: count }, (_, i) => ({ key: 'k', value: `v${seq + i}` })), { producerId: id.producerId, producerEpoch: epoch, baseSequence: seq });
@@ -107,7 +108,7 @@ t.test('a resent identical batch gets its original offsets, also from a new lead
   const retried = await produce(Buffer.from(second));
   t.equal(retried, b, 'a retry at the new leader gets the original offsets');
 
-  const { result: bumped } = await client.cluster.controllerRequest({ type: 'initProducerId', producerId: id.producerId, producerEpoch: id.producerEpoch }, deadline());
+  const { result: bumped } = await clusterOf(client).controllerRequest({ type: 'initProducerId', producerId: id.producerId, producerEpoch: id.producerEpoch }, deadline());
   t.same(bumped, { producerId: id.producerId, producerEpoch: id.producerEpoch + 1 }, 'InitProducerId with the current id bumps the epoch');
   const fresh = await produce(batchAt(0, 1, bumped.producerEpoch));
   t.ok(fresh > b, 'a new epoch may restart at sequence 0');
@@ -217,7 +218,7 @@ t.test('50,000 (and a few more) keyed records through an idempotent producer whi
     // partitions, say) learns the commit index with its first entry of the term: until
     // then its high watermark can trail acknowledged records.
     await waitFor(`the leader of ${TOPIC}/${p} to reach offset ${maxAcked}`, async () => {
-      const { result } = await client.cluster.leaderRequest({ type: 'listOffsets', topic: TOPIC, partition: p, target: 'latest' });
+      const { result } = await clusterOf(client).leaderRequest({ type: 'listOffsets', topic: TOPIC, partition: p, target: 'latest' });
       return result.offset > maxAcked;
     }, 30_000).catch(() => undefined);
     const stored = await readPartition(client, TOPIC, p);

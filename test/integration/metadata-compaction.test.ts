@@ -9,6 +9,7 @@ import t from 'tap';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '../../client/index.js';
+import { clusterOf } from '../../client/client.js';
 import { startCluster, waitFor } from './cluster.js';
 
 const TOPICS = 12;
@@ -61,7 +62,7 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   t.teardown(() => viaThree.close());
   t.same(
     await waitFor('broker 3 to know every topic again', async () => {
-      const { result } = await viaThree.cluster.send(three, { type: 'metadata' });
+      const { result } = await clusterOf(viaThree).send(three, { type: 'metadata' });
       return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
     }),
     names,
@@ -79,7 +80,7 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   cluster.restart(3);
   t.same(
     await waitFor('broker 3 to know every topic after its snapshot rotted', async () => {
-      const { result } = await viaThree.cluster.send(three, { type: 'metadata' });
+      const { result } = await clusterOf(viaThree).send(three, { type: 'metadata' });
       return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
     }),
     names,
@@ -97,7 +98,7 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   const viaFour = new Client({ brokers: [joined.address], requestTimeoutMs: 10_000 });
   t.teardown(() => viaFour.close());
   const seen = await waitFor('broker 4 to know every topic', async () => {
-    const { result } = await viaFour.cluster.send(joined.address, { type: 'metadata' });
+    const { result } = await clusterOf(viaFour).send(joined.address, { type: 'metadata' });
     return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
   });
   t.same(seen, names, 'broker 4 answers metadata with every topic');

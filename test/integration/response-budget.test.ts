@@ -7,6 +7,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { readFrames } from '../../protocol/frame.js';
 import { startCluster } from './cluster.js';
+import { clusterOf } from '../../client/client.js';
 import { openSocket, requestFrame } from '../../bench/raw-client.js';
 
 const MiB = 1024 * 1024;
@@ -44,7 +45,7 @@ t.test('a client that pipelines large fetches and never reads is held to its bud
 
   // An honest client on the same broker is answered meanwhile.
   const ack = await producer.send({ topic: TOPIC, partition: 0, value: 'honest' });
-  const { result } = await client.cluster.leaderRequest({ type: 'fetch', topic: TOPIC, partition: 0, offset: ack.offset, maxBytes: 1024, maxWaitMs: 0 });
+  const { result } = await clusterOf(client).leaderRequest({ type: 'fetch', topic: TOPIC, partition: 0, offset: ack.offset, maxBytes: 1024, maxWaitMs: 0 });
   t.ok(result.records.length > 0, 'an honest produce and fetch are answered while the misbehaving client holds its budget');
 
   // Now read: every pipelined fetch is answered, none lost, nothing stuck.

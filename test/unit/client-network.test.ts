@@ -8,6 +8,7 @@ import { createWireCodec } from '../../client/network/wire.js';
 import type { ClientRequest, ClientResponse } from '../../client/network/api.js';
 import { FakeBroker, produceAnswer, type FakeAnswer } from '../../client/testing/fake-broker.js';
 import { Client } from '../../client/index.js';
+import { clusterOf } from '../../client/client.js';
 
 function connectionTo(address: string, options: { requestTimeoutMs?: number; maxFrameBytes?: number } = {}): Connection<ClientRequest, ClientResponse> {
   return new Connection(createWireCodec('test'), {
@@ -222,7 +223,7 @@ t.test('one produce request carries every ready partition of a broker; a partiti
   const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1000 });
   t.teardown(() => client.close());
   const producer = client.producer({ lingerMs: 20 });
-  await client.cluster.topic('t');
+  await clusterOf(client).topic('t');
   cluster.leaders[2] = 2; // moved after the client cached the metadata
   const started = Date.now();
   const acks = await Promise.all([0, 1, 2, 3].map((partition) => producer.send({ topic: 't', partition, value: `p${partition}` })));

@@ -2,7 +2,7 @@
 // on the same topic name, partition count and settings.
 import t from 'tap';
 import { CLIENT_API_VERSION, decodeRequest, encodeRequest } from '../../protocol/codec.js';
-import { FlotillaError } from '../../protocol/errors.js';
+import { errorFromWire, FlotillaError } from '../../protocol/errors.js';
 import { MAX_PARTITIONS, MAX_TOPIC_NAME_LENGTH, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES } from '../../protocol/topics.js';
 import { Admin } from '../../client/admin/admin.js';
 import type { Cluster } from '../../client/cluster/cluster.js';
@@ -64,7 +64,7 @@ async function brokerVerdict(input: Input): Promise<Verdict> {
   const wire = decodeRequest(encodeRequest({ correlationId: 1, apiVersion: CLIENT_API_VERSION, ...requestBody(request) }));
   const response = (await dispatcher.dispatch(wire, null as unknown as RequestContext)) as { createTopics: { results: Array<{ error?: { code: number; message: string } }> } };
   const error = response.createTopics.results[0]?.error;
-  if (error) return verdictOf(FlotillaError.fromWire(error.code, error.message));
+  if (error) return verdictOf(errorFromWire(error.code, error.message));
   t.ok(proposed, 'an accepted topic is proposed');
   return 'accepted';
 }
