@@ -175,9 +175,10 @@ function attributes(message: string, what: string): Array<{ key: string; value: 
 }
 
 /** The value of attribute `key` at `position`, or a clear error. */
-function expect(attrs: Array<{ key: string; value: string }>, position: number, key: string, what: string): string {
-  const attr = attrs[position];
+function attributeAt(attrs: Array<{ key: string; value: string }>, position: number, key: string, what: string): string {
+  // RFC 5802: a message may start with m= (reserved for mandatory extensions); none exist.
   if (attrs[0]?.key === 'm') throw malformed(what, 'mandatory extensions (m=) are not supported');
+  const attr = attrs[position];
   if (!attr || attr.key !== key) throw malformed(what, `expected "${key}=" as attribute ${position + 1}, got ${attr ? JSON.stringify(`${attr.key}=`) : 'nothing'}`);
   return attr.value;
 }
@@ -246,9 +247,9 @@ export class ScramClient {
     if (this.state !== 'first sent') throw outOfOrder('client', 'handleServerFirst', this.state);
     const what = 'server-first message';
     const attrs = attributes(serverFirst, what);
-    const nonce = checkNonce(expect(attrs, 0, 'r', what), what);
-    const salt = decodeBase64(expect(attrs, 1, 's', what));
-    const iterationsText = expect(attrs, 2, 'i', what);
+    const nonce = checkNonce(attributeAt(attrs, 0, 'r', what), what);
+    const salt = decodeBase64(attributeAt(attrs, 1, 's', what));
+    const iterationsText = attributeAt(attrs, 2, 'i', what);
     if (!nonce.startsWith(this.nonce) || nonce.length === this.nonce.length) {
       throw new FlotillaError('AUTHENTICATION_FAILED', 'SCRAM server-first message: the server nonce does not extend the client nonce');
     }
@@ -273,7 +274,7 @@ export class ScramClient {
     const what = 'server-final message';
     const first = attributes(serverFinal, what)[0]!;
     if (first.key === 'e') throw new FlotillaError('AUTHENTICATION_FAILED', `the server refused the SCRAM authentication: ${first.value}`);
-    const signature = decodeBase64(expect([first], 0, 'v', what));
+    const signature = decodeBase64(attributeAt([first], 0, 'v', what));
     if (!signature) throw malformed(what, 'the server signature must be base64');
     if (!sameBytes(signature, this.expectedServerSignature)) {
       throw new FlotillaError('AUTHENTICATION_FAILED', 'the server\'s SCRAM signature is wrong: it does not hold this user\'s credentials, or the exchange was tampered with');
@@ -325,9 +326,9 @@ export class ScramServer {
     }
     this.clientFirstBare = clientFirst.slice(GS2_HEADER.length);
     const attrs = attributes(this.clientFirstBare, what);
-    this.username = unescapeSaslName(expect(attrs, 0, 'n', what));
+    this.username = unescapeSaslName(attributeAt(attrs, 0, 'n', what));
     if (!this.username) throw malformed(what, 'the user name is empty');
-    const clientNonce = checkNonce(expect(attrs, 1, 'r', what), what);
+    const clientNonce = checkNonce(attributeAt(attrs, 1, 'r', what), what);
 
     const { mechanism } = this.options;
     const stored = this.options.credentialOf(this.username);
@@ -351,8 +352,8 @@ export class ScramServer {
     this.state = 'done';
     const what = 'client-final message';
     const attrs = attributes(clientFinal, what);
-    const channelBinding = expect(attrs, 0, 'c', what);
-    const nonce = expect(attrs, 1, 'r', what);
+    const channelBinding = attributeAt(attrs, 0, 'c', what);
+    const nonce = attributeAt(attrs, 1, 'r', what);
     const proofAttr = attrs[attrs.length - 1]!;
     if (attrs.length < 3 || proofAttr.key !== 'p') throw malformed(what, 'the proof (p=) must come last');
     if (channelBinding !== CHANNEL_BINDING) throw malformed(what, `channel binding must be "${CHANNEL_BINDING}" (n,,), got ${JSON.stringify(channelBinding)}`);
