@@ -1,8 +1,8 @@
 /**
- * What each client request needs (SPEC section 9), as data for the dispatcher, and the two
- * checks that read it: the whole request's (group, cluster, "any topic") before it runs,
- * and each topic's as the request reaches it. A record over every request type, so that
- * a new request type does not compile until it is classified here.
+ * What each client request needs (SPEC section 9), as data for the dispatcher, and the
+ * checks that read it: the whole request's (cluster, group, "any topic") before it runs,
+ * and each topic's or listed group's as the request reaches it. A record over every
+ * request type, so that a new request type does not compile until it is classified here.
  */
 import type { Operation } from '../../protocol/acls.js';
 import type { client } from '../../protocol/codec.js';
