@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   BROKER_BUSY: { wire: 23, retriable: true, message: 'the broker is out of open files for now; the operation did not happen; retry shortly' },
   REPLICA_NOT_AVAILABLE: { wire: 24, retriable: true, message: 'this replica cannot serve that range now (it found a corrupt batch and is repairing it); read another replica or retry' },
   DISK_FULL: { wire: 25, retriable: true, message: 'the broker\'s disk is full: the write was not stored; retry (a replica with space takes the partition over) or free space on that broker' },
+  AUTHENTICATION_FAILED: { wire: 26, retriable: false, message: 'authentication failed: check the user name, password (or certificate) and SASL mechanism' },
+  NOT_AUTHORIZED: { wire: 27, retriable: false, message: 'the principal is not allowed this operation; ask an administrator for an ACL' },
+  USER_EXISTS: { wire: 28, retriable: false, message: 'a user with this name already exists; use set-password to change its password' },
+  UNKNOWN_USER: { wire: 29, retriable: false, message: 'no such user' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

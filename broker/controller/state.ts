@@ -5,7 +5,9 @@
  * that need a choice (placement, group ids) are made by the proposer and carried in the
  * command, so applying stays deterministic.
  */
+import { aclMatchesFilter, sameAcl, type AclBinding, type AclFilter } from '../../protocol/acls.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import type { ScramCredential, ScramMechanism } from '../../protocol/scram.js';
 import { DEFAULT_TOPIC_CONFIG, type TopicConfig } from '../../protocol/topics.js';
 
 export interface PartitionAssignment {
@@ -36,6 +38,13 @@ export interface GroupOffset {
   offset: number;
 }
 
+/** A user as `user list` shows it: no salt, no keys. */
+export interface UserListing {
+  name: string;
+  mechanism: ScramMechanism;
+  iterations: number;
+}
+
 export type ControllerCommand =
   // Consumer groups: committed offsets (membership is soft state at the coordinator).
   | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
@@ -47,7 +56,12 @@ export type ControllerCommand =
   | { type: 'allocateProducerId'; producerId: number }
   | { type: 'movePartition'; name: string; partition: number; replicas: number[] }
   | { type: 'moveCompleted'; name: string; partition: number; replicas: number[] }
-  | { type: 'removeBroker'; id: number };
+  | { type: 'removeBroker'; id: number }
+  // Security: SCRAM credentials (derived by the client; never a password) and ACLs.
+  | ({ type: 'upsertUser'; name: string } & ScramCredential)
+  | { type: 'deleteUser'; name: string }
+  | { type: 'createAcl'; acl: AclBinding }
+  | { type: 'deleteAcls'; filter: AclFilter };
 
 /** What applying a command changed, for the broker to act on (start or stop groups). */
 export type ControllerEvent =
@@ -58,6 +72,8 @@ export type ControllerEvent =
   | { type: 'brokerRemoved'; id: number }
   | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
+  /** A user was deleted or its credential replaced: its authenticated connections must close. */
+  | { type: 'credentialsRevoked'; name: string }
   | { type: 'none' };
 
 export function sameMembers(a: readonly number[], b: readonly number[]): boolean {
@@ -65,6 +81,10 @@ export function sameMembers(a: readonly number[], b: readonly number[]): boolean
 }
 
 /** Where an existing topic's settings differ from a create's, e.g. "partitions 6 (requested 8)". */
+function sameCredential(a: ScramCredential, b: ScramCredential): boolean {
+  return a.mechanism === b.mechanism && a.salt === b.salt && a.iterations === b.iterations && a.storedKey === b.storedKey && a.serverKey === b.serverKey;
+}
+
 function settingsDifferences(topic: TopicMeta, partitions: number, replication: number, config: TopicConfig): string[] {
   const differences: string[] = [];
   if (topic.partitions.length !== partitions) differences.push(`partitions ${topic.partitions.length} (requested ${partitions})`);
@@ -85,6 +105,13 @@ export class ControllerState {
   nextProducerId = 1;
   /** Consumer groups' committed offsets: group -> "topic/partition" -> next offset to read. */
   readonly groupOffsets = new Map<string, Map<string, number>>();
+  /** SCRAM credentials by user name. */
+  readonly users = new Map<string, ScramCredential>();
+  /**
+   * The ACL bindings, each once. Replaced on every change, never changed in place, so that
+   * an authorizer can tell a new set by its identity and index it once.
+   */
+  acls: readonly AclBinding[] = [];
 
   apply(command: ControllerCommand): ControllerEvent {
     switch (command.type) {
@@ -147,7 +174,23 @@ export class ControllerState {
       case 'removeBroker':
         this.brokers.delete(command.id);
         return { type: 'brokerRemoved', id: command.id };
-
+      case 'upsertUser': {
+        const { name, mechanism, salt, iterations, storedKey, serverKey } = command;
+        const credential: ScramCredential = { mechanism, salt, iterations, storedKey, serverKey };
+        const previous = this.users.get(name);
+        this.users.set(name, credential);
+        return previous && !sameCredential(previous, credential) ? { type: 'credentialsRevoked', name } : { type: 'none' };
+      }
+      case 'deleteUser':
+        return this.users.delete(command.name) ? { type: 'credentialsRevoked', name: command.name } : { type: 'none' };
+      case 'createAcl':
+        if (!this.acls.some((acl) => sameAcl(acl, command.acl))) this.acls = [...this.acls, command.acl];
+        return { type: 'none' };
+      case 'deleteAcls': {
+        const kept = this.acls.filter((acl) => !aclMatchesFilter(acl, command.filter));
+        if (kept.length !== this.acls.length) this.acls = kept;
+        return { type: 'none' };
+      }
     }
   }
 
@@ -165,6 +208,32 @@ export class ControllerState {
       throw new FlotillaError('TOPIC_EXISTS', `topic "${name}" already exists with other settings: ${differences.join(', ')}`);
     }
     return true;
+  }
+
+  /**
+   * Whether `user create NAME` has already happened: false when there is no such user; true
+   * when it holds exactly this credential (a retried create); otherwise USER_EXISTS.
+   */
+  userCreatedAlready(name: string, credential: ScramCredential): boolean {
+    const existing = this.users.get(name);
+    if (!existing) return false;
+    if (!sameCredential(existing, credential)) throw new FlotillaError('USER_EXISTS', `user "${name}" already exists; use \`flotilla user set-password ${name}\` to change its password`);
+    return true;
+  }
+
+  /** Throws UNKNOWN_USER unless `name` exists (set-password, delete). */
+  requireUser(name: string): void {
+    if (!this.users.has(name)) throw new FlotillaError('UNKNOWN_USER', `no user "${name}"; \`flotilla user list\` shows the users there are`);
+  }
+
+  /** Every user by name, without salts or keys. */
+  listUsers(): UserListing[] {
+    return [...this.users].map(([name, c]) => ({ name, mechanism: c.mechanism, iterations: c.iterations })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The bindings `filter` selects, in the order they were created. */
+  matchingAcls(filter: AclFilter): AclBinding[] {
+    return this.acls.filter((acl) => aclMatchesFilter(acl, filter));
   }
 
   /**
@@ -214,16 +283,29 @@ export class ControllerState {
       nextGroupId: this.nextGroupId,
       nextProducerId: this.nextProducerId,
       groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
+      users: [...this.users].map(([name, credential]) => ({ name, ...credential })),
+      acls: this.acls,
     };
   }
 
-  static fromJSON(json: { brokers: BrokerMeta[]; topics: TopicMeta[]; nextGroupId: number; nextProducerId: number; groupOffsets?: Array<[string, Array<[string, number]>]> }): ControllerState {
+  /** Snapshots written before consumer groups or security lack those fields. */
+  static fromJSON(json: {
+    brokers: BrokerMeta[];
+    topics: TopicMeta[];
+    nextGroupId: number;
+    nextProducerId: number;
+    groupOffsets?: Array<[string, Array<[string, number]>]>;
+    users?: Array<{ name: string } & ScramCredential>;
+    acls?: AclBinding[];
+  }): ControllerState {
     const state = new ControllerState();
     for (const b of json.brokers) state.brokers.set(b.id, b);
     for (const t of json.topics) state.topics.set(t.name, t);
     state.nextGroupId = json.nextGroupId;
     state.nextProducerId = json.nextProducerId;
     for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));
+    for (const { name, ...credential } of json.users ?? []) state.users.set(name, credential);
+    state.acls = json.acls ?? [];
     return state;
   }
 }

@@ -1,8 +1,12 @@
-// The controller's state machine: what a retried admin command finds there.
+// The controller's state machine: what a retried admin command finds there, and the users
+// and ACLs it keeps.
 import t from 'tap';
-import { ControllerState } from '../../broker/controller/state.js';
+import { ControllerState, type ControllerCommand } from '../../broker/controller/state.js';
+import { ControllerSnapshotFile } from '../../broker/controller/snapshot-file.js';
+import type { AclBinding } from '../../protocol/acls.js';
 import { DEFAULT_TOPIC_CONFIG, type TopicConfig } from '../../protocol/topics.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { deriveScramCredential } from '../../protocol/scram.js';
 
 function stateWithBrokers(count: number): ControllerState {
   const state = new ControllerState();
@@ -70,4 +74,120 @@ t.test('deleting a topic that is already gone changes nothing', async (t) => {
   const once = JSON.stringify(state.toJSON());
   t.same(state.apply({ type: 'deleteTopic', name: 'gone' }), { type: 'none' });
   t.equal(JSON.stringify(state.toJSON()), once);
+});
+
+// ---------------------------------------------------------------------------------------
+// Users and ACLs
+
+const alice = deriveScramCredential('alice-password');
+const consumeOrders: AclBinding = { principal: 'User:alice', permission: 'allow', operation: 'read', resourceType: 'topic', resourceName: 'orders', patternType: 'literal' };
+const denyBobPrefix: AclBinding = { principal: 'User:bob', permission: 'deny', operation: 'all', resourceType: 'topic', resourceName: 'payroll.', patternType: 'prefixed' };
+const alterCluster: AclBinding = { principal: 'User:ops', permission: 'allow', operation: 'alter', resourceType: 'cluster', resourceName: '', patternType: 'literal' };
+
+/** Users and ACLs as a cluster would build them, with every kind of change. */
+const securityCommands: ControllerCommand[] = [
+  { type: 'upsertUser', name: 'alice', ...alice },
+  { type: 'upsertUser', name: 'bob', ...deriveScramCredential('bob-password', 'scram-sha-512', 8192) },
+  { type: 'upsertUser', name: 'carol', ...deriveScramCredential('carol-password') },
+  { type: 'deleteUser', name: 'carol' },
+  { type: 'createAcl', acl: consumeOrders },
+  { type: 'createAcl', acl: { ...consumeOrders, principal: 'User:carol' } },
+  { type: 'createAcl', acl: denyBobPrefix },
+  { type: 'createAcl', acl: alterCluster },
+  { type: 'deleteAcls', filter: { principal: 'User:carol' } },
+];
+
+t.test('users: a replaced or deleted credential is revoked; creating one is not', async (t) => {
+  const state = new ControllerState();
+  t.same(state.apply({ type: 'upsertUser', name: 'alice', ...alice }), { type: 'none' });
+  t.same(state.users.get('alice'), alice, 'only the credential is stored');
+  t.same(state.apply({ type: 'upsertUser', name: 'alice', ...alice }), { type: 'none' }, 'the same credential again changes nothing');
+  const renewed = deriveScramCredential('new-password');
+  t.same(state.apply({ type: 'upsertUser', name: 'alice', ...renewed }), { type: 'credentialsRevoked', name: 'alice' }, 'a new password revokes the old one');
+  t.same(state.apply({ type: 'deleteUser', name: 'alice' }), { type: 'credentialsRevoked', name: 'alice' });
+  t.same(state.apply({ type: 'deleteUser', name: 'alice' }), { type: 'none' }, 'deleting a user that is gone changes nothing');
+  t.equal(state.users.size, 0);
+});
+
+t.test('users: a retried create succeeds, another create gets USER_EXISTS, unknown users UNKNOWN_USER', async (t) => {
+  const state = new ControllerState();
+  t.equal(state.userCreatedAlready('alice', alice), false);
+  state.apply({ type: 'upsertUser', name: 'alice', ...alice });
+  t.equal(state.userCreatedAlready('alice', { ...alice }), true);
+  t.throws(() => state.userCreatedAlready('alice', deriveScramCredential('other')), { code: 'USER_EXISTS', message: /user "alice" already exists; use `flotilla user set-password alice`/ });
+  t.doesNotThrow(() => state.requireUser('alice'));
+  t.throws(() => state.requireUser('zed'), { code: 'UNKNOWN_USER', message: /no user "zed"/ });
+});
+
+t.test('users: the listing names user, mechanism and iterations, and no salt or key', async (t) => {
+  const state = new ControllerState();
+  for (const command of securityCommands) state.apply(command);
+  t.same(state.listUsers(), [
+    { name: 'alice', mechanism: 'scram-sha-256', iterations: 4096 },
+    { name: 'bob', mechanism: 'scram-sha-512', iterations: 8192 },
+  ]);
+});
+
+t.test('ACLs: each binding is held once; a filter deletes exactly what it selects', async (t) => {
+  const state = new ControllerState();
+  state.apply({ type: 'createAcl', acl: consumeOrders });
+  const once = state.acls;
+  state.apply({ type: 'createAcl', acl: { ...consumeOrders } });
+  t.equal(state.acls, once, 'a duplicate leaves the very same set');
+  state.apply({ type: 'createAcl', acl: { ...consumeOrders, operation: 'describe' } });
+  state.apply({ type: 'createAcl', acl: denyBobPrefix });
+  state.apply({ type: 'createAcl', acl: alterCluster });
+  t.not(state.acls, once, 'a change replaces the set, so that an authorizer sees it is new');
+  t.same(once, [consumeOrders], 'and leaves the old one as it was');
+  t.same(state.matchingAcls({ resourceType: 'topic', resourceName: 'orders' }), [consumeOrders, { ...consumeOrders, operation: 'describe' }]);
+  t.same(state.matchingAcls({}), state.acls, 'an empty filter selects everything');
+
+  const before = state.acls;
+  state.apply({ type: 'deleteAcls', filter: { principal: 'User:nobody' } });
+  t.equal(state.acls, before, 'deleting nothing keeps the set');
+  state.apply({ type: 'deleteAcls', filter: { principal: 'User:alice', resourceName: 'orders' } });
+  t.same(state.acls, [denyBobPrefix, alterCluster]);
+  state.apply({ type: 'deleteAcls', filter: { resourceType: 'cluster', operation: 'alter', permission: 'allow' } });
+  t.same(state.acls, [denyBobPrefix]);
+});
+
+t.test('users and ACLs survive a restart (the log replayed) and a snapshot written to disk and loaded', async (t) => {
+  const dir = t.testdir();
+  const state = stateWithBrokers(3);
+  create(state, 'orders', 2, 3);
+  const commands = [...securityCommands, { type: 'commitOffsets', group: 'g', offsets: [{ topic: 'orders', partition: 0, offset: 7 }] } as ControllerCommand];
+  // Commands travel as JSON in the metadata log.
+  for (const command of commands) state.apply(JSON.parse(JSON.stringify(command)) as ControllerCommand);
+  t.same([...state.users.keys()], ['alice', 'bob']);
+  t.same(state.acls, [consumeOrders, denyBobPrefix, alterCluster]);
+
+  // Restart without a snapshot: every broker replays the same log and holds the same state.
+  const replayed = stateWithBrokers(3);
+  create(replayed, 'orders', 2, 3);
+  for (const command of commands) replayed.apply(JSON.parse(JSON.stringify(command)) as ControllerCommand);
+  t.equal(JSON.stringify(replayed.toJSON()), JSON.stringify(state.toJSON()), 'replaying the log gives the same metadata');
+
+  // Restart from the snapshot file, as Controller.loadSnapshot reads it.
+  new ControllerSnapshotFile(dir).save({ index: 41, term: 3, voters: [1, 2, 3], learners: [], data: Buffer.from(JSON.stringify(state.toJSON())) });
+  const loaded = new ControllerSnapshotFile(dir).load()!;
+  t.equal(loaded.index, 41);
+  const restored = ControllerState.fromJSON(JSON.parse(loaded.data.toString('utf8')));
+  t.same(restored.users.get('alice'), alice);
+  t.same(restored.listUsers(), state.listUsers());
+  t.same(restored.acls, state.acls);
+  t.equal(JSON.stringify(restored.toJSON()), JSON.stringify(state.toJSON()), 'the whole metadata comes back as it was');
+
+  // The restored state goes on applying the log's tail.
+  t.same(restored.apply({ type: 'deleteUser', name: 'bob' }), { type: 'credentialsRevoked', name: 'bob' });
+  restored.apply({ type: 'createAcl', acl: consumeOrders });
+  t.same(restored.acls, state.acls, 'a binding the snapshot holds is not added twice');
+});
+
+t.test('a snapshot written before users and ACLs existed loads with none', async (t) => {
+  const state = stateWithBrokers(1);
+  const { users: _users, acls: _acls, ...older } = state.toJSON() as Record<string, unknown>;
+  const restored = ControllerState.fromJSON(older as Parameters<typeof ControllerState.fromJSON>[0]);
+  t.equal(restored.users.size, 0);
+  t.same(restored.acls, []);
+  t.same([...restored.brokers.keys()], [1]);
 });
