@@ -1,7 +1,7 @@
 /**
  * Another revision's brokers for `npm run bench -- --baseline REV`, built once per commit:
  * `git worktree add` of the commit into a temporary directory, `npm ci` from that
- * revision's own lockfile, `npm run build`; then the checkout (sources, dist/,
+ * revision's own lockfile, `npm run build`, `npm prune --omit=dev`; then the checkout (sources, dist/,
  * node_modules/) moves into a cache directory keyed by the commit hash under os.tmpdir(),
  * and the worktree is removed. A second run with the same commit starts from the cache.
  * Only the brokers come from the baseline: the load generator stays this checkout's.
@@ -67,8 +67,11 @@ export function missingBrokerFlags(help: string): string[] {
 
 /** Runs a command to completion, its output kept for the error message; killed on interrupt. */
 async function run(command: string, args: string[], cwd: string, onLine: (line: string) => void): Promise<void> {
-  const child: ChildProcess = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const release = onInterrupt(() => child.kill('SIGKILL'));
+  // Its own process group, so that an interruption stops npm's children too.
+  const child: ChildProcess = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const release = onInterrupt(() => {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+  });
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);
@@ -112,6 +115,8 @@ export async function prepareBaseline(repoRoot: string, revision: Revision, onPr
       if (!existsSync(join(worktree, 'package-lock.json'))) throw new Error(`baseline ${short} has no package-lock.json: npm ci cannot install it`);
       await run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], worktree, (line) => onProgress(`baseline ${short}: npm ci: ${line}`));
       await run('npm', ['run', 'build'], worktree, (line) => onProgress(`baseline ${short}: npm run build: ${line}`));
+      // The brokers need only the runtime dependencies: keep the cached copy small.
+      await run('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], worktree, (line) => onProgress(`baseline ${short}: npm prune: ${line}`));
       // Keep the built checkout without its .git link, then let git forget the worktree.
       const staging = join(scratch, 'built');
       mkdirSync(staging);
