@@ -75,13 +75,21 @@ function formatValue(unit: Figure['unit'], n: number): string {
 }
 
 /**
- * "1.08×", and "better" or "worse" when the two revisions' ranges over at least 2 rounds
- * each do not overlap: a change bigger than the noise of this sitting.
+ * Rounds per revision before a ratio gets a verdict. If the brokers were the same, every
+ * round of one revision would beat every round of the other with probability
+ * 2 / C(2n, n): 10% at 3 rounds (so with a dozen figures, one false verdict per table),
+ * 0.8% at 5.
+ */
+export const ROUNDS_FOR_VERDICT = 5;
+
+/**
+ * "1.08×", and "better" or "worse" when, over at least ROUNDS_FOR_VERDICT rounds each,
+ * the two revisions' ranges do not overlap: a change bigger than the noise of this sitting.
  */
 export function fmtRatio(f: Pick<ComparedFigure, 'ratio' | 'better' | 'baseline' | 'head'>): string {
   if (!Number.isFinite(f.ratio)) return '–';
   const rounds = Math.min(f.baseline.runs.length, f.head.runs.length);
-  const apart = rounds >= 2 && (f.head.min > f.baseline.max || f.head.max < f.baseline.min);
+  const apart = rounds >= ROUNDS_FOR_VERDICT && (f.head.min > f.baseline.max || f.head.max < f.baseline.min);
   const higher = f.head.median > f.baseline.median;
   const verdict = !apart ? '' : higher === (f.better === 'higher') ? ' better' : ' worse';
   return `${fmtFixed(f.ratio, 2)}×${verdict}`;
@@ -98,7 +106,7 @@ export function renderComparison(baseline: Side, head: Side): string {
     `each round starts a fresh cluster of 3 brokers on one machine (${first.cores} × ${first.cpus}), replication 3, acks all, fsync ${s.fsync}, ${s.partitions} partitions per topic, ` +
     `one ${s.publishMs / 1000} s publish run per size, one read-back, one latency run, one leader kill. ` +
     `The brokers run each revision's own build; the load generator (producer, consumer, bench client) is head's for both, so only the brokers differ. ` +
-    `Cells: median (min–max) over the rounds; ratio = head median ÷ baseline median, marked "better" or "worse" where the two ranges (at least 2 rounds each) do not overlap; higher records/s, lower ms and CPU-s/GB are better. ${first.node}, ${first.date}.`;
+    `Cells: median (min–max) over the rounds; ratio = head median ÷ baseline median, marked "better" or "worse" where the two ranges do not overlap over at least ${ROUNDS_FOR_VERDICT} rounds each (by chance alone under 1% per figure); higher records/s, lower ms and CPU-s/GB are better. ${first.node}, ${first.date}.`;
   const rows = compare(baseline.rounds, head.rounds).map((f) => {
     const cell = (x: Spread) => `${fmtSpread(x, (n) => formatValue(f.unit, n))} ${f.unit}`;
     return `| ${f.measure} | ${cell(f.baseline)} | ${cell(f.head)} | ${fmtRatio(f)} |`;
