@@ -55,7 +55,7 @@ const GB = 1_000 * MB;
 export async function runClusterBench(settings: RunSettings, progress: Pick<Progress, 'update' | 'done'>, brokers: BrokerBuild = { commit: headRevision(repoRoot)?.commit ?? null }): Promise<BenchResults> {
   progress.update(`starting a 3-broker cluster${brokers.cli ? ` of ${brokers.commit?.slice(0, 7)}` : ''}`);
   const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, cli: brokers.cli });
-  const abandonOnInterrupt = onInterrupt(() => cluster.abandon());
+  const releaseInterrupt = onInterrupt(() => cluster.abandon());
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench' });
   try {
     const admin = client.admin();
@@ -191,7 +191,7 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
     progress.update('stopping the cluster');
     await client.close().catch(() => undefined);
     await cluster.close();
-    abandonOnInterrupt();
+    releaseInterrupt();
   }
 }
 
