@@ -35,6 +35,8 @@ export interface CpuUse {
   benchCores: number;
   /** Per broker process, in the order given. */
   brokerCores: number[];
+  /** CPU-seconds of all brokers together over the window (unrounded, for per-GB figures). */
+  brokerSeconds: number;
   /** Everything else on the machine. */
   otherCores: number;
 }
@@ -58,6 +60,13 @@ export class CpuMeter {
     const machine = machineBusyTicks() - this.machine;
     const other = machine - bench - brokers.reduce((a, b) => a + b, 0);
     const round = (n: number) => Math.round(n * 100) / 100;
-    return { seconds: round(seconds), benchCores: round(cores(bench)), brokerCores: brokers.map((b) => round(cores(b))), otherCores: round(Math.max(0, cores(other))) };
+    const brokerTicks = brokers.reduce((a, b) => a + b, 0);
+    return {
+      seconds: round(seconds),
+      benchCores: round(cores(bench)),
+      brokerCores: brokers.map((b) => round(cores(b))),
+      brokerSeconds: brokerTicks / TICKS_PER_SECOND,
+      otherCores: round(Math.max(0, cores(other))),
+    };
   }
 }

@@ -1,17 +1,20 @@
 /**
- * Side by side with NATS JetStream, in one sitting on one machine: Flotilla (3 brokers,
- * replication 3, acks all, 1 KiB records, one partition, like one R3 stream) publish and
- * consume records/s and MB/s, then the peers' NATS script (3 nats-server nodes, R3
- * file-storage stream) on the same workload, and the ratios.
+ * Side by side with NATS JetStream and RabbitMQ quorum queues, in one sitting on one
+ * machine: Flotilla (3 brokers, replication 3, acks all, 1 KiB records, one partition,
+ * like one R3 stream or one quorum queue) publish and consume records/s and MB/s, then the
+ * peers' scripts on the same workload (NATS: 3 nats-server nodes, R3 file-storage stream;
+ * RabbitMQ: 3 nodes, one quorum queue, persistent messages, publisher confirms), and the
+ * ratios.
  *
- *   apt-get install -y nats-server
+ *   apt-get install -y nats-server rabbitmq-server
  *   mkdir -p /tmp/fp && cp -r PEERS_DIR /tmp/fp/peers && chmod -R u+w /tmp/fp && (cd /tmp/fp/peers && npm ci)
- *   npm run build && node dist/bench/peers.js --peers /tmp/fp/peers [--n 50000] [--runs 3] [--fsync always,never]
+ *   npm run build && node dist/bench/peers.js --peers /tmp/fp/peers [--n 50000] [--runs 3] [--fsync always,never] [--against nats,rabbitmq]
  *
- * Like for like: NATS 2.9 does not fsync each write (it syncs every 2 minutes); Flotilla
- * with fsync always does before it acknowledges. --fsync never measures Flotilla without
- * fsync too. The publisher windows (256, 4096 records not yet acknowledged) are the NATS
- * script's W. Writes bench/results/peers.json.
+ * Like for like: NATS 2.9 does not fsync each write (it syncs every 2 minutes); RabbitMQ's
+ * quorum queues fsync their Raft log before confirming, as Flotilla with fsync always
+ * does before it acknowledges. --fsync never measures Flotilla without fsync too. The
+ * publisher windows (256, 4096 records not yet acknowledged) are the peer scripts' W.
+ * Writes bench/results/peers.json.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -78,38 +81,60 @@ async function measureFlotilla(fsync: 'always' | 'never', n: number, runs: numbe
   ];
 }
 
-interface NatsSummary {
+/** One row of a peer script's summary (run-nats.sh and run-rabbitmq.sh write the same shape). */
+interface PeerSummary {
   key: string;
   msgsPerSec: { median: number; min: number; max: number };
   mbPerSec: { median: number; min: number; max: number };
   foreignCoresMax: number;
 }
 
-async function measureNats(peersDir: string, n: number, runs: number, progress: Progress): Promise<{ meta: Record<string, unknown>; summary: NatsSummary[]; command: string }> {
-  const out = 'results/nats-flotilla-sidebyside.json';
-  const args = ['run-nats.sh', '--n', String(n), '--runs', String(runs), '--replicas', '3', '--sizes', String(RECORD_BYTES), '--windows', WINDOWS.join(','), '--only', 'pub,raw', '--out', out];
-  progress.update(`NATS JetStream: bash peers/${args.join(' ')}`);
+interface PeerResult {
+  meta: Record<string, unknown>;
+  summary: PeerSummary[];
+  command: string;
+}
+
+/** Runs one of the peers' scripts from `peersDir` and reads the JSON it wrote there. */
+async function runPeerScript(peersDir: string, name: string, script: string, args: string[], env: Record<string, string>, out: string, progress: Progress): Promise<PeerResult> {
+  const shownEnv = Object.entries(env).map(([k, v]) => `${k}=${v} `).join('');
+  progress.update(`${name}: ${shownEnv}bash ${script} ${args.join(' ')}`);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', args, { cwd: peersDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script, ...args], { cwd: peersDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let tail = '';
     const keep = (chunk: Buffer) => {
       tail = (tail + chunk.toString()).slice(-4000);
       const last = tail.trimEnd().split('\n').at(-1) ?? '';
-      progress.update(`NATS: ${last.slice(0, 100)}`);
+      progress.update(`${name}: ${last.slice(0, 100)}`);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`run-nats.sh exited with ${code}:\n${tail}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}:\n${tail}`))));
   });
-  const result = JSON.parse(readFileSync(join(peersDir, out), 'utf8')) as { meta: Record<string, unknown>; summary: NatsSummary[] };
-  return { ...result, command: `(cd ${peersDir} && bash ${args.join(' ')})` };
+  const result = JSON.parse(readFileSync(join(peersDir, out), 'utf8')) as { meta: Record<string, unknown>; summary: PeerSummary[] };
+  return { ...result, command: `(cd ${peersDir} && ${shownEnv}bash ${script} ${args.join(' ')})` };
 }
 
-function fromNats(s: NatsSummary): Figure {
+function measureNats(peersDir: string, n: number, runs: number, progress: Progress): Promise<PeerResult> {
+  const out = 'results/nats-flotilla-sidebyside.json';
+  const args = ['--n', String(n), '--runs', String(runs), '--replicas', '3', '--sizes', String(RECORD_BYTES), '--windows', WINDOWS.join(','), '--only', 'pub,raw', '--out', out];
+  return runPeerScript(peersDir, 'NATS JetStream', 'run-nats.sh', args, {}, out, progress);
+}
+
+/** A 3-node RabbitMQ cluster (ports 5681-5683, 25681-25683 and epmd on 127.0.0.1), stopped by its script. */
+function measureRabbitMq(peersDir: string, n: number, runs: number, progress: Progress): Promise<PeerResult> {
+  const args = ['--n', String(n), '--runs', String(runs), '--size', String(RECORD_BYTES), '--windows', WINDOWS.join(',')];
+  return runPeerScript(peersDir, 'RabbitMQ', 'run-rabbitmq.sh', args, { NODES: '3' }, 'results/rabbitmq-3node.json', progress);
+}
+
+function fromPeer(s: PeerSummary): Figure {
   const toSpread = (o: { median: number; min: number; max: number }): Spread => ({ median: o.median, min: o.min, max: o.max, runs: [o.min, o.median, o.max] });
   return { key: s.key, recordsPerSecond: toSpread(s.msgsPerSec), mbPerSecond: toSpread(s.mbPerSec) };
 }
+
+const PEERS = ['nats', 'rabbitmq'] as const;
+type Peer = (typeof PEERS)[number];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -118,58 +143,77 @@ async function main(): Promise<void> {
       n: { type: 'string', default: '50000' },
       runs: { type: 'string', default: '3' },
       fsync: { type: 'string', default: 'always,never' },
+      against: { type: 'string', default: PEERS.join(',') },
       out: { type: 'string', default: join(repoRoot, 'bench', 'results', 'peers.json') },
     },
   });
   const n = Number(values.n);
   const runs = Number(values.runs);
   const modes = values.fsync!.split(',') as Array<'always' | 'never'>;
+  const against = values.against!.split(',');
+  const unknown = against.filter((p) => !(PEERS as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new Error(`--against takes ${PEERS.join(', ')} (comma-separated), got ${unknown.join(', ')}`);
+  const wants = (peer: Peer) => against.includes(peer);
   const progress = new Progress();
   const flotilla: Record<string, Figure[]> = {};
   for (const mode of modes) flotilla[mode] = await measureFlotilla(mode, n, runs, progress);
-  const nats = await measureNats(values.peers!, n, runs, progress);
+  const nats = wants('nats') ? await measureNats(values.peers!, n, runs, progress) : null;
+  const rabbitmq = wants('rabbitmq') ? await measureRabbitMq(values.peers!, n, runs, progress) : null;
   progress.done();
 
-  const natsFigure = (key: string) => {
-    const s = nats.summary.find((x) => x.key === key);
-    return s ? fromNats(s) : null;
+  const figureOf = (peer: PeerResult | null, key: string) => {
+    const s = peer?.summary.find((x) => x.key === key);
+    return s ? fromPeer(s) : null;
   };
+  // The script names its rows by the nodes it found running: 3 unless the cluster did not form.
+  const rabbitNodes = Number(rabbitmq?.meta['members'] ?? 3);
   const rows: string[] = [];
   const cell = (f: Figure | null) => (f ? `${fmtSpread(f.recordsPerSecond, fmtInt)} | ${fmtSpread(f.mbPerSecond, (x) => fmtFixed(x, 2))}` : '– | –');
-  const ratio = (a: Figure | undefined, b: Figure | null) => (a && b ? `${fmtFixed(a.recordsPerSecond.median / b.recordsPerSecond.median, 2)}×` : '–');
+  /** "1.22× js.publish, 2.90× RabbitMQ": Flotilla's median over each peer's that was measured. */
+  const ratios = (f: Figure | undefined, peers: Array<[string, Figure | null]>) =>
+    peers.flatMap(([name, p]) => (f && p ? [`${fmtFixed(f.recordsPerSecond.median / p.recordsPerSecond.median, 2)}× ${name}`] : [])).join(', ');
   for (const w of WINDOWS) {
-    const js = natsFigure(`pub R3 ${RECORD_BYTES}B W=${w}`);
-    const raw = natsFigure(`raw R3 ${RECORD_BYTES}B W=${w}`);
-    rows.push(`| NATS JetStream R3, nats.js js.publish, W=${w} | ${cell(js)} | |`);
-    rows.push(`| NATS JetStream R3, lean publisher, W=${w} | ${cell(raw)} | |`);
+    const js = figureOf(nats, `pub R3 ${RECORD_BYTES}B W=${w}`);
+    const raw = figureOf(nats, `raw R3 ${RECORD_BYTES}B W=${w}`);
+    const qq = figureOf(rabbitmq, `pub QQ ${rabbitNodes}-node ${RECORD_BYTES}B W=${w}`);
+    if (nats) rows.push(`| NATS JetStream R3, nats.js js.publish, W=${w} | ${cell(js)} | |`, `| NATS JetStream R3, lean publisher, W=${w} | ${cell(raw)} | |`);
+    if (rabbitmq) rows.push(`| RabbitMQ quorum queue, ${rabbitNodes} nodes, confirms, W=${w} | ${cell(qq)} | |`);
     for (const mode of modes) {
       const f = flotilla[mode]!.find((x) => x.key === `publish W=${w}`);
-      rows.push(`| Flotilla R3 acks all, fsync ${mode}, W=${w} | ${cell(f ?? null)} | ${ratio(f, js)} of js.publish, ${ratio(f, raw)} of lean |`);
+      rows.push(`| Flotilla R3 acks all, fsync ${mode}, W=${w} | ${cell(f ?? null)} | ${ratios(f, [['js.publish', js], ['lean NATS', raw], ['RabbitMQ', qq]])} |`);
     }
   }
-  const con = natsFigure(`con R3 ${RECORD_BYTES}B ack=none`);
-  const conAck = natsFigure(`con R3 ${RECORD_BYTES}B ack=explicit`);
-  rows.push(`| NATS JetStream R3, pull consumer, ack none | ${cell(con)} | |`);
-  rows.push(`| NATS JetStream R3, pull consumer, ack explicit | ${cell(conAck)} | |`);
+  const con = figureOf(nats, `con R3 ${RECORD_BYTES}B ack=none`);
+  const conAck = figureOf(nats, `con R3 ${RECORD_BYTES}B ack=explicit`);
+  const qqCon = figureOf(rabbitmq, `con QQ ${rabbitNodes}-node ${RECORD_BYTES}B ack each`);
+  if (nats) rows.push(`| NATS JetStream R3, pull consumer, ack none | ${cell(con)} | |`, `| NATS JetStream R3, pull consumer, ack explicit | ${cell(conAck)} | |`);
+  if (rabbitmq) rows.push(`| RabbitMQ quorum queue, ${rabbitNodes} nodes, prefetch 1,000, ack each | ${cell(qqCon)} | |`);
   for (const mode of modes) {
     const f = flotilla[mode]!.find((x) => x.key === 'consume');
-    rows.push(`| Flotilla consume (read back), fsync ${mode} | ${cell(f ?? null)} | ${ratio(f, con)} of ack none |`);
+    rows.push(`| Flotilla consume (read back), fsync ${mode} | ${cell(f ?? null)} | ${ratios(f, [['NATS ack none', con], ['RabbitMQ', qqCon]])} |`);
   }
+  const systems = [
+    ...(nats ? [`NATS ${String(nats.meta['server'])}: 3 nodes, R3 file stream (no fsync per write)`] : []),
+    ...(rabbitmq ? [`RabbitMQ ${String(rabbitmq.meta['serverVersion'])}: ${rabbitNodes} nodes, one quorum queue, persistent messages (fsync before confirming)`] : []),
+  ];
+  const footer = ([['NATS', nats], ['RabbitMQ', rabbitmq]] as const).flatMap(([name, peer]) =>
+    peer ? [`${name} command: \`${peer.command}\`; other-process CPU during ${name} runs (max): ${Math.max(...peer.summary.map((s) => s.foreignCoresMax))} cores.`] : [],
+  );
   const table = [
-    `1 KiB records, ${fmtInt(n)} per run, ${runs} runs, median (min–max); Flotilla: 3 brokers, 1 partition, replication 3, acks all; NATS ${String(nats.meta['server'])}: 3 nodes, R3 file stream (no fsync per write). ${new Date().toISOString()}`,
+    `1 KiB records, ${fmtInt(n)} per run, ${runs} runs, median (min–max); Flotilla: 3 brokers, 1 partition, replication 3, acks all; ${systems.join('; ')}. ${new Date().toISOString()}`,
     '',
-    '| system / config | records/s | MB/s | Flotilla ÷ NATS |',
+    '| system / config | records/s | MB/s | Flotilla ÷ peer |',
     '|---|---:|---:|---|',
     ...rows,
     '',
-    `NATS command: \`${nats.command}\`; other-process CPU during NATS runs (max): ${Math.max(...nats.summary.map((s) => s.foreignCoresMax))} cores.`,
+    ...footer,
     ...modes.map((m) => {
       const c = flotilla[m]![0]!.cpu!;
       return `Flotilla fsync ${m} CPU (whole phase): bench ${c.benchCores}, brokers ${c.brokerCores.join(' + ')}, other processes ${c.otherCores} cores.`;
     }),
   ].join('\n');
   mkdirSync(dirname(values.out!), { recursive: true });
-  writeFileSync(values.out!, `${JSON.stringify({ date: new Date().toISOString(), n, runs, flotilla, nats, table }, null, 2)}\n`);
+  writeFileSync(values.out!, `${JSON.stringify({ date: new Date().toISOString(), n, runs, flotilla, nats, rabbitmq, table }, null, 2)}\n`);
   process.stdout.write(`${table}\n`);
 }
 

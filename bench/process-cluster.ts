@@ -53,7 +53,12 @@ export interface ProcessClusterOptions {
   host?: (id: number) => { address: string; prefix: string[] };
   /** Also append each broker's output to broker-ID.log here: the whole log, for a post-mortem. */
   logDir?: string;
+  /** The `flotilla` CLI the brokers run (another revision's build, say); default this checkout's. */
+  cli?: string;
 }
+
+/** The `broker start` flags spawn() passes: another revision's CLI must accept each of them. */
+export const BROKER_START_FLAGS = ['--id', '--listen', '--data', '--initial-cluster', '--join', '--fsync', '--log-level'];
 
 export class ProcessCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'flotilla-it-'));
@@ -94,7 +99,7 @@ export class ProcessCluster {
     const broker = this.brokers.get(id)!;
     const membership = broker.joinVia ? ['--join', broker.joinVia] : ['--initial-cluster', this.initialCluster];
     const args = [
-      CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
+      this.options.cli ?? CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(this.options.extraArgs ?? []),
     ];
@@ -163,6 +168,12 @@ export class ProcessCluster {
 
   async close(): Promise<void> {
     await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** SIGKILL every broker and delete the data, without waiting: for a process about to exit. */
+  abandon(): void {
+    for (const broker of this.brokers.values()) broker.child?.kill('SIGKILL');
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -6,63 +6,33 @@
  *   - consume throughput, reading back what was published;
  *   - publish and end-to-end latency p50/p99/p99.9 at a fixed rate of 1 KiB records;
  *   - failover time after kill -9 of a partition leader.
- * Prints one markdown table and writes bench/results/latest.json.
+ * It also reports the brokers' CPU-seconds per GB produced and per GB consumed (from /proc).
+ * Prints one markdown table and writes bench/results/latest.json; `--help` lists the options.
  *
- *   npm run bench [-- --micro] [-- --fsync never] [-- --quick] [-- --out FILE]
- *
- * --micro adds the storage, Raft and protocol micro-benchmarks' tables (about 2 minutes).
- * Throughput figures are the median of --runs runs (default 3), with min–max beside.
+ * With --baseline REV the same passes run alternately on REV's brokers and this
+ * checkout's (bench/baseline.ts builds REV, bench/compare.ts makes the table of ratios).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
+import { BASELINE_CACHE, headRevision, prepareBaseline, resolveRevision, type Revision } from './baseline.js';
 import { startBenchCluster, type BenchCluster } from './cluster.js';
+import { compare, renderComparison } from './compare.js';
 import { CpuMeter, type CpuUse } from './cpu.js';
-import { measureFailover, type FailoverResult } from './failover.js';
+import { measureFailover } from './failover.js';
+import { onInterrupt } from './interrupt.js';
 import { Progress } from './progress.js';
-import { fmtFixed, fmtInt, fmtSpread, spread, summarizeLatency, type LatencySummary, type Spread } from './stats.js';
+import type { BenchResults, RunSettings, ThroughputFigures } from './results.js';
+import { fmtFixed, fmtInt, fmtSpread, MB, spread, summarizeLatency, type LatencySummary } from './stats.js';
 import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ThroughputResult } from './workload.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export interface RunSettings {
-  fsync: 'always' | 'batch' | 'never';
-  runs: number;
-  /** Length of one full-speed publish run. */
-  publishMs: number;
-  partitions: number;
-  latencyRate: number;
-  latencyMs: number;
-  warmupMs: number;
-  failoverRuns: number;
-}
-
 const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3 };
 const QUICK: Partial<RunSettings> = { runs: 1, publishMs: 3_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1 };
-
-export interface ThroughputFigures {
-  recordBytes: number;
-  recordsPerSecond: Spread;
-  mbPerSecond: Spread;
-  records: number;
-}
-
-export interface BenchResults {
-  meta: { date: string; node: string; cpus: string; cores: number; platform: string; settings: RunSettings; commit: string | null };
-  publish: ThroughputFigures[];
-  consume: ThroughputFigures[];
-  latency: { recordBytes: number; rate: number; publish: LatencySummary; endToEnd: LatencySummary; achievedRate: number; behind: number };
-  failover: FailoverResult & { leaderElectedMs: Spread; firstAckMs: Spread };
-  /** Records acknowledged by publish runs but not read back by the consume runs. */
-  missingOnReadBack: number;
-  /** Records a consumer was handed twice (or behind one it had): must be 0. */
-  repeatedOnReadBack: number;
-  /** CPU use per phase: bench process, each broker, other processes. */
-  cpu: Record<'publish' | 'consume' | 'latency', CpuUse>;
-}
 
 function figures(recordBytes: number, results: ThroughputResult[]): ThroughputFigures {
   return {
@@ -73,23 +43,19 @@ function figures(recordBytes: number, results: ThroughputResult[]): ThroughputFi
   };
 }
 
-function gitCommit(): string | null {
-  try {
-    const head = readText(join(repoRoot, '.git', 'HEAD')).trim();
-    if (!head.startsWith('ref: ')) return head;
-    return readText(join(repoRoot, '.git', head.slice(5))).trim();
-  } catch {
-    return null;
-  }
+/** Which brokers a pass runs: this checkout's (the default) or another revision's build. */
+export interface BrokerBuild {
+  /** The `flotilla` CLI the brokers run; default this checkout's dist/. */
+  cli?: string;
+  commit: string | null;
 }
 
-function readText(path: string): string {
-  return readFileSync(path, 'utf8');
-}
+const GB = 1_000 * MB;
 
-export async function runClusterBench(settings: RunSettings, progress: Progress): Promise<BenchResults> {
-  progress.update('starting a 3-broker cluster');
-  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync });
+export async function runClusterBench(settings: RunSettings, progress: Pick<Progress, 'update' | 'done'>, brokers: BrokerBuild = { commit: headRevision(repoRoot)?.commit ?? null }): Promise<BenchResults> {
+  progress.update(`starting a 3-broker cluster${brokers.cli ? ` of ${brokers.commit?.slice(0, 7)}` : ''}`);
+  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, cli: brokers.cli });
+  const releaseInterrupt = onInterrupt(() => cluster.abandon());
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench' });
   try {
     const admin = client.admin();
@@ -192,7 +158,7 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
         cores: os.cpus().length,
         platform: `${os.platform()} ${os.release()}`,
         settings,
-        commit: gitCommit(),
+        commit: brokers.commit,
       },
       publish: sizes.map((s) => figures(s, publishRuns.get(s)!)),
       consume: sizes.map((s) => figures(s, consumeRuns.get(s)!)),
@@ -212,6 +178,10 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
       missingOnReadBack: Math.max(missingOnReadBack, tailMissing),
       repeatedOnReadBack,
       cpu,
+      brokerCpuSecondsPerGB: {
+        produced: cpu.publish.brokerSeconds / (bytesOf(publishRuns) / GB),
+        consumed: cpu.consume.brokerSeconds / (bytesOf(consumeRuns) / GB),
+      },
     };
   } catch (err) {
     progress.done();
@@ -221,7 +191,12 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
     progress.update('stopping the cluster');
     await client.close().catch(() => undefined);
     await cluster.close();
+    releaseInterrupt();
   }
+}
+
+function bytesOf(runs: Map<number, ThroughputResult[]>): number {
+  return [...runs.values()].flat().reduce((n, r) => n + r.bytes, 0);
 }
 
 /** The one table of SPEC section 7. */
@@ -239,6 +214,9 @@ export function renderTable(r: BenchResults): string {
   const lat = (x: LatencySummary) => `p50 ${ms(x.p50)} / p99 ${ms(x.p99)} / p99.9 ${ms(x.p999)} ms`;
   rows.push([`publish latency (send → ack), ${fmtInt(l.rate)} records/s of ${l.recordBytes} B`, lat(l.publish), `max ${ms(l.publish.max)} ms, ${fmtInt(l.publish.count)} records`]);
   rows.push([`end-to-end latency (send → consumer), same run`, lat(l.endToEnd), `max ${ms(l.endToEnd.max)} ms, ${fmtInt(l.endToEnd.count)} records`]);
+  const perGB = (value: number, phase: CpuUse) => [`${fmtFixed(value, 1)} CPU-s/GB`, `${fmtFixed(phase.brokerSeconds, 1)} CPU-s over ${fmtFixed(phase.brokerSeconds / value, 3)} GB`];
+  rows.push([`broker CPU per GB produced (publish runs, 3 brokers together)`, ...perGB(r.brokerCpuSecondsPerGB.produced, r.cpu.publish)]);
+  rows.push([`broker CPU per GB consumed (consume runs, 3 brokers together)`, ...perGB(r.brokerCpuSecondsPerGB.consumed, r.cpu.consume)]);
   const f = r.failover;
   rows.push([`failover after kill -9 of the leader: new leader in metadata`, `${fmtSpread(f.leaderElectedMs, fmtInt)} ms`, `${f.runs.length} kills`]);
   rows.push([`failover after kill -9 of the leader: producer's next ack`, `${fmtSpread(f.firstAckMs, fmtInt)} ms`, `${fmtInt(f.acked)} acked, ${f.lost} lost`]);
@@ -254,7 +232,7 @@ export function renderTable(r: BenchResults): string {
   return lines.join('\n');
 }
 
-async function runMicroBenchmarks(progress: Progress): Promise<string> {
+async function runMicroBenchmarks(progress: Pick<Progress, 'update'>): Promise<string> {
   const parts: string[] = [];
   progress.update('micro: protocol');
   const { runProtocolBench } = await import('./protocol.js');
@@ -278,30 +256,124 @@ async function runMicroBenchmarks(progress: Progress): Promise<string> {
   return parts.join('\n');
 }
 
-async function main(): Promise<void> {
+export const USAGE = `Usage: npm run bench -- [options]
+
+3 brokers of this checkout on 127.0.0.1 (each its own process, fsync always), replication 3,
+acks all: publish and consume throughput, publish and end-to-end latency at a fixed rate,
+the brokers' CPU-seconds per GB produced and consumed, failover after kill -9 of a leader.
+
+Options:
+  --quick          1 run of each, shorter publish and latency runs (about 30 s)
+  --runs N         runs of each throughput measure (default 3); with --baseline, rounds per revision
+  --fsync MODE     always (default), batch or never
+  --micro          also the storage, Raft and protocol micro-benchmarks (about 2 minutes)
+  --baseline REV   compare this checkout with REV (a commit, tag, branch or HEAD~N): build REV in a
+                   temporary git worktree (npm ci from its lockfile, npm run build), kept by commit
+                   in ${BASELINE_CACHE} for the next time; then run the measurements in
+                   alternating rounds on REV's brokers and on this checkout's (baseline, head,
+                   baseline, head, ...; --runs rounds each; one cluster at a time) and print
+                   baseline, head and head / baseline of the medians. The load generator is this
+                   checkout's for both, so only the brokers differ.
+  --out FILE       results JSON (default bench/results/latest.json, with --baseline
+                   bench/results/baseline.json)
+  -h, --help       this text
+`;
+
+export interface BenchOptions {
+  settings: RunSettings;
+  micro: boolean;
+  /** A revision to compare with, or null for the standard table alone. */
+  baseline: string | null;
+  out: string;
+  help: boolean;
+}
+
+/** The command line of `npm run bench`, checked; errors say what each option takes. */
+export function parseBenchArgs(args: string[]): BenchOptions {
   const { values } = parseArgs({
+    args,
     options: {
       micro: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       fsync: { type: 'string', default: 'always' },
       runs: { type: 'string' },
-      out: { type: 'string', default: join(repoRoot, 'bench', 'results', 'latest.json') },
+      baseline: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (!['always', 'batch', 'never'].includes(values.fsync!)) throw new Error(`--fsync takes always, batch or never, got ${values.fsync}`);
   const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'] };
-  if (values.runs !== undefined) settings.runs = Number(values.runs);
+  if (values.runs !== undefined) {
+    settings.runs = Number(values.runs);
+    if (!Number.isInteger(settings.runs) || settings.runs < 1) throw new Error(`--runs takes a whole number of at least 1, got ${values.runs}`);
+  }
+  const baseline = values.baseline ?? null;
+  if (baseline !== null && baseline.trim() === '') throw new Error('--baseline takes a revision: a commit, tag, branch or HEAD~N');
+  if (baseline !== null && values.micro) throw new Error('--micro measures this checkout alone; run it without --baseline');
+  const out = values.out ?? join(repoRoot, 'bench', 'results', baseline === null ? 'latest.json' : 'baseline.json');
+  return { settings, micro: values.micro!, baseline, out, help: values.help! };
+}
+
+/**
+ * The standard passes on `rev`'s brokers and on this checkout's, alternating one pass at
+ * a time, `settings.runs` passes each; every pass is one run of every measure on a fresh cluster.
+ */
+async function runComparison(rev: string, settings: RunSettings, progress: Progress) {
+  const revision = resolveRevision(repoRoot, rev);
+  const head: Revision = headRevision(repoRoot) ?? { commit: 'unknown', title: 'this checkout' };
+  const build = await prepareBaseline(repoRoot, revision, (text) => progress.update(text));
+  const round: RunSettings = { ...settings, runs: 1, failoverRuns: 1 };
+  const rounds = { baseline: [] as BenchResults[], head: [] as BenchResults[] };
+  for (let i = 0; i < settings.runs; i++) {
+    const labelled = (name: string) => ({ update: (text: string) => progress.update(`round ${i + 1}/${settings.runs}, ${name}: ${text}`), done: () => progress.done() });
+    rounds.baseline.push(await runClusterBench(round, labelled(`baseline ${revision.commit.slice(0, 7)}`), { cli: build.cli, commit: build.commit }));
+    rounds.head.push(await runClusterBench(round, labelled('head'), { commit: head.commit }));
+  }
+  const baselineSide = { title: build.title, rounds: rounds.baseline };
+  const headSide = { title: head.title, rounds: rounds.head };
+  return {
+    baseline: { commit: build.commit, title: build.title, buildCached: build.cached, rounds: rounds.baseline },
+    head: { commit: head.commit, title: head.title, rounds: rounds.head },
+    comparison: compare(rounds.baseline, rounds.head),
+    table: renderComparison(baselineSide, headSide),
+  };
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const progress = new Progress();
   const started = performance.now();
-  const results = await runClusterBench(settings, progress);
-  let micro: string | null = null;
-  if (values.micro) micro = await runMicroBenchmarks(progress);
-  progress.done();
-  const table = renderTable(results);
-  mkdirSync(dirname(values.out!), { recursive: true });
-  writeFileSync(values.out!, `${JSON.stringify({ ...results, table, micro }, null, 2)}\n`);
-  process.stdout.write(`${table}\n${micro ? `\n${micro}\n` : ''}`);
-  process.stderr.write(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s, results in ${values.out}\n`);
+  let output: object;
+  let printed: string;
+  if (options.baseline !== null) {
+    const comparison = await runComparison(options.baseline, options.settings, progress);
+    progress.done();
+    output = comparison;
+    printed = comparison.table;
+  } else {
+    const results = await runClusterBench(options.settings, progress);
+    let micro: string | null = null;
+    if (options.micro) micro = await runMicroBenchmarks(progress);
+    progress.done();
+    const table = renderTable(results);
+    output = { ...results, table, micro };
+    printed = `${table}${micro ? `\n\n${micro}` : ''}`;
+  }
+  mkdirSync(dirname(options.out), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify(output, null, 2)}\n`);
+  process.stdout.write(`${printed}\n`);
+  process.stderr.write(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s, results in ${options.out}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,0 +1,45 @@
+/**
+ * What one `npm run bench` pass measures (bench/run.ts), as written to the results JSON;
+ * a `--baseline` comparison (bench/compare.ts) holds one of these per round and revision.
+ */
+import type { CpuUse } from './cpu.js';
+import type { FailoverResult } from './failover.js';
+import type { LatencySummary, Spread } from './stats.js';
+
+export interface RunSettings {
+  fsync: 'always' | 'batch' | 'never';
+  runs: number;
+  /** Length of one full-speed publish run. */
+  publishMs: number;
+  partitions: number;
+  latencyRate: number;
+  latencyMs: number;
+  warmupMs: number;
+  failoverRuns: number;
+}
+
+export interface ThroughputFigures {
+  recordBytes: number;
+  recordsPerSecond: Spread;
+  mbPerSecond: Spread;
+  records: number;
+}
+
+export interface BenchResults {
+  meta: { date: string; node: string; cpus: string; cores: number; platform: string; settings: RunSettings; commit: string | null };
+  publish: ThroughputFigures[];
+  consume: ThroughputFigures[];
+  latency: { recordBytes: number; rate: number; publish: LatencySummary; endToEnd: LatencySummary; achievedRate: number; behind: number };
+  failover: FailoverResult & { leaderElectedMs: Spread; firstAckMs: Spread };
+  /** Records acknowledged by publish runs but not read back by the consume runs. */
+  missingOnReadBack: number;
+  /** Records a consumer was handed twice (or behind one it had): must be 0. */
+  repeatedOnReadBack: number;
+  /** CPU use per phase: bench process, each broker, other processes. */
+  cpu: Record<'publish' | 'consume' | 'latency', CpuUse>;
+  /**
+   * CPU-seconds all brokers together spent per GB (10^9 bytes) of record payload, over the
+   * publish runs (replication and fsync included) and over the consume runs.
+   */
+  brokerCpuSecondsPerGB: { produced: number; consumed: number };
+}

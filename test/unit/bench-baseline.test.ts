@@ -1,0 +1,108 @@
+// `npm run bench -- --baseline REV`: its command line, the revision and CLI checks, and the
+// table of ratios. No timing is asserted; the passes compared here are made up.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { missingBrokerFlags, resolveRevision } from '../../bench/baseline.js';
+import { compare, fmtRatio, renderComparison } from '../../bench/compare.js';
+import type { CpuUse } from '../../bench/cpu.js';
+import type { BenchResults } from '../../bench/results.js';
+import { parseBenchArgs } from '../../bench/run.js';
+import { spread, summarizeLatency } from '../../bench/stats.js';
+
+const CLI = 'dist/client/cli/main.js';
+
+t.test('the command line: defaults, --quick with --baseline, and errors that name the option', async (t) => {
+  const plain = parseBenchArgs([]);
+  t.equal(plain.baseline, null);
+  t.equal(plain.settings.runs, 3);
+  t.match(plain.out, /bench[/\\]results[/\\]latest\.json$/);
+
+  const quick = parseBenchArgs(['--quick', '--baseline', 'HEAD~3', '--fsync', 'never']);
+  t.equal(quick.baseline, 'HEAD~3');
+  t.equal(quick.settings.runs, 1);
+  t.equal(quick.settings.fsync, 'never');
+  t.match(quick.out, /bench[/\\]results[/\\]baseline\.json$/, 'a comparison does not overwrite latest.json');
+  t.equal(parseBenchArgs(['--quick', '--runs', '4']).settings.runs, 4, '--runs wins over --quick');
+  t.equal(parseBenchArgs(['-h']).help, true);
+
+  t.throws(() => parseBenchArgs(['--runs', '0']), /--runs takes a whole number/);
+  t.throws(() => parseBenchArgs(['--fsync', 'sometimes']), /--fsync takes always, batch or never/);
+  t.throws(() => parseBenchArgs(['--baseline', 'HEAD~1', '--micro']), /--micro measures this checkout alone/);
+  t.throws(() => parseBenchArgs(['--baseline', ' ']), /--baseline takes a revision/);
+  t.throws(() => parseBenchArgs(['--base']), /Unknown option/);
+});
+
+t.test('a revision resolves to its full commit and title; an unknown one says so', async (t) => {
+  const head = resolveRevision(process.cwd(), 'HEAD');
+  t.match(head.commit, /^[0-9a-f]{40}$/);
+  t.equal(head.title.split(' ')[0], head.commit.slice(0, 7));
+  t.throws(() => resolveRevision(process.cwd(), 'no-such-revision-anywhere'), /--baseline no-such-revision-anywhere: not a commit of this repository/);
+});
+
+t.test("the broker flags the bench cluster passes: this checkout's CLI takes them all, an older help text lacks some", async (t) => {
+  t.ok(existsSync(CLI), `${CLI} is built (npm test builds first)`);
+  const help = execFileSync(process.execPath, [join(process.cwd(), CLI), 'broker', 'start', '--help'], { encoding: 'utf8' });
+  t.same(missingBrokerFlags(help), []);
+  const older = ['Options:', '  --id <n>   broker id', '  --listen <host:port>', '  --data <dir>', '  --initial-cluster <list>', '  --join <host:port>', '  --idle-timeout-ms <n>'].join('\n');
+  t.same(missingBrokerFlags(older), ['--fsync', '--log-level']);
+  t.same(missingBrokerFlags(older.replace('--id <n>', '--broker-id <n>')), ['--id', '--fsync', '--log-level'], '--idle-timeout-ms is not --id');
+});
+
+/** A made-up pass whose throughputs are `speed` and whose times and CPU are 1 / `speed`. */
+function pass(speed: number, commit: string): BenchResults {
+  const one = (n: number) => spread([n]);
+  const latency = (p50: number) => summarizeLatency([p50, p50, p50, p50 * 4]);
+  const cpu: CpuUse = { seconds: 10, benchCores: 0.5, brokerCores: [0.4, 0.4, 0.4], brokerSeconds: 12 / speed, otherCores: 0.1 };
+  return {
+    meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1 } },
+    publish: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(100_000 * speed), mbPerSecond: one(10 * speed), records: 300_000 })),
+    consume: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(500_000 * speed), mbPerSecond: one(50 * speed), records: 300_000 })),
+    latency: { recordBytes: 1024, rate: 2_000, publish: latency(4 / speed), endToEnd: latency(5 / speed), achievedRate: 2_000, behind: 0 },
+    failover: { runs: [], acked: 100, lost: 0, leaderElectedMs: one(1_000 / speed), firstAckMs: one(1_500 / speed) },
+    missingOnReadBack: 0,
+    repeatedOnReadBack: 0,
+    cpu: { publish: cpu, consume: cpu, latency: cpu },
+    brokerCpuSecondsPerGB: { produced: 20 / speed, consumed: 5 / speed },
+  };
+}
+
+t.test('ratios are head ÷ baseline of the medians over rounds, for every figure', async (t) => {
+  const rows = compare([pass(1, 'a'), pass(1.25, 'a'), pass(0.75, 'a')], [pass(2, 'b'), pass(2.5, 'b'), pass(1.5, 'b')]);
+  const byMeasure = new Map(rows.map((r) => [r.measure, r]));
+  t.equal(rows.length, 12, 'publish and consume of 2 sizes, 4 latencies, 2 CPU per GB, 2 failover times');
+  t.equal(byMeasure.get('publish, 1024 B records')!.ratio, 2);
+  t.same(byMeasure.get('publish, 1024 B records')!.head.runs, [200_000, 250_000, 150_000]);
+  t.equal(byMeasure.get('broker CPU per GB produced (publish runs, 3 brokers)')!.ratio, 0.5);
+  t.equal(byMeasure.get("failover after kill -9 of the leader: producer's next ack")!.ratio, 0.5);
+  t.equal(byMeasure.get('end-to-end latency p99, same run')!.better, 'lower');
+});
+
+t.test('"better" and "worse" only where the ranges of at least 5 rounds each do not overlap', async (t) => {
+  const rounds = (commit: string, ...speeds: number[]) => speeds.map((speed) => pass(speed, commit));
+  const apartFaster = compare(rounds('a', 1, 1.1, 0.9, 1.05, 0.95), rounds('b', 2, 2.2, 1.8, 2.1, 1.9));
+  t.equal(fmtRatio(apartFaster.find((r) => r.unit === 'records/s')!), '2.00× better');
+  t.equal(fmtRatio(apartFaster.find((r) => r.unit === 'ms')!), '0.50× better', 'shorter times are better');
+  const apartSlower = compare(rounds('a', 2, 2.2, 1.8, 2.1, 1.9), rounds('b', 1, 1.1, 0.9, 1.05, 0.95));
+  t.equal(fmtRatio(apartSlower.find((r) => r.unit === 'CPU-s/GB')!), '2.00× worse');
+  const overlapping = compare(rounds('a', 1, 1.5, 1, 1.5, 1), rounds('b', 1.2, 1.4, 1.2, 1.4, 1.2));
+  t.equal(fmtRatio(overlapping[0]!), '1.20×');
+  const threeRounds = compare(rounds('a', 1, 1.1, 0.9), rounds('b', 2, 2.2, 1.8));
+  t.equal(fmtRatio(threeRounds[0]!), '2.00×', 'ranges of 3 rounds each are apart by chance 10% of the time');
+});
+
+t.test('the table names both revisions, how the runs alternated, and that the load generator is the same', async (t) => {
+  const table = renderComparison({ title: 'aaaaaaa old broker', rounds: [pass(1, 'a'), pass(1, 'a')] }, { title: 'bbbbbbb new broker', rounds: [pass(1.25, 'b'), pass(1.25, 'b')] });
+  const lines = table.split('\n');
+  t.match(lines[0], /^Baseline aaaaaaa old broker → head bbbbbbb new broker\. 2 rounds per revision in one sitting, alternated/);
+  t.match(lines[0], /the load generator \(producer, consumer, bench client\) is head's for both, so only the brokers differ/);
+  t.equal(lines[2], '| measure | baseline aaaaaaa | head bbbbbbb | head ÷ baseline |');
+  t.ok(lines.includes('| publish, 100 B records | 100,000 (100,000–100,000) records/s | 125,000 (125,000–125,000) records/s | 1.25× |'));
+  t.ok(lines.includes('| broker CPU per GB consumed (consume runs, 3 brokers) | 5.0 (5.0–5.0) CPU-s/GB | 4.0 (4.0–4.0) CPU-s/GB | 0.80× |'));
+  t.match(table, /Other processes' CPU in cores \(of 2\), median over rounds, publish \/ consume \/ latency phases: baseline 0\.10 \/ 0\.10 \/ 0\.10; head 0\.10 \/ 0\.10 \/ 0\.10\./);
+  t.notMatch(table, /WARNING/);
+  const lossy = pass(1, 'b');
+  lossy.failover.lost = 3;
+  t.match(renderComparison({ title: 'a x', rounds: [pass(1, 'a')] }, { title: 'b y', rounds: [lossy] }), /WARNING \(head\): 3 acknowledged records were lost in failover\./);
+});
