@@ -10,7 +10,8 @@
  *
  * `--multi` runs the multi-group simulator instead (real MultiRaft instances, multi.ts);
  * `--multi --mutate-quiescence` is its mutation check: leaders quiesce while a follower
- * lacks entries (some seeds must fail).
+ * lacks entries (some seeds must fail); `--multi --mutate-group-commit`: the cycle
+ * acknowledges entries it did not sync.
  */
 import { chooseOptions, Simulation, type SimResult } from './cluster.js';
 import { chooseMultiOptions, MultiSimulation, type MultiSimResult, type MultiSimStats } from './multi.js';
@@ -28,12 +29,13 @@ interface Args {
   mutateRecovery: boolean;
   /** The multi-group simulator (real MultiRaft instances). */
   multi: boolean;
-  /** Its mutation check: leaders quiesce while a follower lacks entries. */
+  /** Its mutation checks: leaders quiesce while a follower lacks entries; acks without syncs. */
   mutateQuiescence: boolean;
+  mutateGroupCommit: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false, multi: false, mutateQuiescence: false };
+  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false, multi: false, mutateQuiescence: false, mutateGroupCommit: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -50,20 +52,24 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--mutate-recovery') out.mutateRecovery = true;
     else if (a === '--multi') out.multi = true;
     else if (a === '--mutate-quiescence') out.mutateQuiescence = out.multi = true;
+    else if (a === '--mutate-group-commit') out.mutateGroupCommit = out.multi = true;
     else throw new Error(`unknown argument ${a}; usage: [--multi] --seeds N [--from F] | --seed S [--verbose]`);
   }
   return out;
 }
 
-function report(r: SimResult | MultiSimResult, elapsedMs?: number): void {
-  console.log(`FAIL seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}): ${r.error}`);
+function report(r: SimResult | MultiSimResult, elapsedMs?: number, flags = ''): void {
+  console.log(`FAIL seed ${r.seed} (replay: npm run sim --${flags} --seed ${r.seed}): ${r.error}`);
   for (const line of r.trace) console.log(line);
   if (elapsedMs !== undefined) console.log(`  (${elapsedMs} ms)`);
 }
 
 async function mainMulti(args: Args): Promise<number> {
-  const options = (seed: number) => ({ ...chooseMultiOptions(seed), ...(args.mutateQuiescence ? { mutateQuiescence: true } : {}) });
+  const options = (seed: number) => ({ ...chooseMultiOptions(seed), mutateQuiescence: args.mutateQuiescence, mutateGroupCommit: args.mutateGroupCommit });
+  const mutated = args.mutateQuiescence || args.mutateGroupCommit;
+  const flags = ` --multi${args.mutateQuiescence ? ' --mutate-quiescence' : ''}${args.mutateGroupCommit ? ' --mutate-group-commit' : ''}`;
   if (args.mutateQuiescence) console.log('mutation: leaders quiesce while a follower lacks entries');
+  if (args.mutateGroupCommit) console.log('mutation: the cycle acknowledges entries without syncing the logs');
   if (args.seed !== undefined) {
     const opts = options(args.seed);
     console.log(`seed ${args.seed} options: ${JSON.stringify(opts)}`);
@@ -71,13 +77,13 @@ async function mainMulti(args: Args): Promise<number> {
     const r = await new MultiSimulation(opts).run();
     const ms = Math.round(performance.now() - t0);
     if (!r.ok) {
-      report(r, ms);
+      report(r, ms, flags);
       return 1;
     }
     console.log(`ok seed ${args.seed} in ${ms} ms: ${JSON.stringify(r.stats)}`);
     return 0;
   }
-  const regressions = args.regressions && !args.mutateQuiescence ? MULTI_REGRESSION_SEEDS.map((s) => s.seed) : [];
+  const regressions = args.regressions && !mutated ? MULTI_REGRESSION_SEEDS.map((s) => s.seed) : [];
   const seeds = [...regressions];
   for (let s = args.from; s < args.from + args.seeds; s++) seeds.push(s);
   const t0 = performance.now();
@@ -90,7 +96,7 @@ async function mainMulti(args: Args): Promise<number> {
     ran++;
     if (!r.ok) {
       failed++;
-      report(r);
+      report(r, undefined, flags);
       if (args.stopAtFirst) break;
     } else if (args.verbose) console.log(`ok seed ${seed}: ${JSON.stringify(r.stats)}`);
   }

@@ -65,3 +65,21 @@ t.test('a leader that quiesces while a follower lacks entries is caught', async 
   t.ok(caughtAt !== undefined, `caught within ${bound} seeds${caughtAt === undefined ? '' : ` (at seed ${caughtAt}: ${error})`}`);
   t.match(error, /State Machine Safety|Leader Completeness|not settled/, 'by a safety or settling check');
 });
+
+// Mutation check of group commit: votes and acknowledgements leave only after the cycle's
+// syncs. With the logs never synced (what `--fsync never` trades away), a leader commits
+// entries no majority holds durably, which the commit check must report.
+t.test('a cycle that acknowledges entries it did not sync is caught', async (t) => {
+  const bound = 20;
+  let caughtAt: number | undefined;
+  let error = '';
+  for (let seed = 1; seed <= bound && caughtAt === undefined; seed++) {
+    const r = await new MultiSimulation({ ...chooseMultiOptions(seed), mutateGroupCommit: true }).run();
+    if (!r.ok) {
+      caughtAt = seed;
+      error = r.error ?? '';
+    }
+  }
+  t.ok(caughtAt !== undefined, `caught within ${bound} seeds${caughtAt === undefined ? '' : ` (at seed ${caughtAt}: ${error})`}`);
+  t.match(error, /voters hold it durably/, 'by the durable-majority check');
+});

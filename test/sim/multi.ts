@@ -12,8 +12,9 @@
  * alternates busy spans (proposals of real batches, leadership transfers) with idle ones,
  * so that groups go quiet and wake again; retention moves log starts (snapshots).
  *
- * After every event the per-group invariants of invariants.ts are checked on every replica
- * the event touched (every replica after a sync completes). After the fault phase: heal,
+ * After every event the per-group invariants of invariants.ts are checked on the replicas
+ * it touched (a frame's groups; every replica of the broker after its tick, cycle or
+ * sync). After the fault phase: heal,
  * restart everyone, and require within a bound that every group has a leader, every
  * proposal is resolved, every replica holds and has committed the leader's log, and every
  * group has gone quiet again (quiescence strands no replica and leaves no group awake).
@@ -76,6 +77,8 @@ export interface MultiSimOptions {
   recoveryConcurrency: number;
   /** Mutation check: a leader quiesces while a follower lacks entries (the match rule off). */
   mutateQuiescence?: boolean;
+  /** Mutation check: the cycle acknowledges without syncing the logs (as `--fsync never` does). */
+  mutateGroupCommit?: boolean;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -296,7 +299,7 @@ export class MultiSimulation {
       transport: b.peers,
       clock: new SimClock(world),
       logger: silentLogger,
-      fsync: 'always',
+      fsync: this.opts.mutateGroupCommit ? 'never' : 'always',
       tickMs: TICK,
       electionTicks: this.opts.electionTicks,
       heartbeatTicks: this.opts.heartbeatTicks,
@@ -403,7 +406,11 @@ export class MultiSimulation {
     if (items.length === 0) return;
     for (const { group, message } of items) this.record(to, message, group);
     b.raft.deliver(items);
-    this.checkBroker(b);
+    if (this.fatal !== undefined) throw this.fatal;
+    for (const { group } of items) {
+      const replica = b.replicas.get(group);
+      if (replica) this.groups[group - 1]!.inv.check(replica);
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -530,14 +537,11 @@ export class MultiSimulation {
   // ---------------------------------------------------------------------------------------
   // Checks
 
+  /** After an event of `b`: every replica it hosts. */
   private checkBroker(b: SimBroker): void {
     if (this.fatal !== undefined) throw this.fatal;
     if (!b.up) return;
     for (const r of b.replicas.values()) this.groups[r.groupId - 1]!.inv.check(r);
-  }
-
-  private checkAll(): void {
-    for (const b of this.brokers.values()) this.checkBroker(b);
   }
 
   /**
@@ -587,19 +591,19 @@ export class MultiSimulation {
   private async stepTime(): Promise<void> {
     while (this.events.peekAt() <= this.now) {
       const ev = this.events.pop();
-      if (ev.broker !== 0) {
-        const b = this.brokers.get(ev.broker)!;
-        if (b.life !== ev.life || !b.up) continue;
+      if (ev.broker === 0) {
         ev.fn();
-        this.checkBroker(b);
-      } else {
-        ev.fn();
+        continue;
       }
+      const b = this.brokers.get(ev.broker)!;
+      if (b.life !== ev.life || !b.up) continue;
+      ev.fn();
+      // The continuations of what this event resolved belong to this broker alone.
       if (this.needsDrain) {
         this.needsDrain = false;
         await drainPromises();
-        this.checkAll();
       }
+      this.checkBroker(b);
     }
     if (this.now % TICK === 0) {
       this.stats.ticks++;
