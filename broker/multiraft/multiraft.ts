@@ -14,6 +14,8 @@
  *   leader's broker going silent (no frame for an election timeout; brokers exchange one
  *   small keep-alive frame per tick whatever the number of groups) wakes it. Only ticking
  *   stops, so safety is untouched; an idle broker's cost no longer grows with partitions.
+ * - Storage, hard state, peers and the clock are seams (./seams.ts): contracts with real
+ *   implementations in the broker and in-memory twins in the deterministic simulator.
  * - A storage failure in a cycle is fatal: the broker must not speak as if it stored what
  *   it did not, and a core with an un-advanced Ready cannot go on. `onFatal` stops the process.
  *   Not so an open refused for lack of descriptors (BROKER_BUSY) or a write refused for lack
@@ -24,15 +26,14 @@
  */
 import type { Logger } from 'pino';
 import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../raft/log.js';
-import { RaftNode, type RaftEvent, type Ready, type SoftState, type SnapshotSource } from '../raft/raft.js';
+import { RaftNode, type RaftEvent, type Ready, type SoftState, type SnapshotSource, type Status } from '../raft/raft.js';
 import type { Message, Snapshot, SnapshotMeta } from '../raft/types.js';
-import type { LogManager, PartitionLog, PartitionLogOptions } from '../storage/index.js';
+import type { PartitionLog, PartitionLogOptions } from '../storage/index.js';
 import { isLogCorruption, type LogCorruption } from '../storage/corruption.js';
-import type { HardStateJournal } from '../storage/hard-state-journal.js';
-import type { PeerTransport } from '../transport/peers.js';
 import type { FsyncMode } from '../config.js';
 import { RecoveryScheduler, type RecoveryStats } from './recovery-scheduler.js';
 import { isDiskFull, isRefusal } from '../storage/files.js';
+import { systemClock, type Clock, type GroupHardStates, type GroupLog, type GroupLogStore, type PeerSender } from './seams.js';
 
 /** What a group's state machine does with the log. Called only from the processing cycle. */
 export interface StateMachine {
@@ -78,7 +79,8 @@ export interface GroupSpec {
   preferredLeader?: number;
 }
 
-export interface Group {
+/** One group of this broker; `L` is the log type (PartitionLog in the broker, an in-memory twin in the simulator). */
+export interface Group<L extends GroupLog = PartitionLog> {
   /** Not ticking: the leader's id (ourselves when we lead it), or undefined when awake. */
   quiescedUnder?: number;
   /** Leader: consecutive ticks the group has been idle. */
@@ -86,16 +88,19 @@ export interface Group {
   readonly groupId: number;
   readonly logName: string;
   readonly node: RaftNode;
-  readonly log: PartitionLog;
+  readonly log: L;
   readonly stateMachine: StateMachine;
 }
 
-export interface MultiRaftOptions {
+/** The seams (broker/multiraft/seams.ts) carry the contracts of `logs`, `hardStates`, `transport` and `clock`. */
+export interface MultiRaftOptions<L extends GroupLog = PartitionLog> {
   id: number;
-  logs: LogManager;
+  logs: GroupLogStore<L>;
   /** Term and vote of every group, made durable together once per cycle. */
-  hardStates: HardStateJournal;
-  transport: PeerTransport;
+  hardStates: GroupHardStates;
+  transport: PeerSender;
+  /** Ticks, deferrals and the time; the system clock by default. */
+  clock?: Clock;
   logger: Logger;
   fsync: FsyncMode;
   tickMs: number;
@@ -115,22 +120,24 @@ export interface MultiRaftOptions {
 /** A Raft decision of one group, or a change of its quiescence (decided here, not in the core). */
 export type GroupEvent = RaftEvent | { event: 'quiesce' } | { event: 'wake' };
 
-export class MultiRaft {
-  private readonly groups = new Map<number, Group>();
+export class MultiRaft<L extends GroupLog = PartitionLog> {
+  private readonly groups = new Map<number, Group<L>>();
   /** Groups reported corrupt and not yet created again. */
   private readonly corrupt = new Set<number>();
 
-  private readonly dirty = new Set<Group>();
+  private readonly dirty = new Set<Group<L>>();
   private cycleRunning = false;
   private cycleScheduled = false;
   private tickDeferred = false;
-  private tickTimer: NodeJS.Timeout | null = null;
+  private stopTicking: (() => void) | undefined;
+  private readonly clock: Clock;
   private stopped = false;
   private readonly recovery: RecoveryScheduler | undefined;
   /** Groups granted a recovery permit while they waited: resumed at the start of the next cycle. */
   private resumes: Array<{ groupId: number; peer: number }> = [];
 
-  constructor(private readonly options: MultiRaftOptions) {
+  constructor(private readonly options: MultiRaftOptions<L>) {
+    this.clock = options.clock ?? systemClock;
     if (options.recoveryConcurrency > 0) {
       // A holder whose follower made no progress for two election timeouts gives its permit up.
       this.recovery = new RecoveryScheduler(options.recoveryConcurrency, (groupId, peer) => this.queueResume(groupId, peer), 2 * options.electionTicks);
@@ -138,14 +145,14 @@ export class MultiRaft {
   }
 
   start(): void {
-    this.tickTimer = setInterval(() => this.tickAll(), this.options.tickMs);
+    this.stopTicking = this.clock.every(this.options.tickMs, () => this.tickAll());
   }
 
-  get(groupId: number): Group | undefined {
+  get(groupId: number): Group<L> | undefined {
     return this.groups.get(groupId);
   }
 
-  all(): IterableIterator<Group> {
+  all(): IterableIterator<Group<L>> {
     return this.groups.values();
   }
 
@@ -154,7 +161,7 @@ export class MultiRaft {
    * reads the whole log (configuration entries); a corrupt batch it meets is cut off
    * (storage remembers the loss) and the node started again on what is left.
    */
-  create(spec: GroupSpec): Group {
+  create(spec: GroupSpec): Group<L> {
     const existing = this.groups.get(spec.groupId);
     if (existing) return existing;
     const log = this.options.logs.open(spec.logName, spec.logOptions);
@@ -189,7 +196,7 @@ export class MultiRaft {
     if (spec.preferredLeader !== undefined && node.currentTerm === 0 && log.lastIndex() < log.firstIndex()) {
       node.arrangeFirstElection(spec.preferredLeader === this.options.id);
     }
-    const group: Group = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
+    const group: Group<L> = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
     this.groups.set(spec.groupId, group);
     this.corrupt.delete(spec.groupId);
     this.markDirty(group);
@@ -202,7 +209,7 @@ export class MultiRaft {
    * (broker/raft README, "Lost entries"). The `lost-entries` file beside the log keeps that
    * fact across a crash until the journal has it and the group has caught up.
    */
-  private startingHardState(spec: GroupSpec, log: PartitionLog): HardState {
+  private startingHardState(spec: GroupSpec, log: L): HardState {
     // Data directories written before the journal kept a file per group.
     const saved = this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load();
     if (!log.lostEntries) return saved;
@@ -216,7 +223,7 @@ export class MultiRaft {
    * For a state machine loaded from a snapshot: a log that does not continue it (its start
    * is past it, a different entry at its index, or a repair cut below it) is reset to it.
    */
-  private continueFromSnapshot(groupId: number, log: PartitionLog, snap: SnapshotMeta): void {
+  private continueFromSnapshot(groupId: number, log: L, snap: SnapshotMeta): void {
     const continues =
       snap.index < 0
         ? log.firstIndex() === 0
@@ -238,7 +245,7 @@ export class MultiRaft {
     if (this.corrupt.has(groupId) || this.stopped) return;
     this.corrupt.add(groupId);
     this.options.logger.error({ group: groupId, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'corrupt batch found; this replica stops serving it and repairs itself');
-    setImmediate(() => this.options.onCorruption(groupId, error));
+    this.clock.soon(() => this.options.onCorruption(groupId, error));
   }
 
   /**
@@ -247,14 +254,14 @@ export class MultiRaft {
    * group is taken out at once, as if its process had crashed, and reported for repair.
    * Returns false for any other error.
    */
-  private quarantineOnCorruption(group: Group, error: unknown): boolean {
+  private quarantineOnCorruption(group: Group<L>, error: unknown): boolean {
     if (!isLogCorruption(error)) return false;
     if (this.groups.get(group.groupId) === group) this.takeOut(group);
     this.reportCorruption(group.groupId, error);
     return true;
   }
 
-  private takeOut(group: Group): void {
+  private takeOut(group: Group<L>): void {
     this.groups.delete(group.groupId);
     this.dirty.delete(group);
     this.recovery?.forgetGroup(group.groupId);
@@ -265,9 +272,9 @@ export class MultiRaft {
    * cycle uses it and its log has nothing in flight. The owner then cuts the log and calls
    * `create` again with a fresh state machine.
    */
-  async quarantine(group: Group): Promise<void> {
+  async quarantine(group: Group<L>): Promise<void> {
     if (this.groups.get(group.groupId) === group) this.takeOut(group);
-    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (this.cycleRunning) await new Promise<void>((resolve) => this.clock.after(1, resolve));
     await group.log.flush().catch(() => undefined);
   }
 
@@ -305,7 +312,7 @@ export class MultiRaft {
   }
 
   /** Appends a batch at the group's leader; throws NOT_LEADER elsewhere. Patches the batch in place. */
-  propose(group: Group, batch: Buffer): { index: number; term: number } {
+  propose(group: Group<L>, batch: Buffer): { index: number; term: number } {
     this.wake(group);
     try {
       return group.node.propose(batch);
@@ -328,7 +335,7 @@ export class MultiRaft {
    * acknowledging until space returns; it is not caught up, so leader balancing does not
    * hand the group back before then.
    */
-  private handOffFromFullDisk(group: Group): void {
+  private handOffFromFullDisk(group: Group<L>): void {
     const status = group.node.status();
     if (status.role !== 'leader' || status.transferee !== 0) return;
     const candidates = status.membership.voters
@@ -349,14 +356,14 @@ export class MultiRaft {
 
   /** At most one warning per 10 s: a full disk refuses every write until space returns. */
   private warnDiskFull(groupId: number | undefined, error: unknown): void {
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.lastDiskFullWarning < 10_000) return;
     this.lastDiskFullWarning = now;
     this.options.logger.warn({ group: groupId, err: error }, 'disk full: this broker stores and acknowledges nothing new until space is freed; it keeps serving reads');
   }
 
   /** Runs `action` on the node (transfer, config change) and schedules the work it makes. */
-  withNode<T>(group: Group, action: (node: RaftNode) => T): T {
+  withNode<T>(group: Group<L>, action: (node: RaftNode) => T): T {
     this.wake(group);
     try {
       return action(group.node);
@@ -385,7 +392,7 @@ export class MultiRaft {
     this.options.transport.keepAlive();
     this.recovery?.tick((groupId, peer) => this.recoveringMatch(groupId, peer));
     const silenceMs = this.options.electionTicks * this.options.tickMs;
-    const now = Date.now();
+    const now = this.clock.now();
     const silent = new Map<number, boolean>();
     const isSilent = (peer: number) => {
       let answer = silent.get(peer);
@@ -434,7 +441,7 @@ export class MultiRaft {
    * A leader quiesces its group once every member holds and has been told everything
    * committed, nothing is in flight, unsynced or unapplied, and no transfer is running.
    */
-  private maybeQuiesceLeader(group: Group): void {
+  private maybeQuiesceLeader(group: Group<L>): void {
     const status = group.node.status();
     const members = [...status.membership.voters, ...status.membership.learners].filter((id) => id !== this.options.id);
     const idle =
@@ -442,10 +449,7 @@ export class MultiRaft {
       status.commit === status.lastIndex &&
       status.applied === status.commit &&
       status.stableIndex === status.lastIndex &&
-      members.every((id) => {
-        const pr = status.progress[id];
-        return pr !== undefined && pr.match === status.lastIndex && pr.inflight === 0 && pr.recentActive && this.options.transport.isConnected(id);
-      });
+      members.every((id) => this.memberCaughtUp(status, id));
     group.idleTicks = idle ? group.idleTicks + 1 : 0;
     if (group.idleTicks < MultiRaft.QUIESCE_AFTER_TICKS) return;
     group.quiescedUnder = this.options.id;
@@ -455,8 +459,18 @@ export class MultiRaft {
     }
   }
 
+  /**
+   * Whether member `id` holds the leader's whole log (so the quiesce heartbeat's commit,
+   * which is not capped by its match, names entries it holds), nothing is in flight to it,
+   * and it is reachable. Protected only so that the simulator's mutation check can break it.
+   */
+  protected memberCaughtUp(status: Status, id: number): boolean {
+    const pr = status.progress[id];
+    return pr !== undefined && pr.match === status.lastIndex && pr.inflight === 0 && pr.recentActive && this.options.transport.isConnected(id);
+  }
+
   /** The leader told us it went quiet: stop our election clock while it stays reachable. */
-  private quiesceFollower(group: Group, message: Message): void {
+  private quiesceFollower(group: Group<L>, message: Message): void {
     const node = group.node;
     if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term && group.quiescedUnder !== message.from) {
       group.quiescedUnder = message.from;
@@ -468,19 +482,19 @@ export class MultiRaft {
    * Whether a message ends a group's quiet: anything but heartbeats from the leader it is
    * quiet under (one may trail the quiesce heartbeat) and plain answers to heartbeats.
    */
-  private wakes(group: Group, message: Message): boolean {
+  private wakes(group: Group<L>, message: Message): boolean {
     if (group.quiescedUnder === undefined) return false;
     if (message.type === 'heartbeatResp') return message.reject === true;
     return !(message.type === 'heartbeat' && message.from === group.quiescedUnder);
   }
 
-  private wake(group: Group): void {
+  private wake(group: Group<L>): void {
     if (group.quiescedUnder !== undefined) this.emit(group, { event: 'wake' });
     group.quiescedUnder = undefined;
     group.idleTicks = 0;
   }
 
-  private emit(group: Group, event: GroupEvent): void {
+  private emit(group: Group<L>, event: GroupEvent): void {
     try {
       this.options.trace?.(group.groupId, event);
     } catch {
@@ -488,7 +502,7 @@ export class MultiRaft {
     }
   }
 
-  private markDirty(group: Group): void {
+  private markDirty(group: Group<L>): void {
     this.dirty.add(group);
     this.schedule();
   }
@@ -496,7 +510,7 @@ export class MultiRaft {
   private schedule(): void {
     if (this.cycleScheduled || this.cycleRunning || this.stopped) return;
     this.cycleScheduled = true;
-    setImmediate(() => {
+    this.clock.soon(() => {
       this.cycleScheduled = false;
       void this.cycle();
     });
@@ -538,7 +552,7 @@ export class MultiRaft {
         this.recovery?.release(groupId, peer);
       }
     }
-    const work: Array<{ group: Group; rd: Ready }> = [];
+    const work: Array<{ group: Group<L>; rd: Ready }> = [];
     for (const group of this.dirty) {
       if (this.groups.get(group.groupId) !== group) continue;
       try {
@@ -563,7 +577,7 @@ export class MultiRaft {
       } catch (error) {
         if (!isRefusal(error) || this.stopped) throw error;
         if (isDiskFull(error)) this.warnDiskFull(undefined, error);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
+        await new Promise<void>((resolve) => this.clock.after(Math.min(1000, 10 * 2 ** attempt), resolve));
       }
     }
 
@@ -580,7 +594,7 @@ export class MultiRaft {
     return true;
   }
 
-  private async persist(work: ReadonlyArray<{ group: Group; rd: Ready }>): Promise<void> {
+  private async persist(work: ReadonlyArray<{ group: Group<L>; rd: Ready }>): Promise<void> {
     const durable: Array<Promise<void>> = [];
     for (const { group, rd } of work) {
       if (rd.snapshot) group.stateMachine.persistSnapshot?.(rd.snapshot);
@@ -601,13 +615,13 @@ export class MultiRaft {
     }
   }
 
-  private send(group: Group, messages: Message[]): void {
+  private send(group: Group<L>, messages: Message[]): void {
     for (const m of messages) this.options.transport.send(m.to, group.groupId, m);
   }
 
   /** Stops ticking and processing; in-flight storage work finishes on its own. */
   stop(): void {
     this.stopped = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.stopTicking?.();
   }
 }

@@ -14,15 +14,14 @@
  */
 import { buildBatch } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { isRecovering, lostEntriesHardState, type Entry, type HardState } from '../../broker/raft/log.js';
+import { isRecovering, lostEntriesHardState, type HardState } from '../../broker/raft/log.js';
 import type { Message } from '../../broker/raft/types.js';
-import { MemoryLog, mix, type LogHasher } from '../../broker/raft/memory-log.js';
+import { MemoryLog } from '../../broker/raft/memory-log.js';
 import type { Membership } from '../../broker/raft/membership.js';
 import { RaftNode, type Ready, type RecoveryGate } from '../../broker/raft/raft.js';
 import { Rng } from './prng.js';
-
-/** Index before the first entry: logs start empty at offset 0, as partition logs on disk do. */
-const LOG_START = -1;
+import { Timeline } from './timeline.js';
+import { GroupInvariants, LOG_START, SimFailure, freshLife, type CheckedReplica } from './invariants.js';
 
 export const TICK = 10;
 
@@ -149,8 +148,6 @@ function pickOptions(seed: number): SimOptions {
   return o;
 }
 
-export class SimFailure extends Error {}
-
 /**
  * A stingy recovery gate: refuses permits at random and grants them on later ticks, the
  * way the broker's scheduler makes groups wait their turn. Safety must not notice; liveness
@@ -196,7 +193,7 @@ interface StartMeta {
   membership: Membership;
 }
 
-interface SimNode {
+interface SimNode extends CheckedReplica {
   id: number;
   up: boolean;
   raft: RaftNode;
@@ -209,22 +206,10 @@ interface SimNode {
   restartAt: number;
   pausedUntil: number;
   syncing?: { rd: Ready; doneAt: number };
-  /** This life's highest commit seen, and the state machine's applied index. */
-  lastCommit: number;
-  appliedIndex: number;
-  /** Leader Append-Only bookkeeping: the term it leads in and its last entry then. */
-  ledTerm: number;
-  ledLast: number;
-  ledHash: number;
   /** This life's recovery gate, when the seed uses one. */
   gate?: SimRecoveryGate;
   /** Crashed by the lost-entries fault: storage cuts its durable log when it restarts. */
   loseOnRestart?: boolean;
-}
-
-interface Pending {
-  index: number;
-  term: number;
 }
 
 interface TraceEvent {
@@ -234,7 +219,7 @@ interface TraceEvent {
   m?: Message;
 }
 
-function describe(m: Message): string {
+export function describe(m: Message): string {
   const base = `${m.type} ${m.from}→${m.to} t${m.term}`;
   switch (m.type) {
     case 'append':
@@ -264,69 +249,12 @@ export interface SimResult {
   stats: { ticks: number; committed: number; acked: number; lost: number; elections: number; crashes: number; snapshots: number; messages: number; diskLosses: number; recovered: number };
 }
 
-/** A min-heap of messages by delivery time (ties by send order). */
-class MessageQueue {
-  private at: number[] = [];
-  private seq: number[] = [];
-  private msgs: Message[] = [];
-  private n = 0;
-  private counter = 0;
-
-  get size(): number {
-    return this.n;
-  }
-  peekAt(): number {
-    return this.n > 0 ? this.at[0]! : Infinity;
-  }
-  push(at: number, m: Message): void {
-    let i = this.n++;
-    const s = this.counter++;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.at[p]! < at || (this.at[p] === at && this.seq[p]! < s)) break;
-      this.at[i] = this.at[p]!;
-      this.seq[i] = this.seq[p]!;
-      this.msgs[i] = this.msgs[p]!;
-      i = p;
-    }
-    this.at[i] = at;
-    this.seq[i] = s;
-    this.msgs[i] = m;
-  }
-  pop(): Message {
-    const top = this.msgs[0]!;
-    const n = --this.n;
-    const at = this.at[n]!;
-    const s = this.seq[n]!;
-    const m = this.msgs[n]!;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && (this.at[r]! < this.at[l]! || (this.at[r] === this.at[l] && this.seq[r]! < this.seq[l]!)) ? r : l;
-      if (at < this.at[c]! || (at === this.at[c] && s < this.seq[c]!)) break;
-      this.at[i] = this.at[c]!;
-      this.seq[i] = this.seq[c]!;
-      this.msgs[i] = this.msgs[c]!;
-      i = c;
-    }
-    this.at[i] = at;
-    this.seq[i] = s;
-    this.msgs[i] = m;
-    this.msgs.length = n;
-    this.at.length = n;
-    this.seq.length = n;
-    return top;
-  }
-}
-
 export class Simulation {
   readonly opts: SimOptions;
   private readonly rng: Rng;
   private now = 0;
   private readonly nodes = new Map<number, SimNode>();
-  private readonly queue = new MessageQueue();
+  private readonly queue = new Timeline<Message>();
   private readonly blocked = new Set<number>();
   /** FIFO links: the latest delivery time scheduled per link. */
   private readonly linkClock = new Map<number, number>();
@@ -338,25 +266,12 @@ export class Simulation {
   private initial: Membership;
   private faults = true;
 
-  // Invariant state ----------------------------------------------------------------------
-  /** (index, term) → rolling hash of the log up to that entry, over all logs ever. */
-  private readonly hashes = new Map<number, Map<number, number>>();
-  private readonly leaderOfTerm = new Map<number, number>();
-  /** Committed entries by index: term, hash, and the term in which it was first seen committed. */
-  private readonly committed = new Map<number, { term: number; hash: number }>();
-  /** Per term, the highest index known committed by then (Leader Completeness checks). */
-  private readonly commitByTerm: Array<{ term: number; index: number }> = [];
-  private readonly appliedAt = new Map<number, number>();
-  /** node * 2^32 + term → candidate it granted a vote to. */
-  private readonly grants = new Map<number, number>();
-  private readonly pending: Pending[] = [];
-  private readonly acked = new Map<number, number>();
+  private readonly inv: GroupInvariants;
   private readonly trace: TraceEvent[] = [];
-  private stats = { ticks: 0, committed: 0, acked: 0, lost: 0, elections: 0, crashes: 0, snapshots: 0, messages: 0, diskLosses: 0, recovered: 0 };
+  private stats = { ticks: 0, crashes: 0, snapshots: 0, messages: 0, diskLosses: 0, recovered: 0 };
   /** The follower whose acknowledgement a leader counted last, and when (the lost-entries fault aims at it). */
   private lastAck = { id: 0, at: -Infinity };
   private membershipGoal: 'addLearner' | 'promote' | 'remove' = 'addLearner';
-  private readonly hasher: LogHasher;
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -365,23 +280,23 @@ export class Simulation {
     const learners = opts.learner ? [opts.nodes + 1] : [];
     this.initial = { voters, learners };
     this.nextId = opts.nodes + (opts.learner ? 2 : 1);
-    this.hasher = {
-      base: (index, term) => {
-        if (index === LOG_START) return 0x811c9dc5;
-        const h = this.hashes.get(index)?.get(term);
-        if (h === undefined) this.fail(`snapshot boundary ${index}/${term} is not an entry of any log`);
-        return h!;
+    this.inv = new GroupInvariants({
+      replica: (id) => this.nodes.get(id),
+      record: (node, what) => this.record(node, what),
+      onNewLeader: (n, term) => {
+        if (this.faults && this.rng.chance(this.opts.leaderChurn)) {
+          // Either within a few message delays (before or while its first entries replicate),
+          // or the moment its commit index first moves (before followers learn of it).
+          const at = this.rng.chance(0.7) ? Infinity : this.now + (this.rng.chance(0.3) ? 0 : this.rng.range(1, 6 * this.opts.maxDelay));
+          this.churn.push({ id: n.id, term, at });
+        }
       },
-      chain: (prev, e) => {
-        const h = mix(mix(mix(prev, e.index), e.term), e.data.readUInt32BE(17));
-        let byTerm = this.hashes.get(e.index);
-        if (!byTerm) this.hashes.set(e.index, (byTerm = new Map()));
-        const seen = byTerm.get(e.term);
-        if (seen === undefined) byTerm.set(e.term, h);
-        else if (seen !== h) this.fail(`Log Matching: two logs hold entry ${e.index}/${e.term} after different histories`);
-        return h;
+      onLeaderCommit: (n) => {
+        for (const ch of this.churn) {
+          if (ch.at === Infinity && ch.id === n.id && ch.term === n.raft.currentTerm) ch.at = this.now + (this.rng.chance(0.5) ? 0 : this.rng.int(this.opts.maxDelay));
+        }
       },
-    };
+    });
     for (const id of [...voters, ...learners]) this.spawn(id, this.initial);
   }
 
@@ -390,7 +305,7 @@ export class Simulation {
 
   private spawn(id: number, membership: Membership): SimNode {
     // Logs start empty at offset 0, as partition logs on disk do (the first entry is offset 0).
-    const log = new MemoryLog<StartMeta>(this.hasher, { index: LOG_START, term: 0, meta: { membership } });
+    const log = new MemoryLog<StartMeta>(this.inv.hasher, { index: LOG_START, term: 0, meta: { membership } });
     const period = this.opts.tickSkew ? this.rng.range(TICK - 2, TICK + 2) : TICK;
     const node = {
       id,
@@ -402,11 +317,7 @@ export class Simulation {
       nextTickAt: this.now + this.rng.int(period) + 1,
       restartAt: 0,
       pausedUntil: 0,
-      lastCommit: LOG_START,
-      appliedIndex: LOG_START,
-      ledTerm: 0,
-      ledLast: LOG_START,
-      ledHash: 0,
+      ...freshLife(log),
     } as SimNode;
     node.raft = this.makeRaft(node);
     this.nodes.set(id, node);
@@ -532,12 +443,7 @@ export class Simulation {
   }
 
   private send(m: Message): void {
-    if (m.type === 'voteResp' && !m.reject) {
-      const key = m.from * 0x1_0000_0000 + m.term;
-      const prev = this.grants.get(key);
-      if (prev !== undefined && prev !== m.to) this.fail(`node ${m.from} voted for ${prev} and ${m.to} in term ${m.term}`);
-      this.grants.set(key, m.to);
-    }
+    this.inv.noteSent(m);
     this.stats.messages++;
     if (this.faults && this.rng.chance(this.opts.dropRate)) return;
     const copies = this.faults && this.rng.chance(this.opts.dupRate) ? 2 : 1;
@@ -588,10 +494,7 @@ export class Simulation {
   private finishReady(n: SimNode, rd: Ready): void {
     if (rd.hardState) {
       const h = rd.hardState;
-      if (h.term < n.hard.term) this.fail(`node ${n.id} persists term ${h.term} below its durable term ${n.hard.term}`);
-      if (h.term === n.hard.term && n.hard.vote !== 0 && h.vote !== n.hard.vote) {
-        this.fail(`node ${n.id} changes its durable vote in term ${h.term} from ${n.hard.vote} to ${h.vote}`);
-      }
+      this.inv.notePersisted(n.id, n.hard, h);
       if (isRecovering(n.hard) && !isRecovering(h)) {
         this.stats.recovered++;
         this.record(n.id, `recovered (was recovering up to ${n.hard.recoverTo}; log [${n.log.firstIndex()}, ${n.log.lastIndex()}])`);
@@ -613,26 +516,11 @@ export class Simulation {
     if (rd.snapshot) {
       const s = rd.snapshot;
       this.stats.snapshots++;
-      const c = this.committed.get(s.index);
-      if (c && c.term !== s.term) this.fail(`node ${n.id} installs snapshot ${s.index}/${s.term} but ${s.index} committed in term ${c.term}`);
-      if (s.index > n.appliedIndex) n.appliedIndex = s.index;
+      this.inv.noteSnapshot(n, s);
       this.record(n.id, `install snapshot @${s.index}/${s.term}`);
     }
-    for (const e of rd.committed) this.apply(n, e);
+    for (const e of rd.committed) this.inv.apply(n, e);
     n.raft.advance(rd);
-  }
-
-  private apply(n: SimNode, e: Entry): void {
-    if (e.index <= n.appliedIndex) this.fail(`node ${n.id} applies ${e.index} after ${n.appliedIndex}`);
-    // By (index, term) from the registry: the log may have been reset (snapshot) since this
-    // Ready was made, and Log Matching makes (index, term) name one history.
-    const h = this.hashes.get(e.index)?.get(e.term);
-    const prev = this.appliedAt.get(e.index);
-    if (prev === undefined) this.appliedAt.set(e.index, h!);
-    else if (prev !== h) this.fail(`State Machine Safety: node ${n.id} applies a different entry at ${e.index}`);
-    const c = this.committed.get(e.index);
-    if (!c || c.term !== e.term) this.fail(`node ${n.id} applies ${e.index}/${e.term}, which is not the committed entry there`);
-    n.appliedIndex = e.index;
   }
 
   /** After any input to `n`: check, drive its Ready, check again. */
@@ -650,140 +538,7 @@ export class Simulation {
   }
 
   private check(n: SimNode): void {
-    if (!n.up) return;
-    const r = n.raft;
-    const log = n.log;
-    const term = r.currentTerm;
-    if (r.currentRole === 'leader') {
-      const other = this.leaderOfTerm.get(term);
-      if (other === undefined) {
-        this.leaderOfTerm.set(term, n.id);
-        this.stats.elections++;
-      } else if (other !== n.id) this.fail(`Election Safety: ${other} and ${n.id} both lead term ${term}`);
-      if (n.ledTerm !== term) {
-        // Leader Completeness: every entry committed in an earlier term is in this log. The
-        // rolling hash makes checking the highest such entry enough.
-        let best = LOG_START;
-        for (const c of this.commitByTerm) if (c.term < term && c.index > best) best = c.index;
-        if (best >= log.firstIndex()) {
-          const c = this.committed.get(best)!;
-          if (log.hashAt(best) !== c.hash) this.fail(`Leader Completeness: leader ${n.id} of term ${term} lacks committed entry ${best}/${c.term}`);
-        }
-        n.ledTerm = term;
-        n.ledLast = log.lastIndex();
-        n.ledHash = log.hashAt(n.ledLast)!;
-        this.record(n.id, `becomes leader of term ${term}, log [${log.firstIndex()}, ${log.lastIndex()}]`);
-        if (this.faults && this.rng.chance(this.opts.leaderChurn)) {
-          // Either within a few message delays (before or while its first entries replicate),
-          // or the moment its commit index first moves (before followers learn of it).
-          const at = this.rng.chance(0.7) ? Infinity : this.now + (this.rng.chance(0.3) ? 0 : this.rng.range(1, 6 * this.opts.maxDelay));
-          this.churn.push({ id: n.id, term, at });
-        }
-      } else {
-        // Leader Append-Only.
-        if (n.ledLast >= log.firstIndex() - 1 && log.hashAt(n.ledLast) !== n.ledHash) {
-          this.fail(`Leader Append-Only: leader ${n.id} of term ${term} lost or changed entry ${n.ledLast}`);
-        }
-        n.ledLast = log.lastIndex();
-        n.ledHash = log.hashAt(n.ledLast)!;
-      }
-    } else {
-      n.ledTerm = 0;
-    }
-
-    const c = r.commitIndex;
-    if (c < n.lastCommit) this.fail(`node ${n.id}'s commit index went back from ${n.lastCommit} to ${c}`);
-    if (c > n.lastCommit) {
-      this.noteCommitted(n, n.lastCommit, c);
-      n.lastCommit = c;
-      if (r.currentRole === 'leader') this.leaderCommitted(n, c);
-    }
-  }
-
-  private noteCommitted(n: SimNode, from: number, to: number): void {
-    const log = n.log;
-    let at = Math.max(from + 1, log.firstIndex());
-    while (at <= to) {
-      const batch = log.entries(at, 1 << 16);
-      if (batch.length === 0) this.fail(`node ${n.id} commits ${to} beyond its last index ${log.lastIndex()}`);
-      for (const e of batch) {
-        if (e.index > to) break;
-        const h = log.hashAt(e.index)!;
-        const known = this.committed.get(e.index);
-        if (!known) {
-          this.committed.set(e.index, { term: e.term, hash: h });
-          this.stats.committed++;
-        } else if (known.term !== e.term || known.hash !== h) {
-          this.fail(`State Machine Safety: node ${n.id} commits ${e.index}/${e.term}, but ${e.index}/${known.term} was committed`);
-        }
-        at = e.index + 1;
-      }
-    }
-    if (log.termAt(to) === undefined && to >= log.firstIndex()) this.fail(`node ${n.id} commit ${to} is not in its log`);
-    const t = n.raft.currentTerm;
-    const last = this.commitByTerm[this.commitByTerm.length - 1];
-    if (last && last.term === t) last.index = Math.max(last.index, to);
-    else this.commitByTerm.push({ term: t, index: to });
-  }
-
-  /** A leader's commit advanced to `c`: a quorum must hold it durably; acknowledge proposals. */
-  private leaderCommitted(n: SimNode, c: number): void {
-    const r = n.raft;
-    const term = n.log.termAt(c);
-    const voters = r.members.voters;
-    let durable = 0;
-    for (const v of voters) {
-      const other = this.nodes.get(v);
-      if (!other) continue;
-      const dl = other.log;
-      // A replica recovering lost entries up to c or beyond counts: it acknowledged them, and
-      // it abstains from elections until it holds them again, which keeps them as safe.
-      if (dl.durableTermAt(c) === term || (dl.durableLastIndex() >= c && dl.firstIndex() > c) || (isRecovering(other.hard) && other.hard.recoverTo! >= c)) durable++;
-    }
-    if (durable < (voters.length >> 1) + 1) {
-      this.fail(`leader ${n.id} commits ${c} (term ${term}) but only ${durable} of ${voters.length} voters hold it durably`);
-    }
-    this.resolvePending(n, c);
-    for (const ch of this.churn) {
-      if (ch.at === Infinity && ch.id === n.id && ch.term === r.currentTerm) ch.at = this.now + (this.rng.chance(0.5) ? 0 : this.rng.int(this.opts.maxDelay));
-    }
-  }
-
-  /**
-   * Resolves proposals against a leader whose commit `c` is of its own term: acked when its
-   * committed log holds them; lost when they are of an earlier term and not in it (every
-   * later leader's log extends this committed prefix with entries of terms >= its term).
-   */
-  private resolvePending(n: SimNode, c: number): void {
-    const lt = n.raft.currentTerm;
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      const p = this.pending[i]!;
-      if (p.term > lt) continue;
-      if (p.index <= c) {
-        const t = p.index >= n.log.firstIndex() ? n.log.termAt(p.index) : this.committed.get(p.index)?.term;
-        if (t === p.term && (p.index < n.log.firstIndex() || n.log.hashAt(p.index) !== undefined)) {
-          this.acked.set(p.index, p.term);
-          this.stats.acked++;
-        } else this.stats.lost++;
-        this.pending.splice(i, 1);
-      } else if (p.term < lt) {
-        this.stats.lost++;
-        this.pending.splice(i, 1);
-      }
-    }
-  }
-
-  private finalChecks(): void {
-    for (const [index, term] of this.acked) {
-      const c = this.committed.get(index);
-      if (!c || c.term !== term) this.fail(`acknowledged entry ${index}/${term} is not in the committed log`);
-    }
-    const leader = this.currentLeader();
-    if (!leader) return;
-    for (const [index, term] of this.acked) {
-      if (index < leader.log.firstIndex()) continue;
-      if (leader.log.termAt(index) !== term) this.fail(`acknowledged entry ${index}/${term} is missing from the final leader ${leader.id}`);
-    }
+    this.inv.check(n);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -826,7 +581,7 @@ export class Simulation {
       const records = Array.from({ length: this.rng.range(1, 3) }, (_, i) => ({ value: `v${this.now}.${i}`, timestamp: 0 }));
       try {
         const { index, term } = target.raft.propose(buildBatch(records, { now: 0 }));
-        this.pending.push({ index, term });
+        this.inv.noteProposed(index, term);
         this.record(target.id, `propose → ${index}/${term}`);
       } catch (err) {
         if (!(err instanceof FlotillaError)) throw err;
@@ -1040,21 +795,26 @@ export class Simulation {
         if (this.now % TICK !== 0) continue;
         // A stale leader may have accepted proposals after the new leader's last commit.
         const l = this.leader();
-        if (l && l.log.termAt(l.raft.commitIndex) === l.raft.currentTerm) this.resolvePending(l, l.raft.commitIndex);
-        if (this.pending.length === 0 && this.currentLeader()) break;
+        if (l && l.log.termAt(l.raft.commitIndex) === l.raft.currentTerm) this.inv.resolvePending(l, l.raft.commitIndex);
+        if (this.inv.pending.length === 0 && this.currentLeader()) break;
       }
       const final = this.currentLeader();
       if (!final) this.fail(`no leader within 300 ticks after healing`);
-      if (this.pending.length > 0) {
-        const p = this.pending[0]!;
-        this.fail(`${this.pending.length} proposals unresolved 300 ticks after healing (e.g. ${p.index}/${p.term}; leader ${final.id} commit ${final.raft.commitIndex})`);
+      const pending = this.inv.pending;
+      if (pending.length > 0) {
+        const p = pending[0]!;
+        this.fail(`${pending.length} proposals unresolved 300 ticks after healing (e.g. ${p.index}/${p.term}; leader ${final.id} commit ${final.raft.commitIndex})`);
       }
-      this.finalChecks();
-      return { ok: true, seed: this.opts.seed, trace: [], stats: this.stats };
+      this.inv.finalChecks(this.currentLeader());
+      return { ok: true, seed: this.opts.seed, trace: [], stats: this.allStats() };
     } catch (err) {
       const error = err instanceof SimFailure ? err.message : `crash: ${(err as Error).stack ?? String(err)}`;
-      return { ok: false, seed: this.opts.seed, error, trace: this.formatTrace(50), stats: this.stats };
+      return { ok: false, seed: this.opts.seed, error, trace: this.formatTrace(50), stats: this.allStats() };
     }
+  }
+
+  private allStats(): SimResult['stats'] {
+    return { ...this.stats, ...this.inv.stats };
   }
 
   formatTrace(last: number): string[] {

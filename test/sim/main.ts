@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--from F] [--verbose]`
+ * `npm run sim -- --seeds N [--seed S] [--from F] [--verbose] [--multi]`
  *
  * Runs the regression seeds and N seeds from F (default 1), prints one line per failing
  * seed with the seed to replay and the last events before the failure, then a summary;
@@ -7,9 +7,15 @@
  * exits non-zero on any failure. `--seed S` replays one seed and prints what it chose.
  * `--mutate-recovery` is the mutation check of the lost-entries rule: replicas recovering
  * lost entries vote and campaign anyway, and only seeds with that fault run (some must fail).
+ *
+ * `--multi` runs the multi-group simulator instead (real MultiRaft instances, multi.ts);
+ * `--multi --mutate-quiescence` is its mutation check: leaders quiesce while a follower
+ * lacks entries (some seeds must fail); `--multi --mutate-group-commit`: the cycle
+ * acknowledges entries it did not sync.
  */
 import { chooseOptions, Simulation, type SimResult } from './cluster.js';
-import { REGRESSION_SEEDS } from './regressions.js';
+import { chooseMultiOptions, MultiSimulation, type MultiSimResult, type MultiSimStats } from './multi.js';
+import { MULTI_REGRESSION_SEEDS, REGRESSION_SEEDS } from './regressions.js';
 
 interface Args {
   seeds: number;
@@ -21,10 +27,15 @@ interface Args {
   regressions: boolean;
   /** Mutation check: recovering replicas vote anyway; only seeds with the lost-entries fault run. */
   mutateRecovery: boolean;
+  /** The multi-group simulator (real MultiRaft instances). */
+  multi: boolean;
+  /** Its mutation checks: leaders quiesce while a follower lacks entries; acks without syncs. */
+  mutateQuiescence: boolean;
+  mutateGroupCommit: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false };
+  const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false, multi: false, mutateQuiescence: false, mutateGroupCommit: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -39,19 +50,65 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--stop-at-first') out.stopAtFirst = true;
     else if (a === '--no-regressions') out.regressions = false;
     else if (a === '--mutate-recovery') out.mutateRecovery = true;
-    else throw new Error(`unknown argument ${a}; usage: --seeds N [--from F] | --seed S [--verbose]`);
+    else if (a === '--multi') out.multi = true;
+    else if (a === '--mutate-quiescence') out.mutateQuiescence = out.multi = true;
+    else if (a === '--mutate-group-commit') out.mutateGroupCommit = out.multi = true;
+    else throw new Error(`unknown argument ${a}; usage: [--multi] --seeds N [--from F] | --seed S [--verbose]`);
   }
   return out;
 }
 
-function report(r: SimResult, elapsedMs?: number): void {
-  console.log(`FAIL seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}): ${r.error}`);
+function report(r: SimResult | MultiSimResult, elapsedMs?: number, flags = ''): void {
+  console.log(`FAIL seed ${r.seed} (replay: npm run sim --${flags} --seed ${r.seed}): ${r.error}`);
   for (const line of r.trace) console.log(line);
   if (elapsedMs !== undefined) console.log(`  (${elapsedMs} ms)`);
 }
 
-function main(): number {
+async function mainMulti(args: Args): Promise<number> {
+  const options = (seed: number) => ({ ...chooseMultiOptions(seed), mutateQuiescence: args.mutateQuiescence, mutateGroupCommit: args.mutateGroupCommit });
+  const mutated = args.mutateQuiescence || args.mutateGroupCommit;
+  const flags = ` --multi${args.mutateQuiescence ? ' --mutate-quiescence' : ''}${args.mutateGroupCommit ? ' --mutate-group-commit' : ''}`;
+  if (args.mutateQuiescence) console.log('mutation: leaders quiesce while a follower lacks entries');
+  if (args.mutateGroupCommit) console.log('mutation: the cycle acknowledges entries without syncing the logs');
+  if (args.seed !== undefined) {
+    const opts = options(args.seed);
+    console.log(`seed ${args.seed} options: ${JSON.stringify(opts)}`);
+    const t0 = performance.now();
+    const r = await new MultiSimulation(opts).run();
+    const ms = Math.round(performance.now() - t0);
+    if (!r.ok) {
+      report(r, ms, flags);
+      return 1;
+    }
+    console.log(`ok seed ${args.seed} in ${ms} ms: ${JSON.stringify(r.stats)}`);
+    return 0;
+  }
+  const regressions = args.regressions && !mutated ? MULTI_REGRESSION_SEEDS.map((s) => s.seed) : [];
+  const seeds = [...regressions];
+  for (let s = args.from; s < args.from + args.seeds; s++) seeds.push(s);
+  const t0 = performance.now();
+  let failed = 0;
+  let ran = 0;
+  const totals: Partial<MultiSimStats> = {};
+  for (const seed of seeds) {
+    const r = await new MultiSimulation(options(seed)).run();
+    for (const [k, v] of Object.entries(r.stats) as Array<[keyof MultiSimStats, number]>) totals[k] = (totals[k] ?? 0) + v;
+    ran++;
+    if (!r.ok) {
+      failed++;
+      report(r, undefined, flags);
+      if (args.stopAtFirst) break;
+    } else if (args.verbose) console.log(`ok seed ${seed}: ${JSON.stringify(r.stats)}`);
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const figures = Object.entries(totals).map(([k, v]) => `${v} ${k}`).join(', ');
+  console.log(`${failed === 0 ? 'PASS' : 'FAIL'}: ${ran - failed}/${ran} multi-group seeds passed (${regressions.length} regression) in ${secs} s; ${figures}`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.multi) return mainMulti(args);
   if (args.mutateRecovery) console.log('mutation: replicas recovering lost entries vote anyway; only seeds with that fault run');
   if (args.seed !== undefined) {
     const opts = chooseOptions(args.seed);
@@ -97,4 +154,4 @@ function main(): number {
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -33,3 +33,6 @@ export const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> =
   { seed: 17931, caught: 'liveness: same as 2369' },
   { seed: 19036, caught: 'liveness: same as 2369' },
 ];
+
+/** The same ledger for the multi-group simulator (multi.ts): `npm run sim -- --multi`, multi.test.ts. */
+export const MULTI_REGRESSION_SEEDS: ReadonlyArray<{ seed: number; caught: string }> = [];
