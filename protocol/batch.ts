@@ -2,21 +2,25 @@
  * The record batch: the unit that producers build, the broker stores, Raft replicates and
  * consumers read. The client builds the bytes once; the broker checks the header and CRC,
  * patches base offset and term in place (both outside the CRC) and from then on stores,
- * replicates and serves those same bytes. Modeled on Kafka's v2 batch (KIP-98).
+ * replicates and serves those same bytes. The format is Kafka's RecordBatch v2 (KIP-98),
+ * byte for byte: a Kafka client's batch can be stored as it is, and Kafka clients read ours.
  *
  * Layout (big-endian, offsets in bytes from the start of the batch):
  *
  *   0  int64   baseOffset       patched by the partition leader      ┐ not covered
  *   8  int32   batchLength      bytes that follow this field         │ by the CRC
- *  12  uint32  term             Raft term, patched by the leader     │
- *  16  int8    magic            = 1                                  │
+ *  12  uint32  term             Raft term of the entry, patched by   │
+ *                               the leader (Kafka's partitionLeaderEpoch)
+ *  16  int8    magic            = 2 (1: this format before 0.2, read only)
  *  17  uint32  crc              CRC32C of bytes [21, end)            ┘
- *  21  int16   attributes       bit 5: control batch (no user records)
+ *  21  int16   attributes       bits 0-2 compression (0 none, 1 gzip, 2 snappy, 3 lz4,
+ *                               4 zstd), 3 timestamp type (1: log append time), 4
+ *                               transactional, 5 control, 6 delete horizon set
  *  23  int32   lastOffsetDelta  = recordCount - 1
  *  27  int64   baseTimestamp    ms since the epoch
  *  35  int64   maxTimestamp
  *  43  int64   producerId       -1 when not idempotent
- *  51  int16   producerEpoch
+ *  51  int16   producerEpoch    -1 when not idempotent
  *  53  int32   baseSequence     -1 when not idempotent
  *  57  int32   recordCount
  *  61  records
@@ -29,12 +33,17 @@
  *
  * A batch occupies offsets [baseOffset, baseOffset + lastOffsetDelta]; as a Raft entry its
  * index is its last offset. Control batches (Raft no-ops, configuration changes) hold one
- * record whose key is a 1-byte control type; consumers skip them.
+ * record whose key is Kafka's control key, int16 version (0) and int16 type (`ControlType`);
+ * consumers skip them. Magic 1 differs only there: its control key is one byte (0 no-op,
+ * 1 configuration).
  */
 import { crc32c } from '@node-rs/crc32';
 import { FlotillaError } from './errors.js';
 
-export const MAGIC = 1;
+/** The magic this version writes: Kafka's RecordBatch v2. */
+export const MAGIC = 2;
+/** Flotilla 0.1's magic: the same layout with a 1-byte control key. Read, never written. */
+export const MAGIC_V1 = 1;
 export const HEADER_SIZE = 61;
 /** Bytes before the batchLength field's count begins (baseOffset + batchLength). */
 export const LOG_OVERHEAD = 12;
@@ -56,14 +65,38 @@ export const Field = {
   recordCount: 57,
 } as const;
 
+/** Attribute bits, as Kafka defines them. */
+export const ATTR_COMPRESSION = 0x07;
+export const ATTR_LOG_APPEND_TIME = 0x08;
+export const ATTR_TRANSACTIONAL = 0x10;
 export const ATTR_CONTROL = 0x20;
+export const ATTR_DELETE_HORIZON = 0x40;
 
-/** Control record types (the 1-byte key of a control batch's single record). */
+/** Kafka's compression codecs, by the value of the attributes' low three bits. */
+const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+
+/**
+ * The types of Flotilla's control records (the int16 type of Kafka's control key). Kafka
+ * gives 0 (ABORT) and 1 (COMMIT) to transaction markers, which read_committed consumers
+ * interpret, and 2-6 to KRaft's own records (leader change, snapshot header and footer,
+ * kraft.version, voters), whose values Kafka's tools decode with Kafka's schemas. Ours
+ * carry Flotilla's payloads, so they take numbers far from Kafka's: Kafka clients treat an
+ * unknown type as nothing to act on (the Java client parses it as UNKNOWN, librdkafka logs
+ * and skips it, kafkajs never reads the key) and step over the batch's offset.
+ */
 export const ControlType = {
-  NOOP: 0,
-  CONFIG: 1,
+  /** A new leader's first entry (Raft's no-op); no payload. */
+  NOOP: 0x4600,
+  /** A group membership change; payload: the new membership as JSON. */
+  CONFIG: 0x4601,
 } as const;
 export type ControlType = (typeof ControlType)[keyof typeof ControlType];
+
+/** Kafka's control key: int16 version (0), int16 type. */
+const CONTROL_KEY_SIZE = 4;
+const CONTROL_KEY_VERSION = 0;
+/** Magic 1's 1-byte control keys. */
+const V1_CONTROL_TYPES: readonly ControlType[] = [ControlType.NOOP, ControlType.CONFIG];
 
 /** Smallest possible encoded record: length, attributes, 2 deltas, null key, null value, 0 headers. */
 const MIN_RECORD_SIZE = 7;
@@ -254,7 +287,10 @@ function writeBytes(buf: Buffer, at: number, bytes: Buffer | null): number {
 
 /** A control batch (Raft no-op or configuration change) of one record, one offset. */
 export function buildControlBatch(type: ControlType, payload: Buffer | null, now = 0): Buffer {
-  return buildBatch([{ key: Buffer.of(type), value: payload, timestamp: now }], { control: true, now });
+  const key = Buffer.alloc(CONTROL_KEY_SIZE);
+  key.writeInt16BE(CONTROL_KEY_VERSION, 0);
+  key.writeInt16BE(type, 2);
+  return buildBatch([{ key, value: payload, timestamp: now }], { control: true, now });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -294,7 +330,7 @@ export function verifyBatch(buf: Buffer): BatchHeader {
   if (header.batchLength + LOG_OVERHEAD !== buf.length) {
     throw corrupt(`length field says ${header.batchLength + LOG_OVERHEAD} bytes, frame holds ${buf.length}`);
   }
-  if (header.magic !== MAGIC) throw corrupt(`unknown magic ${header.magic}`);
+  if (!isKnownMagic(header.magic)) throw corrupt(`unknown magic ${header.magic}`);
   if (header.recordCount < 1 || header.recordCount > (buf.length - HEADER_SIZE) / MIN_RECORD_SIZE) {
     throw corrupt(`record count ${header.recordCount} does not fit in ${buf.length - HEADER_SIZE} bytes`);
   }
@@ -304,6 +340,11 @@ export function verifyBatch(buf: Buffer): BatchHeader {
   const actual = crc32c(buf.subarray(CRC_START));
   if (actual !== header.crc) throw corrupt(`CRC32C mismatch (stored ${header.crc}, computed ${actual})`);
   return header;
+}
+
+/** Magic 2, or magic 1 (written by earlier versions). */
+export function isKnownMagic(magic: number): boolean {
+  return magic === MAGIC || magic === MAGIC_V1;
 }
 
 /** True when the batch's CRC matches; cheap check used by storage recovery. */
@@ -337,23 +378,43 @@ export function termOf(buf: Buffer, at = 0): number {
   return buf.readUInt32BE(at + Field.term);
 }
 
-/** The control type and payload of a control batch. */
+/** The control type and payload of a control batch (of either magic). */
 export function readControl(buf: Buffer): { type: number; payload: Buffer | null } {
-  for (const record of records(buf)) {
-    if (!record.key || record.key.length !== 1) throw corrupt('control record without a 1-byte type key');
-    return { type: record.key[0]!, payload: record.value };
-  }
+  const magic = buf.readInt8(Field.magic);
+  for (const record of records(buf)) return { type: controlType(record.key, magic), payload: record.value };
   throw corrupt('control batch without a record');
+}
+
+function controlType(key: Buffer | null, magic: number): number {
+  if (magic === MAGIC_V1) {
+    const type = key?.length === 1 ? V1_CONTROL_TYPES[key[0]!] : undefined;
+    if (type === undefined) throw corrupt('magic 1 control record without a 1-byte type key of 0 or 1');
+    return type;
+  }
+  if (!key || key.length !== CONTROL_KEY_SIZE) throw corrupt(`control record key of ${key?.length ?? 'no'} bytes, not ${CONTROL_KEY_SIZE} (int16 version, int16 type)`);
+  const version = key.readInt16BE(0);
+  if (version !== CONTROL_KEY_VERSION) throw corrupt(`control record key version ${version}`);
+  return key.readInt16BE(2);
 }
 
 /**
  * Iterates the records of one batch without copying keys or values (they are views into
- * `buf`). Throws CORRUPT_BATCH on a record that runs past its bounds.
+ * `buf`). Throws CORRUPT_BATCH on a record that runs past its bounds, and
+ * UNSUPPORTED_VERSION on a compressed batch (its records would be garbage read as they are).
+ * With the log-append-time bit set every record's timestamp is the batch's maxTimestamp,
+ * as in Kafka.
  */
 export function* records(buf: Buffer, at = 0): Generator<RecordView> {
   const header = readBatchHeader(buf, at);
   const end = at + header.batchLength + LOG_OVERHEAD;
   if (end > buf.length) throw corrupt('batch runs past the end of the buffer');
+  const codec = header.attributes & ATTR_COMPRESSION;
+  if (codec !== 0) {
+    const name = CODECS[codec];
+    if (name === undefined) throw corrupt(`unknown compression codec ${codec} in the attributes`);
+    throw new FlotillaError('UNSUPPORTED_VERSION', `record batch at offset ${header.baseOffset} is compressed with ${name}; this client reads uncompressed batches only`, { codec: name });
+  }
+  const logAppendTime = (header.attributes & ATTR_LOG_APPEND_TIME) !== 0;
   const cursor = { at: at + HEADER_SIZE };
   for (let i = 0; i < header.recordCount; i++) {
     const length = readVarint(buf, cursor, end);
@@ -373,7 +434,8 @@ export function* records(buf: Buffer, at = 0): Generator<RecordView> {
       headers.push([name ? name.toString('utf8') : '', hv ?? Buffer.alloc(0)]);
     }
     if (cursor.at !== recordEnd) throw corrupt(`record ${i} length disagrees with its fields`);
-    yield { offset: header.baseOffset + offsetDelta, timestamp: header.baseTimestamp + timestampDelta, key, value, headers };
+    const timestamp = logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta;
+    yield { offset: header.baseOffset + offsetDelta, timestamp, key, value, headers };
   }
   if (cursor.at !== end) throw corrupt('bytes left over after the last record');
 }

@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import {
   Field,
   HEADER_SIZE,
-  MAGIC,
+  isKnownMagic,
   baseOffsetOf,
   batchSizeAt,
   crcMatches,
@@ -113,7 +113,7 @@ const RECOVERY_CHUNK = 1024 * 1024;
 export function batchHeaderProblem(chunk: Buffer, at: number, size: number, expectedBase: number, bytesLeft: number): string | undefined {
   if (size < HEADER_SIZE) return `batch length ${size}`;
   if (size > bytesLeft) return `batch of ${size} bytes runs past the end of the file`;
-  if (chunk.readInt8(at + Field.magic) !== MAGIC) return 'wrong magic';
+  if (!isKnownMagic(chunk.readInt8(at + Field.magic))) return 'wrong magic';
   if (baseOffsetOf(chunk, at) !== expectedBase) return `base offset ${baseOffsetOf(chunk, at)} where ${expectedBase} was expected`;
   const count = chunk.readInt32BE(at + Field.recordCount);
   if (count < 1 || chunk.readInt32BE(at + Field.lastOffsetDelta) !== count - 1) return 'bad record count';

@@ -6,7 +6,7 @@
  * Decoded bytes are views into the frame (see protocol/codec.ts); `toRaftMessage(m,
  * { copy: true })` copies them for callers that keep them.
  */
-import { HEADER_SIZE, LOG_OVERHEAD, MAGIC, Field, lastOffsetOf, termOf } from '../../protocol/batch.js';
+import { HEADER_SIZE, LOG_OVERHEAD, Field, isKnownMagic, lastOffsetOf, termOf } from '../../protocol/batch.js';
 import { copyBytes, type Init } from '../../protocol/codec.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { GroupHeartbeatResponse, Heartbeats, HeartbeatResponses, RaftMessage } from '../../protocol/peer.schema.js';
@@ -99,7 +99,7 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
 }
 
 function toEntry(data: Buffer): Entry {
-  if (data.length < HEADER_SIZE || data.readInt32BE(Field.batchLength) + LOG_OVERHEAD !== data.length || data[Field.magic] !== MAGIC) {
+  if (data.length < HEADER_SIZE || data.readInt32BE(Field.batchLength) + LOG_OVERHEAD !== data.length || !isKnownMagic(data.readInt8(Field.magic))) {
     throw new FlotillaError('CORRUPT_BATCH', `Raft entry of ${data.length} bytes is not one record batch`);
   }
   return { index: lastOffsetOf(data), term: termOf(data), data };
