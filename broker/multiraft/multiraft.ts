@@ -85,6 +85,8 @@ export interface Group<L extends GroupLog = PartitionLog> {
   quiescedUnder?: number;
   /** Leader: consecutive ticks the group has been idle. */
   idleTicks: number;
+  /** A brand-new group's first election, left to its preferred replica (holdFirstElection). */
+  firstElection?: { preferred: number; ticksLeft: number };
   readonly groupId: number;
   readonly logName: string;
   readonly node: RaftNode;
@@ -193,10 +195,12 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
         if (!cut && ++cleanScans > 1) throw err;
       }
     }
-    if (spec.preferredLeader !== undefined && node.currentTerm === 0 && log.lastIndex() < log.firstIndex()) {
-      node.arrangeFirstElection(spec.preferredLeader === this.options.id);
-    }
     const group: Group<L> = { groupId: spec.groupId, logName: spec.logName, node, log, stateMachine: spec.stateMachine, idleTicks: 0 };
+    if (spec.preferredLeader !== undefined && node.currentTerm === 0 && log.lastIndex() < log.firstIndex()) {
+      const preferred = spec.preferredLeader === this.options.id;
+      node.arrangeFirstElection(preferred);
+      if (!preferred) group.firstElection = { preferred: spec.preferredLeader, ticksLeft: Math.ceil(MultiRaft.FIRST_ELECTION_HOLD_MS / this.options.tickMs) };
+    }
     this.groups.set(spec.groupId, group);
     this.corrupt.delete(spec.groupId);
     this.markDirty(group);
@@ -407,6 +411,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
         if (group.quiescedUnder === this.options.id || !isSilent(group.quiescedUnder)) continue;
         this.wake(group);
       }
+      if (group.firstElection) this.holdFirstElection(group, isSilent);
       try {
         group.node.tick();
       } catch (err) {
@@ -432,6 +437,28 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private queueResume(groupId: number, peer: number): void {
     this.resumes.push({ groupId, peer });
     this.schedule();
+  }
+
+  /** How long at most the other replicas of a new group wait for its preferred replica to win. */
+  private static readonly FIRST_ELECTION_HOLD_MS = 60_000;
+
+  /**
+   * The other replicas of a brand-new group leave its first election to the preferred
+   * replica for as long as that broker is up, even when it opens the group late: creating
+   * thousands of partitions, one broker can fall many election timeouts behind the others,
+   * and without this they elect each other and leadership starts lopsided. The hold ends
+   * once the group has seen any election or a leader, or after FIRST_ELECTION_HOLD_MS; while
+   * the preferred broker is silent the election timer runs as usual. Timing only: which
+   * replica campaigns first never affects safety.
+   */
+  private holdFirstElection(group: Group<L>, isSilent: (peer: number) => boolean): void {
+    const { node } = group;
+    const hold = group.firstElection!;
+    if (node.currentTerm !== 0 || node.currentLeader !== 0 || hold.ticksLeft-- <= 0) {
+      group.firstElection = undefined;
+      return;
+    }
+    if (!isSilent(hold.preferred)) node.arrangeFirstElection(false);
   }
 
   /** Ticks of idleness before a leader quiesces: a few heartbeats' worth. */
