@@ -451,7 +451,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
    * the preferred broker is silent the election timer runs as usual. Timing only: which
    * replica campaigns first never affects safety.
    */
-  private holdFirstElection(group: Group<L>, isSilent: (peer: number) => boolean): void {
+  protected holdFirstElection(group: Group<L>, isSilent: (peer: number) => boolean): void {
     const { node } = group;
     const hold = group.firstElection!;
     if (node.currentTerm !== 0 || node.currentLeader !== 0 || hold.ticksLeft-- <= 0) {

@@ -83,3 +83,27 @@ t.test('a cycle that acknowledges entries it did not sync is caught', async (t) 
   t.ok(caughtAt !== undefined, `caught within ${bound} seeds${caughtAt === undefined ? '' : ` (at seed ${caughtAt}: ${error})`}`);
   t.match(error, /voters hold it durably/, 'by the durable-majority check');
 });
+
+// A broker creating thousands of partitions opens its replicas over minutes, so a new
+// group's preferred replica may open it many election timeouts after the others. They
+// leave the first election to it while its broker is heard from, so leadership starts
+// where placement put it; without that rule (the mutation) they elect each other.
+t.test("a new group's first election goes to its preferred replica, even one that opens the group late", async (t) => {
+  const seeds = 24;
+  const firstLeaders = async (mutateFirstElectionHold: boolean) => {
+    let groups = 0;
+    let preferred = 0;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const options = { ...chooseMultiOptions(seed), dropRate: 0, partitionRate: 0, crashRate: 0, transferRate: 0, preferredOpensLateTicks: 50, mutateFirstElectionHold };
+      const sim = new MultiSimulation(options);
+      const r = await sim.run();
+      t.ok(r.ok, `seed ${seed}${r.ok ? '' : `: ${r.error}\n${r.trace.join('\n')}`}`);
+      for (let g = 1; g <= options.groups; g++, groups++) if (sim.firstLeaderOf(g) === sim.preferredOf(g)) preferred++;
+    }
+    return { groups, preferred };
+  };
+  const held = await firstLeaders(false);
+  t.equal(held.preferred, held.groups, `the preferred replica won the first election of every group (${held.preferred} of ${held.groups})`);
+  const mutated = await firstLeaders(true);
+  t.ok(mutated.preferred < mutated.groups, `without the rule, others win first elections (preferred won ${mutated.preferred} of ${mutated.groups})`);
+});

@@ -79,6 +79,13 @@ export interface MultiSimOptions {
   mutateQuiescence?: boolean;
   /** Mutation check: the cycle acknowledges without syncing the logs (as `--fsync never` does). */
   mutateGroupCommit?: boolean;
+  /**
+   * Each group's preferred (first) replica opens it this many ticks after the others, as a
+   * broker busy creating thousands of partitions does (first life only: use without crashes).
+   */
+  preferredOpensLateTicks?: number;
+  /** Mutation check: the other replicas do not leave a new group's first election to the preferred one. */
+  mutateFirstElectionHold?: boolean;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -138,6 +145,10 @@ export interface MultiSimStats {
 }
 
 /** The mutation: a follower counts as holding the whole log whatever its match. */
+class NoFirstElectionHold extends MultiRaft<SimLog> {
+  protected override holdFirstElection(): void {}
+}
+
 class QuiesceWithLaggingFollowers extends MultiRaft<SimLog> {
   protected override memberCaughtUp(status: Status, id: number): boolean {
     const pr = status.progress[id];
@@ -239,6 +250,8 @@ export class MultiSimulation {
   private fatal: unknown;
   /** The last events, formatted only when a seed fails. */
   private readonly trace: TraceEvent[] = [];
+  /** The broker that won each group's first election. */
+  private readonly firstLeaders = new Map<number, number>();
   private readonly stats = { ticks: 0, messages: 0, crashes: 0, snapshots: 0, quiesces: 0, wakes: 0, permitsGranted: 0, frames: 0, coalescedHeartbeats: 0 };
 
   constructor(readonly opts: MultiSimOptions) {
@@ -260,9 +273,13 @@ export class MultiSimulation {
       const world = this.worldFor(broker);
       broker.logs = new SimLogStore(world, (name) => new MemoryLog(this.planOf(name).inv.hasher, { index: LOG_START, term: 0 }));
       broker.hard = new SimHardStates(world, (groupId, before, state) => this.planOf(logName(groupId)).inv.notePersisted(id, before, state));
-      for (const plan of this.groups) if (plan.voters.includes(id)) broker.replicas.set(plan.id, new SimReplica(broker, plan.id));
+      for (const plan of this.groups) if (plan.voters.includes(id) && !this.opensLate(plan, id)) broker.replicas.set(plan.id, new SimReplica(broker, plan.id));
     }
     for (const broker of this.brokers.values()) this.start(broker);
+  }
+
+  private opensLate(plan: GroupPlan, broker: number): boolean {
+    return this.opts.preferredOpensLateTicks !== undefined && plan.voters[0] === broker;
   }
 
   private planOf(name: string): GroupPlan {
@@ -313,13 +330,36 @@ export class MultiSimulation {
       },
       trace: (groupId, event) => this.noteGroupEvent(b, groupId, event),
     };
-    b.raft = this.opts.mutateQuiescence ? new QuiesceWithLaggingFollowers(options) : new MultiRaft(options);
-    for (const [groupId, replica] of b.replicas) {
-      const plan = this.groups[groupId - 1]!;
-      b.raft.create({ groupId, logName: logName(groupId), voters: plan.voters, stateMachine: this.stateMachine(replica, plan.inv), preferredLeader: plan.voters[0] });
-      Object.assign(replica, freshLife(replica.log));
-    }
+    b.raft = this.opts.mutateQuiescence ? new QuiesceWithLaggingFollowers(options) : this.opts.mutateFirstElectionHold ? new NoFirstElectionHold(options) : new MultiRaft(options);
+    for (const groupId of b.replicas.keys()) this.createGroup(b, groupId);
     b.raft.start();
+    if (b.life === 0 && this.opts.preferredOpensLateTicks !== undefined) {
+      const late = this.groups.filter((plan) => this.opensLate(plan, b.id));
+      world.at(this.now + this.opts.preferredOpensLateTicks * TICK, () => {
+        for (const plan of late) {
+          b.replicas.set(plan.id, new SimReplica(b, plan.id));
+          this.createGroup(b, plan.id);
+          this.record(b.id, 'opens the group late', plan.id);
+        }
+      });
+    }
+  }
+
+  private createGroup(b: SimBroker, groupId: number): void {
+    const plan = this.groups[groupId - 1]!;
+    const replica = b.replicas.get(groupId)!;
+    b.raft.create({ groupId, logName: logName(groupId), voters: plan.voters, stateMachine: this.stateMachine(replica, plan.inv), preferredLeader: plan.voters[0] });
+    Object.assign(replica, freshLife(replica.log));
+  }
+
+  /** The broker that won each group's first election, by group. */
+  firstLeaderOf(groupId: number): number | undefined {
+    return this.firstLeaders.get(groupId);
+  }
+
+  /** Each group's preferred (first) replica. */
+  preferredOf(groupId: number): number {
+    return this.groups[groupId - 1]!.voters[0]!;
   }
 
   private stateMachine(replica: SimReplica, inv: GroupInvariants): StateMachine {
@@ -340,6 +380,7 @@ export class MultiSimulation {
   }
 
   private noteGroupEvent(b: SimBroker, groupId: number, event: GroupEvent): void {
+    if (event.event === 'elected' && !this.firstLeaders.has(groupId)) this.firstLeaders.set(groupId, b.id);
     if (event.event === 'quiesce') this.stats.quiesces++;
     else if (event.event === 'wake') this.stats.wakes++;
     this.record(0, decisionLine(b.id, event as Parameters<typeof decisionLine>[1]), groupId);
@@ -420,8 +461,8 @@ export class MultiSimulation {
   private leaderOf(plan: GroupPlan): SimReplica | undefined {
     let best: SimReplica | undefined;
     for (const id of plan.voters) {
-      const r = this.brokers.get(id)!.replicas.get(plan.id)!;
-      if (r.up && r.raft.currentRole === 'leader' && (!best || r.raft.currentTerm > best.raft.currentTerm)) best = r;
+      const r = this.brokers.get(id)!.replicas.get(plan.id);
+      if (r?.up && r.raft.currentRole === 'leader' && (!best || r.raft.currentTerm > best.raft.currentTerm)) best = r;
     }
     return best;
   }
@@ -431,8 +472,8 @@ export class MultiSimulation {
     const l = this.leaderOf(plan);
     if (!l) return undefined;
     for (const id of plan.voters) {
-      const r = this.brokers.get(id)!.replicas.get(plan.id)!;
-      if (r.up && r.raft.currentTerm > l.raft.currentTerm) return undefined;
+      const r = this.brokers.get(id)!.replicas.get(plan.id);
+      if (r?.up && r.raft.currentTerm > l.raft.currentTerm) return undefined;
     }
     return l;
   }
@@ -447,7 +488,7 @@ export class MultiSimulation {
       if (!plan.busy) continue;
       let k = Math.floor(o.proposalRate) + (this.rng.chance(o.proposalRate % 1) ? 1 : 0);
       while (k-- > 0) {
-        const ups = plan.voters.map((id) => this.brokers.get(id)!).filter((b) => b.up);
+        const ups = plan.voters.map((id) => this.brokers.get(id)!).filter((b) => b.up && b.replicas.has(plan.id));
         const leader = this.leaderOf(plan);
         const target = this.rng.chance(0.9) ? leader?.broker : ups.length > 0 ? this.rng.pick(ups) : undefined;
         if (!target) continue;
@@ -560,7 +601,8 @@ export class MultiSimulation {
         return `group ${plan.id} has ${plan.inv.pending.length} proposals unresolved (e.g. ${p.index}/${p.term}; leader ${leader.id} commit ${commit})`;
       }
       for (const id of plan.voters) {
-        const r = this.brokers.get(id)!.replicas.get(plan.id)!;
+        const r = this.brokers.get(id)!.replicas.get(plan.id);
+        if (!r) return `group ${plan.id}: replica ${id} not open yet`;
         if (r.raft.currentTerm !== leader.raft.currentTerm || r.raft.commitIndex !== commit) {
           return `group ${plan.id}: replica ${id} at term ${r.raft.currentTerm} commit ${r.raft.commitIndex}, leader ${leader.id} at term ${leader.raft.currentTerm} commit ${commit}`;
         }
