@@ -102,6 +102,8 @@ export class Broker {
       onFinding: (error) => this.logger.warn({ log: error.dir, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'the scrubber found a corrupt batch'),
       onSkipped: (log, baseOffset, error) => this.logger.warn({ log, baseOffset, err: error }, 'the scrubber could not check a segment; the next pass tries again'),
     });
+    // A failure the broker cannot go on from (its log explains it): stop, then exit non-zero.
+    const failStop = () => this.stop().finally(() => process.exit(1));
     // The controller comes after MultiRaft; its topic table is read only when events arrive.
     const groupNames = new GroupNames(CONTROLLER_GROUP, () => this.controller.state.topics);
     this.raft = new MultiRaft({
@@ -115,7 +117,7 @@ export class Broker {
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       recoveryConcurrency: config.recoveryConcurrency,
-      onFatal: () => void this.stop().finally(() => process.exit(1)),
+      onFatal: () => void failStop(),
       onCorruption: (groupId, error) => void this.repairs.repair(groupId, error.offset),
       trace: logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId)),
     });
@@ -123,14 +125,14 @@ export class Broker {
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
-    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger });
+    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop() });
     this.repairs = new ReplicaRepair({
       config,
       replicas: this.replicas,
       raft: this.raft,
       logger: this.logger,
       stopping: () => this.stopping !== null,
-      failStop: () => this.stop().finally(() => process.exit(1)),
+      failStop,
     });
     const snapshot = loadControllerSnapshot(this.controller, this.logs, this.logger);
     this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });

@@ -16,6 +16,7 @@ import type { ControllerEvent, PartitionAssignment, TopicMeta } from '../control
 import type { MultiRaft } from '../multiraft/multiraft.js';
 import type { HostedReplicas } from '../partition/hosted.js';
 import { PartitionReplica } from '../partition/partition.js';
+import { isRefusal } from '../storage/files.js';
 import type { LogManager } from '../storage/index.js';
 import { hasReplicaFile, logNameOf, readReplicaFile, writeReplicaFile } from './replica-file.js';
 
@@ -25,6 +26,8 @@ export interface ReplicaSetOptions {
   controller: Controller;
   logs: LogManager;
   logger: Logger;
+  /** A replica could not be opened for a reason other than a refusal: the broker must stop. */
+  onFatal(error: unknown): void;
 }
 
 export class ReplicaSet implements HostedReplicas {
@@ -32,7 +35,7 @@ export class ReplicaSet implements HostedReplicas {
   private readonly byTopic = new Map<string, Map<number, PartitionReplica>>();
   /** Replicas of created topics still to open, in order. */
   private toOpen: Array<{ topic: TopicMeta; assignment: PartitionAssignment }> = [];
-  private openingTurn: NodeJS.Immediate | undefined;
+  private openingTurn: NodeJS.Immediate | NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReplicaSetOptions) {}
 
@@ -104,14 +107,32 @@ export class ReplicaSet implements HostedReplicas {
     }
   }
 
-  /** Opens queued replicas for one slice of this turn, and the rest in later turns. */
+  /**
+   * Opens queued replicas for one slice of this turn, and the rest in later turns. An open
+   * refused for lack of descriptors or space is tried again a second later; any other
+   * failure stops the broker, as it did when replicas opened with the metadata entry.
+   */
   private openSlice(): void {
     this.openingTurn = undefined;
     const until = performance.now() + ReplicaSet.OPEN_SLICE_MS;
     let opened = 0;
-    while (opened < this.toOpen.length && performance.now() < until) {
-      const { topic, assignment } = this.toOpen[opened++]!;
-      this.ensure(topic, assignment);
+    try {
+      while (opened < this.toOpen.length && performance.now() < until) {
+        const { topic, assignment } = this.toOpen[opened]!;
+        this.ensure(topic, assignment);
+        opened++;
+      }
+    } catch (error) {
+      this.toOpen.splice(0, opened);
+      if (!isRefusal(error)) {
+        this.options.logger.fatal({ err: error }, 'could not open a partition replica; stopping the broker');
+        this.options.onFatal(error);
+        return;
+      }
+      const { topic, assignment } = this.toOpen[0]!;
+      this.options.logger.warn({ topic: topic.name, partition: assignment.partition, err: (error as Error).message, waiting: this.toOpen.length }, 'could not open a partition replica now; trying again in a second');
+      this.openingTurn = setTimeout(() => this.openSlice(), 1000);
+      return;
     }
     this.toOpen.splice(0, opened);
     if (this.toOpen.length > 0) this.openingTurn = setImmediate(() => this.openSlice());
@@ -190,7 +211,8 @@ export class ReplicaSet implements HostedReplicas {
 
   /** Fails every waiting request of every replica (the broker is stopping). */
   closeAll(reason: FlotillaError): void {
-    if (this.openingTurn) clearImmediate(this.openingTurn);
+    clearImmediate(this.openingTurn as NodeJS.Immediate);
+    clearTimeout(this.openingTurn as NodeJS.Timeout);
     this.toOpen = [];
     for (const replica of this.all()) replica.close(reason);
   }
