@@ -37,6 +37,8 @@ export interface BrokerProcess {
   output: string[];
   /** Set for brokers started with --join (through this address). */
   joinVia?: string;
+  /** The Kafka listener's HOST:PORT, with the `kafka` option. */
+  kafkaAddress?: string;
 }
 
 export interface ProcessClusterOptions {
@@ -55,6 +57,8 @@ export interface ProcessClusterOptions {
   logDir?: string;
   /** The `flotilla` CLI the brokers run (another revision's build, say); default this checkout's. */
   cli?: string;
+  /** Also open a Kafka listener on each broker (127.0.0.1, a free port): `--kafka-listen`. */
+  kafka?: boolean;
 }
 
 /** The `broker start` flags spawn() passes: another revision's CLI must accept each of them. */
@@ -71,12 +75,17 @@ export class ProcessCluster {
     return [...this.brokers.values()].map((b) => b.address);
   }
 
+  /** The brokers' Kafka listeners (with the `kafka` option). */
+  get kafkaBootstrap(): string[] {
+    return [...this.brokers.values()].flatMap((b) => (b.kafkaAddress ? [b.kafkaAddress] : []));
+  }
+
   async start(): Promise<this> {
     const count = this.options.brokers ?? 3;
     const members: string[] = [];
     for (let id = 1; id <= count; id++) {
       const address = await this.addressFor(id);
-      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [] });
+      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], ...(await this.kafkaAddressFor()) });
       members.push(`${id}=${address}`);
     }
     this.initialCluster = members.join(',');
@@ -87,8 +96,12 @@ export class ProcessCluster {
   /** Starts a new broker that joins the running cluster through broker `via`. */
   async join(id: number, via = 1): Promise<BrokerProcess> {
     const address = await this.addressFor(id);
-    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address });
+    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, ...(await this.kafkaAddressFor()) });
     return this.spawn(id);
+  }
+
+  private async kafkaAddressFor(): Promise<{ kafkaAddress?: string }> {
+    return this.options.kafka ? { kafkaAddress: `127.0.0.1:${await freePort()}` } : {};
   }
 
   private async addressFor(id: number): Promise<string> {
@@ -101,6 +114,7 @@ export class ProcessCluster {
     const args = [
       this.options.cli ?? CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
+      ...(broker.kafkaAddress ? ['--kafka-listen', broker.kafkaAddress] : []),
       ...(this.options.extraArgs ?? []),
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.

@@ -18,6 +18,9 @@ import { ControllerState, type ControllerEvent } from './controller/state.js';
 import { decideFileBudget, RefusedOpenWarnings } from './fd-budget.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { groupHandlers } from './groups/handlers.js';
+import { KafkaAddressRegistration } from './kafka/address-registration.js';
+import { KafkaApis } from './kafka/apis.js';
+import { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
 import { MultiRaft } from './multiraft/multiraft.js';
 import { handOverLeadership } from './operations/hand-over.js';
@@ -68,6 +71,8 @@ export class Broker {
   readonly dispatcher: Dispatcher;
   private readonly clients: ClientServer;
   private readonly listener: Listener;
+  /** The Kafka listener (--kafka-listen), when asked for. */
+  private readonly kafka: KafkaServer | null;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
@@ -166,6 +171,7 @@ export class Broker {
       new MetadataQuorum(this.controller, this.raft, this.logger),
       new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
+      new KafkaAddressRegistration(config, this.controller, this.logger),
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
     ];
 
@@ -173,15 +179,18 @@ export class Broker {
     this.dispatcher = new Dispatcher({ ...dataHandlers(handlerHost), ...metadataHandlers(handlerHost), ...adminHandlers(handlerHost), ...groupHandlers(this.groups) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s) => this.clients.accept(s), peer: (s) => this.transport.accept(s) }, this.logger);
+    const kafkaApis = new KafkaApis({ dispatcher: this.dispatcher, replicas: this.replicas, clusterId: this.clusterId });
+    this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
   }
 
   async start(): Promise<void> {
     await this.listener.listen();
+    await this.kafka?.listen();
     this.raft.start();
     this.groups.start();
     for (const room of this.rooms) room.start();
     this.scrubber.start();
-    this.logger.info({ listen: this.config.listen, dataDir: this.config.dataDir }, 'broker started');
+    this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir }, 'broker started');
   }
 
   /** Peers follow the metadata's brokers; everything about partitions is the replica set's. */
@@ -212,6 +221,7 @@ export class Broker {
     this.logger.info('broker stopping');
     await handOverLeadership(this.raft, 3000);
     this.clients.close();
+    this.kafka?.close();
     this.groups.stop();
     this.listener.close();
     this.raft.stop();

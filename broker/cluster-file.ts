@@ -50,7 +50,7 @@ export function needsToJoin(config: BrokerConfig): boolean {
  */
 export async function joinCluster(config: BrokerConfig, logger: Logger): Promise<void> {
   logger.info({ via: config.join }, 'joining the cluster');
-  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise } }, 60_000);
+  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000);
   const answer = response.registerBroker!;
   const file: ClusterFile = {
     clusterId: answer.clusterId,

@@ -14,6 +14,10 @@ export interface BrokerConfig {
   listen: string;
   /** host:port other brokers and clients should use; defaults to `listen`. */
   advertise: string;
+  /** host:port of the Kafka listener (SPEC section 11); none when undefined. */
+  kafkaListen?: string;
+  /** host:port Kafka clients should use; defaults to `kafkaListen`. */
+  kafkaAdvertise?: string;
   dataDir: string;
   /** Static cluster: broker id → host:port. Empty when joining. */
   initialCluster: Map<number, string>;
@@ -121,6 +125,14 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   parseHostPort(config.listen, '--listen');
   parseHostPort(config.advertise, '--advertise');
+  if (config.kafkaAdvertise !== undefined && config.kafkaListen === undefined) {
+    throw new FlotillaError('INVALID_CONFIG', '--kafka-advertise needs --kafka-listen');
+  }
+  if (config.kafkaListen !== undefined) {
+    parseHostPort(config.kafkaListen, '--kafka-listen');
+    config.kafkaAdvertise ??= config.kafkaListen;
+    parseHostPort(config.kafkaAdvertise, '--kafka-advertise');
+  }
   if (!config.dataDir) throw new FlotillaError('INVALID_CONFIG', '--data DIR is required');
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);

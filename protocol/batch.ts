@@ -463,3 +463,38 @@ export function* batchBounds(buf: Buffer): Generator<{ start: number; end: numbe
     at += size;
   }
 }
+
+/**
+ * Concatenated batches as a Kafka client must see them: magic 1 batches (earlier
+ * Flotilla versions) rewritten as magic 2, the rest passed on untouched (the same buffer
+ * when there is no magic 1 batch, the common case). A data batch differs only in its magic
+ * byte, which lies outside the CRC; a control batch is rebuilt with Kafka's 4-byte control
+ * key, at the same offset, term and timestamp. A partial batch at the end is kept as it is
+ * when magic 2 (Kafka clients ignore it) and dropped when magic 1.
+ */
+export function asMagic2Batches(buf: Buffer): Buffer {
+  let hasV1 = false;
+  for (const { start } of batchBounds(buf)) if (buf.readInt8(start + Field.magic) === MAGIC_V1) hasV1 = true;
+  if (!hasV1) return buf;
+  const parts: Buffer[] = [];
+  let end = 0;
+  for (const { start, end: batchEnd } of batchBounds(buf)) {
+    end = batchEnd;
+    const batch = buf.subarray(start, batchEnd);
+    if (batch.readInt8(Field.magic) !== MAGIC_V1) {
+      parts.push(batch);
+    } else if (isControlBatch(batch)) {
+      const { type, payload } = readControl(batch);
+      const rebuilt = buildControlBatch(type as ControlType, payload, readInt64(batch, Field.baseTimestamp));
+      patchBatch(rebuilt, baseOffsetOf(batch), termOf(batch));
+      parts.push(rebuilt);
+    } else {
+      const copy = Buffer.from(batch);
+      copy.writeInt8(MAGIC, Field.magic);
+      parts.push(copy);
+    }
+  }
+  const tail = buf.subarray(end);
+  if (tail.length > Field.magic ? tail.readInt8(Field.magic) !== MAGIC_V1 : tail.length > 0) parts.push(tail);
+  return Buffer.concat(parts);
+}

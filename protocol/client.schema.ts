@@ -354,6 +354,11 @@ export const descriptor = {
         "address": {
          "type": "string",
          "id": 2
+        },
+        "kafkaAddress": {
+         "type": "string",
+         "id": 3,
+         "protoName": "kafka_address"
         }
        }
       },
@@ -1286,6 +1291,11 @@ export const descriptor = {
         "address": {
          "type": "string",
          "id": 2
+        },
+        "kafkaAddress": {
+         "type": "string",
+         "id": 3,
+         "protoName": "kafka_address"
         }
        }
       },
@@ -1461,6 +1471,8 @@ export interface BrokerInfo {
   id: number;
   /** HOST:PORT as advertised */
   address: string;
+  /** the Kafka listener's HOST:PORT as advertised; empty: none */
+  kafkaAddress: string;
 }
 
 export interface TopicPartitions {
@@ -1807,10 +1819,12 @@ export interface ResetOffsetsResponse {
   offsets: PartitionOffset[];
 }
 
-/** `broker start --join`: a new broker asks to be added to the cluster. */
+/** `broker start --join`: a new broker asks to be added to the cluster. A broker already registered sends it again to record a new Kafka address. */
 export interface RegisterBrokerRequest {
   brokerId: number;
   address: string;
+  /** empty: no Kafka listener */
+  kafkaAddress: string;
 }
 
 export interface RegisterBrokerResponse {

@@ -49,7 +49,7 @@ function metadata(broker: MetadataBroker, topics: string[]): Init<client.Metadat
   const state = controller.state;
   const names = topics.length > 0 ? topics : [...state.topics.keys()].sort();
   return {
-    brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address })),
+    brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '' })),
     controllerId: controller.leaderId,
     topics: names.map((name) => {
       const meta = state.topics.get(name);

@@ -29,6 +29,8 @@ export interface TopicMeta {
 export interface BrokerMeta {
   id: number;
   address: string;
+  /** The Kafka listener's advertised HOST:PORT, once the broker registered one. */
+  kafkaAddress?: string;
 }
 
 /** A consumer group's committed position in one partition: the next offset to read. */
@@ -49,7 +51,7 @@ export type ControllerCommand =
   // Consumer groups: committed offsets (membership is soft state at the coordinator).
   | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
   | { type: 'resetOffsets'; group: string; offsets: GroupOffset[] }
-  | { type: 'registerBroker'; id: number; address: string }
+  | { type: 'registerBroker'; id: number; address: string; kafkaAddress?: string }
   | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'alterTopic'; name: string; config: TopicConfig }
@@ -125,7 +127,8 @@ export class ControllerState {
         return { type: 'none' };
       }
       case 'registerBroker': {
-        const broker = { id: command.id, address: command.address };
+        const broker: BrokerMeta = { id: command.id, address: command.address };
+        if (command.kafkaAddress) broker.kafkaAddress = command.kafkaAddress;
         this.brokers.set(command.id, broker);
         return { type: 'brokerRegistered', broker };
       }

@@ -15,6 +15,8 @@ export interface BrokerStartOptions {
   initialCluster?: string;
   join?: string;
   advertise?: string;
+  kafkaListen?: string;
+  kafkaAdvertise?: string;
   fsync?: string;
   logLevel?: string;
   maxFrameBytes?: number;
@@ -40,6 +42,8 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.initialCluster !== undefined) input.initialCluster = parseInitialCluster(options.initialCluster);
   if (options.join !== undefined) input.join = options.join;
   if (options.advertise !== undefined) input.advertise = options.advertise;
+  if (options.kafkaListen !== undefined) input.kafkaListen = options.kafkaListen;
+  if (options.kafkaAdvertise !== undefined) input.kafkaAdvertise = options.kafkaAdvertise;
   if (options.fsync !== undefined) input.fsync = options.fsync as FsyncMode;
   if (options.logLevel !== undefined) input.logLevel = options.logLevel;
   if (options.maxFrameBytes !== undefined) input.maxFrameBytes = options.maxFrameBytes;

@@ -19,6 +19,13 @@ export interface DevOptions {
 }
 
 const STOP_TIMEOUT_MS = 10_000;
+/** Broker N's Kafka listener is on base port + this + N - 1: 9092-9094 with the default base port 7401. */
+const KAFKA_PORT_OFFSET = 9092 - 7401;
+
+/** The Kafka listener of broker `id`, derived from --base-port. */
+export function devKafkaAddress(id: number, options: Pick<DevOptions, 'basePort'>): string {
+  return `127.0.0.1:${options.basePort + KAFKA_PORT_OFFSET + id - 1}`;
+}
 const STATUS_POLL_MS = 500;
 /** How long to wait for all brokers to report alive before printing what is known. */
 const START_TIMEOUT_MS = 60_000;
@@ -29,6 +36,7 @@ export function devCommandLine(id: number, options: DevOptions): string[] {
     'broker', 'start',
     '--id', String(id),
     '--listen', `127.0.0.1:${options.basePort + id - 1}`,
+    '--kafka-listen', devKafkaAddress(id, options),
     '--data', path.join(options.data, String(id)),
     '--initial-cluster', members,
     '--log-level', options.logLevel,
@@ -52,7 +60,7 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
       if (!stopping) process.stderr.write(`broker ${id} exited unexpectedly (${code ?? signal}); see its output above\n`);
       if (exited.size === children.size) resolveAllExited();
     });
-    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  (data ${path.join(options.data, String(id))})\n`);
+    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  Kafka ${devKafkaAddress(id, options)}  (data ${path.join(options.data, String(id))})\n`);
   }
 
   const stopAll = (): void => {
@@ -73,7 +81,8 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
   process.on('SIGTERM', stopAll);
 
   const addresses = Array.from({ length: options.brokers }, (_, i) => `127.0.0.1:${options.basePort + i}`);
-  void reportStatus(addresses, options.brokers, () => stopping || exited.size === children.size);
+  const kafkaAddresses = Array.from({ length: options.brokers }, (_, i) => devKafkaAddress(i + 1, options));
+  void reportStatus(addresses, kafkaAddresses, options.brokers, () => stopping || exited.size === children.size);
 
   await allExited;
   const failed = [...exited.values()].some((status) => status !== 0 && status !== 'SIGTERM' && status !== 'SIGINT');
@@ -85,7 +94,7 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
 }
 
 /** Polls describeCluster until all brokers are alive, then prints one line per broker. */
-async function reportStatus(addresses: string[], expected: number, cancelled: () => boolean): Promise<void> {
+async function reportStatus(addresses: string[], kafkaAddresses: string[], expected: number, cancelled: () => boolean): Promise<void> {
   const client = new Client({ brokers: addresses, clientId: 'flotilla-dev', requestTimeoutMs: 2000, connectTimeoutMs: 1000 });
   const deadline = Date.now() + START_TIMEOUT_MS;
   try {
@@ -112,7 +121,7 @@ async function reportStatus(addresses: string[], expected: number, cancelled: ()
       const role = b.id === last.controller ? ', controller' : '';
       process.stdout.write(`broker ${b.id} ${b.address} ${b.alive ? 'alive' : 'down'}, leads ${b.leaders} partitions${role}\n`);
     }
-    process.stdout.write(`cluster ready: FLOTILLA_BROKERS=${addresses.join(',')}  (Ctrl-C stops all brokers)\n`);
+    process.stdout.write(`cluster ready: FLOTILLA_BROKERS=${addresses.join(',')}  Kafka bootstrap ${kafkaAddresses.join(',')}  (Ctrl-C stops all brokers)\n`);
   } finally {
     await client.close();
   }

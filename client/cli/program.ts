@@ -68,7 +68,7 @@ export function buildProgram(scriptPath: string): Command {
     .description('start a local cluster of N broker processes on 127.0.0.1 (Ctrl-C stops them)')
     .addHelpText('after', `\n  --brokers N      number of brokers (default ${DEV_BROKERS})`)
     .option('--data <dir>', 'data directory; broker N uses DIR/N', './data/dev')
-    .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1', parsePositiveInt, DEV_BASE_PORT)
+    .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1, and speaks Kafka on base-port + 1691 + N - 1 (9092 for broker 1 by default)', parsePositiveInt, DEV_BASE_PORT)
     .option('--log-level <level>', 'broker log level', 'warn')
     .option('--fsync <mode>', 'always, batch or never')
     .action(
@@ -81,7 +81,10 @@ export function buildProgram(scriptPath: string): Command {
           if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 99) throw new UsageError(`dev --brokers takes a number of brokers (1-99), got "${raw}"`);
           count = Number(raw);
         }
-        const { devCommand } = await import('./dev.js');
+        const { devCommand, devKafkaAddress } = await import('./dev.js');
+        if (Number(devKafkaAddress(count, options).split(':')[1]) > 65535) {
+          throw new UsageError(`dev --base-port ${options.basePort} leaves no room for the Kafka listeners (base port + 1691 + N - 1); pick a lower one`);
+        }
         const devOptions: Parameters<typeof devCommand>[0] = { brokers: count, data: options.data, basePort: options.basePort, logLevel: options.logLevel };
         if (options.fsync !== undefined) devOptions.fsync = options.fsync;
         return devCommand(devOptions, scriptPath);
@@ -99,6 +102,8 @@ export function buildProgram(scriptPath: string): Command {
     .option('--initial-cluster <list>', 'form a new cluster: 1=HOST:PORT,2=HOST:PORT,...')
     .option('--join <host:port>', 'join an existing cluster through any member')
     .option('--advertise <host:port>', 'address clients and peers use (default: --listen)')
+    .option('--kafka-listen <host:port>', 'also speak the Kafka protocol on this address')
+    .option('--kafka-advertise <host:port>', 'address Kafka clients use (default: --kafka-listen)')
     .option('--fsync <mode>', 'always, batch or never')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--max-frame-bytes <n>', `largest frame accepted (default ${bytesText(BROKER_DEFAULTS.maxFrameBytes)})`, parsePositiveInt)

@@ -229,6 +229,7 @@ t.test('flotilla dev starts three brokers and stops them all on Ctrl-C', async (
   child.stdout.on('data', (c) => (output += c));
   child.stderr.on('data', (c) => (output += c));
   await waitFor('three broker addresses printed', () => [0, 1, 2].every((i) => output.includes(`127.0.0.1:${basePort + i}`)), 30_000);
+  t.ok([0, 1, 2].every((i) => output.includes(`Kafka 127.0.0.1:${basePort + 1691 + i}`)), 'and their Kafka listeners');
   const client = new Client({ brokers: [`127.0.0.1:${basePort}`], requestTimeoutMs: 5000 });
   const status = await waitFor('all three brokers alive', async () => {
     const c = await client.admin().describeCluster();

@@ -211,6 +211,11 @@ t.test('broker start flags become a validated BrokerConfig; dev builds one comma
   const args = devCommandLine(2, { brokers: 3, data: 'data/dev', basePort: 7401, logLevel: 'warn' });
   t.same(args.slice(0, 6), ['broker', 'start', '--id', '2', '--listen', '127.0.0.1:7402']);
   t.ok(args.includes('1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403'));
+  t.same(args.slice(6, 8), ['--kafka-listen', '127.0.0.1:9093'], 'broker 2 speaks Kafka on 9093 with the default base port');
+  const kafka = brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', kafkaListen: '0.0.0.0:9092', kafkaAdvertise: 'kafka-1:9092' });
+  t.equal(kafka.kafkaAdvertise, 'kafka-1:9092');
+  t.equal(brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', kafkaListen: '127.0.0.1:9092' }).kafkaAdvertise, '127.0.0.1:9092', '--kafka-advertise defaults to --kafka-listen');
+  t.throws(() => brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', kafkaAdvertise: 'kafka-1:9092' }), { code: 'INVALID_CONFIG', message: /needs --kafka-listen/ });
 });
 
 t.test('a pino logger is accepted as the client logger', async (t) => {

@@ -1,0 +1,479 @@
+/**
+ * What each Kafka api does, as requests to the broker's one Dispatcher: a Kafka request
+ * becomes the client protocol's request (produce, fetch, metadata, ...), runs through the
+ * same hooks and handlers as a native one, and its answer becomes the Kafka response, with
+ * errors mapped by `errors.ts`. Only what the native protocol cannot ask is read here
+ * directly from the hosted replica: whether this broker leads a partition (Kafka clients
+ * fetch from the leader only) and the end offset of a leader epoch (the term runs).
+ */
+import { asMagic2Batches, batchBounds } from '../../protocol/batch.js';
+import type { client } from '../../protocol/codec.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import {
+  encodeResponse,
+  type KafkaApiName,
+  type KafkaCodecError,
+  type KafkaRequest,
+  type RequestBody,
+  type ResponseInput,
+} from '../../protocol/kafka/index.js';
+import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName, type TopicConfig } from '../../protocol/topics.js';
+import { controllerRequest } from '../cluster-request.js';
+import { parseHostPort } from '../config.js';
+import type { HostedReplicas } from '../partition/hosted.js';
+import type { PartitionReplica } from '../partition/partition.js';
+import type { Dispatcher, RequestContext, RequestOf, RequestType, ResponseOf } from '../requests/dispatcher.js';
+import { asFlotillaError } from '../requests/dispatcher.js';
+import { KafkaError, kafkaErrorOf, kafkaErrorOfInfo } from './errors.js';
+import type { KafkaRequestHandler } from './server.js';
+
+/** Apis and versions this listener serves and advertises (SPEC section 11). */
+export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; max: number }>> = {
+  Produce: { min: 3, max: 8 },
+  Fetch: { min: 4, max: 11 },
+  ListOffsets: { min: 1, max: 5 },
+  Metadata: { min: 0, max: 8 },
+  ApiVersions: { min: 0, max: 3 },
+  CreateTopics: { min: 2, max: 4 },
+  DeleteTopics: { min: 1, max: 3 },
+  InitProducerId: { min: 0, max: 1 },
+  OffsetForLeaderEpoch: { min: 2, max: 3 },
+  DescribeConfigs: { min: 0, max: 2 },
+};
+
+const API_KEYS: Record<string, number> = {
+  Produce: 0, Fetch: 1, ListOffsets: 2, Metadata: 3, ApiVersions: 18, CreateTopics: 19, DeleteTopics: 20, InitProducerId: 22, OffsetForLeaderEpoch: 23, DescribeConfigs: 32,
+};
+
+/** Kafka's topic settings that Flotilla has, by Kafka's names. */
+const TOPIC_SETTINGS: ReadonlyArray<[string, keyof TopicConfig]> = [
+  ['retention.ms', 'retentionMs'],
+  ['retention.bytes', 'retentionBytes'],
+  ['segment.bytes', 'segmentBytes'],
+];
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+const CONFIG_SOURCE_TOPIC = 1;
+const CONFIG_SOURCE_DEFAULT = 5;
+const CONTROLLER_FORWARD_TIMEOUT_MS = 10_000;
+
+export interface KafkaBroker {
+  readonly dispatcher: Dispatcher;
+  readonly replicas: HostedReplicas;
+  readonly clusterId: string;
+}
+
+type Body<N extends KafkaApiName> = RequestBody<N>;
+type Answer<N extends KafkaApiName> = ResponseInput<N>;
+
+export class KafkaApis implements KafkaRequestHandler {
+  constructor(private readonly broker: KafkaBroker) {}
+
+  async handle(request: KafkaRequest, context: RequestContext): Promise<Buffer[] | null> {
+    const { apiVersion: version, correlationId } = request.header;
+    const advertised = ADVERTISED_VERSIONS[request.api];
+    if (!advertised || version < advertised.min || version > advertised.max) {
+      throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} v${version} is not served by this listener`);
+    }
+    const reply = <N extends KafkaApiName>(api: N, body: Answer<N>): Buffer[] => encodeResponse(api, version, correlationId, body);
+    switch (request.api) {
+      case 'ApiVersions':
+        return reply('ApiVersions', apiVersions(KafkaError.NONE));
+      case 'Metadata':
+        return reply('Metadata', await this.metadata(request.body, version, context));
+      case 'Produce': {
+        const answer = await this.produce(request.body, context);
+        return answer && reply('Produce', answer);
+      }
+      case 'Fetch':
+        return reply('Fetch', await this.fetch(request.body, context));
+      case 'ListOffsets':
+        return reply('ListOffsets', await this.listOffsets(request.body, context));
+      case 'OffsetForLeaderEpoch':
+        return reply('OffsetForLeaderEpoch', this.offsetForLeaderEpoch(request.body));
+      case 'InitProducerId':
+        return reply('InitProducerId', await this.initProducerId(request.body, context));
+      case 'CreateTopics':
+        return reply('CreateTopics', await this.createTopics(request.body, context));
+      case 'DeleteTopics':
+        return reply('DeleteTopics', await this.deleteTopics(request.body, context));
+      case 'DescribeConfigs':
+        return reply('DescribeConfigs', await this.describeConfigs(request.body, context));
+      default:
+        throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} is not served by this listener`);
+    }
+  }
+
+  /** ApiVersions of a version we do not speak gets a v0 answer listing what we do (as Kafka does); anything else closes. */
+  unsupported(error: KafkaCodecError): Buffer[] | null {
+    if (error.api !== 'ApiVersions' || error.correlationId === undefined) return null;
+    return encodeResponse('ApiVersions', 0, error.correlationId, apiVersions(KafkaError.UNSUPPORTED_VERSION));
+  }
+
+  /** One native request through the dispatcher (hooks included); its response body. */
+  private async ask<T extends RequestType>(type: T, body: RequestOf<T>, context: RequestContext): Promise<ResponseOf<T> | null> {
+    const response = await this.broker.dispatcher.dispatch({ body: type, [type]: body } as Pick<client.Request, 'body'>, context);
+    return response === null ? null : (response[type] as ResponseOf<T>);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Metadata
+
+  private async metadata(body: Body<'Metadata'>, version: number, context: RequestContext): Promise<Answer<'Metadata'>> {
+    // v0: an empty list asks for every topic; v1+: null does, and an empty list for none.
+    const every = body.topics === null || (version === 0 && body.topics.length === 0);
+    const names = every ? [] : body.topics!.map((t) => t.name ?? '');
+    let native: ResponseOf<'metadata'>;
+    try {
+      native = (await this.ask('metadata', { topics: names }, context))!;
+    } catch (error) {
+      const errorCode = kafkaErrorOf(error);
+      return { brokers: [], controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
+    }
+    const kafkaBrokers = new Set<number>();
+    const brokers = (native.brokers ?? []).flatMap((b) => {
+      if (!b?.kafkaAddress || !b.id) return [];
+      const { host, port } = parseHostPort(b.kafkaAddress, 'Kafka address');
+      kafkaBrokers.add(b.id);
+      return [{ nodeId: b.id, host, port, rack: null }];
+    });
+    const wanted = every || names.length > 0 ? native.topics ?? [] : [];
+    return {
+      brokers,
+      clusterId: this.broker.clusterId,
+      controllerId: native.controllerId && kafkaBrokers.has(native.controllerId) ? native.controllerId : -1,
+      topics: wanted.map((t) => ({
+        name: t?.topic ?? '',
+        errorCode: kafkaErrorOfInfo(t?.error),
+        isInternal: false,
+        partitions: (t?.partitions ?? []).map((p) => {
+          const leader = p?.leader && kafkaBrokers.has(p.leader) ? p.leader : -1;
+          return {
+            errorCode: leader === -1 ? KafkaError.LEADER_NOT_AVAILABLE : KafkaError.NONE,
+            partitionIndex: p?.partition ?? 0,
+            leaderId: leader,
+            leaderEpoch: p?.leaderTerm ?? -1,
+            replicaNodes: (p?.replicas ?? []) as number[],
+            isrNodes: (p?.inSync ?? []) as number[],
+            offlineReplicas: [],
+          };
+        }),
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Produce
+
+  /**
+   * acks 0 gets no answer; 1 and -1 both answer once a majority holds the batch (Flotilla
+   * acknowledges nothing less). Each partition carries exactly one batch, stored as it is.
+   */
+  private async produce(body: Body<'Produce'>, context: RequestContext): Promise<Answer<'Produce'> | null> {
+    type PartitionAnswer = { index: number; errorCode: number; baseOffset: number; logStartOffset: number; errorMessage: string | null };
+    const answers: PartitionAnswer[][] = body.topicData.map((t) => t.partitionData.map((p) => ({ index: p.index, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null })));
+    const fail = (answer: PartitionAnswer, code: number, message: string) => Object.assign(answer, { errorCode: code, errorMessage: message });
+    const sent: Array<{ answer: PartitionAnswer }> = [];
+    const partitions: client.ProducePartition[] = [];
+    const validAcks = body.acks === 0 || body.acks === 1 || body.acks === -1;
+    body.topicData.forEach((t, ti) =>
+      t.partitionData.forEach((p, pi) => {
+        const answer = answers[ti]![pi]!;
+        if (!validAcks) return fail(answer, KafkaError.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, got ${body.acks}`);
+        if (body.transactionalId !== null) return fail(answer, KafkaError.INVALID_REQUEST, 'transactions are not supported');
+        if (!p.records || !isOneBatch(p.records)) return fail(answer, KafkaError.INVALID_RECORD, 'a produce request carries exactly one record batch per partition');
+        sent.push({ answer });
+        partitions.push({ topic: t.name, partition: p.index, batch: p.records });
+      }),
+    );
+    if (partitions.length > 0) {
+      const acks = body.acks === 0 ? 2 : 0; // ACKS_NONE, ACKS_ALL
+      try {
+        const native = await this.ask('produce', { acks, timeoutMs: Math.max(1, body.timeoutMs), partitions }, context);
+        (native?.partitions ?? []).forEach((result, i) => {
+          const answer = sent[i]!.answer;
+          const errorCode = kafkaErrorOfInfo(result?.error);
+          if (errorCode !== KafkaError.NONE) fail(answer, errorCode, result?.error?.message ?? '');
+          else Object.assign(answer, { baseOffset: result?.baseOffset ?? -1, logStartOffset: result?.logStartOffset ?? -1 });
+        });
+      } catch (error) {
+        for (const { answer } of sent) fail(answer, kafkaErrorOf(error), asFlotillaError(error).message);
+      }
+    }
+    if (body.acks === 0) return null;
+    return {
+      responses: body.topicData.map((t, ti) => ({
+        name: t.name,
+        partitionResponses: answers[ti]!.map((a) => ({ ...a, logAppendTimeMs: -1, recordErrors: [] })),
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Fetch
+
+  /**
+   * Served by the partition's leader (others answer NOT_LEADER_OR_FOLLOWER, so the client
+   * refreshes its metadata); batches as stored, control batches included, magic 1 ones
+   * rewritten as magic 2. No fetch sessions: session id 0 asks for full fetches.
+   */
+  private async fetch(body: Body<'Fetch'>, context: RequestContext): Promise<Answer<'Fetch'>> {
+    type PartitionAnswer = { partitionIndex: number; errorCode: number; highWatermark: number; lastStableOffset: number; logStartOffset: number; records: Buffer };
+    const empty = Buffer.alloc(0);
+    const answers: PartitionAnswer[][] = [];
+    const sent: PartitionAnswer[] = [];
+    const partitions: client.FetchPartition[] = [];
+    for (const t of body.topics) {
+      answers.push(
+        t.partitions.map((p) => {
+          const answer = { partitionIndex: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: empty };
+          const refusal = this.leaderRefusal(t.topic, p.partition);
+          if (refusal !== KafkaError.NONE) return { ...answer, errorCode: refusal };
+          sent.push(answer);
+          partitions.push({ topic: t.topic, partition: p.partition, offset: p.fetchOffset, maxBytes: Math.max(1, p.partitionMaxBytes) });
+          return answer;
+        }),
+      );
+    }
+    const refusedSome = sent.length < answers.reduce((n, a) => n + a.length, 0);
+    if (partitions.length > 0) {
+      try {
+        // A partition refused here is news for the client: answer without a long poll.
+        const maxWaitMs = refusedSome ? 0 : Math.max(0, body.maxWaitMs);
+        const native = await this.ask('fetch', { partitions, maxWaitMs, minBytes: Math.max(0, body.minBytes), maxBytes: Math.max(1, body.maxBytes) }, context);
+        (native?.partitions ?? []).forEach((result, i) => {
+          const answer = sent[i]!;
+          answer.errorCode = kafkaErrorOfInfo(result?.error);
+          answer.highWatermark = answer.lastStableOffset = result?.highWatermark ?? -1;
+          answer.logStartOffset = result?.logStartOffset ?? -1;
+          if (result?.records && result.records.length > 0) answer.records = asMagic2Batches(asBuffer(result.records));
+        });
+      } catch (error) {
+        for (const answer of sent) answer.errorCode = kafkaErrorOf(error);
+      }
+    } else if (!refusedSome && body.maxWaitMs > 0) {
+      // Nothing asked: Kafka answers after the wait.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(body.maxWaitMs, 30_000)));
+    }
+    return {
+      errorCode: 0,
+      sessionId: 0,
+      responses: body.topics.map((t, ti) => ({
+        topic: t.topic,
+        partitions: answers[ti]!.map((a) => ({ ...a, abortedTransactions: [], preferredReadReplica: -1 })),
+      })),
+    };
+  }
+
+  /** NONE when this broker leads the partition, else the Kafka error that sends the client elsewhere. */
+  private leaderRefusal(topic: string, partition: number): number {
+    const replica = this.broker.replicas.replica(topic, partition);
+    if (!replica) return kafkaErrorOf(this.broker.replicas.notHostedError(topic, partition));
+    return replica.isLeader ? KafkaError.NONE : kafkaErrorOf(replica.notLeader());
+  }
+
+  private leader(topic: string, partition: number): PartitionReplica | number {
+    const refusal = this.leaderRefusal(topic, partition);
+    return refusal === KafkaError.NONE ? this.broker.replicas.replica(topic, partition)! : refusal;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Offsets
+
+  /** Earliest (-2) and latest (-1) from the leader; by timestamp the native side cannot answer yet (INVALID_REQUEST). */
+  private async listOffsets(body: Body<'ListOffsets'>, context: RequestContext): Promise<Answer<'ListOffsets'>> {
+    return {
+      topics: await Promise.all(
+        body.topics.map(async (t) => ({
+          name: t.name,
+          partitions: await Promise.all(
+            t.partitions.map(async (p) => {
+              const base = { partitionIndex: p.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1 };
+              const replica = this.leader(t.name, p.partitionIndex);
+              if (typeof replica === 'number') return { ...base, errorCode: replica };
+              const spec = p.timestamp === -2 ? 1 : p.timestamp === -1 ? 0 : 2; // EARLIEST, LATEST, BY_TIMESTAMP
+              try {
+                const native = await this.ask('listOffsets', { partitions: [{ topic: t.name, partition: p.partitionIndex, spec, value: p.timestamp }] }, context);
+                const listed = native?.offsets?.[0];
+                const errorCode = kafkaErrorOfInfo(listed?.error);
+                if (errorCode !== KafkaError.NONE) return { ...base, errorCode };
+                return { ...base, errorCode, offset: listed?.offset ?? -1, timestamp: listed?.timestamp ?? -1, leaderEpoch: replica.group.node.currentTerm };
+              } catch (error) {
+                return { ...base, errorCode: kafkaErrorOf(error) };
+              }
+            }),
+          ),
+        })),
+      ),
+    };
+  }
+
+  /**
+   * The end offset of a leader epoch (Raft term): the first offset of the next term the
+   * log holds, or the log end for the latest; with the largest term at or below the one asked.
+   */
+  private offsetForLeaderEpoch(body: Body<'OffsetForLeaderEpoch'>): Answer<'OffsetForLeaderEpoch'> {
+    return {
+      topics: body.topics.map((t) => ({
+        topic: t.topic,
+        partitions: t.partitions.map((p) => {
+          const replica = this.leader(t.topic, p.partition);
+          if (typeof replica === 'number') return { partition: p.partition, errorCode: replica, leaderEpoch: -1, endOffset: -1 };
+          return { partition: p.partition, errorCode: 0, ...epochEnd(replica.group.log, p.leaderEpoch) };
+        }),
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Producer ids and topics
+
+  /** Idempotent producers get a Flotilla producer id; a broker that is not the controller asks it. */
+  private async initProducerId(body: Body<'InitProducerId'>, context: RequestContext): Promise<Answer<'InitProducerId'>> {
+    if (body.transactionalId !== null) return { errorCode: KafkaError.INVALID_REQUEST, producerId: -1, producerEpoch: -1 };
+    const request = { producerId: null, producerEpoch: 0 };
+    try {
+      const native = (await this.ask('initProducerId', request, context))!;
+      return { errorCode: 0, producerId: native.producerId ?? -1, producerEpoch: native.producerEpoch ?? 0 };
+    } catch (error) {
+      const e = asFlotillaError(error);
+      const controller = e.details.leaderAddress;
+      if (e.code !== 'NOT_CONTROLLER' || typeof controller !== 'string' || !controller) return { errorCode: kafkaErrorOf(e), producerId: -1, producerEpoch: -1 };
+      try {
+        const native = (await controllerRequest([controller], { initProducerId: request }, CONTROLLER_FORWARD_TIMEOUT_MS)).initProducerId!;
+        return { errorCode: 0, producerId: native.producerId, producerEpoch: native.producerEpoch };
+      } catch (forwarded) {
+        return { errorCode: kafkaErrorOf(forwarded), producerId: -1, producerEpoch: -1 };
+      }
+    }
+  }
+
+  private async createTopics(body: Body<'CreateTopics'>, context: RequestContext): Promise<Answer<'CreateTopics'>> {
+    type TopicAnswer = { name: string; errorCode: number; errorMessage: string | null };
+    const answers: TopicAnswer[] = body.topics.map((t) => ({ name: t.name, errorCode: 0, errorMessage: null }));
+    const topics: client.NewTopic[] = [];
+    const sent: TopicAnswer[] = [];
+    body.topics.forEach((t, i) => {
+      const answer = answers[i]!;
+      try {
+        if (t.assignments.length > 0) {
+          answer.errorCode = KafkaError.INVALID_REPLICA_ASSIGNMENT;
+          answer.errorMessage = 'Flotilla places replicas itself; give numPartitions and replicationFactor';
+          return;
+        }
+        const config = topicConfigFrom(t.configs);
+        const newTopic = { topic: validateTopicName(t.name), partitions: t.numPartitions < 0 ? 0 : validatePartitionCount(t.numPartitions), replication: Math.max(0, t.replicationFactor), config };
+        if (body.validateOnly) return;
+        topics.push(newTopic);
+        sent.push(answer);
+      } catch (error) {
+        Object.assign(answer, { errorCode: kafkaErrorOf(error), errorMessage: asFlotillaError(error).message });
+      }
+    });
+    if (topics.length > 0) {
+      try {
+        const native = await this.ask('createTopics', { topics, timeoutMs: Math.max(1, body.timeoutMs) }, context);
+        (native?.results ?? []).forEach((result, i) => {
+          const errorCode = kafkaErrorOfInfo(result?.error);
+          Object.assign(sent[i]!, { errorCode, errorMessage: errorCode ? result?.error?.message ?? null : null });
+        });
+      } catch (error) {
+        for (const answer of sent) Object.assign(answer, { errorCode: kafkaErrorOf(error), errorMessage: asFlotillaError(error).message });
+      }
+    }
+    return { topics: answers };
+  }
+
+  private async deleteTopics(body: Body<'DeleteTopics'>, context: RequestContext): Promise<Answer<'DeleteTopics'>> {
+    try {
+      const native = await this.ask('deleteTopics', { topics: body.topicNames }, context);
+      return { responses: body.topicNames.map((name, i) => ({ name, errorCode: kafkaErrorOfInfo(native?.results?.[i]?.error) })) };
+    } catch (error) {
+      return { responses: body.topicNames.map((name) => ({ name, errorCode: kafkaErrorOf(error) })) };
+    }
+  }
+
+  /** A topic's settings that Flotilla has (retention.ms, retention.bytes, segment.bytes); a broker has none to show. */
+  private async describeConfigs(body: Body<'DescribeConfigs'>, context: RequestContext): Promise<Answer<'DescribeConfigs'>> {
+    return {
+      results: await Promise.all(
+        body.resources.map(async (r) => {
+          const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorCode: 0, errorMessage: null, configs: [] };
+          if (r.resourceType === RESOURCE_BROKER) return base;
+          if (r.resourceType !== RESOURCE_TOPIC) return { ...base, errorCode: KafkaError.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} has no settings here` };
+          try {
+            const native = await this.ask('describeTopic', { topic: r.resourceName }, context);
+            const config = { ...DEFAULT_TOPIC_CONFIG, ...(native?.config as Partial<TopicConfig> | undefined) };
+            const keys = r.configurationKeys;
+            const configs = TOPIC_SETTINGS.filter(([name]) => keys === null || keys.includes(name)).map(([name, key]) => {
+              const isDefault = Number(config[key]) === DEFAULT_TOPIC_CONFIG[key];
+              return { name, value: String(config[key]), readOnly: false, isDefault, configSource: isDefault ? CONFIG_SOURCE_DEFAULT : CONFIG_SOURCE_TOPIC, isSensitive: false, synonyms: [] };
+            });
+            return { ...base, configs };
+          } catch (error) {
+            return { ...base, errorCode: kafkaErrorOf(error), errorMessage: asFlotillaError(error).message };
+          }
+        }),
+      ),
+    };
+  }
+}
+
+function apiVersions(errorCode: number): Answer<'ApiVersions'> {
+  return {
+    errorCode,
+    apiKeys: Object.entries(ADVERTISED_VERSIONS).map(([name, range]) => ({ apiKey: API_KEYS[name]!, minVersion: range!.min, maxVersion: range!.max })),
+  };
+}
+
+/** Exactly one whole batch (Kafka requires it of Produce v3 and later). */
+function isOneBatch(records: Buffer): boolean {
+  try {
+    const bounds = [...batchBounds(records)];
+    return bounds.length === 1 && bounds[0]!.end === records.length;
+  } catch {
+    return false;
+  }
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Kafka topic configs → Flotilla's; a setting Flotilla does not have is INVALID_CONFIG. */
+function topicConfigFrom(configs: ReadonlyArray<{ name: string; value: string | null }>): client.TopicConfig {
+  const partial: Record<string, number> = {};
+  for (const { name, value } of configs) {
+    const setting = TOPIC_SETTINGS.find(([kafkaName]) => kafkaName === name);
+    if (!setting) throw new FlotillaError('INVALID_CONFIG', `topic setting "${name}" is not supported; Flotilla has ${TOPIC_SETTINGS.map(([n]) => n).join(', ')}`);
+    if (value !== null) partial[setting[1]] = Number(value);
+  }
+  const valid = validateTopicConfig(partial);
+  return { retentionMs: valid.retentionMs ?? null, retentionBytes: valid.retentionBytes ?? null, segmentBytes: valid.segmentBytes ?? null };
+}
+
+interface TermLog {
+  firstIndex(): number;
+  lastIndex(): number;
+  termAt(index: number): number | undefined;
+}
+
+/**
+ * Kafka's OffsetForLeaderEpoch over a Raft log: the first offset whose term is above
+ * `epoch` (the log end when none is), with the term just before it; UNDEFINED (-1, -1)
+ * when every entry the log holds is of a later term.
+ */
+export function epochEnd(log: TermLog, epoch: number): { leaderEpoch: number; endOffset: number } {
+  const first = log.firstIndex();
+  const end = log.lastIndex() + 1;
+  let lo = first;
+  let hi = end;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ((log.termAt(mid) ?? Infinity) > epoch) hi = mid;
+    else lo = mid + 1;
+  }
+  if (lo === first && end > first) return { leaderEpoch: -1, endOffset: -1 };
+  return { leaderEpoch: log.termAt(lo - 1) ?? -1, endOffset: lo };
+}
+

@@ -1,0 +1,172 @@
+/**
+ * The Kafka listener on real broker processes: kafkajs 2.2.4 (admin, producer, idempotent
+ * producer) and kcat (librdkafka) against `--kafka-listen`, records crossing between Kafka
+ * clients and the native SDK byte for byte, and the wire rules (request order with
+ * pipelining, no answer for acks=0, ApiVersions of an unknown version).
+ */
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import t from 'tap';
+import { Kafka, logLevel } from 'kafkajs';
+import { buildBatch } from '../../protocol/batch.js';
+import { decodeResponse, encodeRequest, KafkaFrameReader } from '../../protocol/kafka/index.js';
+import { startCluster, waitFor } from './cluster.js';
+
+const { cluster, client } = await startCluster(t, { brokers: 3, kafka: true });
+const bootstrap = cluster.kafkaBootstrap;
+const kafka = new Kafka({ clientId: 'kafka-test', brokers: bootstrap, logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 100 } });
+
+// Every broker's Kafka address reaches the metadata through the controller.
+const admin = kafka.admin();
+await admin.connect();
+t.teardown(() => admin.disconnect());
+await waitFor('every broker in the Kafka metadata', async () => (await admin.describeCluster()).brokers.length === 3, 30_000);
+
+function kcat(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', ['-b', bootstrap.join(','), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`kcat ${args.join(' ')} exited ${code}: ${err}`));
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+t.test('kafkajs admin creates a topic; an idempotent producer writes keyed records the native SDK reads byte for byte', async (t) => {
+  t.ok(await admin.createTopics({ topics: [{ topic: 'k-orders', numPartitions: 3, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '86400000' }] }], waitForLeaders: true }));
+  const [described] = (await admin.describeConfigs({ resources: [{ type: 2, name: 'k-orders' }], includeSynonyms: false })).resources;
+  t.equal(described?.configEntries.find((c) => c.configName === 'retention.ms')?.configValue, '86400000', 'DescribeConfigs shows the setting');
+
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const count = 300;
+  const sent = Array.from({ length: count }, (_, i) => ({
+    key: `customer-${i % 17}`,
+    value: `order ${i}`,
+    headers: { source: `kafkajs-${i}` },
+    timestamp: String(1_700_000_000_000 + i),
+  }));
+  for (let i = 0; i < count; i += 50) await producer.send({ topic: 'k-orders', acks: -1, messages: sent.slice(i, i + 50) });
+  await producer.disconnect();
+
+  const byValue = new Map(sent.map((m) => [m.value, m]));
+  const consumer = client.consumer({ maxWaitMs: 100 });
+  consumer.assign([0, 1, 2].map((partition) => ({ topic: 'k-orders', partition, offset: 0 })));
+  let matched = 0;
+  const seenKeys = new Map<string, number>();
+  for await (const m of consumer) {
+    const original = byValue.get(m.value!.toString());
+    if (original && m.key?.toString() === original.key && m.headers.source?.toString() === original.headers.source && m.timestamp === Number(original.timestamp)) matched++;
+    // In order per key: each key's values increase.
+    const n = Number(m.value!.toString().split(' ')[1]);
+    if ((seenKeys.get(m.key!.toString()) ?? -1) > n) t.fail(`key ${m.key} out of order`);
+    seenKeys.set(m.key!.toString(), n);
+    if (matched === count) break;
+  }
+  await consumer.close();
+  t.equal(matched, count, 'every record: key, value, headers and timestamp as kafkajs sent them');
+});
+
+t.test('records the native SDK writes are read through Kafka: kcat -C -e reaches the end of every partition', async (t) => {
+  await client.admin().createTopic({ topic: 'native-out', partitions: 3, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all' });
+  const count = 500;
+  await Promise.all(Array.from({ length: count }, (_, i) => producer.send({ topic: 'native-out', key: `k${i % 7}`, value: `native ${i}` })));
+  await producer.close();
+  const out = await kcat(['-C', '-t', 'native-out', '-e', '-q', '-f', '%k=%s\\n']);
+  const lines = out.split('\n').filter(Boolean);
+  t.equal(lines.length, count, 'kcat read every record and exited at the end of every partition');
+  t.equal(new Set(lines).size, count);
+  t.ok(lines.every((l) => /^k\d=native \d+$/.test(l)));
+});
+
+t.test('kcat lists brokers and partitions, and round-trips 10,000 lines', async (t) => {
+  await admin.createTopics({ topics: [{ topic: 'k-lines', numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+  const listing = await kcat(['-L', '-t', 'k-lines']);
+  t.match(listing, /3 brokers:/);
+  for (const address of bootstrap) t.ok(listing.includes(address), `kcat -L lists ${address}`);
+  t.match(listing, /3 partitions:/);
+
+  const lines = Array.from({ length: 10_000 }, (_, i) => `line ${i}`);
+  await kcat(['-P', '-t', 'k-lines', '-X', 'enable.idempotence=true'], lines.join('\n') + '\n');
+  const out = await kcat(['-C', '-t', 'k-lines', '-e', '-q']);
+  const read = out.split('\n').filter(Boolean);
+  t.equal(read.length, lines.length, 'kcat -C -e read every line and exited');
+  t.same([...new Set(read)].sort(), [...lines].sort(), 'the same lines, each once');
+
+  // And the native SDK reads kcat's records.
+  const end = (await client.admin().describeTopic('k-lines')).partitions.reduce((n, p) => n + p.highWatermark, 0);
+  t.ok(end >= lines.length, 'the partitions hold every line (plus Raft control batches)');
+});
+
+/** One raw Kafka connection for the wire rules. */
+async function rawConnection(): Promise<{ socket: Socket; frames: Buffer[]; next(): Promise<Buffer> }> {
+  const [host, port] = bootstrap[0]!.split(':');
+  const socket = connect({ host: host!, port: Number(port) });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const reader = new KafkaFrameReader();
+  const frames: Buffer[] = [];
+  const waiters: Array<() => void> = [];
+  socket.on('data', (chunk) => {
+    frames.push(...reader.push(chunk));
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const next = async (): Promise<Buffer> => {
+    while (frames.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
+    return frames.shift()!;
+  };
+  return { socket, frames, next };
+}
+
+t.test('answers come in request order; acks=0 gets none; an unknown ApiVersions version gets a v0 error answer', async (t) => {
+  const topic = 'k-orders';
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  const leaderId = meta.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+  const leaderAddress = cluster.brokers.get(leaderId)!.kafkaAddress!;
+  const [host, port] = leaderAddress.split(':');
+  const socket = connect({ host: host!, port: Number(port) });
+  t.teardown(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const reader = new KafkaFrameReader();
+  const frames: Buffer[] = [];
+  socket.on('data', (chunk) => frames.push(...reader.push(chunk)));
+  const produce = (correlationId: number, acks: number) =>
+    encodeRequest('Produce', { apiVersion: 7, correlationId, clientId: 'raw' }, {
+      acks,
+      timeoutMs: 10_000,
+      topicData: [{ name: topic, partitionData: [{ index: 0, records: buildBatch([{ value: `raw ${correlationId}` }]) }] }],
+    });
+  // Pipelined: a slow produce (acks -1, waits for the majority), a no-answer produce, then a quick ApiVersions.
+  for (const chunk of [...produce(1, -1), ...produce(2, 0), ...encodeRequest('ApiVersions', { apiVersion: 2, correlationId: 3, clientId: 'raw' }, {})]) socket.write(chunk);
+  await waitFor('two answers', () => frames.length >= 2, 20_000);
+  const first = decodeResponse('Produce', 7, frames[0]!);
+  t.equal(first.correlationId, 1, 'the produce is answered first, as it was asked first');
+  t.equal(first.body.responses[0]!.partitionResponses[0]!.errorCode, 0);
+  t.equal(decodeResponse('ApiVersions', 2, frames[1]!).correlationId, 3, 'acks=0 got no answer');
+
+  const raw = await rawConnection();
+  t.teardown(() => raw.socket.destroy());
+  for (const chunk of encodeRequest('ApiVersions', { apiVersion: 3, correlationId: 7, clientId: 'raw', }, { clientSoftwareName: 'x', clientSoftwareVersion: '1' })) raw.socket.write(chunk);
+  const v3 = decodeResponse('ApiVersions', 3, await raw.next());
+  t.equal(v3.body.errorCode, 0);
+  t.ok(v3.body.apiKeys.some((k) => k.apiKey === 1 && k.minVersion === 4 && k.maxVersion === 11), 'Fetch 4-11 advertised');
+  // Version 9 of ApiVersions: the header (int16 key, int16 version, int32 correlation id) is all a broker can read.
+  const unknown = Buffer.alloc(14);
+  unknown.writeInt32BE(10, 0);
+  unknown.writeInt16BE(18, 4);
+  unknown.writeInt16BE(9, 6);
+  unknown.writeInt32BE(8, 8);
+  unknown.writeInt16BE(-1, 12);
+  raw.socket.write(unknown);
+  const answer = decodeResponse('ApiVersions', 0, await raw.next());
+  t.equal(answer.correlationId, 8);
+  t.equal(answer.body.errorCode, 35, 'UNSUPPORTED_VERSION, with the versions served');
+  t.ok(answer.body.apiKeys.length >= 10);
+});
