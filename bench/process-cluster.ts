@@ -45,6 +45,8 @@ export interface ProcessClusterOptions {
   brokers?: number;
   fsync?: 'always' | 'batch' | 'never';
   extraArgs?: string[];
+  /** Arguments for broker `id` alone (its own --http-listen port, say). */
+  brokerArgs?: (id: number) => string[];
   /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
   openFileLimit?: number;
   /**
@@ -116,6 +118,7 @@ export class ProcessCluster {
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(broker.kafkaAddress ? ['--kafka-listen', broker.kafkaAddress] : []),
       ...(this.options.extraArgs ?? []),
+      ...(this.options.brokerArgs?.(id) ?? []),
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
     let argv = [process.execPath, ...args];

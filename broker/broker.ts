@@ -22,7 +22,7 @@ import { KafkaAddressRegistration } from './kafka/address-registration.js';
 import { KafkaApis } from './kafka/apis.js';
 import { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
-import { MultiRaft } from './multiraft/multiraft.js';
+import { MultiRaft, type GroupEvent } from './multiraft/multiraft.js';
 import { handOverLeadership } from './operations/hand-over.js';
 import { LeaderBalancing } from './operations/leader-balancing.js';
 import { MetadataCompaction } from './operations/metadata-compaction.js';
@@ -30,6 +30,12 @@ import { MetadataQuorum, metadataVoterCount } from './operations/metadata-quorum
 import { PartitionMoves } from './operations/moves.js';
 import { Retention } from './operations/retention.js';
 import { dataHandlers } from './partition/data-handlers.js';
+import { BrokerMetrics } from './ops/metrics.js';
+import { OperationsServer } from './ops/http-server.js';
+import { healthViewOf } from './ops/cluster-view.js';
+import { checkReadiness } from './ops/readiness.js';
+import { logControllerEvent } from './ops/event-log.js';
+import { clusterHealth } from '../protocol/health.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
 import { Dispatcher } from './requests/dispatcher.js';
@@ -73,11 +79,18 @@ export class Broker {
   private readonly listener: Listener;
   /** The Kafka listener (--kafka-listen), when asked for. */
   private readonly kafka: KafkaServer | null;
+  readonly metrics: BrokerMetrics;
+  /** The operations endpoints (--http-listen), when on. */
+  private readonly operations: OperationsServer | null;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig, logger?: Logger) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
     mkdirSync(config.dataDir, { recursive: true });
+    // Read only when scraped, once every part exists.
+    this.metrics = new BrokerMetrics(config.metricsDetail, () => ({
+      config, controller: this.controller, replicas: this.replicas, transport: this.transport, raft: this.raft, scrubber: this.scrubber, clients: this.clients, repairs: this.repairs,
+    }));
     const cluster = loadClusterFile(config);
     this.clusterId = cluster.clusterId;
     this.fileBudget = decideFileBudget(config, this.logger);
@@ -89,6 +102,7 @@ export class Broker {
       maxOpenFiles: this.fileBudget,
       onRefusedOpen: (error) => refusedOpens.note(error),
     });
+    this.logs.files.onSync = (seconds) => this.metrics.observeFsync(seconds);
     this.transport = new PeerTransport({
       id: config.id,
       clusterId: cluster.clusterId,
@@ -124,13 +138,13 @@ export class Broker {
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void failStop(),
       onCorruption: (groupId, error) => void this.repairs.repair(groupId, error.offset),
-      trace: logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId)),
+      trace: countingAlso(this.metrics, logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId), (groupId) => this.raft.get(groupId)?.node.currentTerm)),
     });
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
-    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop() });
+    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), onCommitted: (seconds) => this.metrics.observeCommit(seconds) });
     this.repairs = new ReplicaRepair({
       config,
       replicas: this.replicas,
@@ -176,11 +190,16 @@ export class Broker {
     ];
 
     const handlerHost = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
-    this.dispatcher = new Dispatcher({ ...dataHandlers(handlerHost), ...metadataHandlers(handlerHost), ...adminHandlers(handlerHost), ...groupHandlers(this.groups) });
+    this.dispatcher = new Dispatcher({ ...dataHandlers(handlerHost), ...metadataHandlers(handlerHost), ...adminHandlers(handlerHost), ...groupHandlers(this.groups) }, [this.metrics.requestHook]);
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s) => this.clients.accept(s), peer: (s) => this.transport.accept(s) }, this.logger);
     const kafkaApis = new KafkaApis({ dispatcher: this.dispatcher, replicas: this.replicas, clusterId: this.clusterId });
     this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
+    this.operations = config.httpListen === undefined ? null : new OperationsServer(config.httpListen, {
+      scrape: () => this.metrics.scrape(),
+      readiness: () => checkReadiness({ config, controller: this.controller, replicas: this.replicas, listening: () => this.listener.listening }),
+      health: () => clusterHealth(healthViewOf(this)),
+    }, this.logger);
   }
 
   async start(): Promise<void> {
@@ -190,11 +209,13 @@ export class Broker {
     this.groups.start();
     for (const room of this.rooms) room.start();
     this.scrubber.start();
+    await this.operations?.start();
     this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir }, 'broker started');
   }
 
   /** Peers follow the metadata's brokers; everything about partitions is the replica set's. */
   private onControllerEvent(event: ControllerEvent): void {
+    logControllerEvent(this.logger, this.controller.group?.node.currentTerm ?? 0, event);
     switch (event.type) {
       case 'brokerRegistered':
         this.transport.setPeer(event.broker.id, event.broker.address);
@@ -222,6 +243,7 @@ export class Broker {
     await handOverLeadership(this.raft, 3000);
     this.clients.close();
     this.kafka?.close();
+    this.operations?.close();
     this.groups.stop();
     this.listener.close();
     this.raft.stop();
@@ -235,6 +257,14 @@ export class Broker {
     this.hardStates.close();
     this.logger.info('broker stopped');
   }
+}
+
+/** The Raft decisions' trace, also counted by the metrics. */
+function countingAlso(metrics: BrokerMetrics, log: (groupId: number, event: GroupEvent) => void): (groupId: number, event: GroupEvent) => void {
+  return (groupId, event) => {
+    metrics.onGroupEvent(event);
+    log(groupId, event);
+  };
 }
 
 export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {

@@ -58,6 +58,10 @@ export interface BrokerConfig {
   controllerSnapshotEntries: number;
   /** Read rate of the background scrubber of sealed segments (broker/storage/scrubber.ts); 0 = off. */
   scrubBytesPerSec: number;
+  /** host:port of the operations endpoints (metrics, health); none when undefined. */
+  httpListen?: string;
+  /** Labels of the data metrics: per topic, or per topic and partition (series grow with partitions). */
+  metricsDetail: 'topic' | 'partition';
 }
 
 export const BROKER_DEFAULTS = {
@@ -86,6 +90,7 @@ export const BROKER_DEFAULTS = {
   // 8 MiB/s, about 675 GiB a day: a full disk of that size is scrubbed in about a day, for
   // a small share of a disk's bandwidth (a SATA SSD reads ~500 MB/s, a hard disk ~150 MB/s).
   scrubBytesPerSec: 8 * 1024 * 1024,
+  metricsDetail: 'topic' as 'topic' | 'partition',
 };
 
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
@@ -150,6 +155,10 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (!Number.isSafeInteger(config.scrubBytesPerSec) || config.scrubBytesPerSec < 0) {
     throw new FlotillaError('INVALID_CONFIG', `--scrub-bytes-per-sec must be 0 (off) or a positive integer, got ${String(config.scrubBytesPerSec)}`);
+  }
+  if (config.httpListen !== undefined) parseHostPort(config.httpListen, '--http-listen');
+  if (config.metricsDetail !== 'topic' && config.metricsDetail !== 'partition') {
+    throw new FlotillaError('INVALID_CONFIG', `--metrics-detail must be topic or partition, got "${String(config.metricsDetail)}"`);
   }
   if (config.maxOpenFiles !== undefined && (!Number.isSafeInteger(config.maxOpenFiles) || config.maxOpenFiles < 8)) {
     throw new FlotillaError('INVALID_CONFIG', `--max-open-files must be an integer >= 8, got ${String(config.maxOpenFiles)}`);

@@ -7,6 +7,7 @@ import { toErrorInfo, type Init, type client } from '../../protocol/codec.js';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { HostedReplicas } from '../partition/hosted.js';
+import { brokerLiveness } from '../ops/cluster-view.js';
 import type { Handlers } from '../requests/dispatcher.js';
 
 export interface MetadataBroker {
@@ -38,9 +39,7 @@ function leaderOf(broker: MetadataBroker, topic: string, partition: number): { l
  */
 function inSyncOf(broker: MetadataBroker, topic: string, partition: number, replicas: number[]): number[] {
   const replica = broker.replicas.replica(topic, partition);
-  if (!replica || !replica.isLeader) return replicas;
-  const status = replica.group.node.status();
-  return status.membership.voters.filter((id) => id === broker.config.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit));
+  return replica?.isLeader ? replica.inSyncVoters() : replicas;
 }
 
 function metadata(broker: MetadataBroker, topics: string[]): Init<client.MetadataResponse> {
@@ -93,8 +92,6 @@ function describeCluster(broker: MetadataBroker): Init<client.DescribeClusterRes
   }
   return {
     controllerId: broker.controller.leaderId,
-    brokers: [...broker.controller.state.brokers.values()]
-      .sort((a, b) => a.id - b.id)
-      .map((b) => ({ id: b.id, address: b.address, alive: broker.transport.isConnected(b.id), leaders: leaders.get(b.id) ?? 0 })),
+    brokers: brokerLiveness(broker).map((b) => ({ ...b, leaders: leaders.get(b.id) ?? 0 })),
   };
 }

@@ -1,7 +1,10 @@
 /**
- * The broker's log of its groups' Raft decisions: a replica becoming leader or stepping
- * down at info, with topic, partition and term; every other decision (campaigns, refused
- * votes and why, lost elections, truncations, membership changes, quiesce and wake) at debug.
+ * The broker's log of its groups' Raft decisions. At info, what an operator follows: a
+ * replica becoming leader (an election won), a leader stepping down and why, a log
+ * truncated (entries a new leader did not have), a membership change, and a replica that
+ * holds again what it had lost; each with the topic and partition (or the metadata log),
+ * the term, and the broker (the logger's own field). Every other decision (campaigns,
+ * refused votes and why, lost elections, quiesce and wake) at debug. Records never appear.
  */
 import type { Logger } from 'pino';
 import type { GroupEvent } from './multiraft.js';
@@ -9,14 +12,25 @@ import type { GroupEvent } from './multiraft.js';
 /** What a group id stands for: a topic partition, or the metadata log. */
 export type GroupName = { topic: string; partition: number } | { metadata: true };
 
-export function logGroupDecisions(logger: Logger, nameOf: (groupId: number) => GroupName | undefined): (groupId: number, event: GroupEvent) => void {
+const INFO: Partial<Record<GroupEvent['event'], string>> = {
+  elected: 'replica became leader',
+  'step-down': 'leader stepped down',
+  truncated: 'log truncated to follow the leader',
+  membership: 'group membership changed',
+  recovered: 'replica recovered the entries it had lost',
+};
+
+export function logGroupDecisions(
+  logger: Logger,
+  nameOf: (groupId: number) => GroupName | undefined,
+  termOf: (groupId: number) => number | undefined,
+): (groupId: number, event: GroupEvent) => void {
   return (groupId, event) => {
-    const roleChange = event.event === 'elected' || event.event === 'step-down';
-    if (!roleChange && !logger.isLevelEnabled('debug')) return;
+    const message = INFO[event.event];
+    if (message === undefined && !logger.isLevelEnabled('debug')) return;
     const { event: what, ...details } = event;
-    const fields = { group: groupId, ...nameOf(groupId), ...details };
-    if (event.event === 'elected') logger.info(fields, 'replica became leader');
-    else if (event.event === 'step-down') logger.info(fields, 'leader stepped down');
+    const fields = { group: groupId, ...nameOf(groupId), term: termOf(groupId), ...details };
+    if (message !== undefined) logger.info(fields, message);
     else logger.debug(fields, `raft: ${what}`);
   };
 }

@@ -379,6 +379,11 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     }
   }
 
+  /** Whether the peer stream layer is connected to broker `id` (ourselves always). */
+  reaches(id: number): boolean {
+    return this.options.transport.isConnected(id);
+  }
+
   /** Recovery permits: held, waiting, peak per follower broker, granted (undefined: no limit). */
   recoveryStats(): RecoveryStats | undefined {
     return this.recovery?.stats();

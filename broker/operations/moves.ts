@@ -66,9 +66,10 @@ export class PartitionMoves {
     if (step.kind === 'done') return true;
     if (step.kind === 'change') {
       raft.withNode(replica.group, (node) => node.proposeConfigChange(step.change));
-      logger.info({ topic: replica.topic, partition: replica.partition, change: step.change }, 'partition move step');
+      logger.info({ topic: replica.topic, partition: replica.partition, term: status.term, change: step.change }, 'partition move step');
     } else if (step.kind === 'handOver') {
       raft.withNode(replica.group, (node) => node.transferLeadership(step.to));
+      logger.info({ topic: replica.topic, partition: replica.partition, term: status.term, to: step.to }, 'partition move: handing leadership to a remaining replica');
     }
     return false;
   }

@@ -49,6 +49,8 @@ export class PartitionReplica implements StateMachine {
     public replicas: number[],
     private readonly raft: MultiRaft,
     private readonly leaderAddress: (id: number) => string | undefined,
+    /** Hears, for each acks=all write led here, the seconds from its append to its commit. */
+    private readonly onCommitted?: (seconds: number) => void,
   ) {}
 
   attach(group: Group): void {
@@ -118,6 +120,23 @@ export class PartitionReplica implements StateMachine {
     return this.isLeader && preferred !== undefined && preferred !== this.group.node.id && this.group.node.members.voters.includes(preferred);
   }
 
+  /**
+   * Leader only: the voters it reaches and heard from recently that hold everything
+   * committed (itself included). During a move these are the group's actual voters.
+   * (A quiet group's leader does not tick, so only the connection tells that a follower went away.)
+   */
+  inSyncVoters(): number[] {
+    const status = this.group.node.status();
+    return status.membership.voters.filter((id) => id === status.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit && this.raft.reaches(id)));
+  }
+
+  /** Leader only: a replica of the assignment is not in sync (a follower lags or is away, or a move is adding one). */
+  get underReplicated(): boolean {
+    if (!this.isLeader) return false;
+    const inSync = this.inSyncVoters();
+    return this.replicas.some((id) => !inSync.includes(id));
+  }
+
   /** Led here with a leadership transfer pending. */
   get handingOver(): boolean {
     return this.isLeader && this.group.node.transferringTo !== 0;
@@ -177,7 +196,11 @@ export class PartitionReplica implements StateMachine {
     }
     if (header.producerId >= 0) this.producers.addPending(header, proposal.index);
     const result = { baseOffset: proposal.index - header.recordCount + 1, lastOffset: proposal.index, logStartOffset: this.logStartOffset };
-    if (acks === 'all') await this.commits.wait(proposal.index, proposal.term, timeoutMs);
+    if (acks === 'all') {
+      const appended = performance.now();
+      await this.commits.wait(proposal.index, proposal.term, timeoutMs);
+      this.onCommitted?.((performance.now() - appended) / 1000);
+    }
     return result;
   }
 

@@ -21,6 +21,9 @@ export interface ReplicaRepairOptions {
 }
 
 export class ReplicaRepair {
+  /** Replicas repaired since the broker started (cut and started again). */
+  repaired = 0;
+
   constructor(private readonly options: ReplicaRepairOptions) {}
 
   /**
@@ -48,6 +51,7 @@ export class ReplicaRepair {
     await raft.quarantine(group);
     const cut = group.log.cutCorrupt(corruptOffset);
     replicas.reopen(group.logName);
+    this.repaired++;
     logger.warn({ topic, partition, group: groupId, cut, ms: Date.now() - started }, 'replica repaired: log cut before the corrupt batch; catching up from the leader');
   }
 

@@ -28,6 +28,8 @@ export interface ReplicaSetOptions {
   logger: Logger;
   /** A replica could not be opened for a reason other than a refusal: the broker must stop. */
   onFatal(error: unknown): void;
+  /** Hears the append-to-commit seconds of every acks=all write led here. */
+  onCommitted?: (seconds: number) => void;
 }
 
 export class ReplicaSet implements HostedReplicas {
@@ -166,7 +168,7 @@ export class ReplicaSet implements HostedReplicas {
     const existing = this.replica(topic.name, assignment.partition);
     if (existing && existing.group.groupId === assignment.groupId) return existing;
     const logName = logNameOf(topic.name, assignment);
-    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id));
+    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id), this.options.onCommitted);
     const group = raft.create({
       groupId: assignment.groupId,
       logName,

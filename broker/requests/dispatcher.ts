@@ -43,10 +43,10 @@ export type Handlers = { [T in RequestType]?: Handler<T> };
 
 /**
  * Runs around one request: calls `next` to go on (to the next hook, then the handler) and
- * returns what it returns, or throws to refuse the request. Sees the handler's error as
- * `next` rejecting.
+ * returns what it returns (the handler's response body, or null), or throws to refuse the
+ * request. Sees the handler's error as `next` rejecting, and the request's body last.
  */
-export type RequestHook = (type: RequestType, context: RequestContext, next: () => Promise<unknown>) => Promise<unknown>;
+export type RequestHook = (type: RequestType, context: RequestContext, next: () => Promise<unknown>, request: RequestOf<RequestType>) => Promise<unknown>;
 
 /** Any failure as a FlotillaError; one the broker did not expect is INTERNAL. */
 export function asFlotillaError(error: unknown): FlotillaError {
@@ -70,7 +70,7 @@ export class Dispatcher {
     let next = (): Promise<unknown> => handler(body, context);
     for (const hook of [...this.hooks].reverse()) {
       const inner = next;
-      next = () => hook(type, context, inner);
+      next = () => hook(type, context, inner, body);
     }
     const response = await next();
     return response === null ? null : { [type]: response };

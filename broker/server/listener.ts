@@ -48,6 +48,11 @@ export class Listener {
     });
   }
 
+  /** Whether the port is open. */
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
   /** Stops accepting connections (those open are closed by their servers). */
   close(): void {
     this.server.close();

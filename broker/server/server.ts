@@ -47,6 +47,11 @@ export class ClientServer {
     this.responses = new ByteBudget(config.maxPendingResponseBytes);
   }
 
+  /** Client connections open now. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   /**
    * Memory per connection is bounded twice over: by requests in flight, and by response
    * bytes held (read for a fetch, or written and not yet taken by the kernel, which is the

@@ -126,6 +126,16 @@ export class FileCache {
     this.asyncLimit = budget - Math.min(SYNC_HEADROOM, Math.floor(budget / 2));
   }
 
+  /** Hears the seconds of every fdatasync made through `fdatasync` (the broker's fsync histogram). */
+  onSync?: (seconds: number) => void;
+
+  /** fdatasync of `fd`, timed for `onSync`. */
+  async fdatasync(fd: number): Promise<void> {
+    const started = performance.now();
+    await fdatasyncAsync(fd);
+    this.onSync?.((performance.now() - started) / 1000);
+  }
+
   /** Number of descriptors currently open through this cache (including pinned, evicted ones). */
   get openCount(): number {
     return this.opened;

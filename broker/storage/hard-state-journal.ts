@@ -23,7 +23,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { readInt64, writeInt64 } from '../../protocol/batch.js';
 import { isRecovering, type HardState } from '../raft/log.js';
-import { FileCache, fdatasyncAsync, isRefusedOpen, storageError, writeError } from './files.js';
+import { FileCache, isRefusedOpen, storageError, writeError } from './files.js';
 
 export const HARD_STATE_JOURNAL = 'raft-hard-state.journal';
 const RECORD_SIZE = 16;
@@ -147,7 +147,7 @@ export class HardStateJournal {
       this.size += bytes;
       this.records += records.length;
       try {
-        await fdatasyncAsync(this.fd);
+        await this.files.fdatasync(this.fd);
       } catch (err) {
         throw storageError('sync', this.file, err);
       }

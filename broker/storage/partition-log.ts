@@ -27,7 +27,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
 import { CoalescedRun } from './coalesced-run.js';
 import { isLogCorruption, type LogCorruption } from './corruption.js';
-import { fdatasyncAsync, isRefusal, storageError, writeError } from './files.js';
+import { isRefusal, storageError, writeError } from './files.js';
 import {
   SEGMENT_NAME,
   Segment,
@@ -513,7 +513,7 @@ export class PartitionLog implements RaftLog {
         throw writeError('terms write', this.termsPath, err);
       }
       this.termsOnDisk = written + fresh.length;
-      await fdatasyncAsync(fd);
+      await this.res.files.fdatasync(fd);
     });
   }
 

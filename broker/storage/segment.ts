@@ -23,7 +23,7 @@ import {
 } from '../../protocol/batch.js';
 import { LogCorruption } from './corruption.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import { FileCache, fdatasyncAsync, isDiskFull, readAsync, readFullySync, storageError, writeError } from './files.js';
+import { FileCache, isDiskFull, readAsync, readFullySync, storageError, writeError } from './files.js';
 import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
 
 /** Shared by every log of a broker: open descriptors and loaded indexes, both bounded. */
@@ -274,7 +274,7 @@ export class Segment {
     const truncations = this.truncations;
     this.unsynced = false;
     try {
-      await this.res.files.withFdAsync(this.logPath, (fd) => fdatasyncAsync(fd));
+      await this.res.files.withFdAsync(this.logPath, (fd) => this.res.files.fdatasync(fd));
     } catch (err) {
       this.unsynced = true;
       throw storageError('fdatasync', this.logPath, err);

@@ -31,6 +31,8 @@ export interface BrokerStartOptions {
   recoveryConcurrency?: number;
   controllerSnapshotEntries?: number;
   scrubBytesPerSec?: number;
+  httpListen?: string;
+  metricsDetail?: string;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -58,6 +60,8 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
+  if (options.httpListen !== undefined) input.httpListen = options.httpListen;
+  if (options.metricsDetail !== undefined) input.metricsDetail = options.metricsDetail as BrokerConfig['metricsDetail'];
   return validateBrokerConfig(input);
 }
 

@@ -1,7 +1,7 @@
 /**
  * `flotilla dev`: a local cluster of N brokers, each its own OS process running
  * `flotilla broker start` (this same script), on 127.0.0.1 from --base-port up, data
- * under --data/<id>. Prints the addresses, waits until every broker reports alive, prints
+ * under --data/<id>, operations endpoints from --base-port + 1000 up. Prints the addresses, waits until every broker reports alive, prints
  * one status line per broker, and on SIGINT/SIGTERM stops the children (SIGTERM, then
  * SIGKILL after STOP_TIMEOUT_MS) and exits 0 once all have exited.
  */
@@ -29,6 +29,12 @@ export function devKafkaAddress(id: number, options: Pick<DevOptions, 'basePort'
 const STATUS_POLL_MS = 500;
 /** How long to wait for all brokers to report alive before printing what is known. */
 const START_TIMEOUT_MS = 60_000;
+/** Broker N's operations endpoints are at base-port + HTTP_PORT_OFFSET + N - 1 (SPEC section 10). */
+const HTTP_PORT_OFFSET = 1000;
+
+export function devHttpAddress(id: number, options: Pick<DevOptions, 'basePort'>): string {
+  return `127.0.0.1:${options.basePort + HTTP_PORT_OFFSET + id - 1}`;
+}
 
 export function devCommandLine(id: number, options: DevOptions): string[] {
   const members = Array.from({ length: options.brokers }, (_, i) => `${i + 1}=127.0.0.1:${options.basePort + i}`).join(',');
@@ -40,6 +46,7 @@ export function devCommandLine(id: number, options: DevOptions): string[] {
     '--data', path.join(options.data, String(id)),
     '--initial-cluster', members,
     '--log-level', options.logLevel,
+    '--http-listen', devHttpAddress(id, options),
   ];
   if (options.fsync !== undefined) args.push('--fsync', options.fsync);
   return args;
@@ -60,7 +67,8 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
       if (!stopping) process.stderr.write(`broker ${id} exited unexpectedly (${code ?? signal}); see its output above\n`);
       if (exited.size === children.size) resolveAllExited();
     });
-    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  Kafka ${devKafkaAddress(id, options)}  (data ${path.join(options.data, String(id))})\n`);
+    const http = `http://${devHttpAddress(id, options)}`;
+    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  Kafka ${devKafkaAddress(id, options)}  (data ${path.join(options.data, String(id))}; ${http}/metrics, ${http}/readyz)\n`);
   }
 
   const stopAll = (): void => {

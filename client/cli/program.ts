@@ -32,6 +32,9 @@ import {
 const TOPIC_CHANGE_TIMEOUT_MS = 60_000;
 
 
+/** How long `cluster health --wait` waits without --timeout-ms: a broker's restart and catch-up. */
+const HEALTH_WAIT_MS = 5 * 60_000;
+
 /** `flotilla dev` without --brokers. */
 const DEV_BROKERS = 3;
 
@@ -118,6 +121,8 @@ export function buildProgram(scriptPath: string): Command {
     .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
     .option('--recovery-concurrency <n>', `partitions this broker catches up one lagging broker with at once; the rest wait their turn (default ${BROKER_DEFAULTS.recoveryConcurrency}, 0 = no limit)`, parseNonNegativeInt)
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
+    .option('--http-listen <host:port>', 'serve the operations endpoints here: /metrics, /livez, /readyz, /v1/cluster/health (default off)')
+    .option('--metrics-detail <level>', 'label data metrics per topic, or per topic and partition (series then grow with partitions)', 'topic')
     .action(
       action(async (options) => {
         const { brokerStartCommand } = await import('./broker-command.js');
@@ -140,6 +145,18 @@ export function buildProgram(scriptPath: string): Command {
             formatTable(['ID', 'ADDRESS', 'ALIVE', 'LEADERS'], status.brokers.map((b) => [b.id, b.address, b.alive ? 'yes' : 'no', b.leaders])),
           ].join('\n'),
         );
+      }),
+    );
+  cluster
+    .command('health')
+    .description('brokers down, leaderless and under-replicated partitions; exit 0 when healthy, 1 when not')
+    .option('--wait', 'wait until healthy, for up to --timeout-ms (default 5 minutes with --wait)')
+    .action(
+      action(async (options: { wait?: boolean }, command: Command) => {
+        const globals = globalsOf(command);
+        const timeoutGiven = program.getOptionValueSource('timeoutMs') === 'cli';
+        const { clusterHealthCommand } = await import('./cluster-health.js');
+        return clusterHealthCommand(globals, { wait: Boolean(options.wait), waitMs: timeoutGiven ? globals.timeoutMs : HEALTH_WAIT_MS });
       }),
     );
   cluster

@@ -67,3 +67,15 @@ t.test('hooks run in order around every handler, see its error, and may refuse a
     'outcome listGroups start', 'gate listGroups', 'outcome listGroups INVALID_REQUEST',
   ]);
 });
+
+t.test('a hook sees the request body and the handler\'s answer', async (t) => {
+  const seen: unknown[] = [];
+  const observer: RequestHook = async (_type, _ctx, next, request) => {
+    const response = await next();
+    seen.push(request, response);
+    return response;
+  };
+  const dispatcher = new Dispatcher({ describeTopic: async (request) => ({ topic: request.topic }) }, [observer]);
+  await dispatcher.dispatch({ body: 'describeTopic', describeTopic: { topic: 'orders' } }, context);
+  t.same(seen, [{ topic: 'orders' }, { topic: 'orders' }]);
+});
