@@ -5,7 +5,7 @@
  * The broker is loaded with a dynamic import so that client commands never load broker
  * code (faster start-up for `produce`/`consume`).
  */
-import { parseInitialCluster, validateBrokerConfig, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
+import { parseBootstrapUser, parseInitialCluster, validateBrokerConfig, type AuthnMode, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
 import { FlotillaError } from '../../protocol/errors.js';
 
 export interface BrokerStartOptions {
@@ -29,6 +29,8 @@ export interface BrokerStartOptions {
   recoveryConcurrency?: number;
   controllerSnapshotEntries?: number;
   scrubBytesPerSec?: number;
+  authn?: string;
+  superusers?: string;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -54,6 +56,10 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
+  if (options.authn !== undefined) input.authn = options.authn as AuthnMode;
+  if (options.superusers !== undefined) input.superusers = options.superusers.split(',').map((name) => name.trim()).filter(Boolean);
+  const bootstrapUser = parseBootstrapUser(process.env.FLOTILLA_BOOTSTRAP_USER);
+  if (bootstrapUser) input.bootstrapUser = bootstrapUser;
   return validateBrokerConfig(input);
 }
 

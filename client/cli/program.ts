@@ -113,6 +113,8 @@ export function buildProgram(scriptPath: string): Command {
     .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
     .option('--recovery-concurrency <n>', `partitions this broker catches up one lagging broker with at once; the rest wait their turn (default ${BROKER_DEFAULTS.recoveryConcurrency}, 0 = no limit)`, parseNonNegativeInt)
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
+    .option('--authn <mode>', 'how clients authenticate: none, scram or mtls (default none); anything but none turns ACLs on')
+    .option('--superusers <names>', 'NAME[,NAME...]: users that bypass ACLs; required with --authn (env FLOTILLA_BOOTSTRAP_USER=NAME:PASSWORD creates one when a new cluster forms)')
     .action(
       action(async (options) => {
         const { brokerStartCommand } = await import('./broker-command.js');
