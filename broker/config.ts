@@ -176,6 +176,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (config.authn !== 'none' && config.superusers.length === 0) {
     throw new FlotillaError('INVALID_CONFIG', `--authn ${config.authn} turns authorization on and needs --superusers NAME[,NAME...]: without a superuser nobody could create the first ACL`);
   }
+  if (config.authn === 'scram' && !config.bootstrapUser) {
+    throw new FlotillaError('INVALID_CONFIG', '--authn scram needs env FLOTILLA_BOOTSTRAP_USER=NAME:PASSWORD: brokers authenticate to each other as that superuser (and it is created when a new cluster forms)');
+  }
   if (config.bootstrapUser && config.authn !== 'none' && !config.superusers.includes(config.bootstrapUser.name)) {
     throw new FlotillaError('INVALID_CONFIG', `the bootstrap user "${config.bootstrapUser.name}" (FLOTILLA_BOOTSTRAP_USER) must be one of --superusers`);
   }
