@@ -9,6 +9,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { RequestHook } from '../requests/dispatcher.js';
 import type { Authorizer } from './authorizer.js';
 import { groupRefusal, requestRefusal, topicRefusal } from './request-acls.js';
+import { SASL_REQUESTS } from './sasl.js';
 
 /** A string field of a request body, or undefined. */
 function stringField(request: unknown, field: 'groupId' | 'topic'): string | undefined {
@@ -19,6 +20,8 @@ function stringField(request: unknown, field: 'groupId' | 'topic'): string | und
 export function authorizationHook(authorizer: Authorizer): RequestHook {
   return (type, context, next, request) => {
     const principal = context.session.principal;
+    // Authentication needs no permission: it is how a connection gets its principal.
+    if (SASL_REQUESTS.has(type)) return next();
     // The authentication hook runs first; this only guards against a listener without it.
     if (principal === undefined) throw new FlotillaError('AUTHENTICATION_FAILED', `${type} refused: the connection is not authenticated`);
     const refusal = requestRefusal(authorizer, principal, type, stringField(request, 'groupId') ?? '');

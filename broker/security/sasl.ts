@@ -14,7 +14,8 @@ import { isScramMechanism, saslMechanismName, SCRAM_MECHANISMS, ScramServer, typ
 import type { AuthnMode } from '../config.js';
 import type { Handlers, RequestHook, RequestType } from '../requests/dispatcher.js';
 
-const SASL_REQUESTS: ReadonlySet<RequestType> = new Set(['saslHandshake', 'saslAuthenticate']);
+/** The requests of the exchange itself, the only ones a connection may send before it. */
+export const SASL_REQUESTS: ReadonlySet<RequestType> = new Set(['saslHandshake', 'saslAuthenticate']);
 
 export interface SaslOptions {
   authn: AuthnMode;
