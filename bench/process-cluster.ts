@@ -55,6 +55,8 @@ export interface ProcessClusterOptions {
    * broker). Default: 127.0.0.1 on a free port, no prefix.
    */
   host?: (id: number) => { address: string; prefix: string[] };
+  /** Extra environment of every broker (FLOTILLA_BOOTSTRAP_USER, say). */
+  env?: Record<string, string>;
   /** Also append each broker's output to broker-ID.log here: the whole log, for a post-mortem. */
   logDir?: string;
   /** The `flotilla` CLI the brokers run (another revision's build, say); default this checkout's. */
@@ -124,7 +126,7 @@ export class ProcessCluster {
     let argv = [process.execPath, ...args];
     if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
     if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
     broker.output = [];
     // logDir, or FLOTILLA_TEST_LOGS=<dir> for any test: every broker's whole output, for a post-mortem.
     const logDir = this.options.logDir ?? process.env.FLOTILLA_TEST_LOGS;

@@ -6,9 +6,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { userPrincipal } from '../protocol/acls.js';
 import { FlotillaError } from '../protocol/errors.js';
 import { adminHandlers } from './admin/admin-handlers.js';
 import { metadataHandlers } from './admin/metadata-handlers.js';
+import { securityHandlers } from './admin/security-handlers.js';
 import { joinCluster, loadClusterFile, needsToJoin } from './cluster-file.js';
 import type { BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
@@ -23,6 +25,7 @@ import { KafkaApis } from './kafka/apis.js';
 import { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
 import { MultiRaft, type GroupEvent } from './multiraft/multiraft.js';
+import { BootstrapUserCreation } from './operations/bootstrap-user.js';
 import { handOverLeadership } from './operations/hand-over.js';
 import { LeaderBalancing } from './operations/leader-balancing.js';
 import { MetadataCompaction } from './operations/metadata-compaction.js';
@@ -38,7 +41,10 @@ import { logControllerEvent } from './ops/event-log.js';
 import { clusterHealth } from '../protocol/health.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
-import { Dispatcher } from './requests/dispatcher.js';
+import { Dispatcher, type RequestHook } from './requests/dispatcher.js';
+import { authorizationHook } from './security/authorization-hook.js';
+import { Authorizer } from './security/authorizer.js';
+import { authenticationHook, saslHandlers } from './security/sasl.js';
 import { Listener } from './server/listener.js';
 import { ClientServer } from './server/server.js';
 import { StatsReporter } from './stats.js';
@@ -188,9 +194,27 @@ export class Broker {
       new KafkaAddressRegistration(config, this.controller, this.logger),
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
     ];
+    if (config.bootstrapUser) this.rooms.push(new BootstrapUserCreation(this.controller, config.bootstrapUser, this.logger));
 
     const handlerHost = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
-    this.dispatcher = new Dispatcher({ ...dataHandlers(handlerHost), ...metadataHandlers(handlerHost), ...adminHandlers(handlerHost), ...groupHandlers(this.groups) }, [this.metrics.requestHook]);
+    // With --authn, every request passes authentication, then authorization (SPEC section 9).
+    // Metrics first, so that they count refused requests too.
+    const hooks: RequestHook[] = [this.metrics.requestHook];
+    if (config.authn !== 'none') {
+      const authorizer = new Authorizer({ superusers: config.superusers, acls: () => this.controller.state.acls });
+      hooks.push(authenticationHook(config.authn), authorizationHook(authorizer));
+    }
+    this.dispatcher = new Dispatcher(
+      {
+        ...dataHandlers(handlerHost),
+        ...metadataHandlers(handlerHost),
+        ...adminHandlers(handlerHost),
+        ...groupHandlers(this.groups),
+        ...securityHandlers(this.controller),
+        ...saslHandlers({ authn: config.authn, credentialOf: (name) => this.controller.state.users.get(name) }),
+      },
+      hooks,
+    );
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s) => this.clients.accept(s), peer: (s) => this.transport.accept(s) }, this.logger);
     const kafkaApis = new KafkaApis({ dispatcher: this.dispatcher, replicas: this.replicas, clusterId: this.clusterId });
@@ -220,6 +244,11 @@ export class Broker {
       case 'brokerRegistered':
         this.transport.setPeer(event.broker.id, event.broker.address);
         return;
+      case 'credentialsRevoked': {
+        const closed = this.clients?.closeConnectionsOf(userPrincipal(event.name));
+        if (closed) this.logger.info({ user: event.name, connections: closed }, 'closed the connections of a user whose credential was deleted or replaced');
+        return;
+      }
       case 'brokerRemoved':
         if (event.id === this.config.id) this.logger.warn('this broker was removed from the cluster; it may be stopped');
         else this.transport.removePeer(event.id);

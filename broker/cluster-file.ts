@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FlotillaError } from '../protocol/errors.js';
-import { controllerRequest } from './cluster-request.js';
+import { controllerRequest, interBrokerSasl } from './cluster-request.js';
 import type { BrokerConfig } from './config.js';
 import { replaceFileSync } from './storage/files.js';
 
@@ -50,7 +50,7 @@ export function needsToJoin(config: BrokerConfig): boolean {
  */
 export async function joinCluster(config: BrokerConfig, logger: Logger): Promise<void> {
   logger.info({ via: config.join }, 'joining the cluster');
-  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000);
+  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000, interBrokerSasl(config));
   const answer = response.registerBroker!;
   const file: ClusterFile = {
     clusterId: answer.clusterId,

@@ -7,6 +7,14 @@ import { defaultRaftOptions } from './raft/raft.js';
 const RAFT_DEFAULTS = defaultRaftOptions();
 
 export type FsyncMode = 'always' | 'batch' | 'never';
+/** How clients prove who they are (--authn); anything but none also turns authorization on. */
+export type AuthnMode = 'none' | 'scram' | 'mtls';
+
+/** NAME:PASSWORD of env FLOTILLA_BOOTSTRAP_USER. */
+export interface BootstrapUser {
+  name: string;
+  password: string;
+}
 
 export interface BrokerConfig {
   id: number;
@@ -62,6 +70,15 @@ export interface BrokerConfig {
   httpListen?: string;
   /** Labels of the data metrics: per topic, or per topic and partition (series grow with partitions). */
   metricsDetail: 'topic' | 'partition';
+  authn: AuthnMode;
+  /** User names that bypass every ACL (--superusers); at least one unless authn is none. */
+  superusers: string[];
+  /**
+   * env FLOTILLA_BOOTSTRAP_USER: the superuser whose SCRAM credential the controller
+   * leader creates once, when the cluster first forms; brokers also authenticate to each
+   * other as this user (registration, move reports).
+   */
+  bootstrapUser?: BootstrapUser;
 }
 
 export const BROKER_DEFAULTS = {
@@ -91,7 +108,17 @@ export const BROKER_DEFAULTS = {
   // a small share of a disk's bandwidth (a SATA SSD reads ~500 MB/s, a hard disk ~150 MB/s).
   scrubBytesPerSec: 8 * 1024 * 1024,
   metricsDetail: 'topic' as 'topic' | 'partition',
+  authn: 'none' as AuthnMode,
+  superusers: [] as string[],
 };
+
+/** Parses env FLOTILLA_BOOTSTRAP_USER (NAME:PASSWORD; the password may hold colons). */
+export function parseBootstrapUser(value: string | undefined): BootstrapUser | undefined {
+  if (value === undefined || value === '') return undefined;
+  const colon = value.indexOf(':');
+  if (colon < 1 || colon === value.length - 1) throw new FlotillaError('INVALID_CONFIG', 'FLOTILLA_BOOTSTRAP_USER must look like NAME:PASSWORD');
+  return { name: value.slice(0, colon), password: value.slice(colon + 1) };
+}
 
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(value);
@@ -164,6 +191,18 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
     throw new FlotillaError('INVALID_CONFIG', `--max-open-files must be an integer >= 8, got ${String(config.maxOpenFiles)}`);
   }
   if (config.maxFrameBytes < 1024) throw new FlotillaError('INVALID_CONFIG', '--max-frame-bytes must be at least 1024');
+  if (!['none', 'scram', 'mtls'].includes(config.authn)) {
+    throw new FlotillaError('INVALID_CONFIG', `--authn must be none, scram or mtls, got "${config.authn}"`);
+  }
+  if (config.authn !== 'none' && config.superusers.length === 0) {
+    throw new FlotillaError('INVALID_CONFIG', `--authn ${config.authn} turns authorization on and needs --superusers NAME[,NAME...]: without a superuser nobody could create the first ACL`);
+  }
+  if (config.authn === 'scram' && !config.bootstrapUser) {
+    throw new FlotillaError('INVALID_CONFIG', '--authn scram needs env FLOTILLA_BOOTSTRAP_USER=NAME:PASSWORD: brokers authenticate to each other as that superuser (and it is created when a new cluster forms)');
+  }
+  if (config.bootstrapUser && config.authn !== 'none' && !config.superusers.includes(config.bootstrapUser.name)) {
+    throw new FlotillaError('INVALID_CONFIG', `the bootstrap user "${config.bootstrapUser.name}" (FLOTILLA_BOOTSTRAP_USER) must be one of --superusers`);
+  }
   if (config.initialCluster.size > 0 && !config.initialCluster.has(config.id)) {
     throw new FlotillaError('INVALID_CONFIG', `--initial-cluster does not name this broker's --id ${config.id}`);
   }

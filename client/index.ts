@@ -3,10 +3,11 @@
  */
 export { Client } from './client.js';
 export { FlotillaError, ERROR_CODES, type ErrorCode, type FlotillaErrorDetails } from '../protocol/errors.js';
-export type { ClientOptions } from './options.js';
+export type { ClientOptions, SaslOptions } from './options.js';
 export type { ClientLogger } from './logger.js';
-export { Admin, type CreateTopicOptions } from './admin/admin.js';
-export type { ClusterDescription, TopicDescription, PartitionDescription, TopicConfigInput, GroupListing, GroupDescription, Acks } from './network/api.js';
+export { Admin, type CreateTopicOptions, type UserPassword } from './admin/admin.js';
+export type { AclBinding, AclFilter } from '../protocol/acls.js';
+export type { ClusterDescription, TopicDescription, PartitionDescription, TopicConfigInput, GroupListing, GroupDescription, Acks, UserListing } from './network/api.js';
 export { Producer, type ProducerRecord, type RecordAck } from './producer/producer.js';
 export type { ProducerOptions } from './producer/options.js';
 export { Consumer, type Assignment, type Message } from './consumer/consumer.js';

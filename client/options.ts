@@ -1,9 +1,17 @@
 /**
  * Client options: one defaults object, validated once in the Client constructor.
  */
+import { SCRAM_MECHANISMS, type ScramMechanism } from '../protocol/scram.js';
 import { splitAddress } from './network/connection.js';
 import type { ClientLogger } from './logger.js';
-import { defined, invalid, rejectUnknown, requireInteger } from './validate.js';
+import { defined, invalid, rejectUnknown, requireInteger, requireOneOf } from './validate.js';
+
+/** SASL/SCRAM credentials: every connection the client opens authenticates with them first. */
+export interface SaslOptions {
+  mechanism: ScramMechanism;
+  username: string;
+  password: string;
+}
 
 export interface ClientOptions {
   /** Bootstrap brokers, HOST:PORT; any one reachable broker is enough. */
@@ -22,6 +30,8 @@ export interface ClientOptions {
   maxRetryBackoffMs?: number;
   /** Metadata older than this is refreshed before use even without an error. */
   metadataMaxAgeMs?: number;
+  /** Authenticate every connection (for brokers started with --authn scram). */
+  sasl?: SaslOptions;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -34,11 +44,11 @@ export const CLIENT_DEFAULTS = {
   metadataMaxAgeMs: 5 * 60_000,
 };
 
-export type ResolvedClientOptions = typeof CLIENT_DEFAULTS & { brokers: string[]; logger?: ClientLogger };
+export type ResolvedClientOptions = typeof CLIENT_DEFAULTS & { brokers: string[]; logger?: ClientLogger; sasl?: SaslOptions };
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (options === null || typeof options !== 'object') throw invalid('new Client(options) needs an options object, for example { brokers: ["127.0.0.1:7401"] }');
-  rejectUnknown('client', options, { ...CLIENT_DEFAULTS, brokers: 1, logger: 1 });
+  rejectUnknown('client', options, { ...CLIENT_DEFAULTS, brokers: 1, logger: 1, sasl: 1 });
   const resolved = { ...CLIENT_DEFAULTS, ...defined(options) } as ResolvedClientOptions;
   if (!Array.isArray(resolved.brokers) || resolved.brokers.length === 0) {
     throw invalid('client option brokers must list at least one broker as HOST:PORT, for example ["127.0.0.1:7401"]');
@@ -54,5 +64,13 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   requireInteger('client', 'retryBackoffMs', resolved.retryBackoffMs, 0);
   requireInteger('client', 'maxRetryBackoffMs', resolved.maxRetryBackoffMs, resolved.retryBackoffMs);
   requireInteger('client', 'metadataMaxAgeMs', resolved.metadataMaxAgeMs, 0);
+  if (resolved.sasl !== undefined) {
+    const sasl = resolved.sasl;
+    if (sasl === null || typeof sasl !== 'object') throw invalid('client option sasl must be { mechanism, username, password }');
+    rejectUnknown('client sasl', sasl, { mechanism: 1, username: 1, password: 1 });
+    requireOneOf('client', 'sasl.mechanism', sasl.mechanism, SCRAM_MECHANISMS);
+    if (typeof sasl.username !== 'string' || sasl.username === '') throw invalid('client option sasl.username must be a non-empty string');
+    if (typeof sasl.password !== 'string') throw invalid('client option sasl.password must be a string');
+  }
   return resolved;
 }

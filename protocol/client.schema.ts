@@ -59,7 +59,16 @@ export const descriptor = {
           "movePartition",
           "transferLeader",
           "balanceLeaders",
-          "removeBroker"
+          "removeBroker",
+          "saslHandshake",
+          "saslAuthenticate",
+          "createUser",
+          "alterUser",
+          "deleteUser",
+          "listUsers",
+          "createAcls",
+          "listAcls",
+          "deleteAcls"
          ]
         }
        },
@@ -189,6 +198,51 @@ export const descriptor = {
          "type": "RemoveBrokerRequest",
          "id": 32,
          "protoName": "remove_broker"
+        },
+        "saslHandshake": {
+         "type": "SaslHandshakeRequest",
+         "id": 33,
+         "protoName": "sasl_handshake"
+        },
+        "saslAuthenticate": {
+         "type": "SaslAuthenticateRequest",
+         "id": 34,
+         "protoName": "sasl_authenticate"
+        },
+        "createUser": {
+         "type": "CreateUserRequest",
+         "id": 35,
+         "protoName": "create_user"
+        },
+        "alterUser": {
+         "type": "AlterUserRequest",
+         "id": 36,
+         "protoName": "alter_user"
+        },
+        "deleteUser": {
+         "type": "DeleteUserRequest",
+         "id": 37,
+         "protoName": "delete_user"
+        },
+        "listUsers": {
+         "type": "ListUsersRequest",
+         "id": 38,
+         "protoName": "list_users"
+        },
+        "createAcls": {
+         "type": "CreateAclsRequest",
+         "id": 39,
+         "protoName": "create_acls"
+        },
+        "listAcls": {
+         "type": "ListAclsRequest",
+         "id": 40,
+         "protoName": "list_acls"
+        },
+        "deleteAcls": {
+         "type": "DeleteAclsRequest",
+         "id": 41,
+         "protoName": "delete_acls"
         }
        }
       },
@@ -218,7 +272,16 @@ export const descriptor = {
           "movePartition",
           "transferLeader",
           "balanceLeaders",
-          "removeBroker"
+          "removeBroker",
+          "saslHandshake",
+          "saslAuthenticate",
+          "createUser",
+          "alterUser",
+          "deleteUser",
+          "listUsers",
+          "createAcls",
+          "listAcls",
+          "deleteAcls"
          ]
         }
        },
@@ -342,6 +405,51 @@ export const descriptor = {
          "type": "RemoveBrokerResponse",
          "id": 32,
          "protoName": "remove_broker"
+        },
+        "saslHandshake": {
+         "type": "SaslHandshakeResponse",
+         "id": 33,
+         "protoName": "sasl_handshake"
+        },
+        "saslAuthenticate": {
+         "type": "SaslAuthenticateResponse",
+         "id": 34,
+         "protoName": "sasl_authenticate"
+        },
+        "createUser": {
+         "type": "CreateUserResponse",
+         "id": 35,
+         "protoName": "create_user"
+        },
+        "alterUser": {
+         "type": "AlterUserResponse",
+         "id": 36,
+         "protoName": "alter_user"
+        },
+        "deleteUser": {
+         "type": "DeleteUserResponse",
+         "id": 37,
+         "protoName": "delete_user"
+        },
+        "listUsers": {
+         "type": "ListUsersResponse",
+         "id": 38,
+         "protoName": "list_users"
+        },
+        "createAcls": {
+         "type": "CreateAclsResponse",
+         "id": 39,
+         "protoName": "create_acls"
+        },
+        "listAcls": {
+         "type": "ListAclsResponse",
+         "id": 40,
+         "protoName": "list_acls"
+        },
+        "deleteAcls": {
+         "type": "DeleteAclsResponse",
+         "id": 41,
+         "protoName": "delete_acls"
         }
        }
       },
@@ -1389,6 +1497,294 @@ export const descriptor = {
       },
       "RemoveBrokerResponse": {
        "fields": {}
+      },
+      "SaslHandshakeRequest": {
+       "fields": {
+        "mechanism": {
+         "type": "string",
+         "id": 1
+        }
+       }
+      },
+      "SaslHandshakeResponse": {
+       "fields": {
+        "mechanisms": {
+         "rule": "repeated",
+         "type": "string",
+         "id": 1
+        }
+       }
+      },
+      "SaslAuthenticateRequest": {
+       "fields": {
+        "authBytes": {
+         "type": "bytes",
+         "id": 1,
+         "protoName": "auth_bytes"
+        }
+       }
+      },
+      "SaslAuthenticateResponse": {
+       "fields": {
+        "authBytes": {
+         "type": "bytes",
+         "id": 1,
+         "protoName": "auth_bytes"
+        }
+       }
+      },
+      "ScramCredential": {
+       "fields": {
+        "mechanism": {
+         "type": "string",
+         "id": 1
+        },
+        "salt": {
+         "type": "string",
+         "id": 2
+        },
+        "iterations": {
+         "type": "uint32",
+         "id": 3
+        },
+        "storedKey": {
+         "type": "string",
+         "id": 4,
+         "protoName": "stored_key"
+        },
+        "serverKey": {
+         "type": "string",
+         "id": 5,
+         "protoName": "server_key"
+        }
+       }
+      },
+      "CreateUserRequest": {
+       "fields": {
+        "name": {
+         "type": "string",
+         "id": 1
+        },
+        "credential": {
+         "type": "ScramCredential",
+         "id": 2
+        }
+       }
+      },
+      "CreateUserResponse": {
+       "fields": {}
+      },
+      "AlterUserRequest": {
+       "fields": {
+        "name": {
+         "type": "string",
+         "id": 1
+        },
+        "credential": {
+         "type": "ScramCredential",
+         "id": 2
+        }
+       }
+      },
+      "AlterUserResponse": {
+       "fields": {}
+      },
+      "DeleteUserRequest": {
+       "fields": {
+        "name": {
+         "type": "string",
+         "id": 1
+        }
+       }
+      },
+      "DeleteUserResponse": {
+       "fields": {}
+      },
+      "ListUsersRequest": {
+       "fields": {}
+      },
+      "UserListing": {
+       "fields": {
+        "name": {
+         "type": "string",
+         "id": 1
+        },
+        "mechanism": {
+         "type": "string",
+         "id": 2
+        },
+        "iterations": {
+         "type": "uint32",
+         "id": 3
+        }
+       }
+      },
+      "ListUsersResponse": {
+       "fields": {
+        "users": {
+         "rule": "repeated",
+         "type": "UserListing",
+         "id": 1
+        }
+       }
+      },
+      "AclBinding": {
+       "fields": {
+        "principal": {
+         "type": "string",
+         "id": 1
+        },
+        "permission": {
+         "type": "string",
+         "id": 2
+        },
+        "operation": {
+         "type": "string",
+         "id": 3
+        },
+        "resourceType": {
+         "type": "string",
+         "id": 4,
+         "protoName": "resource_type"
+        },
+        "resourceName": {
+         "type": "string",
+         "id": 5,
+         "protoName": "resource_name"
+        },
+        "patternType": {
+         "type": "string",
+         "id": 6,
+         "protoName": "pattern_type"
+        }
+       }
+      },
+      "AclFilter": {
+       "oneofs": {
+        "_principal": {
+         "oneof": [
+          "principal"
+         ]
+        },
+        "_permission": {
+         "oneof": [
+          "permission"
+         ]
+        },
+        "_operation": {
+         "oneof": [
+          "operation"
+         ]
+        },
+        "_resourceType": {
+         "oneof": [
+          "resourceType"
+         ]
+        },
+        "_resourceName": {
+         "oneof": [
+          "resourceName"
+         ]
+        },
+        "_patternType": {
+         "oneof": [
+          "patternType"
+         ]
+        }
+       },
+       "fields": {
+        "principal": {
+         "type": "string",
+         "id": 1,
+         "options": {
+          "proto3_optional": true
+         }
+        },
+        "permission": {
+         "type": "string",
+         "id": 2,
+         "options": {
+          "proto3_optional": true
+         }
+        },
+        "operation": {
+         "type": "string",
+         "id": 3,
+         "options": {
+          "proto3_optional": true
+         }
+        },
+        "resourceType": {
+         "type": "string",
+         "id": 4,
+         "protoName": "resource_type",
+         "options": {
+          "proto3_optional": true
+         }
+        },
+        "resourceName": {
+         "type": "string",
+         "id": 5,
+         "protoName": "resource_name",
+         "options": {
+          "proto3_optional": true
+         }
+        },
+        "patternType": {
+         "type": "string",
+         "id": 6,
+         "protoName": "pattern_type",
+         "options": {
+          "proto3_optional": true
+         }
+        }
+       }
+      },
+      "CreateAclsRequest": {
+       "fields": {
+        "acls": {
+         "rule": "repeated",
+         "type": "AclBinding",
+         "id": 1
+        }
+       }
+      },
+      "CreateAclsResponse": {
+       "fields": {}
+      },
+      "ListAclsRequest": {
+       "fields": {
+        "filter": {
+         "type": "AclFilter",
+         "id": 1
+        }
+       }
+      },
+      "ListAclsResponse": {
+       "fields": {
+        "acls": {
+         "rule": "repeated",
+         "type": "AclBinding",
+         "id": 1
+        }
+       }
+      },
+      "DeleteAclsRequest": {
+       "fields": {
+        "filter": {
+         "type": "AclFilter",
+         "id": 1
+        }
+       }
+      },
+      "DeleteAclsResponse": {
+       "fields": {
+        "deleted": {
+         "rule": "repeated",
+         "type": "AclBinding",
+         "id": 1
+        }
+       }
       }
      }
     }
@@ -1432,8 +1828,17 @@ export interface Request {
   transferLeader: TransferLeaderRequest | null;
   balanceLeaders: BalanceLeadersRequest | null;
   removeBroker: RemoveBrokerRequest | null;
+  saslHandshake: SaslHandshakeRequest | null;
+  saslAuthenticate: SaslAuthenticateRequest | null;
+  createUser: CreateUserRequest | null;
+  alterUser: AlterUserRequest | null;
+  deleteUser: DeleteUserRequest | null;
+  listUsers: ListUsersRequest | null;
+  createAcls: CreateAclsRequest | null;
+  listAcls: ListAclsRequest | null;
+  deleteAcls: DeleteAclsRequest | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker';
+  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls';
 }
 
 export interface Response {
@@ -1463,8 +1868,17 @@ export interface Response {
   transferLeader: TransferLeaderResponse | null;
   balanceLeaders: BalanceLeadersResponse | null;
   removeBroker: RemoveBrokerResponse | null;
+  saslHandshake: SaslHandshakeResponse | null;
+  saslAuthenticate: SaslAuthenticateResponse | null;
+  createUser: CreateUserResponse | null;
+  alterUser: AlterUserResponse | null;
+  deleteUser: DeleteUserResponse | null;
+  listUsers: ListUsersResponse | null;
+  createAcls: CreateAclsResponse | null;
+  listAcls: ListAclsResponse | null;
+  deleteAcls: DeleteAclsResponse | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker';
+  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls';
 }
 
 export interface BrokerInfo {
@@ -1868,4 +2282,122 @@ export interface RemoveBrokerRequest {
 }
 
 export interface RemoveBrokerResponse {
+}
+
+export interface SaslHandshakeRequest {
+  /** "SCRAM-SHA-256" or "SCRAM-SHA-512" */
+  mechanism: string;
+}
+
+export interface SaslHandshakeResponse {
+  /** the mechanisms this broker accepts */
+  mechanisms: string[];
+}
+
+export interface SaslAuthenticateRequest {
+  authBytes: Buffer;
+}
+
+export interface SaslAuthenticateResponse {
+  authBytes: Buffer;
+}
+
+/** What the broker stores for a user (protocol/scram.ts ScramCredential): derived by the client, never a password. */
+export interface ScramCredential {
+  /** "scram-sha-256" or "scram-sha-512" */
+  mechanism: string;
+  /** base64 */
+  salt: string;
+  iterations: number;
+  /** base64 */
+  storedKey: string;
+  /** base64 */
+  serverKey: string;
+}
+
+/** USER_EXISTS when the user exists with another credential. */
+export interface CreateUserRequest {
+  name: string;
+  credential: ScramCredential | null;
+}
+
+export interface CreateUserResponse {
+}
+
+/** A new password for an existing user (UNKNOWN_USER otherwise); closes its connections. */
+export interface AlterUserRequest {
+  name: string;
+  credential: ScramCredential | null;
+}
+
+export interface AlterUserResponse {
+}
+
+export interface DeleteUserRequest {
+  name: string;
+}
+
+export interface DeleteUserResponse {
+}
+
+export interface ListUsersRequest {
+}
+
+export interface UserListing {
+  name: string;
+  mechanism: string;
+  iterations: number;
+}
+
+export interface ListUsersResponse {
+  users: UserListing[];
+}
+
+/** protocol/acls.ts AclBinding. */
+export interface AclBinding {
+  /** User:NAME or User:* */
+  principal: string;
+  /** allow | deny */
+  permission: string;
+  /** read | write | create | delete | alter | describe | all */
+  operation: string;
+  /** topic | group | cluster */
+  resourceType: string;
+  /** "" for the cluster */
+  resourceName: string;
+  /** literal | prefixed */
+  patternType: string;
+}
+
+/** Fields present must be equal; absent fields match anything. */
+export interface AclFilter {
+  principal: string | null;
+  permission: string | null;
+  operation: string | null;
+  resourceType: string | null;
+  resourceName: string | null;
+  patternType: string | null;
+}
+
+export interface CreateAclsRequest {
+  acls: AclBinding[];
+}
+
+export interface CreateAclsResponse {
+}
+
+export interface ListAclsRequest {
+  filter: AclFilter | null;
+}
+
+export interface ListAclsResponse {
+  acls: AclBinding[];
+}
+
+export interface DeleteAclsRequest {
+  filter: AclFilter | null;
+}
+
+export interface DeleteAclsResponse {
+  deleted: AclBinding[];
 }

@@ -10,7 +10,7 @@ import { parseHostPort } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import { sameMembers } from '../controller/state.js';
 import type { HostedReplicas } from '../partition/hosted.js';
-import { asFlotillaError, type Handlers } from '../requests/dispatcher.js';
+import { asFlotillaError, topicRefusal, type Handlers, type RequestContext } from '../requests/dispatcher.js';
 
 const DEFAULT_CONTROLLER_TIMEOUT_MS = 30_000;
 
@@ -26,8 +26,8 @@ type AdminRequests = 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'reg
 
 export function adminHandlers(broker: AdminBroker): Pick<Handlers, AdminRequests> {
   return {
-    createTopics: (request) => createTopics(broker.controller, request),
-    deleteTopics: (request) => deleteTopics(broker.controller, request),
+    createTopics: (request, context) => createTopics(broker.controller, request, context),
+    deleteTopics: (request, context) => deleteTopics(broker.controller, request, context),
     alterTopicConfig: async (request) => {
       await alterTopic(broker.controller, request);
       return {};
@@ -64,11 +64,13 @@ function topicConfigOf(config: client.TopicConfig | null, base?: TopicConfig): T
   return { ...(base ?? DEFAULT_TOPIC_CONFIG), ...validateTopicConfig(partial) };
 }
 
-async function createTopics(controller: Controller, request: client.CreateTopicsRequest): Promise<Init<client.CreateTopicsResponse>> {
+async function createTopics(controller: Controller, request: client.CreateTopicsRequest, context: RequestContext): Promise<Init<client.CreateTopicsResponse>> {
   requireController(controller);
   const results: Array<Init<client.TopicResult>> = [];
   for (const t of request.topics) {
     try {
+      const refusal = topicRefusal(context, t.topic);
+      if (refusal) throw refusal;
       validateTopicName(t.topic);
       const partitions = validatePartitionCount(t.partitions || 1);
       const config = topicConfigOf(t.config);
@@ -88,11 +90,13 @@ async function createTopics(controller: Controller, request: client.CreateTopics
   return { results };
 }
 
-async function deleteTopics(controller: Controller, request: client.DeleteTopicsRequest): Promise<Init<client.DeleteTopicsResponse>> {
+async function deleteTopics(controller: Controller, request: client.DeleteTopicsRequest, context: RequestContext): Promise<Init<client.DeleteTopicsResponse>> {
   requireController(controller);
   const results: Array<Init<client.TopicResult>> = [];
   for (const topic of request.topics) {
     try {
+      const refusal = topicRefusal(context, topic);
+      if (refusal) throw refusal;
       if (!controller.state.topics.has(topic)) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`);
       await controller.propose({ type: 'deleteTopic', name: topic }, DEFAULT_CONTROLLER_TIMEOUT_MS);
       results.push({ topic });

@@ -8,7 +8,7 @@ import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { HostedReplicas } from '../partition/hosted.js';
 import { brokerLiveness } from '../ops/cluster-view.js';
-import type { Handlers } from '../requests/dispatcher.js';
+import { topicRefusal, type Handlers, type RequestContext } from '../requests/dispatcher.js';
 
 export interface MetadataBroker {
   readonly config: Pick<BrokerConfig, 'id'>;
@@ -19,7 +19,7 @@ export interface MetadataBroker {
 
 export function metadataHandlers(broker: MetadataBroker): Pick<Handlers, 'metadata' | 'describeTopic' | 'describeCluster'> {
   return {
-    metadata: async (request) => metadata(broker, request.topics),
+    metadata: async (request, context) => metadata(broker, request.topics, context),
     describeTopic: async (request) => describeTopic(broker, request.topic),
     describeCluster: async () => describeCluster(broker),
   };
@@ -42,15 +42,18 @@ function inSyncOf(broker: MetadataBroker, topic: string, partition: number, repl
   return replica?.isLeader ? replica.inSyncVoters() : replicas;
 }
 
-function metadata(broker: MetadataBroker, topics: string[]): Init<client.MetadataResponse> {
+/** Named topics the principal may not describe are refused, existing or not; a listing leaves them out. */
+function metadata(broker: MetadataBroker, topics: string[], context: RequestContext): Init<client.MetadataResponse> {
   const controller = broker.controller;
   if (!controller.metadataCurrent) throw controller.notCurrent(broker.config.id);
   const state = controller.state;
-  const names = topics.length > 0 ? topics : [...state.topics.keys()].sort();
+  const names = topics.length > 0 ? topics : [...state.topics.keys()].sort().filter((name) => !topicRefusal(context, name));
   return {
     brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '' })),
     controllerId: controller.leaderId,
     topics: names.map((name) => {
+      const refusal = topicRefusal(context, name);
+      if (refusal) return { topic: name, error: toErrorInfo(refusal) };
       const meta = state.topics.get(name);
       if (!meta) return { topic: name, error: toErrorInfo(new FlotillaError('UNKNOWN_TOPIC', `topic "${name}" does not exist`)) };
       return {

@@ -62,6 +62,8 @@ export type ControllerCommand =
   // Security: SCRAM credentials (derived by the client; never a password) and ACLs.
   | ({ type: 'upsertUser'; name: string } & ScramCredential)
   | { type: 'deleteUser'; name: string }
+  // FLOTILLA_BOOTSTRAP_USER: creates the user only the first time the cluster sees one.
+  | ({ type: 'bootstrapUser'; name: string } & ScramCredential)
   | { type: 'createAcl'; acl: AclBinding }
   | { type: 'deleteAcls'; filter: AclFilter };
 
@@ -114,6 +116,8 @@ export class ControllerState {
    * an authorizer can tell a new set by its identity and index it once.
    */
   acls: readonly AclBinding[] = [];
+  /** Whether a bootstrap user was ever created: later ones (another broker's env) are ignored. */
+  bootstrapped = false;
 
   apply(command: ControllerCommand): ControllerEvent {
     switch (command.type) {
@@ -183,6 +187,13 @@ export class ControllerState {
         const previous = this.users.get(name);
         this.users.set(name, credential);
         return previous && !sameCredential(previous, credential) ? { type: 'credentialsRevoked', name } : { type: 'none' };
+      }
+      case 'bootstrapUser': {
+        if (this.bootstrapped) return { type: 'none' };
+        this.bootstrapped = true;
+        const { name, mechanism, salt, iterations, storedKey, serverKey } = command;
+        if (!this.users.has(name)) this.users.set(name, { mechanism, salt, iterations, storedKey, serverKey });
+        return { type: 'none' };
       }
       case 'deleteUser':
         return this.users.delete(command.name) ? { type: 'credentialsRevoked', name: command.name } : { type: 'none' };
@@ -288,6 +299,7 @@ export class ControllerState {
       groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
       users: [...this.users].map(([name, credential]) => ({ name, ...credential })),
       acls: this.acls,
+      bootstrapped: this.bootstrapped,
     };
   }
 
@@ -300,6 +312,7 @@ export class ControllerState {
     groupOffsets?: Array<[string, Array<[string, number]>]>;
     users?: Array<{ name: string } & ScramCredential>;
     acls?: AclBinding[];
+    bootstrapped?: boolean;
   }): ControllerState {
     const state = new ControllerState();
     for (const b of json.brokers) state.brokers.set(b.id, b);
@@ -309,6 +322,7 @@ export class ControllerState {
     for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));
     for (const { name, ...credential } of json.users ?? []) state.users.set(name, credential);
     state.acls = json.acls ?? [];
+    state.bootstrapped = json.bootstrapped ?? false;
     return state;
   }
 }

@@ -1,5 +1,6 @@
 /** Consumer-group requests: the coordinator is the controller leader (NOT_CONTROLLER elsewhere). */
-import type { Handlers } from '../requests/dispatcher.js';
+import { toErrorInfo } from '../../protocol/codec.js';
+import { groupRefusal, topicRefusal, type Handlers } from '../requests/dispatcher.js';
 import type { GroupCoordinator } from './coordinator.js';
 
 type GroupRequests = 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets';
@@ -12,9 +13,28 @@ export function groupHandlers(groups: GroupCoordinator): Pick<Handlers, GroupReq
       groups.leave(request);
       return {};
     },
-    commitOffsets: (request) => groups.commitOffsets(request),
-    fetchOffsets: async (request) => groups.fetchOffsets(request),
-    listGroups: async () => groups.listGroups(),
+    // Offsets of topics the principal may not read are refused one by one.
+    commitOffsets: async (request, context) => {
+      const refused = request.offsets.filter((o) => topicRefusal(context, o.topic));
+      if (refused.length === 0) return groups.commitOffsets(request);
+      const allowed = request.offsets.filter((o) => !topicRefusal(context, o.topic));
+      const committed = allowed.length > 0 ? (await groups.commitOffsets({ ...request, offsets: allowed })).offsets ?? [] : [];
+      return { offsets: [...committed, ...refused.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, error: toErrorInfo(topicRefusal(context, o.topic)!) }))] };
+    },
+    // Named partitions of a refused topic answer the refusal; a listing leaves them out.
+    fetchOffsets: async (request, context) => {
+      const named = request.partitions.length > 0;
+      const offsets = (groups.fetchOffsets(request).offsets ?? []).flatMap((o) => {
+        const refusal = topicRefusal(context, o.topic ?? '');
+        if (!refusal) return [o];
+        return named ? [{ topic: o.topic, partition: o.partition, offset: -1, error: toErrorInfo(refusal) }] : [];
+      });
+      return { offsets };
+    },
+    listGroups: async (_request, context) => {
+      const listing = groups.listGroups();
+      return { groups: (listing.groups ?? []).filter((g) => !groupRefusal(context, g.groupId ?? '')) };
+    },
     describeGroup: async (request) => groups.describeGroup(request),
     resetOffsets: (request) => groups.resetOffsets(request),
   };

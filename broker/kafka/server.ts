@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaRequest } from '../../protocol/kafka/index.js';
 import { parseHostPort } from '../config.js';
-import type { RequestContext } from '../requests/dispatcher.js';
+import type { ConnectionSession, RequestContext } from '../requests/dispatcher.js';
 import type { ServerLimits } from '../server/server.js';
 import { ByteBudget, ResponseHolding } from '../server/byte-budget.js';
 
@@ -75,6 +75,8 @@ export class KafkaServer {
     this.connections.add(socket);
     socket.on('error', () => undefined);
     const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
+    // No SASL on this port yet: with --authn on, every request is refused as unauthenticated.
+    const session: ConnectionSession = {};
     const reader = new KafkaFrameReader(limits.maxFrameBytes);
     const pending = new ByteBudget(limits.maxConnectionPendingBytes);
     const slots: Slot[] = [];
@@ -126,7 +128,7 @@ export class KafkaServer {
       inFlight++;
       holding
         .take(0)
-        .then(() => this.handler.handle(request, { clientId: request.header.clientId ?? '', remote, memory: holding }))
+        .then(() => this.handler.handle(request, { clientId: request.header.clientId ?? '', remote, memory: holding, session }))
         .then(
           (chunks) => {
             slot.chunks = chunks;

@@ -5,7 +5,7 @@
 import { FlotillaError } from '../../protocol/errors.js';
 import { toErrorInfo, type Init, type client } from '../../protocol/codec.js';
 import type { BrokerConfig } from '../config.js';
-import { asFlotillaError, type Handlers, type ResponseMemory } from '../requests/dispatcher.js';
+import { asFlotillaError, topicRefusal, type Handlers, type RequestContext } from '../requests/dispatcher.js';
 import type { HostedReplicas } from './hosted.js';
 import type { Acks as PartitionAcks } from './partition.js';
 
@@ -19,24 +19,26 @@ export interface DataPlane {
 
 export function dataHandlers(broker: DataPlane): Pick<Handlers, 'produce' | 'fetch' | 'listOffsets'> {
   return {
-    produce: async (request) => {
+    produce: async (request, context) => {
       const acks = ACKS[request.acks] ?? 'all';
       const timeoutMs = request.timeoutMs || DEFAULT_PRODUCE_TIMEOUT_MS;
       // Every partition proposes now, so their appends share this broker's next cycle
       // (one fsync per log, all logs together); each is answered on its own.
-      const results = request.partitions.map((p) => producePartition(broker, p, acks, timeoutMs));
+      const results = request.partitions.map((p) => producePartition(broker, p, acks, timeoutMs, context));
       if (acks === 'none') return null;
       return { partitions: await Promise.all(results) };
     },
-    fetch: async (request, context) => fetch(broker, request, context.memory),
-    listOffsets: async (request) => listOffsets(broker, request),
+    fetch: async (request, context) => fetch(broker, request, context),
+    listOffsets: async (request, context) => listOffsets(broker, request, context),
   };
 }
 
 /** One partition of a produce request: its result or its error, never a rejection. */
-async function producePartition(broker: DataPlane, p: client.ProducePartition, acks: PartitionAcks, timeoutMs: number): Promise<Init<client.ProducePartitionResult>> {
+async function producePartition(broker: DataPlane, p: client.ProducePartition, acks: PartitionAcks, timeoutMs: number, context: RequestContext): Promise<Init<client.ProducePartitionResult>> {
   const base = { topic: p.topic, partition: p.partition };
   try {
+    const refusal = topicRefusal(context, p.topic);
+    if (refusal) throw refusal;
     const replica = broker.replicas.replica(p.topic, p.partition);
     if (!replica) throw broker.replicas.notHostedError(p.topic, p.partition);
     return { ...base, ...(await replica.produce(p.batch, acks, timeoutMs)) };
@@ -46,8 +48,9 @@ async function producePartition(broker: DataPlane, p: client.ProducePartition, a
 }
 
 /** Reads with room for `budget` bytes held (given back while a long poll waits). */
-async function fetch(broker: DataPlane, request: client.FetchRequest, memory: ResponseMemory): Promise<Init<client.FetchResponse>> {
+async function fetch(broker: DataPlane, request: client.FetchRequest, context: RequestContext): Promise<Init<client.FetchResponse>> {
   const { config, replicas: hosted } = broker;
+  const memory = context.memory;
   const maxWaitMs = Math.min(request.maxWaitMs, config.maxFetchWaitMs);
   const budget = Math.min(request.maxBytes || config.maxFrameBytes, config.maxFrameBytes - 64 * 1024);
   const readAll = async () => {
@@ -56,6 +59,11 @@ async function fetch(broker: DataPlane, request: client.FetchRequest, memory: Re
     const out: Array<Init<client.FetchedPartition>> = [];
     for (const p of request.partitions) {
       const base = { topic: p.topic, partition: p.partition };
+      const refusal = topicRefusal(context, p.topic);
+      if (refusal) {
+        out.push({ ...base, error: toErrorInfo(refusal) });
+        continue;
+      }
       const replica = hosted.replica(p.topic, p.partition);
       if (!replica) {
         const error = hosted.notHostedError(p.topic, p.partition);
@@ -86,10 +94,12 @@ async function fetch(broker: DataPlane, request: client.FetchRequest, memory: Re
   return { partitions: first.out };
 }
 
-function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest): Init<client.ListOffsetsResponse> {
+function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest, context: RequestContext): Init<client.ListOffsetsResponse> {
   return {
     offsets: request.partitions.map((p) => {
       const base = { topic: p.topic, partition: p.partition };
+      const refusal = topicRefusal(context, p.topic);
+      if (refusal) return { ...base, error: toErrorInfo(refusal) };
       const replica = broker.replicas.replica(p.topic, p.partition);
       if (!replica) return { ...base, error: toErrorInfo(broker.replicas.notHostedError(p.topic, p.partition)) };
       if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };

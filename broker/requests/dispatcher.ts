@@ -26,6 +26,29 @@ export interface ResponseMemory {
   resize(bytes: number): void;
 }
 
+/** Who is on a connection: one object per connection, shared by all its requests. */
+export interface ConnectionSession {
+  /**
+   * `User:NAME` once the connection is authenticated, undefined before (and always with
+   * --authn none). Set by the SASL exchange (--authn scram, broker/security/sasl.ts) or,
+   * with --authn mtls, by the TLS listener when it accepts the connection: `User:<CN of
+   * the client certificate>`.
+   */
+  principal?: string;
+  /** A SASL exchange in progress (its state is broker/security/sasl.ts's business). */
+  sasl?: unknown;
+}
+
+/**
+ * Per-topic and per-group checks of one request, for a request that names several or
+ * lists them (set by the authorization hook; absent when authorization is off): the
+ * refusal to answer for that topic or group, or undefined when it is allowed.
+ */
+export interface RequestAccess {
+  topic(name: string): FlotillaError | undefined;
+  group(name: string): FlotillaError | undefined;
+}
+
 /** What a handler knows of who asked, and on which connection. */
 export interface RequestContext {
   /** The id the client gave itself (the request's clientId). */
@@ -33,6 +56,18 @@ export interface RequestContext {
   /** HOST:PORT of the connection's far end. */
   readonly remote: string;
   readonly memory: ResponseMemory;
+  readonly session: ConnectionSession;
+  readonly access?: RequestAccess;
+}
+
+/** The refusal of `topic` for this request, if authorization is on and refuses it. */
+export function topicRefusal(context: RequestContext, topic: string): FlotillaError | undefined {
+  return context.access?.topic(topic);
+}
+
+/** The refusal of `group` for this request, if authorization is on and refuses it. */
+export function groupRefusal(context: RequestContext, group: string): FlotillaError | undefined {
+  return context.access?.group(group);
 }
 
 /** Answers one request type: its response body, or null for a request that gets no answer (produce with acks none). Throws the request's error. */
@@ -43,10 +78,16 @@ export type Handlers = { [T in RequestType]?: Handler<T> };
 
 /**
  * Runs around one request: calls `next` to go on (to the next hook, then the handler) and
- * returns what it returns (the handler's response body, or null), or throws to refuse the
- * request. Sees the handler's error as `next` rejecting, and the request's body last.
+ * returns what it returns, or throws to refuse the request. Sees the handler's error as
+ * `next` rejecting. `next(context)` passes a context of its own to what follows (the
+ * authorization hook adds `access`). `request` is the request's body.
  */
-export type RequestHook = (type: RequestType, context: RequestContext, next: () => Promise<unknown>, request: RequestOf<RequestType>) => Promise<unknown>;
+export type RequestHook = (
+  type: RequestType,
+  context: RequestContext,
+  next: (context?: RequestContext) => Promise<unknown>,
+  request: RequestOf<RequestType>,
+) => Promise<unknown>;
 
 /** Any failure as a FlotillaError; one the broker did not expect is INTERNAL. */
 export function asFlotillaError(error: unknown): FlotillaError {
@@ -67,12 +108,12 @@ export class Dispatcher {
     const handler = this.handlers[type] as Handler<RequestType> | undefined;
     if (!handler) throw new FlotillaError('INVALID_REQUEST', `request type "${type}" is not available on this broker yet`);
     const body = request[type] as RequestOf<RequestType>;
-    let next = (): Promise<unknown> => handler(body, context);
+    let next = (inner: RequestContext): Promise<unknown> => handler(body, inner);
     for (const hook of [...this.hooks].reverse()) {
-      const inner = next;
-      next = () => hook(type, context, inner, body);
+      const following = next;
+      next = (outer) => hook(type, outer, (changed) => following(changed ?? outer), body);
     }
-    const response = await next();
+    const response = await next(context);
     return response === null ? null : { [type]: response };
   }
 }

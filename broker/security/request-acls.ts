@@ -62,6 +62,16 @@ export const REQUEST_ACLS: Readonly<Record<RequestType, RequestAcl>> = {
   transferLeader: ALTER_CLUSTER,
   balanceLeaders: ALTER_CLUSTER,
   removeBroker: ALTER_CLUSTER,
+  // Authentication comes before authorization: these need nothing (broker/security/sasl.ts).
+  saslHandshake: {},
+  saslAuthenticate: {},
+  createUser: ALTER_CLUSTER,
+  alterUser: ALTER_CLUSTER,
+  deleteUser: ALTER_CLUSTER,
+  listUsers: ALTER_CLUSTER,
+  createAcls: ALTER_CLUSTER,
+  listAcls: ALTER_CLUSTER,
+  deleteAcls: ALTER_CLUSTER,
 };
 
 /**

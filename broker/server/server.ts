@@ -20,7 +20,7 @@ import {
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import type { BrokerConfig } from '../config.js';
-import { asFlotillaError, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
+import { asFlotillaError, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
 
 type Request = client.Request;
@@ -35,7 +35,8 @@ export type ServerLimits = Pick<
 >;
 
 export class ClientServer {
-  private readonly connections = new Set<Socket>();
+  /** Each open connection and who is on it. */
+  private readonly connections = new Map<Socket, ConnectionSession>();
   /** Response bytes held by all connections (--max-pending-response-bytes). */
   private readonly responses: ByteBudget;
 
@@ -58,16 +59,22 @@ export class ClientServer {
    * socket's writableLength: a client that does not read its socket keeps them). Past
    * either limit the connection is not read until its responses drain; a request waits
    * for room before its data is read.
+   *
+   * `principal` is who the connection is known to be from the start (with --authn mtls,
+   * `User:<CN>` of the client certificate); otherwise the SASL exchange sets it. A request
+   * answered AUTHENTICATION_FAILED closes the connection, and nothing it sent after is run.
    */
-  accept(socket: Socket): void {
+  accept(socket: Socket, principal?: string): void {
     const { config, logger } = this;
     if (this.connections.size >= config.maxConnections) {
       logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
       socket.destroy();
       return;
     }
-    this.connections.add(socket);
+    const session: ConnectionSession = principal === undefined ? {} : { principal };
+    this.connections.set(socket, session);
     socket.setNoDelay(true);
+    let refused = false;
     const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     const writer = new FrameWriter(socket, { maxFrameBytes: config.maxFrameBytes });
     const pending = new ByteBudget(config.maxConnectionPendingBytes);
@@ -94,6 +101,7 @@ export class ClientServer {
     };
     decoder = readFrames(socket, {
       onFrame: (frame) => {
+        if (refused) return;
         let request: Request;
         try {
           request = decodeRequest(frame);
@@ -111,9 +119,18 @@ export class ClientServer {
         // Nothing runs while either budget is exhausted (a fetch then waits for its share).
         holding
           .take(0)
-          .then(() => this.handle(request, { clientId: request.clientId, remote, memory: holding }))
+          .then(() => (refused ? null : this.handle(request, { clientId: request.clientId, remote, memory: holding, session })))
           .then((body) => (body ? respond({ correlationId: request.correlationId, ...body }, holding) : holding.release()))
-          .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }, holding))
+          .catch((error) => {
+            const e = asFlotillaError(error);
+            respond({ correlationId: request.correlationId, error: toErrorInfo(e) }, holding);
+            if (e.code === 'AUTHENTICATION_FAILED') {
+              refused = true;
+              logger.debug({ remote, err: e.message }, 'closing a client connection that failed to authenticate');
+              writer.flush();
+              socket.end();
+            }
+          })
           .finally(() => {
             inFlight--;
             updateReading();
@@ -131,8 +148,19 @@ export class ClientServer {
   }
 
   close(): void {
-    for (const socket of this.connections) socket.destroy();
+    for (const socket of this.connections.keys()) socket.destroy();
     this.connections.clear();
+  }
+
+  /** Closes every connection authenticated as `principal` (its credential was revoked); how many. */
+  closeConnectionsOf(principal: string): number {
+    let closed = 0;
+    for (const [socket, session] of this.connections) {
+      if (session.principal !== principal) continue;
+      socket.destroy();
+      closed++;
+    }
+    return closed;
   }
 
   /** Returns the response body, or null for requests that get no answer (acks=none). */

@@ -6,7 +6,19 @@
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { outcomeUnknown, retryUntil } from '../cluster/retry.js';
-import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
+import type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription, UserListing } from '../network/api.js';
+import { validateAclBinding, type AclBinding, type AclFilter } from '../../protocol/acls.js';
+import { deriveScramCredential, type ScramMechanism } from '../../protocol/scram.js';
+
+/** A user's password, turned into its SCRAM credential here: the password never leaves this process. */
+export interface UserPassword {
+  name: string;
+  password: string;
+  /** Default 'scram-sha-256'. */
+  mechanism?: ScramMechanism;
+  /** Default 4096 (4,096 to 100,000). */
+  iterations?: number;
+}
 import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName } from '../../protocol/topics.js';
 import { invalid, requireInteger } from '../validate.js';
 
@@ -188,6 +200,44 @@ export class Admin {
   }
 
   /** The broker answers CreateTopics once partitions have leaders; this checks it in our own metadata too. */
+  // ------------------------------------------------------------------ users and ACLs
+
+  /** Creates a user (USER_EXISTS if it exists with another password). */
+  async createUser(user: UserPassword): Promise<void> {
+    const credential = deriveScramCredential(user.password, user.mechanism, user.iterations);
+    await this.cluster.controllerRequest({ type: 'createUser', name: user.name, credential }, this.deadline());
+  }
+
+  /** Replaces an existing user's password (UNKNOWN_USER otherwise); its open connections are closed. */
+  async setPassword(user: UserPassword): Promise<void> {
+    const credential = deriveScramCredential(user.password, user.mechanism, user.iterations);
+    await this.cluster.controllerRequest({ type: 'alterUser', name: user.name, credential }, this.deadline());
+  }
+
+  /** Deletes a user (UNKNOWN_USER if there is none); its open connections are closed. */
+  async deleteUser(name: string): Promise<void> {
+    await this.cluster.controllerRequest({ type: 'deleteUser', name }, this.deadline());
+  }
+
+  /** Every user, by name, with mechanism and iterations: never salts or keys. */
+  async listUsers(): Promise<UserListing[]> {
+    return (await this.cluster.controllerRequest({ type: 'listUsers' }, this.deadline())).result;
+  }
+
+  async createAcls(acls: AclBinding[]): Promise<void> {
+    await this.cluster.controllerRequest({ type: 'createAcls', acls: acls.map((acl) => validateAclBinding(acl)) }, this.deadline());
+  }
+
+  /** The bindings matching `filter` (absent fields match anything). */
+  async listAcls(filter: AclFilter = {}): Promise<AclBinding[]> {
+    return (await this.cluster.controllerRequest({ type: 'listAcls', filter }, this.deadline())).result;
+  }
+
+  /** Deletes the bindings matching `filter`; returns them. */
+  async deleteAcls(filter: AclFilter): Promise<AclBinding[]> {
+    return (await this.cluster.controllerRequest({ type: 'deleteAcls', filter }, this.deadline())).result;
+  }
+
   private async waitForLeaders(topic: string, partitions: number, deadline: number): Promise<void> {
     await retryUntil(this.cluster.retryPolicy, deadline, async () => {
       await this.cluster.refreshMetadata(deadline);

@@ -5,7 +5,7 @@
  * The broker is loaded with a dynamic import so that client commands never load broker
  * code (faster start-up for `produce`/`consume`).
  */
-import { parseInitialCluster, validateBrokerConfig, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
+import { parseBootstrapUser, parseInitialCluster, validateBrokerConfig, type AuthnMode, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
 import { FlotillaError } from '../../protocol/errors.js';
 
 export interface BrokerStartOptions {
@@ -33,6 +33,8 @@ export interface BrokerStartOptions {
   scrubBytesPerSec?: number;
   httpListen?: string;
   metricsDetail?: string;
+  authn?: string;
+  superusers?: string;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -62,6 +64,10 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
   if (options.httpListen !== undefined) input.httpListen = options.httpListen;
   if (options.metricsDetail !== undefined) input.metricsDetail = options.metricsDetail as BrokerConfig['metricsDetail'];
+  if (options.authn !== undefined) input.authn = options.authn as AuthnMode;
+  if (options.superusers !== undefined) input.superusers = options.superusers.split(',').map((name) => name.trim()).filter(Boolean);
+  const bootstrapUser = parseBootstrapUser(process.env.FLOTILLA_BOOTSTRAP_USER);
+  if (bootstrapUser) input.bootstrapUser = bootstrapUser;
   return validateBrokerConfig(input);
 }
 

@@ -123,6 +123,8 @@ export function buildProgram(scriptPath: string): Command {
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
     .option('--http-listen <host:port>', 'serve the operations endpoints here: /metrics, /livez, /readyz, /v1/cluster/health (default off)')
     .option('--metrics-detail <level>', 'label data metrics per topic, or per topic and partition (series then grow with partitions)', 'topic')
+    .option('--authn <mode>', 'how clients authenticate: none, scram or mtls (default none); anything but none turns ACLs on')
+    .option('--superusers <names>', 'NAME[,NAME...]: users that bypass ACLs; required with --authn (env FLOTILLA_BOOTSTRAP_USER=NAME:PASSWORD creates one when a new cluster forms)')
     .action(
       action(async (options) => {
         const { brokerStartCommand } = await import('./broker-command.js');

@@ -14,6 +14,7 @@ import type { BrokerAddress, ClientRequest, ClientResponse, MetadataResult, Part
 import type { ResolvedClientOptions } from '../options.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 import { asFlotillaError, retryUntil, type RetryPolicy } from './retry.js';
+import { saslAuthenticator } from '../network/sasl.js';
 
 export class Cluster {
   readonly logger: ClientLogger;
@@ -47,6 +48,7 @@ export class Cluster {
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxFrameBytes: this.options.maxFrameBytes,
         logger: this.logger,
+        ...(this.options.sasl ? { authenticate: saslAuthenticator(this.options.sasl) } : {}),
       });
       this.connections.set(address, connection);
     }

@@ -8,7 +8,9 @@
  * above the network layer speaks only these types.
  */
 
+import type { AclBinding, AclFilter } from '../../protocol/acls.js';
 import type { FlotillaError } from '../../protocol/errors.js';
+import type { ScramCredential, ScramMechanism } from '../../protocol/scram.js';
 import type { TopicConfig } from '../../protocol/topics.js';
 
 export type Acks = 'all' | 'leader' | 'none';
@@ -119,7 +121,23 @@ export type ClientRequest =
   | { type: 'heartbeat'; groupId: string; memberId: string; generation: number }
   | { type: 'leaveGroup'; groupId: string; memberId: string }
   | { type: 'commitOffsets'; groupId: string; memberId: string; generation: number; offsets: CommittedOffset[] }
-  | { type: 'fetchOffsets'; groupId: string; partitions: TopicPartitionList[] };
+  | { type: 'fetchOffsets'; groupId: string; partitions: TopicPartitionList[] }
+  | { type: 'saslHandshake'; mechanism: string }
+  | { type: 'saslAuthenticate'; bytes: Buffer }
+  | { type: 'createUser'; name: string; credential: ScramCredential }
+  | { type: 'alterUser'; name: string; credential: ScramCredential }
+  | { type: 'deleteUser'; name: string }
+  | { type: 'listUsers' }
+  | { type: 'createAcls'; acls: AclBinding[] }
+  | { type: 'listAcls'; filter: AclFilter }
+  | { type: 'deleteAcls'; filter: AclFilter };
+
+/** A user as `user list` shows it: never a salt or a key. */
+export interface UserListing {
+  name: string;
+  mechanism: ScramMechanism;
+  iterations: number;
+}
 
 export interface ProduceInput {
   topic: string;
@@ -166,6 +184,15 @@ export type ClientResponse =
   | { type: 'heartbeat'; result: GroupAssignment }
   | { type: 'leaveGroup' }
   | { type: 'commitOffsets' }
-  | { type: 'fetchOffsets'; result: CommittedOffset[] };
+  | { type: 'fetchOffsets'; result: CommittedOffset[] }
+  | { type: 'saslHandshake' }
+  | { type: 'saslAuthenticate'; result: Buffer }
+  | { type: 'createUser' }
+  | { type: 'alterUser' }
+  | { type: 'deleteUser' }
+  | { type: 'listUsers'; result: UserListing[] }
+  | { type: 'createAcls' }
+  | { type: 'listAcls'; result: AclBinding[] }
+  | { type: 'deleteAcls'; result: AclBinding[] };
 
 export type ResponseOf<T extends ClientRequest['type']> = Extract<ClientResponse, { type: T }>;

@@ -13,6 +13,9 @@
  *   or closes while it is in flight (its outcome at the broker is then unknown).
  * - A response whose correlation id is no longer pending (its request timed out) is
  *   dropped.
+ * - With `authenticate`, every socket it opens (the first and each reopened one) runs the
+ *   authentication exchange before any request: requests made meanwhile wait, in order,
+ *   and fail with the exchange's error when it fails (the socket is then closed).
  */
 import net from 'node:net';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -28,7 +31,7 @@ export interface EnvelopeCodec<Req, Res> {
   decodeResponse(frame: Buffer): { correlationId: number; response?: Res; error?: FlotillaError };
 }
 
-export interface ConnectionOptions {
+export interface ConnectionOptions<Req = unknown, Res = unknown> {
   /** HOST:PORT */
   address: string;
   requestTimeoutMs: number;
@@ -36,6 +39,8 @@ export interface ConnectionOptions {
   /** Largest response frame accepted; bigger ones close the connection. */
   maxFrameBytes: number;
   logger?: ClientLogger;
+  /** Runs on each new socket before any other request, with `send` for its own requests. */
+  authenticate?: (send: (request: Req) => Promise<Res | undefined>) => Promise<void>;
 }
 
 export interface RequestOptions {
@@ -70,13 +75,15 @@ export class Connection<Req, Res> {
   private readonly port: number;
   private readonly logger: ClientLogger;
   private socket: net.Socket | null = null;
+  /** The socket's authentication; requests are written once it succeeded. Null: none needed. */
+  private authenticated: Promise<void> | null = null;
   private readonly pending = new Map<number, Pending<Res>>();
   private nextCorrelationId = 1;
   private closed = false;
 
   constructor(
     private readonly codec: EnvelopeCodec<Req, Res>,
-    private readonly options: ConnectionOptions,
+    private readonly options: ConnectionOptions<Req, Res>,
   ) {
     this.address = options.address;
     ({ host: this.host, port: this.port } = splitAddress(options.address));
@@ -97,6 +104,21 @@ export class Connection<Req, Res> {
       return Promise.reject(new FlotillaError('BROKER_NOT_AVAILABLE', `the connection to ${this.address} was closed by the client`));
     }
     const socket = this.socket ?? this.open();
+    return this.send(socket, request, options, this.authenticated);
+  }
+
+  /** Encodes, registers and writes one request on `socket`, once `ready` (if any) resolved. */
+  private send(socket: net.Socket, request: Req, options: RequestOptions, ready: Promise<void> | null): Promise<Res | undefined> {
+    const write = (frame: Buffer, callback?: (err?: Error | null) => void, fail?: (error: FlotillaError) => void): void => {
+      if (!ready) {
+        socket.write(frame, callback);
+        return;
+      }
+      ready.then(
+        () => (socket.destroyed ? fail?.(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}`)) : socket.write(frame, callback)),
+        (error: FlotillaError) => fail?.(error),
+      );
+    };
     const correlationId = this.allocateCorrelationId();
     let frame: Buffer;
     try {
@@ -110,10 +132,10 @@ export class Connection<Req, Res> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     return new Promise<Res | undefined>((resolve, reject) => {
       if (options.expectResponse === false) {
-        socket.write(frame, (err) => {
+        write(frame, (err) => {
           if (err) reject(new FlotillaError('BROKER_NOT_AVAILABLE', `write to ${this.address} failed: ${err.message}`, {}, { cause: err }));
           else resolve(undefined);
-        });
+        }, reject);
         return;
       }
       const timer = setTimeout(() => {
@@ -122,7 +144,7 @@ export class Connection<Req, Res> {
         }
       }, timeoutMs);
       this.pending.set(correlationId, { resolve, reject, timer });
-      socket.write(frame);
+      write(frame);
     });
   }
 
@@ -150,6 +172,7 @@ export class Connection<Req, Res> {
   private open(): net.Socket {
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
     this.socket = socket;
+    this.authenticated = null;
     // Writes before 'connect' are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
     const connectTimer = setTimeout(() => {
@@ -169,6 +192,18 @@ export class Connection<Req, Res> {
       },
     }, { maxFrameBytes: this.options.maxFrameBytes, frameTimeoutMs: 0, idleTimeoutMs: 0 });
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    const authenticate = this.options.authenticate;
+    if (authenticate) {
+      this.authenticated = authenticate((request) => this.send(socket, request, {}, null)).catch((err: unknown) => {
+        const error = err instanceof FlotillaError ? err : new FlotillaError('AUTHENTICATION_FAILED', `authentication with broker ${this.address} failed: ${(err as Error).message}`);
+        // Requests waiting for it fail with the reason, not with the lost connection.
+        this.failAll(error);
+        if (this.socket === socket) this.socket = null;
+        socket.destroy();
+        throw error;
+      });
+      this.authenticated.catch(() => undefined);
+    }
     return socket;
   }
 

@@ -12,7 +12,9 @@
 import { CLIENT_API_VERSION, decodeResponse, encodeRequest, fromErrorInfo, type Init } from '../../protocol/codec.js';
 import type * as wire from '../../protocol/client.schema.js';
 import { Acks as WireAcks, OffsetSpec } from '../../protocol/client.schema.js';
+import { validateAclBinding, type AclBinding } from '../../protocol/acls.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import type { ScramMechanism } from '../../protocol/scram.js';
 import type { EnvelopeCodec } from './connection.js';
 import type { ClientRequest, ClientResponse, TopicConfigInput } from './api.js';
 
@@ -35,6 +37,10 @@ function configFromWire(config: wire.TopicConfig | null): TopicConfigInput {
 }
 
 const idOrNull = (id: number): number | null => (id > 0 ? id : null);
+
+function aclFromWire(acl: wire.AclBinding): AclBinding {
+  return validateAclBinding({ ...acl });
+}
 
 /** The body of a Request envelope for one ClientRequest. */
 export function requestBody(request: ClientRequest): Init<wire.Request> {
@@ -111,6 +117,24 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
       return { commitOffsets: { groupId: request.groupId, memberId: request.memberId, generation: request.generation, offsets: request.offsets } };
     case 'fetchOffsets':
       return { fetchOffsets: { groupId: request.groupId, partitions: request.partitions } };
+    case 'saslHandshake':
+      return { saslHandshake: { mechanism: request.mechanism } };
+    case 'saslAuthenticate':
+      return { saslAuthenticate: { authBytes: request.bytes } };
+    case 'createUser':
+      return { createUser: { name: request.name, credential: request.credential } };
+    case 'alterUser':
+      return { alterUser: { name: request.name, credential: request.credential } };
+    case 'deleteUser':
+      return { deleteUser: { name: request.name } };
+    case 'listUsers':
+      return { listUsers: {} };
+    case 'createAcls':
+      return { createAcls: { acls: request.acls } };
+    case 'listAcls':
+      return { listAcls: { filter: request.filter } };
+    case 'deleteAcls':
+      return { deleteAcls: { filter: request.filter } };
   }
 }
 
@@ -241,6 +265,15 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
   if (response.fetchOffsets) {
     return { response: { type: 'fetchOffsets', result: response.fetchOffsets.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) } };
   }
+  if (response.saslHandshake) return { response: { type: 'saslHandshake' } };
+  if (response.saslAuthenticate) return { response: { type: 'saslAuthenticate', result: response.saslAuthenticate.authBytes } };
+  if (response.createUser) return { response: { type: 'createUser' } };
+  if (response.alterUser) return { response: { type: 'alterUser' } };
+  if (response.deleteUser) return { response: { type: 'deleteUser' } };
+  if (response.listUsers) return { response: { type: 'listUsers', result: response.listUsers.users.map((u) => ({ name: u.name, mechanism: u.mechanism as ScramMechanism, iterations: u.iterations })) } };
+  if (response.createAcls) return { response: { type: 'createAcls' } };
+  if (response.listAcls) return { response: { type: 'listAcls', result: response.listAcls.acls.map(aclFromWire) } };
+  if (response.deleteAcls) return { response: { type: 'deleteAcls', result: response.deleteAcls.deleted.map(aclFromWire) } };
   return { error: new FlotillaError('UNSUPPORTED_VERSION', 'the broker answered with a response this client does not know; upgrade the client') };
 }
 

@@ -21,7 +21,15 @@ export const DOCUMENTED_API: Readonly<Record<string, readonly string[]>> = {
     'createTopic', 'listTopics', 'describeTopic', 'deleteTopic', 'describeCluster',
     // README, "The client library": what the command line's operations call.
     'alterTopic', 'movePartition', 'transferLeader', 'balanceLeaders', 'removeBroker', 'listGroups', 'describeGroup', 'resetOffsets',
+    // README, "Security on the native listener": users and ACLs.
+    'createUser', 'setPassword', 'deleteUser', 'listUsers', 'createAcls', 'listAcls', 'deleteAcls',
   ],
+  // SPEC section 9 (the sasl option) and README (users and ACLs).
+  SaslOptions: [],
+  UserPassword: [],
+  UserListing: [],
+  AclBinding: [],
+  AclFilter: [],
   CreateTopicOptions: [],
   ClusterDescription: [],
   TopicDescription: [],

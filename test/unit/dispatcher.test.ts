@@ -2,7 +2,7 @@ import t from 'tap';
 import { FlotillaError } from '../../protocol/errors.js';
 import { Dispatcher, type RequestContext, type RequestHook } from '../../broker/requests/dispatcher.js';
 
-const context: RequestContext = { clientId: 'billing', remote: '127.0.0.1:5000', memory: { take: async () => undefined, resize: () => undefined } };
+const context: RequestContext = { clientId: 'billing', remote: '127.0.0.1:5000', memory: { take: async () => undefined, resize: () => undefined }, session: {} };
 
 t.test('a request goes to the handler of its type, with its body and context, and its answer is keyed by that type', async (t) => {
   const seen: unknown[] = [];

@@ -62,7 +62,7 @@ async function brokerVerdict(input: Input): Promise<Verdict> {
   const dispatcher = new Dispatcher(adminHandlers(broker));
   const request: ClientRequest = { type: 'createTopic', topic: input.topic, partitions: input.partitions, replicationFactor: REPLICATION, config: input.config ?? {}, timeoutMs: 1000 };
   const wire = decodeRequest(encodeRequest({ correlationId: 1, apiVersion: CLIENT_API_VERSION, ...requestBody(request) }));
-  const response = (await dispatcher.dispatch(wire, null as unknown as RequestContext)) as { createTopics: { results: Array<{ error?: { code: number; message: string } }> } };
+  const response = (await dispatcher.dispatch(wire, { session: {} } as unknown as RequestContext)) as { createTopics: { results: Array<{ error?: { code: number; message: string } }> } };
   const error = response.createTopics.results[0]?.error;
   if (error) return verdictOf(errorFromWire(error.code, error.message));
   t.ok(proposed, 'an accepted topic is proposed');
