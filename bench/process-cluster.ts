@@ -37,12 +37,16 @@ export interface BrokerProcess {
   output: string[];
   /** Set for brokers started with --join (through this address). */
   joinVia?: string;
+  /** This broker's own flags after the cluster's extraArgs (its TLS files, say); change them before a restart. */
+  args: string[];
 }
 
 export interface ProcessClusterOptions {
   brokers?: number;
   fsync?: 'always' | 'batch' | 'never';
   extraArgs?: string[];
+  /** Flags of broker `id` alone, after extraArgs (initial value of BrokerProcess.args). */
+  brokerArgs?: (id: number) => string[];
   /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
   openFileLimit?: number;
   /**
@@ -71,7 +75,7 @@ export class ProcessCluster {
     const members: string[] = [];
     for (let id = 1; id <= count; id++) {
       const address = await this.addressFor(id);
-      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [] });
+      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [] });
       members.push(`${id}=${address}`);
     }
     this.initialCluster = members.join(',');
@@ -82,7 +86,7 @@ export class ProcessCluster {
   /** Starts a new broker that joins the running cluster through broker `via`. */
   async join(id: number, via = 1): Promise<BrokerProcess> {
     const address = await this.addressFor(id);
-    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address });
+    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, args: this.options.brokerArgs?.(id) ?? [] });
     return this.spawn(id);
   }
 
@@ -96,7 +100,7 @@ export class ProcessCluster {
     const args = [
       CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
-      ...(this.options.extraArgs ?? []),
+      ...(this.options.extraArgs ?? []), ...broker.args,
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
     let argv = [process.execPath, ...args];

@@ -36,6 +36,7 @@ import { StatsReporter } from './stats.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
 import { LogManager } from './storage/index.js';
 import { Scrubber } from './storage/scrubber.js';
+import { BrokerTls } from './security/tls.js';
 import { PeerTransport } from './transport/peers.js';
 
 /** Something the broker starts after it listens and stops before its storage closes. */
@@ -68,10 +69,13 @@ export class Broker {
   readonly dispatcher: Dispatcher;
   private readonly clients: ClientServer;
   private readonly listener: Listener;
+  /** TLS on the port and for dialing peers (--tls-cert); absent: plaintext. */
+  readonly tls: BrokerTls | undefined;
   private stopping: Promise<void> | null = null;
 
-  constructor(readonly config: BrokerConfig, logger?: Logger) {
+  constructor(readonly config: BrokerConfig, logger?: Logger, tls?: BrokerTls) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
+    this.tls = tls ?? (config.tls ? new BrokerTls(config.tls, config.frameTimeoutMs, this.logger) : undefined);
     mkdirSync(config.dataDir, { recursive: true });
     const cluster = loadClusterFile(config);
     this.clusterId = cluster.clusterId;
@@ -91,6 +95,7 @@ export class Broker {
       logger: this.logger,
       maxFrameBytes: config.maxFrameBytes,
       maxInboundConnections: config.maxPeerConnections,
+      ...(this.tls ? { tls: this.tls } : {}),
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
     this.hardStates = new HardStateJournal(config.dataDir, this.logs.files);
@@ -162,7 +167,7 @@ export class Broker {
       new Retention(this.replicas, this.logger),
       this.balancing,
       new MetadataQuorum(this.controller, this.raft, this.logger),
-      new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger }),
+      new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger, ...(this.tls ? { tls: this.tls } : {}) }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
     ];
@@ -170,11 +175,12 @@ export class Broker {
     const handlerHost = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
     this.dispatcher = new Dispatcher({ ...dataHandlers(handlerHost), ...metadataHandlers(handlerHost), ...adminHandlers(handlerHost), ...groupHandlers(this.groups) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
-    this.listener = new Listener(config, { client: (s) => this.clients.accept(s), peer: (s) => this.transport.accept(s) }, this.logger);
+    this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
   }
 
   async start(): Promise<void> {
     await this.listener.listen();
+    this.tls?.start();
     this.raft.start();
     this.groups.start();
     for (const room of this.rooms) room.start();
@@ -197,6 +203,12 @@ export class Broker {
     }
   }
 
+  /** On SIGHUP: reads the TLS certificate files again; the old pair stays if the new one is bad. */
+  reloadTls(): void {
+    if (this.tls) this.tls.reload('SIGHUP');
+    else this.logger.info('SIGHUP: TLS is off, there is no certificate to reload');
+  }
+
   /**
    * Clean shutdown: hand leadership of our groups to caught-up peers, wait briefly for it
    * to move, then stop serving and close storage (everything appended is flushed).
@@ -212,6 +224,7 @@ export class Broker {
     this.clients.close();
     this.groups.stop();
     this.listener.close();
+    this.tls?.stop();
     this.raft.stop();
     for (const room of this.rooms) room.stop();
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
@@ -227,8 +240,9 @@ export class Broker {
 
 export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {
   const log = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
-  if (needsToJoin(config)) await joinCluster(config, log);
-  const broker = new Broker(config, log);
+  const tls = config.tls ? new BrokerTls(config.tls, config.frameTimeoutMs, log) : undefined;
+  if (needsToJoin(config)) await joinCluster(config, log, tls);
+  const broker = new Broker(config, log, tls);
   await broker.start();
   return broker;
 }

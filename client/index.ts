@@ -3,7 +3,7 @@
  */
 export { Client } from './client.js';
 export { FlotillaError, ERROR_CODES, type ErrorCode, type FlotillaErrorDetails } from '../protocol/errors.js';
-export type { ClientOptions } from './options.js';
+export type { ClientOptions, ClientTlsOptions } from './options.js';
 export type { ClientLogger } from './logger.js';
 export { Admin, type CreateTopicOptions } from './admin/admin.js';
 export type { ClusterDescription, TopicDescription, PartitionDescription, TopicConfigInput, GroupListing, GroupDescription, Acks } from './network/api.js';

@@ -15,6 +15,7 @@ import type { PartitionReplica } from '../partition/partition.js';
 import { Periodic } from '../periodic.js';
 import type { ConfigChange } from '../raft/membership.js';
 import type { Status } from '../raft/raft.js';
+import type { BrokerTls } from '../security/tls.js';
 
 /** How often partition leaders take the next step of a partition move. */
 const MOVE_STEP_MS = 250;
@@ -25,6 +26,8 @@ export interface PartitionMovesOptions {
   replicas: HostedReplicas;
   raft: MultiRaft;
   logger: Logger;
+  /** How to dial the controller (TLS on); absent: plaintext. */
+  tls?: BrokerTls;
 }
 
 export class PartitionMoves {
@@ -79,7 +82,7 @@ export class PartitionMoves {
     if (this.reporting.has(key)) return;
     this.reporting.add(key);
     const addresses = [controller.addressOf(controller.leaderId), ...[...controller.state.brokers.values()].map((b) => b.address)].filter((a): a is string => !!a);
-    controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000)
+    controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000, this.options.tls)
       .then(() => logger.info({ topic: replica.topic, partition: replica.partition, replicas: target }, 'partition move completed'))
       .catch((error) => logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'could not report a finished move; retrying'))
       .finally(() => this.reporting.delete(key));

@@ -20,7 +20,7 @@ import {
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import type { BrokerConfig } from '../config.js';
-import { asFlotillaError, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
+import { asFlotillaError, type ConnectionIdentity, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
 
 type Request = client.Request;
@@ -52,9 +52,10 @@ export class ClientServer {
    * bytes held (read for a fetch, or written and not yet taken by the kernel, which is the
    * socket's writableLength: a client that does not read its socket keeps them). Past
    * either limit the connection is not read until its responses drain; a request waits
-   * for room before its data is read.
+   * for room before its data is read. `identity` is who the listener found at the other
+   * end (a refused one gets its refusal as the answer to its first request).
    */
-  accept(socket: Socket): void {
+  accept(socket: Socket, identity: ConnectionIdentity = {}): void {
     const { config, logger } = this;
     if (this.connections.size >= config.maxConnections) {
       logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
@@ -92,6 +93,7 @@ export class ClientServer {
         let request: Request;
         try {
           request = decodeRequest(frame);
+          if (identity.refusal) throw new FlotillaError(identity.refusal.code, identity.refusal.message, { correlationId: request.correlationId });
         } catch (error) {
           const e = asFlotillaError(error);
           const correlationId = e.details.correlationId as number | undefined;
@@ -106,7 +108,7 @@ export class ClientServer {
         // Nothing runs while either budget is exhausted (a fetch then waits for its share).
         holding
           .take(0)
-          .then(() => this.handle(request, { clientId: request.clientId, remote, memory: holding }))
+          .then(() => this.handle(request, { clientId: request.clientId, ...(identity.principal === undefined ? {} : { principal: identity.principal }), remote, memory: holding }))
           .then((body) => (body ? respond({ correlationId: request.correlationId, ...body }, holding) : holding.release()))
           .catch((error) => respond({ correlationId: request.correlationId, error: toErrorInfo(asFlotillaError(error)) }, holding))
           .finally(() => {

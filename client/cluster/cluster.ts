@@ -47,6 +47,7 @@ export class Cluster {
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxFrameBytes: this.options.maxFrameBytes,
         logger: this.logger,
+        ...(this.options.tls ? { tls: this.options.tls } : {}),
       });
       this.connections.set(address, connection);
     }

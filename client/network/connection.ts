@@ -1,5 +1,5 @@
 /**
- * One TCP connection to one broker, speaking the client protocol: the 0x01 type byte,
+ * One TCP (or TLS) connection to one broker, speaking the client protocol: the 0x01 type byte,
  * then length-prefixed request envelopes out and response envelopes in, matched by
  * correlation id. Many requests may be in flight (pipelining) and responses may arrive
  * in any order.
@@ -10,13 +10,16 @@
  *   only it knows whether a request is safe to repeat and where to send it).
  * - Every request settles exactly once: with its response, with the broker's error, with
  *   TIMEOUT after its own deadline, or with BROKER_NOT_AVAILABLE when the socket fails
- *   or closes while it is in flight (its outcome at the broker is then unknown).
+ *   or closes while it is in flight (its outcome at the broker is then unknown), or with
+ *   AUTHENTICATION_FAILED when TLS fails because a certificate was not trusted.
  * - A response whose correlation id is no longer pending (its request timed out) is
  *   dropped.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { FlotillaError } from '../../protocol/errors.js';
 import { encodeFrame, readFrames } from '../../protocol/frame.js';
+import { tlsTrustFailure } from '../../protocol/tls-errors.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 
 export const CLIENT_CONNECTION_TYPE = 0x01;
@@ -36,6 +39,8 @@ export interface ConnectionOptions {
   /** Largest response frame accepted; bigger ones close the connection. */
   maxFrameBytes: number;
   logger?: ClientLogger;
+  /** Dial with TLS (tls.connect's options; the host is the address's). */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface RequestOptions {
@@ -148,14 +153,18 @@ export class Connection<Req, Res> {
   }
 
   private open(): net.Socket {
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const secure = this.options.tls !== undefined;
+    // With TLS the type byte and frames travel inside it; the broker's certificate is
+    // checked against the host dialled (an IP SAN for an address).
+    const socket = secure ? tls.connect({ ...this.options.tls, host: this.host, port: this.port }) : net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
     this.socket = socket;
-    // Writes before 'connect' are buffered by the socket, so the type byte goes first.
+    // Writes before 'connect' (or the handshake) are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
     const connectTimer = setTimeout(() => {
       socket.destroy(new Error(`connect timeout after ${this.options.connectTimeoutMs} ms`));
     }, this.options.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       this.logger.debug({}, 'connected');
     });
@@ -196,6 +205,9 @@ export class Connection<Req, Res> {
     if (this.socket !== socket) return;
     this.socket = null;
     if (!socket.destroyed) socket.destroy();
+    // A certificate not trusted (either way) fails at once: retrying cannot fix it.
+    const untrusted = tlsTrustFailure(cause, this.address);
+    if (untrusted) return this.failAll(untrusted);
     const reason = cause ? `: ${cause.message}` : '';
     this.failAll(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}${reason}`, {}, { cause }));
   }
