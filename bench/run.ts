@@ -8,17 +8,22 @@
  *   - failover time after kill -9 of a partition leader.
  * Prints one markdown table and writes bench/results/latest.json.
  *
- *   npm run bench [-- --micro] [-- --fsync never] [-- --quick] [-- --out FILE]
+ *   npm run bench [-- --micro] [-- --fsync never] [-- --quick] [-- --tls] [-- --out FILE]
+ *
+ * --tls runs the same table with TLS on every connection the measured clients and the
+ * brokers' replication use (certificates generated with openssl into a temp folder); the
+ * brokers also allow plaintext, which only set-up and the failover measurement use.
  *
  * --micro adds the storage, Raft and protocol micro-benchmarks' tables (about 2 minutes).
  * Throughput figures are the median of --runs runs (default 3), with min–max beside.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
+import { generateCertificates } from './certificates.js';
 import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { CpuMeter, type CpuUse } from './cpu.js';
 import { measureFailover, type FailoverResult } from './failover.js';
@@ -38,9 +43,11 @@ export interface RunSettings {
   latencyMs: number;
   warmupMs: number;
   failoverRuns: number;
+  /** TLS for the measured clients and between brokers. */
+  tls: boolean;
 }
 
-const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3 };
+const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3, tls: false };
 const QUICK: Partial<RunSettings> = { runs: 1, publishMs: 3_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1 };
 
 export interface ThroughputFigures {
@@ -89,8 +96,13 @@ function readText(path: string): string {
 
 export async function runClusterBench(settings: RunSettings, progress: Progress): Promise<BenchResults> {
   progress.update('starting a 3-broker cluster');
-  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync });
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench' });
+  const certs = settings.tls ? generateCertificates(mkdtempSync(join(tmpdir(), 'flotilla-bench-tls-'))) : null;
+  const brokerArgs = (id: number): string[] => {
+    const own = certs?.brokers.get(id);
+    return certs && own ? ['--tls-cert', own.cert, '--tls-key', own.key, '--tls-ca', certs.ca, '--tls-allow-plaintext'] : [];
+  };
+  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, brokerArgs });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench', ...(certs ? { tls: { ca: readFileSync(certs.ca) } } : {}) });
   try {
     const admin = client.admin();
     const sizes = [100, 1024];
@@ -221,6 +233,7 @@ export async function runClusterBench(settings: RunSettings, progress: Progress)
     progress.update('stopping the cluster');
     await client.close().catch(() => undefined);
     await cluster.close();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
   }
 }
 
@@ -243,7 +256,7 @@ export function renderTable(r: BenchResults): string {
   rows.push([`failover after kill -9 of the leader: new leader in metadata`, `${fmtSpread(f.leaderElectedMs, fmtInt)} ms`, `${f.runs.length} kills`]);
   rows.push([`failover after kill -9 of the leader: producer's next ack`, `${fmtSpread(f.firstAckMs, fmtInt)} ms`, `${fmtInt(f.acked)} acked, ${f.lost} lost`]);
   const header = `Flotilla ${r.meta.commit?.slice(0, 7) ?? ''}: 3 brokers on one machine (${r.meta.cores} × ${r.meta.cpus}), replication 3, acks all, fsync ${s.fsync}, ` +
-    `${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
+    `${s.tls ? 'TLS (ECDSA P-256) for clients and replication, ' : ''}${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
     `Throughput: median (min–max) of ${s.runs} runs of ${s.publishMs / 1000} s.`;
   const lines = [header, '', '| measure | result | |', '|---|---:|---:|', ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
   const cores = (c: CpuUse) => `bench process ${fmtFixed(c.benchCores, 2)}, brokers ${c.brokerCores.map((b) => fmtFixed(b, 2)).join(' + ')}, other processes ${fmtFixed(c.otherCores, 2)}`;
@@ -283,13 +296,14 @@ async function main(): Promise<void> {
     options: {
       micro: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
+      tls: { type: 'boolean', default: false },
       fsync: { type: 'string', default: 'always' },
       runs: { type: 'string' },
       out: { type: 'string', default: join(repoRoot, 'bench', 'results', 'latest.json') },
     },
   });
   if (!['always', 'batch', 'never'].includes(values.fsync!)) throw new Error(`--fsync takes always, batch or never, got ${values.fsync}`);
-  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'] };
+  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'], tls: values.tls! };
   if (values.runs !== undefined) settings.runs = Number(values.runs);
   const progress = new Progress();
   const started = performance.now();

@@ -187,7 +187,11 @@ export class BrokerTls {
   acceptor(onSecure: (socket: TLSSocket) => void): TlsAcceptor {
     const { cert, key, ca } = this.material;
     const server = tls.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: false, handshakeTimeout: this.handshakeTimeoutMs }, onSecure);
-    server.on('tlsClientError', (error, socket) => this.logger.debug({ remote: socket.remoteAddress, err: error.message }, 'TLS handshake failed'));
+    server.on('tlsClientError', (error, socket) => {
+      // Node reports a handshake timeout without closing the connection: close it here.
+      socket.destroy();
+      this.logger.debug({ remote: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
+    });
     this.servers.add(server);
     return { accept: (socket) => server.emit('connection', socket) };
   }
