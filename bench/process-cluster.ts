@@ -39,13 +39,15 @@ export interface BrokerProcess {
   joinVia?: string;
   /** The Kafka listener's HOST:PORT, with the `kafka` option. */
   kafkaAddress?: string;
+  /** This broker's own flags after the cluster's extraArgs (its TLS files, say); change them before a restart. */
+  args: string[];
 }
 
 export interface ProcessClusterOptions {
   brokers?: number;
   fsync?: 'always' | 'batch' | 'never';
   extraArgs?: string[];
-  /** Arguments for broker `id` alone (its own --http-listen port, say). */
+  /** Flags of broker `id` alone, after extraArgs (initial value of BrokerProcess.args). */
   brokerArgs?: (id: number) => string[];
   /** Start each broker under `ulimit -n` of this many descriptors (through bash). */
   openFileLimit?: number;
@@ -89,7 +91,7 @@ export class ProcessCluster {
     const members: string[] = [];
     for (let id = 1; id <= count; id++) {
       const address = await this.addressFor(id);
-      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], ...(await this.kafkaAddressFor()) });
+      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
       members.push(`${id}=${address}`);
     }
     this.initialCluster = members.join(',');
@@ -100,7 +102,7 @@ export class ProcessCluster {
   /** Starts a new broker that joins the running cluster through broker `via`. */
   async join(id: number, via = 1): Promise<BrokerProcess> {
     const address = await this.addressFor(id);
-    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, ...(await this.kafkaAddressFor()) });
+    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
     return this.spawn(id);
   }
 
@@ -119,8 +121,7 @@ export class ProcessCluster {
       this.options.cli ?? CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(broker.kafkaAddress ? ['--kafka-listen', broker.kafkaAddress] : []),
-      ...(this.options.extraArgs ?? []),
-      ...(this.options.brokerArgs?.(id) ?? []),
+      ...(this.options.extraArgs ?? []), ...broker.args,
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
     let argv = [process.execPath, ...args];

@@ -16,6 +16,8 @@ export interface RunSettings {
   latencyMs: number;
   warmupMs: number;
   failoverRuns: number;
+  /** TLS for the measured clients and between brokers. */
+  tls: boolean;
 }
 
 export interface ThroughputFigures {

@@ -11,14 +11,19 @@
  *
  * With --baseline REV the same passes run alternately on REV's brokers and this
  * checkout's (bench/baseline.ts builds REV, bench/compare.ts makes the table of ratios).
+ *
+ * --tls runs the same table with TLS on every connection the measured clients and the
+ * brokers' replication use (certificates generated with openssl into a temp folder); the
+ * brokers also allow plaintext, which only set-up and the failover measurement use.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
 import { BASELINE_CACHE, headRevision, prepareBaseline, resolveRevision, type Revision } from './baseline.js';
+import { generateCertificates } from './certificates.js';
 import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { compare, renderComparison } from './compare.js';
 import { CpuMeter, type CpuUse } from './cpu.js';
@@ -31,7 +36,7 @@ import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, 
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3 };
+const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3, tls: false };
 const QUICK: Partial<RunSettings> = { runs: 1, publishMs: 3_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1 };
 
 function figures(recordBytes: number, results: ThroughputResult[]): ThroughputFigures {
@@ -54,9 +59,14 @@ const GB = 1_000 * MB;
 
 export async function runClusterBench(settings: RunSettings, progress: Pick<Progress, 'update' | 'done'>, brokers: BrokerBuild = { commit: headRevision(repoRoot)?.commit ?? null }): Promise<BenchResults> {
   progress.update(`starting a 3-broker cluster${brokers.cli ? ` of ${brokers.commit?.slice(0, 7)}` : ''}`);
-  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, cli: brokers.cli });
+  const certs = settings.tls ? generateCertificates(mkdtempSync(join(tmpdir(), 'flotilla-bench-tls-'))) : null;
+  const brokerArgs = (id: number): string[] => {
+    const own = certs?.brokers.get(id);
+    return certs && own ? ['--tls-cert', own.cert, '--tls-key', own.key, '--tls-ca', certs.ca, '--tls-allow-plaintext'] : [];
+  };
+  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, cli: brokers.cli, brokerArgs });
   const releaseInterrupt = onInterrupt(() => cluster.abandon());
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench' });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench', ...(certs ? { tls: { ca: readFileSync(certs.ca) } } : {}) });
   try {
     const admin = client.admin();
     const sizes = [100, 1024];
@@ -192,6 +202,7 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
     await client.close().catch(() => undefined);
     await cluster.close();
     releaseInterrupt();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
   }
 }
 
@@ -221,7 +232,7 @@ export function renderTable(r: BenchResults): string {
   rows.push([`failover after kill -9 of the leader: new leader in metadata`, `${fmtSpread(f.leaderElectedMs, fmtInt)} ms`, `${f.runs.length} kills`]);
   rows.push([`failover after kill -9 of the leader: producer's next ack`, `${fmtSpread(f.firstAckMs, fmtInt)} ms`, `${fmtInt(f.acked)} acked, ${f.lost} lost`]);
   const header = `Flotilla ${r.meta.commit?.slice(0, 7) ?? ''}: 3 brokers on one machine (${r.meta.cores} × ${r.meta.cpus}), replication 3, acks all, fsync ${s.fsync}, ` +
-    `${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
+    `${s.tls ? 'TLS (ECDSA P-256) for clients and replication, ' : ''}${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
     `Throughput: median (min–max) of ${s.runs} runs of ${s.publishMs / 1000} s.`;
   const lines = [header, '', '| measure | result | |', '|---|---:|---:|', ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
   const cores = (c: CpuUse) => `bench process ${fmtFixed(c.benchCores, 2)}, brokers ${c.brokerCores.map((b) => fmtFixed(b, 2)).join(' + ')}, other processes ${fmtFixed(c.otherCores, 2)}`;
@@ -267,6 +278,7 @@ Options:
   --runs N         runs of each throughput measure (default 3); with --baseline, rounds per revision
   --fsync MODE     always (default), batch or never
   --micro          also the storage, Raft and protocol micro-benchmarks (about 2 minutes)
+  --tls            TLS for the measured clients and between brokers (certificates made with openssl)
   --baseline REV   compare this checkout with REV (a commit, tag, branch or HEAD~N): build REV in a
                    temporary git worktree (npm ci from its lockfile, npm run build), kept by commit
                    in ${BASELINE_CACHE} for the next time; then run the measurements in
@@ -295,6 +307,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     options: {
       micro: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
+      tls: { type: 'boolean', default: false },
       fsync: { type: 'string', default: 'always' },
       runs: { type: 'string' },
       baseline: { type: 'string' },
@@ -303,7 +316,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     },
   });
   if (!['always', 'batch', 'never'].includes(values.fsync!)) throw new Error(`--fsync takes always, batch or never, got ${values.fsync}`);
-  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'] };
+  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'], tls: values.tls! };
   if (values.runs !== undefined) {
     settings.runs = Number(values.runs);
     if (!Number.isInteger(settings.runs) || settings.runs < 1) throw new Error(`--runs takes a whole number of at least 1, got ${values.runs}`);

@@ -12,6 +12,7 @@ import { adminHandlers } from './admin/admin-handlers.js';
 import { metadataHandlers } from './admin/metadata-handlers.js';
 import { securityHandlers } from './admin/security-handlers.js';
 import { joinCluster, loadClusterFile, needsToJoin } from './cluster-file.js';
+import { interBrokerAccess } from './cluster-request.js';
 import type { BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
 import { ControllerSnapshotFile } from './controller/snapshot-file.js';
@@ -51,6 +52,7 @@ import { StatsReporter } from './stats.js';
 import { HardStateJournal } from './storage/hard-state-journal.js';
 import { LogManager } from './storage/index.js';
 import { Scrubber } from './storage/scrubber.js';
+import { BrokerTls } from './security/tls.js';
 import { PeerTransport } from './transport/peers.js';
 
 /** Something the broker starts after it listens and stops before its storage closes. */
@@ -88,10 +90,13 @@ export class Broker {
   readonly metrics: BrokerMetrics;
   /** The operations endpoints (--http-listen), when on. */
   private readonly operations: OperationsServer | null;
+  /** TLS on the port and for dialing peers (--tls-cert); absent: plaintext. */
+  readonly tls: BrokerTls | undefined;
   private stopping: Promise<void> | null = null;
 
-  constructor(readonly config: BrokerConfig, logger?: Logger) {
+  constructor(readonly config: BrokerConfig, logger?: Logger, tls?: BrokerTls) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
+    this.tls = tls ?? (config.tls ? new BrokerTls(config.tls, config.frameTimeoutMs, this.logger) : undefined);
     mkdirSync(config.dataDir, { recursive: true });
     // Read only when scraped, once every part exists.
     this.metrics = new BrokerMetrics(config.metricsDetail, () => ({
@@ -116,6 +121,7 @@ export class Broker {
       logger: this.logger,
       maxFrameBytes: config.maxFrameBytes,
       maxInboundConnections: config.maxPeerConnections,
+      ...(this.tls ? { tls: this.tls } : {}),
       onMessages: (_from, messages) => this.raft.deliver(messages),
     });
     this.hardStates = new HardStateJournal(config.dataDir, this.logs.files);
@@ -189,9 +195,9 @@ export class Broker {
       new Retention(this.replicas, this.logger),
       this.balancing,
       new MetadataQuorum(this.controller, this.raft, this.logger),
-      new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger }),
+      new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger, access: interBrokerAccess(config, this.tls) }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
-      new KafkaAddressRegistration(config, this.controller, this.logger),
+      new KafkaAddressRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
     ];
     if (config.bootstrapUser) this.rooms.push(new BootstrapUserCreation(this.controller, config.bootstrapUser, this.logger));
@@ -216,7 +222,7 @@ export class Broker {
       hooks,
     );
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
-    this.listener = new Listener(config, { client: (s) => this.clients.accept(s), peer: (s) => this.transport.accept(s) }, this.logger);
+    this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
     const kafkaApis = new KafkaApis({ dispatcher: this.dispatcher, replicas: this.replicas, clusterId: this.clusterId });
     this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
     this.operations = config.httpListen === undefined ? null : new OperationsServer(config.httpListen, {
@@ -228,6 +234,7 @@ export class Broker {
 
   async start(): Promise<void> {
     await this.listener.listen();
+    this.tls?.start();
     await this.kafka?.listen();
     this.raft.start();
     this.groups.start();
@@ -258,6 +265,12 @@ export class Broker {
     }
   }
 
+  /** On SIGHUP: reads the TLS certificate files again; the old pair stays if the new one is bad. */
+  reloadTls(): void {
+    if (this.tls) this.tls.reload('SIGHUP');
+    else this.logger.info('SIGHUP: TLS is off, there is no certificate to reload');
+  }
+
   /**
    * Clean shutdown: hand leadership of our groups to caught-up peers, wait briefly for it
    * to move, then stop serving and close storage (everything appended is flushed).
@@ -275,6 +288,7 @@ export class Broker {
     this.operations?.close();
     this.groups.stop();
     this.listener.close();
+    this.tls?.stop();
     this.raft.stop();
     for (const room of this.rooms) room.stop();
     const stopping = new FlotillaError('SHUTTING_DOWN', 'the broker is shutting down; retry at another broker');
@@ -298,8 +312,9 @@ function countingAlso(metrics: BrokerMetrics, log: (groupId: number, event: Grou
 
 export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {
   const log = logger ?? pino({ level: config.logLevel, base: { broker: config.id } });
-  if (needsToJoin(config)) await joinCluster(config, log);
-  const broker = new Broker(config, log);
+  const tls = config.tls ? new BrokerTls(config.tls, config.frameTimeoutMs, log) : undefined;
+  if (needsToJoin(config)) await joinCluster(config, log, tls);
+  const broker = new Broker(config, log, tls);
   await broker.start();
   return broker;
 }

@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FlotillaError } from '../protocol/errors.js';
-import { controllerRequest, interBrokerSasl } from './cluster-request.js';
+import { controllerRequest, interBrokerAccess } from './cluster-request.js';
 import type { BrokerConfig } from './config.js';
+import type { BrokerTls } from './security/tls.js';
 import { replaceFileSync } from './storage/files.js';
 
 const CLUSTER_FILE = 'cluster.json';
@@ -48,9 +49,9 @@ export function needsToJoin(config: BrokerConfig): boolean {
  * `--join`: registers this broker through any member (followed to the controller), and
  * records what the cluster answered in the data directory, which from then on wins.
  */
-export async function joinCluster(config: BrokerConfig, logger: Logger): Promise<void> {
+export async function joinCluster(config: BrokerConfig, logger: Logger, tls?: BrokerTls): Promise<void> {
   logger.info({ via: config.join }, 'joining the cluster');
-  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000, interBrokerSasl(config));
+  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000, interBrokerAccess(config, tls));
   const answer = response.registerBroker!;
   const file: ClusterFile = {
     clusterId: answer.clusterId,

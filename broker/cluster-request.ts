@@ -1,33 +1,52 @@
 /**
  * A broker speaking the client protocol to another broker, for the few calls that cross
- * brokers outside Raft: a new broker registering itself (`--join`), and a partition
- * leader telling the controller that a move has finished. Follows NOT_CONTROLLER to the
- * controller it names. With --authn scram the broker first authenticates as the bootstrap
- * user (env FLOTILLA_BOOTSTRAP_USER, a superuser), whose password every broker then has.
+ * brokers outside Raft: a new broker registering itself (`--join`), its Kafka address, and
+ * a partition leader telling the controller that a move has finished. Follows
+ * NOT_CONTROLLER to the controller it names. With TLS on, brokers dial each other with
+ * mutual TLS (and in plaintext only when the other broker does not speak TLS yet and
+ * --tls-allow-plaintext). With --authn scram the broker then authenticates as the bootstrap
+ * user (env FLOTILLA_BOOTSTRAP_USER, a superuser), whose password every broker has.
  */
-import { connect } from 'node:net';
 import { CLIENT_API_VERSION, decodeResponse, encodeRequest, fromErrorInfo, type Init, type client } from '../protocol/codec.js';
 import { FlotillaError } from '../protocol/errors.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../protocol/frame.js';
 import { authenticateScram, type SaslCredentials } from '../protocol/sasl.js';
+import { tlsTrustFailure } from '../protocol/tls-errors.js';
 import { parseHostPort, type BrokerConfig } from './config.js';
+import { BrokerDial, type BrokerTls } from './security/tls.js';
 
 type RequestBody = Omit<Init<client.Request>, 'correlationId' | 'apiVersion'>;
 
-/** How this broker authenticates to the others: as the bootstrap user when --authn scram. */
-export function interBrokerSasl(config: Pick<BrokerConfig, 'authn' | 'bootstrapUser'>): SaslCredentials | undefined {
-  if (config.authn !== 'scram' || !config.bootstrapUser) return undefined;
-  return { mechanism: 'scram-sha-256', username: config.bootstrapUser.name, password: config.bootstrapUser.password };
+/** How this broker reaches the others: its TLS (none: plaintext) and its SASL credentials (none: no authentication). */
+export interface InterBrokerAccess {
+  tls?: BrokerTls;
+  sasl?: SaslCredentials;
 }
 
-/**
- * Sends one request on a fresh connection (after the SASL exchange when `sasl` is given)
- * and returns its response (errors thrown).
- */
-export function requestOnce(address: string, body: RequestBody, timeoutMs: number, sasl?: SaslCredentials): Promise<client.Response> {
-  const { host, port } = parseHostPort(address, 'broker address');
+/** This broker's access to the others: its TLS, and the bootstrap user when --authn scram. */
+export function interBrokerAccess(config: Pick<BrokerConfig, 'authn' | 'bootstrapUser'>, tls: BrokerTls | undefined): InterBrokerAccess {
+  const sasl: SaslCredentials | undefined =
+    config.authn === 'scram' && config.bootstrapUser ? { mechanism: 'scram-sha-256', username: config.bootstrapUser.name, password: config.bootstrapUser.password } : undefined;
+  return { tls, sasl };
+}
+
+/** Sends one request on a fresh connection and returns its response (errors thrown). */
+export async function requestOnce(address: string, body: RequestBody, timeoutMs: number, access: InterBrokerAccess = {}): Promise<client.Response> {
+  const { tls, sasl } = access;
+  const target = parseHostPort(address, 'broker address');
+  const dial = tls ? tls.dial(target) : new BrokerDial(target);
+  try {
+    return await exchange(dial, address, body, timeoutMs, sasl);
+  } catch (error) {
+    if (!(tls?.allowPlaintext && dial.refusedTls)) throw error;
+    return exchange(tls.dial(target, true), address, body, timeoutMs, sasl); // that broker has no TLS yet
+  }
+}
+
+/** The SASL exchange when `sasl` is given, then `body`; resolves with body's response. */
+function exchange(dial: BrokerDial, address: string, body: RequestBody, timeoutMs: number, sasl: SaslCredentials | undefined): Promise<client.Response> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
+    const socket = dial.socket;
     const writer = new FrameWriter(socket);
     const waiting = new Map<number, { resolve(response: client.Response): void; reject(error: Error): void }>();
     let nextCorrelationId = 1;
@@ -40,10 +59,11 @@ export function requestOnce(address: string, body: RequestBody, timeoutMs: numbe
     const fail = (error: Error) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(error instanceof FlotillaError ? error : new FlotillaError('BROKER_NOT_AVAILABLE', `broker ${address} is not reachable: ${error.message}`));
+      if (error instanceof FlotillaError) return reject(error);
+      reject(tlsTrustFailure(error, address) ?? new FlotillaError('BROKER_NOT_AVAILABLE', `broker ${address} is not reachable: ${error.message}`));
     };
     const timer = setTimeout(() => fail(new FlotillaError('TIMEOUT', `broker ${address} did not answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => {
+    socket.once(dial.readyEvent, () => {
       writeConnectionType(socket, ConnectionType.CLIENT);
       const authenticated = sasl
         ? authenticateScram(sasl, async (step) => {
@@ -79,13 +99,13 @@ export function requestOnce(address: string, body: RequestBody, timeoutMs: numbe
  * Sends a controller request through any of `addresses`, following NOT_CONTROLLER to the
  * controller and retrying retriable errors until `timeoutMs` passes.
  */
-export async function controllerRequest(addresses: string[], body: RequestBody, timeoutMs: number, sasl?: SaslCredentials): Promise<client.Response> {
+export async function controllerRequest(addresses: string[], body: RequestBody, timeoutMs: number, access: InterBrokerAccess = {}): Promise<client.Response> {
   const deadline = Date.now() + timeoutMs;
   let address = addresses[0]!;
   let lastError: unknown;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     try {
-      return await requestOnce(address, body, Math.max(100, Math.min(5000, deadline - Date.now())), sasl);
+      return await requestOnce(address, body, Math.max(100, Math.min(5000, deadline - Date.now())), access);
     } catch (error) {
       lastError = error;
       if (!(error instanceof FlotillaError) || !error.retriable) throw error;

@@ -16,6 +16,21 @@ export interface BootstrapUser {
   password: string;
 }
 
+/** Whether TLS clients show a certificate (--tls-client-auth); peers always must. */
+export type ClientAuth = 'none' | 'request' | 'require';
+
+/** TLS on the broker's port (SPEC section 9). */
+export interface TlsSettings {
+  /** PEM files (--tls-cert, --tls-key, --tls-ca); reloaded on SIGHUP and when they change. */
+  certFile: string;
+  keyFile: string;
+  /** Trusted CAs for peers' and clients' certificates; absent: the system's. */
+  caFile?: string;
+  clientAuth: ClientAuth;
+  /** Also accept plaintext connections, and dial peers in plaintext when they do not speak TLS (migration only). */
+  allowPlaintext: boolean;
+}
+
 export interface BrokerConfig {
   id: number;
   /** host:port to listen on. */
@@ -79,6 +94,8 @@ export interface BrokerConfig {
    * other as this user (registration, move reports).
    */
   bootstrapUser?: BootstrapUser;
+  /** TLS for clients and peers; absent: plaintext. */
+  tls?: TlsSettings;
 }
 
 export const BROKER_DEFAULTS = {
@@ -189,6 +206,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (config.maxOpenFiles !== undefined && (!Number.isSafeInteger(config.maxOpenFiles) || config.maxOpenFiles < 8)) {
     throw new FlotillaError('INVALID_CONFIG', `--max-open-files must be an integer >= 8, got ${String(config.maxOpenFiles)}`);
+  }
+  if (config.tls && !['none', 'request', 'require'].includes(config.tls.clientAuth)) {
+    throw new FlotillaError('INVALID_CONFIG', `--tls-client-auth must be none, request or require, got "${config.tls.clientAuth}"`);
   }
   if (config.maxFrameBytes < 1024) throw new FlotillaError('INVALID_CONFIG', '--max-frame-bytes must be at least 1024');
   if (!['none', 'scram', 'mtls'].includes(config.authn)) {

@@ -3,7 +3,7 @@
  */
 export { Client } from './client.js';
 export { FlotillaError, ERROR_CODES, type ErrorCode, type FlotillaErrorDetails } from '../protocol/errors.js';
-export type { ClientOptions, SaslOptions } from './options.js';
+export type { ClientOptions, ClientTlsOptions, SaslOptions } from './options.js';
 export type { ClientLogger } from './logger.js';
 export { Admin, type CreateTopicOptions, type UserPassword } from './admin/admin.js';
 export type { AclBinding, AclFilter } from '../protocol/acls.js';

@@ -4,7 +4,7 @@
 import { SCRAM_MECHANISMS, type ScramMechanism } from '../protocol/scram.js';
 import { splitAddress } from './network/connection.js';
 import type { ClientLogger } from './logger.js';
-import { defined, invalid, rejectUnknown, requireInteger, requireOneOf } from './validate.js';
+import { defined, invalid, rejectUnknown, requireBoolean, requireInteger, requireOneOf } from './validate.js';
 
 /** SASL/SCRAM credentials: every connection the client opens authenticates with them first. */
 export interface SaslOptions {
@@ -32,7 +32,24 @@ export interface ClientOptions {
   metadataMaxAgeMs?: number;
   /** Authenticate every connection (for brokers started with --authn scram). */
   sasl?: SaslOptions;
+  /** TLS to every broker: true (the system's CAs, no client certificate) or the details. */
+  tls?: boolean | ClientTlsOptions;
 }
+
+/** TLS settings (kafkajs-style): PEM contents, not file names. */
+export interface ClientTlsOptions {
+  /** CA certificates that sign the brokers' certificates; default: the system's. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** A client certificate and its key, for brokers that ask for one (--tls-client-auth). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name the brokers' certificates must carry; default: the host dialled. */
+  servername?: string;
+  /** false accepts any broker certificate (for testing only: anyone can then pose as a broker). */
+  rejectUnauthorized?: boolean;
+}
+
+const TLS_OPTION_NAMES = { ca: 1, cert: 1, key: 1, servername: 1, rejectUnauthorized: 1 };
 
 export const CLIENT_DEFAULTS = {
   clientId: 'flotilla-client',
@@ -44,12 +61,15 @@ export const CLIENT_DEFAULTS = {
   metadataMaxAgeMs: 5 * 60_000,
 };
 
-export type ResolvedClientOptions = typeof CLIENT_DEFAULTS & { brokers: string[]; logger?: ClientLogger; sasl?: SaslOptions };
+export type ResolvedClientOptions = typeof CLIENT_DEFAULTS & { brokers: string[]; logger?: ClientLogger; sasl?: SaslOptions; tls?: ClientTlsOptions };
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (options === null || typeof options !== 'object') throw invalid('new Client(options) needs an options object, for example { brokers: ["127.0.0.1:7401"] }');
-  rejectUnknown('client', options, { ...CLIENT_DEFAULTS, brokers: 1, logger: 1, sasl: 1 });
-  const resolved = { ...CLIENT_DEFAULTS, ...defined(options) } as ResolvedClientOptions;
+  rejectUnknown('client', options, { ...CLIENT_DEFAULTS, brokers: 1, logger: 1, sasl: 1, tls: 1 });
+  const { tls, ...rest } = options;
+  const resolved = { ...CLIENT_DEFAULTS, ...defined(rest) } as ResolvedClientOptions;
+  const tlsOptions = resolveTls(tls);
+  if (tlsOptions) resolved.tls = tlsOptions;
   if (!Array.isArray(resolved.brokers) || resolved.brokers.length === 0) {
     throw invalid('client option brokers must list at least one broker as HOST:PORT, for example ["127.0.0.1:7401"]');
   }
@@ -73,4 +93,15 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     if (typeof sasl.password !== 'string') throw invalid('client option sasl.password must be a string');
   }
   return resolved;
+}
+
+/** true: TLS with the defaults; false or absent: plaintext. */
+function resolveTls(tls: ClientOptions['tls']): ClientTlsOptions | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return {};
+  if (tls === null || typeof tls !== 'object') throw invalid(`client option tls must be true, false or { ca, cert, key, servername, rejectUnauthorized }, got ${JSON.stringify(tls)}`);
+  rejectUnknown('client tls', tls, TLS_OPTION_NAMES);
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw invalid('client option tls needs both cert and key (PEM contents), or neither');
+  if (tls.rejectUnauthorized !== undefined) requireBoolean('client', 'tls.rejectUnauthorized', tls.rejectUnauthorized);
+  return { ...defined(tls) };
 }

@@ -291,23 +291,39 @@ export interface ConnectionRoutes {
  * `firstByteTimeoutMs` (default: the frame timeout) closes the socket.
  */
 export function routeConnection(socket: Socket, routes: ConnectionRoutes, firstByteTimeoutMs = DEFAULT_FRAME_OPTIONS.frameTimeoutMs): void {
-  const reject = (reason: string): void => {
-    cleanup();
+  readFirstByte(socket, firstByteTimeoutMs, (type) => routeByType(socket, type, routes), (reason) => {
     socket.destroy();
     routes.rejected?.(socket, reason);
+  });
+}
+
+/** Hands a socket whose type byte was read to its route; an unknown type closes it. */
+export function routeByType(socket: Socket, type: number, routes: ConnectionRoutes): void {
+  if (type === ConnectionType.CLIENT) routes.client(socket);
+  else if (type === ConnectionType.PEER) routes.peer(socket);
+  else {
+    socket.destroy();
+    routes.rejected?.(socket, `unknown connection type byte 0x${type.toString(16).padStart(2, '0')}`);
+  }
+}
+
+/**
+ * Calls `then` with the first byte of a socket (consumed; the rest stays unread), or
+ * `fail` with why there is none: EOF, an error, or nothing within `timeoutMs` (0: no limit).
+ */
+export function readFirstByte(socket: Socket, timeoutMs: number, then: (byte: number) => void, fail: (reason: string) => void): void {
+  const settle = (body: () => void): void => {
+    cleanup();
+    body();
   };
   const onReadable = (): void => {
     const first = socket.read(1) as Buffer | null;
     if (first === null) return; // not yet; 'end' covers EOF
-    cleanup();
-    const type = first[0];
-    if (type === ConnectionType.CLIENT) routes.client(socket);
-    else if (type === ConnectionType.PEER) routes.peer(socket);
-    else reject(`unknown connection type byte 0x${type!.toString(16).padStart(2, '0')}`);
+    settle(() => then(first[0]!));
   };
-  const onEnd = (): void => reject('closed before the connection type byte');
-  const onError = (error: Error): void => reject(`socket error before the connection type byte: ${error.message}`);
-  const timer = firstByteTimeoutMs > 0 ? setTimeout(() => reject(`no connection type byte within ${firstByteTimeoutMs} ms`), firstByteTimeoutMs) : null;
+  const onEnd = (): void => settle(() => fail('closed before the connection type byte'));
+  const onError = (error: Error): void => settle(() => fail(`socket error before the connection type byte: ${error.message}`));
+  const timer = timeoutMs > 0 ? setTimeout(() => settle(() => fail(`no connection type byte within ${timeoutMs} ms`)), timeoutMs) : null;
   timer?.unref();
   function cleanup(): void {
     if (timer) clearTimeout(timer);

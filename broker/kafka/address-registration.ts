@@ -4,7 +4,7 @@
  * controller (through this broker's own port, which follows NOT_CONTROLLER) once a second.
  */
 import type { Logger } from 'pino';
-import { controllerRequest, interBrokerSasl } from '../cluster-request.js';
+import { controllerRequest, type InterBrokerAccess } from '../cluster-request.js';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import { Periodic } from '../periodic.js';
@@ -17,7 +17,8 @@ export class KafkaAddressRegistration {
   private asking = false;
 
   constructor(
-    private readonly config: Pick<BrokerConfig, 'id' | 'advertise' | 'kafkaAdvertise' | 'authn' | 'bootstrapUser'>,
+    private readonly config: Pick<BrokerConfig, 'id' | 'advertise' | 'kafkaAdvertise'>,
+    private readonly access: InterBrokerAccess,
     private readonly controller: Controller,
     private readonly logger: Logger,
   ) {}
@@ -36,7 +37,7 @@ export class KafkaAddressRegistration {
     if (this.asking || !known || (known.kafkaAddress ?? '') === wanted || !this.controller.leaderId) return;
     this.asking = true;
     try {
-      await controllerRequest([this.config.advertise], { registerBroker: { brokerId: this.config.id, address: known.address, kafkaAddress: wanted } }, REQUEST_TIMEOUT_MS, interBrokerSasl(this.config));
+      await controllerRequest([this.config.advertise], { registerBroker: { brokerId: this.config.id, address: known.address, kafkaAddress: wanted } }, REQUEST_TIMEOUT_MS, this.access);
       this.logger.info({ kafkaAddress: wanted || null }, 'recorded the Kafka listener\'s address in the metadata');
     } catch (error) {
       this.logger.debug({ err: (error as Error).message }, 'could not record the Kafka address yet; retrying');

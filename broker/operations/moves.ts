@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { FlotillaError } from '../../protocol/errors.js';
-import { controllerRequest, interBrokerSasl } from '../cluster-request.js';
+import { controllerRequest, type InterBrokerAccess } from '../cluster-request.js';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { MultiRaft } from '../multiraft/multiraft.js';
@@ -20,11 +20,13 @@ import type { Status } from '../raft/raft.js';
 const MOVE_STEP_MS = 250;
 
 export interface PartitionMovesOptions {
-  config: Pick<BrokerConfig, 'id' | 'authn' | 'bootstrapUser'>;
+  config: Pick<BrokerConfig, 'id'>;
   controller: Controller;
   replicas: HostedReplicas;
   raft: MultiRaft;
   logger: Logger;
+  /** How to reach the controller: TLS and SASL, when on. */
+  access: InterBrokerAccess;
 }
 
 export class PartitionMoves {
@@ -80,7 +82,7 @@ export class PartitionMoves {
     if (this.reporting.has(key)) return;
     this.reporting.add(key);
     const addresses = [controller.addressOf(controller.leaderId), ...[...controller.state.brokers.values()].map((b) => b.address)].filter((a): a is string => !!a);
-    controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000, interBrokerSasl(this.options.config))
+    controllerRequest(addresses, { movePartition: { topic: replica.topic, partition: replica.partition, replicas: target, completed: true } }, 10_000, this.options.access)
       .then(() => logger.info({ topic: replica.topic, partition: replica.partition, replicas: target }, 'partition move completed'))
       .catch((error) => logger.warn({ err: error, topic: replica.topic, partition: replica.partition }, 'could not report a finished move; retrying'))
       .finally(() => this.reporting.delete(key));

@@ -26,6 +26,14 @@ export interface ResponseMemory {
   resize(bytes: number): void;
 }
 
+/** Who is at the other end of a client connection, as its listener established it. */
+export interface ConnectionIdentity {
+  /** The authenticated principal, `User:NAME` (mTLS: the certificate's CN); absent: not known yet. */
+  readonly principal?: string;
+  /** The connection failed to authenticate: its first request gets this error, then it closes. */
+  readonly refusal?: FlotillaError;
+}
+
 /** Who is on a connection: one object per connection, shared by all its requests. */
 export interface ConnectionSession {
   /**
@@ -53,6 +61,8 @@ export interface RequestAccess {
 export interface RequestContext {
   /** The id the client gave itself (the request's clientId). */
   readonly clientId: string;
+  /** The connection's authenticated principal (ConnectionIdentity); absent: anonymous. */
+  readonly principal?: string;
   /** HOST:PORT of the connection's far end. */
   readonly remote: string;
   readonly memory: ResponseMemory;

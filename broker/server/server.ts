@@ -20,7 +20,7 @@ import {
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import type { BrokerConfig } from '../config.js';
-import { asFlotillaError, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
+import { asFlotillaError, type ConnectionIdentity, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
 
 type Request = client.Request;
@@ -60,18 +60,20 @@ export class ClientServer {
    * either limit the connection is not read until its responses drain; a request waits
    * for room before its data is read.
    *
-   * `principal` is who the connection is known to be from the start (with --authn mtls,
-   * `User:<CN>` of the client certificate); otherwise the SASL exchange sets it. A request
-   * answered AUTHENTICATION_FAILED closes the connection, and nothing it sent after is run.
+   * `identity` is who the listener found at the other end: with --authn mtls, `User:<CN>`
+   * of the client certificate, known from the start (otherwise the SASL exchange sets the
+   * principal); a refused one gets its refusal as the answer to its first request. A
+   * request answered AUTHENTICATION_FAILED closes the connection, and nothing it sent after
+   * is run.
    */
-  accept(socket: Socket, principal?: string): void {
+  accept(socket: Socket, identity: ConnectionIdentity = {}): void {
     const { config, logger } = this;
     if (this.connections.size >= config.maxConnections) {
       logger.debug({ remote: socket.remoteAddress, limit: config.maxConnections }, 'refused a client connection: --max-connections reached');
       socket.destroy();
       return;
     }
-    const session: ConnectionSession = principal === undefined ? {} : { principal };
+    const session: ConnectionSession = identity.principal === undefined ? {} : { principal: identity.principal };
     this.connections.set(socket, session);
     socket.setNoDelay(true);
     let refused = false;
@@ -105,6 +107,7 @@ export class ClientServer {
         let request: Request;
         try {
           request = decodeRequest(frame);
+          if (identity.refusal) throw new FlotillaError(identity.refusal.code, identity.refusal.message, { correlationId: request.correlationId });
         } catch (error) {
           const e = asFlotillaError(error);
           const correlationId = e.details.correlationId as number | undefined;

@@ -9,12 +9,14 @@
  * socket already holds `maxQueuedBytes`, is dropped rather than buffered without bound:
  * the group's next heartbeat or append retries it.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage } from '../../protocol/codec.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
+import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
 import { parseHostPort } from '../config.js';
+import { BrokerDial, type BrokerTls } from '../security/tls.js';
 import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
@@ -37,6 +39,8 @@ export interface PeerTransportOptions {
   maxQueuedBytes?: number;
   /** Inbound peer connections held at once (--max-peer-connections); more are closed. */
   maxInboundConnections?: number;
+  /** Dial peers with mutual TLS; absent: plaintext. */
+  tls?: BrokerTls;
 }
 
 const RECONNECT_MIN_MS = 50;
@@ -49,6 +53,12 @@ class OutboundPeer {
   private closed = false;
   private backoffMs = RECONNECT_MIN_MS;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Dial in plaintext next: the peer closed our TLS dial before its handshake, as a broker
+   * without TLS does, and --tls-allow-plaintext lets us meet it there. Any other outcome
+   * goes back to TLS, so the peer is dialled with TLS again once it restarts with it.
+   */
+  private plaintext = false;
   /** Messages queued this turn; flushed as one frame per kind. */
   pending: GroupMessage[] = [];
 
@@ -66,11 +76,13 @@ class OutboundPeer {
 
   private connect(): void {
     if (this.closed) return;
-    const { host, port } = parseHostPort(this.address, `address of broker ${this.id}`);
-    const socket = connect({ host, port, noDelay: true });
+    const address = parseHostPort(this.address, `address of broker ${this.id}`);
+    const tls = this.transport.options.tls;
+    const dial = tls ? tls.dial(address, this.plaintext) : new BrokerDial(address);
+    const socket = dial.socket;
     this.socket = socket;
     const writer = new FrameWriter(socket, { maxFrameBytes: this.transport.options.maxFrameBytes });
-    socket.once('connect', () => {
+    socket.once(dial.readyEvent, () => {
       writeConnectionType(socket, ConnectionType.PEER);
       writer.write(
         encodePeerMessage({
@@ -90,16 +102,21 @@ class OutboundPeer {
           this.ready = true;
           this.writer = writer;
           this.backoffMs = RECONNECT_MIN_MS;
-          this.transport.options.logger.info({ peer: this.id, address: this.address }, 'peer connected');
+          this.transport.options.logger.info({ peer: this.id, address: this.address, tls: dial.secure }, 'peer connected');
         }
       },
-      onClose: () => this.onClose(),
+      onClose: (error) => this.onClose(dial, error),
     }, { maxFrameBytes: this.transport.options.maxFrameBytes, idleTimeoutMs: 0 });
     socket.on('error', () => undefined); // onClose reports and reconnects
   }
 
-  private onClose(): void {
-    if (this.ready && !this.closed) this.transport.options.logger.warn({ peer: this.id }, 'peer connection lost');
+  private onClose(dial: BrokerDial, error: Error | null): void {
+    const logger = this.transport.options.logger;
+    if (this.ready && !this.closed) logger.warn({ peer: this.id }, 'peer connection lost');
+    if (dial.secure && !this.ready && isTlsTrustFailure(error)) logger.error({ peer: this.id, address: this.address, err: error!.message }, 'TLS with a peer failed: a certificate was not trusted');
+    const fallBack = !this.ready && dial.refusedTls && this.transport.options.tls!.allowPlaintext;
+    if (fallBack && !this.plaintext) logger.info({ peer: this.id }, 'peer does not speak TLS yet; dialing it in plaintext (--tls-allow-plaintext)');
+    this.plaintext = fallBack;
     this.ready = false;
     this.writer = null;
     this.socket = null;

@@ -5,7 +5,7 @@
  * The broker is loaded with a dynamic import so that client commands never load broker
  * code (faster start-up for `produce`/`consume`).
  */
-import { parseBootstrapUser, parseInitialCluster, validateBrokerConfig, type AuthnMode, type BrokerConfig, type FsyncMode } from '../../broker/config.js';
+import { parseBootstrapUser, parseInitialCluster, validateBrokerConfig, type AuthnMode, type BrokerConfig, type ClientAuth, type FsyncMode, type TlsSettings } from '../../broker/config.js';
 import { FlotillaError } from '../../protocol/errors.js';
 
 export interface BrokerStartOptions {
@@ -35,6 +35,11 @@ export interface BrokerStartOptions {
   metricsDetail?: string;
   authn?: string;
   superusers?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsClientAuth?: string;
+  tlsAllowPlaintext?: boolean;
 }
 
 /** Flags → validated BrokerConfig (INVALID_CONFIG naming the flag on a bad value). */
@@ -68,14 +73,36 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.superusers !== undefined) input.superusers = options.superusers.split(',').map((name) => name.trim()).filter(Boolean);
   const bootstrapUser = parseBootstrapUser(process.env.FLOTILLA_BOOTSTRAP_USER);
   if (bootstrapUser) input.bootstrapUser = bootstrapUser;
+  const tls = tlsSettingsFrom(options);
+  if (tls) input.tls = tls;
   return validateBrokerConfig(input);
+}
+
+/** --tls-cert and --tls-key turn TLS on; the other TLS flags need them. */
+function tlsSettingsFrom(options: BrokerStartOptions): TlsSettings | undefined {
+  if (options.tlsCert === undefined && options.tlsKey === undefined) {
+    const stray = [options.tlsCa && '--tls-ca', options.tlsClientAuth && '--tls-client-auth', options.tlsAllowPlaintext && '--tls-allow-plaintext'].filter(Boolean);
+    if (stray.length > 0) throw new FlotillaError('INVALID_CONFIG', `${stray.join(', ')} need TLS on: give --tls-cert FILE and --tls-key FILE too`);
+    return undefined;
+  }
+  if (options.tlsCert === undefined || options.tlsKey === undefined) throw new FlotillaError('INVALID_CONFIG', 'TLS needs both --tls-cert FILE and --tls-key FILE');
+  const settings: TlsSettings = {
+    certFile: options.tlsCert,
+    keyFile: options.tlsKey,
+    clientAuth: (options.tlsClientAuth ?? 'none') as ClientAuth,
+    allowPlaintext: options.tlsAllowPlaintext ?? false,
+  };
+  if (options.tlsCa !== undefined) settings.caFile = options.tlsCa;
+  return settings;
 }
 
 /** Resolves with the exit status once the broker stopped after a signal. */
 export async function brokerStartCommand(options: BrokerStartOptions): Promise<number> {
   const config = brokerConfigFrom(options);
   const { startBroker } = await import('../../broker/main.js');
-  const running: { stop(): Promise<void> } = await startBroker(config);
+  const running: { stop(): Promise<void>; reloadTls(): void } = await startBroker(config);
+  // SIGHUP reloads the TLS certificate (and no longer ends the process, Node's default).
+  process.on('SIGHUP', () => running.reloadTls());
   return new Promise<number>((resolve) => {
     let firstSignal: NodeJS.Signals | null = null;
     const stop = (signal: NodeJS.Signals): void => {

@@ -2,8 +2,10 @@
  * What every CLI command shares: the global options, a client built from them, the
  * exit-status convention and the one-line error format.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Client } from '../client.js';
+import type { ClientOptions, ClientTlsOptions } from '../options.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { parseBrokerList } from './format.js';
 
@@ -12,6 +14,8 @@ export interface GlobalOptions {
   json: boolean;
   /** How long one request waits for its answer (--timeout-ms). */
   timeoutMs: number;
+  /** --tls and friends; absent: plaintext. */
+  tls?: ClientTlsOptions;
 }
 
 /** A usage error raised after commander parsed the arguments (exit status 2). */
@@ -19,14 +23,46 @@ export class UsageError extends Error {}
 
 /** The global options as a command's action sees them; a bad --brokers is a usage error. */
 export function globalsOf(command: Command): GlobalOptions {
-  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number }>();
+  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number } & TlsFlags>();
   let brokers: string[];
   try {
     brokers = parseBrokerList(opts.brokers);
   } catch (err) {
     throw new UsageError(`--brokers: ${(err as Error).message}`);
   }
-  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs };
+  const tls = tlsOf(opts);
+  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs, ...(tls ? { tls } : {}) };
+}
+
+interface TlsFlags {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** TLS is on with --tls, any file option, or FLOTILLA_TLS_CA; files are read here. */
+function tlsOf(flags: TlsFlags): ClientTlsOptions | undefined {
+  const caFile = flags.tlsCa ?? (process.env['FLOTILLA_TLS_CA']?.trim() || undefined);
+  if (!flags.tls && caFile === undefined && flags.tlsCert === undefined && flags.tlsKey === undefined) return undefined;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (file: string, flag: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const tls: ClientTlsOptions = {};
+  if (caFile !== undefined) tls.ca = read(caFile, flags.tlsCa !== undefined ? '--tls-ca' : 'FLOTILLA_TLS_CA');
+  if (flags.tlsCert !== undefined) tls.cert = read(flags.tlsCert, '--tls-cert');
+  if (flags.tlsKey !== undefined) tls.key = read(flags.tlsKey, '--tls-key');
+  return tls;
+}
+
+/** What every client of the CLI shares: the brokers and TLS. */
+export function connectionOptions(globals: GlobalOptions): Pick<ClientOptions, 'brokers' | 'tls'> {
+  return { brokers: globals.brokers, ...(globals.tls ? { tls: globals.tls } : {}) };
 }
 
 /** `flotilla dev` puts broker 1 here, so the CLI's default brokers find it. */
@@ -47,7 +83,7 @@ export const Exit = { OK: 0, ERROR: 1, USAGE: 2 } as const;
 export const CLI_REQUEST_TIMEOUT_MS = 10_000;
 
 export function clientFor(globals: GlobalOptions): Client {
-  return new Client({ brokers: globals.brokers, clientId: 'flotilla-cli', requestTimeoutMs: globals.timeoutMs });
+  return new Client({ ...connectionOptions(globals), clientId: 'flotilla-cli', requestTimeoutMs: globals.timeoutMs });
 }
 
 /** Runs `body` with a client and always closes it. */

@@ -61,6 +61,10 @@ export function buildProgram(scriptPath: string): Command {
         .default(CLI_REQUEST_TIMEOUT_MS)
         .argParser(parsePositiveInt),
     )
+    .option('--tls', 'connect to the brokers with TLS (implied by the other --tls options and FLOTILLA_TLS_CA)')
+    .option('--tls-ca <file>', "PEM CA certificates that sign the brokers' certificates (env FLOTILLA_TLS_CA; default: the system's)")
+    .option('--tls-cert <file>', 'PEM client certificate, for brokers that ask for one (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .exitOverride()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
@@ -120,15 +124,23 @@ export function buildProgram(scriptPath: string): Command {
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
     .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
     .option('--recovery-concurrency <n>', `partitions this broker catches up one lagging broker with at once; the rest wait their turn (default ${BROKER_DEFAULTS.recoveryConcurrency}, 0 = no limit)`, parseNonNegativeInt)
+    .option('--tls-cert <file>', 'PEM certificate: TLS on the port for clients and peers (with --tls-key); reloaded on SIGHUP and when the file changes')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-ca <file>', "PEM CA certificates trusted for peers' and clients' certificates (default: the system's)")
+    .addOption(new Option('--tls-client-auth <mode>', 'client certificates: none, request (verified when shown; its CN is the principal) or require').choices(['none', 'request', 'require']))
+    .option('--tls-allow-plaintext', 'also accept plaintext connections, and dial peers without TLS in plaintext (for migrating a running cluster)')
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
     .option('--http-listen <host:port>', 'serve the operations endpoints here: /metrics, /livez, /readyz, /v1/cluster/health (default off)')
     .option('--metrics-detail <level>', 'label data metrics per topic, or per topic and partition (series then grow with partitions)', 'topic')
     .option('--authn <mode>', 'how clients authenticate: none, scram or mtls (default none); anything but none turns ACLs on')
     .option('--superusers <names>', 'NAME[,NAME...]: users that bypass ACLs; required with --authn (env FLOTILLA_BOOTSTRAP_USER=NAME:PASSWORD creates one when a new cluster forms)')
     .action(
-      action(async (options) => {
+      action(async (options, command: Command) => {
         const { brokerStartCommand } = await import('./broker-command.js');
-        return brokerStartCommand(options);
+        // --tls-cert, --tls-key and --tls-ca share their names with the global (client) options,
+        // which commander fills wherever they appear: here they are the broker's own.
+        const { tlsCert, tlsKey, tlsCa } = command.optsWithGlobals<{ tlsCert?: string; tlsKey?: string; tlsCa?: string }>();
+        return brokerStartCommand({ ...options, tlsCert, tlsKey, tlsCa });
       }),
     );
 

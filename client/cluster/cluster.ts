@@ -49,6 +49,7 @@ export class Cluster {
         maxFrameBytes: this.options.maxFrameBytes,
         logger: this.logger,
         ...(this.options.sasl ? { authenticate: saslAuthenticator(this.options.sasl) } : {}),
+        ...(this.options.tls ? { tls: this.options.tls } : {}),
       });
       this.connections.set(address, connection);
     }

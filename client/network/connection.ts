@@ -1,5 +1,5 @@
 /**
- * One TCP connection to one broker, speaking the client protocol: the 0x01 type byte,
+ * One TCP (or TLS) connection to one broker, speaking the client protocol: the 0x01 type byte,
  * then length-prefixed request envelopes out and response envelopes in, matched by
  * correlation id. Many requests may be in flight (pipelining) and responses may arrive
  * in any order.
@@ -10,7 +10,8 @@
  *   only it knows whether a request is safe to repeat and where to send it).
  * - Every request settles exactly once: with its response, with the broker's error, with
  *   TIMEOUT after its own deadline, or with BROKER_NOT_AVAILABLE when the socket fails
- *   or closes while it is in flight (its outcome at the broker is then unknown).
+ *   or closes while it is in flight (its outcome at the broker is then unknown), or with
+ *   AUTHENTICATION_FAILED when TLS fails because a certificate was not trusted.
  * - A response whose correlation id is no longer pending (its request timed out) is
  *   dropped.
  * - With `authenticate`, every socket it opens (the first and each reopened one) runs the
@@ -18,8 +19,10 @@
  *   and fail with the exchange's error when it fails (the socket is then closed).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { FlotillaError } from '../../protocol/errors.js';
 import { encodeFrame, readFrames } from '../../protocol/frame.js';
+import { tlsTrustFailure } from '../../protocol/tls-errors.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 
 export const CLIENT_CONNECTION_TYPE = 0x01;
@@ -41,6 +44,8 @@ export interface ConnectionOptions<Req = unknown, Res = unknown> {
   logger?: ClientLogger;
   /** Runs on each new socket before any other request, with `send` for its own requests. */
   authenticate?: (send: (request: Req) => Promise<Res | undefined>) => Promise<void>;
+  /** Dial with TLS (tls.connect's options; the host is the address's). */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface RequestOptions {
@@ -170,15 +175,19 @@ export class Connection<Req, Res> {
   }
 
   private open(): net.Socket {
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const secure = this.options.tls !== undefined;
+    // With TLS the type byte and frames travel inside it; the broker's certificate is
+    // checked against the host dialled (an IP SAN for an address).
+    const socket = secure ? tls.connect({ ...this.options.tls, host: this.host, port: this.port }) : net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
     this.socket = socket;
     this.authenticated = null;
-    // Writes before 'connect' are buffered by the socket, so the type byte goes first.
+    // Writes before 'connect' (or the handshake) are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
     const connectTimer = setTimeout(() => {
       socket.destroy(new Error(`connect timeout after ${this.options.connectTimeoutMs} ms`));
     }, this.options.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       this.logger.debug({}, 'connected');
     });
@@ -231,6 +240,9 @@ export class Connection<Req, Res> {
     if (this.socket !== socket) return;
     this.socket = null;
     if (!socket.destroyed) socket.destroy();
+    // A certificate not trusted (either way) fails at once: retrying cannot fix it.
+    const untrusted = tlsTrustFailure(cause, this.address);
+    if (untrusted) return this.failAll(untrusted);
     const reason = cause ? `: ${cause.message}` : '';
     this.failAll(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}${reason}`, {}, { cause }));
   }

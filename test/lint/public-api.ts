@@ -16,6 +16,8 @@ export const DOCUMENTED_API: Readonly<Record<string, readonly string[]>> = {
   // SPEC section 3.
   Client: ['admin', 'producer', 'consumer', 'close'],
   ClientOptions: [],
+  // SPEC section 9.
+  ClientTlsOptions: [],
   ClientLogger: [],
   Admin: [
     'createTopic', 'listTopics', 'describeTopic', 'deleteTopic', 'describeCluster',
