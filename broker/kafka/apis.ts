@@ -394,7 +394,7 @@ export class KafkaApis implements KafkaRequestHandler {
     return { errorCode: version >= 3 && errorCode !== GroupError.NOT_COORDINATOR ? KafkaError.NONE : errorCode, members: ids.map((memberId, i) => ({ memberId, groupInstanceId: null, errorCode: members[i]! })) };
   }
 
-  /** Offsets through the controller; the metadata string is not kept (OffsetFetch answers it empty). */
+  /** Offsets, with their metadata strings, through the controller. */
   private async offsetCommit(body: Body<'OffsetCommit'>): Promise<Answer<'OffsetCommit'>> {
     const offsets = body.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata })));
     const codes = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, offsets });
@@ -412,7 +412,7 @@ export class KafkaApis implements KafkaRequestHandler {
     const fetched = this.broker.groups.fetchOffsets(body.groupId, named);
     return {
       errorCode: 0,
-      topics: fetched.map((t) => ({ name: t.topic, partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, committedOffset: p.offset, metadata: '', errorCode: 0 })) })),
+      topics: fetched.map((t) => ({ name: t.topic, partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, committedOffset: p.offset, metadata: p.metadata, errorCode: 0 })) })),
     };
   }
 

@@ -61,6 +61,12 @@ export interface GroupDescription {
   members: Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>;
 }
 
+interface CommittedOffset {
+  partition: number;
+  offset: number;
+  metadata: string;
+}
+
 interface Member {
   id: string;
   clientId: string;
@@ -358,7 +364,7 @@ export class KafkaGroups {
       if (!Number.isSafeInteger(o.offset) || o.offset < 0) return KafkaError.OFFSET_OUT_OF_RANGE;
       return KafkaError.NONE;
     });
-    const accepted = request.offsets.filter((_, i) => codes[i] === KafkaError.NONE).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }));
+    const accepted = request.offsets.filter((_, i) => codes[i] === KafkaError.NONE).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.metadata ? { metadata: o.metadata } : {}) }));
     if (accepted.length === 0) return codes;
     try {
       await this.controller.propose({ type: 'commitOffsets', group: request.groupId, offsets: accepted }, this.options.proposeTimeoutMs ?? 10_000);
@@ -368,17 +374,20 @@ export class KafkaGroups {
     return codes;
   }
 
-  /** Committed offsets (-1: none); `partitions` null lists every one the group committed. */
-  fetchOffsets(groupId: string, partitions: ReadonlyArray<{ topic: string; partitions: readonly number[] }> | null): Array<{ topic: string; partitions: Array<{ partition: number; offset: number }> }> {
+  /** Committed offsets (-1: none) with their metadata; `partitions` null lists every one the group committed. */
+  fetchOffsets(groupId: string, partitions: ReadonlyArray<{ topic: string; partitions: readonly number[] }> | null): Array<{ topic: string; partitions: CommittedOffset[] }> {
     const committed = this.controller.state.groupOffsets.get(groupId) ?? new Map<string, number>();
-    if (partitions !== null) {
-      return partitions.map((t) => ({ topic: t.topic, partitions: t.partitions.map((partition) => ({ partition, offset: committed.get(`${t.topic}/${partition}`) ?? -1 })) }));
-    }
-    const byTopic = new Map<string, Array<{ partition: number; offset: number }>>();
-    for (const [key, offset] of committed) {
+    const metadata = this.controller.state.groupOffsetMetadata.get(groupId);
+    const at = (topic: string, partition: number): CommittedOffset => {
+      const key = `${topic}/${partition}`;
+      return { partition, offset: committed.get(key) ?? -1, metadata: metadata?.get(key) ?? '' };
+    };
+    if (partitions !== null) return partitions.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => at(t.topic, p)) }));
+    const byTopic = new Map<string, CommittedOffset[]>();
+    for (const key of committed.keys()) {
       const cut = key.lastIndexOf('/');
       const topic = key.slice(0, cut);
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition: Number(key.slice(cut + 1)), offset }]);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), at(topic, Number(key.slice(cut + 1)))]);
     }
     return [...byTopic].map(([topic, list]) => ({ topic, partitions: list.sort((a, b) => a.partition - b.partition) }));
   }

@@ -2,10 +2,13 @@
  * Kafka consumer groups (the classic protocol) on real broker processes, with kafkajs
  * 2.2.4's consumer: a group of one reads a 3-partition topic and commits; a second member
  * joining rebalances the partitions and together they read every later record exactly
- * once; a restarted group resumes from its commits; a group id is native or Kafka, not both.
+ * once; a restarted group resumes from its commits; a group id is native or Kafka, not both;
+ * and, on the wire, the coordinator's answers and the metadata committed beside an offset.
  */
+import { connect } from 'node:net';
 import t from 'tap';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { decodeResponse, encodeRequest, KafkaFrameReader, type KafkaApiName, type RequestInput, type ResponseBody } from '../../protocol/kafka/index.js';
 import { startCluster, waitFor } from './cluster.js';
 
 const { cluster, client } = await startCluster(t, { brokers: 3, kafka: true });
@@ -114,4 +117,63 @@ t.test('a group id in use by Kafka members is refused to a native member', async
   })(), /never both/, 'the native join is refused');
   await native.close();
   await consumer.disconnect();
+});
+
+/** One request on a connection of its own to HOST:PORT; the decoded answer. */
+async function ask<N extends KafkaApiName>(address: string, api: N, apiVersion: number, body: RequestInput<N>): Promise<ResponseBody<N>> {
+  const [host, port] = address.split(':');
+  const socket = connect({ host: host!, port: Number(port) });
+  try {
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const reader = new KafkaFrameReader();
+    const answer = new Promise<Buffer>((resolve, reject) => {
+      socket.on('data', (chunk) => {
+        const [frame] = reader.push(chunk);
+        if (frame) resolve(frame);
+      });
+      socket.once('close', () => reject(new Error(`${api} v${apiVersion}: the connection closed`)));
+    });
+    for (const chunk of encodeRequest(api, { apiVersion, correlationId: 1, clientId: 'raw' }, body)) socket.write(chunk);
+    return decodeResponse(api, apiVersion, await answer).body;
+  } finally {
+    socket.destroy();
+  }
+}
+
+t.test('on the wire: every broker names the controller leader; others answer NOT_COORDINATOR; offsets keep their metadata', async (t) => {
+  const addresses = [...cluster.brokers.values()].map((b) => b.kafkaAddress!);
+  const found = await Promise.all(addresses.map((a) => ask(a, 'FindCoordinator', 2, { key: 'g-wire', keyType: 0 })));
+  t.ok(found.every((f) => f.errorCode === 0 && f.nodeId === found[0]!.nodeId), 'one coordinator, named by every broker');
+  const coordinator = `${found[0]!.host}:${found[0]!.port}`;
+  const other = addresses.find((a) => a !== coordinator)!;
+  const elsewhere = await ask(other, 'OffsetFetch', 5, { groupId: 'g-wire', topics: null });
+  t.equal(elsewhere.errorCode, 16, 'NOT_COORDINATOR at another broker');
+
+  const committed = await ask(coordinator, 'OffsetCommit', 2, {
+    groupId: 'g-wire',
+    generationIdOrMemberEpoch: -1,
+    memberId: '',
+    retentionTimeMs: -1,
+    topics: [{ name: TOPIC, partitions: [{ partitionIndex: 1, committedOffset: 7, committedMetadata: 'resume-here' }, { partitionIndex: 9, committedOffset: 1, committedMetadata: null }] }],
+  });
+  t.same(committed.topics[0]!.partitions.map((p) => p.errorCode), [0, 3], 'committed from outside the group; an unknown partition is UNKNOWN_TOPIC_OR_PARTITION');
+  const fetched = await ask(coordinator, 'OffsetFetch', 5, { groupId: 'g-wire', topics: [{ name: TOPIC, partitionIndexes: [0, 1] }] });
+  t.same(
+    fetched.topics[0]!.partitions.map((p) => [p.partitionIndex, p.committedOffset, p.metadata, p.errorCode]),
+    [[0, -1, '', 0], [1, 7, 'resume-here', 0]],
+    'the offset and its metadata round-trip through the controller',
+  );
+
+  const heartbeat = await ask(coordinator, 'Heartbeat', 3, { groupId: 'g-wire', generationId: 1, memberId: 'nobody', groupInstanceId: null });
+  t.equal(heartbeat.errorCode, 25, 'UNKNOWN_MEMBER_ID for a member the group does not have');
+  const join = await ask(coordinator, 'JoinGroup', 5, { groupId: 'g-wire', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.from('m') }] });
+  t.equal(join.errorCode, 0);
+  t.equal(join.leader, join.memberId, 'a member alone leads');
+  t.same(join.members.map((m) => [m.memberId, m.metadata.toString()]), [[join.memberId, 'm']], 'the leader gets every member\'s metadata');
+  const stale = await ask(coordinator, 'SyncGroup', 3, { groupId: 'g-wire', generationId: join.generationId - 1, memberId: join.memberId, groupInstanceId: null, assignments: [] });
+  t.equal(stale.errorCode, 22, 'ILLEGAL_GENERATION for an earlier generation');
+  const synced = await ask(coordinator, 'SyncGroup', 3, { groupId: 'g-wire', generationId: join.generationId, memberId: join.memberId, groupInstanceId: null, assignments: [{ memberId: join.memberId, assignment: Buffer.from('all of it') }] });
+  t.same([synced.errorCode, synced.assignment.toString()], [0, 'all of it'], "the leader's assignment bytes come back");
+  const left = await ask(coordinator, 'LeaveGroup', 3, { groupId: 'g-wire', memberId: '', members: [{ memberId: join.memberId, groupInstanceId: null }] });
+  t.same([left.errorCode, left.members.map((m) => m.errorCode)], [0, [0]]);
 });
