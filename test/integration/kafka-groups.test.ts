@@ -5,6 +5,7 @@
  * once; a restarted group resumes from its commits; a group id is native or Kafka, not both;
  * and, on the wire, the coordinator's answers and the metadata committed beside an offset.
  */
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import t from 'tap';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -176,4 +177,28 @@ t.test('on the wire: every broker names the controller leader; others answer NOT
   t.same([synced.errorCode, synced.assignment.toString()], [0, 'all of it'], "the leader's assignment bytes come back");
   const left = await ask(coordinator, 'LeaveGroup', 3, { groupId: 'g-wire', memberId: '', members: [{ memberId: join.memberId, groupInstanceId: null }] });
   t.same([left.errorCode, left.members.map((m) => m.errorCode)], [0, [0]]);
+});
+
+t.test('kcat -G consumes as a group and commits', async (t) => {
+  await admin.createTopics({ topics: [{ topic: 'g-kcat', numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+  const values = Array.from({ length: 300 }, (_, i) => `line-${i}`);
+  await producer.send({ topic: 'g-kcat', acks: -1, messages: values.map((value, i) => ({ value, partition: i % 3 })) });
+  const printed = await new Promise<string>((resolve, reject) => {
+    const child = spawn('kcat', ['-b', cluster.kafkaBootstrap.join(','), '-G', 'g-kcat-group', '-o', 'beginning', '-c', String(values.length), '-f', '%s\\n', 'g-kcat'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`kcat -G exited ${code}: ${err}`));
+    });
+  });
+  t.same(printed.trim().split('\n').sort(), [...values].sort(), 'every line once');
+  await waitFor('its offsets committed', async () => {
+    const [committed] = await admin.fetchOffsets({ groupId: 'g-kcat-group', topics: ['g-kcat'] });
+    return committed!.partitions.filter((p) => Number(p.offset) >= 100).length === 3;
+  }, 60_000);
 });
