@@ -23,6 +23,7 @@ import { GroupCoordinator } from './groups/coordinator.js';
 import { groupHandlers } from './groups/handlers.js';
 import { KafkaAddressRegistration } from './kafka/address-registration.js';
 import { KafkaApis } from './kafka/apis.js';
+import { KafkaGroups } from './kafka/groups.js';
 import { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
 import { MultiRaft, type GroupEvent } from './multiraft/multiraft.js';
@@ -73,6 +74,7 @@ export class Broker {
   readonly controller: Controller;
   /** Consumer groups; active while this broker is the controller leader. */
   readonly groups: GroupCoordinator;
+  readonly kafkaGroups: KafkaGroups;
   /** Partition replicas hosted here. */
   readonly replicas: ReplicaSet;
   private readonly repairs: ReplicaRepair;
@@ -166,7 +168,8 @@ export class Broker {
       failStop,
     });
     const snapshot = loadControllerSnapshot(this.controller, this.logs, this.logger);
-    this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger });
+    this.groups = new GroupCoordinator({ controller: this.controller, logger: this.logger, claimedElsewhere: (id) => this.kafkaGroups.isActive(id) });
+    this.kafkaGroups = new KafkaGroups({ controller: this.controller, logger: this.logger, nativeGroupActive: (id) => this.groups.hasMembers(id) });
     const ids = cluster.initialCluster.map(([id]) => id).sort((a, b) => a - b);
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
     const voters = cluster.controllerVoters ?? ids.slice(0, metadataVoterCount(ids.length));
@@ -223,7 +226,16 @@ export class Broker {
     );
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
-    const kafkaApis = new KafkaApis({ dispatcher: this.dispatcher, replicas: this.replicas, clusterId: this.clusterId });
+    const kafkaApis = new KafkaApis({
+      dispatcher: this.dispatcher,
+      replicas: this.replicas,
+      clusterId: this.clusterId,
+      groups: this.kafkaGroups,
+      coordinator: () => {
+        const leader = this.controller.state.brokers.get(this.controller.leaderId);
+        return leader?.kafkaAddress ? { nodeId: leader.id, kafkaAddress: leader.kafkaAddress } : null;
+      },
+    });
     this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
     this.operations = config.httpListen === undefined ? null : new OperationsServer(config.httpListen, {
       scrape: () => this.metrics.scrape(),
@@ -238,6 +250,7 @@ export class Broker {
     await this.kafka?.listen();
     this.raft.start();
     this.groups.start();
+    this.kafkaGroups.start();
     for (const room of this.rooms) room.start();
     this.scrubber.start();
     await this.operations?.start();
@@ -287,6 +300,7 @@ export class Broker {
     this.kafka?.close();
     this.operations?.close();
     this.groups.stop();
+    this.kafkaGroups.stop();
     this.listener.close();
     this.tls?.stop();
     this.raft.stop();

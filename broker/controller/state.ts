@@ -38,6 +38,8 @@ export interface GroupOffset {
   topic: string;
   partition: number;
   offset: number;
+  /** The client's string beside the offset (Kafka's OffsetCommit metadata); none when absent or empty. */
+  metadata?: string;
 }
 
 /** A user as `user list` shows it: no salt, no keys. */
@@ -109,6 +111,8 @@ export class ControllerState {
   nextProducerId = 1;
   /** Consumer groups' committed offsets: group -> "topic/partition" -> next offset to read. */
   readonly groupOffsets = new Map<string, Map<string, number>>();
+  /** The metadata committed with an offset, where it is not empty: group -> "topic/partition" -> string. */
+  readonly groupOffsetMetadata = new Map<string, Map<string, string>>();
   /** SCRAM credentials by user name. */
   readonly users = new Map<string, ScramCredential>();
   /**
@@ -125,8 +129,17 @@ export class ControllerState {
       case 'resetOffsets': {
         let offsets = this.groupOffsets.get(command.group);
         if (!offsets) this.groupOffsets.set(command.group, (offsets = new Map()));
+        let metadata = this.groupOffsetMetadata.get(command.group);
         for (const o of command.offsets) {
-          if (this.topics.has(o.topic)) offsets.set(`${o.topic}/${o.partition}`, o.offset);
+          if (!this.topics.has(o.topic)) continue;
+          const key = `${o.topic}/${o.partition}`;
+          offsets.set(key, o.offset);
+          if (o.metadata) {
+            if (!metadata) this.groupOffsetMetadata.set(command.group, (metadata = new Map()));
+            metadata.set(key, o.metadata);
+          } else {
+            metadata?.delete(key);
+          }
         }
         return { type: 'none' };
       }
@@ -149,7 +162,7 @@ export class ControllerState {
         if (!topic) return { type: 'none' };
         this.topics.delete(command.name);
         // A topic created again under the same name starts without committed offsets.
-        for (const offsets of this.groupOffsets.values()) {
+        for (const offsets of [...this.groupOffsets.values(), ...this.groupOffsetMetadata.values()]) {
           for (const key of offsets.keys()) if (key.slice(0, key.lastIndexOf('/')) === command.name) offsets.delete(key);
         }
         return { type: 'topicDeleted', topic };
@@ -297,6 +310,7 @@ export class ControllerState {
       nextGroupId: this.nextGroupId,
       nextProducerId: this.nextProducerId,
       groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
+      groupOffsetMetadata: [...this.groupOffsetMetadata].map(([group, metadata]) => [group, [...metadata]]),
       users: [...this.users].map(([name, credential]) => ({ name, ...credential })),
       acls: this.acls,
       bootstrapped: this.bootstrapped,
@@ -310,6 +324,7 @@ export class ControllerState {
     nextGroupId: number;
     nextProducerId: number;
     groupOffsets?: Array<[string, Array<[string, number]>]>;
+    groupOffsetMetadata?: Array<[string, Array<[string, string]>]>;
     users?: Array<{ name: string } & ScramCredential>;
     acls?: AclBinding[];
     bootstrapped?: boolean;
@@ -320,6 +335,7 @@ export class ControllerState {
     state.nextGroupId = json.nextGroupId;
     state.nextProducerId = json.nextProducerId;
     for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));
+    for (const [group, metadata] of json.groupOffsetMetadata ?? []) state.groupOffsetMetadata.set(group, new Map(metadata));
     for (const { name, ...credential } of json.users ?? []) state.users.set(name, credential);
     state.acls = json.acls ?? [];
     state.bootstrapped = json.bootstrapped ?? false;

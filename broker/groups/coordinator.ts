@@ -35,6 +35,8 @@ export interface CoordinatorOptions {
   checkIntervalMs?: number;
   now?: () => number;
   proposeTimeoutMs?: number;
+  /** Whether a group of this id is in use by another protocol (Kafka's): a group is one or the other. */
+  claimedElsewhere?: (groupId: string) => boolean;
 }
 
 interface Member {
@@ -124,6 +126,11 @@ export class GroupCoordinator {
     for (const [id, group] of this.groups) if (group.members.size === 0) this.groups.delete(id);
   }
 
+  /** Whether a native group of this id has members. */
+  hasMembers(groupId: string): boolean {
+    return (this.groups.get(groupId)?.members.size ?? 0) > 0;
+  }
+
   private requireLeader(): void {
     if (!this.controller.isLeader) throw this.controller.notController();
   }
@@ -133,6 +140,9 @@ export class GroupCoordinator {
   join(request: client.JoinGroupRequest, clientId: string, clientAddress: string): Init<client.JoinGroupResponse> {
     this.requireLeader();
     if (!request.groupId) throw new FlotillaError('INVALID_REQUEST', 'JoinGroup needs a group id');
+    if (this.options.claimedElsewhere?.(request.groupId)) {
+      throw new FlotillaError('INVALID_REQUEST', `consumer group "${request.groupId}" has Kafka members; a group is either native or Kafka, never both`);
+    }
     const sessionTimeoutMs = Math.min(MAX_SESSION_TIMEOUT_MS, Math.max(MIN_SESSION_TIMEOUT_MS, request.sessionTimeoutMs || DEFAULT_SESSION_TIMEOUT_MS));
     let group = this.groups.get(request.groupId);
     if (!group) this.groups.set(request.groupId, (group = { id: request.groupId, generation: 0, members: new Map() }));

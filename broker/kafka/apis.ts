@@ -25,6 +25,7 @@ import type { PartitionReplica } from '../partition/partition.js';
 import type { Dispatcher, RequestContext, RequestOf, RequestType, ResponseOf } from '../requests/dispatcher.js';
 import { asFlotillaError } from '../requests/dispatcher.js';
 import { KafkaError, kafkaErrorOf, kafkaErrorOfInfo } from './errors.js';
+import { GroupError, type KafkaGroups } from './groups.js';
 import type { KafkaRequestHandler } from './server.js';
 
 /** Apis and versions this listener serves and advertises (SPEC section 11). */
@@ -39,10 +40,20 @@ export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; ma
   InitProducerId: { min: 0, max: 1 },
   OffsetForLeaderEpoch: { min: 2, max: 3 },
   DescribeConfigs: { min: 0, max: 2 },
+  FindCoordinator: { min: 0, max: 2 },
+  JoinGroup: { min: 0, max: 5 },
+  SyncGroup: { min: 0, max: 3 },
+  Heartbeat: { min: 0, max: 3 },
+  LeaveGroup: { min: 0, max: 3 },
+  OffsetCommit: { min: 2, max: 7 },
+  OffsetFetch: { min: 1, max: 5 },
+  ListGroups: { min: 0, max: 2 },
+  DescribeGroups: { min: 0, max: 3 },
 };
 
 const API_KEYS: Record<string, number> = {
   Produce: 0, Fetch: 1, ListOffsets: 2, Metadata: 3, ApiVersions: 18, CreateTopics: 19, DeleteTopics: 20, InitProducerId: 22, OffsetForLeaderEpoch: 23, DescribeConfigs: 32,
+  OffsetCommit: 8, OffsetFetch: 9, FindCoordinator: 10, JoinGroup: 11, Heartbeat: 12, LeaveGroup: 13, SyncGroup: 14, DescribeGroups: 15, ListGroups: 16,
 };
 
 /** Kafka's topic settings that Flotilla has, by Kafka's names. */
@@ -61,6 +72,9 @@ export interface KafkaBroker {
   readonly dispatcher: Dispatcher;
   readonly replicas: HostedReplicas;
   readonly clusterId: string;
+  readonly groups: KafkaGroups;
+  /** The controller leader's Kafka address (the group coordinator), if known. */
+  coordinator(): { nodeId: number; kafkaAddress: string } | null;
 }
 
 type Body<N extends KafkaApiName> = RequestBody<N>;
@@ -76,6 +90,7 @@ export class KafkaApis implements KafkaRequestHandler {
       throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} v${version} is not served by this listener`);
     }
     const reply = <N extends KafkaApiName>(api: N, body: Answer<N>): Buffer[] => encodeResponse(api, version, correlationId, body);
+    const groups = this.broker.groups;
     switch (request.api) {
       case 'ApiVersions':
         return reply('ApiVersions', apiVersions(KafkaError.NONE));
@@ -99,6 +114,27 @@ export class KafkaApis implements KafkaRequestHandler {
         return reply('DeleteTopics', await this.deleteTopics(request.body, context));
       case 'DescribeConfigs':
         return reply('DescribeConfigs', await this.describeConfigs(request.body, context));
+      case 'FindCoordinator':
+        return reply('FindCoordinator', this.findCoordinator(request.body));
+      case 'JoinGroup':
+        return reply('JoinGroup', await this.joinGroup(request.body, context));
+      case 'SyncGroup': {
+        const b = request.body;
+        return reply('SyncGroup', await groups.sync(b.groupId, b.generationId, b.memberId, b.assignments));
+      }
+      case 'Heartbeat':
+        return reply('Heartbeat', { errorCode: groups.heartbeat(request.body.groupId, request.body.generationId, request.body.memberId) });
+      case 'LeaveGroup':
+        return reply('LeaveGroup', this.leaveGroup(request.body, version));
+      case 'OffsetCommit':
+        return reply('OffsetCommit', await this.offsetCommit(request.body));
+      case 'OffsetFetch':
+        return reply('OffsetFetch', this.offsetFetch(request.body));
+      case 'ListGroups':
+        // Each broker lists the groups it coordinates (clients ask them all): others have none.
+        return reply('ListGroups', { errorCode: 0, groups: groups.refusal() === KafkaError.NONE ? groups.list() : [] });
+      case 'DescribeGroups':
+        return reply('DescribeGroups', this.describeGroups(request.body));
       default:
         throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} is not served by this listener`);
     }
@@ -322,6 +358,70 @@ export class KafkaApis implements KafkaRequestHandler {
           return { partition: p.partition, errorCode: 0, ...epochEnd(replica.group.log, p.leaderEpoch) };
         }),
       })),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Consumer groups (broker/kafka/groups.ts): coordinated by the controller leader
+
+  /** Groups (key type 0) are coordinated by the controller leader; transactions have no coordinator here. */
+  private findCoordinator(body: Body<'FindCoordinator'>): Answer<'FindCoordinator'> {
+    const none = (errorCode: number, errorMessage: string) => ({ errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
+    if (body.keyType !== 0) return none(KafkaError.INVALID_REQUEST, 'only consumer groups have a coordinator here (no transactions)');
+    const coordinator = this.broker.coordinator();
+    if (!coordinator) return none(GroupError.COORDINATOR_NOT_AVAILABLE, 'the controller leader is not known yet');
+    const { host, port } = parseHostPort(coordinator.kafkaAddress, 'Kafka address');
+    return { errorCode: 0, errorMessage: null, nodeId: coordinator.nodeId, host, port };
+  }
+
+  private async joinGroup(body: Body<'JoinGroup'>, context: RequestContext): Promise<Answer<'JoinGroup'>> {
+    return this.broker.groups.join({
+      groupId: body.groupId,
+      memberId: body.memberId,
+      sessionTimeoutMs: body.sessionTimeoutMs,
+      rebalanceTimeoutMs: body.rebalanceTimeoutMs,
+      protocolType: body.protocolType,
+      protocols: body.protocols,
+      clientId: context.clientId,
+      clientHost: context.remote.slice(0, context.remote.lastIndexOf(':')),
+    });
+  }
+
+  /** v0-2 name one member; v3+ a list, each answered. */
+  private leaveGroup(body: Body<'LeaveGroup'>, version: number): Answer<'LeaveGroup'> {
+    const ids = version >= 3 ? body.members.map((m) => m.memberId) : [body.memberId];
+    const { errorCode, members } = this.broker.groups.leave(body.groupId, ids);
+    return { errorCode: version >= 3 && errorCode !== GroupError.NOT_COORDINATOR ? KafkaError.NONE : errorCode, members: ids.map((memberId, i) => ({ memberId, groupInstanceId: null, errorCode: members[i]! })) };
+  }
+
+  /** Offsets, with their metadata strings, through the controller. */
+  private async offsetCommit(body: Body<'OffsetCommit'>): Promise<Answer<'OffsetCommit'>> {
+    const offsets = body.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata })));
+    const codes = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, offsets });
+    let i = 0;
+    return { topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++]! })) })) };
+  }
+
+  private offsetFetch(body: Body<'OffsetFetch'>): Answer<'OffsetFetch'> {
+    const errorCode = this.broker.groups.refusal();
+    if (errorCode !== KafkaError.NONE) {
+      // v1 has no top-level error: each partition carries it.
+      return { errorCode, topics: (body.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode })) })) };
+    }
+    const named = body.topics === null ? null : body.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
+    const fetched = this.broker.groups.fetchOffsets(body.groupId, named);
+    return {
+      errorCode: 0,
+      topics: fetched.map((t) => ({ name: t.topic, partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, committedOffset: p.offset, metadata: p.metadata, errorCode: 0 })) })),
+    };
+  }
+
+  private describeGroups(body: Body<'DescribeGroups'>): Answer<'DescribeGroups'> {
+    const errorCode = this.broker.groups.refusal();
+    return {
+      groups: body.groups.map((groupId) =>
+        errorCode === KafkaError.NONE ? this.broker.groups.describe(groupId) : { errorCode, groupId, groupState: '', protocolType: '', protocolData: '', members: [] },
+      ),
     };
   }
 

@@ -191,3 +191,18 @@ t.test('a snapshot written before users and ACLs existed loads with none', async
   t.same(restored.acls, []);
   t.same([...restored.brokers.keys()], [1]);
 });
+
+t.test('metadata committed beside an offset survives a snapshot; an empty one clears it; a deleted topic takes it away', async (t) => {
+  const state = stateWithBrokers(3);
+  create(state, 'orders', 2, 3);
+  const commit = (offsets: Array<{ partition: number; offset: number; metadata?: string }>) =>
+    state.apply(JSON.parse(JSON.stringify({ type: 'commitOffsets', group: 'g', offsets: offsets.map((o) => ({ topic: 'orders', ...o })) })) as ControllerCommand);
+  commit([{ partition: 0, offset: 7, metadata: 'resume-here' }, { partition: 1, offset: 3, metadata: 'other' }]);
+  commit([{ partition: 1, offset: 4 }]);
+  t.same([...state.groupOffsetMetadata.get('g')!], [['orders/0', 'resume-here']], 'a commit without metadata clears the earlier one');
+  const restored = ControllerState.fromJSON(JSON.parse(JSON.stringify(state.toJSON())));
+  t.same([...restored.groupOffsetMetadata.get('g')!], [['orders/0', 'resume-here']]);
+  t.same(ControllerState.fromJSON(JSON.parse(JSON.stringify({ ...state.toJSON(), groupOffsetMetadata: undefined }))).groupOffsetMetadata.size, 0, 'a snapshot from before metadata loads without it');
+  restored.apply({ type: 'deleteTopic', name: 'orders' });
+  t.same([...restored.groupOffsetMetadata.get('g')!], []);
+});

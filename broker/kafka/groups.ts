@@ -1,0 +1,428 @@
+/**
+ * Kafka's classic consumer-group protocol, coordinated (like native groups) by the
+ * controller leader. Assignment is the client's: the coordinator gathers every member's
+ * protocol metadata in JoinGroup, picks a protocol all of them support, gives the leader
+ * everyone's metadata, and hands out the leader's assignment bytes in SyncGroup.
+ *
+ * Membership is soft state in memory here, as in Kafka's coordinator until it fails over;
+ * committed offsets are controller commands (the native `commitOffsets`), so they are
+ * replicated, survive failover, and share the native groups' offsets table. A group id is
+ * either native or Kafka while it has members, never both.
+ *
+ * States as Kafka's: Empty → PreparingRebalance (a join, leave or expiry; members learn it
+ * from REBALANCE_IN_PROGRESS and rejoin) → CompletingRebalance (every member rejoined, or
+ * the rebalance timeout removed those that did not; the generation is new) → Stable (the
+ * leader's SyncGroup brought the assignment).
+ */
+import { randomUUID } from 'node:crypto';
+import type { CoordinatorController } from '../groups/coordinator.js';
+import { KafkaError } from './errors.js';
+
+type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable';
+
+export interface JoinRequest {
+  groupId: string;
+  memberId: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  protocols: ReadonlyArray<{ name: string; metadata: Buffer }>;
+  clientId: string;
+  clientHost: string;
+}
+
+export interface JoinAnswer {
+  errorCode: number;
+  generationId: number;
+  protocolName: string;
+  leader: string;
+  memberId: string;
+  members: Array<{ memberId: string; metadata: Buffer }>;
+}
+
+export interface SyncAnswer {
+  errorCode: number;
+  assignment: Buffer;
+}
+
+export interface CommitRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  offsets: ReadonlyArray<{ topic: string; partition: number; offset: number; metadata: string | null }>;
+}
+
+export interface GroupDescription {
+  errorCode: number;
+  groupId: string;
+  groupState: string;
+  protocolType: string;
+  protocolData: string;
+  members: Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>;
+}
+
+interface CommittedOffset {
+  partition: number;
+  offset: number;
+  metadata: string;
+}
+
+interface Member {
+  id: string;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocols: ReadonlyArray<{ name: string; metadata: Buffer }>;
+  deadline: number;
+  assignment: Buffer;
+  /** The answer to its JoinGroup, while the rebalance waits for the others. */
+  awaitingJoin: ((answer: JoinAnswer) => void) | null;
+  /** The answer to its SyncGroup, while the leader's assignment has not come. */
+  awaitingSync: ((answer: SyncAnswer) => void) | null;
+}
+
+interface Group {
+  id: string;
+  state: GroupState;
+  generation: number;
+  protocolType: string;
+  protocolName: string;
+  leader: string;
+  members: Map<string, Member>;
+  rebalanceTimer: NodeJS.Timeout | null;
+}
+
+const EMPTY = Buffer.alloc(0);
+const MIN_SESSION_TIMEOUT_MS = 100;
+const MAX_SESSION_TIMEOUT_MS = 300_000;
+/** Kafka codes only groups use. */
+export const GroupError = {
+  ILLEGAL_GENERATION: 22,
+  INCONSISTENT_GROUP_PROTOCOL: 23,
+  UNKNOWN_MEMBER_ID: 25,
+  INVALID_SESSION_TIMEOUT: 26,
+  COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
+  INVALID_GROUP_ID: 24,
+} as const;
+
+export interface KafkaGroupsOptions {
+  controller: CoordinatorController;
+  /** Whether a native group of this id has members (then the id is not free for Kafka). */
+  nativeGroupActive: (groupId: string) => boolean;
+  logger?: { info(obj: object, msg: string): void };
+  checkIntervalMs?: number;
+  proposeTimeoutMs?: number;
+}
+
+export class KafkaGroups {
+  private readonly groups = new Map<string, Group>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: KafkaGroupsOptions) {}
+
+  private get controller(): CoordinatorController {
+    return this.options.controller;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.options.checkIntervalMs ?? 200);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.dropAll();
+  }
+
+  /** Whether a Kafka group of this id has members (then the id is not free for native). */
+  isActive(groupId: string): boolean {
+    return (this.groups.get(groupId)?.members.size ?? 0) > 0;
+  }
+
+  /** NONE when this broker coordinates groups (the controller leader), else NOT_COORDINATOR. */
+  refusal(): number {
+    return this.controller.isLeader ? KafkaError.NONE : GroupError.NOT_COORDINATOR;
+  }
+
+  /** Expires silent members; drops every group (answering waiters) when no longer the coordinator. */
+  tick(): void {
+    if (!this.controller.isLeader) return this.dropAll();
+    const now = Date.now();
+    for (const group of [...this.groups.values()]) {
+      const expired = [...group.members.values()].filter((m) => !m.awaitingJoin && m.deadline <= now);
+      for (const member of expired) {
+        this.options.logger?.info({ group: group.id, member: member.id, sessionTimeoutMs: member.sessionTimeoutMs }, 'Kafka group member session expired');
+        this.remove(group, member);
+      }
+    }
+  }
+
+  private dropAll(): void {
+    for (const group of this.groups.values()) {
+      if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
+      for (const member of group.members.values()) this.answerWaiters(member, GroupError.NOT_COORDINATOR);
+    }
+    this.groups.clear();
+  }
+
+  private answerWaiters(member: Member, errorCode: number): void {
+    member.awaitingJoin?.({ errorCode, generationId: -1, protocolName: '', leader: '', memberId: member.id, members: [] });
+    member.awaitingSync?.({ errorCode, assignment: EMPTY });
+    member.awaitingJoin = member.awaitingSync = null;
+  }
+
+  // --------------------------------------------------------------------------- membership
+
+  join(request: JoinRequest): Promise<JoinAnswer> | JoinAnswer {
+    const fail = (errorCode: number): JoinAnswer => ({ errorCode, generationId: -1, protocolName: '', leader: '', memberId: request.memberId, members: [] });
+    const refusal = this.refusal();
+    if (refusal !== KafkaError.NONE) return fail(refusal);
+    if (!request.groupId) return fail(GroupError.INVALID_GROUP_ID);
+    if (request.sessionTimeoutMs < MIN_SESSION_TIMEOUT_MS || request.sessionTimeoutMs > MAX_SESSION_TIMEOUT_MS) return fail(GroupError.INVALID_SESSION_TIMEOUT);
+    if (this.options.nativeGroupActive(request.groupId)) return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
+    let group = this.groups.get(request.groupId);
+    if (!group) {
+      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null };
+      this.groups.set(group.id, group);
+    }
+    if (group.members.size > 0 && (request.protocolType !== group.protocolType || !this.someProtocolCommon(group, request.protocols))) {
+      return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
+    }
+    let member: Member | undefined;
+    if (request.memberId) {
+      member = group.members.get(request.memberId);
+      if (!member) return fail(GroupError.UNKNOWN_MEMBER_ID);
+    } else {
+      const id = `${request.clientId || 'consumer'}-${randomUUID()}`;
+      member = { id, clientId: request.clientId, clientHost: request.clientHost, sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], deadline: 0, assignment: EMPTY, awaitingJoin: null, awaitingSync: null };
+      group.members.set(id, member);
+      this.options.logger?.info({ group: group.id, member: id }, 'Kafka group member joined');
+    }
+    if (group.members.size === 1) group.protocolType = request.protocolType;
+    member.sessionTimeoutMs = request.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = request.rebalanceTimeoutMs > 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs;
+    member.protocols = request.protocols;
+    member.deadline = Date.now() + member.sessionTimeoutMs;
+    // A join answered before (a retried request) is replaced: the latest one waits.
+    this.answerWaiters(member, KafkaError.REBALANCE_IN_PROGRESS);
+    const joined = new Promise<JoinAnswer>((resolve) => (member.awaitingJoin = resolve));
+    this.prepareRebalance(group);
+    this.completeJoinIfReady(group);
+    return joined;
+  }
+
+  sync(groupId: string, generationId: number, memberId: string, assignments: ReadonlyArray<{ memberId: string; assignment: Buffer }>): Promise<SyncAnswer> | SyncAnswer {
+    const fail = (errorCode: number): SyncAnswer => ({ errorCode, assignment: EMPTY });
+    const found = this.member(groupId, memberId, generationId);
+    if (typeof found === 'number') return fail(found);
+    const { group, member } = found;
+    if (group.state === 'PreparingRebalance') return fail(KafkaError.REBALANCE_IN_PROGRESS);
+    if (group.state === 'Stable') return { errorCode: KafkaError.NONE, assignment: member.assignment };
+    member.awaitingSync?.(fail(KafkaError.REBALANCE_IN_PROGRESS));
+    const synced = new Promise<SyncAnswer>((resolve) => (member.awaitingSync = resolve));
+    if (member.id === group.leader) {
+      const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
+      for (const m of group.members.values()) {
+        m.assignment = given.get(m.id) ?? EMPTY;
+        m.awaitingSync?.({ errorCode: KafkaError.NONE, assignment: m.assignment });
+        m.awaitingSync = null;
+      }
+      group.state = 'Stable';
+    }
+    return synced;
+  }
+
+  heartbeat(groupId: string, generationId: number, memberId: string): number {
+    const found = this.member(groupId, memberId, generationId);
+    if (typeof found === 'number') return found;
+    if (found.group.state === 'PreparingRebalance') return KafkaError.REBALANCE_IN_PROGRESS;
+    return KafkaError.NONE;
+  }
+
+  /** Each member's answer: NONE, or UNKNOWN_MEMBER_ID for one the group does not have. */
+  leave(groupId: string, memberIds: readonly string[]): { errorCode: number; members: number[] } {
+    const refusal = this.refusal();
+    if (refusal !== KafkaError.NONE) return { errorCode: refusal, members: memberIds.map(() => refusal) };
+    const group = this.groups.get(groupId);
+    const members = memberIds.map((id) => {
+      const member = group?.members.get(id);
+      if (!group || !member) return GroupError.UNKNOWN_MEMBER_ID;
+      this.options.logger?.info({ group: groupId, member: id }, 'Kafka group member left');
+      this.remove(group, member);
+      return KafkaError.NONE;
+    });
+    return { errorCode: members.length === 1 ? members[0]! : KafkaError.NONE, members };
+  }
+
+  /** The group and member when `generationId` is current and the member known (refreshing its session), else the Kafka error. */
+  private member(groupId: string, memberId: string, generationId: number): { group: Group; member: Member } | number {
+    const refusal = this.refusal();
+    if (refusal !== KafkaError.NONE) return refusal;
+    const group = this.groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (!group || !member) return GroupError.UNKNOWN_MEMBER_ID;
+    member.deadline = Date.now() + member.sessionTimeoutMs;
+    if (generationId !== group.generation) return GroupError.ILLEGAL_GENERATION;
+    return { group, member };
+  }
+
+  private remove(group: Group, member: Member): void {
+    this.answerWaiters(member, GroupError.UNKNOWN_MEMBER_ID);
+    group.members.delete(member.id);
+    if (group.members.size === 0) {
+      if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
+      this.groups.delete(group.id);
+      return;
+    }
+    this.prepareRebalance(group);
+    this.completeJoinIfReady(group);
+  }
+
+  private someProtocolCommon(group: Group, protocols: JoinRequest['protocols']): boolean {
+    return protocols.some((p) => [...group.members.values()].every((m) => m.protocols.length === 0 || m.protocols.some((q) => q.name === p.name)));
+  }
+
+  /** Starts a rebalance: waiting syncs are told so; members that do not rejoin within the rebalance timeout are removed. */
+  private prepareRebalance(group: Group): void {
+    if (group.state === 'PreparingRebalance') return;
+    for (const m of group.members.values()) {
+      m.awaitingSync?.({ errorCode: KafkaError.REBALANCE_IN_PROGRESS, assignment: EMPTY });
+      m.awaitingSync = null;
+    }
+    group.state = 'PreparingRebalance';
+    const timeoutMs = Math.max(...[...group.members.values()].map((m) => m.rebalanceTimeoutMs));
+    group.rebalanceTimer = setTimeout(() => {
+      group.rebalanceTimer = null;
+      for (const m of [...group.members.values()]) {
+        if (m.awaitingJoin) continue;
+        this.options.logger?.info({ group: group.id, member: m.id }, 'Kafka group member did not rejoin within the rebalance timeout');
+        group.members.delete(m.id);
+      }
+      if (group.members.size === 0) this.groups.delete(group.id);
+      else this.completeJoinIfReady(group);
+    }, timeoutMs);
+    group.rebalanceTimer.unref();
+  }
+
+  /** Once every member rejoined: a new generation, a protocol all support, the leader gets everyone's metadata. */
+  private completeJoinIfReady(group: Group): void {
+    if (group.state !== 'PreparingRebalance') return;
+    const members = [...group.members.values()];
+    if (members.some((m) => !m.awaitingJoin)) return;
+    if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
+    group.rebalanceTimer = null;
+    if (!group.members.has(group.leader)) group.leader = members[0]!.id;
+    const leader = group.members.get(group.leader)!;
+    group.protocolName = leader.protocols.find((p) => members.every((m) => m.protocols.some((q) => q.name === p.name)))?.name ?? '';
+    group.generation++;
+    group.state = 'CompletingRebalance';
+    const metadataOf = (m: Member) => m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY;
+    for (const m of members) {
+      m.assignment = EMPTY;
+      m.deadline = Date.now() + m.sessionTimeoutMs;
+      const answer = {
+        errorCode: KafkaError.NONE,
+        generationId: group.generation,
+        protocolName: group.protocolName,
+        leader: group.leader,
+        memberId: m.id,
+        members: m.id === group.leader ? members.map((x) => ({ memberId: x.id, metadata: metadataOf(x) })) : [],
+      };
+      const resolve = m.awaitingJoin!;
+      m.awaitingJoin = null;
+      resolve(answer);
+    }
+    this.options.logger?.info({ group: group.id, generation: group.generation, members: members.length, protocol: group.protocolName }, 'Kafka group rebalanced');
+  }
+
+  // ------------------------------------------------------------------------------ offsets
+
+  /**
+   * Commits through the controller (the native groups' replicated offsets). A member
+   * commits with its current generation; generation -1 with no member id is a commit from
+   * outside the group (an admin), allowed while the group has no members.
+   */
+  async commit(request: CommitRequest): Promise<number[]> {
+    const all = (code: number) => request.offsets.map(() => code);
+    const refusal = this.refusal();
+    if (refusal !== KafkaError.NONE) return all(refusal);
+    const group = this.groups.get(request.groupId);
+    if (request.generationId < 0 && !request.memberId) {
+      if (group || this.options.nativeGroupActive(request.groupId)) return all(GroupError.UNKNOWN_MEMBER_ID);
+    } else {
+      const found = this.member(request.groupId, request.memberId, request.generationId);
+      if (typeof found === 'number') return all(found);
+      if (found.group.state === 'CompletingRebalance') return all(KafkaError.REBALANCE_IN_PROGRESS);
+    }
+    const codes = request.offsets.map((o) => {
+      const partitions = this.controller.state.topics.get(o.topic)?.partitions.length ?? 0;
+      if (o.partition < 0 || o.partition >= partitions) return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
+      if (!Number.isSafeInteger(o.offset) || o.offset < 0) return KafkaError.OFFSET_OUT_OF_RANGE;
+      return KafkaError.NONE;
+    });
+    const accepted = request.offsets.filter((_, i) => codes[i] === KafkaError.NONE).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.metadata ? { metadata: o.metadata } : {}) }));
+    if (accepted.length === 0) return codes;
+    try {
+      await this.controller.propose({ type: 'commitOffsets', group: request.groupId, offsets: accepted }, this.options.proposeTimeoutMs ?? 10_000);
+    } catch {
+      return codes.map((c) => (c === KafkaError.NONE ? GroupError.NOT_COORDINATOR : c));
+    }
+    return codes;
+  }
+
+  /** Committed offsets (-1: none) with their metadata; `partitions` null lists every one the group committed. */
+  fetchOffsets(groupId: string, partitions: ReadonlyArray<{ topic: string; partitions: readonly number[] }> | null): Array<{ topic: string; partitions: CommittedOffset[] }> {
+    const committed = this.controller.state.groupOffsets.get(groupId) ?? new Map<string, number>();
+    const metadata = this.controller.state.groupOffsetMetadata.get(groupId);
+    const at = (topic: string, partition: number): CommittedOffset => {
+      const key = `${topic}/${partition}`;
+      return { partition, offset: committed.get(key) ?? -1, metadata: metadata?.get(key) ?? '' };
+    };
+    if (partitions !== null) return partitions.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => at(t.topic, p)) }));
+    const byTopic = new Map<string, CommittedOffset[]>();
+    for (const key of committed.keys()) {
+      const cut = key.lastIndexOf('/');
+      const topic = key.slice(0, cut);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), at(topic, Number(key.slice(cut + 1)))]);
+    }
+    return [...byTopic].map(([topic, list]) => ({ topic, partitions: list.sort((a, b) => a.partition - b.partition) }));
+  }
+
+  // -------------------------------------------------------------------------------- admin
+
+  /** Kafka groups with members, and ids with committed offsets and no native members. */
+  list(): Array<{ groupId: string; protocolType: string }> {
+    const ids = new Set([...this.groups.keys(), ...this.controller.state.groupOffsets.keys()]);
+    return [...ids]
+      .filter((id) => this.groups.has(id) || !this.options.nativeGroupActive(id))
+      .sort()
+      .map((groupId) => ({ groupId, protocolType: this.groups.get(groupId)?.protocolType ?? 'consumer' }));
+  }
+
+  describe(groupId: string): GroupDescription {
+    const group = this.groups.get(groupId);
+    if (!group) {
+      const state = this.controller.state.groupOffsets.has(groupId) ? 'Empty' : 'Dead';
+      return { errorCode: KafkaError.NONE, groupId, groupState: state, protocolType: '', protocolData: '', members: [] };
+    }
+    const stable = group.state === 'Stable';
+    return {
+      errorCode: KafkaError.NONE,
+      groupId,
+      groupState: group.state,
+      protocolType: group.protocolType,
+      protocolData: stable ? group.protocolName : '',
+      members: [...group.members.values()].map((m) => ({
+        memberId: m.id,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        memberMetadata: stable ? m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY : EMPTY,
+        memberAssignment: stable ? m.assignment : EMPTY,
+      })),
+    };
+  }
+}
