@@ -94,7 +94,7 @@ async function runLoad(globals: GlobalOptions, options: LoadOptions, subscriptio
 
 /** A named topic is created when missing and kept, so that `bench consume` can read it. */
 async function ensureTopic(globals: GlobalOptions, topic: string, partitions: number, replicationFactor: number): Promise<void> {
-  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench' });
+  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...(globals.sasl ? { sasl: globals.sasl } : {}) });
   try {
     const topics = await client.admin().listTopics();
     if (!topics.includes(topic)) await createTopicWhenReady(client, { topic, partitions, replicationFactor });
@@ -104,7 +104,7 @@ async function ensureTopic(globals: GlobalOptions, topic: string, partitions: nu
 }
 
 async function runConsume(globals: GlobalOptions, options: { topic: string; records?: number; consumers: number }): Promise<number> {
-  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench' });
+  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...(globals.sasl ? { sasl: globals.sasl } : {}) });
   const stop = abortOnSigint();
   try {
     const partitions = (await client.admin().describeTopic(options.topic)).partitions.map((p) => p.partition);
