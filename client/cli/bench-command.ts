@@ -12,7 +12,7 @@ import { consume, createTopicWhenReady } from '../../bench/workload.js';
 import { formatResult, readWorkload, runWorkload, type TestResult, type Workload } from '../../bench/omb.js';
 import { fmtFixed } from '../../bench/stats.js';
 import { Client } from '../client.js';
-import { Exit, globalsOf, writeOut, type GlobalOptions } from './context.js';
+import { Exit, globalsOf, loginOf, writeOut, type GlobalOptions } from './context.js';
 import { parseAcks, parsePositiveInt } from './format.js';
 
 function parseRate(value: string): number {
@@ -80,6 +80,7 @@ async function runLoad(globals: GlobalOptions, options: LoadOptions, subscriptio
   try {
     const result = await runWorkload(workload, {
       brokers: globals.brokers,
+      ...loginOf(globals),
       acks: options.acks,
       replicationFactor: options.replication,
       signal: stop.signal,
@@ -94,7 +95,7 @@ async function runLoad(globals: GlobalOptions, options: LoadOptions, subscriptio
 
 /** A named topic is created when missing and kept, so that `bench consume` can read it. */
 async function ensureTopic(globals: GlobalOptions, topic: string, partitions: number, replicationFactor: number): Promise<void> {
-  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...(globals.sasl ? { sasl: globals.sasl } : {}) });
+  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...loginOf(globals) });
   try {
     const topics = await client.admin().listTopics();
     if (!topics.includes(topic)) await createTopicWhenReady(client, { topic, partitions, replicationFactor });
@@ -104,7 +105,7 @@ async function ensureTopic(globals: GlobalOptions, topic: string, partitions: nu
 }
 
 async function runConsume(globals: GlobalOptions, options: { topic: string; records?: number; consumers: number }): Promise<number> {
-  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...(globals.sasl ? { sasl: globals.sasl } : {}) });
+  const client = new Client({ brokers: globals.brokers, clientId: 'flotilla-bench', ...loginOf(globals) });
   const stop = abortOnSigint();
   try {
     const partitions = (await client.admin().describeTopic(options.topic)).partitions.map((p) => p.partition);
@@ -191,6 +192,7 @@ export function registerBenchCommand(program: Command): Command {
         const result = await runWorkload(workload, {
           brokers: globals.brokers,
           signal: stop.signal,
+          ...loginOf(globals),
           ...(options.duration !== undefined ? { durationSeconds: options.duration } : {}),
           ...(options.warmup !== undefined ? { warmupSeconds: options.warmup } : {}),
         });

@@ -31,7 +31,7 @@ export function globalsOf(command: Command): GlobalOptions {
   } catch (err) {
     throw new UsageError(`--brokers: ${(err as Error).message}`);
   }
-  const sasl = loginOf(opts);
+  const sasl = saslOf(opts);
   return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs, ...(sasl ? { sasl } : {}) };
 }
 
@@ -45,7 +45,7 @@ interface LoginOptions {
  * The SCRAM login of --user/FLOTILLA_USER, its password from --password-file or
  * FLOTILLA_PASSWORD (never from argv, where other users of the machine can read it).
  */
-function loginOf(opts: LoginOptions): SaslOptions | undefined {
+function saslOf(opts: LoginOptions): SaslOptions | undefined {
   const username = opts.user ?? (process.env['FLOTILLA_USER'] || undefined);
   if (username === undefined) {
     if (opts.passwordFile !== undefined) throw new UsageError('--password-file needs --user (or env FLOTILLA_USER)');
@@ -89,8 +89,13 @@ export const Exit = { OK: 0, ERROR: 1, USAGE: 2 } as const;
  */
 export const CLI_REQUEST_TIMEOUT_MS = 10_000;
 
+/** The client option that authenticates as --user, when one is given. */
+export function loginOf(globals: GlobalOptions): { sasl?: SaslOptions } {
+  return globals.sasl ? { sasl: globals.sasl } : {};
+}
+
 export function clientFor(globals: GlobalOptions): Client {
-  return new Client({ brokers: globals.brokers, clientId: 'flotilla-cli', requestTimeoutMs: globals.timeoutMs, ...(globals.sasl ? { sasl: globals.sasl } : {}) });
+  return new Client({ brokers: globals.brokers, clientId: 'flotilla-cli', requestTimeoutMs: globals.timeoutMs, ...loginOf(globals) });
 }
 
 /** Runs `body` with a client and always closes it. */

@@ -175,6 +175,8 @@ t.test('SCRAM and ACLs end to end', async (t) => {
     const consumed = await runCli([...asCarol, 'consume', 'invoices', '--group', 'audit', '--count', '2']);
     t.equal(consumed.code, 0, consumed.stderr);
     t.equal(consumed.stdout, 'first\nsecond\n');
+    const benched = await runCli([...asCarol, 'bench', 'consume', '--topic', 'invoices', '--records', '2']);
+    t.equal(benched.code, 0, benched.stderr);
 
     const changed = await runCli(['user', 'set-password', 'carol', '--password-stdin'], { ...asAdmin, stdin: 'carol-new\n' });
     t.equal(changed.code, 0, changed.stderr);
