@@ -16,7 +16,7 @@
  *    time stamped in the payload, so producers and consumers share one clock (one process).
  */
 import { readFileSync } from 'node:fs';
-import { Client, type Producer } from '../client/index.js';
+import { Client, type ClientTlsOptions, type Producer, type SaslOptions } from '../client/index.js';
 import { Progress } from './progress.js';
 import { fmtFixed, percentile, sortedCopy } from './stats.js';
 import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ConsumeResult, type LiveCounter } from './workload.js';
@@ -159,6 +159,10 @@ export interface RunWorkloadOptions {
   acks?: 'all' | 'leader' | 'none';
   replicationFactor?: number;
   signal?: AbortSignal;
+  /** How every client authenticates, on a cluster with SCRAM on. */
+  sasl?: SaslOptions;
+  /** TLS to every broker, on a cluster with TLS on. */
+  tls?: boolean | ClientTlsOptions;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -199,10 +203,11 @@ export async function runWorkload(workload: Workload, options: RunWorkloadOption
   const durationMs = (options.durationSeconds ?? workload.testDurationMinutes * 60) * 1000;
   const warmupMs = (options.warmupSeconds ?? workload.warmupDurationMinutes * 60) * 1000;
   const periodMs = (options.periodSeconds ?? 10) * 1000;
-  const admin = new Client({ brokers: options.brokers, clientId: 'flotilla-bench-admin' });
+  const login = { ...(options.sasl ? { sasl: options.sasl } : {}), ...(options.tls ? { tls: options.tls } : {}) };
+  const admin = new Client({ brokers: options.brokers, clientId: 'flotilla-bench-admin', ...login });
   const clients: Client[] = [];
   const newClient = (id: string) => {
-    const client = new Client({ brokers: options.brokers, clientId: id });
+    const client = new Client({ brokers: options.brokers, clientId: id, ...login });
     clients.push(client);
     return client;
   };

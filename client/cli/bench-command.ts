@@ -79,7 +79,7 @@ async function runLoad(globals: GlobalOptions, options: LoadOptions, subscriptio
   const stop = abortOnSigint();
   try {
     const result = await runWorkload(workload, {
-      brokers: globals.brokers,
+      ...connectionOptions(globals),
       acks: options.acks,
       replicationFactor: options.replication,
       signal: stop.signal,
@@ -189,7 +189,7 @@ export function registerBenchCommand(program: Command): Command {
       const stop = abortOnSigint();
       try {
         const result = await runWorkload(workload, {
-          brokers: globals.brokers,
+          ...connectionOptions(globals),
           signal: stop.signal,
           ...(options.duration !== undefined ? { durationSeconds: options.duration } : {}),
           ...(options.warmup !== undefined ? { warmupSeconds: options.warmup } : {}),

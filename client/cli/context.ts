@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Client } from '../client.js';
-import type { ClientOptions, ClientTlsOptions } from '../options.js';
+import type { ClientOptions, ClientTlsOptions, SaslOptions } from '../options.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { isScramMechanism, SCRAM_MECHANISMS } from '../../protocol/scram.js';
 import { parseBrokerList } from './format.js';
 
 export interface GlobalOptions {
@@ -16,6 +17,8 @@ export interface GlobalOptions {
   timeoutMs: number;
   /** --tls and friends; absent: plaintext. */
   tls?: ClientTlsOptions;
+  /** Who every request authenticates as (--user or FLOTILLA_USER); absent: no authentication. */
+  sasl?: SaslOptions;
 }
 
 /** A usage error raised after commander parsed the arguments (exit status 2). */
@@ -23,7 +26,7 @@ export class UsageError extends Error {}
 
 /** The global options as a command's action sees them; a bad --brokers is a usage error. */
 export function globalsOf(command: Command): GlobalOptions {
-  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number } & TlsFlags>();
+  const opts = command.optsWithGlobals<{ brokers: string; json?: boolean; timeoutMs: number } & TlsFlags & LoginOptions>();
   let brokers: string[];
   try {
     brokers = parseBrokerList(opts.brokers);
@@ -31,7 +34,8 @@ export function globalsOf(command: Command): GlobalOptions {
     throw new UsageError(`--brokers: ${(err as Error).message}`);
   }
   const tls = tlsOf(opts);
-  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs, ...(tls ? { tls } : {}) };
+  const sasl = saslOf(opts);
+  return { brokers, json: Boolean(opts.json), timeoutMs: opts.timeoutMs, ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) };
 }
 
 interface TlsFlags {
@@ -60,9 +64,46 @@ function tlsOf(flags: TlsFlags): ClientTlsOptions | undefined {
   return tls;
 }
 
-/** What every client of the CLI shares: the brokers and TLS. */
-export function connectionOptions(globals: GlobalOptions): Pick<ClientOptions, 'brokers' | 'tls'> {
-  return { brokers: globals.brokers, ...(globals.tls ? { tls: globals.tls } : {}) };
+/** What every client of the CLI shares: the brokers, TLS and the login. */
+export function connectionOptions(globals: GlobalOptions): Pick<ClientOptions, 'brokers' | 'tls' | 'sasl'> {
+  return { brokers: globals.brokers, ...(globals.tls ? { tls: globals.tls } : {}), ...(globals.sasl ? { sasl: globals.sasl } : {}) };
+}
+
+interface LoginOptions {
+  user?: string;
+  passwordFile?: string;
+  saslMechanism: string;
+}
+
+/**
+ * The SCRAM login of --user/FLOTILLA_USER, its password from --password-file or
+ * FLOTILLA_PASSWORD (never from argv, where other users of the machine can read it).
+ */
+function saslOf(opts: LoginOptions): SaslOptions | undefined {
+  const username = opts.user ?? (process.env['FLOTILLA_USER'] || undefined);
+  if (username === undefined) {
+    if (opts.passwordFile !== undefined) throw new UsageError('--password-file needs --user (or env FLOTILLA_USER)');
+    return undefined;
+  }
+  if (!isScramMechanism(opts.saslMechanism)) throw new UsageError(`--sasl-mechanism must be one of ${SCRAM_MECHANISMS.join(', ')}, got "${opts.saslMechanism}"`);
+  let password: string;
+  if (opts.passwordFile !== undefined) {
+    try {
+      password = withoutLineEnd(readFileSync(opts.passwordFile, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`--password-file: ${(err as Error).message}`);
+    }
+  } else if (process.env['FLOTILLA_PASSWORD'] !== undefined) {
+    password = process.env['FLOTILLA_PASSWORD'];
+  } else {
+    throw new UsageError(`user "${username}" needs a password: --password-file FILE or env FLOTILLA_PASSWORD`);
+  }
+  return { mechanism: opts.saslMechanism, username, password };
+}
+
+/** A password file or piped password usually ends with one newline that is not part of it. */
+export function withoutLineEnd(text: string): string {
+  return text.replace(/\r?\n$/, '');
 }
 
 /** `flotilla dev` puts broker 1 here, so the CLI's default brokers find it. */
@@ -114,4 +155,16 @@ export function writeOut(text: string): Promise<void> {
 /** Progress lines go to stderr, and only when stdout is a terminal (SPEC: quiet otherwise). */
 export function showProgress(): boolean {
   return Boolean(process.stdout.isTTY && process.stderr.isTTY);
+}
+
+/** Wraps a command's action: its resolved number (or 0) becomes the exit status. */
+export function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const status = await body(...args);
+    process.exitCode = status ?? Exit.OK;
+  };
+}
+
+export async function printJsonOrTable(globals: GlobalOptions, json: unknown, table: () => string): Promise<void> {
+  await writeOut(globals.json ? `${JSON.stringify(json)}\n` : `${table()}\n`);
 }

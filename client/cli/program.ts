@@ -8,7 +8,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { validateTopicConfig } from '../../protocol/topics.js';
 import { registerBenchCommand } from './bench-command.js';
-import { CLI_REQUEST_TIMEOUT_MS, DEV_BASE_PORT, defaultBrokers, errorLine, Exit, globalsOf, showProgress, UsageError, withClient, writeOut, type GlobalOptions } from './context.js';
+import { registerSecurityCommands } from './security-commands.js';
+import { SCRAM_MECHANISMS } from '../../protocol/scram.js';
+import { action, CLI_REQUEST_TIMEOUT_MS, DEV_BASE_PORT, defaultBrokers, errorLine, Exit, globalsOf, printJsonOrTable, showProgress, UsageError, withClient, writeOut } from './context.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { clusterOf } from '../client.js';
 import { BROKER_DEFAULTS } from '../../broker/config.js';
@@ -38,18 +40,6 @@ const HEALTH_WAIT_MS = 5 * 60_000;
 /** `flotilla dev` without --brokers. */
 const DEV_BROKERS = 3;
 
-/** Wraps an action: its resolved number (or 0) becomes the exit status. */
-function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const status = await body(...args);
-    process.exitCode = status ?? Exit.OK;
-  };
-}
-
-async function printJsonOrTable(globals: GlobalOptions, json: unknown, table: () => string): Promise<void> {
-  await writeOut(globals.json ? `${JSON.stringify(json)}\n` : `${table()}\n`);
-}
-
 export function buildProgram(scriptPath: string): Command {
   const program = new Command('flotilla');
   program
@@ -65,6 +55,9 @@ export function buildProgram(scriptPath: string): Command {
     .option('--tls-ca <file>', "PEM CA certificates that sign the brokers' certificates (env FLOTILLA_TLS_CA; default: the system's)")
     .option('--tls-cert <file>', 'PEM client certificate, for brokers that ask for one (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--user <name>', 'authenticate as this user (env FLOTILLA_USER)')
+    .option('--password-file <file>', "the user's password: the file's text less its final newline (env FLOTILLA_PASSWORD; never on the command line)")
+    .addOption(new Option('--sasl-mechanism <mechanism>', 'how --user authenticates').choices(SCRAM_MECHANISMS).default('scram-sha-256'))
     .exitOverride()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
@@ -421,6 +414,9 @@ export function buildProgram(scriptPath: string): Command {
         await printJsonOrTable(globals, offsets, () => formatTable(['TOPIC', 'PARTITION', 'OFFSET'], offsets.map((o) => [o.topic, o.partition, o.offset])));
       }),
     );
+
+  // ------------------------------------------------------------------ user and acl
+  registerSecurityCommands(program);
 
   // --------------------------------------------------------------------------- bench
   registerBenchCommand(program);

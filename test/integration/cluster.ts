@@ -2,8 +2,9 @@
  * The integration tests' cluster: real broker processes (bench/process-cluster.ts), plus a
  * start-up that ties the cluster and a client to a tap test's lifetime.
  */
+import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
-import { ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
+import { CLI, ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
 export { CLI, ProcessCluster, freePort, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
@@ -29,4 +30,21 @@ export async function startCluster(
   });
   await waitFor('a controller', async () => (await client.admin().describeCluster()).controller);
   return { cluster, client };
+}
+
+/**
+ * Runs the `flotilla` CLI to its end with `stdin` as its input. The FLOTILLA_* variables of
+ * this process are left out: only `env` sets them.
+ */
+export function runCli(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLOTILLA_')));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
 }

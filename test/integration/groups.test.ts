@@ -8,19 +8,7 @@ import t from 'tap';
 import { Client } from '../../client/index.js';
 import { clusterOf } from '../../client/client.js';
 import type { Consumer } from '../../client/consumer/consumer.js';
-import { spawn } from 'node:child_process';
-import { ProcessCluster, waitFor, CLI } from './cluster.js';
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ProcessCluster, runCli, waitFor } from './cluster.js';
 
 const TOPIC = 'events';
 const PARTITIONS = 12;

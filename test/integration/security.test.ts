@@ -1,9 +1,12 @@
 /**
  * Authentication and authorization on real broker processes (SPEC section 9): SCRAM on
  * every connection, ACLs per request, users and ACLs replicated and kept across restarts
- * and controller snapshots, a revoked user's connections closed.
+ * and controller snapshots, a revoked user's connections closed; the `user` and `acl`
+ * commands of the CLI.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import t from 'tap';
 import { Client, FlotillaError } from '../../client/index.js';
@@ -12,7 +15,7 @@ import { saslAuthenticator } from '../../client/network/sasl.js';
 import { createWireCodec } from '../../client/network/wire.js';
 import { CLIENT_API_VERSION, decodeResponse, encodeRequest } from '../../protocol/codec.js';
 import { encodeFrame, readFrames } from '../../protocol/frame.js';
-import { CLI, startCluster, waitFor } from './cluster.js';
+import { CLI, runCli, startCluster, waitFor } from './cluster.js';
 
 const ADMIN = { mechanism: 'scram-sha-256' as const, username: 'admin', password: 'admin-secret' };
 
@@ -125,5 +128,72 @@ t.test('SCRAM and ACLs end to end', async (t) => {
     await waitFor('the admin', () => admin.admin().deleteUser('alice').then(() => true, () => undefined));
     await waitFor('alice disconnected', () => !connection.isConnected);
     await t.rejects(connection.request({ type: 'metadata' }), { code: 'AUTHENTICATION_FAILED' });
+  });
+  await t.test('the CLI creates a user, gives it producer and consumer ACLs, and deletes it', async (t) => {
+    const asAdmin = { env: { FLOTILLA_BROKERS: cluster.bootstrap.join(','), FLOTILLA_USER: ADMIN.username, FLOTILLA_PASSWORD: ADMIN.password } };
+    const passwordFile = join(cluster.root, 'carol.password');
+    writeFileSync(passwordFile, 'carol-secret\n');
+    const asCarol = ['--brokers', cluster.bootstrap.join(','), '--user', 'carol', '--password-file', passwordFile];
+
+    const created = await runCli(['user', 'create', 'carol', '--password-stdin'], { ...asAdmin, stdin: 'carol-secret\n' });
+    t.equal(created.code, 0, created.stderr);
+    const again = await runCli(['user', 'create', 'carol', '--password-stdin'], { ...asAdmin, stdin: 'other\n' });
+    t.equal(again.code, 1);
+    t.match(again.stderr, /^error: USER_EXISTS: /);
+    const noPassword = await runCli(['user', 'create', 'dave'], asAdmin);
+    t.equal(noPassword.code, 2);
+    t.match(noPassword.stderr, /--password-stdin/);
+
+    const listed = await runCli(['user', 'list', '--json'], asAdmin);
+    t.equal(listed.code, 0, listed.stderr);
+    const users = JSON.parse(listed.stdout) as Array<Record<string, unknown>>;
+    t.same(users.find((u) => u.name === 'carol'), { name: 'carol', mechanism: 'scram-sha-256', iterations: 4096 }, 'no salt or keys');
+    const table = await runCli(['user', 'list'], asAdmin);
+    t.match(table.stdout, /^NAME +MECHANISM +ITERATIONS\n/);
+    t.notMatch(table.stdout, /carol-secret/);
+
+    const anonymous = await runCli(['topic', 'list', '--brokers', cluster.bootstrap.join(',')]);
+    t.equal(anonymous.code, 1);
+    t.match(anonymous.stderr, /AUTHENTICATION_FAILED/);
+    const notAdmin = await runCli([...asCarol, 'user', 'list']);
+    t.equal(notAdmin.code, 1);
+    t.match(notAdmin.stderr, /^error: NOT_AUTHORIZED: /);
+
+    await admin.admin().createTopic({ topic: 'invoices', partitions: 1, replicationFactor: 1 });
+    for (const args of [['--producer', '--topic', 'invoices'], ['--consumer', '--topic', 'invoices', '--group', 'audit']]) {
+      const acl = await runCli(['acl', 'create', '--allow', 'User:carol', ...args], asAdmin);
+      t.equal(acl.code, 0, acl.stderr);
+    }
+    const acls = await runCli(['acl', 'list', '--principal', 'User:carol', '--json'], asAdmin);
+    const granted = (JSON.parse(acls.stdout) as Array<{ operation: string; resourceType: string; resourceName: string; permission: string }>)
+      .map((b) => `${b.permission} ${b.operation} ${b.resourceType} ${b.resourceName}`)
+      .sort();
+    t.same(granted, ['allow describe topic invoices', 'allow read group audit', 'allow read topic invoices', 'allow write topic invoices']);
+
+    const produced = await runCli([...asCarol, 'produce', 'invoices', '--idempotent'], { stdin: 'first\nsecond\n' });
+    t.equal(produced.code, 0, produced.stderr);
+    const consumed = await runCli([...asCarol, 'consume', 'invoices', '--group', 'audit', '--count', '2']);
+    t.equal(consumed.code, 0, consumed.stderr);
+    t.equal(consumed.stdout, 'first\nsecond\n');
+    const benched = await runCli([...asCarol, 'bench', 'consume', '--topic', 'invoices', '--records', '2']);
+    t.equal(benched.code, 0, benched.stderr);
+
+    const changed = await runCli(['user', 'set-password', 'carol', '--password-stdin'], { ...asAdmin, stdin: 'carol-new\n' });
+    t.equal(changed.code, 0, changed.stderr);
+    const oldPassword = await runCli([...asCarol, 'topic', 'list']);
+    t.equal(oldPassword.code, 1);
+    t.match(oldPassword.stderr, /AUTHENTICATION_FAILED/);
+
+    const deletedAcls = await runCli(['acl', 'delete', '--principal', 'User:carol', '--topic', 'invoices', '--group', 'audit'], asAdmin);
+    t.equal(deletedAcls.code, 0, deletedAcls.stderr);
+    t.equal(deletedAcls.stderr.split('\n').filter((line) => line.startsWith('deleted ACL: User:carol')).length, 4);
+    t.same(JSON.parse((await runCli(['acl', 'list', '--principal', 'User:carol', '--json'], asAdmin)).stdout), []);
+
+    const deleted = await runCli(['user', 'delete', 'carol'], asAdmin);
+    t.equal(deleted.code, 0, deleted.stderr);
+    t.notOk((JSON.parse((await runCli(['user', 'list', '--json'], asAdmin)).stdout) as Array<{ name: string }>).some((u) => u.name === 'carol'));
+    const unknown = await runCli(['user', 'delete', 'carol'], asAdmin);
+    t.equal(unknown.code, 1);
+    t.match(unknown.stderr, /^error: UNKNOWN_USER: /);
   });
 });

@@ -73,8 +73,8 @@ t.teardown(() => broker.close());
 t.test('--help exits 0 and lists the commands', async (t) => {
   const r = await run(['--help']);
   t.equal(r.status, 0);
-  t.match(r.stdout, /--timeout-ms <n> +how long each request waits for its answer;[^]*\(default: 10000\)/, 'the global request timeout');
-  for (const command of ['dev', 'broker', 'cluster', 'topic', 'partition', 'produce', 'consume', 'group', 'bench']) t.match(r.stdout, new RegExp(`\\n  ${command}\\b`));
+  t.match(r.stdout, /--timeout-ms <n> +how long each request waits for its answer;[^]*\(default:\s+10000\)/, 'the global request timeout');
+  for (const command of ['dev', 'broker', 'cluster', 'topic', 'partition', 'produce', 'consume', 'group', 'user', 'acl', 'bench']) t.match(r.stdout, new RegExp(`\\n  ${command}\\b`));
   const sub = await run(['consume', '--help']);
   t.equal(sub.status, 0);
   t.match(sub.stdout, /--read-from/);
@@ -88,6 +88,26 @@ t.test('usage errors exit 2', async (t) => {
     const r = await run(args);
     t.equal(r.status, 2, args.join(' '));
     t.match(r.stderr, /^error: /, 'says what is wrong');
+  }
+});
+
+t.test('user and acl misuse is a usage error naming the fix, before any request', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['user', 'create', 'bob'], /stdin is not a terminal: give the password on stdin with --password-stdin/],
+    [['user', 'create', 'bob', '--password-stdin'], /the password is empty/],
+    [['user', 'create', 'bob', '--mechanism', 'md5'], /md5/],
+    [['--user', 'bob', 'topic', 'list'], /--password-file FILE or env FLOTILLA_PASSWORD/],
+    [['acl', 'create', '--allow', 'alice', '--producer', '--topic', 'orders'], /User:NAME or User:\*, got "alice"/],
+    [['acl', 'create', '--allow', 'User:alice', '--deny', 'User:bob', '--operation', 'read', '--topic', 'orders'], /exactly one of --allow/],
+    [['acl', 'create', '--allow', 'User:alice', '--operation', 'read', '--topic', 'orders', '--cluster'], /exactly one of --topic T, --group G, --cluster/],
+    [['acl', 'create', '--allow', 'User:alice', '--operation', 'fly', '--topic', 'orders'], /"fly" is not one of read, write/],
+    [['acl', 'create', '--allow', 'User:alice', '--consumer', '--topic', 'orders'], /--consumer needs --group/],
+    [['acl', 'delete'], /at least one of --principal, --topic, --group/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run([...args, '--brokers', broker.address]);
+    t.equal(r.status, 2, args.join(' '));
+    t.match(r.stderr, message, args.join(' '));
   }
 });
 
