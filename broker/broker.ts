@@ -8,9 +8,6 @@ import { mkdirSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { userPrincipal } from '../protocol/acls.js';
 import { FlotillaError } from '../protocol/errors.js';
-import { adminHandlers } from './admin/admin-handlers.js';
-import { metadataHandlers } from './admin/metadata-handlers.js';
-import { securityHandlers } from './admin/security-handlers.js';
 import { joinCluster, loadClusterFile, needsToJoin } from './cluster-file.js';
 import { interBrokerAccess } from './cluster-request.js';
 import type { BrokerConfig } from './config.js';
@@ -20,13 +17,12 @@ import { loadControllerSnapshot } from './controller/startup.js';
 import { ControllerState, type ControllerEvent } from './controller/state.js';
 import { decideFileBudget, RefusedOpenWarnings } from './fd-budget.js';
 import { GroupCoordinator } from './groups/coordinator.js';
-import { groupHandlers } from './groups/handlers.js';
 import { KafkaAddressRegistration } from './kafka/address-registration.js';
 import { KafkaApis } from './kafka/apis.js';
 import { KafkaGroups } from './kafka/groups.js';
 import { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
-import { MultiRaft, type GroupEvent } from './multiraft/multiraft.js';
+import { MultiRaft } from './multiraft/multiraft.js';
 import { BootstrapUserCreation } from './operations/bootstrap-user.js';
 import { handOverLeadership } from './operations/hand-over.js';
 import { LeaderBalancing } from './operations/leader-balancing.js';
@@ -34,19 +30,13 @@ import { MetadataCompaction } from './operations/metadata-compaction.js';
 import { MetadataQuorum, metadataVoterCount } from './operations/metadata-quorum.js';
 import { PartitionMoves } from './operations/moves.js';
 import { Retention } from './operations/retention.js';
-import { dataHandlers } from './partition/data-handlers.js';
 import { BrokerMetrics } from './ops/metrics.js';
-import { OperationsServer } from './ops/http-server.js';
-import { healthViewOf } from './ops/cluster-view.js';
-import { checkReadiness } from './ops/readiness.js';
+import { brokerOperations, type OperationsServer } from './ops/http-server.js';
 import { logControllerEvent } from './ops/event-log.js';
-import { clusterHealth } from '../protocol/health.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
-import { Dispatcher, type RequestHook } from './requests/dispatcher.js';
-import { authorizationHook } from './security/authorization-hook.js';
-import { Authorizer } from './security/authorizer.js';
-import { authenticationHook, saslHandlers } from './security/sasl.js';
+import { brokerDispatcher } from './requests/broker-dispatcher.js';
+import type { Dispatcher } from './requests/dispatcher.js';
 import { Listener } from './server/listener.js';
 import { ClientServer } from './server/server.js';
 import { StatsReporter } from './stats.js';
@@ -152,7 +142,7 @@ export class Broker {
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void failStop(),
       onCorruption: (groupId, error) => void this.repairs.repair(groupId, error.offset),
-      trace: countingAlso(this.metrics, logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId), (groupId) => this.raft.get(groupId)?.node.currentTerm)),
+      trace: this.metrics.counting(logGroupDecisions(this.logger, (groupId) => groupNames.nameOf(groupId), (groupId) => this.raft.get(groupId)?.node.currentTerm)),
     });
 
     const initial = new ControllerState();
@@ -205,25 +195,8 @@ export class Broker {
     ];
     if (config.bootstrapUser) this.rooms.push(new BootstrapUserCreation(this.controller, config.bootstrapUser, this.logger));
 
-    const handlerHost = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
-    // With --authn, every request passes authentication, then authorization (SPEC section 9).
-    // Metrics first, so that they count refused requests too.
-    const hooks: RequestHook[] = [this.metrics.requestHook];
-    if (config.authn !== 'none') {
-      const authorizer = new Authorizer({ superusers: config.superusers, acls: () => this.controller.state.acls });
-      hooks.push(authenticationHook(config.authn), authorizationHook(authorizer));
-    }
-    this.dispatcher = new Dispatcher(
-      {
-        ...dataHandlers(handlerHost),
-        ...metadataHandlers(handlerHost),
-        ...adminHandlers(handlerHost),
-        ...groupHandlers(this.groups),
-        ...securityHandlers(this.controller),
-        ...saslHandlers({ authn: config.authn, credentialOf: (name) => this.controller.state.users.get(name) }),
-      },
-      hooks,
-    );
+    const host = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
+    this.dispatcher = brokerDispatcher({ config, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
     const kafkaApis = new KafkaApis({
@@ -237,11 +210,9 @@ export class Broker {
       },
     });
     this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
-    this.operations = config.httpListen === undefined ? null : new OperationsServer(config.httpListen, {
-      scrape: () => this.metrics.scrape(),
-      readiness: () => checkReadiness({ config, controller: this.controller, replicas: this.replicas, listening: () => this.listener.listening }),
-      health: () => clusterHealth(healthViewOf(this)),
-    }, this.logger);
+    const listening = () => this.listener.listening;
+    const sight = { config, controller: this.controller, replicas: this.replicas, transport: this.transport, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) };
+    this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, sight, this.logger);
   }
 
   async start(): Promise<void> {
@@ -314,14 +285,6 @@ export class Broker {
     this.hardStates.close();
     this.logger.info('broker stopped');
   }
-}
-
-/** The Raft decisions' trace, also counted by the metrics. */
-function countingAlso(metrics: BrokerMetrics, log: (groupId: number, event: GroupEvent) => void): (groupId: number, event: GroupEvent) => void {
-  return (groupId, event) => {
-    metrics.onGroupEvent(event);
-    log(groupId, event);
-  };
 }
 
 export async function startBroker(config: BrokerConfig, logger?: Logger): Promise<Broker> {

@@ -7,9 +7,11 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ClusterHealth } from '../../protocol/health.js';
+import { clusterHealth, type ClusterHealth } from '../../protocol/health.js';
 import { parseHostPort } from '../config.js';
-import type { Readiness } from './readiness.js';
+import { healthViewOf, type ClusterSight } from './cluster-view.js';
+import type { BrokerMetrics } from './metrics.js';
+import { checkReadiness, type Readiness, type ReadinessSources } from './readiness.js';
 
 export interface OperationsEndpoints {
   scrape(): Promise<{ contentType: string; body: string }>;
@@ -81,3 +83,8 @@ const ROUTES: Record<string, (endpoints: OperationsEndpoints) => Promise<Answer>
   },
   '/v1/cluster/health': (endpoints) => json(200, endpoints.health()),
 };
+
+/** The operations port of a broker: its metrics, its readiness and its sight of the cluster's health. */
+export function brokerOperations(listen: string, broker: ClusterSight & ReadinessSources & { metrics: BrokerMetrics }, logger: Logger): OperationsServer {
+  return new OperationsServer(listen, { scrape: () => broker.metrics.scrape(), readiness: () => checkReadiness(broker), health: () => clusterHealth(healthViewOf(broker)) }, logger);
+}

@@ -164,6 +164,14 @@ export class BrokerMetrics {
     if (event.event === 'elected') this.leadershipChanges.inc();
   }
 
+  /** `trace`, with every decision also counted here. */
+  counting(trace: (groupId: number, event: GroupEvent) => void): (groupId: number, event: GroupEvent) => void {
+    return (groupId, event) => {
+      this.onGroupEvent(event);
+      trace(groupId, event);
+    };
+  }
+
   /** The Prometheus text exposition and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -7,7 +7,7 @@
  * leading a partition followed here, at most one per broker per check).
  */
 import type { client } from '../../protocol/codec.js';
-import { requestOnce } from '../cluster-request.js';
+import { requestOnce, type InterBrokerAccess } from '../cluster-request.js';
 import type { Controller } from '../controller/controller.js';
 import type { HostedReplicas } from '../partition/hosted.js';
 
@@ -20,6 +20,8 @@ export interface ReadinessSources {
   readonly controller: Pick<Controller, 'leaderId' | 'metadataCurrent' | 'addressOf'>;
   readonly replicas: HostedReplicas;
   readonly listening: () => boolean;
+  /** How to reach the leaders (TLS, SASL) when asking them. */
+  readonly access: InterBrokerAccess;
 }
 
 export interface Readiness {
@@ -63,7 +65,7 @@ async function notInSyncAt(sources: ReadinessSources, leader: number, followed: 
   if (!address) return summary(followed, `follow broker ${leader}, whose address is not known`);
   let response: client.Response;
   try {
-    response = await requestOnce(address, { metadata: { topics: [...new Set(followed.map((p) => p.topic))] } }, ASK_LEADER_TIMEOUT_MS);
+    response = await requestOnce(address, { metadata: { topics: [...new Set(followed.map((p) => p.topic))] } }, ASK_LEADER_TIMEOUT_MS, sources.access);
   } catch (error) {
     return summary(followed, `follow broker ${leader}, which did not answer: ${(error as Error).message}`);
   }
