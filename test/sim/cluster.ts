@@ -19,6 +19,7 @@ import type { Message } from '../../broker/raft/types.js';
 import { MemoryLog } from '../../broker/raft/memory-log.js';
 import type { Membership } from '../../broker/raft/membership.js';
 import { RaftNode, type Ready, type RecoveryGate } from '../../broker/raft/raft.js';
+import { cutLinks, PARTITION_KINDS } from './partitions.js';
 import { Rng } from './prng.js';
 import { Timeline } from './timeline.js';
 import { GroupInvariants, LOG_START, SimFailure, freshLife, type CheckedReplica } from './invariants.js';
@@ -641,19 +642,12 @@ export class Simulation {
       this.record(0, 'partition healed');
     }
     if (this.blocked.size === 0 && this.rng.chance(o.partitionRate)) {
-      const kind = this.rng.pick(['symmetric', 'asymmetric', 'isolate-in', 'isolate-out'] as const);
+      const kind = this.rng.pick(PARTITION_KINDS);
       const a = ids.filter(() => this.rng.chance(0.5));
       const b = ids.filter((id) => !a.includes(id));
       const leader = this.leader();
       const victim = leader && this.rng.chance(o.leaderFaults) ? leader.id : this.rng.pick(ids);
-      for (const x of ids) {
-        for (const y of ids) {
-          if (x === y) continue;
-          const cut =
-            kind === 'symmetric' ? a.includes(x) !== a.includes(y) : kind === 'asymmetric' ? a.includes(x) && b.includes(y) : kind === 'isolate-in' ? y === victim : x === victim;
-          if (cut) this.blocked.add(this.linkKey(x, y));
-        }
-      }
+      for (const [x, y] of cutLinks(kind, ids, a, victim)) this.blocked.add(this.linkKey(x, y));
       this.partitionUntil = this.now + this.rng.range(10, 150) * TICK;
       this.record(0, `partition ${kind}: ${kind === 'symmetric' || kind === 'asymmetric' ? `[${a}] / [${b}]` : `node ${victim}`}`);
     }

@@ -34,6 +34,7 @@ import type { Message, Snapshot } from '../../broker/raft/types.js';
 import { MultiRaft, type GroupEvent, type MultiRaftOptions, type StateMachine } from '../../broker/multiraft/multiraft.js';
 import { decisionLine } from './harness.js';
 import { GroupInvariants, LOG_START, SimFailure, fail, freshLife, type CheckedReplica } from './invariants.js';
+import { cutLinks, PARTITION_KINDS } from './partitions.js';
 import { Rng } from './prng.js';
 import { SimClock, SimHardStates, SimLogStore, SimPeers, type FrameItem, type SimLog, type SimWorld } from './sim-seams.js';
 import { Timeline } from './timeline.js';
@@ -534,17 +535,11 @@ export class MultiSimulation {
       this.record(0, 'partition healed');
     }
     if (this.blocked.size === 0 && this.rng.chance(o.partitionRate)) {
-      const kind = this.rng.pick(['symmetric', 'asymmetric', 'isolate-in', 'isolate-out'] as const);
+      const kind = this.rng.pick(PARTITION_KINDS);
       const a = ids.filter(() => this.rng.chance(0.5));
       const b = ids.filter((id) => !a.includes(id));
       const victim = this.victim()?.id ?? this.rng.pick(ids);
-      for (const x of ids) {
-        for (const y of ids) {
-          if (x === y) continue;
-          const cut = kind === 'symmetric' ? a.includes(x) !== a.includes(y) : kind === 'asymmetric' ? a.includes(x) && b.includes(y) : kind === 'isolate-in' ? y === victim : x === victim;
-          if (cut) this.blocked.add(this.linkKey(x, y));
-        }
-      }
+      for (const [x, y] of cutLinks(kind, ids, a, victim)) this.blocked.add(this.linkKey(x, y));
       this.partitionUntil = this.now + this.rng.range(10, 150) * TICK;
       this.record(0, `partition ${kind}: ${kind === 'symmetric' || kind === 'asymmetric' ? `[${a}] / [${b}]` : `broker ${victim}`}`);
     }
