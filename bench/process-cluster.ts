@@ -65,6 +65,8 @@ export interface ProcessClusterOptions {
   cli?: string;
   /** Also open a Kafka listener on each broker (127.0.0.1, a free port): `--kafka-listen`. */
   kafka?: boolean;
+  /** Node's own flags for every broker (`--cpu-prof`, say, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 /** The `broker start` flags spawn() passes: another revision's CLI must accept each of them. */
@@ -124,7 +126,7 @@ export class ProcessCluster {
       ...(this.options.extraArgs ?? []), ...broker.args,
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
-    let argv = [process.execPath, ...args];
+    let argv = [process.execPath, ...(this.options.nodeArgs ?? []), ...args];
     if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
     if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });

@@ -216,6 +216,13 @@ interface EncodedRecord {
 }
 
 /**
+ * Idempotent producers: how many of a producer's latest batches each partition remembers
+ * to recognise a retry, and so the most batches of one partition a producer may have on
+ * the wire at once (a retry of the oldest must still be recognised).
+ */
+export const IDEMPOTENCE_WINDOW = 5;
+
+/**
  * Builds one batch from records, with baseOffset 0 and term 0 (the leader patches both).
  * The bytes are computed once and written into a single allocation.
  */

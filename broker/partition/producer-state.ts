@@ -12,10 +12,7 @@
  * gates membership changes, Raft thesis 4.1 / Ongaro 2015).
  */
 import { FlotillaError } from '../../protocol/errors.js';
-import type { BatchHeader } from '../../protocol/batch.js';
-
-/** Batches per producer remembered for deduplication: the client's max in-flight requests. */
-export const DEDUP_WINDOW = 5;
+import { IDEMPOTENCE_WINDOW, type BatchHeader } from '../../protocol/batch.js';
 
 export interface ProducerBatch {
   baseSequence: number;
@@ -30,7 +27,7 @@ interface PendingBatch extends ProducerBatch {
 
 interface ProducerEntry {
   epoch: number;
-  /** Newest last; at most DEDUP_WINDOW. */
+  /** Newest last; at most IDEMPOTENCE_WINDOW. */
   batches: ProducerBatch[];
 }
 
@@ -53,7 +50,7 @@ export class ProducerStateTable {
       this.committed.set(header.producerId, entry);
     }
     entry.batches.push(batch);
-    if (entry.batches.length > DEDUP_WINDOW) entry.batches.shift();
+    if (entry.batches.length > IDEMPOTENCE_WINDOW) entry.batches.shift();
     const pending = this.pending.get(header.producerId);
     if (pending) {
       const rest = pending.filter((p) => p.lastOffset > lastOffset);
@@ -101,8 +98,14 @@ export class ProducerStateTable {
       return { kind: 'duplicate', batch: duplicate };
     }
     const last = known[known.length - 1];
-    // A producer this partition has no state for (new, new epoch, or state lost to
-    // retention) may start anywhere; otherwise sequences must follow on without a gap.
+    // A producer (or epoch) this partition has no state for starts at sequence 0. Anything
+    // else follows a batch that is not here: one still to be retried ahead of it (a
+    // producer pipelines several batches), or one whose state retention removed. Either
+    // way this batch is not appended, and UNKNOWN_PRODUCER tells the producer so.
+    if (!last && header.baseSequence !== 0) {
+      throw new FlotillaError('UNKNOWN_PRODUCER', `producer ${header.producerId} epoch ${header.producerEpoch} has no batch here and sent sequence ${header.baseSequence}, not 0`);
+    }
+    // Otherwise sequences follow on without a gap.
     if (last && header.baseSequence !== last.lastSequence + 1) {
       throw new FlotillaError(
         'OUT_OF_ORDER_SEQUENCE',

@@ -3,11 +3,13 @@
  * batchBytes, when its oldest record has waited lingerMs, or when the producer flushes.
  * The producer drains a ready queue into one batch (at most batchBytes, at least one
  * record) and sends it; on a retriable failure the records go back to the front of
- * their queue, so a partition's records keep their call order.
+ * their queue, so a partition's records keep their call order. Without idempotence a
+ * partition has one batch on the wire at a time: that is what keeps the order.
  *
- * An idempotent producer instead seals the batch (records, bytes, sequence) on its queue
- * when it is built and resends exactly those bytes until the batch settles: a sealed
- * batch makes its queue ready (after any backoff) and comes before every queued record.
+ * An idempotent producer instead seals each batch (records, bytes, epoch, sequence) on its
+ * queue when it builds it, and may have several on the wire at once (the broker's sequence
+ * check keeps them in order); a sealed batch is resent byte for byte until it settles, and
+ * unsent or resealed batches go before every queued record (see producer.ts).
  *
  * Memory: `bufferedBytes` counts the estimated encoded size of every queued record; the
  * producer compares it with maxBufferedBytes to push back on callers.
@@ -21,6 +23,16 @@ export interface SealedBatch {
   producerId: number;
   producerEpoch: number;
   baseSequence: number;
+  /** Its place among the batches this partition sealed (PartitionQueue.sealedCount). */
+  ordinal: number;
+  /** On the wire (else waiting to be sent again). */
+  inFlight: boolean;
+  /**
+   * Certainly not appended under its epoch, and never to be: it must be sealed again under
+   * a newer epoch (an earlier batch of its epoch failed for good, or the broker lost the
+   * producer's state).
+   */
+  reseal: boolean;
 }
 
 export interface PendingRecord {
@@ -52,19 +64,30 @@ export class PartitionQueue {
   private items: PendingRecord[] = [];
   private head = 0;
   bytes = 0;
-  /** A batch of this partition is on the wire (invariant: at most one, to keep order). */
-  inFlight = false;
+  /** Batches of this partition on the wire (without idempotence at most one). */
+  inFlight = 0;
+  /** The broker they went to: the partition sends nowhere else until they settle. */
+  inFlightTo: string | null = null;
+  /** A batch failed and will be resent: nothing more is sent until the ones on the wire settle. */
+  settling = false;
+  /** The leader is being looked up: nothing is sent meanwhile. */
+  lookingUp = false;
   /** Retry backoff: not ready before this time (ms since the epoch). */
   notBefore = 0;
-  /** Consecutive failed attempts of the batch at the front, for the backoff. */
+  /** Consecutive failed rounds of this partition, for the backoff. */
   attempts = 0;
-  /** Idempotent producer: the built batch awaiting an answer (sent, or in a retry backoff). */
-  sealed: SealedBatch | null = null;
-  /** Idempotent producer: sequence of the next batch's first record. */
+  /** Idempotent producer: built batches not yet settled, in sequence order. */
+  sealed: SealedBatch[] = [];
+  /** Idempotent producer: batches sealed so far (each seal, and each seal again, counts). */
+  sealedCount = 0;
+  /** Idempotent producer: the producer id and epoch of the sequence below (-1: none yet). */
+  sequenceProducerId = -1;
+  sequenceEpoch = -1;
+  /** Idempotent producer: sequence of the next batch's first record under sequenceEpoch. */
   nextSequence = 0;
   /**
-   * Idempotent producer: a batch of this partition failed, so its outcome at the broker
-   * may be unknown; the next batch starts at sequence 0 under an epoch newer than this one.
+   * Idempotent producer: a batch of this partition failed for good under this epoch, so
+   * its next batches are sealed under a newer one.
    */
   resetAfterEpoch: number | null = null;
 
@@ -77,15 +100,37 @@ export class PartitionQueue {
     return this.items.length - this.head;
   }
 
-  /** Queued records or a sealed batch: something still to send. */
+  /** Queued records or sealed batches: something still to send or settle. */
   get hasWork(): boolean {
-    return this.length > 0 || this.sealed !== null;
+    return this.length > 0 || this.sealed.length > 0;
   }
 
-  /** When the oldest record still to be acknowledged was appended: the sealed batch's, else the queue's. */
-  get oldestAppendedAt(): number {
-    return this.sealed ? this.sealed.records[0]!.appendedAt : this.oldestQueuedAt;
+  /** The first sealed batch not on the wire: the next to send (before any queued record). */
+  get nextUnsent(): SealedBatch | undefined {
+    return this.sealed.find((b) => !b.inFlight);
   }
+
+  /**
+   * Whether this partition may put another batch on the wire now (backoff aside): fewer
+   * than `limit` there, none of them awaiting a resend behind them, the leader known.
+   */
+  canSend(limit: number): boolean {
+    if (this.lookingUp || this.inFlight >= limit) return false;
+    return !(this.settling && this.inFlight > 0);
+  }
+
+  /**
+   * Idempotent producer: whether another batch may be sealed. Brokers recognise a retry
+   * among a producer's last `window` batches of a partition, so no batch is sealed that
+   * many batches after the oldest unsettled one — however many between them settled — or
+   * a late retry of that one would no longer be recognised.
+   */
+  canSeal(window: number): boolean {
+    const oldest = this.sealed[0];
+    return !oldest || this.sealedCount - oldest.ordinal < window;
+  }
+
+  /** When the oldest queued record (not yet in a batch) was appended; Infinity when none is. */
 
   /** When the oldest queued record (not yet in a batch) was appended; Infinity when none is. */
   get oldestQueuedAt(): number {
@@ -146,6 +191,8 @@ export class PartitionQueue {
 export interface AccumulatorOptions {
   lingerMs: number;
   batchBytes: number;
+  /** Batches of one partition on the wire at once: 1 keeps order without idempotence. */
+  inFlightPerPartition: number;
   /** Queued records not yet in a batch fail once they are this old (ms since append). */
   deliveryTimeoutMs: number;
   /** Called when some queue may have become ready (a size trigger, or the wake-up timer). */
@@ -166,10 +213,10 @@ export class RecordAccumulator {
   private readonly now: () => number;
   /**
    * One wake-up for every queue: `poll` sets it to the earliest time a queue that is not
-   * in flight becomes ready (linger, retry backoff) or a queued record expires; an append
-   * to an empty queue may only bring it forward. A queue in
-   * flight is looked at again when its answer arrives, so nothing with work is ever left
-   * without a reason to be polled.
+   * can send becomes ready (linger, retry backoff) or a queued record expires; an append
+   * to an empty queue may only bring it forward. A queue whose batches fill the wire is
+   * looked at again when an answer arrives, so nothing with work is ever left without a
+   * reason to be polled.
    */
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeTimerAt = Infinity;
@@ -218,10 +265,10 @@ export class RecordAccumulator {
 
   /**
    * Takes queued records past their delivery deadline out of every queue, returns the
-   * queues that can send now (not in flight, past any backoff, and sealed, full, lingered
-   * or flushed), and sets the wake-up for the earliest queue that will become ready.
-   * A queue's readiness is judged by its queued records alone: a sealed batch is sent as
-   * soon as its backoff allows, whatever its age.
+   * queues that can send now (room on the wire, past any backoff, and holding an unsent
+   * sealed batch, or queued records that are full, lingered or flushed with room for
+   * another batch), and sets the wake-up for the earliest queue that will become ready.
+   * An unsent sealed batch is sent as soon as its backoff allows, whatever its age.
    */
   poll(flushing: boolean): PollResult {
     const now = this.now();
@@ -236,11 +283,22 @@ export class RecordAccumulator {
           expired.push(r);
         }
       }
+      // Batches to be sealed again were certainly not appended: past the deadline they fail
+      // like queued records (the others settle by their own answers).
+      while (q.sealed[0]?.reseal && !q.sealed[0].inFlight && q.sealed[0].records[0]!.appendedAt + this.options.deliveryTimeoutMs <= now) {
+        expired.push(...q.sealed.shift()!.records);
+      }
+      if (q.sealed[0]?.reseal && !q.sealed[0].inFlight) wake = Math.min(wake, q.sealed[0].records[0]!.appendedAt + this.options.deliveryTimeoutMs);
       if (q.length > 0) wake = Math.min(wake, q.oldestQueuedAt + this.options.deliveryTimeoutMs);
-      if (!q.hasWork || q.inFlight) continue;
+      const limit = this.options.inFlightPerPartition;
+      if (!q.hasWork || !q.canSend(limit)) continue;
       if (q.notBefore > now) {
         wake = Math.min(wake, q.notBefore);
-      } else if (q.sealed || flushing || q.bytes >= this.options.batchBytes) {
+      } else if (q.nextUnsent) {
+        ready.push(q);
+      } else if (q.length === 0 || !q.canSeal(limit)) {
+        // Nothing new to send, or the wire holds all it may: an answer polls again.
+      } else if (flushing || q.bytes >= this.options.batchBytes) {
         ready.push(q);
       } else {
         const lingeredAt = q.oldestQueuedAt + this.options.lingerMs;
@@ -256,9 +314,9 @@ export class RecordAccumulator {
     return { ready, expired };
   }
 
-  /** The next batch of a queue: up to batchBytes of records from its front. */
-  drain(queue: PartitionQueue): PendingRecord[] {
-    const taken = queue.take(this.options.batchBytes);
+  /** The next batch of a queue: up to batchBytes (or `maxBytes`) of records from its front. */
+  drain(queue: PartitionQueue, maxBytes = this.options.batchBytes): PendingRecord[] {
+    const taken = queue.take(maxBytes);
     for (const r of taken) this.totalBytes -= r.bytes;
     return taken;
   }

@@ -30,9 +30,10 @@
  * close(): refuses new sends, sends everything queued, and resolves when every record
  * is acknowledged or failed. Calling it again returns the same promise (a no-op).
  */
-import { buildBatch, type Bytes, type RecordInput } from '../../protocol/batch.js';
+import { buildBatch, IDEMPOTENCE_WINDOW, type Bytes, type RecordInput } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Cluster } from '../cluster/cluster.js';
+import type { ProducePartitionResult } from '../network/api.js';
 import { asFlotillaError, backoffFor } from '../cluster/retry.js';
 import { estimateRecordBytes, RecordAccumulator, type PartitionQueue, type PendingRecord, type SealedBatch } from './accumulator.js';
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
@@ -68,7 +69,16 @@ const RESPONSE_GRACE_MS = 1000;
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 function estimatedBatchBytes(queue: PartitionQueue, batchBytes: number): number {
-  return queue.sealed ? queue.sealed.bytes.length : Math.min(queue.bytes, batchBytes);
+  const unsent = queue.nextUnsent;
+  return unsent ? unsent.bytes.length : Math.min(queue.bytes, batchBytes);
+}
+
+/** A batch on its way: the partition, its records, its bytes, and (idempotent) the sealed batch they came from. */
+interface Outgoing {
+  queue: PartitionQueue;
+  records: PendingRecord[];
+  bytes: Buffer;
+  sealed: SealedBatch | null;
 }
 
 /** The epoch is an int16 on the wire; past this a producer takes a new id instead. */
@@ -93,15 +103,23 @@ export class Producer {
   /** Idempotent: the producer id and epoch (null until the first batch asks for them). */
   private identity: ProducerIdentity | null = null;
   private identityRequest: Promise<void> | null = null;
+  /** After a failed fetch of the producer id: not again before this time, and the wake-up then. */
+  private identityRetryAt = 0;
+  private identityAttempts = 0;
+  private identityWake: NodeJS.Timeout | null = null;
+  /** Batches of one partition on the wire at once (idempotent: up to the brokers' window; else 1). */
+  private readonly inFlightPerPartition: number;
 
   constructor(
     private readonly cluster: Cluster,
     options: ProducerOptions = {},
   ) {
     this.options = resolveProducerOptions(options);
+    this.inFlightPerPartition = this.options.idempotent ? Math.min(this.options.maxInFlight, IDEMPOTENCE_WINDOW) : 1;
     this.accumulator = new RecordAccumulator({
       lingerMs: this.options.lingerMs,
       batchBytes: this.options.batchBytes,
+      inFlightPerPartition: this.inFlightPerPartition,
       deliveryTimeoutMs: this.options.deliveryTimeoutMs,
       onReady: () => this.schedulePump(),
     });
@@ -162,7 +180,10 @@ export class Producer {
   /** Flushes and refuses further sends. A second close() returns the first one's promise. */
   close(): Promise<void> {
     if (!this.closing) {
-      this.closing = this.flush().finally(() => this.accumulator.stop());
+      this.closing = this.flush().finally(() => {
+        this.accumulator.stop();
+        if (this.identityWake) clearTimeout(this.identityWake);
+      });
     }
     return this.closing;
   }
@@ -248,7 +269,8 @@ export class Producer {
     // Ready queues go to their leader together: one produce request carries a batch of
     // every ready partition the broker leads (up to MAX_REQUEST_BYTES), at most
     // maxInFlight requests per broker. A partition whose leader is not cached looks it up
-    // first and is picked up by the next pump.
+    // first and is picked up by the next pump; one whose batches on the wire went to
+    // another broker waits for them to settle.
     const byBroker = new Map<string, PartitionQueue[]>();
     const { ready, expired } = this.accumulator.poll(this.flushing > 0 || this.closing !== null);
     if (expired.length > 0) {
@@ -261,10 +283,12 @@ export class Producer {
         void this.findLeader(queue);
         continue;
       }
+      if (queue.inFlight > 0 && queue.inFlightTo !== address) continue;
       const queues = byBroker.get(address);
       if (queues) queues.push(queue);
       else byBroker.set(address, [queue]);
     }
+    let sent = false;
     for (const [address, queues] of byBroker) {
       let at = 0;
       while (at < queues.length && (this.inFlightByBroker.get(address) ?? 0) < this.options.maxInFlight) {
@@ -276,50 +300,56 @@ export class Producer {
           bytes += size;
           request.push(queues[at++]!);
         }
-        void this.sendRequest(address, request);
+        sent = this.sendRequest(address, request) || sent;
       }
     }
+    // A partition may have room for another batch on the wire: look again next turn.
+    if (sent) this.schedulePump();
     this.notifyProgress();
   }
 
   /** Looks up (and caches) the leader of a queue's partition, then lets the pump send it. */
   private async findLeader(queue: PartitionQueue): Promise<void> {
-    queue.inFlight = true;
+    if (queue.lookingUp) return;
+    queue.lookingUp = true;
     try {
       const { address } = await this.cluster.leaderAddress(queue.topic, queue.partition);
-      queue.inFlight = false;
+      queue.lookingUp = false;
       // Normally the cache now knows the leader; if not, send this queue on its own.
-      if (this.cluster.cachedLeaderAddress(queue.topic, queue.partition) === undefined) await this.sendRequest(address, [queue]);
+      if (this.cluster.cachedLeaderAddress(queue.topic, queue.partition) === undefined && !(queue.inFlight > 0 && queue.inFlightTo !== address)) {
+        this.sendRequest(address, [queue]);
+      }
     } catch (err) {
-      queue.inFlight = false;
-      this.failOrRetry(queue, null, asFlotillaError(err));
+      queue.lookingUp = false;
+      this.lookupFailed(queue, asFlotillaError(err));
     }
     this.schedulePump();
   }
 
   /**
-   * One produce request to `address` with the next batch of each queue. Every partition
-   * is answered on its own: acknowledged, or retried / failed by failOrRetry.
+   * One produce request to `address` with the next batch of each queue that has one to
+   * send now. Batches are taken synchronously, so the order in which they are written to
+   * the connection is the order of their sequences. False when nothing was sent.
    */
-  private async sendRequest(address: string, queues: PartitionQueue[]): Promise<void> {
-    for (const queue of queues) queue.inFlight = true;
+  private sendRequest(address: string, queues: PartitionQueue[]): boolean {
+    const sending: Outgoing[] = [];
+    for (const queue of queues) {
+      const batch = this.takeBatch(queue);
+      if (!batch) continue;
+      queue.inFlight++;
+      queue.inFlightTo = address;
+      sending.push({ queue, ...batch });
+    }
+    if (sending.length === 0) return false;
     this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 0) + 1);
-    this.inFlightBatches += queues.length;
-    const sending: Array<{ queue: PartitionQueue; records: PendingRecord[]; bytes: Buffer }> = [];
+    this.inFlightBatches += sending.length;
+    void this.deliver(address, sending);
+    return true;
+  }
+
+  /** Sends the batches and settles each partition's answer. */
+  private async deliver(address: string, sending: Outgoing[]): Promise<void> {
     try {
-      for (const queue of queues) {
-        let next: { records: PendingRecord[]; bytes: Buffer } | null;
-        try {
-          next = await this.nextBatch(queue);
-        } catch (err) {
-          queue.inFlight = false;
-          this.failOrRetry(queue, null, asFlotillaError(err));
-          continue;
-        }
-        if (next) sending.push({ queue, ...next });
-        else queue.inFlight = false;
-      }
-      if (sending.length === 0) return;
       for (const { queue } of sending) this.partitioner.batchSent(queue.topic, queue.partition, this.cluster.cachedTopic(queue.topic)?.partitions.length ?? 1);
       this.notifyWritable();
       const timeoutMs = this.cluster.options.requestTimeoutMs;
@@ -329,149 +359,263 @@ export class Producer {
         timeoutMs,
         partitions: sending.map(({ queue, bytes }) => ({ topic: queue.topic, partition: queue.partition, batch: bytes })),
       };
-      if (this.options.acks === 'none') {
-        await this.cluster.send(address, request, { expectResponse: false });
-        for (const { queue, records } of sending) this.acknowledged(queue, records, -1);
-        return;
+      let answers: ProducePartitionResult[] | null = null;
+      let failure: FlotillaError | null = null;
+      try {
+        if (this.options.acks === 'none') await this.cluster.send(address, request, { expectResponse: false });
+        else answers = (await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS })).result.partitions;
+      } catch (err) {
+        // The request as a whole failed (connection, timeout): every partition in it did.
+        failure = asFlotillaError(err);
       }
-      const { result } = await this.cluster.send(address, request, { timeoutMs: timeoutMs + RESPONSE_GRACE_MS });
-      sending.forEach(({ queue, records }, i) => {
-        const answer = result.partitions[i];
-        if (answer?.topic !== queue.topic || answer.partition !== queue.partition) {
-          queue.inFlight = false;
-          this.failOrRetry(queue, records, new FlotillaError('INTERNAL', `the broker's produce response does not answer ${queue.topic}/${queue.partition}`));
-        } else if (answer.error) {
-          queue.inFlight = false;
-          this.failOrRetry(queue, records, answer.error);
+      sending.forEach((outgoing, i) => {
+        const { queue } = outgoing;
+        queue.inFlight--;
+        if (failure) {
+          this.failed(outgoing, failure);
+        } else if (!answers) {
+          this.acknowledged(outgoing, -1);
         } else {
-          this.acknowledged(queue, records, answer.baseOffset);
+          const answer = answers[i];
+          if (answer?.topic !== queue.topic || answer.partition !== queue.partition) this.failed(outgoing, new FlotillaError('INTERNAL', `the broker's produce response does not answer ${queue.topic}/${queue.partition}`));
+          else if (answer.error) this.failed(outgoing, answer.error);
+          else this.acknowledged(outgoing, answer.baseOffset);
+        }
+        if (queue.inFlight === 0) {
+          queue.inFlightTo = null;
+          queue.settling = false;
         }
       });
-    } catch (err) {
-      // The request as a whole failed (connection, timeout): every partition in it did.
-      for (const { queue, records } of sending) {
-        queue.inFlight = false;
-        this.failOrRetry(queue, records, asFlotillaError(err));
-      }
     } finally {
       this.inFlightByBroker.set(address, (this.inFlightByBroker.get(address) ?? 1) - 1);
-      this.inFlightBatches -= queues.length;
+      this.inFlightBatches -= sending.length;
       this.schedulePump();
     }
   }
 
-  /** The queue's next batch: its sealed batch (idempotent) or records drained from its front; null when empty. */
-  private async nextBatch(queue: PartitionQueue): Promise<{ records: PendingRecord[]; bytes: Buffer } | null> {
-    if (this.options.idempotent) return this.sealedBatch(queue);
-    const records = this.accumulator.drain(queue);
-    return records.length === 0 ? null : { records, bytes: buildBatch(records.map((p) => p.record)) };
-  }
-
-  /** The batch at `baseOffset` (-1 with acks none): resolves its records, frees the partition. */
-  private acknowledged(queue: PartitionQueue, records: PendingRecord[], baseOffset: number): void {
-    queue.sealed = null;
-    for (let i = 0; i < records.length; i++) records[i]!.resolve(baseOffset < 0 ? -1 : baseOffset + i);
-    queue.attempts = 0;
-    queue.inFlight = false;
+  /**
+   * The queue's next batch to put on the wire now, or null. Without idempotence: records
+   * drained from its front. Idempotent: its first sealed batch not on the wire (resent
+   * byte for byte), else a new batch sealed from its front — see sealNext.
+   */
+  private takeBatch(queue: PartitionQueue): { records: PendingRecord[]; bytes: Buffer; sealed: SealedBatch | null } | null {
+    if (!this.options.idempotent) {
+      const records = this.accumulator.drain(queue);
+      return records.length === 0 ? null : { records, bytes: buildBatch(records.map((p) => p.record)), sealed: null };
+    }
+    const unsent = queue.nextUnsent;
+    const batch = unsent && !unsent.reseal ? unsent : this.sealNext(queue, unsent);
+    if (!batch) return null;
+    batch.inFlight = true;
+    return { records: batch.records, bytes: batch.bytes, sealed: batch };
   }
 
   /**
-   * Idempotent: the partition's sealed batch, or a new one built from the front of its
-   * queue with the next sequence (null when there is nothing to send). Gets the producer
-   * id first, and a newer epoch when the partition's last batch failed.
+   * Idempotent: seals `reseal` again, or a new batch from the queue's front, with the next
+   * sequence under the producer's current id and epoch. Null when there is nothing to seal,
+   * when the wire holds all this partition may have there, while a producer id or a newer
+   * epoch is being fetched (the pump runs again when it arrives), or while batches of an
+   * older epoch are still on the wire: a new epoch starts at sequence 0 and the broker then
+   * fences the old one, so those settle first.
    */
-  private async sealedBatch(queue: PartitionQueue): Promise<SealedBatch | null> {
-    if (queue.sealed) return queue.sealed;
-    const identity = await this.producerIdentity(queue.resetAfterEpoch ?? -1);
-    // Another send of this queue cannot have sealed meanwhile (inFlight), but a failure
-    // path may have drained it.
-    if (queue.sealed) return queue.sealed;
-    if (queue.length === 0) return null;
-    if (queue.resetAfterEpoch !== null) {
+  private sealNext(queue: PartitionQueue, reseal: SealedBatch | undefined): SealedBatch | null {
+    if (!reseal && (queue.length === 0 || !queue.canSeal(this.inFlightPerPartition))) return null;
+    const identity = this.identity;
+    const afterEpoch = queue.resetAfterEpoch ?? -1;
+    if (!identity || identity.producerEpoch <= afterEpoch) {
+      this.requestIdentity(afterEpoch);
+      return null;
+    }
+    if (identity.producerId !== queue.sequenceProducerId || identity.producerEpoch !== queue.sequenceEpoch) {
+      if (queue.inFlight > 0) return null;
+      queue.sequenceProducerId = identity.producerId;
+      queue.sequenceEpoch = identity.producerEpoch;
       queue.nextSequence = 0;
       queue.resetAfterEpoch = null;
     }
-    const records = this.accumulator.drain(queue);
+    const records = reseal ? reseal.records : this.accumulator.drain(queue);
     const baseSequence = queue.nextSequence;
     queue.nextSequence += records.length;
-    const bytes = buildBatch(
-      records.map((p) => p.record),
-      { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence },
-    );
-    queue.sealed = { records, bytes, producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence };
-    return queue.sealed;
+    const sealed: SealedBatch = {
+      records,
+      bytes: buildBatch(records.map((p) => p.record), { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence }),
+      producerId: identity.producerId,
+      producerEpoch: identity.producerEpoch,
+      baseSequence,
+      ordinal: queue.sealedCount++,
+      inFlight: false,
+      reseal: false,
+    };
+    if (reseal) queue.sealed[queue.sealed.indexOf(reseal)] = sealed;
+    else queue.sealed.push(sealed);
+    return sealed;
+  }
+
+  /** A batch was acknowledged at `baseOffset` (-1 with acks none): resolves its records. */
+  private acknowledged({ queue, records, sealed }: Outgoing, baseOffset: number): void {
+    if (sealed) queue.sealed.splice(queue.sealed.indexOf(sealed), 1);
+    for (let i = 0; i < records.length; i++) records[i]!.resolve(baseOffset < 0 ? -1 : baseOffset + i);
+    queue.attempts = 0;
   }
 
   /**
-   * The producer id with an epoch above `afterEpoch` (-1: any). The first call asks the
-   * controller for a new id; later ones bump the epoch of the current id. Concurrent
-   * callers share one request, so partitions that failed under the same epoch cause one
-   * bump between them.
+   * Fetches the producer id, or a newer epoch of it than `afterEpoch` (-1: any), unless a
+   * fetch is under way; the pump runs again when it ends. The first fetch asks the
+   * controller for a new id, later ones bump the epoch of the current id. Partitions that
+   * need a newer epoch at the same time share one bump.
    */
-  private async producerIdentity(afterEpoch: number): Promise<ProducerIdentity> {
-    for (;;) {
-      const current = this.identity;
-      if (current && current.producerEpoch > afterEpoch) return current;
-      if (!this.identityRequest) {
-        const request =
-          current && current.producerEpoch < MAX_EPOCH
-            ? { type: 'initProducerId' as const, producerId: current.producerId, producerEpoch: current.producerEpoch }
-            : { type: 'initProducerId' as const };
-        const deadline = Date.now() + this.cluster.options.requestTimeoutMs;
-        this.identityRequest = this.cluster
-          .controllerRequest(request, deadline)
-          .then(({ result }) => {
-            // A new id restarts at epoch 0; every partition must then restart its sequence.
-            if (current && result.producerId !== current.producerId) this.accumulator.forEachQueue((q) => (q.resetAfterEpoch = -1));
-            this.identity = { producerId: result.producerId, producerEpoch: result.producerEpoch };
-            this.cluster.logger.debug({ producerId: result.producerId, producerEpoch: result.producerEpoch }, 'idempotent producer id');
-          })
-          .finally(() => {
-            this.identityRequest = null;
-          });
-      }
-      await this.identityRequest;
+  private requestIdentity(afterEpoch: number): void {
+    if (this.identityRequest) return;
+    const current = this.identity;
+    if (current && current.producerEpoch > afterEpoch) return;
+    if (Date.now() < this.identityRetryAt) {
+      this.wakeForIdentity();
+      return;
     }
+    const request =
+      current && current.producerEpoch < MAX_EPOCH
+        ? { type: 'initProducerId' as const, producerId: current.producerId, producerEpoch: current.producerEpoch }
+        : { type: 'initProducerId' as const };
+    const deadline = Date.now() + this.cluster.options.requestTimeoutMs;
+    this.identityRequest = this.cluster
+      .controllerRequest(request, deadline)
+      .then(
+        ({ result }) => {
+          this.identity = { producerId: result.producerId, producerEpoch: result.producerEpoch };
+          this.identityAttempts = 0;
+          this.cluster.logger.debug({ producerId: result.producerId, producerEpoch: result.producerEpoch }, 'idempotent producer id');
+        },
+        (err: unknown) => this.identityFailed(asFlotillaError(err)),
+      )
+      .finally(() => {
+        this.identityRequest = null;
+        this.schedulePump();
+      });
   }
 
   /**
-   * A retriable failure puts the batch back at the front of its queue (order kept) and
-   * holds the partition back for a backoff; a non-retriable one, or one past a record's
-   * delivery deadline, fails the records. `batch` is null when nothing was drained yet.
-   * An idempotent producer keeps its sealed batch for the retry instead (same bytes,
-   * same sequence), and after a final failure restarts the partition's sequence under a
-   * newer epoch (see the top of this file).
+   * The producer id could not be had: retried after a backoff while the records waiting
+   * for it are within their delivery deadline (the pump expires them); a non-retriable
+   * error fails every record waiting for a batch (they were never sent).
    */
-  private failOrRetry(queue: PartitionQueue, batch: PendingRecord[] | null, error: FlotillaError): void {
+  private identityFailed(error: FlotillaError): void {
+    this.cluster.logger.debug({ code: error.code }, 'could not get an idempotent producer id');
+    if (error.retriable) {
+      this.identityRetryAt = Date.now() + backoffFor(this.cluster.retryPolicy, this.identityAttempts++);
+      this.wakeForIdentity();
+      return;
+    }
+    this.accumulator.forEachQueue((queue) => {
+      for (const batch of queue.sealed.filter((b) => b.reseal && !b.inFlight)) {
+        queue.sealed.splice(queue.sealed.indexOf(batch), 1);
+        for (const p of batch.records) p.reject(error);
+      }
+      for (const p of this.accumulator.drain(queue, Infinity)) p.reject(error);
+    });
+  }
+
+  private wakeForIdentity(): void {
+    if (this.identityWake) return;
+    this.identityWake = setTimeout(() => {
+      this.identityWake = null;
+      this.schedulePump();
+    }, Math.max(0, this.identityRetryAt - Date.now()) + 1);
+  }
+
+  /**
+   * A batch was not acknowledged. Without idempotence a retriable failure puts its records
+   * back at the front of the queue (order kept: it was the partition's only batch on the
+   * wire); otherwise, or past a record's delivery deadline, the records fail.
+   *
+   * Idempotent: the sealed batch stays for a resend, in its place; while other batches of
+   * the partition are on the wire nothing more is sent (`settling`), then the unsettled
+   * ones go again in sequence order. OUT_OF_ORDER_SEQUENCE or UNKNOWN_PRODUCER behind an
+   * unsettled batch just waits for it. A batch that cannot be appended under its epoch any
+   * more — one of its epoch before it failed for good, or the broker has no state for the
+   * producer — is sealed again under a newer epoch, its records kept. A batch that fails
+   * for good fails its records, and its partition moves to a newer epoch; when it was
+   * certainly not appended, the later batches of its epoch cannot be either (their
+   * sequences follow it) and are sealed again.
+   */
+  private failed(outgoing: Outgoing, error: FlotillaError): void {
+    const { queue, records, sealed } = outgoing;
     this.cluster.noteFailure(queue.topic, queue.partition, error);
+    if (!sealed) {
+      if (this.retryLater(queue, records, error)) this.accumulator.putBack(queue, records);
+      else for (const p of records) p.reject(error);
+      return;
+    }
+    sealed.inFlight = false;
+    if (sealed.reseal) return;
+    const index = queue.sealed.indexOf(sealed);
+    if (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER') {
+      if (index > 0) {
+        // An earlier batch is unsettled: this one is resent (or sealed again) behind it.
+        queue.settling = queue.inFlight > 0;
+        return;
+      }
+      const afterFailure = queue.resetAfterEpoch !== null && queue.resetAfterEpoch >= sealed.producerEpoch;
+      if (afterFailure || error.code === 'UNKNOWN_PRODUCER') {
+        this.resealEpoch(queue, sealed);
+        this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, producerEpoch: sealed.producerEpoch }, 'idempotent batches sealed again under a newer epoch');
+        return;
+      }
+    } else if (this.retryLater(queue, records, error)) {
+      return;
+    }
+    queue.sealed.splice(index, 1);
+    queue.resetAfterEpoch = Math.max(queue.resetAfterEpoch ?? -1, sealed.producerEpoch);
+    if (!error.retriable) this.resealEpoch(queue, sealed);
+    this.cluster.logger.warn(
+      { topic: queue.topic, partition: queue.partition, code: error.code, producerId: sealed.producerId, producerEpoch: sealed.producerEpoch, baseSequence: sealed.baseSequence },
+      'idempotent batch failed; the partition continues under a new producer epoch',
+    );
+    for (const p of records) p.reject(error);
+  }
+
+  /**
+   * Whether a failed batch is tried again: retriable and within the delivery deadline of
+   * its oldest record. Then the partition backs off, once per round of failures (NOT_LEADER
+   * naming the new leader goes there at once the first time).
+   */
+  private retryLater(queue: PartitionQueue, records: PendingRecord[], error: FlotillaError): boolean {
     const now = Date.now();
     const wait = backoffFor(this.cluster.retryPolicy, queue.attempts);
-    const sealed = queue.sealed;
-    if (sealed) batch = sealed.records;
-    const oldest = batch ? batch[0]!.appendedAt : queue.oldestAppendedAt;
-    if (error.retriable && now + wait < oldest + this.options.deliveryTimeoutMs) {
-      // NOT_LEADER naming the new leader goes straight there; anything else waits a backoff.
+    if (!error.retriable || now + wait >= records[0]!.appendedAt + this.options.deliveryTimeoutMs) return false;
+    queue.settling = queue.inFlight > 0;
+    if (now >= queue.notBefore) {
       const immediate = error.code === 'NOT_LEADER' && typeof error.details.leaderId === 'number' && queue.attempts === 0;
       queue.attempts++;
       queue.notBefore = immediate ? now : now + wait;
-      if (batch && !sealed) this.accumulator.putBack(queue, batch);
-      this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, attempt: queue.attempts }, 'produce retry');
+    }
+    this.cluster.logger.debug({ topic: queue.topic, partition: queue.partition, code: error.code, attempt: queue.attempts }, 'produce retry');
+    return true;
+  }
+
+  /**
+   * The batches of `failed`'s id and epoch from `failed` on (in the queue) will never be
+   * appended under it: mark them to be sealed again, under a newer epoch.
+   */
+  private resealEpoch(queue: PartitionQueue, failed: SealedBatch): void {
+    queue.resetAfterEpoch = Math.max(queue.resetAfterEpoch ?? -1, failed.producerEpoch);
+    for (const batch of queue.sealed) {
+      if (batch.producerId === failed.producerId && batch.producerEpoch === failed.producerEpoch && batch.baseSequence >= failed.baseSequence) batch.reseal = true;
+    }
+    queue.settling = queue.inFlight > 0;
+  }
+
+  /** The leader of a queue's partition could not be found: its queued records wait a backoff, or fail. */
+  private lookupFailed(queue: PartitionQueue, error: FlotillaError): void {
+    this.cluster.noteFailure(queue.topic, queue.partition, error);
+    const now = Date.now();
+    const wait = backoffFor(this.cluster.retryPolicy, queue.attempts);
+    if (error.retriable && now + wait < queue.oldestQueuedAt + this.options.deliveryTimeoutMs) {
+      queue.attempts++;
+      queue.notBefore = now + wait;
       return;
     }
     queue.attempts = 0;
-    if (sealed) {
-      queue.sealed = null;
-      queue.resetAfterEpoch = sealed.producerEpoch;
-      this.cluster.logger.warn(
-        { topic: queue.topic, partition: queue.partition, code: error.code, producerId: sealed.producerId, producerEpoch: sealed.producerEpoch, baseSequence: sealed.baseSequence },
-        'idempotent batch failed; the partition restarts its sequence under a new producer epoch',
-      );
-    }
-    const failed = batch ?? [];
-    // Without idempotence, later records of this partition are still sent: each record's
-    // outcome is its own, as in Kafka. Records past their deadline fail too.
-    if (!batch) failed.push(...this.accumulator.drain(queue));
-    for (const p of failed) p.reject(error);
+    for (const p of this.accumulator.drain(queue, Infinity)) p.reject(error);
   }
 
   // ----------------------------------------------------------------------- waiting

@@ -51,7 +51,7 @@ function pending(value: string, appendedAt = Date.now()): PendingRecord & { sett
 
 t.test('a queue becomes ready after lingerMs, not before', async (t) => {
   let woken = 0;
-  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => woken++ });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => woken++ });
   acc.append('t', 0, pending('a'));
   t.same(acc.poll(false).ready, [], 'not ready at once');
   await new Promise((r) => setTimeout(r, 10));
@@ -65,7 +65,7 @@ t.test('a queue becomes ready after lingerMs, not before', async (t) => {
 
 t.test('a queue that reaches batchBytes is ready at once; a batch never exceeds batchBytes but holds at least one record', async (t) => {
   let woken = 0;
-  const acc = new RecordAccumulator({ lingerMs: 60_000, batchBytes: 40, deliveryTimeoutMs: 120_000, onReady: () => woken++ });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 60_000, batchBytes: 40, deliveryTimeoutMs: 120_000, onReady: () => woken++ });
   acc.append('t', 0, pending('a'.repeat(10))); // 26 bytes
   acc.append('t', 0, pending('b'.repeat(10))); // 52 total
   await Promise.resolve();
@@ -86,20 +86,20 @@ t.test('a queue that filled while its batch was in flight is polled again at its
   // were looked at only when the answer came; if they had not lingered yet then, nothing
   // looked at them again until another send filled a batch.
   let clock = 1_000;
-  const acc = new RecordAccumulator({ lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => {}, now: () => clock });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => {}, now: () => clock });
   acc.append('t', 0, pending('a', clock));
   clock += 30;
   const [queue] = acc.poll(false).ready;
   t.ok(queue, 'ready once lingered');
   const batch = acc.drain(queue!);
-  queue!.sealed = { records: batch, bytes: Buffer.alloc(0), producerId: 1, producerEpoch: 0, baseSequence: 0 };
-  queue!.inFlight = true;
+  queue!.sealed = [{ records: batch, bytes: Buffer.alloc(0), producerId: 1, producerEpoch: 0, baseSequence: 0, ordinal: 0, inFlight: true, reseal: false }];
+  queue!.inFlight = 1;
   clock += 5;
   acc.append('t', 0, pending('b', clock)); // queued behind the batch in flight
   t.same(acc.poll(false).ready, [], 'in flight: not ready');
   clock += 5;
-  queue!.sealed = null; // the answer arrives before 'b' has lingered
-  queue!.inFlight = false;
+  queue!.sealed = []; // the answer arrives before 'b' has lingered
+  queue!.inFlight = 0;
   t.same(acc.poll(false).ready, [], "'b' has not lingered yet");
   t.equal(acc.nextWakeAt, 1_000 + 35 + 30, "the wake-up is set for 'b''s linger time");
   clock = acc.nextWakeAt;
@@ -109,9 +109,9 @@ t.test('a queue that filled while its batch was in flight is polled again at its
 
 t.test('queued records past deliveryTimeoutMs are taken out at the poll, in flight or not', async (t) => {
   let clock = 0;
-  const acc = new RecordAccumulator({ lingerMs: 5, batchBytes: 10_000, deliveryTimeoutMs: 100, onReady: () => {}, now: () => clock });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 5, batchBytes: 10_000, deliveryTimeoutMs: 100, onReady: () => {}, now: () => clock });
   const queue = acc.append('t', 0, pending('old', 0));
-  queue.inFlight = true; // e.g. a batch whose leader does not answer
+  queue.inFlight = 1; // e.g. a batch whose leader does not answer
   clock = 50;
   acc.append('t', 0, pending('new', 50));
   t.same(acc.poll(false), { ready: [], expired: [] });
@@ -126,7 +126,7 @@ t.test('queued records past deliveryTimeoutMs are taken out at the poll, in flig
 });
 
 t.test('records put back after a failure keep their order in front of newer ones', async (t) => {
-  const acc = new RecordAccumulator({ lingerMs: 0, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => {} });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 0, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => {} });
   for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
   const queue = acc.queue('t', 0);
   const batch = acc.drain(queue);

@@ -29,6 +29,7 @@ t.test('idempotent producer state dedups retries and refuses gaps', async (t) =>
   table.applyCommitted(second.header, second.last);
   t.equal(table.check(second.header).kind, 'duplicate', 'once applied it is known from the log');
   t.same(table.check(batch(0, 1, 30, 8).header), { kind: 'new' }, 'producers are independent');
+  t.throws(() => table.check(batch(4, 1, 30, 9).header), { code: 'UNKNOWN_PRODUCER' }, 'a producer without state starts at sequence 0: a later one follows a batch that is not here');
 });
 
 t.test('a new epoch starts afresh even while a batch of the old epoch is pending, and fences it', async (t) => {
