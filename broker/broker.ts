@@ -30,6 +30,7 @@ import { MetadataCompaction } from './operations/metadata-compaction.js';
 import { MetadataQuorum, metadataVoterCount } from './operations/metadata-quorum.js';
 import { PartitionMoves } from './operations/moves.js';
 import { Retention } from './operations/retention.js';
+import { brokerSight } from './ops/console-sight.js';
 import { BrokerMetrics } from './ops/metrics.js';
 import { brokerOperations, type OperationsServer } from './ops/http-server.js';
 import { logControllerEvent } from './ops/event-log.js';
@@ -191,12 +192,14 @@ export class Broker {
       new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger, access: interBrokerAccess(config, this.tls) }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
       new KafkaAddressRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
+      this.metrics.traffic,
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
     ];
     if (config.bootstrapUser) this.rooms.push(new BootstrapUserCreation(this.controller, config.bootstrapUser, this.logger));
 
     const host = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
-    this.dispatcher = brokerDispatcher({ config, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook });
+    const sight = { config, controller: this.controller, replicas: this.replicas, transport: this.transport, traffic: this.metrics.traffic, groups: this.groups };
+    this.dispatcher = brokerDispatcher({ config, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook, brokerSight: () => brokerSight(sight) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
     const kafkaApis = new KafkaApis({
@@ -211,8 +214,7 @@ export class Broker {
     });
     this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
     const listening = () => this.listener.listening;
-    const sight = { config, controller: this.controller, replicas: this.replicas, transport: this.transport, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) };
-    this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, sight, this.logger);
+    this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, { ...sight, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) }, this.logger);
   }
 
   async start(): Promise<void> {

@@ -68,7 +68,8 @@ export const descriptor = {
           "listUsers",
           "createAcls",
           "listAcls",
-          "deleteAcls"
+          "deleteAcls",
+          "describeBroker"
          ]
         }
        },
@@ -243,6 +244,11 @@ export const descriptor = {
          "type": "DeleteAclsRequest",
          "id": 41,
          "protoName": "delete_acls"
+        },
+        "describeBroker": {
+         "type": "DescribeBrokerRequest",
+         "id": 42,
+         "protoName": "describe_broker"
         }
        }
       },
@@ -281,7 +287,8 @@ export const descriptor = {
           "listUsers",
           "createAcls",
           "listAcls",
-          "deleteAcls"
+          "deleteAcls",
+          "describeBroker"
          ]
         }
        },
@@ -450,6 +457,11 @@ export const descriptor = {
          "type": "DeleteAclsResponse",
          "id": 41,
          "protoName": "delete_acls"
+        },
+        "describeBroker": {
+         "type": "DescribeBrokerResponse",
+         "id": 42,
+         "protoName": "describe_broker"
         }
        }
       },
@@ -1044,6 +1056,18 @@ export const descriptor = {
          "rule": "repeated",
          "type": "BrokerStatus",
          "id": 2
+        }
+       }
+      },
+      "DescribeBrokerRequest": {
+       "fields": {}
+      },
+      "DescribeBrokerResponse": {
+       "fields": {
+        "sightJson": {
+         "type": "string",
+         "id": 1,
+         "protoName": "sight_json"
         }
        }
       },
@@ -1837,8 +1861,9 @@ export interface Request {
   createAcls: CreateAclsRequest | null;
   listAcls: ListAclsRequest | null;
   deleteAcls: DeleteAclsRequest | null;
+  describeBroker: DescribeBrokerRequest | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls';
+  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls' | 'describeBroker';
 }
 
 export interface Response {
@@ -1877,8 +1902,9 @@ export interface Response {
   createAcls: CreateAclsResponse | null;
   listAcls: ListAclsResponse | null;
   deleteAcls: DeleteAclsResponse | null;
+  describeBroker: DescribeBrokerResponse | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls';
+  body?: 'metadata' | 'produce' | 'fetch' | 'listOffsets' | 'createTopics' | 'deleteTopics' | 'alterTopicConfig' | 'describeTopic' | 'describeCluster' | 'initProducerId' | 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' | 'fetchOffsets' | 'listGroups' | 'describeGroup' | 'resetOffsets' | 'registerBroker' | 'movePartition' | 'transferLeader' | 'balanceLeaders' | 'removeBroker' | 'saslHandshake' | 'saslAuthenticate' | 'createUser' | 'alterUser' | 'deleteUser' | 'listUsers' | 'createAcls' | 'listAcls' | 'deleteAcls' | 'describeBroker';
 }
 
 export interface BrokerInfo {
@@ -2105,6 +2131,14 @@ export interface DescribeClusterResponse {
   /** 0: none */
   controllerId: number;
   brokers: BrokerStatus[];
+}
+
+/** One broker's own sight, for the operations console of another broker (sent by brokers): the partitions it leads with their in-sync replicas and high watermarks, its replica counts, its traffic samples, and the consumer groups when it is the controller leader. JSON (broker/ops/console-sight.ts): an operations document that changes with the console, not a client API, so it carries no schema of its own here. */
+export interface DescribeBrokerRequest {
+}
+
+export interface DescribeBrokerResponse {
+  sightJson: string;
 }
 
 /** Idempotent producers. Without producer_id: a new id. With it: the same id, next epoch. */

@@ -2,14 +2,19 @@
  * The operations port (`--http-listen`): read-only HTTP for monitoring and orchestration
  * (SPEC section 10). `GET /metrics` (Prometheus text), `GET /livez` (the event loop
  * answers), `GET /readyz` (200, or 503 with the reasons), `GET /v1/cluster/health` (this
- * broker's sight of the cluster). HEAD answers like GET without a body; other methods get
- * 405 and other paths 404.
+ * broker's sight of the cluster), `GET /` (the web console) and `GET /v1/console` (its
+ * data: the whole cluster, gathered from every broker). HEAD answers like GET without a
+ * body; other methods get 405 and other paths 404.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { clusterHealth, type ClusterHealth } from '../../protocol/health.js';
 import { parseHostPort } from '../config.js';
-import { healthViewOf, type ClusterSight } from './cluster-view.js';
+import type { InterBrokerAccess } from '../cluster-request.js';
+import { healthViewOf } from './cluster-view.js';
+import { ClusterConsole, type ConsoleDocument } from './console.js';
+import { CONSOLE_PAGE } from './console-page.js';
+import type { SightSources } from './console-sight.js';
 import type { BrokerMetrics } from './metrics.js';
 import { checkReadiness, type Readiness, type ReadinessSources } from './readiness.js';
 
@@ -17,13 +22,18 @@ export interface OperationsEndpoints {
   scrape(): Promise<{ contentType: string; body: string }>;
   readiness(): Promise<Readiness>;
   health(): ClusterHealth;
+  console(): Promise<ConsoleDocument>;
 }
 
 interface Answer {
   status: number;
   contentType: string;
   body: string;
+  headers?: Record<string, string>;
 }
+
+/** The console loads nothing from elsewhere and talks only to this port. */
+const CONSOLE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const json = (status: number, value: unknown): Answer => ({ status, contentType: 'application/json', body: JSON.stringify(value) + '\n' });
 
@@ -61,7 +71,7 @@ export class OperationsServer {
       this.logger.warn({ err: error, path: request.url }, 'an operations endpoint failed');
       answer = json(500, { error: (error as Error).message });
     }
-    response.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': Buffer.byteLength(answer.body), 'cache-control': 'no-store', ...(answer.status === 405 ? { allow: 'GET, HEAD' } : {}) });
+    response.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': Buffer.byteLength(answer.body), 'cache-control': 'no-store', ...(answer.status === 405 ? { allow: 'GET, HEAD' } : {}), ...answer.headers });
     response.end(request.method === 'HEAD' ? undefined : answer.body);
   }
 
@@ -82,9 +92,21 @@ const ROUTES: Record<string, (endpoints: OperationsEndpoints) => Promise<Answer>
     return readiness.ready ? json(200, readiness) : json(503, readiness);
   },
   '/v1/cluster/health': (endpoints) => json(200, endpoints.health()),
+  '/': () => ({ status: 200, contentType: 'text/html; charset=utf-8', body: CONSOLE_PAGE, headers: { 'content-security-policy': CONSOLE_POLICY, 'x-content-type-options': 'nosniff' } }),
+  '/v1/console': async (endpoints) => json(200, await endpoints.console()),
 };
 
-/** The operations port of a broker: its metrics, its readiness and its sight of the cluster's health. */
-export function brokerOperations(listen: string, broker: ClusterSight & ReadinessSources & { metrics: BrokerMetrics }, logger: Logger): OperationsServer {
-  return new OperationsServer(listen, { scrape: () => broker.metrics.scrape(), readiness: () => checkReadiness(broker), health: () => clusterHealth(healthViewOf(broker)) }, logger);
+/** The operations port of a broker: its metrics, its readiness, its sight of the cluster's health, and the console. */
+export function brokerOperations(listen: string, broker: SightSources & ReadinessSources & { metrics: BrokerMetrics; access: InterBrokerAccess }, logger: Logger): OperationsServer {
+  const clusterConsole = new ClusterConsole(broker, broker.access);
+  return new OperationsServer(
+    listen,
+    {
+      scrape: () => broker.metrics.scrape(),
+      readiness: () => checkReadiness(broker),
+      health: () => clusterHealth(healthViewOf(broker)),
+      console: () => clusterConsole.document(),
+    },
+    logger,
+  );
 }

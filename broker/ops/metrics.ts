@@ -18,6 +18,7 @@ import type { RecoveryStats } from '../multiraft/recovery-scheduler.js';
 import { asFlotillaError, type RequestHook } from '../requests/dispatcher.js';
 import type { ScrubStats } from '../storage/scrubber.js';
 import { brokerLiveness, healthViewOf, type ClusterSight } from './cluster-view.js';
+import { recordsIn, TrafficHistory } from './traffic.js';
 
 export type MetricsDetail = 'topic' | 'partition';
 
@@ -35,6 +36,8 @@ const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 export class BrokerMetrics {
   readonly registry = new Registry();
+  /** The same bytes, with records, over the last minutes: the console's rates. */
+  readonly traffic = new TrafficHistory();
   private readonly requests: Counter<'api' | 'code'>;
   private readonly requestSeconds: Histogram<'api'>;
   private readonly produced: Counter<'topic' | 'partition'>;
@@ -138,12 +141,15 @@ export class BrokerMetrics {
     request.partitions.forEach((p, i) => {
       if (response && response.partitions[i]?.error) return;
       this.produced.inc(this.dataLabels(p.topic, p.partition), p.batch.length);
+      this.traffic.produced(p.topic, recordsIn(p.batch), p.batch.length);
     });
   }
 
   private countFetched(response: { partitions: Array<{ topic: string; partition: number; records?: Uint8Array }> }): void {
     for (const p of response.partitions) {
-      if (p.records && p.records.length > 0) this.fetched.inc(this.dataLabels(p.topic, p.partition), p.records.length);
+      if (!p.records || p.records.length === 0) continue;
+      this.fetched.inc(this.dataLabels(p.topic, p.partition), p.records.length);
+      this.traffic.fetched(p.topic, recordsIn(p.records), p.records.length);
     }
   }
 

@@ -26,9 +26,11 @@ export interface BrokerRequestParts {
   controller: Controller;
   groups: GroupCoordinator;
   metricsHook: RequestHook;
+  /** This broker's own part of the operations console's picture (broker/ops/console-sight.ts). */
+  brokerSight: () => unknown;
 }
 
-export function brokerDispatcher({ config, host, controller, groups, metricsHook }: BrokerRequestParts): Dispatcher {
+export function brokerDispatcher({ config, host, controller, groups, metricsHook, brokerSight }: BrokerRequestParts): Dispatcher {
   const hooks: RequestHook[] = [metricsHook];
   if (config.authn !== 'none') {
     const authorizer = new Authorizer({ superusers: config.superusers, acls: () => controller.state.acls });
@@ -42,6 +44,7 @@ export function brokerDispatcher({ config, host, controller, groups, metricsHook
       ...groupHandlers(groups),
       ...securityHandlers(controller),
       ...saslHandlers({ authn: config.authn, credentialOf: (name) => controller.state.users.get(name) }),
+      describeBroker: async () => ({ sightJson: JSON.stringify(brokerSight()) }),
     },
     hooks,
   );

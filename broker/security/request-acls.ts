@@ -55,6 +55,8 @@ export const REQUEST_ACLS: Readonly<Record<RequestType, RequestAcl>> = {
   // SPEC section 9 does not name it: the brokers' liveness and leader counts are an
   // operator's view, so Kafka's rule for DescribeCluster.
   describeCluster: { cluster: 'describe' },
+  // Sent by brokers for the operations console: the same operator's view, one broker's part.
+  describeBroker: { cluster: 'describe' },
   // Sent by brokers, not users (a joining broker; a partition leader reporting a finished
   // move): the brokers' own principal needs alter on the cluster, or to be a superuser.
   registerBroker: ALTER_CLUSTER,

@@ -68,7 +68,7 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
       if (exited.size === children.size) resolveAllExited();
     });
     const http = `http://${devHttpAddress(id, options)}`;
-    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  Kafka ${devKafkaAddress(id, options)}  (data ${path.join(options.data, String(id))}; ${http}/metrics, ${http}/readyz)\n`);
+    process.stdout.write(`broker ${id}: 127.0.0.1:${options.basePort + id - 1}  Kafka ${devKafkaAddress(id, options)}  (data ${path.join(options.data, String(id))}; console ${http}/, ${http}/metrics, ${http}/readyz)\n`);
   }
 
   const stopAll = (): void => {
