@@ -107,7 +107,8 @@ export class Controller implements StateMachine {
    * snapshot at the applied index, every entry up to which was committed — and starts the
    * group again from it. The snapshot is durable before the group's start resets a log
    * that no longer reaches it; storage's record of the cut makes the new node recover
-   * (no vote) until it holds again what the log held before. Returns the snapshot's index.
+   * (no vote) until it holds again what the log held past the snapshot. Returns the
+   * snapshot's index.
    */
   restartFromApplied(): number {
     const index = this.applied;
@@ -115,6 +116,10 @@ export class Controller implements StateMachine {
     if (!membership) throw new FlotillaError('INTERNAL', `no membership known at the applied index ${index} of the metadata`);
     const snapshot = { index, term: this.appliedTerm, voters: membership.voters, learners: membership.learners };
     if (index >= 0) this.persistSnapshot({ ...snapshot, data: this.snapshot().data });
+    // Entries cut at or below the applied index were committed and live on in the snapshot:
+    // only a cut tail past it is a loss that keeps the replica from voting.
+    const lost = this.group.log.lostEntries;
+    if (lost && lost.lastIndexBefore <= index) this.group.log.clearLoss();
     this.createGroup(snapshot);
     this.leaderId = 0; // the new node has heard of no leader yet
     this.repairing = false;
