@@ -11,7 +11,7 @@ import { FlotillaError } from '../protocol/errors.js';
 import { joinCluster, loadClusterFile, needsToJoin } from './cluster-file.js';
 import { interBrokerAccess } from './cluster-request.js';
 import type { BrokerConfig } from './config.js';
-import { Controller, CONTROLLER_GROUP, CONTROLLER_LOG } from './controller/controller.js';
+import { Controller, CONTROLLER_GROUP } from './controller/controller.js';
 import { ControllerSnapshotFile } from './controller/snapshot-file.js';
 import { loadControllerSnapshot } from './controller/startup.js';
 import { ControllerState, type ControllerEvent } from './controller/state.js';
@@ -121,7 +121,10 @@ export class Broker {
     this.scrubber = new Scrubber({
       logs: () => this.logs.openLogs(),
       bytesPerSec: config.scrubBytesPerSec,
-      onPass: (pass) => this.logger.info(pass, 'scrub pass completed'),
+      onPass: (pass) => {
+        this.logger.info(pass, 'scrub pass completed');
+        this.repairs.checkControllerSnapshot();
+      },
       // The log has reported it (MultiRaft logs it and starts the repair): say who found it.
       onFinding: (error) => this.logger.warn({ log: error.dir, offset: error.offset, file: error.file, position: error.position, reason: error.reason }, 'the scrubber found a corrupt batch'),
       onSkipped: (log, baseOffset, error) => this.logger.warn({ log, baseOffset, err: error }, 'the scrubber could not check a segment; the next pass tries again'),
@@ -148,11 +151,12 @@ export class Broker {
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
-    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files));
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes);
     this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), onCommitted: (seconds) => this.metrics.observeCommit(seconds) });
     this.repairs = new ReplicaRepair({
       config,
       replicas: this.replicas,
+      controller: this.controller,
       raft: this.raft,
       logger: this.logger,
       stopping: () => this.stopping !== null,
@@ -165,19 +169,7 @@ export class Broker {
     // Up to 5 brokers vote on the metadata; the rest follow it as learners.
     const voters = cluster.controllerVoters ?? ids.slice(0, metadataVoterCount(ids.length));
     const learners = ids.filter((id) => !voters.includes(id));
-    this.controller.group = this.raft.create({
-      groupId: CONTROLLER_GROUP,
-      logName: CONTROLLER_LOG,
-      voters,
-      learners,
-      // The metadata log is cut by compaction (MetadataCompaction), never by retention.
-      logOptions: { retentionMs: -1, retentionBytes: -1 },
-      stateMachine: this.controller,
-      // A returning broker needs the metadata before any partition's data.
-      skipRecoveryLine: true,
-      // The metadata is built by every entry after its snapshot (or from the start).
-      snapshot: snapshot ?? { index: -1, term: 0, voters, learners },
-    });
+    this.controller.createGroup(snapshot ?? { index: -1, term: 0, voters, learners });
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.replicas.openOnDisk();
     // Replaying the log would have announced these; the snapshot stands for that part.
@@ -193,7 +185,7 @@ export class Broker {
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
       new KafkaAddressRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
       this.metrics.traffic,
-      new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing }, config.statsIntervalMs, this.logger),
+      new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing, repairs: this.repairs }, config.statsIntervalMs, this.logger),
     ];
     if (config.bootstrapUser) this.rooms.push(new BootstrapUserCreation(this.controller, config.bootstrapUser, this.logger));
 

@@ -79,6 +79,8 @@ export interface BrokerConfig {
   recoveryConcurrency: number;
   /** Compact the metadata log after this many applied offsets since the last snapshot. */
   controllerSnapshotEntries: number;
+  /** Segment size of the metadata log: compaction frees whole segments, the scrubber checks sealed ones. */
+  metadataSegmentBytes: number;
   /** Read rate of the background scrubber of sealed segments (broker/storage/scrubber.ts); 0 = off. */
   scrubBytesPerSec: number;
   /** host:port of the operations endpoints (metrics, health); none when undefined. */
@@ -121,6 +123,9 @@ export const BROKER_DEFAULTS = {
   // Enough to keep a returning broker's disk and network busy, few enough not to drown it.
   recoveryConcurrency: 32,
   controllerSnapshotEntries: 10_000,
+  // About 3,000 metadata entries: a few segments per snapshot interval, so compaction frees
+  // disk and the scrubber sees sealed segments (the active one is never scrubbed).
+  metadataSegmentBytes: 1024 * 1024,
   // 8 MiB/s, about 675 GiB a day: a full disk of that size is scrubbed in about a day, for
   // a small share of a disk's bandwidth (a SATA SSD reads ~500 MB/s, a hard disk ~150 MB/s).
   scrubBytesPerSec: 8 * 1024 * 1024,
@@ -196,6 +201,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (!Number.isSafeInteger(config.recoveryConcurrency) || config.recoveryConcurrency < 0) {
     throw new FlotillaError('INVALID_CONFIG', `--recovery-concurrency must be 0 (no limit) or a positive integer, got ${String(config.recoveryConcurrency)}`);
+  }
+  if (!Number.isSafeInteger(config.metadataSegmentBytes) || config.metadataSegmentBytes < 4096 || config.metadataSegmentBytes > 1024 * 1024 * 1024) {
+    throw new FlotillaError('INVALID_CONFIG', `--metadata-segment-bytes must be an integer from 4096 to 1 GiB, got ${String(config.metadataSegmentBytes)}`);
   }
   if (!Number.isSafeInteger(config.scrubBytesPerSec) || config.scrubBytesPerSec < 0) {
     throw new FlotillaError('INVALID_CONFIG', `--scrub-bytes-per-sec must be 0 (off) or a positive integer, got ${String(config.scrubBytesPerSec)}`);

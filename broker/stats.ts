@@ -1,7 +1,7 @@
 /**
  * The --stats-interval-ms line: groups (quiesced, led, their followers lagging), peer
  * traffic per second, CPU share of one core, memory, recovery permits, open files against
- * their budget, scrub progress, leader balancing.
+ * their budget, scrub progress, repairs after corruption, leader balancing.
  */
 import type { Logger } from 'pino';
 import type { MultiRaft } from './multiraft/multiraft.js';
@@ -17,6 +17,7 @@ export interface StatsSources {
   logs: LogManager;
   scrubber: Scrubber;
   balancing: { stats(): BalancingStats };
+  repairs: { readonly repaired: number; readonly metadataRepaired: number };
 }
 
 export class StatsReporter {
@@ -41,7 +42,7 @@ export class StatsReporter {
   }
 
   private report(): void {
-    const { raft, transport, logs, scrubber, balancing } = this.sources;
+    const { raft, transport, logs, scrubber, balancing, repairs } = this.sources;
     const now = Date.now();
     const cpu = process.cpuUsage();
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
@@ -69,6 +70,7 @@ export class StatsReporter {
       recoveries: raft.recoveryStats(),
       ...logs.files.stats(),
       scrub: scrubber.stats(),
+      repairs: { replicas: repairs.repaired, metadata: repairs.metadataRepaired },
       balancing: balancing.stats(),
     }, 'stats');
     this.last = { at: now, cpu, frames, raftMessages, groupHeartbeats };

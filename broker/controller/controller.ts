@@ -7,15 +7,21 @@
  * snapshot file and moves its log's start up to it (maybeCompact); a restart loads the
  * file and replays only what follows, and a follower that needs entries below the
  * leader's log start gets the state itself (persisted before its log reset is synced).
+ *
+ * Repair (broker/replicas/repair.ts): when its log is cut at a corrupt batch, the state
+ * keeps what it applied — every applied entry was committed, so the log fetched again
+ * holds the same ones — and the group restarts from that state as from a snapshot taken
+ * at the applied index (restartFromApplied). Nothing is applied twice or undone.
  */
 import { buildBatch, isControlBatch, records } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry } from '../raft/log.js';
 import type { SoftState } from '../raft/raft.js';
 import type { ConfigChange, Membership } from '../raft/membership.js';
-import type { Snapshot } from '../raft/types.js';
+import type { Snapshot, SnapshotMeta } from '../raft/types.js';
 import { CommitWaiter } from '../multiraft/commit-waiter.js';
 import type { Group, MultiRaft, StateMachine } from '../multiraft/multiraft.js';
+import type { PartitionLogOptions } from '../storage/index.js';
 import { ControllerState, type ControllerCommand, type ControllerEvent } from './state.js';
 import type { ControllerSnapshotFile } from './snapshot-file.js';
 
@@ -27,6 +33,10 @@ export class Controller implements StateMachine {
   group!: Group;
   leaderId = 0;
   private applied = -1;
+  /** Term of the entry (or snapshot) at `applied`. */
+  private appliedTerm = 0;
+  /** Set while the group is out for a repair: no leader duties, no compaction. */
+  private repairing = false;
   /** Index of the snapshot on disk (-1: none); compaction starts after it. */
   private snapshotIndex = -1;
   private readonly commits = new CommitWaiter();
@@ -38,9 +48,15 @@ export class Controller implements StateMachine {
     initial: ControllerState,
     private readonly onEvent: (event: ControllerEvent) => void,
     readonly snapshotFile: ControllerSnapshotFile,
+    /** Size of the metadata log's segments: small enough that compaction frees them and the scrubber checks them. */
+    segmentBytes: number,
   ) {
     this.state = initial;
+    this.logOptions = { retentionMs: -1, retentionBytes: -1, segmentBytes };
   }
+
+  /** How the metadata log is opened: cut by compaction (MetadataCompaction), never by retention. */
+  readonly logOptions: Partial<PartitionLogOptions>;
 
   /** At start-up, before the group exists: the state as of the snapshot on disk. Returns it. */
   loadSnapshot(): Snapshot | undefined {
@@ -55,6 +71,59 @@ export class Controller implements StateMachine {
   private adopt(snapshot: Snapshot): void {
     this.state = ControllerState.fromJSON(JSON.parse(snapshot.data.toString('utf8')));
     this.applied = snapshot.index;
+    this.appliedTerm = snapshot.term;
+  }
+
+  /**
+   * Starts the metadata group (Raft group 0) from the state as of `snapshot` (index -1:
+   * the empty initial state); at start-up and again after a repair.
+   */
+  createGroup(snapshot: SnapshotMeta): Group {
+    this.group = this.raft.create({
+      groupId: CONTROLLER_GROUP,
+      logName: CONTROLLER_LOG,
+      voters: snapshot.voters,
+      learners: snapshot.learners,
+      logOptions: this.logOptions,
+      stateMachine: this,
+      // A returning broker needs the metadata before any partition's data.
+      skipRecoveryLine: true,
+      // The metadata is built by every entry after its snapshot (or from the start).
+      snapshot,
+    });
+    return this.group;
+  }
+
+  /**
+   * The group is about to be taken out for a repair: from now on proposals are refused,
+   * the coordinators stand down and compaction waits, until `restartFromApplied`.
+   */
+  beginRepair(): void {
+    this.repairing = true;
+  }
+
+  /**
+   * After the repair cut the quarantined group's log: writes the state as it stands — a
+   * snapshot at the applied index, every entry up to which was committed — and starts the
+   * group again from it. The snapshot is durable before the group's start resets a log
+   * that no longer reaches it; storage's record of the cut makes the new node recover
+   * (no vote) until it holds again what the log held past the snapshot. Returns the
+   * snapshot's index.
+   */
+  restartFromApplied(): number {
+    const index = this.applied;
+    const membership = this.group.node.membershipAt(index);
+    if (!membership) throw new FlotillaError('INTERNAL', `no membership known at the applied index ${index} of the metadata`);
+    const snapshot = { index, term: this.appliedTerm, voters: membership.voters, learners: membership.learners };
+    if (index >= 0) this.persistSnapshot({ ...snapshot, data: this.snapshot().data });
+    // Entries cut at or below the applied index were committed and live on in the snapshot:
+    // only a cut tail past it is a loss that keeps the replica from voting.
+    const lost = this.group.log.lostEntries;
+    if (lost && lost.lastIndexBefore <= index) this.group.log.clearLoss();
+    this.createGroup(snapshot);
+    this.leaderId = 0; // the new node has heard of no leader yet
+    this.repairing = false;
+    return index;
   }
 
   /** Tells the broker about every topic, as replaying the log from the start would have. */
@@ -68,9 +137,10 @@ export class Controller implements StateMachine {
    * entries, so that a follower a little behind still gets entries, not the whole state
    * (etcd keeps such a trail too). Applied entries are committed and durable here.
    */
-  maybeCompact(everyEntries: number): boolean {
-    if (this.applied - this.snapshotIndex < everyEntries) return false;
+  maybeCompact(everyEntries: number, force = false): boolean {
+    if (this.repairing || (!force && this.applied - this.snapshotIndex < everyEntries)) return false;
     const index = this.applied;
+    if (index < 0) return false;
     const term = this.group.log.termAt(index);
     const membership = this.group.node.membershipAt(index);
     if (term === undefined || !membership) return false;
@@ -82,7 +152,7 @@ export class Controller implements StateMachine {
   }
 
   get isLeader(): boolean {
-    return this.group.node.currentRole === 'leader';
+    return !this.repairing && this.group.node.currentRole === 'leader';
   }
 
   apply(entries: Entry[]): void {
@@ -95,6 +165,7 @@ export class Controller implements StateMachine {
         }
       }
       this.applied = entry.index;
+      this.appliedTerm = entry.term;
     }
     this.commits.onApplied(entries);
   }

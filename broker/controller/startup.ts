@@ -16,7 +16,7 @@ export function loadControllerSnapshot(controller: Controller, logs: LogManager,
   } catch (err) {
     if (!(err instanceof CorruptSnapshot)) throw err;
     const aside = controller.snapshotFile.setAside();
-    const log = logs.open(CONTROLLER_LOG, { retentionMs: -1, retentionBytes: -1 });
+    const log = logs.open(CONTROLLER_LOG, controller.logOptions);
     log.recordLoss(Math.max(log.lastIndex(), 0));
     logger.error({ err: err.message, keptAs: aside }, 'corrupt controller snapshot; starting the metadata from nothing and catching up from the controller leader');
     return undefined;

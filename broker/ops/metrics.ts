@@ -28,7 +28,7 @@ export interface MetricsSources extends ClusterSight {
   readonly raft: { recoveryStats(): RecoveryStats | undefined };
   readonly scrubber: { stats(): ScrubStats };
   readonly clients: { readonly connectionCount: number };
-  readonly repairs: { readonly repaired: number };
+  readonly repairs: { readonly repaired: number; readonly metadataRepaired: number };
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -115,7 +115,8 @@ export class BrokerMetrics {
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(sources())); } });
     counterOf('flotilla_scrubber_corrupt_batches_total', 'Corrupt batches the background scrubber found.', (s) => s.scrubber.stats().corrupt);
     counterOf('flotilla_scrubber_passes_total', 'Passes of the background scrubber over every sealed segment.', (s) => s.scrubber.stats().passes);
-    counterOf('flotilla_replica_repairs_total', 'Replicas repaired after a corrupt batch (log cut, caught up from the leader).', (s) => s.repairs.repaired);
+    counterOf('flotilla_replica_repairs_total', 'Partition replicas repaired after a corrupt batch (log cut, caught up from the leader).', (s) => s.repairs.repaired);
+    counterOf('flotilla_metadata_repairs_total', 'Repairs of the metadata: its log cut after a corrupt batch and caught up, or a corrupt controller snapshot file replaced.', (s) => s.repairs.metadataRepaired);
   }
 
   /** The dispatcher hook: counts every request by type and outcome, its duration, and its bytes. */

@@ -30,6 +30,7 @@ export interface BrokerStartOptions {
   statsIntervalMs?: number;
   recoveryConcurrency?: number;
   controllerSnapshotEntries?: number;
+  metadataSegmentBytes?: number;
   scrubBytesPerSec?: number;
   httpListen?: string;
   metricsDetail?: string;
@@ -66,6 +67,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
+  if (options.metadataSegmentBytes !== undefined) input.metadataSegmentBytes = options.metadataSegmentBytes;
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
   if (options.httpListen !== undefined) input.httpListen = options.httpListen;
   if (options.metricsDetail !== undefined) input.metricsDetail = options.metricsDetail as BrokerConfig['metricsDetail'];

@@ -116,6 +116,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--frame-timeout-ms <n>', `time to finish a frame once begun (default ${durationText(BROKER_DEFAULTS.frameTimeoutMs)})`, parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
     .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
+    .option('--metadata-segment-bytes <n>', `segment size of the metadata log (default ${BROKER_DEFAULTS.metadataSegmentBytes}); compaction frees whole segments and the scrubber checks sealed ones`, parsePositiveInt)
     .option('--recovery-concurrency <n>', `partitions this broker catches up one lagging broker with at once; the rest wait their turn (default ${BROKER_DEFAULTS.recoveryConcurrency}, 0 = no limit)`, parseNonNegativeInt)
     .option('--tls-cert <file>', 'PEM certificate: TLS on the port for clients and peers (with --tls-key); reloaded on SIGHUP and when the file changes')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')

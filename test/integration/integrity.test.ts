@@ -2,12 +2,14 @@
  * Bit rot on real brokers: bits flipped anywhere in a replica's segment files — a follower
  * killed and restarted, the running leader, or a running follower nobody reads from (found
  * by the scrubber) — never reach a client, the replica repairs itself from the others, and
- * no acknowledged record is lost.
+ * no acknowledged record is lost. The metadata log of a running follower and of the running
+ * controller leader repairs itself too, without the broker stopping.
  */
 import t from 'tap';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '../../client/index.js';
+import { Client } from '../../client/index.js';
+import { batchSizeAt, baseOffsetOf, lastOffsetOf } from '../../protocol/batch.js';
 import { startCluster, waitFor, type ProcessCluster } from './cluster.js';
 import { readsBack } from './read-back.js';
 import { brokerStats } from '../../bench/cluster.js';
@@ -130,4 +132,108 @@ t.test('the scrubber of a running follower finds rot nobody reads; the follower 
   const more = await produce(client, 'rot', 200, 'b');
   const all = new Map([...acked, ...more]);
   for (const id of [1, 2, 3]) await readsBack(t, client, 'rot', id, all);
+});
+
+/** The batches of a broker's metadata log on disk, by last offset (a batch still being written is left out). */
+function metadataEntries(dataDir: string): Map<number, { base: number; hex: string }> {
+  const dir = join(dataDir, '__controller');
+  const entries = new Map<number, { base: number; hex: string }>();
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.log')).sort()) {
+    const bytes = readFileSync(join(dir, name));
+    for (let at = 0; at + 12 <= bytes.length; ) {
+      const size = batchSizeAt(bytes, at);
+      if (size <= 12 || at + size > bytes.length) break;
+      entries.set(lastOffsetOf(bytes, at), { base: baseOffsetOf(bytes, at), hex: bytes.subarray(at, at + size).toString('hex') });
+      at += size;
+    }
+  }
+  return entries;
+}
+
+/** Sealed segment files of a broker's metadata log: every one but the newest. */
+function sealedMetadataSegments(dataDir: string): string[] {
+  const dir = join(dataDir, '__controller');
+  return readdirSync(dir).filter((n) => n.endsWith('.log')).sort().slice(0, -1).map((n) => join(dir, n));
+}
+
+/** Metadata repairs in the broker's latest `stats` line. */
+function metadataRepairs(cluster: ProcessCluster, id: number): number {
+  return brokerStats<{ time: number; repairs?: { metadata: number } }>(cluster, id).at(-1)?.repairs?.metadata ?? 0;
+}
+
+t.test('rot in the metadata log of a running follower and of the running controller leader: found by the scrubber, repaired without stopping', async (t) => {
+  const { cluster, client } = await startCluster(t, {
+    // Small metadata segments, so that a few dozen entries make sealed ones for the scrubber.
+    extraArgs: ['--metadata-segment-bytes', '4096', '--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--stats-interval-ms', '1000'],
+  });
+  const admin = client.admin();
+  await admin.createTopic({ topic: 'rot', partitions: PARTITIONS, replicationFactor: 3 });
+  const acked = await produce(client, 'rot', 300, 'a');
+  // Metadata entries enough for several sealed segments on every broker.
+  for (let i = 0; i < 60; i++) await admin.alterTopic('rot', { retentionMs: 3_600_000 + i });
+  await waitFor('every broker to hold sealed metadata segments', () => [1, 2, 3].every((id) => sealedMetadataSegments(cluster.brokers.get(id)!.dataDir).length >= 2), 30_000);
+
+  const repairedOn = async (id: number, seed: number) => {
+    const before = metadataRepairs(cluster, id);
+    const sealed = sealedMetadataSegments(cluster.brokers.get(id)!.dataDir);
+    const flip = flipper(seed);
+    for (const file of sealed) flip(file, 8);
+    t.comment(`${sealed.length} sealed metadata segments of broker ${id} with 8 bits flipped each`);
+    await waitFor(`broker ${id} repairs its metadata log`, () => metadataRepairs(cluster, id) > before, 180_000, 500);
+    t.match(cluster.logs(id), /metadata log repaired/, `broker ${id} logs the repair, and its stats line counts it`);
+    t.equal(cluster.brokers.get(id)!.child?.exitCode ?? null, null, `broker ${id} is still running`);
+  };
+
+  const controller = (await admin.describeCluster()).controller;
+  const follower = [1, 2, 3].find((id) => id !== controller)!;
+  await repairedOn(follower, 5);
+  // Entries cut past the applied metadata (if any) keep it from voting until it holds them again.
+  if (/"group":0,[^\n]*will not vote until it holds them again/.test(cluster.logs(follower))) {
+    await waitFor(`broker ${follower} to vote on the metadata again`, () => /"group":0,[^\n]*votes again/.test(cluster.logs(follower)), 60_000, 250);
+  }
+
+  const leader = await waitFor("a metadata leader", async () => (await admin.describeCluster()).controller);
+  await repairedOn(leader, 9);
+  await waitFor(`another broker than ${leader} leads the metadata`, async () => {
+    const now = (await admin.describeCluster()).controller;
+    return now !== 0 && now !== leader;
+  });
+
+  // Topics created after the repairs appear on both repaired brokers, whose replicas start.
+  await admin.createTopic({ topic: 'after', partitions: 1, replicationFactor: 3 });
+  for (const id of new Set([follower, leader])) {
+    const pinned = new Client({ brokers: [cluster.brokers.get(id)!.address], requestTimeoutMs: 10_000 });
+    try {
+      await waitFor(`broker ${id} to know the topic created afterwards`, async () => (await pinned.admin().listTopics()).includes('after'));
+    } finally {
+      await pinned.close();
+    }
+    await waitFor(`broker ${id} to start its replica of the new topic`, () => /"topic":"after".*partition replica started/.test(cluster.logs(id)));
+  }
+
+  // Every metadata log is whole: the same entries at the same offsets as every other broker's, through the same end.
+  const logs = await waitFor('every metadata log to reach the same end', () => {
+    const all = [1, 2, 3].map((id) => metadataEntries(cluster.brokers.get(id)!.dataDir));
+    const ends = all.map((m) => Math.max(...m.keys()));
+    return ends.every((end) => end === ends[0]) ? all : undefined;
+  });
+  for (const [i, entries] of logs.entries()) {
+    const offsets = [...entries.keys()].sort((a, b) => a - b);
+    const gaps = offsets.filter((last, k) => k > 0 && entries.get(last)!.base !== offsets[k - 1]! + 1);
+    t.same(gaps, [], `broker ${i + 1}'s metadata log has no gaps (${offsets.length} entries up to ${offsets.at(-1)})`);
+    for (const [j, other] of logs.entries()) {
+      if (j <= i) continue;
+      const differ = offsets.filter((o) => other.has(o) && other.get(o)!.hex !== entries.get(o)!.hex);
+      const common = offsets.filter((o) => other.has(o)).length;
+      t.same(differ, [], `brokers ${i + 1} and ${j + 1} hold the same ${common} metadata entries where both hold one`);
+    }
+  }
+
+  // No partition data was lost.
+  const more = await produce(client, 'rot', 100, 'b');
+  const all = new Map([...acked, ...more]);
+  for (const id of [1, 2, 3]) await readsBack(t, client, 'rot', id, all);
+  for (const id of new Set([follower, leader])) {
+    t.ok((scrubStats(cluster, id)?.corrupt ?? 0) >= 1, `broker ${id}'s stats count the corrupt batch its scrubber found`);
+  }
 });

@@ -15,7 +15,8 @@ const FIXED_NAMES = [
   'flotilla_request_duration_seconds_bucket', 'flotilla_produced_bytes_total', 'flotilla_fetched_bytes_total',
   'flotilla_storage_fsync_seconds_bucket', 'flotilla_append_commit_seconds_bucket', 'flotilla_recoveries',
   'flotilla_client_connections', 'flotilla_consumer_group_lag', 'flotilla_disk_free_bytes',
-  'flotilla_scrubber_corrupt_batches_total', 'flotilla_replica_repairs_total', 'flotilla_nodejs_eventloop_lag_seconds',
+  'flotilla_scrubber_corrupt_batches_total', 'flotilla_replica_repairs_total', 'flotilla_metadata_repairs_total',
+  'flotilla_nodejs_eventloop_lag_seconds',
 ];
 
 const PER_TOPIC_OR_GROUP = ['flotilla_produced_bytes_total', 'flotilla_fetched_bytes_total', 'flotilla_consumer_group_lag'];
