@@ -17,7 +17,7 @@ import { Rng } from '../sim/prng.js';
 import { byNemesis, check, type NemesisRow, type Report } from './checker.js';
 import { History, recordValue } from './history.js';
 import { healAll, schedule, type Nemesis, type NemesisContext } from './nemesis.js';
-import { Network } from './netns.js';
+import { Network } from '../integration/netns.js';
 
 export interface ChaosOptions {
   brokers: number;
