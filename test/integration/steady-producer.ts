@@ -39,6 +39,8 @@ export class SteadyProducer {
 
   start(): this {
     this.timer = setInterval(() => this.sendOne(), this.intervalMs);
+    // A test that fails before stop() must still end: the timer alone keeps nothing alive.
+    this.timer.unref();
     return this;
   }
 
