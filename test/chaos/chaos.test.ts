@@ -8,7 +8,7 @@
 import t from 'tap';
 import { ANOMALIES, anomaliesOf, formatTable } from './checker.js';
 import { NEMESES } from './nemesis.js';
-import { namespacesUnavailable } from './netns.js';
+import { namespacesUnavailable } from '../integration/netns.js';
 import { runChaos } from './run.js';
 
 const unavailable = await namespacesUnavailable();

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { anomaliesOf, formatTable } from './checker.js';
 import { NEMESES, nemesisNamed } from './nemesis.js';
-import { namespacesUnavailable } from './netns.js';
+import { namespacesUnavailable } from '../integration/netns.js';
 import { runChaos } from './run.js';
 
 const HELP = `Usage: npm run chaos -- [options]

@@ -4,14 +4,14 @@
  * brokers) and waits, bounded, for the cluster to acknowledge again. One nemesis per
  * phase keeps every anomaly attributable to the fault that caused it.
  *
- * Network nemeses cut links silently (see netns.ts); the test process, outside every
+ * Network nemeses cut links silently (see test/integration/netns.ts); the test process, outside every
  * namespace, still reaches every broker, so clients see what a real client would: a
  * broker that answers but cannot reach its peers, or one that does not answer at all.
  */
 import type { Client } from '../../client/index.js';
 import type { ProcessCluster } from '../integration/cluster.js';
 import type { Rng } from '../sim/prng.js';
-import type { Network } from './netns.js';
+import type { Network } from '../integration/netns.js';
 
 export interface NemesisContext {
   cluster: ProcessCluster;

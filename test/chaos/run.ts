@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { Client, type Consumer } from '../../client/index.js';
 import { clusterOf } from '../../client/client.js';
 import { ProcessCluster, waitFor } from '../integration/cluster.js';
+import { readPartition } from '../integration/read-back.js';
 import { Rng } from '../sim/prng.js';
 import { byNemesis, check, type NemesisRow, type Report } from './checker.js';
 import { History, recordValue } from './history.js';
 import { healAll, schedule, type Nemesis, type NemesisContext } from './nemesis.js';
-import { Network } from './netns.js';
+import { Network } from '../integration/netns.js';
 
 export interface ChaosOptions {
   brokers: number;
@@ -246,26 +247,9 @@ async function readReplicas(history: History, client: Client, partitions: number
       return result.offset > (maxAcked.get(partition) ?? -1) ? result.offset : null;
     }, RECOVERY_BOUND_MS).catch(async () => (await clusterOf(client).leaderRequest({ type: 'listOffsets', topic: TOPIC, partition, target: 'latest' })).result.offset);
     for (const broker of replicas) {
-      const { records, complete } = await readReplica(client, partition, broker, highWatermark);
+      const { records, complete } = await readPartition(client, TOPIC, partition, broker, highWatermark, RECOVERY_BOUND_MS);
       history.add({ type: 'replica', partition, broker, leader: broker === leader, highWatermark, complete, records });
       if (!complete) log(`replica ${broker} of partition ${partition} did not reach offset ${highWatermark}`);
     }
   }
-}
-
-/** Reads one replica from offset 0 until its fetch position reaches `end` (bounded). */
-async function readReplica(client: Client, partition: number, broker: number, end: number): Promise<{ records: Array<[number, string]>; complete: boolean }> {
-  const consumer = client.consumer({ readFrom: broker, maxWaitMs: 100 });
-  consumer.assign([{ topic: TOPIC, partition, offset: 0 }]);
-  const records: Array<[number, string]> = [];
-  const reading = (async () => {
-    for await (const m of consumer) if (m.offset < end) records.push([m.offset, m.value?.toString() ?? '']);
-  })().catch(() => undefined);
-  const complete = await waitFor(`replica ${broker} of ${TOPIC}/${partition} up to ${end}`, () => {
-    const [progress] = consumer.progress();
-    return progress !== undefined && (progress.fetchOffset ?? 0) >= end && progress.buffered === 0;
-  }, RECOVERY_BOUND_MS, 50).then(() => true, () => false);
-  await consumer.close();
-  await reading;
-  return { records, complete };
 }

@@ -1,6 +1,7 @@
 /**
  * Reading acknowledged records back through one chosen replica, for the fault tests: every
  * record acknowledged must come back at its offset with exactly the acknowledged bytes.
+ * And reading a whole partition, for the checks that need every record (duplicates).
  */
 import type { Test } from 'tap';
 import type { Client } from '../../client/index.js';
@@ -39,4 +40,25 @@ export async function readsBack(t: Pick<Test, 'equal'>, client: Client, topic: s
     const expectedCount = [...acked.keys()].filter((k) => k.startsWith(`${partition}@`)).length;
     t.equal(seen, expectedCount, `broker ${readFrom}, partition ${partition}: all ${expectedCount} acknowledged records, byte for byte`);
   }
+}
+
+/**
+ * Every record of `topic`/`partition` below offset `end`, as `readFrom` serves them, read
+ * from offset 0 until the consumer's position reaches `end` (bounded by `timeoutMs`);
+ * `complete` says whether it did.
+ */
+export async function readPartition(client: Client, topic: string, partition: number, readFrom: number | 'leader', end: number, timeoutMs = 60_000): Promise<{ records: Array<[number, string]>; complete: boolean }> {
+  const consumer = client.consumer({ readFrom, maxWaitMs: 100 });
+  consumer.assign([{ topic, partition, offset: 0 }]);
+  const records: Array<[number, string]> = [];
+  const reading = (async () => {
+    for await (const m of consumer) if (m.offset < end) records.push([m.offset, m.value?.toString() ?? '']);
+  })().catch(() => undefined);
+  const complete = await waitFor(`broker ${readFrom} serves ${topic}/${partition} up to ${end}`, () => {
+    const [progress] = consumer.progress();
+    return progress !== undefined && (progress.fetchOffset ?? 0) >= end && progress.buffered === 0;
+  }, timeoutMs, 50).then(() => true, () => false);
+  await consumer.close();
+  await reading;
+  return { records, complete };
 }

@@ -1,8 +1,8 @@
 /**
- * Test hosts in network namespaces: each broker gets its own namespace with one veth
- * into a bridge in the root namespace, on a private /24 (10.77.K.0/24). The test process
- * stays in the root namespace, where the bridge has 10.77.K.1, so it reaches every broker
- * whatever is cut between brokers.
+ * Test hosts in network namespaces, for the fault suite and the multi-host test: each
+ * broker gets its own namespace with one veth into a bridge in the root namespace, on a
+ * private /24 (10.77.K.0/24). The test process stays in the root namespace, where the
+ * bridge has 10.77.K.1, so it reaches every broker whatever is cut between brokers.
  *
  * Cuts drop frames silently, one direction at a time: in A's namespace B's address is
  * pinned to a MAC nobody has, so A's packets to B leave and vanish (no RST, no ICMP, no

@@ -1,0 +1,83 @@
+/**
+ * An idempotent acks=all producer sending at a steady rate, for the tests that restart or
+ * kill brokers under load: it records what was acknowledged (the bytes, by partition and
+ * offset), when each acknowledgement came, and every error that reached the application.
+ */
+import type { Client, Producer } from '../../client/index.js';
+
+export class SteadyProducer {
+  /** Acknowledged values by "partition@offset", as readsBack() wants them. */
+  readonly acked = new Map<string, string>();
+  /** Highest acknowledged offset per partition. */
+  readonly maxAckedOffset = new Map<number, number>();
+  readonly errors: string[] = [];
+  sent = 0;
+  /** Longest time between two acknowledgements: of any partition, and of one partition. */
+  longestGapMs = 0;
+  longestPartitionGapMs = 0;
+  /** Slowest send → acknowledgement. */
+  slowestAckMs = 0;
+  private lastAckAt = 0;
+  private readonly lastPartitionAckAt = new Map<number, number>();
+  private readonly producer: Producer;
+  private readonly outcomes: Array<Promise<void>> = [];
+  private timer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    client: Client,
+    private readonly topic: string,
+    private readonly partitions: number,
+    private readonly intervalMs: number,
+  ) {
+    this.producer = client.producer({ acks: 'all', idempotent: true, lingerMs: 1 });
+  }
+
+  get ackCount(): number {
+    return this.acked.size;
+  }
+
+  start(): this {
+    this.timer = setInterval(() => this.sendOne(), this.intervalMs);
+    // A test that fails before stop() must still end: the timer alone keeps nothing alive.
+    this.timer.unref();
+    return this;
+  }
+
+  private sendOne(): void {
+    const n = this.sent++;
+    const value = `record-${n}`;
+    const sentAt = Date.now();
+    this.outcomes.push(this.producer.send({ topic: this.topic, partition: n % this.partitions, value }).then(
+      (ack) => {
+        const now = Date.now();
+        this.acked.set(`${ack.partition}@${ack.offset}`, value);
+        this.maxAckedOffset.set(ack.partition, Math.max(this.maxAckedOffset.get(ack.partition) ?? -1, ack.offset));
+        if (this.lastAckAt > 0) this.longestGapMs = Math.max(this.longestGapMs, now - this.lastAckAt);
+        this.lastAckAt = now;
+        const partitionLast = this.lastPartitionAckAt.get(ack.partition);
+        if (partitionLast !== undefined) this.longestPartitionGapMs = Math.max(this.longestPartitionGapMs, now - partitionLast);
+        this.lastPartitionAckAt.set(ack.partition, now);
+        this.slowestAckMs = Math.max(this.slowestAckMs, now - sentAt);
+      },
+      (error: unknown) => {
+        this.errors.push(`${value}: ${(error as { code?: string }).code ?? ''} ${(error as Error).message ?? String(error)}`);
+      },
+    ));
+  }
+
+  /** The figures a test prints. */
+  summary(): string {
+    return `${this.sent} sent, ${this.ackCount} acknowledged, ${this.errors.length} failed; longest stretch without an acknowledgement ${this.longestGapMs} ms (one partition: ${this.longestPartitionGapMs} ms), slowest acknowledgement ${this.slowestAckMs} ms`;
+  }
+
+  /** Stops sending, waits for the outcome of every send, closes the producer. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.timer) clearInterval(this.timer);
+      await Promise.all(this.outcomes);
+      await this.producer.close();
+    })();
+    return this.stopping;
+  }
+}
