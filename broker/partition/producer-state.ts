@@ -10,6 +10,12 @@
  * everything an earlier leader appended is either applied here or gone for good, so the
  * committed state plus this term's pending batches is the whole truth (the same rule that
  * gates membership changes, Raft thesis 4.1 / Ongaro 2015).
+ *
+ * A producer that has not written to the partition for PRODUCER_EXPIRY_MS is forgotten
+ * (as Kafka's producer.id.expiration.ms does): every producer session takes a new id, so
+ * without this the table would grow for as long as the broker runs. A producer that comes
+ * back after that long starts again at sequence 0 under a new epoch (UNKNOWN_PRODUCER tells
+ * it), long after any retry of its old batches could still be in flight.
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { IDEMPOTENCE_WINDOW, type BatchHeader } from '../../protocol/batch.js';
@@ -25,8 +31,15 @@ interface PendingBatch extends ProducerBatch {
   epoch: number;
 }
 
+/** Idle time after which a producer's state is forgotten (one day). */
+export const PRODUCER_EXPIRY_MS = 24 * 60 * 60 * 1000;
+/** How often the table looks for idle producers (a walk over every producer). */
+const EXPIRY_CHECK_MS = 60 * 1000;
+
 interface ProducerEntry {
   epoch: number;
+  /** When its last batch was applied here (ms since the epoch). */
+  lastWriteAt: number;
   /** Newest last; at most IDEMPOTENCE_WINDOW. */
   batches: ProducerBatch[];
 }
@@ -39,16 +52,22 @@ export class ProducerStateTable {
   private readonly committed = new Map<number, ProducerEntry>();
   /** Leader only: batches proposed in the current term, not yet applied. By producer id. */
   private readonly pending = new Map<number, PendingBatch[]>();
+  private nextExpiryCheck = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** Records a batch that was applied (committed) at offsets [baseOffset, lastOffset]. */
   applyCommitted(header: BatchHeader, lastOffset: number): void {
     if (header.producerId < 0) return;
+    const now = this.now();
+    if (now >= this.nextExpiryCheck) this.expireIdle(now);
     const batch = toBatch(header, lastOffset);
     let entry = this.committed.get(header.producerId);
     if (!entry || header.producerEpoch > entry.epoch) {
-      entry = { epoch: header.producerEpoch, batches: [] };
+      entry = { epoch: header.producerEpoch, lastWriteAt: now, batches: [] };
       this.committed.set(header.producerId, entry);
     }
+    entry.lastWriteAt = now;
     entry.batches.push(batch);
     if (entry.batches.length > IDEMPOTENCE_WINDOW) entry.batches.shift();
     const pending = this.pending.get(header.producerId);
@@ -113,6 +132,14 @@ export class ProducerStateTable {
       );
     }
     return { kind: 'new' };
+  }
+
+  /** Forgets producers idle for PRODUCER_EXPIRY_MS (those with pending batches stay). */
+  private expireIdle(now: number): void {
+    this.nextExpiryCheck = now + EXPIRY_CHECK_MS;
+    for (const [producerId, entry] of this.committed) {
+      if (now - entry.lastWriteAt >= PRODUCER_EXPIRY_MS && !this.pending.has(producerId)) this.committed.delete(producerId);
+    }
   }
 
   get producerCount(): number {

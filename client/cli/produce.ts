@@ -14,7 +14,8 @@ export interface ProduceOptions {
   keySeparator?: string;
   partition?: number;
   acks: Acks;
-  idempotent: boolean;
+  /** Unset: the library's default (idempotent with acks all). */
+  idempotent?: boolean;
 }
 
 /** Key and value of one input line, per --key / --key-separator. */

@@ -328,7 +328,8 @@ export function buildProgram(scriptPath: string): Command {
     .option('--key-separator <sep>', 'split each line at the first SEP into key and value')
     .option('--partition <p>', 'send every record to this partition', parseNonNegativeInt)
     .addOption(new Option('--acks <acks>', 'all, leader or none').default('all').argParser(parseAcks))
-    .option('--idempotent', 'retries never create duplicates', false)
+    .option('--idempotent', 'retries never create duplicates (the default with --acks all)')
+    .option('--no-idempotent', 'plain producer: a retry may store a batch twice')
     .action(
       action(async (name: string, options, command: Command) => {
         const { produceCommand } = await import('./produce.js');

@@ -65,6 +65,8 @@ const broker: FakeBroker = new FakeBroker((request): FakeAnswer => {
       return base;
     });
   }
+  // Producers are idempotent by default: they ask for an id first.
+  if (request.initProducerId) return { initProducerId: { producerId: 1, producerEpoch: 0 } };
   return new FlotillaError('INVALID_REQUEST', 'fake broker: unexpected request');
 });
 t.before(() => broker.listen());

@@ -177,6 +177,8 @@ async function fakeCluster(t: Tap, partitions: number, handle: (id: number, requ
           },
         };
       }
+      // Producers are idempotent by default: they ask for an id first.
+      if (request.initProducerId) return { initProducerId: { producerId: 1, producerEpoch: 0 } };
       return new FlotillaError('INVALID_REQUEST', 'fake broker: unexpected request');
     });
     await broker.listen();

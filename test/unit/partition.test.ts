@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildBatch, patchBatch, readBatchHeader } from '../../protocol/batch.js';
-import { ProducerStateTable } from '../../broker/partition/producer-state.js';
+import { PRODUCER_EXPIRY_MS, ProducerStateTable } from '../../broker/partition/producer-state.js';
 import { CommitWaiter } from '../../broker/multiraft/commit-waiter.js';
 
 /** A batch of `count` records from producer 7 epoch 0 starting at `seq`, stored at `base`. */
@@ -30,6 +30,25 @@ t.test('idempotent producer state dedups retries and refuses gaps', async (t) =>
   t.equal(table.check(second.header).kind, 'duplicate', 'once applied it is known from the log');
   t.same(table.check(batch(0, 1, 30, 8).header), { kind: 'new' }, 'producers are independent');
   t.throws(() => table.check(batch(4, 1, 30, 9).header), { code: 'UNKNOWN_PRODUCER' }, 'a producer without state starts at sequence 0: a later one follows a batch that is not here');
+});
+
+t.test('a producer idle for a day is forgotten; an active one is not', async (t) => {
+  let clock = 0;
+  const table = new ProducerStateTable(() => clock);
+  const idle = batch(0, 1, 0, 7);
+  const active = batch(0, 1, 1, 8);
+  table.applyCommitted(idle.header, idle.last);
+  table.applyCommitted(active.header, active.last);
+  clock = PRODUCER_EXPIRY_MS - 1;
+  const next = batch(1, 1, 2, 8);
+  table.applyCommitted(next.header, next.last);
+  t.equal(table.producerCount, 2, 'nothing is idle for a day yet');
+  clock = PRODUCER_EXPIRY_MS + 60_000;
+  const later = batch(2, 1, 3, 8);
+  table.applyCommitted(later.header, later.last);
+  t.equal(table.producerCount, 1, 'the idle producer is gone');
+  t.throws(() => table.check(batch(1, 1, 9, 7).header), { code: 'UNKNOWN_PRODUCER' }, 'it must start again at 0 (a new epoch)');
+  t.equal(table.check(batch(3, 1, 9, 8).header).kind, 'new', 'the active one continues its sequence');
 });
 
 t.test('a new epoch starts afresh even while a batch of the old epoch is pending, and fences it', async (t) => {
