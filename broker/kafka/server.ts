@@ -79,7 +79,10 @@ export class KafkaServer {
     this.server.on('connection', (socket) => {
       if (!this.tls) return this.accept(socket, {});
       socket.on('error', () => undefined); // until the handshake is over
-      sniffTls(socket, this.tls, this.acceptor!, limits.frameTimeoutMs, (s) => this.accept(s, {}), logger);
+      sniffTls(socket, this.tls, this.acceptor!, limits.frameTimeoutMs, (s, first) => {
+        s.unshift(Buffer.of(first)); // the top byte of the first frame's size
+        this.accept(s, {});
+      }, logger);
     });
   }
 

@@ -209,17 +209,17 @@ export class BrokerTls {
 
 /**
  * Sends a new connection by its first byte: a TLS ClientHello (0x16) to `acceptor`; any
- * other byte, under --tls-allow-plaintext, to `plaintext` (the byte is put back first, as
- * it belongs to the listener's own wire); without it the connection is closed. So are
+ * other byte, under --tls-allow-plaintext, to `plaintext` with that byte (consumed: it is
+ * the listener's to read or put back); without it the connection is closed. So are
  * connections that send nothing within `timeoutMs`.
  */
-export function sniffTls(socket: Socket, tls: BrokerTls, acceptor: TlsAcceptor, timeoutMs: number, plaintext: (socket: Socket) => void, logger: Logger): void {
+export function sniffTls(socket: Socket, tls: BrokerTls, acceptor: TlsAcceptor, timeoutMs: number, plaintext: (socket: Socket, first: number) => void, logger: Logger): void {
   readFirstByte(socket, timeoutMs, (first) => {
-    socket.unshift(Buffer.of(first));
     if (first === TLS_HANDSHAKE_BYTE) {
+      socket.unshift(Buffer.of(first));
       acceptor.accept(socket);
     } else if (tls.allowPlaintext) {
-      plaintext(socket);
+      plaintext(socket, first);
     } else {
       socket.destroy();
       logger.debug({ remote: socket.remoteAddress }, 'closed a plaintext connection: this broker speaks TLS only (--tls-allow-plaintext accepts both during a migration)');

@@ -11,7 +11,7 @@
 import { createServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { routeConnection } from '../../protocol/frame.js';
+import { routeByType, routeConnection } from '../../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from '../config.js';
 import type { ConnectionIdentity } from '../requests/dispatcher.js';
 import { clientIdentity, peerRefusal, sniffTls, type BrokerTls, type TlsAcceptor } from '../security/tls.js';
@@ -53,7 +53,7 @@ export class Listener {
 
   /** TLS on: a ClientHello goes to the TLS server, a type byte only under --tls-allow-plaintext. */
   private sniff(socket: Socket): void {
-    sniffTls(socket, this.tls!, this.acceptor!, this.config.frameTimeoutMs, (s) => this.routePlaintext(s), this.logger);
+    sniffTls(socket, this.tls!, this.acceptor!, this.config.frameTimeoutMs, (s, type) => routeByType(s, type, this.plaintextRoutes), this.logger);
   }
 
   /** A finished TLS handshake: the type byte comes inside; peers must have shown a trusted certificate. */
