@@ -18,9 +18,9 @@ import { ControllerState, type ControllerEvent } from './controller/state.js';
 import { decideFileBudget, RefusedOpenWarnings } from './fd-budget.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { KafkaAddressRegistration } from './kafka/address-registration.js';
-import { KafkaApis } from './kafka/apis.js';
 import { KafkaGroups } from './kafka/groups.js';
-import { KafkaServer } from './kafka/server.js';
+import { kafkaListener } from './kafka/listener.js';
+import type { KafkaServer } from './kafka/server.js';
 import { GroupNames, logGroupDecisions } from './multiraft/decision-log.js';
 import { MultiRaft } from './multiraft/multiraft.js';
 import { BootstrapUserCreation } from './operations/bootstrap-user.js';
@@ -36,7 +36,7 @@ import { brokerOperations, type OperationsServer } from './ops/http-server.js';
 import { logControllerEvent } from './ops/event-log.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
-import { brokerDispatcher } from './requests/broker-dispatcher.js';
+import { brokerAuthorizer, brokerDispatcher } from './requests/broker-dispatcher.js';
 import type { Dispatcher } from './requests/dispatcher.js';
 import { Listener } from './server/listener.js';
 import { ClientServer } from './server/server.js';
@@ -191,20 +191,11 @@ export class Broker {
 
     const host = { config, clusterId: this.clusterId, controller: this.controller, replicas: this.replicas, transport: this.transport, balanceLeaders: () => this.balancing.balanceNow() };
     const sight = { config, controller: this.controller, replicas: this.replicas, transport: this.transport, traffic: this.metrics.traffic, groups: this.groups };
-    this.dispatcher = brokerDispatcher({ config, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook, brokerSight: () => brokerSight(sight) });
+    const authorizer = brokerAuthorizer(config, this.controller);
+    this.dispatcher = brokerDispatcher({ config, authorizer, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook, brokerSight: () => brokerSight(sight) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
-    const kafkaApis = new KafkaApis({
-      dispatcher: this.dispatcher,
-      replicas: this.replicas,
-      clusterId: this.clusterId,
-      groups: this.kafkaGroups,
-      coordinator: () => {
-        const leader = this.controller.state.brokers.get(this.controller.leaderId);
-        return leader?.kafkaAddress ? { nodeId: leader.id, kafkaAddress: leader.kafkaAddress } : null;
-      },
-    });
-    this.kafka = config.kafkaListen ? new KafkaServer(config.kafkaListen, config, kafkaApis, this.logger) : null;
+    this.kafka = kafkaListener({ config, dispatcher: this.dispatcher, authorizer, replicas: this.replicas, clusterId: this.clusterId, groups: this.kafkaGroups, controller: this.controller, logger: this.logger, tls: this.tls });
     const listening = () => this.listener.listening;
     this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, { ...sight, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) }, this.logger);
   }
@@ -230,7 +221,8 @@ export class Broker {
         this.transport.setPeer(event.broker.id, event.broker.address);
         return;
       case 'credentialsRevoked': {
-        const closed = this.clients?.closeConnectionsOf(userPrincipal(event.name));
+        const principal = userPrincipal(event.name);
+        const closed = (this.clients?.closeConnectionsOf(principal) ?? 0) + (this.kafka?.closeConnectionsOf(principal) ?? 0);
         if (closed) this.logger.info({ user: event.name, connections: closed }, 'closed the connections of a user whose credential was deleted or replaced');
         return;
       }

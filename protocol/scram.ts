@@ -357,7 +357,9 @@ export class ScramServer {
     const proofAttr = attrs[attrs.length - 1]!;
     if (attrs.length < 3 || proofAttr.key !== 'p') throw malformed(what, 'the proof (p=) must come last');
     if (channelBinding !== CHANNEL_BINDING) throw malformed(what, `channel binding must be "${CHANNEL_BINDING}" (n,,), got ${JSON.stringify(channelBinding)}`);
-    if (nonce !== this.nonce) throw new FlotillaError('AUTHENTICATION_FAILED', 'SCRAM client-final message: the nonce is not the one this exchange agreed');
+    // Kafka's rule: the nonce must end with the agreed one. librdkafka (kcat) sends its own
+    // nonce before the whole agreed nonce; the proof covers the message as sent either way.
+    if (!nonce.endsWith(this.nonce)) throw new FlotillaError('AUTHENTICATION_FAILED', 'SCRAM client-final message: the nonce is not the one this exchange agreed');
     const proof = decodeBase64(proofAttr.value);
     if (!proof) throw malformed(what, 'the proof must be base64');
 

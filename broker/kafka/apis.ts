@@ -24,9 +24,12 @@ import type { HostedReplicas } from '../partition/hosted.js';
 import type { PartitionReplica } from '../partition/partition.js';
 import type { Dispatcher, RequestContext, RequestOf, RequestType, ResponseOf } from '../requests/dispatcher.js';
 import { asFlotillaError } from '../requests/dispatcher.js';
+import type { Authorizer } from '../security/authorizer.js';
+import { groupRefusal, requestRefusal, topicRefusal } from '../security/request-acls.js';
+import type { KafkaSasl, SaslAnswer } from './authentication.js';
 import { KafkaError, kafkaErrorOf, kafkaErrorOfInfo } from './errors.js';
 import { GroupError, type KafkaGroups } from './groups.js';
-import type { KafkaRequestHandler } from './server.js';
+import { AnswerThenClose, type KafkaRequestHandler } from './server.js';
 
 /** Apis and versions this listener serves and advertises (SPEC section 11). */
 export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; max: number }>> = {
@@ -49,11 +52,14 @@ export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; ma
   OffsetFetch: { min: 1, max: 5 },
   ListGroups: { min: 0, max: 2 },
   DescribeGroups: { min: 0, max: 3 },
+  SaslHandshake: { min: 0, max: 1 },
+  SaslAuthenticate: { min: 0, max: 1 },
 };
 
 const API_KEYS: Record<string, number> = {
   Produce: 0, Fetch: 1, ListOffsets: 2, Metadata: 3, ApiVersions: 18, CreateTopics: 19, DeleteTopics: 20, InitProducerId: 22, OffsetForLeaderEpoch: 23, DescribeConfigs: 32,
   OffsetCommit: 8, OffsetFetch: 9, FindCoordinator: 10, JoinGroup: 11, Heartbeat: 12, LeaveGroup: 13, SyncGroup: 14, DescribeGroups: 15, ListGroups: 16,
+  SaslHandshake: 17, SaslAuthenticate: 36,
 };
 
 /** Kafka's topic settings that Flotilla has, by Kafka's names. */
@@ -70,6 +76,14 @@ const CONTROLLER_FORWARD_TIMEOUT_MS = 10_000;
 
 export interface KafkaBroker {
   readonly dispatcher: Dispatcher;
+  /** SASL on this listener (broker/kafka/authentication.ts). */
+  readonly sasl: KafkaSasl;
+  /**
+   * The dispatcher's authorizer, or null when authorization is off: Kafka apis that are no
+   * native request (groups, leader-only reads) check SPEC section 9's table here, by the
+   * native request type whose needs they share.
+   */
+  readonly authorizer: Authorizer | null;
   readonly replicas: HostedReplicas;
   readonly clusterId: string;
   readonly groups: KafkaGroups;
@@ -89,11 +103,24 @@ export class KafkaApis implements KafkaRequestHandler {
     if (!advertised || version < advertised.min || version > advertised.max) {
       throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} v${version} is not served by this listener`);
     }
+    if (!this.broker.sasl.admits(request.api, context.session)) {
+      throw new FlotillaError('AUTHENTICATION_FAILED', `${request.api} before authentication: only ApiVersions, SaslHandshake and SaslAuthenticate are served until then`);
+    }
     const reply = <N extends KafkaApiName>(api: N, body: Answer<N>): Buffer[] => encodeResponse(api, version, correlationId, body);
+    /** A SASL answer, and the end of the connection when the exchange failed. */
+    const replySasl = <N extends 'SaslHandshake' | 'SaslAuthenticate'>(api: N, answer: SaslAnswer<Answer<N>>): Buffer[] => {
+      const chunks = reply(api, answer.body);
+      if (answer.closeWhy !== undefined) throw new AnswerThenClose(chunks, answer.closeWhy);
+      return chunks;
+    };
     const groups = this.broker.groups;
     switch (request.api) {
       case 'ApiVersions':
         return reply('ApiVersions', apiVersions(KafkaError.NONE));
+      case 'SaslHandshake':
+        return replySasl('SaslHandshake', await this.broker.sasl.handshake(request.body.mechanism, version, context));
+      case 'SaslAuthenticate':
+        return replySasl('SaslAuthenticate', await this.broker.sasl.authenticate(request.body.authBytes, context));
       case 'Metadata':
         return reply('Metadata', await this.metadata(request.body, version, context));
       case 'Produce': {
@@ -105,7 +132,7 @@ export class KafkaApis implements KafkaRequestHandler {
       case 'ListOffsets':
         return reply('ListOffsets', await this.listOffsets(request.body, context));
       case 'OffsetForLeaderEpoch':
-        return reply('OffsetForLeaderEpoch', this.offsetForLeaderEpoch(request.body));
+        return reply('OffsetForLeaderEpoch', this.offsetForLeaderEpoch(request.body, context));
       case 'InitProducerId':
         return reply('InitProducerId', await this.initProducerId(request.body, context));
       case 'CreateTopics':
@@ -115,28 +142,34 @@ export class KafkaApis implements KafkaRequestHandler {
       case 'DescribeConfigs':
         return reply('DescribeConfigs', await this.describeConfigs(request.body, context));
       case 'FindCoordinator':
-        return reply('FindCoordinator', this.findCoordinator(request.body));
+        return reply('FindCoordinator', this.findCoordinator(request.body, context));
       case 'JoinGroup':
         return reply('JoinGroup', await this.joinGroup(request.body, context));
       case 'SyncGroup': {
         const b = request.body;
-        return reply('SyncGroup', await groups.sync(b.groupId, b.generationId, b.memberId, b.assignments));
+        // Kafka's rule: read on the group, as for joining.
+        const refused = this.refusedRequest(context, 'joinGroup', b.groupId);
+        return reply('SyncGroup', refused ? { errorCode: refused, assignment: Buffer.alloc(0) } : await groups.sync(b.groupId, b.generationId, b.memberId, b.assignments));
       }
-      case 'Heartbeat':
-        return reply('Heartbeat', { errorCode: groups.heartbeat(request.body.groupId, request.body.generationId, request.body.memberId) });
+      case 'Heartbeat': {
+        const b = request.body;
+        return reply('Heartbeat', { errorCode: this.refusedRequest(context, 'heartbeat', b.groupId) || groups.heartbeat(b.groupId, b.generationId, b.memberId) });
+      }
       case 'LeaveGroup':
-        return reply('LeaveGroup', this.leaveGroup(request.body, version));
+        return reply('LeaveGroup', this.leaveGroup(request.body, version, context));
       case 'OffsetCommit':
-        return reply('OffsetCommit', await this.offsetCommit(request.body));
+        return reply('OffsetCommit', await this.offsetCommit(request.body, context));
       case 'OffsetFetch':
-        return reply('OffsetFetch', this.offsetFetch(request.body));
-      case 'ListGroups':
+        return reply('OffsetFetch', this.offsetFetch(request.body, context));
+      case 'ListGroups': {
         // Each broker lists the groups it coordinates (clients ask them all): others have none.
-        return reply('ListGroups', { errorCode: 0, groups: groups.refusal() === KafkaError.NONE ? groups.list() : [] });
+        const listed = groups.refusal() === KafkaError.NONE ? groups.list() : [];
+        return reply('ListGroups', { errorCode: 0, groups: listed.filter((g) => !this.refusedGroup(context, 'listGroups', g.groupId)) });
+      }
       case 'DescribeGroups':
-        return reply('DescribeGroups', this.describeGroups(request.body));
+        return reply('DescribeGroups', this.describeGroups(request.body, context));
       default:
-        throw new FlotillaError('UNSUPPORTED_VERSION', `${request.api} is not served by this listener`);
+        throw new FlotillaError('UNSUPPORTED_VERSION', `${(request as KafkaRequest).api} is not served by this listener`);
     }
   }
 
@@ -150,6 +183,52 @@ export class KafkaApis implements KafkaRequestHandler {
   private async ask<T extends RequestType>(type: T, body: RequestOf<T>, context: RequestContext): Promise<ResponseOf<T> | null> {
     const response = await this.broker.dispatcher.dispatch({ body: type, [type]: body } as Pick<client.Request, 'body'>, context);
     return response === null ? null : (response[type] as ResponseOf<T>);
+  }
+
+  /**
+   * The Kafka code refusing what a request of native `type` needs as a whole (cluster, the
+   * group it names), or NONE: for Kafka apis that do not pass the dispatcher. By Kafka's
+   * codes: TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED.
+   */
+  private refusedRequest(context: RequestContext, type: RequestType, group = ''): number {
+    const { authorizer } = this.broker;
+    const principal = context.session.principal;
+    if (!authorizer) return KafkaError.NONE;
+    if (principal === undefined) return KafkaError.SASL_AUTHENTICATION_FAILED;
+    const refusal = requestRefusal(authorizer, principal, type, group);
+    return refusal ? kafkaErrorOf(refusal) : KafkaError.NONE;
+  }
+
+  /** The same for one topic a request of `type` names (refused whether or not it exists). */
+  private refusedTopic(context: RequestContext, type: RequestType, topic: string): number {
+    const { authorizer } = this.broker;
+    const principal = context.session.principal;
+    if (!authorizer) return KafkaError.NONE;
+    if (principal === undefined) return KafkaError.SASL_AUTHENTICATION_FAILED;
+    return topicRefusal(authorizer, principal, type, topic) ? KafkaError.TOPIC_AUTHORIZATION_FAILED : KafkaError.NONE;
+  }
+
+  /** The same for one group a request of `type` names or lists. */
+  private refusedGroup(context: RequestContext, type: RequestType, group: string): number {
+    const { authorizer } = this.broker;
+    const principal = context.session.principal;
+    if (!authorizer) return KafkaError.NONE;
+    if (principal === undefined) return KafkaError.SASL_AUTHENTICATION_FAILED;
+    return groupRefusal(authorizer, principal, type, group) ? KafkaError.GROUP_AUTHORIZATION_FAILED : KafkaError.NONE;
+  }
+
+  /** The first request of a connection whose client certificate was refused: ApiVersions learns why. */
+  refused(request: KafkaRequest, refusal: FlotillaError): Buffer[] | null {
+    if (request.api !== 'ApiVersions') return null;
+    return encodeResponse('ApiVersions', request.header.apiVersion, request.header.correlationId, { errorCode: kafkaErrorOf(refusal), apiKeys: [] });
+  }
+
+  awaitsRawToken(session: RequestContext['session']): boolean {
+    return this.broker.sasl.awaitsRawToken(session);
+  }
+
+  rawToken(token: Buffer, context: RequestContext): Promise<Buffer[]> {
+    return this.broker.sasl.rawToken(token, context);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -263,7 +342,8 @@ export class KafkaApis implements KafkaRequestHandler {
       answers.push(
         t.partitions.map((p) => {
           const answer = { partitionIndex: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: empty };
-          const refusal = this.leaderRefusal(t.topic, p.partition);
+          // Authorization first: a topic the principal may not read is refused whether or not it is here.
+          const refusal = this.refusedTopic(context, 'fetch', t.topic) || this.leaderRefusal(t.topic, p.partition);
           if (refusal !== KafkaError.NONE) return { ...answer, errorCode: refusal };
           sent.push(answer);
           partitions.push({ topic: t.topic, partition: p.partition, offset: p.fetchOffset, maxBytes: Math.max(1, p.partitionMaxBytes) });
@@ -325,6 +405,8 @@ export class KafkaApis implements KafkaRequestHandler {
           partitions: await Promise.all(
             t.partitions.map(async (p) => {
               const base = { partitionIndex: p.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1 };
+              const refused = this.refusedTopic(context, 'listOffsets', t.name);
+              if (refused) return { ...base, errorCode: refused };
               const replica = this.leader(t.name, p.partitionIndex);
               if (typeof replica === 'number') return { ...base, errorCode: replica };
               const spec = p.timestamp === -2 ? 1 : p.timestamp === -1 ? 0 : 2; // EARLIEST, LATEST, BY_TIMESTAMP
@@ -348,12 +430,14 @@ export class KafkaApis implements KafkaRequestHandler {
    * The end offset of a leader epoch (Raft term): the first offset of the next term the
    * log holds, or the log end for the latest; with the largest term at or below the one asked.
    */
-  private offsetForLeaderEpoch(body: Body<'OffsetForLeaderEpoch'>): Answer<'OffsetForLeaderEpoch'> {
+  private offsetForLeaderEpoch(body: Body<'OffsetForLeaderEpoch'>, context: RequestContext): Answer<'OffsetForLeaderEpoch'> {
     return {
       topics: body.topics.map((t) => ({
         topic: t.topic,
         partitions: t.partitions.map((p) => {
-          const replica = this.leader(t.topic, p.partition);
+          // Describe on the topic, as a ListOffsets needs (Kafka's rule).
+          const refused = this.refusedTopic(context, 'listOffsets', t.topic);
+          const replica = refused || this.leader(t.topic, p.partition);
           if (typeof replica === 'number') return { partition: p.partition, errorCode: replica, leaderEpoch: -1, endOffset: -1 };
           return { partition: p.partition, errorCode: 0, ...epochEnd(replica.group.log, p.leaderEpoch) };
         }),
@@ -365,9 +449,11 @@ export class KafkaApis implements KafkaRequestHandler {
   // Consumer groups (broker/kafka/groups.ts): coordinated by the controller leader
 
   /** Groups (key type 0) are coordinated by the controller leader; transactions have no coordinator here. */
-  private findCoordinator(body: Body<'FindCoordinator'>): Answer<'FindCoordinator'> {
+  private findCoordinator(body: Body<'FindCoordinator'>, context: RequestContext): Answer<'FindCoordinator'> {
     const none = (errorCode: number, errorMessage: string) => ({ errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
     if (body.keyType !== 0) return none(KafkaError.INVALID_REQUEST, 'only consumer groups have a coordinator here (no transactions)');
+    // Kafka's rule: describe on the group.
+    if (this.refusedGroup(context, 'describeGroup', body.key)) return none(KafkaError.GROUP_AUTHORIZATION_FAILED, `${context.session.principal} may not describe group "${body.key}"`);
     const coordinator = this.broker.coordinator();
     if (!coordinator) return none(GroupError.COORDINATOR_NOT_AVAILABLE, 'the controller leader is not known yet');
     const { host, port } = parseHostPort(coordinator.kafkaAddress, 'Kafka address');
@@ -375,6 +461,8 @@ export class KafkaApis implements KafkaRequestHandler {
   }
 
   private async joinGroup(body: Body<'JoinGroup'>, context: RequestContext): Promise<Answer<'JoinGroup'>> {
+    const refused = this.refusedRequest(context, 'joinGroup', body.groupId);
+    if (refused) return { errorCode: refused, generationId: -1, protocolName: '', leader: '', memberId: body.memberId, members: [] };
     return this.broker.groups.join({
       groupId: body.groupId,
       memberId: body.memberId,
@@ -388,40 +476,65 @@ export class KafkaApis implements KafkaRequestHandler {
   }
 
   /** v0-2 name one member; v3+ a list, each answered. */
-  private leaveGroup(body: Body<'LeaveGroup'>, version: number): Answer<'LeaveGroup'> {
+  private leaveGroup(body: Body<'LeaveGroup'>, version: number, context: RequestContext): Answer<'LeaveGroup'> {
     const ids = version >= 3 ? body.members.map((m) => m.memberId) : [body.memberId];
+    const refused = this.refusedRequest(context, 'leaveGroup', body.groupId);
+    if (refused) return { errorCode: refused, members: [] };
     const { errorCode, members } = this.broker.groups.leave(body.groupId, ids);
     return { errorCode: version >= 3 && errorCode !== GroupError.NOT_COORDINATOR ? KafkaError.NONE : errorCode, members: ids.map((memberId, i) => ({ memberId, groupInstanceId: null, errorCode: members[i]! })) };
   }
 
-  /** Offsets, with their metadata strings, through the controller. */
-  private async offsetCommit(body: Body<'OffsetCommit'>): Promise<Answer<'OffsetCommit'>> {
-    const offsets = body.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata })));
-    const codes = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, offsets });
-    let i = 0;
-    return { topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++]! })) })) };
+  /**
+   * Offsets, with their metadata strings, through the controller. Read on the group for
+   * the whole request, read on each topic for its partitions (SPEC section 9, as Kafka).
+   */
+  private async offsetCommit(body: Body<'OffsetCommit'>, context: RequestContext): Promise<Answer<'OffsetCommit'>> {
+    const groupRefused = this.refusedRequest(context, 'commitOffsets', body.groupId);
+    const codes = body.topics.map((t) => t.partitions.map(() => groupRefused || this.refusedTopic(context, 'commitOffsets', t.name)));
+    const allowed = body.topics.flatMap((t, ti) =>
+      t.partitions.flatMap((p, pi) => (codes[ti]![pi] ? [] : [{ at: [ti, pi] as const, offset: { topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata } }])),
+    );
+    if (allowed.length > 0) {
+      const committed = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, offsets: allowed.map((a) => a.offset) });
+      allowed.forEach(({ at: [ti, pi] }, i) => (codes[ti]![pi] = committed[i]!));
+    }
+    return { topics: body.topics.map((t, ti) => ({ name: t.name, partitions: t.partitions.map((p, pi) => ({ partitionIndex: p.partitionIndex, errorCode: codes[ti]![pi]! })) })) };
   }
 
-  private offsetFetch(body: Body<'OffsetFetch'>): Answer<'OffsetFetch'> {
-    const errorCode = this.broker.groups.refusal();
+  /**
+   * Committed offsets: read on the group, and on each topic (SPEC section 9); a topic named
+   * and refused answers TOPIC_AUTHORIZATION_FAILED, one not named is left out.
+   */
+  private offsetFetch(body: Body<'OffsetFetch'>, context: RequestContext): Answer<'OffsetFetch'> {
+    const errorCode = this.refusedRequest(context, 'fetchOffsets', body.groupId) || this.broker.groups.refusal();
     if (errorCode !== KafkaError.NONE) {
       // v1 has no top-level error: each partition carries it.
       return { errorCode, topics: (body.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode })) })) };
     }
-    const named = body.topics === null ? null : body.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
-    const fetched = this.broker.groups.fetchOffsets(body.groupId, named);
+    const refused = (topic: string) => this.refusedTopic(context, 'fetchOffsets', topic);
+    const named = body.topics === null ? null : body.topics.filter((t) => !refused(t.name)).map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
+    const fetched = this.broker.groups.fetchOffsets(body.groupId, named).filter((t) => !refused(t.topic));
+    const refusedNamed = (body.topics ?? []).flatMap((t) => {
+      const code = refused(t.name);
+      return code ? [{ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode: code })) }] : [];
+    });
     return {
       errorCode: 0,
-      topics: fetched.map((t) => ({ name: t.topic, partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, committedOffset: p.offset, metadata: p.metadata, errorCode: 0 })) })),
+      topics: [
+        ...fetched.map((t) => ({ name: t.topic, partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, committedOffset: p.offset, metadata: p.metadata, errorCode: 0 })) })),
+        ...refusedNamed,
+      ],
     };
   }
 
-  private describeGroups(body: Body<'DescribeGroups'>): Answer<'DescribeGroups'> {
-    const errorCode = this.broker.groups.refusal();
+  /** Describe on each group (SPEC section 9); a refused one answers GROUP_AUTHORIZATION_FAILED. */
+  private describeGroups(body: Body<'DescribeGroups'>, context: RequestContext): Answer<'DescribeGroups'> {
+    const coordinating = this.broker.groups.refusal();
     return {
-      groups: body.groups.map((groupId) =>
-        errorCode === KafkaError.NONE ? this.broker.groups.describe(groupId) : { errorCode, groupId, groupState: '', protocolType: '', protocolData: '', members: [] },
-      ),
+      groups: body.groups.map((groupId) => {
+        const errorCode = this.refusedGroup(context, 'describeGroup', groupId) || coordinating;
+        return errorCode === KafkaError.NONE ? this.broker.groups.describe(groupId) : { errorCode, groupId, groupState: '', protocolType: '', protocolData: '', members: [] };
+      }),
     };
   }
 
@@ -437,6 +550,8 @@ export class KafkaApis implements KafkaRequestHandler {
       return { errorCode: 0, producerId: native.producerId ?? -1, producerEpoch: native.producerEpoch ?? 0 };
     } catch (error) {
       const e = asFlotillaError(error);
+      // Kafka's answer for an idempotent producer without write on any topic.
+      if (e.code === 'NOT_AUTHORIZED') return { errorCode: KafkaError.CLUSTER_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
       const controller = e.details.leaderAddress;
       if (e.code !== 'NOT_CONTROLLER' || typeof controller !== 'string' || !controller) return { errorCode: kafkaErrorOf(e), producerId: -1, producerEpoch: -1 };
       try {
@@ -455,6 +570,9 @@ export class KafkaApis implements KafkaRequestHandler {
     const sent: TopicAnswer[] = [];
     body.topics.forEach((t, i) => {
       const answer = answers[i]!;
+      // Authorization before validation (and before validateOnly), as Kafka.
+      const refused = this.refusedTopic(context, 'createTopics', t.name);
+      if (refused) return Object.assign(answer, { errorCode: refused, errorMessage: `${context.session.principal} may not create topic "${t.name}"` });
       try {
         if (t.assignments.length > 0) {
           answer.errorCode = KafkaError.INVALID_REPLICA_ASSIGNMENT;
@@ -499,7 +617,8 @@ export class KafkaApis implements KafkaRequestHandler {
       results: await Promise.all(
         body.resources.map(async (r) => {
           const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorCode: 0, errorMessage: null, configs: [] };
-          if (r.resourceType === RESOURCE_BROKER) return base;
+          // Kafka's rule for a broker's settings: describe on the cluster (there are none to show here).
+          if (r.resourceType === RESOURCE_BROKER) return { ...base, errorCode: this.refusedRequest(context, 'describeCluster') };
           if (r.resourceType !== RESOURCE_TOPIC) return { ...base, errorCode: KafkaError.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} has no settings here` };
           try {
             const native = await this.ask('describeTopic', { topic: r.resourceName }, context);

@@ -22,6 +22,10 @@ export const KafkaError = {
   INVALID_REQUIRED_ACKS: 21,
   REBALANCE_IN_PROGRESS: 27,
   TOPIC_AUTHORIZATION_FAILED: 29,
+  GROUP_AUTHORIZATION_FAILED: 30,
+  CLUSTER_AUTHORIZATION_FAILED: 31,
+  UNSUPPORTED_SASL_MECHANISM: 33,
+  ILLEGAL_SASL_STATE: 34,
   UNSUPPORTED_VERSION: 35,
   TOPIC_ALREADY_EXISTS: 36,
   INVALID_PARTITIONS: 37,
@@ -76,9 +80,21 @@ export const KAFKA_ERROR_OF: Record<ErrorCode, number> = {
   UNKNOWN_USER: KafkaError.INVALID_REQUEST,
 };
 
-/** The Kafka code of any failure (one Flotilla did not expect is UNKNOWN_SERVER_ERROR). */
+/** Kafka's refusal by the resource an ACL check refused (the native NOT_AUTHORIZED names it). */
+const AUTHORIZATION_FAILED_ON: Record<string, number> = {
+  topic: KafkaError.TOPIC_AUTHORIZATION_FAILED,
+  group: KafkaError.GROUP_AUTHORIZATION_FAILED,
+  cluster: KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+};
+
+/**
+ * The Kafka code of any failure (one Flotilla did not expect is UNKNOWN_SERVER_ERROR);
+ * NOT_AUTHORIZED becomes TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED by the resource it names.
+ */
 export function kafkaErrorOf(error: unknown): number {
-  return KAFKA_ERROR_OF[toFlotillaError(error, 'internal error').code];
+  const e = toFlotillaError(error, 'internal error');
+  if (e.code === 'NOT_AUTHORIZED') return AUTHORIZATION_FAILED_ON[String(e.details.resourceType)] ?? KafkaError.TOPIC_AUTHORIZATION_FAILED;
+  return KAFKA_ERROR_OF[e.code];
 }
 
 /** The Kafka code of an error the native protocol carried as its wire number (0: none). */

@@ -19,8 +19,15 @@ import { Authorizer } from '../security/authorizer.js';
 import { authenticationHook, saslHandlers } from '../security/sasl.js';
 import { Dispatcher, type RequestHook } from './dispatcher.js';
 
+/** The authorizer of every listener's requests, or null when authorization is off (--authn none). */
+export function brokerAuthorizer(config: Pick<BrokerConfig, 'authn' | 'superusers'>, controller: Controller): Authorizer | null {
+  return config.authn === 'none' ? null : new Authorizer({ superusers: config.superusers, acls: () => controller.state.acls });
+}
+
 export interface BrokerRequestParts {
   config: Pick<BrokerConfig, 'authn' | 'superusers'>;
+  /** brokerAuthorizer's: shared with listeners that check Kafka-only requests themselves. */
+  authorizer: Authorizer | null;
   /** What the data, metadata and admin handlers read and act on. */
   host: DataPlane & MetadataBroker & AdminBroker;
   controller: Controller;
@@ -30,12 +37,9 @@ export interface BrokerRequestParts {
   brokerSight: () => unknown;
 }
 
-export function brokerDispatcher({ config, host, controller, groups, metricsHook, brokerSight }: BrokerRequestParts): Dispatcher {
+export function brokerDispatcher({ config, authorizer, host, controller, groups, metricsHook, brokerSight }: BrokerRequestParts): Dispatcher {
   const hooks: RequestHook[] = [metricsHook];
-  if (config.authn !== 'none') {
-    const authorizer = new Authorizer({ superusers: config.superusers, acls: () => controller.state.acls });
-    hooks.push(authenticationHook(config.authn), authorizationHook(authorizer));
-  }
+  if (authorizer) hooks.push(authenticationHook(config.authn), authorizationHook(authorizer));
   return new Dispatcher(
     {
       ...dataHandlers(host),

@@ -1,7 +1,8 @@
 /**
  * TLS for one broker (SPEC section 9): its certificate and key, the server side of its
- * port, and its dials to other brokers. Any listener can use it (the client port today,
- * the Kafka listener later): `acceptor()` turns accepted TCP sockets into TLS sockets.
+ * port, and its dials to other brokers. Any listener can use it (the client port and the
+ * Kafka listener): `acceptor()` turns accepted TCP sockets into TLS sockets, and
+ * `sniffTls` sends each new connection to TLS or plaintext by its first byte.
  *
  * - Server side: a tls.Server that is handed sockets the listener accepted (after it saw
  *   the 0x16 of a ClientHello), so OpenSSL does the handshake and the certificate checks.
@@ -24,6 +25,7 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { userPrincipal } from '../../protocol/acls.js';
 import { FlotillaError } from '../../protocol/errors.js';
+import { readFirstByte } from '../../protocol/frame.js';
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { TlsSettings } from '../config.js';
 import type { ConnectionIdentity } from '../requests/dispatcher.js';
@@ -203,6 +205,29 @@ export class BrokerTls {
   dial(address: { host: string; port: number }, plaintext = false): BrokerDial {
     return new BrokerDial(address, plaintext ? undefined : this.dialContext);
   }
+}
+
+/**
+ * Sends a new connection by its first byte: a TLS ClientHello (0x16) to `acceptor`; any
+ * other byte, under --tls-allow-plaintext, to `plaintext` with that byte (consumed: it is
+ * the listener's to read or put back); without it the connection is closed. So are
+ * connections that send nothing within `timeoutMs`.
+ */
+export function sniffTls(socket: Socket, tls: BrokerTls, acceptor: TlsAcceptor, timeoutMs: number, plaintext: (socket: Socket, first: number) => void, logger: Logger): void {
+  readFirstByte(socket, timeoutMs, (first) => {
+    if (first === TLS_HANDSHAKE_BYTE) {
+      socket.unshift(Buffer.of(first));
+      acceptor.accept(socket);
+    } else if (tls.allowPlaintext) {
+      plaintext(socket, first);
+    } else {
+      socket.destroy();
+      logger.debug({ remote: socket.remoteAddress }, 'closed a plaintext connection: this broker speaks TLS only (--tls-allow-plaintext accepts both during a migration)');
+    }
+  }, (reason) => {
+    socket.destroy();
+    logger.debug({ remote: socket.remoteAddress, reason }, 'closed a connection');
+  });
 }
 
 /** One outgoing connection to a broker, TLS or not. */

@@ -11,10 +11,10 @@
 import { createServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { readFirstByte, routeByType, routeConnection } from '../../protocol/frame.js';
+import { routeByType, routeConnection } from '../../protocol/frame.js';
 import { parseHostPort, type BrokerConfig } from '../config.js';
 import type { ConnectionIdentity } from '../requests/dispatcher.js';
-import { clientIdentity, peerRefusal, TLS_HANDSHAKE_BYTE, type BrokerTls, type TlsAcceptor } from '../security/tls.js';
+import { clientIdentity, peerRefusal, sniffTls, type BrokerTls, type TlsAcceptor } from '../security/tls.js';
 
 export interface ConnectionRoutes {
   client(socket: Socket, identity: ConnectionIdentity): void;
@@ -53,20 +53,7 @@ export class Listener {
 
   /** TLS on: a ClientHello goes to the TLS server, a type byte only under --tls-allow-plaintext. */
   private sniff(socket: Socket): void {
-    readFirstByte(socket, this.config.frameTimeoutMs, (first) => {
-      if (first === TLS_HANDSHAKE_BYTE) {
-        socket.unshift(Buffer.of(first));
-        this.acceptor!.accept(socket);
-      } else if (this.tls!.allowPlaintext) {
-        routeByType(socket, first, this.plaintextRoutes);
-      } else {
-        socket.destroy();
-        this.logger.debug({ remote: socket.remoteAddress }, 'closed a plaintext connection: this broker speaks TLS only (--tls-allow-plaintext accepts both during a migration)');
-      }
-    }, (reason) => {
-      socket.destroy();
-      this.logger.debug({ remote: socket.remoteAddress, reason }, 'closed a connection');
-    });
+    sniffTls(socket, this.tls!, this.acceptor!, this.config.frameTimeoutMs, (s, type) => routeByType(s, type, this.plaintextRoutes), this.logger);
   }
 
   /** A finished TLS handshake: the type byte comes inside; peers must have shown a trusted certificate. */

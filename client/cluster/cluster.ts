@@ -114,16 +114,19 @@ export class Cluster {
   }
 
   /**
-   * The topic's partitions from the cache, refreshed when stale or missing.
-   * Fails with UNKNOWN_TOPIC when a fresh answer does not know the topic.
+   * The topic's partitions from the cache, refreshed when stale or missing. When a fresh
+   * listing leaves the topic out, the broker is asked about it by name: a topic the user
+   * may not see is left out of listings, and only the named answer tells NOT_AUTHORIZED
+   * from UNKNOWN_TOPIC.
    */
   async topic(topic: string, deadline = Date.now() + this.options.requestTimeoutMs): Promise<TopicMetadata> {
     const cached = this.topics.get(topic);
     if (cached && Date.now() - cached.fetchedAt < this.options.metadataMaxAgeMs) return cached.info;
     await this.refreshMetadata(deadline);
     const fresh = this.topics.get(topic);
-    if (!fresh) throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist; create it first with \`flotilla topic create ${topic}\` (topics are never created implicitly)`);
-    return fresh.info;
+    if (fresh) return fresh.info;
+    await this.anyBrokerRequest({ type: 'describeTopic', topic }, deadline); // throws NOT_AUTHORIZED or UNKNOWN_TOPIC
+    throw new FlotillaError('UNKNOWN_TOPIC', `topic "${topic}" does not exist; create it first with \`flotilla topic create ${topic}\` (topics are never created implicitly)`);
   }
 
   async partition(topic: string, partition: number, deadline?: number): Promise<PartitionMetadata> {

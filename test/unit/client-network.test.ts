@@ -282,7 +282,8 @@ t.test('a send after close fails clearly; close twice is a no-op', async (t) => 
 });
 
 t.test('UNKNOWN_TOPIC surfaces from send without retrying until the delivery timeout', async (t) => {
-  const cluster = await fakeCluster(t, 1, () => undefined);
+  // A topic a listing leaves out is asked about by name (NOT_AUTHORIZED or UNKNOWN_TOPIC).
+  const cluster = await fakeCluster(t, 1, (_id, request) => (request.describeTopic ? new FlotillaError('UNKNOWN_TOPIC', `topic "${request.describeTopic.topic}" does not exist`) : undefined));
   const client = new Client({ brokers: [cluster.brokers[0]!.address] });
   t.teardown(() => client.close());
   await t.rejects(client.producer().send({ topic: 'nope', value: 'x' }), { code: 'UNKNOWN_TOPIC' });
