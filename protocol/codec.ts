@@ -15,6 +15,7 @@
 import type { ErrorInfo, Request, Response } from './client.schema.js';
 import { errorFromWire, FlotillaError, wireCodeOf } from './errors.js';
 import type { PeerMessage } from './peer.schema.js';
+import { encodeChunks } from './chunked-encoder.js';
 import { ClientRequestType, ClientResponseType, PeerMessageType, protobuf } from './protobuf.js';
 
 export * as client from './client.schema.js';
@@ -45,6 +46,14 @@ export function encodeRequest(request: Init<Request>): Buffer {
 }
 
 /**
+ * The same bytes as encodeRequest, as chunks for FrameWriter: large `bytes` values (a
+ * produce batch) are chunks by reference, not copied (protocol/chunked-encoder.ts).
+ */
+export function encodeRequestChunks(request: Init<Request>): Uint8Array[] {
+  return encodeChunks(ClientRequestType, request);
+}
+
+/**
  * Decodes one client request frame. Throws INVALID_REQUEST, with `details.correlationId`
  * when the frame starts with a readable correlation id (so the broker can answer it).
  */
@@ -56,12 +65,22 @@ export function encodeResponse(response: Init<Response>): Buffer {
   return ClientResponseType.encode(response).finish() as Buffer;
 }
 
+/** encodeResponse as chunks (fetched records by reference). */
+export function encodeResponseChunks(response: Init<Response>): Uint8Array[] {
+  return encodeChunks(ClientResponseType, response);
+}
+
 export function decodeResponse(frame: Uint8Array): Response {
   return decode<Response>(ClientResponseType, frame, 'response');
 }
 
 export function encodePeerMessage(message: Init<PeerMessage>): Buffer {
   return PeerMessageType.encode(message).finish() as Buffer;
+}
+
+/** encodePeerMessage as chunks (Raft entries and snapshot data by reference). */
+export function encodePeerMessageChunks(message: Init<PeerMessage>): Uint8Array[] {
+  return encodeChunks(PeerMessageType, message);
 }
 
 /** Decodes one peer frame; throws INVALID_REQUEST when it is not a PeerMessage. */
