@@ -6,8 +6,8 @@
  * Zero-copy: every `bytes` field of a decoded message (a produce batch, fetched records,
  * Raft entries, snapshot data) is a view into the frame, and the frame usually is a view
  * into a socket chunk of up to 64 KiB. Holding on to a view keeps that whole chunk alive.
- * Whoever keeps bytes beyond handling the frame (an in-memory log, a cache) copies them
- * first: `copyBytes`.
+ * Whoever keeps bytes beyond handling the frame (an in-memory log, a cache) passes them
+ * through `keepBytes` (a copy unless the view retains little else) or `copyBytes`.
  *
  * Encoding does not validate field types (protobufjs `verify` costs more than the encode);
  * pass the generated interfaces (through `Init`) and the compiler does that job.
@@ -15,6 +15,7 @@
 import type { ErrorInfo, Request, Response } from './client.schema.js';
 import { errorFromWire, FlotillaError, wireCodeOf } from './errors.js';
 import type { PeerMessage } from './peer.schema.js';
+import { encodeChunks } from './chunked-encoder.js';
 import { ClientRequestType, ClientResponseType, PeerMessageType, protobuf } from './protobuf.js';
 
 export * as client from './client.schema.js';
@@ -45,6 +46,14 @@ export function encodeRequest(request: Init<Request>): Buffer {
 }
 
 /**
+ * The same bytes as encodeRequest, as chunks for FrameWriter: large `bytes` values (a
+ * produce batch) are chunks by reference, not copied (protocol/chunked-encoder.ts).
+ */
+export function encodeRequestChunks(request: Init<Request>): Uint8Array[] {
+  return encodeChunks(ClientRequestType, request);
+}
+
+/**
  * Decodes one client request frame. Throws INVALID_REQUEST, with `details.correlationId`
  * when the frame starts with a readable correlation id (so the broker can answer it).
  */
@@ -56,12 +65,22 @@ export function encodeResponse(response: Init<Response>): Buffer {
   return ClientResponseType.encode(response).finish() as Buffer;
 }
 
+/** encodeResponse as chunks (fetched records by reference). */
+export function encodeResponseChunks(response: Init<Response>): Uint8Array[] {
+  return encodeChunks(ClientResponseType, response);
+}
+
 export function decodeResponse(frame: Uint8Array): Response {
   return decode<Response>(ClientResponseType, frame, 'response');
 }
 
 export function encodePeerMessage(message: Init<PeerMessage>): Buffer {
   return PeerMessageType.encode(message).finish() as Buffer;
+}
+
+/** encodePeerMessage as chunks (Raft entries and snapshot data by reference). */
+export function encodePeerMessageChunks(message: Init<PeerMessage>): Uint8Array[] {
+  return encodeChunks(PeerMessageType, message);
 }
 
 /** Decodes one peer frame; throws INVALID_REQUEST when it is not a PeerMessage. */
@@ -92,6 +111,25 @@ export function peekCorrelationId(frame: Uint8Array): number | undefined {
     if (byte < 0x80) return value <= 0xffff_ffff ? value : undefined;
   }
   return undefined;
+}
+
+/** Below this, `keepBytes` always copies: a smaller Buffer may be a slice of Node's shared pool. */
+export const KEEP_WITHOUT_COPY_BYTES = 4096;
+
+/**
+ * Bytes of a decoded frame to keep beyond handling it (a batch for the log): the view itself
+ * when that retains little else, else copyBytes. A view of at least 4 KiB whose ArrayBuffer
+ * is at most twice its size is kept as is. Safe because nothing rewrites those bytes behind
+ * us: a frame spanning socket chunks is assembled by length-prefixed-stream into an exactly
+ * sized buffer of its own, and socket chunks are fresh allocations, never reused. Whoever
+ * writes into the kept bytes (the Raft leader patches base offset and term) must stay
+ * within them.
+ */
+export function keepBytes(bytes: Uint8Array): Buffer {
+  if (bytes.length >= KEEP_WITHOUT_COPY_BYTES && bytes.buffer.byteLength <= 2 * bytes.length) {
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+  return copyBytes(bytes);
 }
 
 /** A copy of `bytes` that does not keep the socket chunk it came from alive. */

@@ -360,21 +360,31 @@ export class FrameWriter {
   }
 
   /**
-   * Queues one frame. Returns false when the socket's buffer is over its high-water mark
-   * (wait for 'drain' before writing more). `callback` runs once the body is handed to the
-   * OS (acks=none semantics) or fails. Throws FRAME_TOO_LARGE for a body the peer would refuse.
+   * Queues one frame: a body, or the chunks of one (encode*Chunks in codec.ts), written
+   * after one length prefix without being joined. Returns false when the socket's buffer is
+   * over its high-water mark (wait for 'drain' before writing more). `callback` runs once
+   * the body is handed to the OS (acks=none semantics) or fails. Throws FRAME_TOO_LARGE for
+   * a body the peer would refuse. Chunks are held by reference until written: do not change them.
    */
-  write(body: Uint8Array, callback?: (error?: Error | null) => void): boolean {
-    if (body.length > this.maxFrameBytes) throw tooLarge(`will not send a frame of ${body.length} bytes`, this.maxFrameBytes);
+  write(body: Uint8Array | readonly Uint8Array[], callback?: (error?: Error | null) => void): boolean {
+    const chunks = body instanceof Uint8Array ? [body] : body.length > 0 ? body : [Buffer.alloc(0)];
+    let length = 0;
+    for (const chunk of chunks) length += chunk.length;
+    if (length > this.maxFrameBytes) throw tooLarge(`will not send a frame of ${length} bytes`, this.maxFrameBytes);
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);
     }
-    const prefix = Buffer.allocUnsafe(varintLength(body.length));
-    writeVarint(prefix, 0, body.length);
+    const prefix = Buffer.allocUnsafe(varintLength(length));
+    writeVarint(prefix, 0, length);
     this.socket.write(prefix);
-    return this.socket.write(body, callback);
+    let ok = true;
+    chunks.forEach((chunk, i) => {
+      if (chunk.length === 0 && i < chunks.length - 1) return;
+      ok = i === chunks.length - 1 ? this.socket.write(chunk, callback) : this.socket.write(chunk);
+    });
+    return ok;
   }
 
   /** Sends what is queued now rather than at the end of the turn. */

@@ -9,7 +9,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { isControlBatch, readBatchHeader, verifyBatch, type BatchHeader } from '../../protocol/batch.js';
-import { copyBytes } from '../../protocol/codec.js';
+import { keepBytes } from '../../protocol/codec.js';
 import type { Entry } from '../raft/log.js';
 import type { SoftState } from '../raft/raft.js';
 import type { Snapshot } from '../raft/types.js';
@@ -176,8 +176,9 @@ export class PartitionReplica implements StateMachine {
    */
   async produce(batch: Uint8Array, acks: Acks, timeoutMs: number): Promise<ProduceResult> {
     if (!this.isLeader) throw this.notLeader();
-    // The frame's bytes are a view into a socket chunk; the log keeps its own copy.
-    const data = copyBytes(batch);
+    // The frame's bytes are a view into a socket chunk or a frame buffer of their own; the log
+    // keeps the view when that retains little else (keepBytes says why that is safe), else a copy.
+    const data = keepBytes(batch);
     const header = verifyBatch(data);
     if (isControlBatch(data)) throw new FlotillaError('INVALID_REQUEST', 'clients may not produce control batches');
     if (header.producerId >= 0) {

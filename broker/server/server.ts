@@ -13,7 +13,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import {
   CLIENT_API_VERSION,
   decodeRequest,
-  encodeResponse,
+  encodeResponseChunks,
   toErrorInfo,
   type Init,
   type client,
@@ -89,13 +89,16 @@ export class ClientServer {
     };
     const respond = (response: Response, holding: ResponseHolding): void => {
       if (socket.destroyed) return holding.release();
-      let body = encodeResponse(response);
-      if (body.length > config.maxFrameBytes) {
+      // Chunks: fetched records go to the socket by reference, not copied into the envelope.
+      let body = encodeResponseChunks(response);
+      let length = body.reduce((sum, chunk) => sum + chunk.length, 0);
+      if (length > config.maxFrameBytes) {
         // A response over the frame limit (a fetch the client asked too much of).
-        const error = new FlotillaError('FRAME_TOO_LARGE', `the response of ${body.length} bytes exceeds --max-frame-bytes ${config.maxFrameBytes}`);
-        body = encodeResponse({ correlationId: response.correlationId, error: toErrorInfo(error) });
+        const error = new FlotillaError('FRAME_TOO_LARGE', `the response of ${length} bytes exceeds --max-frame-bytes ${config.maxFrameBytes}`);
+        body = encodeResponseChunks({ correlationId: response.correlationId, error: toErrorInfo(error) });
+        length = body.reduce((sum, chunk) => sum + chunk.length, 0);
       }
-      holding.resize(body.length); // held until the socket handed it to the kernel
+      holding.resize(length); // held until the socket handed it to the kernel
       writer.write(body, () => {
         holding.release();
         holdings.delete(holding);

@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage } from '../../protocol/codec.js';
+import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage, encodePeerMessageChunks } from '../../protocol/codec.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
@@ -162,14 +162,15 @@ class OutboundPeer {
     for (const { group, message } of rest) {
       const size = message.entries?.reduce((n, e) => n + e.data.length, 0) ?? 0;
       if (chunk.length > 0 && bytes + size > budget) {
-        this.writer.write(encodePeerMessage({ raft: { messages: chunk } }));
+        this.writer.write(encodePeerMessageChunks({ raft: { messages: chunk } }));
         chunk = [];
         bytes = 0;
       }
       chunk.push(fromRaftMessage(group, message));
       bytes += size;
     }
-    this.writer.write(encodePeerMessage({ raft: { messages: chunk } }));
+    // Chunks: entries go to the socket by reference, not copied into the envelope.
+    this.writer.write(encodePeerMessageChunks({ raft: { messages: chunk } }));
   }
 
   keepAlive(from: number): void {

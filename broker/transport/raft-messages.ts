@@ -4,10 +4,13 @@
  * read back from its batch header.
  *
  * Decoded bytes are views into the frame (see protocol/codec.ts); `toRaftMessage(m,
- * { copy: true })` copies them for callers that keep them.
+ * { copy: true })` passes them through keepBytes for callers that keep them: copied unless
+ * the view retains little else (an entry alone in a frame assembled from socket chunks).
+ * The Raft core patches offset and term only on the leader's own proposals, within a
+ * batch's bytes, so a kept view is never written behind the frame's back.
  */
 import { HEADER_SIZE, LOG_OVERHEAD, Field, isKnownMagic, lastOffsetOf, termOf } from '../../protocol/batch.js';
-import { copyBytes, type Init } from '../../protocol/codec.js';
+import { keepBytes, type Init } from '../../protocol/codec.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { GroupHeartbeatResponse, Heartbeats, HeartbeatResponses, RaftMessage } from '../../protocol/peer.schema.js';
 import { MessageType } from '../../protocol/peer.schema.js';
@@ -59,7 +62,7 @@ export function fromRaftMessage(group: number, message: Message): Init<RaftMessa
 }
 
 export interface ToRaftOptions {
-  /** Copy entry and snapshot bytes out of the frame (for callers that keep them in memory). */
+  /** Entry and snapshot bytes are kept in memory: keepBytes them (a copy unless the view retains little else). */
   copy?: boolean;
 }
 
@@ -77,7 +80,7 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
   if (wire.lastTerm != null) message.lastTerm = wire.lastTerm;
   if (wire.prevIndex != null) message.prevIndex = wire.prevIndex;
   if (wire.prevTerm != null) message.prevTerm = wire.prevTerm;
-  if (wire.hasEntries) message.entries = wire.entries.map((data) => toEntry(options.copy ? copyBytes(data) : data));
+  if (wire.hasEntries) message.entries = wire.entries.map((data) => toEntry(options.copy ? keepBytes(data) : data));
   if (wire.commit != null) message.commit = wire.commit;
   if (wire.reject != null) message.reject = wire.reject;
   if (wire.index != null) message.index = wire.index;
@@ -91,7 +94,7 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
       term: s.term,
       voters: [...s.voters],
       learners: [...s.learners],
-      data: options.copy ? copyBytes(s.data) : s.data,
+      data: options.copy ? keepBytes(s.data) : s.data,
     };
     message.snapshot = snapshot;
   }

@@ -21,7 +21,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { FlotillaError } from '../../protocol/errors.js';
-import { encodeFrame, readFrames } from '../../protocol/frame.js';
+import { FrameWriter, MAX_FRAME_BYTES_LIMIT, readFrames } from '../../protocol/frame.js';
 import { tlsTrustFailure } from '../../protocol/tls-errors.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 
@@ -29,7 +29,8 @@ export const CLIENT_CONNECTION_TYPE = 0x01;
 
 /** Translates between request/response objects and envelope bytes (the protocol codec). */
 export interface EnvelopeCodec<Req, Res> {
-  encodeRequest(correlationId: number, request: Req): Uint8Array;
+  /** The envelope as chunks (written as one frame; large batches by reference, not copied). */
+  encodeRequest(correlationId: number, request: Req): Uint8Array[];
   /** Throws when the frame does not decode; `error` is the broker's error for the request. */
   decodeResponse(frame: Buffer): { correlationId: number; response?: Res; error?: FlotillaError };
 }
@@ -80,6 +81,7 @@ export class Connection<Req, Res> {
   private readonly port: number;
   private readonly logger: ClientLogger;
   private socket: net.Socket | null = null;
+  private writer: FrameWriter | null = null;
   /** The socket's authentication; requests are written once it succeeded. Null: none needed. */
   private authenticated: Promise<void> | null = null;
   private readonly pending = new Map<number, Pending<Res>>();
@@ -108,31 +110,32 @@ export class Connection<Req, Res> {
     if (this.closed) {
       return Promise.reject(new FlotillaError('BROKER_NOT_AVAILABLE', `the connection to ${this.address} was closed by the client`));
     }
-    const socket = this.socket ?? this.open();
-    return this.send(socket, request, options, this.authenticated);
+    if (!this.socket) this.open();
+    return this.send(this.socket!, this.writer!, request, options, this.authenticated);
   }
 
   /** Encodes, registers and writes one request on `socket`, once `ready` (if any) resolved. */
-  private send(socket: net.Socket, request: Req, options: RequestOptions, ready: Promise<void> | null): Promise<Res | undefined> {
-    const write = (frame: Buffer, callback?: (err?: Error | null) => void, fail?: (error: FlotillaError) => void): void => {
+  private send(socket: net.Socket, writer: FrameWriter, request: Req, options: RequestOptions, ready: Promise<void> | null): Promise<Res | undefined> {
+    const write = (frame: Uint8Array[], callback?: (err?: Error | null) => void, fail?: (error: FlotillaError) => void): void => {
       if (!ready) {
-        socket.write(frame, callback);
+        writer.write(frame, callback);
         return;
       }
       ready.then(
-        () => (socket.destroyed ? fail?.(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}`)) : socket.write(frame, callback)),
+        () => (socket.destroyed ? fail?.(new FlotillaError('BROKER_NOT_AVAILABLE', `lost the connection to broker ${this.address}`)) : writer.write(frame, callback)),
         (error: FlotillaError) => fail?.(error),
       );
     };
     const correlationId = this.allocateCorrelationId();
-    let frame: Buffer;
+    let frame: Uint8Array[];
     try {
-      frame = encodeFrame(this.codec.encodeRequest(correlationId, request));
+      frame = this.codec.encodeRequest(correlationId, request);
     } catch (err) {
       return Promise.reject(err instanceof FlotillaError ? err : new FlotillaError('INVALID_REQUEST', `cannot encode the request: ${(err as Error).message}`));
     }
-    if (frame.length > this.options.maxFrameBytes + 5) {
-      return Promise.reject(new FlotillaError('RECORD_TOO_LARGE', `the request is ${frame.length} bytes, above maxFrameBytes ${this.options.maxFrameBytes}; send smaller batches (lower batchBytes)`));
+    const length = frame.reduce((sum, chunk) => sum + chunk.length, 0);
+    if (length > this.options.maxFrameBytes) {
+      return Promise.reject(new FlotillaError('RECORD_TOO_LARGE', `the request is ${length} bytes, above maxFrameBytes ${this.options.maxFrameBytes}; send smaller batches (lower batchBytes)`));
     }
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     return new Promise<Res | undefined>((resolve, reject) => {
@@ -181,6 +184,8 @@ export class Connection<Req, Res> {
     const socket = secure ? tls.connect({ ...this.options.tls, host: this.host, port: this.port }) : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
     this.socket = socket;
+    // Its own limit is the widest: send() refuses an oversized request with RECORD_TOO_LARGE first.
+    const writer = (this.writer = new FrameWriter(socket, { maxFrameBytes: MAX_FRAME_BYTES_LIMIT }));
     this.authenticated = null;
     // Writes before 'connect' (or the handshake) are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
@@ -203,7 +208,7 @@ export class Connection<Req, Res> {
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
     const authenticate = this.options.authenticate;
     if (authenticate) {
-      this.authenticated = authenticate((request) => this.send(socket, request, {}, null)).catch((err: unknown) => {
+      this.authenticated = authenticate((request) => this.send(socket, writer, request, {}, null)).catch((err: unknown) => {
         const error = err instanceof FlotillaError ? err : new FlotillaError('AUTHENTICATION_FAILED', `authentication with broker ${this.address} failed: ${(err as Error).message}`);
         // Requests waiting for it fail with the reason, not with the lost connection.
         this.failAll(error);

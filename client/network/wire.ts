@@ -9,7 +9,7 @@
  * frame, and the connection gives every frame its own buffer, so a kept message pins one
  * response, never a whole socket chunk.
  */
-import { CLIENT_API_VERSION, decodeResponse, encodeRequest, fromErrorInfo, type Init } from '../../protocol/codec.js';
+import { CLIENT_API_VERSION, decodeResponse, encodeRequestChunks, fromErrorInfo, type Init } from '../../protocol/codec.js';
 import type * as wire from '../../protocol/client.schema.js';
 import { Acks as WireAcks, OffsetSpec } from '../../protocol/client.schema.js';
 import { validateAclBinding, type AclBinding } from '../../protocol/acls.js';
@@ -280,7 +280,7 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
 export function createWireCodec(clientId: string): EnvelopeCodec<ClientRequest, ClientResponse> {
   return {
     encodeRequest(correlationId, request) {
-      return encodeRequest({ correlationId, apiVersion: CLIENT_API_VERSION, clientId, ...requestBody(request) });
+      return encodeRequestChunks({ correlationId, apiVersion: CLIENT_API_VERSION, clientId, ...requestBody(request) });
     },
     decodeResponse(frame) {
       const response = decodeResponse(frame);
