@@ -89,6 +89,20 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   t.ok(readdirSync(cluster.brokers.get(3)!.dataDir).some((f) => f.startsWith('controller-snapshot.json.corrupt-')), 'the corrupt snapshot is kept aside');
   t.match(cluster.logs(3), /corrupt controller snapshot/, 'and the broker said why');
 
+  // A snapshot deleted by hand under a compacted log: the same, and the loss is recorded.
+  await cluster.stop(3);
+  rmSync(snapshotPath);
+  cluster.restart(3);
+  t.same(
+    await waitFor('broker 3 to know every topic after its snapshot was deleted', async () => {
+      const { result } = await clusterOf(viaThree).send(three, { type: 'metadata' });
+      return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
+    }),
+    names,
+    'a broker whose snapshot is missing under a compacted metadata log catches up from the leader',
+  );
+  t.match(cluster.logs(3), /no controller snapshot, yet the metadata log was compacted past its start/, 'and the broker said why');
+
   // A new broker: the entries that registered the first topics are gone from every log.
   const joined = await cluster.join(4, 2);
   await waitFor('broker 4 registered and alive', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive), 30_000);
