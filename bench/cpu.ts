@@ -37,6 +37,8 @@ export interface CpuUse {
   brokerCores: number[];
   /** CPU-seconds of all brokers together over the window (unrounded, for per-GB figures). */
   brokerSeconds: number;
+  /** CPU-seconds of each broker over the window (unrounded, for differences under 1% of a core). */
+  brokerSecondsEach: number[];
   /** Everything else on the machine. */
   otherCores: number;
 }
@@ -66,6 +68,7 @@ export class CpuMeter {
       benchCores: round(cores(bench)),
       brokerCores: brokers.map((b) => round(cores(b))),
       brokerSeconds: brokerTicks / TICKS_PER_SECOND,
+      brokerSecondsEach: brokers.map((b) => b / TICKS_PER_SECOND),
       otherCores: round(Math.max(0, cores(other))),
     };
   }

@@ -14,7 +14,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { brokerStats, cliOption, startBenchCluster, waitFor } from './cluster.js';
+import { brokerStats, cliOption, startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
 import { median } from './stats.js';
 
 interface StatsLine {
@@ -49,11 +49,40 @@ export interface ScaleResult {
 }
 
 const STATS_INTERVAL_MS = 2000;
+/** Broker flags for waitBalancedAndQuiet: stats lines are logged at info. */
+export const STATS_ARGS = ['--log-level', 'info', '--stats-interval-ms', String(STATS_INTERVAL_MS)];
+
+/**
+ * Waits until every broker's stats lines (`--stats-interval-ms`, logged after `since`) show
+ * leadership balanced (no misplaced leader, nothing in flight, the same leader count three
+ * reports running) and every one of the `partitions` groups and the controller's quiet.
+ * Returns when the broker that steadied last first reported steady (ms since the epoch).
+ */
+export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: number, since: number): Promise<number> {
+  const expected = partitions + 1; // and the controller's group
+  let balancedAt = 0;
+  await waitFor(
+    'leadership balanced and every group on every broker quiet',
+    () => {
+      if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+      const recent = [...cluster.brokers.keys()].map((id) => brokerStats<StatsLine>(cluster, id, since).slice(-3));
+      const balanced = recent.every((lines) =>
+        lines.length === 3 && lines.every((l) => l.balancing?.misplacedLeaders === 0 && l.balancing.transfersInFlight === 0 && l.leaders === lines[0]!.leaders));
+      if (!balanced) return false;
+      // The first of the three steady reports on the broker that steadied last.
+      balancedAt ||= Math.max(...recent.map((lines) => lines[0]!.time));
+      return recent.every((lines) => lines.at(-1)!.groups === expected && lines.at(-1)!.quiesced >= expected - 1);
+    },
+    15 * 60_000,
+    1000,
+  );
+  return balancedAt;
+}
 
 
 export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined, openFileLimit?: number): Promise<ScaleResult> {
   // Brokers log at info here: the stats lines are info; nothing else logs when idle.
-  const cluster = await startBenchCluster({ extraArgs: ['--log-level', 'info', '--stats-interval-ms', String(STATS_INTERVAL_MS)], ...(openFileLimit ? { openFileLimit } : {}) });
+  const cluster = await startBenchCluster({ extraArgs: STATS_ARGS, ...(openFileLimit ? { openFileLimit } : {}) });
   const clusterStarted = Date.now();
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scale', requestTimeoutMs: 60_000 });
   const alive = () => {
@@ -69,23 +98,7 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     for (const p of described.partitions) if (p.leader !== null) leadersAtCreation.set(p.leader, (leadersAtCreation.get(p.leader) ?? 0) + 1);
     const preferredAtCreation = described.partitions.filter((p) => p.leader === p.replicas[0]).length;
     log(`${partitions} partitions created in ${createSeconds.toFixed(1)} s; leaders per broker then: ${[...leadersAtCreation].map(([id, n]) => `${id}: ${n}`).join(', ')} (${preferredAtCreation} preferred)`);
-    const expected = partitions + 1; // and the controller's group
-    let balancedAt = 0;
-    await waitFor(
-      'leadership balanced and every group on every broker quiet',
-      () => {
-        alive();
-        const recent = [...cluster.brokers.keys()].map((id) => brokerStats<StatsLine>(cluster, id, created).slice(-3));
-        const balanced = recent.every((lines) =>
-          lines.length === 3 && lines.every((l) => l.balancing?.misplacedLeaders === 0 && l.balancing.transfersInFlight === 0 && l.leaders === lines[0]!.leaders));
-        if (!balanced) return false;
-        // The first of the three steady reports on the broker that steadied last.
-        balancedAt ||= Math.max(...recent.map((lines) => lines[0]!.time));
-        return recent.every((lines) => lines.at(-1)!.groups === expected && lines.at(-1)!.quiesced >= expected - 1);
-      },
-      15 * 60_000,
-      1000,
-    );
+    const balancedAt = await waitBalancedAndQuiet(cluster, partitions, created);
     const balancedSeconds = Math.max(0, (balancedAt - created) / 1000);
     const quietSeconds = (Date.now() - created) / 1000;
     log(`balanced ${balancedSeconds.toFixed(1)} s and quiet ${quietSeconds.toFixed(1)} s after creation returned; measuring ${idleSeconds} s of idleness`);

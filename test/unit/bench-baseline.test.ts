@@ -54,7 +54,7 @@ t.test("the broker flags the bench cluster passes: this checkout's CLI takes the
 function pass(speed: number, commit: string): BenchResults {
   const one = (n: number) => spread([n]);
   const latency = (p50: number) => summarizeLatency([p50, p50, p50, p50 * 4]);
-  const cpu: CpuUse = { seconds: 10, benchCores: 0.5, brokerCores: [0.4, 0.4, 0.4], brokerSeconds: 12 / speed, otherCores: 0.1 };
+  const cpu: CpuUse = { seconds: 10, benchCores: 0.5, brokerCores: [0.4, 0.4, 0.4], brokerSeconds: 12 / speed, brokerSecondsEach: [4 / speed, 4 / speed, 4 / speed], otherCores: 0.1 };
   return {
     meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1, tls: false } },
     publish: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(100_000 * speed), mbPerSecond: one(10 * speed), records: 300_000 })),
