@@ -9,6 +9,21 @@ export function invalid(message: string): FlotillaError {
   return new FlotillaError('INVALID_CONFIG', message);
 }
 
+/**
+ * Checks where a reader starts (`consumer.assign`'s offset, `resetOffsets`' target): an
+ * offset >= 0, 'earliest', 'latest', or { timestamp: ms since the epoch >= 0 }. An argument
+ * of a call, not an option: INVALID_REQUEST.
+ */
+export function requireStartOffset(component: string, value: unknown): number | 'earliest' | 'latest' | { timestamp: number } {
+  if (value === 'earliest' || value === 'latest') return value;
+  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  if (typeof value === 'object' && value !== null && Object.keys(value).length === 1) {
+    const timestamp = (value as { timestamp?: unknown }).timestamp;
+    if (Number.isSafeInteger(timestamp) && (timestamp as number) >= 0) return { timestamp: timestamp as number };
+  }
+  throw new FlotillaError('INVALID_REQUEST', `${component}: offset must be a number >= 0, 'earliest', 'latest' or { timestamp: ms since the epoch }, got ${JSON.stringify(value)}`);
+}
+
 export function requireInteger(component: string, name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;

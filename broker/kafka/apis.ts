@@ -396,7 +396,7 @@ export class KafkaApis implements KafkaRequestHandler {
   // ---------------------------------------------------------------------------------------
   // Offsets
 
-  /** Earliest (-2) and latest (-1) from the leader; by timestamp the native side cannot answer yet (INVALID_REQUEST). */
+  /** Earliest (-2), latest (-1) and by timestamp (>= 0), each asked of the native handler at the leader. */
   private async listOffsets(body: Body<'ListOffsets'>, context: RequestContext): Promise<Answer<'ListOffsets'>> {
     return {
       topics: await Promise.all(

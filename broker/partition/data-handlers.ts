@@ -4,6 +4,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { toErrorInfo, type Init, type client } from '../../protocol/codec.js';
+import { OffsetSpec } from '../../protocol/client.schema.js';
 import type { BrokerConfig } from '../config.js';
 import { asFlotillaError, topicRefusal, type Handlers, type RequestContext } from '../requests/dispatcher.js';
 import type { HostedReplicas } from './hosted.js';
@@ -94,24 +95,28 @@ async function fetch(broker: DataPlane, request: client.FetchRequest, context: R
   return { partitions: first.out };
 }
 
-function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest, context: RequestContext): Init<client.ListOffsetsResponse> {
+/** Earliest from any replica; latest and by timestamp from the leader (committed records only). */
+async function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest, context: RequestContext): Promise<Init<client.ListOffsetsResponse>> {
   return {
-    offsets: request.partitions.map((p) => {
-      const base = { topic: p.topic, partition: p.partition };
-      const refusal = topicRefusal(context, p.topic);
-      if (refusal) return { ...base, error: toErrorInfo(refusal) };
-      const replica = broker.replicas.replica(p.topic, p.partition);
-      if (!replica) return { ...base, error: toErrorInfo(broker.replicas.notHostedError(p.topic, p.partition)) };
-      if (p.spec === 1) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
-      if (p.spec === 0) {
+    offsets: await Promise.all(
+      request.partitions.map(async (p) => {
+        const base = { topic: p.topic, partition: p.partition };
         try {
-          if (replica.isLeader) replica.requireCommittedInTerm();
+          const refusal = topicRefusal(context, p.topic);
+          if (refusal) throw refusal;
+          const replica = broker.replicas.replica(p.topic, p.partition);
+          if (!replica) throw broker.replicas.notHostedError(p.topic, p.partition);
+          if (p.spec === OffsetSpec.OFFSET_EARLIEST) return { ...base, offset: replica.logStartOffset, timestamp: -1 };
+          if (p.spec === OffsetSpec.OFFSET_LATEST) {
+            if (replica.isLeader) replica.requireCommittedInTerm();
+            return { ...base, offset: replica.highWatermark, timestamp: -1 };
+          }
+          if (p.spec === OffsetSpec.OFFSET_BY_TIMESTAMP) return { ...base, ...(await replica.offsetForTimestamp(p.value)) };
+          throw new FlotillaError('INVALID_REQUEST', `listOffsets: spec ${p.spec} is not earliest, latest or by timestamp`);
         } catch (error) {
           return { ...base, error: toErrorInfo(asFlotillaError(error)) };
         }
-        return { ...base, offset: replica.highWatermark, timestamp: -1 };
-      }
-      return { ...base, error: toErrorInfo(new FlotillaError('INVALID_REQUEST', 'offsets by timestamp are not supported yet')) };
-    }),
+      }),
+    ),
   };
 }

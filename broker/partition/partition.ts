@@ -239,6 +239,21 @@ export class PartitionReplica implements StateMachine {
   }
 
   /**
+   * Kafka's ListOffsets by timestamp, answered by the leader: the earliest committed offset
+   * whose record's timestamp is at least `timestamp` (ms), or offset -1 and timestamp -1
+   * when there is none.
+   */
+  async offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number }> {
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+      throw new FlotillaError('INVALID_REQUEST', `a timestamp to look offsets up by must be ms since the epoch (>= 0), got ${timestamp}`);
+    }
+    if (!this.isLeader) throw this.notLeader();
+    this.requireCommittedInTerm();
+    const found = await this.group.log.offsetForTimestamp(timestamp, this.highWatermark - 1);
+    return found ?? { offset: -1, timestamp: -1 };
+  }
+
+  /**
    * A new leader knows what is committed only once an entry of its own term is applied
    * (Raft's no-op); until then its high watermark can lag what was already acknowledged.
    */

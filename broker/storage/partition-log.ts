@@ -16,11 +16,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  ATTR_COMPRESSION,
+  Field,
   HEADER_SIZE,
   baseOffsetOf,
   batchSizeAt,
   crcMatches,
+  isControlBatch,
   lastOffsetOf,
+  readInt64,
+  records,
   termOf,
 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -47,6 +52,15 @@ export const LOST_ENTRIES_FILE = 'lost-entries';
 
 /** What scrubbing one sealed segment found (see `verifySegment`). */
 export type SegmentCheck = { outcome: 'clean' } | { outcome: 'corrupt'; error: LogCorruption } | { outcome: 'gone' };
+
+/** A record found by its timestamp (see `offsetForTimestamp`). */
+export interface TimestampedOffset {
+  offset: number;
+  timestamp: number;
+}
+
+/** Lookups by timestamp tried again when retention or a truncation changed the log under them. */
+const TIMESTAMP_LOOKUP_ATTEMPTS = 3;
 
 export interface PartitionLogOptions {
   /** Roll to a new segment before one would exceed this size (bytes). */
@@ -396,6 +410,63 @@ export class PartitionLog implements RaftLog {
         position += used;
       }
     }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Offsets by timestamp
+
+  /**
+   * Kafka's ListOffsets by timestamp: the earliest offset from the log start up to
+   * `maxOffset` (the caller's high watermark) whose record's timestamp is at least
+   * `timestamp`, with that timestamp; undefined when there is none. Timestamps need not
+   * grow along the log: whole segments are skipped by their largest timestamp, then batch
+   * headers by theirs, and only the batch holding the answer is read whole and decoded.
+   * Control batches hold no records a consumer sees and are stepped over.
+   */
+  async offsetForTimestamp(timestamp: number, maxOffset = this.lastIndex()): Promise<TimestampedOffset | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      this.checkOpen();
+      const rewinds = this.rewinds;
+      const logStart = this.logStart;
+      const upTo = Math.min(maxOffset, this.lastIndex());
+      try {
+        return await runAsync(this.res.files, this.timestampSteps(this.segments.slice(), logStart, timestamp, upTo));
+      } catch (err) {
+        // Retention or a truncation changed the bytes under the lookup (a segment gone, or
+        // headers that no longer follow on): not corruption, look again.
+        const changedUnderUs = this.rewinds !== rewinds || this.logStart !== logStart;
+        const gone = err instanceof FlotillaError && err.details.errno === 'ENOENT';
+        if (changedUnderUs && (gone || isLogCorruption(err)) && attempt < TIMESTAMP_LOOKUP_ATTEMPTS) continue;
+        if (isLogCorruption(err) && !changedUnderUs) this.noted(err);
+        throw err;
+      }
+    }
+  }
+
+  private *timestampSteps(segments: Segment[], logStart: number, target: number, maxOffset: number): ReadSteps<TimestampedOffset | undefined> {
+    for (let at = segmentIndexIn(segments, logStart); at < segments.length; at++) {
+      const segment = segments[at]!;
+      if (segment.baseOffset > maxOffset) return undefined;
+      // Timestamps need not be monotonic: only a segment whose largest is below the target holds no answer.
+      if ((yield* segment.computeMaxTimestamp()) < target) continue;
+      const start = segment.baseOffset < logStart ? yield* segment.locate(logStart) : undefined;
+      let from = start ? { position: start.position, offset: start.baseOffset } : { position: 0, offset: segment.baseOffset };
+      for (;;) {
+        let beyondMax = false;
+        const batch = yield* segment.findBatch(from, (header, i) => {
+          beyondMax = lastOffsetOf(header, i) > maxOffset;
+          return beyondMax || (!isControlBatch(header, i) && readInt64(header, i + Field.maxTimestamp) >= target);
+        });
+        if (!batch) break;
+        if (beyondMax) return undefined;
+        const bytes = yield { file: segment.logPath, position: batch.position, length: batch.size };
+        if (bytes.length < batch.size || !crcMatches(bytes, 0, batch.size)) throw segment.corruption(batch.baseOffset, batch.position, 'CRC32C mismatch');
+        const found = firstRecordAtOrAfter(bytes, target, logStart);
+        if (found) return found;
+        from = { position: batch.position + batch.size, offset: batch.lastOffset + 1 };
+      }
+    }
+    return undefined;
   }
 
   // -------------------------------------------------------------------------------------
@@ -847,6 +918,21 @@ export class PartitionLog implements RaftLog {
     const last = this.lastIndex();
     if (!Number.isInteger(offset) || offset < this.logStart || offset > last + 1) throw outOfRange(offset, this.logStart, last);
   }
+}
+
+/**
+ * The first record of `batch` at or above `logStart` whose timestamp is at least `target`.
+ * A compressed batch (a Kafka client's) is not decoded: its first offset answers, with
+ * the batch's largest timestamp, so no record at or after the target is ever skipped.
+ */
+function firstRecordAtOrAfter(batch: Buffer, target: number, logStart: number): TimestampedOffset | undefined {
+  if ((batch.readInt16BE(Field.attributes) & ATTR_COMPRESSION) !== 0) {
+    return { offset: Math.max(baseOffsetOf(batch), logStart), timestamp: readInt64(batch, Field.maxTimestamp) };
+  }
+  for (const record of records(batch)) {
+    if (record.offset >= logStart && record.timestamp >= target) return { offset: record.offset, timestamp: record.timestamp };
+  }
+  return undefined;
 }
 
 /** Index of the last segment whose base offset is <= `offset` (0 when none is). */

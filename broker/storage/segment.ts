@@ -381,26 +381,39 @@ export class Segment {
   /** Finds the batch holding `offset` (which must be in [baseOffset, lastOffset]). */
   *locate(offset: number): ReadSteps<BatchLocation> {
     const floor = this.index().floor(offset - this.baseOffset);
-    let found: BatchLocation | undefined;
-    yield* this.walkBatches(floor ? floor.position : 0, floor ? this.baseOffset + floor.relOffset : this.baseOffset, (chunk, at, position, size) => {
-      const last = lastOffsetOf(chunk, at);
-      if (last < offset) return false;
-      found = { position, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: last, term: termOf(chunk, at) };
-      return true;
-    });
+    const from = floor ? { position: floor.position, offset: this.baseOffset + floor.relOffset } : { position: 0, offset: this.baseOffset };
+    const found = yield* this.findBatch(from, (chunk, at) => lastOffsetOf(chunk, at) >= offset);
     if (found) return found;
     throw this.corruption(offset, this.size, `offset ${offset} is not in the segment (size ${this.size})`);
   }
 
-  /** Largest batch maxTimestamp (scans headers once, then remembered). */
+  /**
+   * Largest batch maxTimestamp (scans headers once, then remembered). A scan that a
+   * truncation overtook (asynchronous runs) answers but is not remembered.
+   */
   *computeMaxTimestamp(): ReadSteps<number> {
     if (this.maxTimestamp !== undefined) return this.maxTimestamp;
+    const truncations = this.truncations;
     let max = -Infinity;
     yield* this.walkBatches(0, this.baseOffset, (chunk, at) => {
       max = Math.max(max, readInt64(chunk, at + Field.maxTimestamp));
     });
-    this.maxTimestamp = max;
+    if (truncations === this.truncations) this.maxTimestamp = max;
     return max;
+  }
+
+  /**
+   * The first batch from `from` (a batch start) for which `stop` says true, by its header
+   * alone; undefined when no batch of the segment does.
+   */
+  *findBatch(from: { position: number; offset: number }, stop: (header: Buffer, at: number) => boolean): ReadSteps<BatchLocation | undefined> {
+    let found: BatchLocation | undefined;
+    yield* this.walkBatches(from.position, from.offset, (chunk, at, position, size) => {
+      if (!stop(chunk, at)) return false;
+      found = { position, size, baseOffset: baseOffsetOf(chunk, at), lastOffset: lastOffsetOf(chunk, at), term: termOf(chunk, at) };
+      return true;
+    });
+    return found;
   }
 
   // -------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ export interface UserPassword {
   iterations?: number;
 }
 import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName } from '../../protocol/topics.js';
-import { invalid, requireInteger } from '../validate.js';
+import { invalid, requireInteger, requireStartOffset } from '../validate.js';
 
 export type { ClusterDescription, GroupDescription, GroupListing, TopicConfigInput, TopicDescription } from '../network/api.js';
 
@@ -177,23 +177,21 @@ export class Admin {
     return result;
   }
 
-  /** Sets the group's committed offsets for every partition of the topic (group must be empty). */
-  async resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest' | number): Promise<Array<{ topic: string; partition: number; offset: number }>> {
+  /**
+   * Sets the group's committed offsets for every partition of the topic (group must be
+   * empty): to an offset, the log start, the end, or { timestamp } — per partition the
+   * first record at or after that time (ms), the end where none is.
+   */
+  async resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest' | number | { timestamp: number }): Promise<Array<{ topic: string; partition: number; offset: number }>> {
     if (typeof groupId !== 'string' || groupId === '') throw invalid('resetOffsets needs a group id');
     validateTopicName(topic);
-    if (typeof to === 'number') requireInteger('resetOffsets', 'to', to, 0);
-    else if (to !== 'earliest' && to !== 'latest') throw invalid(`resetOffsets: to must be 'earliest', 'latest' or an offset, got ${JSON.stringify(to)}`);
+    requireStartOffset('resetOffsets', to);
     const deadline = this.deadline();
-    // earliest/latest are the partition leaders' to say: resolve them here, send exact offsets.
+    // Anything but an offset is the partition leaders' to say: resolve it here, send exact offsets.
     let offsets: Array<{ topic: string; partition: number; offset: number }> | undefined;
     if (typeof to !== 'number') {
       const info = await this.cluster.topic(topic, deadline);
-      offsets = await Promise.all(
-        info.partitions.map(async (p) => {
-          const { result } = await this.cluster.leaderRequest({ type: 'listOffsets', topic, partition: p.partition, target: to }, deadline);
-          return { topic, partition: p.partition, offset: result.offset };
-        }),
-      );
+      offsets = await Promise.all(info.partitions.map(async (p) => ({ topic, partition: p.partition, offset: await this.cluster.offsetFor(topic, p.partition, to, deadline) })));
     }
     const { result } = await this.cluster.controllerRequest({ type: 'resetOffsets', groupId, topic, target: to, ...(offsets ? { offsets } : {}) }, deadline);
     return result;

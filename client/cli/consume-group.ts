@@ -17,7 +17,7 @@ const IDLE_EXIT_MS = 3000;
 
 export async function consumeGroupCommand(topic: string, options: ConsumeOptions, globals: GlobalOptions): Promise<number> {
   if (options.partition !== undefined) throw new FlotillaError('INVALID_REQUEST', '--partition and --group do not go together: the group assigns the partitions');
-  if (typeof options.offset === 'number') throw new FlotillaError('INVALID_REQUEST', '--offset N and --group do not go together; set the group\'s offsets with `flotilla group reset-offsets`');
+  if (typeof options.offset !== 'string') throw new FlotillaError('INVALID_REQUEST', '--offset N (or a time) and --group do not go together; set the group\'s offsets with `flotilla group reset-offsets`');
   const client = clientFor(globals);
   const consumer = client.consumer({ groupId: options.group!, readFrom: options.readFrom });
   const stop = () => void consumer.close();

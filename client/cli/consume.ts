@@ -7,11 +7,11 @@
 import { FlotillaError } from '../../protocol/errors.js';
 import { clusterOf } from '../client.js';
 import { clientFor, type GlobalOptions } from './context.js';
-import { messageFormatter } from './format.js';
+import { messageFormatter, type StartOffset } from './format.js';
 
 export interface ConsumeOptions {
   partition?: number;
-  offset: number | 'earliest' | 'latest';
+  offset: StartOffset;
   count?: number;
   follow: boolean;
   format: 'text' | 'json';

@@ -70,10 +70,19 @@ export function parseLimit(value: string): number {
   return parseNonNegativeInt(value);
 }
 
-export function parseOffset(value: string): number | 'earliest' | 'latest' {
+/** Where to start reading: earliest, latest, an offset, or a time: `@MS` (ms since the epoch) or an ISO 8601 date-time. */
+export type StartOffset = number | 'earliest' | 'latest' | { timestamp: number };
+
+export const OFFSET_HELP = 'earliest, latest, an offset, or the first record at or after a time: @MS (ms since the epoch) or an ISO 8601 time such as 2026-12-03T10:00:00Z';
+
+export function parseOffset(value: string): StartOffset {
   if (value === 'earliest' || value === 'latest') return value;
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected earliest, latest or an offset (a whole number), got "${value}"`);
-  return parseNonNegativeInt(value);
+  if (/^\d+$/.test(value)) return parseNonNegativeInt(value);
+  if (/^@\d+$/.test(value)) return { timestamp: parseNonNegativeInt(value.slice(1)) };
+  // ISO 8601 as Date.parse reads it (a time without a zone is local time, a date alone UTC).
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isSafeInteger(ms) && ms >= 0) return { timestamp: ms };
+  throw new InvalidArgumentError(`expected earliest, latest, an offset (a whole number), @MS or an ISO 8601 time, got "${value}"`);
 }
 
 export function parseReadFrom(value: string): 'any' | 'leader' | number {

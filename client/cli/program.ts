@@ -22,7 +22,9 @@ import {
   parseIdList,
   parseLimit,
   parseNonNegativeInt,
+  OFFSET_HELP,
   parseOffset,
+  type StartOffset,
   parsePositiveInt,
   parseReadFrom,
 } from './format.js';
@@ -343,7 +345,7 @@ export function buildProgram(scriptPath: string): Command {
     .description('print records, one per line')
     .argument('<topic>')
     .option('--partition <p>', 'read one partition (default: all, --count is then the total)', parseNonNegativeInt)
-    .option('--offset <offset>', 'earliest, latest or an offset', parseOffset, 'earliest')
+    .option('--offset <offset>', OFFSET_HELP, parseOffset, 'earliest')
     .option('--group <group>', 'read as a member of this consumer group (commits on exit and periodically)')
     .option('--count <n>', 'stop after N records', parseNonNegativeInt)
     .option('--follow', 'keep waiting for new records at the end of the log', false)
@@ -408,9 +410,9 @@ export function buildProgram(scriptPath: string): Command {
     .description("set a group's committed offsets (the group must have no members)")
     .argument('<group>')
     .requiredOption('--topic <topic>', 'topic whose offsets to reset')
-    .requiredOption('--to <to>', 'earliest, latest or an offset', parseOffset)
+    .requiredOption('--to <to>', `${OFFSET_HELP} (per partition; the end where no record is that late)`, parseOffset)
     .action(
-      action(async (id: string, options: { topic: string; to: number | 'earliest' | 'latest' }, command: Command) => {
+      action(async (id: string, options: { topic: string; to: StartOffset }, command: Command) => {
         const globals = globalsOf(command);
         const offsets = await withClient(globals, (client) => client.admin().resetOffsets(id, options.topic, options.to));
         await printJsonOrTable(globals, offsets, () => formatTable(['TOPIC', 'PARTITION', 'OFFSET'], offsets.map((o) => [o.topic, o.partition, o.offset])));

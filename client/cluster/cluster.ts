@@ -10,7 +10,7 @@
  */
 import { FlotillaError } from '../../protocol/errors.js';
 import { Connection, type EnvelopeCodec, type RequestOptions } from '../network/connection.js';
-import type { BrokerAddress, ClientRequest, ClientResponse, MetadataResult, PartitionMetadata, ResponseOf, TopicMetadata } from '../network/api.js';
+import type { BrokerAddress, ClientRequest, ClientResponse, MetadataResult, OffsetTarget, PartitionMetadata, ResponseOf, TopicMetadata } from '../network/api.js';
 import type { ResolvedClientOptions } from '../options.js';
 import { silentLogger, type ClientLogger } from '../logger.js';
 import { asFlotillaError, retryUntil, type RetryPolicy } from './retry.js';
@@ -247,6 +247,17 @@ export class Cluster {
       },
       (error) => this.noteFailure(request.topic, request.partition, error),
     );
+  }
+
+  /**
+   * Where `target` is in a partition, as its leader says: the log start, the high
+   * watermark, or the first record at or after a timestamp — the high watermark when no
+   * record is that late (what a reader starting there sees next), as Kafka's tools do.
+   */
+  async offsetFor(topic: string, partition: number, target: OffsetTarget, deadline?: number): Promise<number> {
+    const { result } = await this.leaderRequest({ type: 'listOffsets', topic, partition, target }, deadline);
+    if (typeof target === 'object' && result.offset < 0) return this.offsetFor(topic, partition, 'latest', deadline);
+    return result.offset;
   }
 
   /**

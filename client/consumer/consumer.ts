@@ -12,6 +12,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import { resolveConsumerOptions, type Assignment, type ConsumerOptions } from './options.js';
 import type { Message } from './messages.js';
 import { validateTopicName } from '../../protocol/topics.js';
+import { requireStartOffset } from '../validate.js';
 import { GroupMembership } from './group.js';
 import { Reader } from './reader.js';
 
@@ -42,9 +43,7 @@ export class Consumer implements AsyncIterable<Message> {
     for (const a of assignments) {
       validateTopicName(a?.topic);
       if (!Number.isSafeInteger(a.partition) || a.partition < 0) throw new FlotillaError('INVALID_REQUEST', `assign(): partition must be a partition number, got ${JSON.stringify(a.partition)}`);
-      if (!(a.offset === 'earliest' || a.offset === 'latest' || (Number.isSafeInteger(a.offset) && a.offset >= 0))) {
-        throw new FlotillaError('INVALID_REQUEST', `assign(): offset must be a number >= 0, 'earliest' or 'latest', got ${JSON.stringify(a.offset)}`);
-      }
+      requireStartOffset('assign()', a.offset);
       const key = `${a.topic}/${a.partition}`;
       if (seen.has(key)) throw new FlotillaError('INVALID_REQUEST', `assign(): ${key} is listed twice`);
       seen.add(key);

@@ -10,7 +10,8 @@ export type OffsetReset = 'earliest' | 'latest' | 'none';
 export interface Assignment {
   topic: string;
   partition: number;
-  offset: number | 'earliest' | 'latest';
+  /** An offset, the log start, the end, or the first record whose timestamp (ms) is at or after `timestamp` (the end when none is). */
+  offset: number | 'earliest' | 'latest' | { timestamp: number };
 }
 
 export interface ConsumerOptions {

@@ -40,7 +40,7 @@ class PartitionFetcher {
   constructor(
     readonly topic: string,
     readonly partition: number,
-    private readonly start: number | 'earliest' | 'latest',
+    private readonly start: Assignment['offset'],
     private readonly reader: Reader,
   ) {
     this.fetchOffset = typeof start === 'number' ? start : null;
@@ -73,7 +73,7 @@ class PartitionFetcher {
         continue;
       }
       try {
-        if (this.fetchOffset === null) this.fetchOffset = await this.resolveStart(this.start === 'latest' ? 'latest' : 'earliest');
+        if (this.fetchOffset === null) this.fetchOffset = await this.cluster.offsetFor(this.topic, this.partition, typeof this.start === 'number' ? 'earliest' : this.start);
         await this.fetchOnce();
         attempt = 0;
       } catch (err) {
@@ -152,11 +152,6 @@ class PartitionFetcher {
     const ask = (target: 'earliest' | 'latest') => this.cluster.leaderRequest({ type: 'listOffsets', topic: this.topic, partition: this.partition, target });
     const [earliest, latest] = await Promise.all([ask('earliest'), ask('latest')]);
     return { logStartOffset: earliest.result.offset, highWatermark: latest.result.offset };
-  }
-
-  private async resolveStart(target: 'earliest' | 'latest'): Promise<number> {
-    const { result } = await this.cluster.leaderRequest({ type: 'listOffsets', topic: this.topic, partition: this.partition, target });
-    return result.offset;
   }
 
   private async chooseReplica(): Promise<{ id: number; address: string }> {

@@ -77,7 +77,8 @@ export interface GroupDescription {
   offsets: Array<{ topic: string; partition: number; offset: number }>;
 }
 
-export type OffsetTarget = 'earliest' | 'latest';
+/** Where to start: the log start, the high watermark, or the first record at or after a time (ms since the epoch). */
+export type OffsetTarget = 'earliest' | 'latest' | { timestamp: number };
 
 export interface TopicPartitionList {
   topic: string;
@@ -172,7 +173,8 @@ export type ClientResponse =
   | { type: 'initProducerId'; result: { producerId: number; producerEpoch: number } }
   | { type: 'produce'; result: ProduceResult }
   | { type: 'fetch'; result: FetchResult }
-  | { type: 'listOffsets'; result: { offset: number } }
+  /** By timestamp: offset and timestamp of the record found, both -1 when there is none. */
+  | { type: 'listOffsets'; result: { offset: number; timestamp: number } }
   | { type: 'movePartition' }
   | { type: 'transferLeader' }
   | { type: 'balanceLeaders'; result: { transfers: number } }

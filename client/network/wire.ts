@@ -16,9 +16,15 @@ import { validateAclBinding, type AclBinding } from '../../protocol/acls.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { ScramMechanism } from '../../protocol/scram.js';
 import type { EnvelopeCodec } from './connection.js';
-import type { ClientRequest, ClientResponse, TopicConfigInput } from './api.js';
+import type { ClientRequest, ClientResponse, OffsetTarget, TopicConfigInput } from './api.js';
 
 const ACKS = { all: WireAcks.ACKS_ALL, leader: WireAcks.ACKS_LEADER, none: WireAcks.ACKS_NONE } as const;
+
+function offsetSpec(target: OffsetTarget): { spec: OffsetSpec; value: number } {
+  if (target === 'earliest') return { spec: OffsetSpec.OFFSET_EARLIEST, value: 0 };
+  if (target === 'latest') return { spec: OffsetSpec.OFFSET_LATEST, value: 0 };
+  return { spec: OffsetSpec.OFFSET_BY_TIMESTAMP, value: target.timestamp };
+}
 
 function wireConfig(config: TopicConfigInput): Init<wire.TopicConfig> {
   const out: Init<wire.TopicConfig> = {};
@@ -78,7 +84,7 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
     case 'listOffsets':
       return {
         listOffsets: {
-          partitions: [{ topic: request.topic, partition: request.partition, spec: request.target === 'earliest' ? OffsetSpec.OFFSET_EARLIEST : OffsetSpec.OFFSET_LATEST }],
+          partitions: [{ topic: request.topic, partition: request.partition, ...offsetSpec(request.target) }],
         },
       };
     case 'movePartition':
@@ -95,14 +101,12 @@ export function requestBody(request: ClientRequest): Init<wire.Request> {
       return { describeGroup: { groupId: request.groupId } };
     case 'resetOffsets': {
       const target = request.target;
-      const spec = target === 'earliest' ? OffsetSpec.OFFSET_EARLIEST : target === 'latest' ? OffsetSpec.OFFSET_LATEST : OffsetSpec.OFFSET_EXACT;
       return {
         resetOffsets: {
           groupId: request.groupId,
           topic: request.topic,
           partitions: [],
-          spec,
-          value: typeof target === 'number' ? target : 0,
+          ...(typeof target === 'number' ? { spec: OffsetSpec.OFFSET_EXACT, value: target } : offsetSpec(target)),
           offsets: (request.offsets ?? []).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })),
         },
       };
@@ -184,7 +188,7 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
   if (response.listOffsets) {
     const o = response.listOffsets.offsets[0];
     if (!o) return { error: missing('listed offset') };
-    return fail(o.error) ?? { response: { type: 'listOffsets', result: { offset: o.offset } } };
+    return fail(o.error) ?? { response: { type: 'listOffsets', result: { offset: o.offset, timestamp: o.timestamp } } };
   }
   if (response.createTopics) return fail(response.createTopics.results[0]?.error) ?? { response: { type: 'createTopic' } };
   if (response.deleteTopics) return fail(response.deleteTopics.results[0]?.error) ?? { response: { type: 'deleteTopic' } };

@@ -1,7 +1,8 @@
 /**
  * The Kafka listener on real broker processes: kafkajs 2.2.4 (admin, producer, idempotent
  * producer) and kcat (librdkafka) against `--kafka-listen`, records crossing between Kafka
- * clients and the native SDK byte for byte, and the wire rules (request order with
+ * clients and the native SDK byte for byte, offsets by timestamp (native, CLI, kafkajs and
+ * kcat agreeing), and the wire rules (request order with
  * pipelining, no answer for acks=0, ApiVersions of an unknown version).
  */
 import { spawn } from 'node:child_process';
@@ -10,7 +11,8 @@ import t from 'tap';
 import { Kafka, logLevel } from 'kafkajs';
 import { buildBatch } from '../../protocol/batch.js';
 import { decodeResponse, encodeRequest, KafkaFrameReader } from '../../protocol/kafka/index.js';
-import { startCluster, waitFor } from './cluster.js';
+import { clusterOf } from '../../client/client.js';
+import { runCli, startCluster, waitFor } from './cluster.js';
 
 const { cluster, client } = await startCluster(t, { brokers: 3, kafka: true });
 const bootstrap = cluster.kafkaBootstrap;
@@ -124,6 +126,70 @@ async function rawConnection(): Promise<{ socket: Socket; frames: Buffer[]; next
   };
   return { socket, frames, next };
 }
+
+t.test('offsets by timestamp: natively, through the CLI, kafkajs and kcat, all the same answer', async (t) => {
+  const topic = 'by-time';
+  await client.admin().createTopic({ topic, partitions: 2, replicationFactor: 3 });
+  const base = 1_800_000_000_000;
+  // Partition 0: three batches stamped base + 10 i, one record stamped late (not monotonic);
+  // partition 1: records stamped only after every target below but the last.
+  const stamps0 = Array.from({ length: 30 }, (_, i) => (i === 12 ? base + 5_000 : base + 10 * i));
+  const stamps1 = Array.from({ length: 5 }, (_, i) => base + 2_000 + i);
+  const producer = client.producer({ acks: 'all' });
+  const acks0 = [];
+  for (let b = 0; b < 3; b++) {
+    acks0.push(...(await producer.sendBatch(stamps0.slice(b * 10, b * 10 + 10).map((timestamp, i) => ({ topic, partition: 0, value: `p0-${b * 10 + i}`, timestamp })))));
+  }
+  const acks1 = await producer.sendBatch(stamps1.map((timestamp, i) => ({ topic, partition: 1, value: `p1-${i}`, timestamp })));
+  await producer.close();
+  /** The expected answer by reading what was sent: the first record at or after `target`. */
+  const expected = (acks: Array<{ offset: number }>, stamps: number[], target: number) => {
+    const i = stamps.findIndex((s) => s >= target);
+    return i < 0 ? { offset: -1, timestamp: -1 } : { offset: acks[i]!.offset, timestamp: stamps[i]! };
+  };
+  const cluster = clusterOf(client);
+  const end0 = await cluster.offsetFor(topic, 0, 'latest');
+  const end1 = await cluster.offsetFor(topic, 1, 'latest');
+  const brokers = ['--brokers', cluster.knownBrokers().map((b) => b.address).join(',')];
+
+  for (const target of [0, base + 15, base + 120, base + 295, base + 4_000, base + 9_000]) {
+    const want0 = expected(acks0, stamps0, target);
+    const want1 = expected(acks1, stamps1, target);
+    // Native: the wire's answer, and a consumer assigned to start there.
+    const { result } = await cluster.leaderRequest({ type: 'listOffsets', topic, partition: 0, target: { timestamp: target } });
+    t.same(result, want0, `native listOffsets at ${target}`);
+    if (want0.offset >= 0) {
+      const consumer = client.consumer({ maxWaitMs: 100 });
+      consumer.assign([{ topic, partition: 0, offset: { timestamp: target } }]);
+      for await (const m of consumer) {
+        t.same({ offset: m.offset, timestamp: m.timestamp }, want0, `consumer assigned { timestamp: ${target} } starts there`);
+        break;
+      }
+      await consumer.close();
+      // The CLI, with @MS and with an ISO time.
+      for (const at of [`@${target}`, new Date(target).toISOString()]) {
+        const cli = await runCli(['consume', topic, '--partition', '0', '--offset', at, '--count', '1', '--format', 'json', ...brokers]);
+        t.equal(cli.code, 0, cli.stderr);
+        const line = JSON.parse(cli.stdout) as { offset: number; timestamp: number };
+        t.same({ offset: line.offset, timestamp: line.timestamp }, want0, `consume --offset ${at}`);
+      }
+      // kcat (librdkafka's offsetsForTimes).
+      const kcatLine = await kcat(['-C', '-t', topic, '-p', '0', '-o', `s@${target}`, '-c', '1', '-e', '-f', '%o %T\n']);
+      t.equal(kcatLine.trim(), `${want0.offset} ${want0.timestamp}`, `kcat -o s@${target}`);
+    }
+    // kafkajs: where no record is that late it answers the end, as the SDK's { timestamp } start does.
+    const byKafkajs = await admin.fetchTopicOffsetsByTimestamp(topic, target);
+    const kafkajsOffsets = byKafkajs.sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset));
+    t.same(kafkajsOffsets, [want0.offset < 0 ? end0 : want0.offset, want1.offset < 0 ? end1 : want1.offset], `kafkajs fetchTopicOffsetsByTimestamp at ${target}`);
+  }
+
+  // A group's offsets reset to a time: per partition the first record at or after it, the end where none is.
+  const target = base + 3_000;
+  const reset = await runCli(['group', 'reset-offsets', 'by-time-group', '--topic', topic, '--to', `@${target}`, '--json', ...brokers]);
+  t.equal(reset.code, 0, reset.stderr);
+  const offsets = (JSON.parse(reset.stdout) as Array<{ partition: number; offset: number }>).sort((a, b) => a.partition - b.partition).map((o) => o.offset);
+  t.same(offsets, [expected(acks0, stamps0, target).offset, end1]);
+});
 
 t.test('answers come in request order; acks=0 gets none; an unknown ApiVersions version gets a v0 error answer', async (t) => {
   const topic = 'k-orders';

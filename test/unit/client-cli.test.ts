@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { FlotillaError } from '../../protocol/errors.js';
 import { buildBatch } from '../../protocol/batch.js';
 import { FakeBroker, produceAnswer, type FakeAnswer } from '../../client/testing/fake-broker.js';
+import { parseOffset } from '../../client/cli/format.js';
 
 const CLI = 'dist/client/cli/main.js';
 
@@ -163,4 +164,14 @@ t.test('consume reads to the end of the log and stops; --count and json lines', 
   const latest = await run(['consume', 'alpha', '--partition', '0', '--offset', 'latest', '--brokers', broker.address]);
   t.equal(latest.status, 0);
   t.equal(latest.stdout, '', 'nothing after the end without --follow');
+});
+
+t.test('--offset and --to take earliest, latest, an offset, @MS or an ISO 8601 time', async (t) => {
+  t.equal(parseOffset('earliest'), 'earliest');
+  t.equal(parseOffset('latest'), 'latest');
+  t.equal(parseOffset('42'), 42);
+  t.same(parseOffset('@1700000000123'), { timestamp: 1700000000123 });
+  t.same(parseOffset('2026-12-03T10:00:00Z'), { timestamp: Date.UTC(2026, 11, 3, 10) });
+  t.same(parseOffset('2026-12-03T10:00:00.250+01:00'), { timestamp: Date.UTC(2026, 11, 3, 9, 0, 0, 250) });
+  for (const bad of ['soon', '@', '@-5', '-1', '2026-13-45T99:00:00Z', '1.5']) t.throws(() => parseOffset(bad), { code: 'commander.invalidArgument' }, bad);
 });

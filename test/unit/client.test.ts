@@ -157,8 +157,11 @@ t.test('subscribe/commit need a groupId; assign is synchronous and validated', a
   await t.rejects(consumer.commit(), { code: 'INVALID_REQUEST' });
   t.throws(() => consumer.assign([{ topic: 't', partition: -1, offset: 0 }]), { code: 'INVALID_REQUEST' });
   t.throws(() => consumer.assign([{ topic: 't', partition: 0, offset: 'first' as never }]), { code: 'INVALID_REQUEST' });
-  consumer.assign([{ topic: 't', partition: 0, offset: 'earliest' }, { topic: 't', partition: 1, offset: 5 }]);
-  t.same(consumer.assignment(), [{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+  for (const offset of [{ timestamp: -1 }, { timestamp: 1.5 }, { timestamp: 5, offset: 3 }, {}, null]) {
+    t.throws(() => consumer.assign([{ topic: 't', partition: 0, offset: offset as never }]), { code: 'INVALID_REQUEST', message: /timestamp/ }, JSON.stringify(offset));
+  }
+  consumer.assign([{ topic: 't', partition: 0, offset: 'earliest' }, { topic: 't', partition: 1, offset: 5 }, { topic: 't', partition: 2, offset: { timestamp: 1_700_000_000_000 } }]);
+  t.same(consumer.assignment(), [{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }, { topic: 't', partition: 2 }]);
   await client.close();
 });
 
