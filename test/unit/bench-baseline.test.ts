@@ -56,7 +56,7 @@ function pass(speed: number, commit: string): BenchResults {
   const latency = (p50: number) => summarizeLatency([p50, p50, p50, p50 * 4]);
   const cpu: CpuUse = { seconds: 10, benchCores: 0.5, brokerCores: [0.4, 0.4, 0.4], brokerSeconds: 12 / speed, otherCores: 0.1 };
   return {
-    meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1, tls: false } },
+    meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1, secure: false } },
     publish: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(100_000 * speed), mbPerSecond: one(10 * speed), records: 300_000 })),
     consume: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(500_000 * speed), mbPerSecond: one(50 * speed), records: 300_000 })),
     latency: { recordBytes: 1024, rate: 2_000, publish: latency(4 / speed), endToEnd: latency(5 / speed), achievedRate: 2_000, behind: 0 },
