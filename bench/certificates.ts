@@ -9,7 +9,7 @@
  *   node dist/bench/certificates.js DIR [--brokers 3] [--clients alice]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,8 @@ export interface CertificatePair {
   key: string;
 }
 
-export interface Certificates {
+/** A CA and the certificates it signed for brokers and clients. */
+export interface CertificateSet {
   dir: string;
   /** The CA every broker and client trusts. */
   ca: string;
@@ -28,6 +29,9 @@ export interface Certificates {
   brokers: Map<number, CertificatePair>;
   /** By user name. */
   clients: Map<string, CertificatePair>;
+}
+
+export interface Certificates extends CertificateSet {
   /** A CA nobody here trusts, and a certificate (CN "mallory", IP SAN 127.0.0.1) it signed. */
   foreignCa: string;
   foreign: CertificatePair;
@@ -55,27 +59,48 @@ function openssl(args: string[], cwd: string): void {
 
 function makeCa(dir: string, name: string, subject: string): string {
   openssl(['req', '-x509', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=${subject}`, ...CA_EXTENSIONS], dir);
+  chmodSync(join(dir, `${name}.key`), 0o600);
   return join(dir, `${name}.crt`);
 }
 
 function makeLeaf(dir: string, name: string, commonName: string, ca: string): CertificatePair {
   openssl(['req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${commonName}`], dir);
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '825', '-extfile', 'leaf.ext'], dir);
+  chmodSync(join(dir, `${name}.key`), 0o600);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
 /** Writes a fresh set into `dir` (created if missing) and returns the paths. */
 export function generateCertificates(dir: string, options: { brokers?: number; clients?: string[] } = {}): Certificates {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'leaf.ext'), `${LEAF_EXTENSIONS}\n`);
-  const ca = makeCa(dir, 'ca', 'Flotilla CA');
-  const brokers = new Map<number, CertificatePair>();
-  for (let id = 1; id <= (options.brokers ?? 3); id++) brokers.set(id, makeLeaf(dir, `broker-${id}`, `broker-${id}`, 'ca'));
-  const clients = new Map<string, CertificatePair>();
-  for (const user of options.clients ?? ['alice']) clients.set(user, makeLeaf(dir, `client-${user}`, user, 'ca'));
+  const set = signedSet(dir, options, () => true);
   const foreignCa = makeCa(dir, 'foreign-ca', 'Someone Else CA');
   const foreign = makeLeaf(dir, 'foreign', 'mallory', 'foreign-ca');
-  return { dir, ca, brokers, clients, foreignCa, foreign };
+  return { ...set, foreignCa, foreign };
+}
+
+/**
+ * The set in `dir`, made only where a file is missing: a CA that exists is kept (with
+ * every certificate it signed), so clients that trust it keep working across restarts.
+ * Without the CA's key, everything is made afresh.
+ */
+export function ensureCertificates(dir: string, options: { brokers?: number; clients?: string[] } = {}): CertificateSet {
+  const caKept = existsSync(join(dir, 'ca.crt')) && existsSync(join(dir, 'ca.key'));
+  return signedSet(dir, options, (name) => !caKept || !existsSync(join(dir, `${name}.crt`)) || !existsSync(join(dir, `${name}.key`)));
+}
+
+/** The CA and its leaves in `dir`, each file made when `make(name)` says so (the CA first: a new CA remakes every leaf). */
+function signedSet(dir: string, options: { brokers?: number; clients?: string[] }, make: (name: string) => boolean): CertificateSet {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'leaf.ext'), `${LEAF_EXTENSIONS}\n`);
+  const newCa = make('ca');
+  const ca = newCa ? makeCa(dir, 'ca', 'Flotilla CA') : join(dir, 'ca.crt');
+  const leaf = (name: string, commonName: string): CertificatePair =>
+    newCa || make(name) ? makeLeaf(dir, name, commonName, 'ca') : { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  const brokers = new Map<number, CertificatePair>();
+  for (let id = 1; id <= (options.brokers ?? 3); id++) brokers.set(id, leaf(`broker-${id}`, `broker-${id}`));
+  const clients = new Map<string, CertificatePair>();
+  for (const user of options.clients ?? ['alice']) clients.set(user, leaf(`client-${user}`, user));
+  return { dir, ca, brokers, clients };
 }
 
 /** Issues one more certificate from the set's CA (a renewed broker certificate, say) into `certs.dir`. */

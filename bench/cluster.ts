@@ -3,7 +3,7 @@
  * broker processes on free 127.0.0.1 ports, temp data dirs, fsync always unless asked).
  */
 import { ProcessCluster, waitFor, type BrokerProcess, type ProcessClusterOptions } from './process-cluster.js';
-import { Client } from '../client/index.js';
+import { Client, type ClientOptions } from '../client/index.js';
 
 export { waitFor };
 
@@ -49,11 +49,14 @@ export class BenchCluster extends ProcessCluster {
   }
 }
 
-/** Starts a cluster and waits until its controller is elected and every broker is alive. */
-export async function startBenchCluster(options: ProcessClusterOptions = {}): Promise<BenchCluster> {
+/**
+ * Starts a cluster and waits until its controller is elected and every broker is alive;
+ * `login` is how clients connect (TLS, SASL) when the brokers ask for it.
+ */
+export async function startBenchCluster(options: ProcessClusterOptions = {}, login: Partial<ClientOptions> = {}): Promise<BenchCluster> {
   const cluster = new BenchCluster(options);
   await cluster.start();
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-setup', requestTimeoutMs: 5_000 });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-setup', requestTimeoutMs: 5_000, ...login });
   try {
     await waitFor(
       'the cluster to elect a controller with every broker alive',

@@ -68,7 +68,7 @@ export function compare(baseline: BenchResults[], head: BenchResults[]): Compare
   });
 }
 
-function formatValue(unit: Figure['unit'], n: number): string {
+export function formatValue(unit: Figure['unit'], n: number): string {
   if (unit === 'records/s') return fmtInt(n);
   if (unit === 'ms') return n >= 100 ? fmtInt(n) : fmtFixed(n, 1);
   return fmtFixed(n, 1);

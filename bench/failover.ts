@@ -9,7 +9,7 @@
  * given time to catch up before the next run. At the end every acknowledged offset is
  * read back, so a run also checks that failover lost no acknowledged record.
  */
-import { Client } from '../client/index.js';
+import { Client, type ClientOptions } from '../client/index.js';
 import type { BenchCluster } from './cluster.js';
 import { waitFor } from './cluster.js';
 import { createTopicWhenReady, payloadOf, TIMESTAMP_BYTES } from './workload.js';
@@ -32,12 +32,16 @@ export interface FailoverResult {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function measureFailover(cluster: BenchCluster, options: { runs: number; rate?: number; topic?: string; onProgress?: (text: string) => void }): Promise<FailoverResult> {
+export async function measureFailover(
+  cluster: BenchCluster,
+  options: { runs: number; rate?: number; topic?: string; onProgress?: (text: string) => void; login?: Partial<ClientOptions> },
+): Promise<FailoverResult> {
   const topic = options.topic ?? 'bench-failover';
   const rate = options.rate ?? 500;
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover' });
+  const login = options.login ?? {};
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover', ...login });
   // A separate client for metadata, so the producer's cache and retries are left alone.
-  const watcher = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover-watch', requestTimeoutMs: 1_000 });
+  const watcher = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover-watch', requestTimeoutMs: 1_000, ...login });
   const admin = watcher.admin();
   await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
   const producer = client.producer({ acks: 'all', lingerMs: 0 });

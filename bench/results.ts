@@ -16,8 +16,8 @@ export interface RunSettings {
   latencyMs: number;
   warmupMs: number;
   failoverRuns: number;
-  /** TLS for the measured clients and between brokers. */
-  tls: boolean;
+  /** TLS and SCRAM-SHA-512 for every client, mutual TLS between brokers (bench/secure.ts). */
+  secure: boolean;
 }
 
 export interface ThroughputFigures {

@@ -12,18 +12,17 @@
  * With --baseline REV the same passes run alternately on REV's brokers and this
  * checkout's (bench/baseline.ts builds REV, bench/compare.ts makes the table of ratios).
  *
- * --tls runs the same table with TLS on every connection the measured clients and the
- * brokers' replication use (certificates generated with openssl into a temp folder); the
- * brokers also allow plaintext, which only set-up and the failover measurement use.
+ * With --secure, rounds alternate between a plaintext cluster and a secure one (TLS on
+ * every connection, SCRAM-SHA-512 clients under ACLs: bench/secure.ts), and the table gives
+ * secure ÷ plaintext of their medians.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
 import { BASELINE_CACHE, headRevision, prepareBaseline, resolveRevision, type Revision } from './baseline.js';
-import { generateCertificates } from './certificates.js';
 import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { compare, renderComparison } from './compare.js';
 import { CpuMeter, type CpuUse } from './cpu.js';
@@ -31,12 +30,13 @@ import { measureFailover } from './failover.js';
 import { onInterrupt } from './interrupt.js';
 import { Progress } from './progress.js';
 import type { BenchResults, RunSettings, ThroughputFigures } from './results.js';
+import { renderSecureComparison, secureBench } from './secure.js';
 import { fmtFixed, fmtInt, fmtSpread, MB, spread, summarizeLatency, type LatencySummary } from './stats.js';
 import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ThroughputResult } from './workload.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3, tls: false };
+const DEFAULTS: RunSettings = { fsync: 'always', runs: 3, publishMs: 6_000, partitions: 3, latencyRate: 2_000, latencyMs: 20_000, warmupMs: 2_000, failoverRuns: 3, secure: false };
 const QUICK: Partial<RunSettings> = { runs: 1, publishMs: 3_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1 };
 
 function figures(recordBytes: number, results: ThroughputResult[]): ThroughputFigures {
@@ -59,15 +59,22 @@ const GB = 1_000 * MB;
 
 export async function runClusterBench(settings: RunSettings, progress: Pick<Progress, 'update' | 'done'>, brokers: BrokerBuild = { commit: headRevision(repoRoot)?.commit ?? null }): Promise<BenchResults> {
   progress.update(`starting a 3-broker cluster${brokers.cli ? ` of ${brokers.commit?.slice(0, 7)}` : ''}`);
-  const certs = settings.tls ? generateCertificates(mkdtempSync(join(tmpdir(), 'flotilla-bench-tls-'))) : null;
-  const brokerArgs = (id: number): string[] => {
-    const own = certs?.brokers.get(id);
-    return certs && own ? ['--tls-cert', own.cert, '--tls-key', own.key, '--tls-ca', certs.ca, '--tls-allow-plaintext'] : [];
-  };
-  const cluster: BenchCluster = await startBenchCluster({ brokers: 3, fsync: settings.fsync, cli: brokers.cli, brokerArgs });
-  const releaseInterrupt = onInterrupt(() => cluster.abandon());
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench', ...(certs ? { tls: { ca: readFileSync(certs.ca) } } : {}) });
+  const security = settings.secure ? secureBench() : null;
+  let cluster: BenchCluster;
   try {
+    cluster = await startBenchCluster(
+      { brokers: 3, fsync: settings.fsync, cli: brokers.cli, ...(security ? { brokerArgs: security.brokerArgs, env: security.env } : {}) },
+      security?.admin,
+    );
+  } catch (err) {
+    security?.dispose();
+    throw err;
+  }
+  const releaseInterrupt = onInterrupt(() => cluster.abandon());
+  const login = security?.client ?? {};
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench', ...login });
+  try {
+    await security?.grant(cluster.bootstrap);
     const admin = client.admin();
     const sizes = [100, 1024];
     const topicOf = (size: number) => `bench-publish-${size}`;
@@ -159,7 +166,7 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
     await admin.deleteTopic(latencyTopic).catch(() => undefined);
 
     progress.update('failover');
-    const failover = await measureFailover(cluster, { runs: settings.failoverRuns, onProgress: (t) => progress.update(t) });
+    const failover = await measureFailover(cluster, { runs: settings.failoverRuns, onProgress: (t) => progress.update(t), login });
     return {
       meta: {
         date: new Date().toISOString(),
@@ -202,7 +209,7 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
     await client.close().catch(() => undefined);
     await cluster.close();
     releaseInterrupt();
-    if (certs) rmSync(certs.dir, { recursive: true, force: true });
+    security?.dispose();
   }
 }
 
@@ -232,7 +239,7 @@ export function renderTable(r: BenchResults): string {
   rows.push([`failover after kill -9 of the leader: new leader in metadata`, `${fmtSpread(f.leaderElectedMs, fmtInt)} ms`, `${f.runs.length} kills`]);
   rows.push([`failover after kill -9 of the leader: producer's next ack`, `${fmtSpread(f.firstAckMs, fmtInt)} ms`, `${fmtInt(f.acked)} acked, ${f.lost} lost`]);
   const header = `Flotilla ${r.meta.commit?.slice(0, 7) ?? ''}: 3 brokers on one machine (${r.meta.cores} × ${r.meta.cpus}), replication 3, acks all, fsync ${s.fsync}, ` +
-    `${s.tls ? 'TLS (ECDSA P-256) for clients and replication, ' : ''}${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
+    `${s.secure ? 'TLS (ECDSA P-256) on every connection and SCRAM-SHA-512 clients under ACLs, ' : ''}${s.partitions} partitions per topic, one producer (lingerMs 2, batchBytes 1 MiB, window 8,192 records), ${r.meta.node}, ${r.meta.date}. ` +
     `Throughput: median (min–max) of ${s.runs} runs of ${s.publishMs / 1000} s.`;
   const lines = [header, '', '| measure | result | |', '|---|---:|---:|', ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
   const cores = (c: CpuUse) => `bench process ${fmtFixed(c.benchCores, 2)}, brokers ${c.brokerCores.map((b) => fmtFixed(b, 2)).join(' + ')}, other processes ${fmtFixed(c.otherCores, 2)}`;
@@ -278,7 +285,11 @@ Options:
   --runs N         runs of each throughput measure (default 3); with --baseline, rounds per revision
   --fsync MODE     always (default), batch or never
   --micro          also the storage, Raft and protocol micro-benchmarks (about 2 minutes)
-  --tls            TLS for the measured clients and between brokers (certificates made with openssl)
+  --secure         what TLS + SCRAM cost: rounds alternate a plaintext cluster and a secure one (TLS on
+                   every connection, mutual TLS between brokers, clients with SCRAM-SHA-512 under
+                   ACLs; certificates made with openssl), --runs rounds each (one run of each
+                   measure per round), and print plaintext, secure and secure / plaintext of the
+                   medians (results in bench/results/secure.json)
   --baseline REV   compare this checkout with REV (a commit, tag, branch or HEAD~N): build REV in a
                    temporary git worktree (npm ci from its lockfile, npm run build), kept by commit
                    in ${BASELINE_CACHE} for the next time; then run the measurements in
@@ -296,6 +307,8 @@ export interface BenchOptions {
   micro: boolean;
   /** A revision to compare with, or null for the standard table alone. */
   baseline: string | null;
+  /** Compare plaintext with TLS + SCRAM instead. */
+  secure: boolean;
   out: string;
   help: boolean;
 }
@@ -307,7 +320,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     options: {
       micro: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
-      tls: { type: 'boolean', default: false },
+      secure: { type: 'boolean', default: false },
       fsync: { type: 'string', default: 'always' },
       runs: { type: 'string' },
       baseline: { type: 'string' },
@@ -316,7 +329,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     },
   });
   if (!['always', 'batch', 'never'].includes(values.fsync!)) throw new Error(`--fsync takes always, batch or never, got ${values.fsync}`);
-  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'], tls: values.tls! };
+  const settings: RunSettings = { ...DEFAULTS, ...(values.quick ? QUICK : {}), fsync: values.fsync as RunSettings['fsync'] };
   if (values.runs !== undefined) {
     settings.runs = Number(values.runs);
     if (!Number.isInteger(settings.runs) || settings.runs < 1) throw new Error(`--runs takes a whole number of at least 1, got ${values.runs}`);
@@ -324,8 +337,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   const baseline = values.baseline ?? null;
   if (baseline !== null && baseline.trim() === '') throw new Error('--baseline takes a revision: a commit, tag, branch or HEAD~N');
   if (baseline !== null && values.micro) throw new Error('--micro measures this checkout alone; run it without --baseline');
-  const out = values.out ?? join(repoRoot, 'bench', 'results', baseline === null ? 'latest.json' : 'baseline.json');
-  return { settings, micro: values.micro!, baseline, out, help: values.help! };
+  if (values.secure && (baseline !== null || values.micro)) throw new Error('--secure compares plaintext with TLS + SCRAM on this checkout; run it without --baseline and --micro');
+  const resultsFile = values.secure ? 'secure.json' : baseline === null ? 'latest.json' : 'baseline.json';
+  const out = values.out ?? join(repoRoot, 'bench', 'results', resultsFile);
+  return { settings, micro: values.micro!, baseline, secure: values.secure!, out, help: values.help! };
 }
 
 /**
@@ -353,6 +368,21 @@ async function runComparison(rev: string, settings: RunSettings, progress: Progr
   };
 }
 
+/**
+ * Plaintext and secure passes alternating, `settings.runs` each; every pass is one run of
+ * every measure on a fresh cluster.
+ */
+async function runSecureComparison(settings: RunSettings, progress: Progress) {
+  const round: RunSettings = { ...settings, runs: 1, failoverRuns: 1 };
+  const rounds = { plaintext: [] as BenchResults[], secure: [] as BenchResults[] };
+  for (let i = 0; i < settings.runs; i++) {
+    const labelled = (name: string) => ({ update: (text: string) => progress.update(`round ${i + 1}/${settings.runs}, ${name}: ${text}`), done: () => progress.done() });
+    rounds.plaintext.push(await runClusterBench({ ...round, secure: false }, labelled('plaintext')));
+    rounds.secure.push(await runClusterBench({ ...round, secure: true }, labelled('TLS + SCRAM')));
+  }
+  return { ...rounds, comparison: compare(rounds.plaintext, rounds.secure), table: renderSecureComparison(rounds.plaintext, rounds.secure) };
+}
+
 async function main(): Promise<void> {
   let options: BenchOptions;
   try {
@@ -369,7 +399,12 @@ async function main(): Promise<void> {
   const started = performance.now();
   let output: object;
   let printed: string;
-  if (options.baseline !== null) {
+  if (options.secure) {
+    const comparison = await runSecureComparison(options.settings, progress);
+    progress.done();
+    output = comparison;
+    printed = comparison.table;
+  } else if (options.baseline !== null) {
     const comparison = await runComparison(options.baseline, options.settings, progress);
     progress.done();
     output = comparison;

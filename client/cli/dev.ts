@@ -4,11 +4,16 @@
  * under --data/<id>, operations endpoints from --base-port + 1000 up. Prints the addresses, waits until every broker reports alive, prints
  * one status line per broker, and on SIGINT/SIGTERM stops the children (SIGTERM, then
  * SIGKILL after STOP_TIMEOUT_MS) and exits 0 once all have exited.
+ *
+ * With --secure (dev-secure.ts) every connection is TLS, clients authenticate with SCRAM,
+ * and the brokers bootstrap a superuser whose password is in the data directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client } from '../client.js';
+import type { ClientOptions } from '../options.js';
 import { sleep } from '../cluster/retry.js';
+import { prepareSecureDev, secureBrokerArgs, secureClientOptions, secureConnectionText, type SecureDev } from './dev-secure.js';
 
 export interface DevOptions {
   brokers: number;
@@ -16,6 +21,8 @@ export interface DevOptions {
   basePort: number;
   logLevel: string;
   fsync?: string;
+  /** TLS everywhere, SCRAM and a superuser (certificates and password kept under `data`). */
+  secure?: boolean;
 }
 
 const STOP_TIMEOUT_MS = 10_000;
@@ -36,7 +43,7 @@ export function devHttpAddress(id: number, options: Pick<DevOptions, 'basePort'>
   return `127.0.0.1:${options.basePort + HTTP_PORT_OFFSET + id - 1}`;
 }
 
-export function devCommandLine(id: number, options: DevOptions): string[] {
+export function devCommandLine(id: number, options: DevOptions, secure: SecureDev | null = null): string[] {
   const members = Array.from({ length: options.brokers }, (_, i) => `${i + 1}=127.0.0.1:${options.basePort + i}`).join(',');
   const args = [
     'broker', 'start',
@@ -49,6 +56,7 @@ export function devCommandLine(id: number, options: DevOptions): string[] {
     '--http-listen', devHttpAddress(id, options),
   ];
   if (options.fsync !== undefined) args.push('--fsync', options.fsync);
+  if (secure) args.push(...secureBrokerArgs(secure, id));
   return args;
 }
 
@@ -58,9 +66,12 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
   let stopping = false;
   let resolveAllExited!: () => void;
   const allExited = new Promise<void>((resolve) => (resolveAllExited = resolve));
+  const secure = options.secure ? prepareSecureDev(options.data, options.brokers) : null;
+  // The bootstrap superuser's password reaches the brokers in their environment, never in argv.
+  const env = secure ? { ...process.env, FLOTILLA_BOOTSTRAP_USER: `${secure.user}:${secure.password}` } : process.env;
 
   for (let id = 1; id <= options.brokers; id++) {
-    const child = spawn(process.execPath, [scriptPath, ...devCommandLine(id, options)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [scriptPath, ...devCommandLine(id, options, secure)], { stdio: ['ignore', 'inherit', 'inherit'], env });
     children.set(id, child);
     child.on('exit', (code, signal) => {
       exited.set(id, code ?? signal ?? 'unknown');
@@ -90,7 +101,9 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
 
   const addresses = Array.from({ length: options.brokers }, (_, i) => `127.0.0.1:${options.basePort + i}`);
   const kafkaAddresses = Array.from({ length: options.brokers }, (_, i) => devKafkaAddress(i + 1, options));
-  void reportStatus(addresses, kafkaAddresses, options.brokers, () => stopping || exited.size === children.size);
+  const httpAddresses = Array.from({ length: options.brokers }, (_, i) => devHttpAddress(i + 1, options));
+  if (secure) process.stdout.write(secureConnectionText(secure, { addresses, kafkaAddresses, httpAddresses }));
+  void reportStatus(addresses, kafkaAddresses, options.brokers, () => stopping || exited.size === children.size, secure ? secureClientOptions(secure) : {});
 
   await allExited;
   const failed = [...exited.values()].some((status) => status !== 0 && status !== 'SIGTERM' && status !== 'SIGINT');
@@ -102,8 +115,8 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
 }
 
 /** Polls describeCluster until all brokers are alive, then prints one line per broker. */
-async function reportStatus(addresses: string[], kafkaAddresses: string[], expected: number, cancelled: () => boolean): Promise<void> {
-  const client = new Client({ brokers: addresses, clientId: 'flotilla-dev', requestTimeoutMs: 2000, connectTimeoutMs: 1000 });
+async function reportStatus(addresses: string[], kafkaAddresses: string[], expected: number, cancelled: () => boolean, login: Partial<ClientOptions>): Promise<void> {
+  const client = new Client({ brokers: addresses, clientId: 'flotilla-dev', requestTimeoutMs: 2000, connectTimeoutMs: 1000, ...login });
   const deadline = Date.now() + START_TIMEOUT_MS;
   try {
     let last: Awaited<ReturnType<ReturnType<Client['admin']>['describeCluster']>> | null = null;

@@ -67,14 +67,15 @@ export function buildProgram(scriptPath: string): Command {
   // ----------------------------------------------------------------------------- dev
   program
     .command('dev')
-    .description('start a local cluster of N broker processes on 127.0.0.1 (Ctrl-C stops them)')
+    .description('start a local cluster of N broker processes on 127.0.0.1 (Ctrl-C stops them); --secure for TLS, SCRAM and a superuser')
     .addHelpText('after', `\n  --brokers N      number of brokers (default ${DEV_BROKERS})`)
     .option('--data <dir>', 'data directory; broker N uses DIR/N', './data/dev')
     .option('--base-port <port>', 'port of broker 1; broker N listens on base-port + N - 1, and speaks Kafka on base-port + 1691 + N - 1 (9092 for broker 1 by default)', parsePositiveInt, DEV_BASE_PORT)
     .option('--log-level <level>', 'broker log level', 'warn')
     .option('--fsync <mode>', 'always, batch or never')
+    .option('--secure', 'TLS on every connection (certificates made with openssl under DIR/certs), SCRAM authentication and a superuser whose password is in DIR/admin.password; a restart on the same DIR reuses both')
     .action(
-      action(async (options: { data: string; basePort: number; logLevel: string; fsync?: string }, command: Command) => {
+      action(async (options: { data: string; basePort: number; logLevel: string; fsync?: string; secure?: boolean }, command: Command) => {
         // `dev --brokers N` shares its flag with the global --brokers: here it is a count.
         const raw = command.optsWithGlobals<{ brokers: string }>().brokers;
         const fromCommandLine = program.getOptionValueSource('brokers') === 'cli';
@@ -89,6 +90,7 @@ export function buildProgram(scriptPath: string): Command {
         }
         const devOptions: Parameters<typeof devCommand>[0] = { brokers: count, data: options.data, basePort: options.basePort, logLevel: options.logLevel };
         if (options.fsync !== undefined) devOptions.fsync = options.fsync;
+        if (options.secure) devOptions.secure = true;
         return devCommand(devOptions, scriptPath);
       }),
     );

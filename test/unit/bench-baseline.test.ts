@@ -1,5 +1,5 @@
-// `npm run bench -- --baseline REV`: its command line, the revision and CLI checks, and the
-// table of ratios. No timing is asserted; the passes compared here are made up.
+// `npm run bench -- --baseline REV` and `-- --secure`: their command line, the revision and
+// CLI checks, and the tables of ratios. No timing is asserted; the passes compared here are made up.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { compare, fmtRatio, renderComparison } from '../../bench/compare.js';
 import type { CpuUse } from '../../bench/cpu.js';
 import type { BenchResults } from '../../bench/results.js';
 import { parseBenchArgs } from '../../bench/run.js';
+import { renderSecureComparison } from '../../bench/secure.js';
 import { spread, summarizeLatency } from '../../bench/stats.js';
 
 const CLI = 'dist/client/cli/main.js';
@@ -56,7 +57,7 @@ function pass(speed: number, commit: string): BenchResults {
   const latency = (p50: number) => summarizeLatency([p50, p50, p50, p50 * 4]);
   const cpu: CpuUse = { seconds: 10, benchCores: 0.5, brokerCores: [0.4, 0.4, 0.4], brokerSeconds: 12 / speed, brokerSecondsEach: [4 / speed, 4 / speed, 4 / speed], otherCores: 0.1 };
   return {
-    meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1, tls: false } },
+    meta: { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpus: 'test CPU', cores: 2, platform: 'linux', commit, settings: { fsync: 'always', runs: 1, publishMs: 3_000, partitions: 3, latencyRate: 2_000, latencyMs: 5_000, warmupMs: 1_000, failoverRuns: 1, secure: false } },
     publish: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(100_000 * speed), mbPerSecond: one(10 * speed), records: 300_000 })),
     consume: [100, 1024].map((recordBytes) => ({ recordBytes, recordsPerSecond: one(500_000 * speed), mbPerSecond: one(50 * speed), records: 300_000 })),
     latency: { recordBytes: 1024, rate: 2_000, publish: latency(4 / speed), endToEnd: latency(5 / speed), achievedRate: 2_000, behind: 0 },
@@ -105,4 +106,24 @@ t.test('the table names both revisions, how the runs alternated, and that the lo
   const lossy = pass(1, 'b');
   lossy.failover.lost = 3;
   t.match(renderComparison({ title: 'a x', rounds: [pass(1, 'a')] }, { title: 'b y', rounds: [lossy] }), /WARNING \(head\): 3 acknowledged records were lost in failover\./);
+});
+
+t.test('--secure: its own results file, not with --baseline, and a table of secure ÷ plaintext with the 70% verdict', async (t) => {
+  const secure = parseBenchArgs(['--secure', '--quick', '--runs', '2']);
+  t.ok(secure.secure);
+  t.equal(secure.settings.runs, 2);
+  t.match(secure.out, /bench[/\\]results[/\\]secure\.json$/);
+  t.throws(() => parseBenchArgs(['--secure', '--baseline', 'HEAD~1']), /--secure .*without --baseline/);
+  t.throws(() => parseBenchArgs(['--tls']), /Unknown option '--tls'/, '--tls is folded into --secure');
+
+  const table = renderSecureComparison([pass(1, 'a'), pass(1, 'a')], [pass(0.8, 'a'), pass(0.8, 'a')]);
+  const lines = table.split('\n');
+  t.match(lines[0], /^Plaintext vs TLS \+ SCRAM, Flotilla a\. 2 rounds each in one sitting, alternated/);
+  t.match(lines[0], /SCRAM-SHA-512/);
+  t.equal(lines[2], '| measure | plaintext | TLS + SCRAM | secure ÷ plaintext |');
+  t.ok(lines.includes('| consume, 1024 B records | 500,000 (500,000–500,000) records/s | 400,000 (400,000–400,000) records/s | 0.80× |'));
+  t.ok(lines.includes('| broker CPU per GB produced (publish runs, 3 brokers) | 20.0 (20.0–20.0) CPU-s/GB | 25.0 (25.0–25.0) CPU-s/GB | 1.25× |'));
+  t.match(table, /secure ≥ 0\.70 × plaintext: met \(lowest: publish, 100 B records, 0\.80\)/);
+  const slower = renderSecureComparison([pass(1, 'a')], [pass(0.5, 'a')]);
+  t.match(slower, /secure ≥ 0\.70 × plaintext: NOT met \(lowest: publish, 100 B records, 0\.50\)/);
 });
