@@ -5,9 +5,9 @@
  * once; a restarted group resumes from its commits; a group id is native or Kafka, not both;
  * and, on the wire, the coordinator's answers and the metadata committed beside an offset.
  */
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import t from 'tap';
+import { runKcat } from './kcat.js';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { decodeResponse, encodeRequest, KafkaFrameReader, type KafkaApiName, type RequestInput, type ResponseBody } from '../../protocol/kafka/index.js';
 import { startCluster, waitFor } from './cluster.js';
@@ -183,19 +183,7 @@ t.test('kcat -G consumes as a group and commits', async (t) => {
   await admin.createTopics({ topics: [{ topic: 'g-kcat', numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
   const values = Array.from({ length: 300 }, (_, i) => `line-${i}`);
   await producer.send({ topic: 'g-kcat', acks: -1, messages: values.map((value, i) => ({ value, partition: i % 3 })) });
-  const printed = await new Promise<string>((resolve, reject) => {
-    const child = spawn('kcat', ['-b', cluster.kafkaBootstrap.join(','), '-G', 'g-kcat-group', '-o', 'beginning', '-c', String(values.length), '-f', '%s\\n', 'g-kcat'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`kcat -G exited ${code}: ${err}`));
-    });
-  });
+  const printed = await runKcat(cluster.kafkaBootstrap, ['-G', 'g-kcat-group', '-o', 'beginning', '-c', String(values.length), '-f', '%s\\n', 'g-kcat']);
   t.same(printed.trim().split('\n').sort(), [...values].sort(), 'every line once');
   await waitFor('its offsets committed', async () => {
     const [committed] = await admin.fetchOffsets({ groupId: 'g-kcat-group', topics: ['g-kcat'] });

@@ -4,13 +4,13 @@
  * Kafka's error codes, and the principal of a client certificate (--authn mtls). Clients:
  * kafkajs 2.2.4, kcat (librdkafka), and raw requests where a client would hide the answer.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
+import { runKcat } from './kcat.js';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { generateCertificates } from '../../bench/certificates.js';
 import { buildBatch } from '../../protocol/batch.js';
@@ -160,21 +160,7 @@ t.test('a TLS and SCRAM cluster: kafkajs and kcat authenticate, ACLs answer with
 
   await t.test('kcat with SASL_SSL and SCRAM-SHA-512 produces and consumes', async (t) => {
     const security = ['-X', 'security.protocol=SASL_SSL', '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', 'sasl.username=k512', '-X', 'sasl.password=k512-secret', '-X', `ssl.ca.location=${certs.ca}`];
-    const kcat = (args: string[], input = '') =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn('kcat', ['-b', bootstrap.join(','), ...security, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (c) => (out += c));
-        child.stderr.on('data', (c) => (err += c));
-        const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          if (code === 0) resolve(out);
-          else reject(new Error(`kcat ${args.join(' ')} exited ${code}: ${err}`));
-        });
-        child.stdin.end(input);
-      });
+    const kcat = (args: string[], input = '') => runKcat(bootstrap, [...security, ...args], input);
     const lines = Array.from({ length: 1000 }, (_, i) => `kcat ${i}`);
     await kcat(['-P', '-t', 'secure-kcat'], lines.join('\n') + '\n');
     const read = (await kcat(['-C', '-t', 'secure-kcat', '-e', '-q'])).split('\n').filter(Boolean);

@@ -5,9 +5,9 @@
  * kcat agreeing), and the wire rules (request order with
  * pipelining, no answer for acks=0, ApiVersions of an unknown version).
  */
-import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
+import { runKcat } from './kcat.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { buildBatch } from '../../protocol/batch.js';
 import { decodeResponse, encodeRequest, KafkaFrameReader } from '../../protocol/kafka/index.js';
@@ -24,22 +24,7 @@ await admin.connect();
 t.teardown(() => admin.disconnect());
 await waitFor('every broker in the Kafka metadata', async () => (await admin.describeCluster()).brokers.length === 3, 30_000);
 
-function kcat(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-b', bootstrap.join(','), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`kcat ${args.join(' ')} exited ${code}: ${err}`));
-    });
-    child.stdin.end(input ?? '');
-  });
-}
+const kcat = (args: string[], input?: string): Promise<string> => runKcat(bootstrap, args, input);
 
 t.test('kafkajs admin creates a topic; an idempotent producer writes keyed records the native SDK reads byte for byte', async (t) => {
   t.ok(await admin.createTopics({ topics: [{ topic: 'k-orders', numPartitions: 3, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '86400000' }] }], waitForLeaders: true }));
