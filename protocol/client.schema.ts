@@ -479,6 +479,10 @@ export const descriptor = {
          "type": "string",
          "id": 3,
          "protoName": "kafka_address"
+        },
+        "rack": {
+         "type": "string",
+         "id": 4
         }
        }
       },
@@ -1428,6 +1432,10 @@ export const descriptor = {
          "type": "string",
          "id": 3,
          "protoName": "kafka_address"
+        },
+        "rack": {
+         "type": "string",
+         "id": 4
         }
        }
       },
@@ -1913,6 +1921,8 @@ export interface BrokerInfo {
   address: string;
   /** the Kafka listener's HOST:PORT as advertised; empty: none */
   kafkaAddress: string;
+  /** --rack; empty: none */
+  rack: string;
 }
 
 export interface TopicPartitions {
@@ -2267,12 +2277,14 @@ export interface ResetOffsetsResponse {
   offsets: PartitionOffset[];
 }
 
-/** `broker start --join`: a new broker asks to be added to the cluster. A broker already registered sends it again to record a new Kafka address. */
+/** `broker start --join`: a new broker asks to be added to the cluster. A broker already registered sends it again to record a new Kafka address or rack. */
 export interface RegisterBrokerRequest {
   brokerId: number;
   address: string;
   /** empty: no Kafka listener */
   kafkaAddress: string;
+  /** empty: none */
+  rack: string;
 }
 
 export interface RegisterBrokerResponse {
