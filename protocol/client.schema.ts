@@ -561,7 +561,8 @@ export const descriptor = {
         "OFFSET_LATEST": 0,
         "OFFSET_EARLIEST": 1,
         "OFFSET_BY_TIMESTAMP": 2,
-        "OFFSET_EXACT": 3
+        "OFFSET_EXACT": 3,
+        "OFFSET_MAX_TIMESTAMP": 4
        }
       },
       "MetadataRequest": {
@@ -1950,6 +1951,7 @@ export const OffsetSpec = {
   OFFSET_EARLIEST: 1,
   OFFSET_BY_TIMESTAMP: 2,
   OFFSET_EXACT: 3,
+  OFFSET_MAX_TIMESTAMP: 4,
 } as const;
 export type OffsetSpec = (typeof OffsetSpec)[keyof typeof OffsetSpec];
 

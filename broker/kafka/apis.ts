@@ -8,6 +8,7 @@
  */
 import { asMagic2Batches, batchBounds } from '../../protocol/batch.js';
 import type { client } from '../../protocol/codec.js';
+import { OffsetSpec } from '../../protocol/client.schema.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import {
   encodeResponse,
@@ -35,7 +36,7 @@ import { AnswerThenClose, type KafkaRequestHandler } from './server.js';
 export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; max: number }>> = {
   Produce: { min: 3, max: 8 },
   Fetch: { min: 4, max: 11 },
-  ListOffsets: { min: 1, max: 5 },
+  ListOffsets: { min: 1, max: 7 },
   Metadata: { min: 0, max: 8 },
   ApiVersions: { min: 0, max: 3 },
   CreateTopics: { min: 2, max: 4 },
@@ -68,6 +69,12 @@ const TOPIC_SETTINGS: ReadonlyArray<[string, keyof TopicConfig]> = [
   ['retention.bytes', 'retentionBytes'],
   ['segment.bytes', 'segmentBytes'],
 ];
+/** ListOffsets' special timestamps as the native offset specs; any other timestamp looks offsets up by it. */
+const KAFKA_OFFSET_SPECS: Record<number, OffsetSpec> = {
+  [-1]: OffsetSpec.OFFSET_LATEST,
+  [-2]: OffsetSpec.OFFSET_EARLIEST,
+  [-3]: OffsetSpec.OFFSET_MAX_TIMESTAMP,
+};
 const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
 const CONFIG_SOURCE_TOPIC = 1;
@@ -450,7 +457,7 @@ export class KafkaApis implements KafkaRequestHandler {
   // ---------------------------------------------------------------------------------------
   // Offsets
 
-  /** Earliest (-2), latest (-1) and by timestamp (>= 0), each asked of the native handler at the leader. */
+  /** Earliest (-2), latest (-1), max timestamp (-3, v7) and by timestamp (>= 0), each asked of the native handler at the leader. */
   private async listOffsets(body: Body<'ListOffsets'>, context: RequestContext): Promise<Answer<'ListOffsets'>> {
     return {
       topics: await Promise.all(
@@ -463,7 +470,7 @@ export class KafkaApis implements KafkaRequestHandler {
               if (refused) return { ...base, errorCode: refused };
               const replica = this.leader(t.name, p.partitionIndex);
               if (typeof replica === 'number') return { ...base, errorCode: replica };
-              const spec = p.timestamp === -2 ? 1 : p.timestamp === -1 ? 0 : 2; // EARLIEST, LATEST, BY_TIMESTAMP
+              const spec = KAFKA_OFFSET_SPECS[p.timestamp] ?? OffsetSpec.OFFSET_BY_TIMESTAMP;
               try {
                 const native = await this.ask('listOffsets', { partitions: [{ topic: t.name, partition: p.partitionIndex, spec, value: p.timestamp }] }, context);
                 const listed = native?.offsets?.[0];

@@ -265,6 +265,18 @@ export class PartitionReplica implements StateMachine {
   }
 
   /**
+   * Kafka's ListOffsets max-timestamp, answered by the leader: the committed record with
+   * the largest timestamp (the earliest of them on a tie), or offset -1 and timestamp -1
+   * when nothing is committed.
+   */
+  async offsetOfMaxTimestamp(): Promise<{ offset: number; timestamp: number }> {
+    if (!this.isLeader) throw this.notLeader();
+    this.requireCommittedInTerm();
+    const found = await this.group.log.offsetOfMaxTimestamp(this.highWatermark - 1);
+    return found ?? { offset: -1, timestamp: -1 };
+  }
+
+  /**
    * A new leader knows what is committed only once an entry of its own term is applied
    * (Raft's no-op); until then its high watermark can lag what was already acknowledged.
    */
