@@ -17,7 +17,7 @@ import { loadControllerSnapshot } from './controller/startup.js';
 import { ControllerState, type ControllerEvent } from './controller/state.js';
 import { decideFileBudget, RefusedOpenWarnings } from './fd-budget.js';
 import { GroupCoordinator } from './groups/coordinator.js';
-import { KafkaAddressRegistration } from './kafka/address-registration.js';
+import { KafkaRegistration } from './kafka/registration.js';
 import { KafkaGroups } from './kafka/groups.js';
 import { kafkaListener } from './kafka/listener.js';
 import type { KafkaServer } from './kafka/server.js';
@@ -183,7 +183,7 @@ export class Broker {
       new MetadataQuorum(this.controller, this.raft, this.logger),
       new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger, access: interBrokerAccess(config, this.tls) }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
-      new KafkaAddressRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
+      new KafkaRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
       this.metrics.traffic,
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing, repairs: this.repairs }, config.statsIntervalMs, this.logger),
     ];
@@ -195,7 +195,7 @@ export class Broker {
     this.dispatcher = brokerDispatcher({ config, authorizer, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook, brokerSight: () => brokerSight(sight) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
-    this.kafka = kafkaListener({ config, dispatcher: this.dispatcher, authorizer, replicas: this.replicas, clusterId: this.clusterId, groups: this.kafkaGroups, controller: this.controller, logger: this.logger, tls: this.tls });
+    this.kafka = kafkaListener({ config, dispatcher: this.dispatcher, authorizer, replicas: this.replicas, clusterId: this.clusterId, groups: this.kafkaGroups, controller: this.controller, metrics: this.metrics, logger: this.logger, tls: this.tls });
     const listening = () => this.listener.listening;
     this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, { ...sight, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) }, this.logger);
   }

@@ -51,7 +51,7 @@ export function needsToJoin(config: BrokerConfig): boolean {
  */
 export async function joinCluster(config: BrokerConfig, logger: Logger, tls?: BrokerTls): Promise<void> {
   logger.info({ via: config.join }, 'joining the cluster');
-  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '' } }, 60_000, interBrokerAccess(config, tls));
+  const response = await controllerRequest([config.join!], { registerBroker: { brokerId: config.id, address: config.advertise, kafkaAddress: config.kafkaAdvertise ?? '', rack: config.rack ?? '' } }, 60_000, interBrokerAccess(config, tls));
   const answer = response.registerBroker!;
   const file: ClusterFile = {
     clusterId: answer.clusterId,

@@ -41,6 +41,8 @@ export interface BrokerConfig {
   kafkaListen?: string;
   /** host:port Kafka clients should use; defaults to `kafkaListen`. */
   kafkaAdvertise?: string;
+  /** The rack (or zone) this broker stands in, for Kafka clients' follower fetching; none when undefined. */
+  rack?: string;
   dataDir: string;
   /** Static cluster: broker id → host:port. Empty when joining. */
   initialCluster: Map<number, string>;
@@ -167,6 +169,13 @@ export function parseInitialCluster(value: string): Map<number, string> {
   return members;
 }
 
+/** A rack name: what Kafka clients send as client.rack, so printable, no spaces, at most 255 bytes. */
+function validateRack(rack: string): void {
+  if (!/^[\x21-\x7e]{1,255}$/.test(rack)) {
+    throw new FlotillaError('INVALID_CONFIG', `--rack must be 1-255 printable ASCII characters without spaces (as a Kafka client's client.rack), got "${rack}"`);
+  }
+}
+
 export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerConfig, 'id' | 'listen' | 'dataDir'>): BrokerConfig {
   const config: BrokerConfig = {
     ...BROKER_DEFAULTS,
@@ -187,6 +196,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
     config.kafkaAdvertise ??= config.kafkaListen;
     parseHostPort(config.kafkaAdvertise, '--kafka-advertise');
   }
+  if (config.rack !== undefined) validateRack(config.rack);
   if (!config.dataDir) throw new FlotillaError('INVALID_CONFIG', '--data DIR is required');
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);

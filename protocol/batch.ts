@@ -37,6 +37,7 @@
  * consumers skip them. Magic 1 differs only there: its control key is one byte (0 no-op,
  * 1 configuration).
  */
+import { gunzipSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
 import { FlotillaError } from './errors.js';
 
@@ -74,6 +75,15 @@ export const ATTR_DELETE_HORIZON = 0x40;
 
 /** Kafka's compression codecs, by the value of the attributes' low three bits. */
 const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+export type CompressionCodec = (typeof CODECS)[number];
+/** The codecs `records` decodes (node:zlib has gzip; the others would need packages of their own). */
+const READABLE_CODECS: ReadonlySet<CompressionCodec> = new Set(['none', 'gzip']);
+/**
+ * Most bytes a compressed batch may inflate to: a batch arrives in one frame (16 MiB by
+ * default), and Kafka's producers compress text about 4-10x, so this is far above any real
+ * batch while a gzip bomb stops here instead of taking the process's memory.
+ */
+const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
 
 /**
  * The types of Flotilla's control records (the int16 type of Kafka's control key). Kafka
@@ -404,25 +414,42 @@ function controlType(key: Buffer | null, magic: number): number {
   return key.readInt16BE(2);
 }
 
+/** The compression codec of the batch at `at`; CORRUPT_BATCH when the bits name none. */
+export function compressionOf(buf: Buffer, at = 0): CompressionCodec {
+  const bits = buf.readInt16BE(at + Field.attributes) & ATTR_COMPRESSION;
+  const codec = CODECS[bits];
+  if (codec === undefined) throw corrupt(`unknown compression codec ${bits} in the attributes`);
+  return codec;
+}
+
+/** Whether `records` can decode the batch at `at` (uncompressed or gzip). */
+export function recordsReadable(buf: Buffer, at = 0): boolean {
+  return READABLE_CODECS.has(compressionOf(buf, at));
+}
+
 /**
  * Iterates the records of one batch without copying keys or values (they are views into
- * `buf`). Throws CORRUPT_BATCH on a record that runs past its bounds, and
- * UNSUPPORTED_VERSION on a compressed batch (its records would be garbage read as they are).
- * With the log-append-time bit set every record's timestamp is the batch's maxTimestamp,
- * as in Kafka.
+ * `buf`, or into the inflated records of a gzip batch). Throws CORRUPT_BATCH on a record
+ * that runs past its bounds or gzip data that does not inflate, and UNSUPPORTED_VERSION
+ * naming the codec on a snappy, lz4 or zstd batch (its records would be garbage read as
+ * they are). With the log-append-time bit set every record's timestamp is the batch's
+ * maxTimestamp, as in Kafka.
  */
 export function* records(buf: Buffer, at = 0): Generator<RecordView> {
   const header = readBatchHeader(buf, at);
-  const end = at + header.batchLength + LOG_OVERHEAD;
+  let end = at + header.batchLength + LOG_OVERHEAD;
   if (end > buf.length) throw corrupt('batch runs past the end of the buffer');
-  const codec = header.attributes & ATTR_COMPRESSION;
-  if (codec !== 0) {
-    const name = CODECS[codec];
-    if (name === undefined) throw corrupt(`unknown compression codec ${codec} in the attributes`);
-    throw new FlotillaError('UNSUPPORTED_VERSION', `record batch at offset ${header.baseOffset} is compressed with ${name}; this client reads uncompressed batches only`, { codec: name });
+  const codec = compressionOf(buf, at);
+  const cursor = { at: at + HEADER_SIZE };
+  if (codec === 'gzip') {
+    // Kafka compresses the records only (everything after the header), as one gzip stream.
+    buf = inflateGzip(buf.subarray(cursor.at, end), header.baseOffset);
+    cursor.at = 0;
+    end = buf.length;
+  } else if (codec !== 'none') {
+    throw new FlotillaError('UNSUPPORTED_VERSION', `record batch at offset ${header.baseOffset} is compressed with ${codec}; this client reads uncompressed and gzip batches only (produce with gzip or without compression)`, { codec });
   }
   const logAppendTime = (header.attributes & ATTR_LOG_APPEND_TIME) !== 0;
-  const cursor = { at: at + HEADER_SIZE };
   for (let i = 0; i < header.recordCount; i++) {
     const length = readVarint(buf, cursor, end);
     const recordEnd = cursor.at + length;
@@ -445,6 +472,14 @@ export function* records(buf: Buffer, at = 0): Generator<RecordView> {
     yield { offset: header.baseOffset + offsetDelta, timestamp, key, value, headers };
   }
   if (cursor.at !== end) throw corrupt('bytes left over after the last record');
+}
+
+function inflateGzip(compressed: Buffer, baseOffset: number): Buffer {
+  try {
+    return gunzipSync(compressed, { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (error) {
+    throw corrupt(`the gzip records of the batch at offset ${baseOffset} do not inflate: ${(error as Error).message}`);
+  }
 }
 
 function readBytes(buf: Buffer, cursor: { at: number }, end: number): Buffer | null {

@@ -479,6 +479,10 @@ export const descriptor = {
          "type": "string",
          "id": 3,
          "protoName": "kafka_address"
+        },
+        "rack": {
+         "type": "string",
+         "id": 4
         }
        }
       },
@@ -557,7 +561,8 @@ export const descriptor = {
         "OFFSET_LATEST": 0,
         "OFFSET_EARLIEST": 1,
         "OFFSET_BY_TIMESTAMP": 2,
-        "OFFSET_EXACT": 3
+        "OFFSET_EXACT": 3,
+        "OFFSET_MAX_TIMESTAMP": 4
        }
       },
       "MetadataRequest": {
@@ -1428,6 +1433,10 @@ export const descriptor = {
          "type": "string",
          "id": 3,
          "protoName": "kafka_address"
+        },
+        "rack": {
+         "type": "string",
+         "id": 4
         }
        }
       },
@@ -1913,6 +1922,8 @@ export interface BrokerInfo {
   address: string;
   /** the Kafka listener's HOST:PORT as advertised; empty: none */
   kafkaAddress: string;
+  /** --rack; empty: none */
+  rack: string;
 }
 
 export interface TopicPartitions {
@@ -1940,6 +1951,7 @@ export const OffsetSpec = {
   OFFSET_EARLIEST: 1,
   OFFSET_BY_TIMESTAMP: 2,
   OFFSET_EXACT: 3,
+  OFFSET_MAX_TIMESTAMP: 4,
 } as const;
 export type OffsetSpec = (typeof OffsetSpec)[keyof typeof OffsetSpec];
 
@@ -2267,12 +2279,14 @@ export interface ResetOffsetsResponse {
   offsets: PartitionOffset[];
 }
 
-/** `broker start --join`: a new broker asks to be added to the cluster. A broker already registered sends it again to record a new Kafka address. */
+/** `broker start --join`: a new broker asks to be added to the cluster. A broker already registered sends it again to record a new Kafka address or rack. */
 export interface RegisterBrokerRequest {
   brokerId: number;
   address: string;
   /** empty: no Kafka listener */
   kafkaAddress: string;
+  /** empty: none */
+  rack: string;
 }
 
 export interface RegisterBrokerResponse {

@@ -130,7 +130,7 @@ async function initProducerId(controller: Controller, request: client.InitProduc
 async function registerBroker(broker: AdminBroker, request: client.RegisterBrokerRequest): Promise<Init<client.RegisterBrokerResponse>> {
   const controller = broker.controller;
   requireController(controller);
-  const { brokerId: id, address, kafkaAddress } = request;
+  const { brokerId: id, address, kafkaAddress, rack } = request;
   if (!(id > 0)) throw new FlotillaError('INVALID_REQUEST', `broker id must be a positive integer, got ${id}`);
   parseHostPort(address, 'the joining broker\'s address');
   if (kafkaAddress) parseHostPort(kafkaAddress, 'the broker\'s Kafka address');
@@ -138,15 +138,15 @@ async function registerBroker(broker: AdminBroker, request: client.RegisterBroke
   if (existing && existing.address !== address) {
     throw new FlotillaError('INVALID_REQUEST', `broker id ${id} is already registered at ${existing.address}; pick another --id`);
   }
-  // A registered broker registers again only to record its Kafka listener's address.
-  if (!existing || (existing.kafkaAddress ?? '') !== kafkaAddress) {
-    await controller.propose({ type: 'registerBroker', id, address, ...(kafkaAddress ? { kafkaAddress } : {}) }, DEFAULT_CONTROLLER_TIMEOUT_MS);
+  // A registered broker registers again only to record its Kafka listener's address or its rack.
+  if (!existing || (existing.kafkaAddress ?? '') !== kafkaAddress || (existing.rack ?? '') !== rack) {
+    await controller.propose({ type: 'registerBroker', id, address, ...(kafkaAddress ? { kafkaAddress } : {}), ...(rack ? { rack } : {}) }, DEFAULT_CONTROLLER_TIMEOUT_MS);
   }
   await controller.changeMembership({ type: 'addLearner', id }, (m) => m.voters.includes(id) || m.learners.includes(id), DEFAULT_CONTROLLER_TIMEOUT_MS);
   return {
     clusterId: broker.clusterId,
     controllerId: controller.leaderId,
-    brokers: [...controller.state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '' })),
+    brokers: [...controller.state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '', rack: b.rack ?? '' })),
     controllerVoters: controller.group.node.members.voters,
   };
 }

@@ -49,7 +49,7 @@ function metadata(broker: MetadataBroker, topics: string[], context: RequestCont
   const state = controller.state;
   const names = topics.length > 0 ? topics : [...state.topics.keys()].sort().filter((name) => !topicRefusal(context, name));
   return {
-    brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '' })),
+    brokers: [...state.brokers.values()].map((b) => ({ id: b.id, address: b.address, kafkaAddress: b.kafkaAddress ?? '', rack: b.rack ?? '' })),
     controllerId: controller.leaderId,
     topics: names.map((name) => {
       const refusal = topicRefusal(context, name);

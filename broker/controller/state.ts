@@ -31,6 +31,8 @@ export interface BrokerMeta {
   address: string;
   /** The Kafka listener's advertised HOST:PORT, once the broker registered one. */
   kafkaAddress?: string;
+  /** Its --rack, once it registered one (metadata written before racks has none). */
+  rack?: string;
 }
 
 /** A consumer group's committed position in one partition: the next offset to read. */
@@ -53,7 +55,7 @@ export type ControllerCommand =
   // Consumer groups: committed offsets (membership is soft state at the coordinator).
   | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
   | { type: 'resetOffsets'; group: string; offsets: GroupOffset[] }
-  | { type: 'registerBroker'; id: number; address: string; kafkaAddress?: string }
+  | { type: 'registerBroker'; id: number; address: string; kafkaAddress?: string; rack?: string }
   | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'alterTopic'; name: string; config: TopicConfig }
@@ -146,6 +148,7 @@ export class ControllerState {
       case 'registerBroker': {
         const broker: BrokerMeta = { id: command.id, address: command.address };
         if (command.kafkaAddress) broker.kafkaAddress = command.kafkaAddress;
+        if (command.rack) broker.rack = command.rack;
         this.brokers.set(command.id, broker);
         return { type: 'brokerRegistered', broker };
       }

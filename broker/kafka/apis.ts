@@ -3,11 +3,12 @@
  * becomes the client protocol's request (produce, fetch, metadata, ...), runs through the
  * same hooks and handlers as a native one, and its answer becomes the Kafka response, with
  * errors mapped by `errors.ts`. Only what the native protocol cannot ask is read here
- * directly from the hosted replica: whether this broker leads a partition (Kafka clients
- * fetch from the leader only) and the end offset of a leader epoch (the term runs).
+ * directly from the hosted replica: whether this broker leads a partition, which follower a
+ * client should fetch from (its rack) and the end offset of a leader epoch (the term runs).
  */
 import { asMagic2Batches, batchBounds } from '../../protocol/batch.js';
 import type { client } from '../../protocol/codec.js';
+import { OffsetSpec } from '../../protocol/client.schema.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import {
   encodeResponse,
@@ -35,7 +36,7 @@ import { AnswerThenClose, type KafkaRequestHandler } from './server.js';
 export const ADVERTISED_VERSIONS: Partial<Record<KafkaApiName, { min: number; max: number }>> = {
   Produce: { min: 3, max: 8 },
   Fetch: { min: 4, max: 11 },
-  ListOffsets: { min: 1, max: 5 },
+  ListOffsets: { min: 1, max: 7 },
   Metadata: { min: 0, max: 8 },
   ApiVersions: { min: 0, max: 3 },
   CreateTopics: { min: 2, max: 4 },
@@ -68,6 +69,12 @@ const TOPIC_SETTINGS: ReadonlyArray<[string, keyof TopicConfig]> = [
   ['retention.bytes', 'retentionBytes'],
   ['segment.bytes', 'segmentBytes'],
 ];
+/** ListOffsets' special timestamps as the native offset specs; any other timestamp looks offsets up by it. */
+const KAFKA_OFFSET_SPECS: Record<number, OffsetSpec> = {
+  [-1]: OffsetSpec.OFFSET_LATEST,
+  [-2]: OffsetSpec.OFFSET_EARLIEST,
+  [-3]: OffsetSpec.OFFSET_MAX_TIMESTAMP,
+};
 const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
 const CONFIG_SOURCE_TOPIC = 1;
@@ -89,6 +96,16 @@ export interface KafkaBroker {
   readonly groups: KafkaGroups;
   /** The controller leader's Kafka address (the group coordinator), if known. */
   coordinator(): { nodeId: number; kafkaAddress: string } | null;
+  /** A broker's --rack as the metadata records it, if any. */
+  rackOf(brokerId: number): string | undefined;
+  /** Hears how the partitions of each Kafka fetch were served: read here as leader or follower, or redirected to a preferred read replica. */
+  countFetches(served: KafkaFetchesServed): void;
+}
+
+export interface KafkaFetchesServed {
+  leader: number;
+  follower: number;
+  redirected: number;
 }
 
 type Body<N extends KafkaApiName> = RequestBody<N>;
@@ -128,7 +145,7 @@ export class KafkaApis implements KafkaRequestHandler {
         return answer && reply('Produce', answer);
       }
       case 'Fetch':
-        return reply('Fetch', await this.fetch(request.body, context));
+        return reply('Fetch', await this.fetch(request.body, version, context));
       case 'ListOffsets':
         return reply('ListOffsets', await this.listOffsets(request.body, context));
       case 'OffsetForLeaderEpoch':
@@ -250,7 +267,7 @@ export class KafkaApis implements KafkaRequestHandler {
       if (!b?.kafkaAddress || !b.id) return [];
       const { host, port } = parseHostPort(b.kafkaAddress, 'Kafka address');
       kafkaBrokers.add(b.id);
-      return [{ nodeId: b.id, host, port, rack: null }];
+      return [{ nodeId: b.id, host, port, rack: b.rack || null }];
     });
     const wanted = every || names.length > 0 ? native.topics ?? [] : [];
     return {
@@ -328,34 +345,48 @@ export class KafkaApis implements KafkaRequestHandler {
   // Fetch
 
   /**
-   * Served by the partition's leader (others answer NOT_LEADER_OR_FOLLOWER, so the client
-   * refreshes its metadata); batches as stored, control batches included, magic 1 ones
-   * rewritten as magic 2. No fetch sessions: session id 0 asks for full fetches.
+   * Served by the partition's leader, and from v11 by any replica (Kafka's follower
+   * fetching, KIP-392): a follower serves what it knows is committed. A leader asked by a
+   * client of another rack, where an in-sync follower stands in the client's rack, answers
+   * with that follower as the preferred read replica and no records, and the client fetches
+   * from it. Below v11 others answer NOT_LEADER_OR_FOLLOWER, so the client refreshes its
+   * metadata. Batches as stored, control batches included, magic 1 ones rewritten as
+   * magic 2. No fetch sessions: session id 0 asks for full fetches.
    */
-  private async fetch(body: Body<'Fetch'>, context: RequestContext): Promise<Answer<'Fetch'>> {
-    type PartitionAnswer = { partitionIndex: number; errorCode: number; highWatermark: number; lastStableOffset: number; logStartOffset: number; records: Buffer };
+  private async fetch(body: Body<'Fetch'>, version: number, context: RequestContext): Promise<Answer<'Fetch'>> {
+    type PartitionAnswer = { partitionIndex: number; errorCode: number; highWatermark: number; lastStableOffset: number; logStartOffset: number; preferredReadReplica: number; records: Buffer };
     const empty = Buffer.alloc(0);
     const answers: PartitionAnswer[][] = [];
     const sent: PartitionAnswer[] = [];
     const partitions: client.FetchPartition[] = [];
+    const served = { leader: 0, follower: 0, redirected: 0 };
     for (const t of body.topics) {
       answers.push(
         t.partitions.map((p) => {
-          const answer = { partitionIndex: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: empty };
+          const answer = { partitionIndex: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, preferredReadReplica: -1, records: empty };
           // Authorization first: a topic the principal may not read is refused whether or not it is here.
-          const refusal = this.refusedTopic(context, 'fetch', t.topic) || this.leaderRefusal(t.topic, p.partition);
-          if (refusal !== KafkaError.NONE) return { ...answer, errorCode: refusal };
+          const refused = this.refusedTopic(context, 'fetch', t.topic);
+          if (refused !== KafkaError.NONE) return { ...answer, errorCode: refused };
+          const reader = this.reader(t.topic, p.partition, p.fetchOffset, version >= 11 ? body.rackId : null);
+          if (typeof reader === 'number') return { ...answer, errorCode: reader };
+          if ('preferred' in reader) {
+            served.redirected++;
+            const { replica } = reader;
+            return { ...answer, preferredReadReplica: reader.preferred, highWatermark: replica.highWatermark, lastStableOffset: replica.highWatermark, logStartOffset: replica.logStartOffset };
+          }
+          served[reader.replica.isLeader ? 'leader' : 'follower']++;
           sent.push(answer);
           partitions.push({ topic: t.topic, partition: p.partition, offset: p.fetchOffset, maxBytes: Math.max(1, p.partitionMaxBytes) });
           return answer;
         }),
       );
     }
-    const refusedSome = sent.length < answers.reduce((n, a) => n + a.length, 0);
+    this.broker.countFetches(served);
+    const answeredHere = sent.length < answers.reduce((n, a) => n + a.length, 0);
     if (partitions.length > 0) {
       try {
-        // A partition refused here is news for the client: answer without a long poll.
-        const maxWaitMs = refusedSome ? 0 : Math.max(0, body.maxWaitMs);
+        // A partition refused or sent elsewhere is news for the client: answer without a long poll.
+        const maxWaitMs = answeredHere ? 0 : Math.max(0, body.maxWaitMs);
         const native = await this.ask('fetch', { partitions, maxWaitMs, minBytes: Math.max(0, body.minBytes), maxBytes: Math.max(1, body.maxBytes) }, context);
         (native?.partitions ?? []).forEach((result, i) => {
           const answer = sent[i]!;
@@ -367,7 +398,7 @@ export class KafkaApis implements KafkaRequestHandler {
       } catch (error) {
         for (const answer of sent) answer.errorCode = kafkaErrorOf(error);
       }
-    } else if (!refusedSome && body.maxWaitMs > 0) {
+    } else if (!answeredHere && body.maxWaitMs > 0) {
       // Nothing asked: Kafka answers after the wait.
       await new Promise((resolve) => setTimeout(resolve, Math.min(body.maxWaitMs, 30_000)));
     }
@@ -376,9 +407,39 @@ export class KafkaApis implements KafkaRequestHandler {
       sessionId: 0,
       responses: body.topics.map((t, ti) => ({
         topic: t.topic,
-        partitions: answers[ti]!.map((a) => ({ ...a, abortedTransactions: [], preferredReadReplica: -1 })),
+        partitions: answers[ti]!.map((a) => ({ ...a, abortedTransactions: [] })),
       })),
     };
+  }
+
+  /**
+   * Who serves a fetch of `offset`: this replica, another one the client should read from
+   * (`preferred`, only from the leader and only for a client that named its rack), or the
+   * Kafka error that sends the client elsewhere. `rack` is null below Fetch v11, where only
+   * the leader serves.
+   */
+  private reader(topic: string, partition: number, offset: number, rack: string | null): { replica: PartitionReplica } | { replica: PartitionReplica; preferred: number } | number {
+    const replica = this.broker.replicas.replica(topic, partition);
+    if (!replica) return kafkaErrorOf(this.broker.replicas.notHostedError(topic, partition));
+    if (replica.isLeader) {
+      const preferred = rack ? this.preferredReadReplica(replica, rack, offset) : undefined;
+      return preferred === undefined ? { replica } : { replica, preferred };
+    }
+    if (rack === null) return kafkaErrorOf(replica.notLeader());
+    // Kafka's rule at a follower: past its log end is out of range (the client then asks
+    // the leader again); between its high watermark and its log end the answer is empty.
+    if (offset > replica.group.log.lastIndex() + 1) return KafkaError.OFFSET_OUT_OF_RANGE;
+    return { replica };
+  }
+
+  /**
+   * Kafka's RackAwareReplicaSelector: when the leader stands in another rack than the
+   * client, the furthest caught up in-sync follower in the client's rack whose log reaches
+   * the offset; undefined when the leader itself should serve.
+   */
+  private preferredReadReplica(leader: PartitionReplica, rack: string, offset: number): number | undefined {
+    if (this.broker.rackOf(leader.group.node.id) === rack) return undefined;
+    return leader.inSyncFollowersReaching(offset).find((id) => this.broker.rackOf(id) === rack);
   }
 
   /** NONE when this broker leads the partition, else the Kafka error that sends the client elsewhere. */
@@ -396,7 +457,7 @@ export class KafkaApis implements KafkaRequestHandler {
   // ---------------------------------------------------------------------------------------
   // Offsets
 
-  /** Earliest (-2), latest (-1) and by timestamp (>= 0), each asked of the native handler at the leader. */
+  /** Earliest (-2), latest (-1), max timestamp (-3, v7) and by timestamp (>= 0), each asked of the native handler at the leader. */
   private async listOffsets(body: Body<'ListOffsets'>, context: RequestContext): Promise<Answer<'ListOffsets'>> {
     return {
       topics: await Promise.all(
@@ -409,7 +470,7 @@ export class KafkaApis implements KafkaRequestHandler {
               if (refused) return { ...base, errorCode: refused };
               const replica = this.leader(t.name, p.partitionIndex);
               if (typeof replica === 'number') return { ...base, errorCode: replica };
-              const spec = p.timestamp === -2 ? 1 : p.timestamp === -1 ? 0 : 2; // EARLIEST, LATEST, BY_TIMESTAMP
+              const spec = KAFKA_OFFSET_SPECS[p.timestamp] ?? OffsetSpec.OFFSET_BY_TIMESTAMP;
               try {
                 const native = await this.ask('listOffsets', { partitions: [{ topic: t.name, partition: p.partitionIndex, spec, value: p.timestamp }] }, context);
                 const listed = native?.offsets?.[0];

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { HostedReplicas } from '../partition/hosted.js';
+import type { BrokerMetrics } from '../ops/metrics.js';
 import type { Dispatcher } from '../requests/dispatcher.js';
 import type { Authorizer } from '../security/authorizer.js';
 import type { BrokerTls } from '../security/tls.js';
@@ -24,6 +25,7 @@ export interface KafkaListenerParts {
   clusterId: string;
   groups: KafkaGroups;
   controller: Controller;
+  metrics: BrokerMetrics;
   logger: Logger;
   tls: BrokerTls | undefined;
 }
@@ -44,6 +46,8 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
       const leader = controller.state.brokers.get(controller.leaderId);
       return leader?.kafkaAddress ? { nodeId: leader.id, kafkaAddress: leader.kafkaAddress } : null;
     },
+    rackOf: (brokerId) => controller.state.brokers.get(brokerId)?.rack,
+    countFetches: (served) => parts.metrics.countKafkaFetches(served),
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);
 }

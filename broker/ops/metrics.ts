@@ -45,6 +45,7 @@ export class BrokerMetrics {
   private readonly fsyncSeconds: Histogram;
   private readonly commitSeconds: Histogram;
   private readonly leadershipChanges: Counter;
+  private readonly kafkaFetches: Counter<'served'>;
 
   /** `sources` is read only when scraped, so the metrics can exist before the parts they read. */
   constructor(private readonly detail: MetricsDetail, sources: () => MetricsSources) {
@@ -59,6 +60,7 @@ export class BrokerMetrics {
     this.fetched = new Counter({ name: 'flotilla_fetched_bytes_total', help: 'Record-batch bytes served to fetches from replicas here.', labelNames: [...dataLabels], registers });
     this.fsyncSeconds = new Histogram({ name: 'flotilla_storage_fsync_seconds', help: 'Seconds of each fdatasync of a log segment, terms file or the term-and-vote journal.', buckets: FSYNC_BUCKETS, registers });
     this.commitSeconds = new Histogram({ name: 'flotilla_append_commit_seconds', help: 'Seconds from a leader appending an acks=all write to its commit (a majority holds it durably).', buckets: LATENCY_BUCKETS, registers });
+    this.kafkaFetches = new Counter({ name: 'flotilla_kafka_fetch_partitions_total', help: 'Partitions of Kafka fetches: read here as their leader or as a follower (follower fetching), or answered with a preferred read replica in the client\'s rack.', labelNames: ['served'], registers });
     this.leadershipChanges = new Counter({ name: 'flotilla_raft_leadership_changes_total', help: 'Elections this broker won (partitions and the metadata group); the sum over brokers counts every leadership change.', registers });
 
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect: (g: Gauge<L>, s: MetricsSources) => void) =>
@@ -117,6 +119,11 @@ export class BrokerMetrics {
     counterOf('flotilla_scrubber_passes_total', 'Passes of the background scrubber over every sealed segment.', (s) => s.scrubber.stats().passes);
     counterOf('flotilla_replica_repairs_total', 'Partition replicas repaired after a corrupt batch (log cut, caught up from the leader).', (s) => s.repairs.repaired);
     counterOf('flotilla_metadata_repairs_total', 'Repairs of the metadata: its log cut after a corrupt batch and caught up, or a corrupt controller snapshot file replaced.', (s) => s.repairs.metadataRepaired);
+  }
+
+  /** How the partitions of one Kafka fetch were served (broker/kafka/apis.ts). */
+  countKafkaFetches(served: Record<'leader' | 'follower' | 'redirected', number>): void {
+    for (const [how, count] of Object.entries(served)) if (count > 0) this.kafkaFetches.inc({ served: how }, count);
   }
 
   /** The dispatcher hook: counts every request by type and outcome, its duration, and its bytes. */

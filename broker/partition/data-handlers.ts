@@ -95,7 +95,7 @@ async function fetch(broker: DataPlane, request: client.FetchRequest, context: R
   return { partitions: first.out };
 }
 
-/** Earliest from any replica; latest and by timestamp from the leader (committed records only). */
+/** Earliest from any replica; latest, by timestamp and max timestamp from the leader (committed records only). */
 async function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest, context: RequestContext): Promise<Init<client.ListOffsetsResponse>> {
   return {
     offsets: await Promise.all(
@@ -112,7 +112,8 @@ async function listOffsets(broker: DataPlane, request: client.ListOffsetsRequest
             return { ...base, offset: replica.highWatermark, timestamp: -1 };
           }
           if (p.spec === OffsetSpec.OFFSET_BY_TIMESTAMP) return { ...base, ...(await replica.offsetForTimestamp(p.value)) };
-          throw new FlotillaError('INVALID_REQUEST', `listOffsets: spec ${p.spec} is not earliest, latest or by timestamp`);
+          if (p.spec === OffsetSpec.OFFSET_MAX_TIMESTAMP) return { ...base, ...(await replica.offsetOfMaxTimestamp()) };
+          throw new FlotillaError('INVALID_REQUEST', `listOffsets: spec ${p.spec} is not earliest, latest, by timestamp or max timestamp`);
         } catch (error) {
           return { ...base, error: toErrorInfo(asFlotillaError(error)) };
         }

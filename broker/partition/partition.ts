@@ -130,6 +130,17 @@ export class PartitionReplica implements StateMachine {
     return status.membership.voters.filter((id) => id === status.id || (status.progress[id]?.recentActive && status.progress[id]!.match >= status.commit && this.raft.reaches(id)));
   }
 
+  /**
+   * Leader only: the in-sync followers whose log reaches `offset` (holds every entry below
+   * it), the furthest caught up first. Kafka's leader picks a preferred read replica among these.
+   */
+  inSyncFollowersReaching(offset: number): number[] {
+    const status = this.group.node.status();
+    return this.inSyncVoters()
+      .filter((id) => id !== status.id && status.progress[id]!.match + 1 >= offset)
+      .sort((a, b) => status.progress[b]!.match - status.progress[a]!.match);
+  }
+
   /** Leader only: a replica of the assignment is not in sync (a follower lags or is away, or a move is adding one). */
   get underReplicated(): boolean {
     if (!this.isLeader) return false;
@@ -250,6 +261,18 @@ export class PartitionReplica implements StateMachine {
     if (!this.isLeader) throw this.notLeader();
     this.requireCommittedInTerm();
     const found = await this.group.log.offsetForTimestamp(timestamp, this.highWatermark - 1);
+    return found ?? { offset: -1, timestamp: -1 };
+  }
+
+  /**
+   * Kafka's ListOffsets max-timestamp, answered by the leader: the committed record with
+   * the largest timestamp (the earliest of them on a tie), or offset -1 and timestamp -1
+   * when nothing is committed.
+   */
+  async offsetOfMaxTimestamp(): Promise<{ offset: number; timestamp: number }> {
+    if (!this.isLeader) throw this.notLeader();
+    this.requireCommittedInTerm();
+    const found = await this.group.log.offsetOfMaxTimestamp(this.highWatermark - 1);
     return found ?? { offset: -1, timestamp: -1 };
   }
 

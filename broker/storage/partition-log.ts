@@ -16,7 +16,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ATTR_COMPRESSION,
   Field,
   HEADER_SIZE,
   baseOffsetOf,
@@ -26,6 +25,7 @@ import {
   lastOffsetOf,
   readInt64,
   records,
+  recordsReadable,
   termOf,
 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
@@ -40,6 +40,7 @@ import {
   createResources,
   runAsync,
   runSync,
+  type BatchLocation,
   type ReadStep,
   type ReadSteps,
   type ScanResult,
@@ -441,6 +442,64 @@ export class PartitionLog implements RaftLog {
         throw err;
       }
     }
+  }
+
+  /**
+   * Kafka's ListOffsets max-timestamp (-3): the record with the largest timestamp from the
+   * log start up to `maxOffset` (the caller's high watermark), the earliest of them on a
+   * tie; undefined when the range holds no record. Segments are visited newest first and
+   * one whose largest timestamp is below the best found is skipped by it, so with
+   * timestamps that grow along the log only the newest segment's headers are read.
+   */
+  async offsetOfMaxTimestamp(maxOffset = this.lastIndex()): Promise<TimestampedOffset | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      this.checkOpen();
+      const rewinds = this.rewinds;
+      const logStart = this.logStart;
+      const upTo = Math.min(maxOffset, this.lastIndex());
+      try {
+        return await runAsync(this.res.files, this.maxTimestampSteps(this.segments.slice(), logStart, upTo));
+      } catch (err) {
+        // As offsetForTimestamp: retention or a truncation under the lookup is no corruption.
+        const changedUnderUs = this.rewinds !== rewinds || this.logStart !== logStart;
+        const gone = err instanceof FlotillaError && err.details.errno === 'ENOENT';
+        if (changedUnderUs && (gone || isLogCorruption(err)) && attempt < TIMESTAMP_LOOKUP_ATTEMPTS) continue;
+        if (isLogCorruption(err) && !changedUnderUs) this.noted(err);
+        throw err;
+      }
+    }
+  }
+
+  private *maxTimestampSteps(segments: Segment[], logStart: number, maxOffset: number): ReadSteps<TimestampedOffset | undefined> {
+    let best: { timestamp: number; segment: Segment; location: BatchLocation } | undefined;
+    const first = segmentIndexIn(segments, logStart);
+    for (let at = segments.length - 1; at >= first; at--) {
+      const segment = segments[at]!;
+      if (segment.baseOffset > maxOffset) continue;
+      // The segment's largest timestamp (control batches included) bounds what it can hold.
+      if (best && (yield* segment.computeMaxTimestamp()) < best.timestamp) continue;
+      const start = segment.baseOffset < logStart ? yield* segment.locate(logStart) : undefined;
+      const from = start ? { position: start.position, offset: start.baseOffset } : { position: 0, offset: segment.baseOffset };
+      let largest: { timestamp: number; location: BatchLocation } | undefined;
+      let position = from.position;
+      yield* segment.findBatch(from, (header, i) => {
+        if (lastOffsetOf(header, i) > maxOffset) return true;
+        const timestamp = readInt64(header, i + Field.maxTimestamp);
+        const size = batchSizeAt(header, i);
+        if (!isControlBatch(header, i) && (!largest || timestamp > largest.timestamp)) {
+          largest = { timestamp, location: { position, size, baseOffset: baseOffsetOf(header, i), lastOffset: lastOffsetOf(header, i), term: termOf(header, i) } };
+        }
+        position += size;
+        return false;
+      });
+      // Older segments come later: they win ties (the earliest offset answers).
+      if (largest && (!best || largest.timestamp >= best.timestamp)) best = { ...largest, segment };
+    }
+    if (!best) return undefined;
+    const { segment, location } = best;
+    const bytes = yield { file: segment.logPath, position: location.position, length: location.size };
+    if (bytes.length < location.size || !crcMatches(bytes, 0, location.size)) throw segment.corruption(location.baseOffset, location.position, 'CRC32C mismatch');
+    return recordWithTimestamp(bytes, best.timestamp, logStart);
   }
 
   private *timestampSteps(segments: Segment[], logStart: number, target: number, maxOffset: number): ReadSteps<TimestampedOffset | undefined> {
@@ -921,12 +980,27 @@ export class PartitionLog implements RaftLog {
 }
 
 /**
+ * The first record of `batch` at or above `logStart` stamped `timestamp` (the batch's
+ * largest). A batch compressed with a codec other than gzip is not decoded: its last
+ * offset answers, as Kafka's brokers before 3.8 answered for compressed batches.
+ */
+function recordWithTimestamp(batch: Buffer, timestamp: number, logStart: number): TimestampedOffset {
+  if (recordsReadable(batch)) {
+    for (const record of records(batch)) {
+      if (record.offset >= logStart && record.timestamp === timestamp) return { offset: record.offset, timestamp };
+    }
+  }
+  return { offset: lastOffsetOf(batch), timestamp };
+}
+
+/**
  * The first record of `batch` at or above `logStart` whose timestamp is at least `target`.
- * A compressed batch (a Kafka client's) is not decoded: its first offset answers, with
- * the batch's largest timestamp, so no record at or after the target is ever skipped.
+ * A batch compressed with a codec other than gzip (a Kafka client's) is not decoded: its
+ * first offset answers, with the batch's largest timestamp, so no record at or after the
+ * target is ever skipped.
  */
 function firstRecordAtOrAfter(batch: Buffer, target: number, logStart: number): TimestampedOffset | undefined {
-  if ((batch.readInt16BE(Field.attributes) & ATTR_COMPRESSION) !== 0) {
+  if (!recordsReadable(batch)) {
     return { offset: Math.max(baseOffsetOf(batch), logStart), timestamp: readInt64(batch, Field.maxTimestamp) };
   }
   for (const record of records(batch)) {

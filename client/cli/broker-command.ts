@@ -17,6 +17,7 @@ export interface BrokerStartOptions {
   advertise?: string;
   kafkaListen?: string;
   kafkaAdvertise?: string;
+  rack?: string;
   fsync?: string;
   logLevel?: string;
   maxFrameBytes?: number;
@@ -54,6 +55,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.advertise !== undefined) input.advertise = options.advertise;
   if (options.kafkaListen !== undefined) input.kafkaListen = options.kafkaListen;
   if (options.kafkaAdvertise !== undefined) input.kafkaAdvertise = options.kafkaAdvertise;
+  if (options.rack !== undefined) input.rack = options.rack;
   if (options.fsync !== undefined) input.fsync = options.fsync as FsyncMode;
   if (options.logLevel !== undefined) input.logLevel = options.logLevel;
   if (options.maxFrameBytes !== undefined) input.maxFrameBytes = options.maxFrameBytes;

@@ -108,6 +108,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--advertise <host:port>', 'address clients and peers use (default: --listen)')
     .option('--kafka-listen <host:port>', 'also speak the Kafka protocol on this address')
     .option('--kafka-advertise <host:port>', 'address Kafka clients use (default: --kafka-listen)')
+    .option('--rack <name>', 'the rack or zone this broker stands in: Kafka consumers with the same client.rack fetch from it (follower fetching)')
     .option('--fsync <mode>', 'always, batch or never')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--max-frame-bytes <n>', `largest frame accepted (default ${bytesText(BROKER_DEFAULTS.maxFrameBytes)})`, parsePositiveInt)

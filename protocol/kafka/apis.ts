@@ -143,7 +143,8 @@ export const Fetch = api({
 export const ListOffsets = api({
   key: 2,
   name: 'ListOffsets',
-  versions: '0-6',
+  // v7 has v6's fields; it tells the broker the client may ask max-timestamp (-3).
+  versions: '0-7',
   flexible: '6+',
   request: struct(
     field('replicaId', int32, '0+'),

@@ -5,9 +5,10 @@
  * kcat agreeing), and the wire rules (request order with
  * pipelining, no answer for acks=0, ApiVersions of an unknown version).
  */
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import t from 'tap';
 import { runKcat } from './kcat.js';
+import { rawKafkaConnection } from './kafka-raw.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { buildBatch } from '../../protocol/batch.js';
 import { decodeResponse, encodeRequest, KafkaFrameReader } from '../../protocol/kafka/index.js';
@@ -94,23 +95,7 @@ t.test('kcat lists brokers and partitions, and round-trips 10,000 lines', async 
 });
 
 /** One raw Kafka connection for the wire rules. */
-async function rawConnection(): Promise<{ socket: Socket; frames: Buffer[]; next(): Promise<Buffer> }> {
-  const [host, port] = bootstrap[0]!.split(':');
-  const socket = connect({ host: host!, port: Number(port) });
-  await new Promise((resolve) => socket.once('connect', resolve));
-  const reader = new KafkaFrameReader();
-  const frames: Buffer[] = [];
-  const waiters: Array<() => void> = [];
-  socket.on('data', (chunk) => {
-    frames.push(...reader.push(chunk));
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const next = async (): Promise<Buffer> => {
-    while (frames.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
-    return frames.shift()!;
-  };
-  return { socket, frames, next };
-}
+const rawConnection = () => rawKafkaConnection(bootstrap[0]!);
 
 t.test('offsets by timestamp: natively, through the CLI, kafkajs and kcat, all the same answer', async (t) => {
   const topic = 'by-time';

@@ -219,6 +219,10 @@ t.test('broker start flags become a validated BrokerConfig; dev builds one comma
   t.equal(kafka.kafkaAdvertise, 'kafka-1:9092');
   t.equal(brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', kafkaListen: '127.0.0.1:9092' }).kafkaAdvertise, '127.0.0.1:9092', '--kafka-advertise defaults to --kafka-listen');
   t.throws(() => brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', kafkaAdvertise: 'kafka-1:9092' }), { code: 'INVALID_CONFIG', message: /needs --kafka-listen/ });
+  t.equal(brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', rack: 'eu-west-1a' }).rack, 'eu-west-1a');
+  for (const rack of ['', 'two words', 'r'.repeat(256)]) {
+    t.throws(() => brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', rack }), { code: 'INVALID_CONFIG', message: /--rack must be/ }, `--rack "${rack.slice(0, 12)}"`);
+  }
 });
 
 t.test('a pino logger is accepted as the client logger', async (t) => {

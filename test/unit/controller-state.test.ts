@@ -206,3 +206,15 @@ t.test('metadata committed beside an offset survives a snapshot; an empty one cl
   restored.apply({ type: 'deleteTopic', name: 'orders' });
   t.same([...restored.groupOffsetMetadata.get('g')!], []);
 });
+
+t.test('a broker\'s rack is recorded by registering again, kept in a snapshot, and absent from metadata written before racks', async (t) => {
+  const state = stateWithBrokers(2);
+  state.apply({ type: 'registerBroker', id: 2, address: '127.0.0.1:7402', kafkaAddress: '127.0.0.1:9093', rack: 'zone-b' });
+  t.same(state.brokers.get(2), { id: 2, address: '127.0.0.1:7402', kafkaAddress: '127.0.0.1:9093', rack: 'zone-b' });
+  t.equal(state.brokers.get(1)!.rack, undefined, 'a broker without --rack has none');
+  const restored = ControllerState.fromJSON(JSON.parse(JSON.stringify(state.toJSON())));
+  t.equal(restored.brokers.get(2)!.rack, 'zone-b', 'kept through a snapshot');
+  // A snapshot of an earlier version: brokers with neither a Kafka address nor a rack.
+  const old = ControllerState.fromJSON({ brokers: [{ id: 1, address: '127.0.0.1:7401' }], topics: [], nextGroupId: 1, nextProducerId: 1 });
+  t.same(old.brokers.get(1), { id: 1, address: '127.0.0.1:7401' }, 'loads without racks');
+});

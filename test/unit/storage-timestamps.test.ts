@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ATTR_COMPRESSION, Field, buildBatch, buildControlBatch, ControlType, HEADER_SIZE, isControlBatch, patchBatch, records } from '../../protocol/batch.js';
+import { Field, buildBatch, buildControlBatch, ControlType, HEADER_SIZE, isControlBatch, patchBatch, records } from '../../protocol/batch.js';
 import { PartitionLog, type TimestampedOffset } from '../../broker/storage/partition-log.js';
+import { buildGzipBatch, withCodecBits } from '../compressed-batch.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-bytime-'));
@@ -151,18 +152,74 @@ t.test('skips segments by their largest timestamp and decodes only the batch hol
   await log.close();
 });
 
-t.test('a compressed batch answers its first offset and its largest timestamp', async (t) => {
+/** Appends a batch as a Kafka producer compressed it: gzip, or (codec 2-4) only marked so. */
+function appendCompressed(log: PartitionLog, timestamps: number[], codec: 'gzip' | 2 | 3 | 4): number {
+  const base = log.lastIndex() + 1;
+  const input = timestamps.map((timestamp, i) => ({ value: `v${base + i}`, timestamp }));
+  const data = codec === 'gzip' ? buildGzipBatch(input) : withCodecBits(buildBatch(input), codec);
+  patchBatch(data, base, 1);
+  log.append([{ index: base + timestamps.length - 1, term: 1, data }]);
+  return base;
+}
+
+t.test('a gzip batch is decoded; one of another codec answers its first offset and its largest timestamp', async (t) => {
   const log = PartitionLog.open(tempDir(t));
   appendRecords(log, [100]);
-  const base = log.lastIndex() + 1;
-  const data = buildBatch([{ value: 'a', timestamp: 200 }, { value: 'b', timestamp: 300 }]);
-  // Marked gzip (the lookup must not read such records as if they were plain).
-  data.writeInt16BE(data.readInt16BE(Field.attributes) | 1, Field.attributes);
-  const { crc32c } = await import('@node-rs/crc32');
-  data.writeUInt32BE(crc32c(data.subarray(21)), Field.crc);
-  patchBatch(data, base, 1);
-  log.append([{ index: base + 1, term: 1, data }]);
-  t.equal(data.readInt16BE(Field.attributes) & ATTR_COMPRESSION, 1);
-  t.same(await log.offsetForTimestamp(250), { offset: 1, timestamp: 300 });
+  appendCompressed(log, [200, 300], 2); // offsets 1-2, snappy
+  appendCompressed(log, [400, 500, 600], 'gzip'); // 3-5
+  t.same(await log.offsetForTimestamp(250), { offset: 1, timestamp: 300 }, 'snappy: not decoded, nothing after the target skipped');
+  t.same(await log.offsetForTimestamp(450), { offset: 4, timestamp: 500 }, 'gzip: the exact record');
+  await log.close();
+});
+
+/** Max timestamp by reading every record: the earliest record with the largest timestamp. */
+function bruteForceMax(log: PartitionLog, maxOffset: number): TimestampedOffset | undefined {
+  let best: TimestampedOffset | undefined;
+  for (const entry of log.entries(log.firstIndex(), 1 << 30)) {
+    if (isControlBatch(entry.data) || entry.index > maxOffset) continue;
+    for (const r of records(entry.data)) {
+      if (r.offset >= log.firstIndex() && (!best || r.timestamp > best.timestamp)) best = { offset: r.offset, timestamp: r.timestamp };
+    }
+  }
+  return best;
+}
+
+t.test('max timestamp agrees with reading every record, for every bound', async (t) => {
+  const log = PartitionLog.open(tempDir(t), { segmentBytes: 700 });
+  const random = lcg(23);
+  for (let b = 0; b < 40; b++) {
+    const count = 1 + Math.floor(random() * 6);
+    // Coarse timestamps make ties, which the earliest record wins.
+    appendRecords(log, Array.from({ length: count }, () => 5000 + 10 * Math.floor(random() * 100)));
+    if (b % 7 === 3) appendControl(log, 9000);
+  }
+  t.ok(log.segmentCount() >= 4, `several segments (${log.segmentCount()})`);
+  let mismatches = 0;
+  for (let maxOffset = -1; maxOffset <= log.lastIndex(); maxOffset++) {
+    const found = await log.offsetOfMaxTimestamp(maxOffset);
+    const expected = bruteForceMax(log, maxOffset);
+    if (JSON.stringify(found) !== JSON.stringify(expected)) {
+      mismatches++;
+      t.fail(`max ${maxOffset}: ${JSON.stringify(found)} where ${JSON.stringify(expected)}`);
+    }
+  }
+  t.equal(mismatches, 0, 'every answer matches the brute-force scan');
+  log.deleteBefore(40);
+  t.same(await log.offsetOfMaxTimestamp(), bruteForceMax(log, log.lastIndex()), 'after retention');
+  await log.close();
+});
+
+t.test('max timestamp: control batches never answer, nothing above the bound does, compressed batches as by timestamp', async (t) => {
+  const log = PartitionLog.open(tempDir(t));
+  t.equal(await log.offsetOfMaxTimestamp(), undefined, 'an empty log');
+  appendControl(log, 0); // 0
+  appendRecords(log, [100, 300, 200]); // 1-3
+  appendControl(log, 9000); // 4
+  t.same(await log.offsetOfMaxTimestamp(), { offset: 2, timestamp: 300 });
+  appendCompressed(log, [250, 700, 700], 'gzip'); // 5-7
+  t.same(await log.offsetOfMaxTimestamp(), { offset: 6, timestamp: 700 }, 'gzip: the first record stamped the largest');
+  t.same(await log.offsetOfMaxTimestamp(5), { offset: 2, timestamp: 300 }, 'the gzip batch is above the bound');
+  appendCompressed(log, [800, 900], 3); // 8-9, lz4
+  t.same(await log.offsetOfMaxTimestamp(), { offset: 9, timestamp: 900 }, 'lz4: not decoded, its last offset');
   await log.close();
 });
