@@ -379,6 +379,42 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     }
   }
 
+  /**
+   * The connection on which broker `peer` talked to us closed (a killed broker's sockets
+   * are reset by the kernel at once). Each group following it stops vouching for it
+   * (RaftNode.leaderLost: it grants pre-votes now) and, after a random delay of up to
+   * LEADER_LOST_CAMPAIGN_TICKS ticks (so that followers told together seldom campaign at
+   * the same instant and split the vote), runs its election timer out — unless it heard
+   * from a leader or saw a new term meanwhile — instead of waiting an election timeout
+   * (1-2 s). Quiet groups wake first: their clocks had stopped.
+   * Timing only: a leader that is in fact alive keeps its group, as pre-vote fails while a
+   * majority still hears from it.
+   */
+  peerLost(peer: number): void {
+    if (this.stopped) return;
+    const random = this.options.random ?? Math.random;
+    const spreadMs = MultiRaft.LEADER_LOST_CAMPAIGN_TICKS * this.options.tickMs;
+    for (const group of this.groups.values()) {
+      if (!group.node.leaderLost(peer)) continue;
+      this.wake(group);
+      const term = group.node.currentTerm;
+      this.clock.after(Math.floor(random() * spreadMs), () => {
+        if (this.stopped || this.groups.get(group.groupId) !== group || group.node.currentTerm !== term) return;
+        try {
+          group.node.expireElectionTimer();
+        } catch (err) {
+          if (this.quarantineOnCorruption(group, err)) return;
+          // A single-voter group that won its election but had no room for its no-op.
+          if (!isRefusal(err)) throw err;
+        }
+        this.markDirty(group);
+      });
+    }
+  }
+
+  /** The longest a follower whose leader's connection closed waits before it campaigns, in ticks. */
+  private static readonly LEADER_LOST_CAMPAIGN_TICKS = 2;
+
   /** Whether the peer stream layer is connected to broker `id` (ourselves always). */
   reaches(id: number): boolean {
     return this.options.transport.isConnected(id);
