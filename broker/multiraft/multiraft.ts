@@ -119,6 +119,18 @@ export interface MultiRaftOptions<L extends GroupLog = PartitionLog> {
   trace?: (groupId: number, event: GroupEvent) => void;
 }
 
+/**
+ * Elections of this broker's groups since it started: campaigns begun here (pre-vote, vote
+ * after a pre-vote won, and a transfer's vote) and elections won here. An idle or merely
+ * busy cluster should start none; each one is a moment a partition refuses writes.
+ */
+export interface ElectionStats {
+  preVotes: number;
+  votes: number;
+  transfers: number;
+  won: number;
+}
+
 /** A Raft decision of one group, or a change of its quiescence (decided here, not in the core). */
 export type GroupEvent = RaftEvent | { event: 'quiesce' } | { event: 'wake' };
 
@@ -135,6 +147,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private readonly clock: Clock;
   private stopped = false;
   private readonly recovery: RecoveryScheduler | undefined;
+  private readonly elections: ElectionStats = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
   /** Groups granted a recovery permit while they waited: resumed at the start of the next cycle. */
   private resumes: Array<{ groupId: number; peer: number }> = [];
 
@@ -185,7 +198,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
           random: this.options.random ?? Math.random,
           snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
           recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
-          trace: this.options.trace ? (event) => this.options.trace!(spec.groupId, event) : undefined,
+          trace: (event) => this.emit(spec.groupId, event),
         });
       } catch (err) {
         if (!isLogCorruption(err)) throw err;
@@ -420,6 +433,11 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     return this.options.transport.isConnected(id);
   }
 
+  /** Campaigns started and elections won here since the start. */
+  electionStats(): ElectionStats {
+    return { ...this.elections };
+  }
+
   /** Recovery permits: held, waiting, peak per follower broker, granted (undefined: no limit). */
   recoveryStats(): RecoveryStats | undefined {
     return this.recovery?.stats();
@@ -569,9 +587,16 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     group.idleTicks = 0;
   }
 
-  private emit(group: Group<L>, event: GroupEvent): void {
+  private emit(group: Group<L> | number, event: GroupEvent): void {
+    if (event.event === 'campaign') {
+      if (event.kind === 'pre-vote') this.elections.preVotes++;
+      else if (event.kind === 'vote') this.elections.votes++;
+      else this.elections.transfers++;
+    } else if (event.event === 'elected') {
+      this.elections.won++;
+    }
     try {
-      this.options.trace?.(group.groupId, event);
+      this.options.trace?.(typeof group === 'number' ? group : group.groupId, event);
     } catch {
       // An observer only.
     }
