@@ -9,14 +9,16 @@
  * given time to catch up before the next run. At the end every acknowledged offset is
  * read back, so a run also checks that failover lost no acknowledged record.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type ClientOptions } from '../client/index.js';
 import type { ClientLogger } from '../client/logger.js';
 import type { BenchCluster } from './cluster.js';
+import { headRevision, prepareBaseline, resolveRevision } from './baseline.js';
 import { cliOption, startBenchCluster, waitFor } from './cluster.js';
+import { median } from './stats.js';
 import { createTopicWhenReady, payloadOf, TIMESTAMP_BYTES } from './workload.js';
 
 export interface FailoverRun {
@@ -212,35 +214,66 @@ function recordingLogger(lines: LogLine[], bindings: Record<string, unknown> = {
   return { debug: keep, info: keep, warn: keep, error: keep, child: (more) => recordingLogger(lines, { ...bindings, ...more }) };
 }
 
+/** Kills on a fresh cluster of the given brokers (`cli`: another revision's build), printed as they go. */
+async function killsOn(kills: number, rate: number, timeline: boolean, label: string, cli?: string): Promise<FailoverRun[]> {
+  const logDir = mkdtempSync(join(tmpdir(), 'flotilla-failover-logs-'));
+  const cluster = await startBenchCluster({ logDir, extraArgs: timeline ? ['--log-level', 'debug'] : [], ...(cli ? { cli } : {}) });
+  const clientLog: LogLine[] = [];
+  const topic = 'bench-failover';
+  try {
+    const result = await measureFailover(cluster, { runs: kills, rate, topic, onProgress: (t) => process.stderr.write(`${label}: ${t}\n`), ...(timeline ? { logger: recordingLogger(clientLog) } : {}) });
+    if (result.lost > 0) throw new Error(`${label}: ${result.lost} acknowledged records were lost`);
+    const logOf = (id: number) => {
+      const file = join(logDir, `broker-${id}.log`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : ''; // a broker that logged nothing has none
+    };
+    const brokerLogs = new Map([...cluster.brokers.keys()].map((id) => [id, logOf(id)] as const));
+    for (const run of result.runs) {
+      process.stdout.write(`${label}: killed broker ${run.killedBroker}; new leader ${run.newLeader} in metadata after ${Math.round(run.leaderElectedMs)} ms; next ack after ${Math.round(run.firstAckMs)} ms\n`);
+      if (!timeline) continue;
+      for (const step of failoverTimeline(run, topic, brokerLogs, clientLog)) process.stdout.write(`  ${String(Math.round(step.ms)).padStart(6)} ms  ${step.what}\n`);
+    }
+    return result.runs;
+  } finally {
+    await cluster.close();
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+function summary(label: string, runs: FailoverRun[]): string {
+  const ms = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return `${Math.round(median(sorted))} ms (${Math.round(sorted[0]!)}–${Math.round(sorted.at(-1)!)})`;
+  };
+  return `${label}: next ack after the kill ${ms(runs.map((r) => r.firstAckMs))}, new leader in metadata ${ms(runs.map((r) => r.leaderElectedMs))}; median (min–max) of ${runs.length} kills`;
+}
+
 /**
- * `node dist/bench/failover.js [--kills 5] [--rate 500] [--timeline]`: kill -9 of the
- * partition leader, `--kills` times, and the median time to the producer's next ack;
- * `--timeline` runs the brokers at debug level and prints each kill's steps.
+ * `node dist/bench/failover.js [--kills 5] [--rate 500] [--timeline] [--baseline REV]`:
+ * kill -9 of the partition leader, `--kills` times, and the median time to the producer's
+ * next ack. `--timeline` runs the brokers at debug level and prints each kill's steps from
+ * their logs. `--baseline REV` alternates one kill on a fresh cluster of REV's brokers with
+ * one on this checkout's, `--kills` rounds (the load generator is this checkout's for both).
  */
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const kills = Number(cliOption(args, '--kills', '5'));
   const rate = Number(cliOption(args, '--rate', '500'));
   const timeline = args.includes('--timeline');
-  const logDir = mkdtempSync(join(tmpdir(), 'flotilla-failover-logs-'));
-  const cluster = await startBenchCluster({ logDir, extraArgs: timeline ? ['--log-level', 'debug'] : [] });
-  const clientLog: LogLine[] = [];
-  const topic = 'bench-failover';
-  try {
-    const result = await measureFailover(cluster, { runs: kills, rate, topic, onProgress: (t) => process.stderr.write(`${t}\n`), ...(timeline ? { logger: recordingLogger(clientLog) } : {}) });
-    const brokerLogs = new Map([...cluster.brokers.keys()].map((id) => [id, readFileSync(join(logDir, `broker-${id}.log`), 'utf8')] as const));
-    for (const [i, run] of result.runs.entries()) {
-      process.stdout.write(`kill ${i + 1}: broker ${run.killedBroker}; new leader ${run.newLeader} in metadata after ${Math.round(run.leaderElectedMs)} ms; next ack after ${Math.round(run.firstAckMs)} ms\n`);
-      if (!timeline) continue;
-      for (const step of failoverTimeline(run, topic, brokerLogs, clientLog)) process.stdout.write(`  ${String(Math.round(step.ms)).padStart(6)} ms  ${step.what}\n`);
-    }
-    const sorted = result.runs.map((r) => r.firstAckMs).sort((a, b) => a - b);
-    process.stdout.write(`next ack after the kill: median ${Math.round(sorted[Math.floor(sorted.length / 2)]!)} ms (min ${Math.round(sorted[0]!)}, max ${Math.round(sorted[sorted.length - 1]!)}), ${kills} kills; ${result.acked} acknowledged, ${result.lost} lost\n`);
-    if (result.lost > 0) process.exitCode = 1;
-  } finally {
-    await cluster.close();
-    rmSync(logDir, { recursive: true, force: true });
+  const baselineRev = cliOption(args, '--baseline', '');
+  if (!baselineRev) {
+    process.stdout.write(`${summary('this checkout', await killsOn(kills, rate, timeline, 'this checkout'))}\n`);
+    return;
   }
+  const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const baseline = await prepareBaseline(repoRoot, resolveRevision(repoRoot, baselineRev), (t) => process.stderr.write(`${t}\n`));
+  const head = headRevision(repoRoot)?.commit.slice(0, 7) ?? 'this checkout';
+  const runs = { baseline: [] as FailoverRun[], head: [] as FailoverRun[] };
+  for (let round = 0; round < kills; round++) {
+    runs.baseline.push(...(await killsOn(1, rate, timeline, baseline.commit.slice(0, 7), baseline.cli)));
+    runs.head.push(...(await killsOn(1, rate, timeline, head)));
+  }
+  process.stdout.write(`${summary(baseline.commit.slice(0, 7), runs.baseline)}\n${summary(head, runs.head)}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
