@@ -11,9 +11,13 @@
  * since a busy machine is what makes timers fire late.
  *
  *   npm run build && node dist/bench/elections.js [--partitions 1000] [--idle-seconds 600] [--load-seconds 60]
+ *       [--baseline REV]   (REV's brokers; a build without the stats field counts only elections won, from its log)
  */
-import { loadavg } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareBaseline, resolveRevision } from './baseline.js';
 import { Client } from '../client/index.js';
 import { brokerStats, cliOption, startBenchCluster, type BenchCluster } from './cluster.js';
 import { STATS_ARGS, waitBalancedAndQuiet } from './scale.js';
@@ -43,16 +47,20 @@ const NONE: Elections = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Every broker's first stats line at or after `since` (waits for it), summed. */
-async function electionsReportedAfter(cluster: BenchCluster, since: number): Promise<Elections> {
+/**
+ * Every broker's first stats line at or after `since` (waits for it), summed. A build
+ * whose stats line has no `elections` (before it was added) counts only elections won,
+ * from its `replica became leader` lines up to that report.
+ */
+async function electionsReportedAfter(cluster: BenchCluster, since: number, logDir: string): Promise<Elections> {
   const total = { ...NONE };
   for (const id of cluster.brokers.keys()) {
     for (;;) {
       if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
       const line = brokerStats<{ time: number; elections?: Elections }>(cluster, id, since)[0];
       if (line) {
-        if (!line.elections) throw new Error(`broker ${id} reports no elections in its stats line (an older build?)`);
-        for (const key of Object.keys(NONE) as Array<keyof Elections>) total[key] += line.elections[key];
+        if (line.elections) for (const key of Object.keys(NONE) as Array<keyof Elections>) total[key] += line.elections[key];
+        else total.won += leadersElectedUntil(join(logDir, `broker-${id}.log`), line.time);
         break;
       }
       await sleep(250);
@@ -61,26 +69,42 @@ async function electionsReportedAfter(cluster: BenchCluster, since: number): Pro
   return total;
 }
 
+/** `replica became leader` lines logged up to `until` (ms since the epoch). */
+function leadersElectedUntil(file: string, until: number): number {
+  if (!existsSync(file)) return 0;
+  let count = 0;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.includes('"msg":"replica became leader"')) continue;
+    try {
+      if ((JSON.parse(line) as { time: number }).time <= until) count++;
+    } catch {
+      // A line still being written.
+    }
+  }
+  return count;
+}
+
 function minus(a: Elections, b: Elections): Elections {
   return { preVotes: a.preVotes - b.preVotes, votes: a.votes - b.votes, transfers: a.transfers - b.transfers, won: a.won - b.won };
 }
 
 /** Counts the elections over `during`, which runs the window's work (or just waits). */
-async function countWindow(cluster: BenchCluster, name: string, during: () => Promise<number | undefined>): Promise<ElectionWindow> {
+async function countWindow(cluster: BenchCluster, logDir: string, name: string, during: () => Promise<number | undefined>): Promise<ElectionWindow> {
   const opened = Date.now();
-  const before = await electionsReportedAfter(cluster, opened);
+  const before = await electionsReportedAfter(cluster, opened, logDir);
   const load0 = loadavg()[0]!;
   const start = Date.now();
   const records = await during();
   const seconds = (Date.now() - start) / 1000;
   const load1 = loadavg()[0]!;
-  const after = await electionsReportedAfter(cluster, Date.now());
+  const after = await electionsReportedAfter(cluster, Date.now(), logDir);
   return { name, seconds, elections: minus(after, before), load: [load0, load1], ...(records !== undefined ? { records } : {}) };
 }
 
-export async function countElections(options: { partitions: number; idleSeconds: number; loadSeconds: number; log?: (line: string) => void }): Promise<ElectionWindow[]> {
+export async function countElections(options: { partitions: number; idleSeconds: number; loadSeconds: number; log?: (line: string) => void; cli?: string }): Promise<ElectionWindow[]> {
   const log = options.log ?? (() => undefined);
-  const cluster = await startBenchCluster({ extraArgs: STATS_ARGS });
+  const logDir = mkdtempSync(join(tmpdir(), 'flotilla-elections-logs-'));
+  const cluster = await startBenchCluster({ extraArgs: STATS_ARGS, logDir, ...(options.cli ? { cli: options.cli } : {}) });
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-elections', requestTimeoutMs: 60_000 });
   const windows: ElectionWindow[] = [];
   try {
@@ -89,7 +113,7 @@ export async function countElections(options: { partitions: number; idleSeconds:
     await waitBalancedAndQuiet(cluster, options.partitions, started);
     log(`${fmtInt(options.partitions)} partitions created, balanced and quiet; idle for ${options.idleSeconds} s`);
     windows.push(
-      await countWindow(cluster, `idle, ${fmtInt(options.partitions)} partitions`, async () => {
+      await countWindow(cluster, logDir, `idle, ${fmtInt(options.partitions)} partitions`, async () => {
         const end = Date.now() + options.idleSeconds * 1000;
         while (Date.now() < end) {
           if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
@@ -102,7 +126,7 @@ export async function countElections(options: { partitions: number; idleSeconds:
     const topic = 'elections-publish';
     await createTopicWhenReady(client, { topic, partitions: 3, replicationFactor: 3 });
     windows.push(
-      await countWindow(cluster, `full publish load (1 KiB, acks all, 3 partitions) beside the idle ones`, async () => {
+      await countWindow(cluster, logDir, `full publish load (1 KiB, acks all, 3 partitions) beside the idle ones`, async () => {
         const producer = client.producer({ acks: 'all' });
         const result = await produceAtFullSpeed(producer, { topic, recordBytes: 1024, durationMs: options.loadSeconds * 1000 });
         await producer.close();
@@ -113,6 +137,7 @@ export async function countElections(options: { partitions: number; idleSeconds:
   } finally {
     await client.close();
     await cluster.close();
+    rmSync(logDir, { recursive: true, force: true });
   }
   return windows;
 }
@@ -132,7 +157,11 @@ export function electionsTable(windows: ElectionWindow[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const baselineRev = cliOption(args, '--baseline', '');
+  const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const baseline = baselineRev ? await prepareBaseline(repoRoot, resolveRevision(repoRoot, baselineRev), (t) => process.stderr.write(`${t}\n`)) : undefined;
   const windows = await countElections({
+    ...(baseline ? { cli: baseline.cli } : {}),
     partitions: Number(cliOption(args, '--partitions', '1000')),
     idleSeconds: Number(cliOption(args, '--idle-seconds', '600')),
     loadSeconds: Number(cliOption(args, '--load-seconds', '60')),
