@@ -41,6 +41,8 @@ export interface ElectionWindow {
   load: [number, number];
   /** For the load window: records acknowledged. */
   records?: number;
+  /** Peer connections that closed in the window (`peer disconnected` lines): each starts elections at once. */
+  connectionsClosed: number;
 }
 
 const NONE: Elections = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
@@ -71,12 +73,18 @@ async function electionsReportedAfter(cluster: BenchCluster, since: number, logD
 
 /** `replica became leader` lines logged up to `until` (ms since the epoch). */
 function leadersElectedUntil(file: string, until: number): number {
+  return linesBetween(file, 'replica became leader', -Infinity, until);
+}
+
+/** Log lines with message `msg` in [from, until] (ms since the epoch). */
+function linesBetween(file: string, msg: string, from: number, until: number): number {
   if (!existsSync(file)) return 0;
   let count = 0;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.includes('"msg":"replica became leader"')) continue;
+    if (!line.includes(`"msg":"${msg}"`)) continue;
     try {
-      if ((JSON.parse(line) as { time: number }).time <= until) count++;
+      const time = (JSON.parse(line) as { time: number }).time;
+      if (time >= from && time <= until) count++;
     } catch {
       // A line still being written.
     }
@@ -97,8 +105,10 @@ async function countWindow(cluster: BenchCluster, logDir: string, name: string, 
   const records = await during();
   const seconds = (Date.now() - start) / 1000;
   const load1 = loadavg()[0]!;
-  const after = await electionsReportedAfter(cluster, Date.now(), logDir);
-  return { name, seconds, elections: minus(after, before), load: [load0, load1], ...(records !== undefined ? { records } : {}) };
+  const end = Date.now();
+  const after = await electionsReportedAfter(cluster, end, logDir);
+  const connectionsClosed = [...cluster.brokers.keys()].reduce((n, id) => n + linesBetween(join(logDir, `broker-${id}.log`), 'peer disconnected', start, end), 0);
+  return { name, seconds, elections: minus(after, before), load: [load0, load1], connectionsClosed, ...(records !== undefined ? { records } : {}) };
 }
 
 export async function countElections(options: { partitions: number; idleSeconds: number; loadSeconds: number; log?: (line: string) => void; cli?: string }): Promise<ElectionWindow[]> {
@@ -147,10 +157,10 @@ function describeElections(e: Elections): string {
 }
 
 export function electionsTable(windows: ElectionWindow[]): string {
-  const rows = ['| window | duration | pre-votes | votes | transfers | elections won | load average (start / end) |', '|---|---:|---:|---:|---:|---:|---:|'];
+  const rows = ['| window | duration | pre-votes | votes | transfers | elections won | peer connections closed | load average (start / end) |', '|---|---:|---:|---:|---:|---:|---:|---:|'];
   for (const w of windows) {
     const what = w.records !== undefined ? `${w.name}: ${fmtInt(w.records)} records acknowledged` : w.name;
-    rows.push(`| ${what} | ${Math.round(w.seconds)} s | ${w.elections.preVotes} | ${w.elections.votes} | ${w.elections.transfers} | ${w.elections.won} | ${w.load[0].toFixed(1)} / ${w.load[1].toFixed(1)} |`);
+    rows.push(`| ${what} | ${Math.round(w.seconds)} s | ${w.elections.preVotes} | ${w.elections.votes} | ${w.elections.transfers} | ${w.elections.won} | ${w.connectionsClosed} | ${w.load[0].toFixed(1)} / ${w.load[1].toFixed(1)} |`);
   }
   return rows.join('\n');
 }
