@@ -9,9 +9,16 @@
  * given time to catch up before the next run. At the end every acknowledged offset is
  * read back, so a run also checks that failover lost no acknowledged record.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client, type ClientOptions } from '../client/index.js';
+import type { ClientLogger } from '../client/logger.js';
 import type { BenchCluster } from './cluster.js';
-import { waitFor } from './cluster.js';
+import { headRevision, prepareBaseline, resolveRevision } from './baseline.js';
+import { cliOption, startBenchCluster, waitFor } from './cluster.js';
+import { median } from './stats.js';
 import { createTopicWhenReady, payloadOf, TIMESTAMP_BYTES } from './workload.js';
 
 export interface FailoverRun {
@@ -21,6 +28,8 @@ export interface FailoverRun {
   leaderElectedMs: number;
   /** Kill → the first ack of a record sent after the kill (ms). */
   firstAckMs: number;
+  /** Wall-clock time of the kill (ms since the epoch), to place the brokers' log lines. */
+  killedAtEpochMs: number;
 }
 
 export interface FailoverResult {
@@ -34,12 +43,20 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export async function measureFailover(
   cluster: BenchCluster,
-  options: { runs: number; rate?: number; topic?: string; onProgress?: (text: string) => void; login?: Partial<ClientOptions> },
+  options: {
+    runs: number;
+    rate?: number;
+    topic?: string;
+    onProgress?: (text: string) => void;
+    login?: Partial<ClientOptions>;
+    /** The producer's client logs here (the timeline reads its retries). */
+    logger?: ClientLogger;
+  },
 ): Promise<FailoverResult> {
   const topic = options.topic ?? 'bench-failover';
   const rate = options.rate ?? 500;
   const login = options.login ?? {};
-  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover', ...login });
+  const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover', ...login, ...(options.logger ? { logger: options.logger } : {}) });
   // A separate client for metadata, so the producer's cache and retries are left alone.
   const watcher = new Client({ brokers: cluster.bootstrap, clientId: 'bench-failover-watch', requestTimeoutMs: 1_000, ...login });
   const admin = watcher.admin();
@@ -86,6 +103,7 @@ export async function measureFailover(
       await sleep(1500);
       const leader = (await admin.describeTopic(topic)).partitions[0]!.leader!;
       lastAckOfPostKillSend = Infinity;
+      const killedAtEpochMs = Date.now();
       killedAt = performance.now();
       await cluster.kill(leader);
       options.onProgress?.(`failover run ${run + 1}/${options.runs}: killed broker ${leader}, waiting`);
@@ -99,7 +117,7 @@ export async function measureFailover(
         return true;
       }, 60_000, 10);
       await waitFor('an ack of a record sent after the kill', () => lastAckOfPostKillSend !== Infinity, 60_000, 5);
-      runs.push({ killedBroker: leader, newLeader, leaderElectedMs, firstAckMs: lastAckOfPostKillSend - killedAt });
+      runs.push({ killedBroker: leader, newLeader, leaderElectedMs, firstAckMs: lastAckOfPostKillSend - killedAt, killedAtEpochMs });
       killedAt = Infinity;
       cluster.restart(leader);
     }
@@ -131,4 +149,136 @@ export async function measureFailover(
   await Promise.all([client.close(), watcher.close()]);
   if (sendErrors > 0) options.onProgress?.(`failover: ${sendErrors} sends failed (delivery timeout)`);
   return { runs, acked: ackedOffsets.size, lost: expected.size };
+}
+
+/** One step of a failover, in ms after the kill, with where it was seen. */
+export interface TimelineStep {
+  ms: number;
+  what: string;
+}
+
+/** A JSON log line with its time (pino's `time`, ms since the epoch). */
+type LogLine = { time: number; msg: string; [field: string]: unknown };
+
+function logLines(text: string): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const parsed = JSON.parse(line) as LogLine;
+      if (typeof parsed.time === 'number') lines.push(parsed);
+    } catch {
+      // Not a log line.
+    }
+  }
+  return lines;
+}
+
+/**
+ * What happened between a kill and the producer's next ack, from the surviving brokers'
+ * logs (debug level: campaigns are debug lines) and the producer's client log: the
+ * peer connection to the killed broker closing, pre-vote and vote campaigns of the
+ * topic's partition, the election won, and the producer's retries.
+ */
+export function failoverTimeline(run: FailoverRun, topic: string, brokerLogs: ReadonlyMap<number, string>, clientLog: ReadonlyArray<LogLine>): TimelineStep[] {
+  const from = run.killedAtEpochMs;
+  const until = from + run.firstAckMs;
+  const steps: TimelineStep[] = [];
+  const within = (line: LogLine) => line.time >= from && line.time <= until + 50;
+  for (const [id, text] of brokerLogs) {
+    if (id === run.killedBroker) continue;
+    for (const line of logLines(text).filter(within)) {
+      const at = `broker ${id}`;
+      if (line.msg === 'peer connection lost' && line.peer === run.killedBroker) steps.push({ ms: line.time - from, what: `${at}: its connection to the killed broker closed` });
+      if (line.msg === 'peer disconnected' && line.peer === run.killedBroker) steps.push({ ms: line.time - from, what: `${at}: the killed broker's connection to it closed` });
+      if (line.topic !== topic) continue;
+      if (line.msg === 'raft: campaign') steps.push({ ms: line.time - from, what: `${at}: campaign (${String(line.kind)}, term ${String(line.term)})` });
+      else if (line.msg === 'raft: lost') steps.push({ ms: line.time - from, what: `${at}: lost the ${String(line.kind)}` });
+      else if (line.msg === 'raft: vote-refused') steps.push({ ms: line.time - from, what: `${at}: refused a ${String(line.kind)} (${String(line.why)})` });
+      else if (line.msg === 'raft: leader-lost') steps.push({ ms: line.time - from, what: `${at}: stops vouching for the leader (its connection closed)` });
+      else if (line.msg === 'replica became leader') steps.push({ ms: line.time - from, what: `${at}: became leader (term ${String(line.term)})` });
+    }
+  }
+  for (const line of clientLog.filter(within)) {
+    if (line.msg === 'produce retry') steps.push({ ms: line.time - from, what: `producer: retry after ${String(line.code)} (attempt ${String(line.attempt)})` });
+    else if (line.msg === 'request failed') steps.push({ ms: line.time - from, what: `producer: ${String(line.request)} to ${String(line.broker)} failed (${String(line.code)})` });
+  }
+  steps.push({ ms: run.leaderElectedMs, what: 'watcher: describeTopic names the new leader' });
+  steps.push({ ms: run.firstAckMs, what: 'producer: first ack of a record sent after the kill' });
+  return steps.sort((a, b) => a.ms - b.ms);
+}
+
+/** A client logger that keeps every line with its time, for the timeline. */
+function recordingLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): ClientLogger {
+  const keep = (obj: object, msg?: string) => lines.push({ ...bindings, ...obj, time: Date.now(), msg: msg ?? '' });
+  return { debug: keep, info: keep, warn: keep, error: keep, child: (more) => recordingLogger(lines, { ...bindings, ...more }) };
+}
+
+/** Kills on a fresh cluster of the given brokers (`cli`: another revision's build), printed as they go. */
+async function killsOn(kills: number, rate: number, timeline: boolean, label: string, cli?: string): Promise<FailoverRun[]> {
+  const logDir = mkdtempSync(join(tmpdir(), 'flotilla-failover-logs-'));
+  const cluster = await startBenchCluster({ logDir, extraArgs: timeline ? ['--log-level', 'debug'] : [], ...(cli ? { cli } : {}) });
+  const clientLog: LogLine[] = [];
+  const topic = 'bench-failover';
+  try {
+    const result = await measureFailover(cluster, { runs: kills, rate, topic, onProgress: (t) => process.stderr.write(`${label}: ${t}\n`), ...(timeline ? { logger: recordingLogger(clientLog) } : {}) });
+    if (result.lost > 0) throw new Error(`${label}: ${result.lost} acknowledged records were lost`);
+    const logOf = (id: number) => {
+      const file = join(logDir, `broker-${id}.log`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : ''; // a broker that logged nothing has none
+    };
+    const brokerLogs = new Map([...cluster.brokers.keys()].map((id) => [id, logOf(id)] as const));
+    for (const run of result.runs) {
+      process.stdout.write(`${label}: killed broker ${run.killedBroker}; new leader ${run.newLeader} in metadata after ${Math.round(run.leaderElectedMs)} ms; next ack after ${Math.round(run.firstAckMs)} ms\n`);
+      if (!timeline) continue;
+      for (const step of failoverTimeline(run, topic, brokerLogs, clientLog)) process.stdout.write(`  ${String(Math.round(step.ms)).padStart(6)} ms  ${step.what}\n`);
+    }
+    return result.runs;
+  } finally {
+    await cluster.close();
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+function summary(label: string, runs: FailoverRun[]): string {
+  const ms = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return `${Math.round(median(sorted))} ms (${Math.round(sorted[0]!)}–${Math.round(sorted.at(-1)!)})`;
+  };
+  return `${label}: next ack after the kill ${ms(runs.map((r) => r.firstAckMs))}, new leader in metadata ${ms(runs.map((r) => r.leaderElectedMs))}; median (min–max) of ${runs.length} kills`;
+}
+
+/**
+ * `node dist/bench/failover.js [--kills 5] [--rate 500] [--timeline] [--baseline REV]`:
+ * kill -9 of the partition leader, `--kills` times, and the median time to the producer's
+ * next ack. `--timeline` runs the brokers at debug level and prints each kill's steps from
+ * their logs. `--baseline REV` alternates one kill on a fresh cluster of REV's brokers with
+ * one on this checkout's, `--kills` rounds (the load generator is this checkout's for both).
+ */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const kills = Number(cliOption(args, '--kills', '5'));
+  const rate = Number(cliOption(args, '--rate', '500'));
+  const timeline = args.includes('--timeline');
+  const baselineRev = cliOption(args, '--baseline', '');
+  if (!baselineRev) {
+    process.stdout.write(`${summary('this checkout', await killsOn(kills, rate, timeline, 'this checkout'))}\n`);
+    return;
+  }
+  const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const baseline = await prepareBaseline(repoRoot, resolveRevision(repoRoot, baselineRev), (t) => process.stderr.write(`${t}\n`));
+  const head = headRevision(repoRoot)?.commit.slice(0, 7) ?? 'this checkout';
+  const runs = { baseline: [] as FailoverRun[], head: [] as FailoverRun[] };
+  for (let round = 0; round < kills; round++) {
+    runs.baseline.push(...(await killsOn(1, rate, timeline, baseline.commit.slice(0, 7), baseline.cli)));
+    runs.head.push(...(await killsOn(1, rate, timeline, head)));
+  }
+  process.stdout.write(`${summary(baseline.commit.slice(0, 7), runs.baseline)}\n${summary(head, runs.head)}\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
 }

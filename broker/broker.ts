@@ -116,6 +116,7 @@ export class Broker {
       maxInboundConnections: config.maxPeerConnections,
       ...(this.tls ? { tls: this.tls } : {}),
       onMessages: (_from, messages) => this.raft.deliver(messages),
+      onPeerLost: (peer) => this.raft.peerLost(peer),
     });
     this.hardStates = new HardStateJournal(config.dataDir, this.logs.files);
     this.scrubber = new Scrubber({

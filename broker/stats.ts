@@ -1,7 +1,7 @@
 /**
  * The --stats-interval-ms line: groups (quiesced, led, their followers lagging), peer
- * traffic per second, CPU share of one core, memory, recovery permits, open files against
- * their budget, scrub progress, repairs after corruption, leader balancing.
+ * traffic per second, CPU share of one core, memory, recovery permits, elections, open
+ * files against their budget, scrub progress, repairs after corruption, leader balancing.
  */
 import type { Logger } from 'pino';
 import type { MultiRaft } from './multiraft/multiraft.js';
@@ -68,6 +68,7 @@ export class StatsReporter {
       rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
       heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
       recoveries: raft.recoveryStats(),
+      elections: raft.electionStats(),
       ...logs.files.stats(),
       scrub: scrubber.stats(),
       repairs: { replicas: repairs.repaired, metadata: repairs.metadataRepaired },

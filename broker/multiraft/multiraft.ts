@@ -119,6 +119,18 @@ export interface MultiRaftOptions<L extends GroupLog = PartitionLog> {
   trace?: (groupId: number, event: GroupEvent) => void;
 }
 
+/**
+ * Elections of this broker's groups since it started: campaigns begun here (pre-vote, vote
+ * after a pre-vote won, and a transfer's vote) and elections won here. An idle or merely
+ * busy cluster should start none; each one is a moment a partition refuses writes.
+ */
+export interface ElectionStats {
+  preVotes: number;
+  votes: number;
+  transfers: number;
+  won: number;
+}
+
 /** A Raft decision of one group, or a change of its quiescence (decided here, not in the core). */
 export type GroupEvent = RaftEvent | { event: 'quiesce' } | { event: 'wake' };
 
@@ -135,6 +147,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private readonly clock: Clock;
   private stopped = false;
   private readonly recovery: RecoveryScheduler | undefined;
+  private readonly elections: ElectionStats = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
   /** Groups granted a recovery permit while they waited: resumed at the start of the next cycle. */
   private resumes: Array<{ groupId: number; peer: number }> = [];
 
@@ -185,7 +198,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
           random: this.options.random ?? Math.random,
           snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
           recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),
-          trace: this.options.trace ? (event) => this.options.trace!(spec.groupId, event) : undefined,
+          trace: (event) => this.emit(spec.groupId, event),
         });
       } catch (err) {
         if (!isLogCorruption(err)) throw err;
@@ -379,9 +392,50 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     }
   }
 
+  /**
+   * The connection on which broker `peer` talked to us closed (a killed broker's sockets
+   * are reset by the kernel at once). Each group following it stops vouching for it
+   * (RaftNode.leaderLost: it grants pre-votes now) and, after a random delay of up to
+   * LEADER_LOST_CAMPAIGN_TICKS ticks (so that followers told together seldom campaign at
+   * the same instant and split the vote), runs its election timer out — unless it heard
+   * from a leader or saw a new term meanwhile — instead of waiting an election timeout
+   * (1-2 s). Quiet groups wake first: their clocks had stopped.
+   * Timing only: a leader that is in fact alive keeps its group, as pre-vote fails while a
+   * majority still hears from it.
+   */
+  peerLost(peer: number): void {
+    if (this.stopped) return;
+    const random = this.options.random ?? Math.random;
+    const spreadMs = MultiRaft.LEADER_LOST_CAMPAIGN_TICKS * this.options.tickMs;
+    for (const group of this.groups.values()) {
+      if (!group.node.leaderLost(peer)) continue;
+      this.wake(group);
+      const term = group.node.currentTerm;
+      this.clock.after(Math.floor(random() * spreadMs), () => {
+        if (this.stopped || this.groups.get(group.groupId) !== group || group.node.currentTerm !== term) return;
+        try {
+          group.node.expireElectionTimer();
+        } catch (err) {
+          if (this.quarantineOnCorruption(group, err)) return;
+          // A single-voter group that won its election but had no room for its no-op.
+          if (!isRefusal(err)) throw err;
+        }
+        this.markDirty(group);
+      });
+    }
+  }
+
+  /** The longest a follower whose leader's connection closed waits before it campaigns, in ticks. */
+  private static readonly LEADER_LOST_CAMPAIGN_TICKS = 2;
+
   /** Whether the peer stream layer is connected to broker `id` (ourselves always). */
   reaches(id: number): boolean {
     return this.options.transport.isConnected(id);
+  }
+
+  /** Campaigns started and elections won here since the start. */
+  electionStats(): ElectionStats {
+    return { ...this.elections };
   }
 
   /** Recovery permits: held, waiting, peak per follower broker, granted (undefined: no limit). */
@@ -533,9 +587,16 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     group.idleTicks = 0;
   }
 
-  private emit(group: Group<L>, event: GroupEvent): void {
+  private emit(group: Group<L> | number, event: GroupEvent): void {
+    if (event.event === 'campaign') {
+      if (event.kind === 'pre-vote') this.elections.preVotes++;
+      else if (event.kind === 'vote') this.elections.votes++;
+      else this.elections.transfers++;
+    } else if (event.event === 'elected') {
+      this.elections.won++;
+    }
     try {
-      this.options.trace?.(group.groupId, event);
+      this.options.trace?.(typeof group === 'number' ? group : group.groupId, event);
     } catch {
       // An observer only.
     }

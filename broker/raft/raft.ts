@@ -119,7 +119,8 @@ export type RaftEvent =
   | { event: 'follow'; term: number; leader: number }
   | { event: 'truncated'; after: number; lastIndexBefore: number }
   | { event: 'membership'; index: number; voters: number[]; learners: number[]; undone?: true }
-  | { event: 'recovered'; term: number; lastIndex: number };
+  | { event: 'recovered'; term: number; lastIndex: number }
+  | { event: 'leader-lost'; term: number; leader: number };
 
 export interface RaftOptions {
   id: number;
@@ -414,6 +415,35 @@ export class RaftNode {
   arrangeFirstElection(preferred: boolean): void {
     if (this.role !== 'follower' || this.leaderId !== 0) return;
     this.electionElapsed = preferred ? this.randomizedElectionTimeout - 1 : -this.electionTicks;
+  }
+
+  /**
+   * The driver learnt that `leader` went away: the connection to its broker closed (a
+   * killed process's sockets are reset by the kernel at once). A follower of it stops
+   * vouching for it: its check-quorum lease ends, so it grants pre-votes at once instead of
+   * an election timeout later. Returns whether this node followed `leader`. Timing only,
+   * so safety is untouched; a leader that is in fact alive is not disturbed: a pre-vote
+   * fails while a majority still hears from it (their leases hold), and a message from it
+   * restores the lease as usual.
+   */
+  leaderLost(leader: number): boolean {
+    if (this.role !== 'follower' || leader === 0 || this.leaderId !== leader) return false;
+    this.electionElapsed = Math.max(this.electionElapsed, this.electionTicks);
+    this.emit({ event: 'leader-lost', term: this.term, leader });
+    return true;
+  }
+
+  /**
+   * Runs the election timer out now: a follower that has not heard from a leader for an
+   * election timeout (or was told by `leaderLost` that it is gone, and has not heard from
+   * it since) does what its timer would do when it fires — pre-campaign (or, recovering
+   * lost entries, ask for them). The driver calls it a short random delay after
+   * `leaderLost`, so that the followers told together seldom campaign in the same instant.
+   */
+  expireElectionTimer(): void {
+    if (this.role !== 'follower' || this.electionElapsed < this.electionTicks) return;
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - 1);
+    this.tickElection();
   }
 
   /**

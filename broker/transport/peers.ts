@@ -35,6 +35,12 @@ export interface PeerTransportOptions {
   maxFrameBytes: number;
   /** Called with every Raft message received from a peer, in arrival order. */
   onMessages(from: number, messages: GroupMessage[]): void;
+  /**
+   * The connection on which a peer talked to us closed (not replaced by a newer one): we
+   * hear nothing from it until it dials again. A killed broker's sockets are reset by the
+   * kernel at once, so this is the first sign of its death.
+   */
+  onPeerLost?(peer: number): void;
   /** Bytes a peer socket may hold unsent before further messages are dropped. */
   maxQueuedBytes?: number;
   /** Inbound peer connections held at once (--max-peer-connections); more are closed. */
@@ -307,7 +313,10 @@ export class PeerTransport {
       },
       onClose: () => {
         this.inbound.delete(socket);
-        if (this.inboundFrom.get(peerId) === socket) this.inboundFrom.delete(peerId);
+        if (peerId === 0 || this.inboundFrom.get(peerId) !== socket) return;
+        this.inboundFrom.delete(peerId);
+        log.info({ peer: peerId }, 'peer disconnected');
+        this.options.onPeerLost?.(peerId);
       },
     }, { maxFrameBytes: this.options.maxFrameBytes, idleTimeoutMs: 0 });
     socket.on('error', () => undefined);

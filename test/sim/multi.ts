@@ -42,6 +42,8 @@ import { describe } from './cluster.js';
 
 /** Milliseconds of simulated time per tick. */
 const TICK = 10;
+/** Chance per tick, in the fault phase, that a connection between two live brokers resets. */
+const RESET_RATE = 0.01;
 
 export interface MultiSimOptions {
   seed: number;
@@ -255,8 +257,12 @@ export class MultiSimulation {
   private readonly firstLeaders = new Map<number, number>();
   private readonly stats = { ticks: 0, messages: 0, crashes: 0, snapshots: 0, quiesces: 0, wakes: 0, permitsGranted: 0, frames: 0, coalescedHeartbeats: 0 };
 
+  /** Connection resets between live brokers, drawn apart so a seed's other faults stay as they were. */
+  private readonly resets: Rng;
+
   constructor(readonly opts: MultiSimOptions) {
     this.rng = new Rng(opts.seed);
+    this.resets = new Rng((opts.seed ^ 0x5bd1e995) >>> 0);
     const ids = Array.from({ length: opts.brokers }, (_, i) => i + 1);
     for (let g = 1; g <= opts.groups; g++) {
       // Replicas spread round the brokers; the first is the preferred leader.
@@ -402,6 +408,20 @@ export class MultiSimulation {
     b.restartAt = this.now + this.rng.range(1, 80) * TICK;
     this.stats.crashes++;
     this.record(b.id, `CRASH (${why})`);
+    // The kernel resets a dead process's sockets: every live peer learns at once.
+    for (const other of this.brokers.values()) if (other.up) this.connectionClosed(other, b.id);
+  }
+
+  /** `at` sees its connection from broker `peer` close (MultiRaft.peerLost), a moment from now. */
+  private connectionClosed(at: SimBroker, peer: number): void {
+    this.events.push(this.now + 1, {
+      broker: at.id,
+      life: at.life,
+      fn: () => {
+        this.record(at.id, `connection from ${peer} closed`);
+        at.raft.peerLost(peer);
+      },
+    });
   }
 
   private restart(b: SimBroker): void {
@@ -546,6 +566,14 @@ export class MultiSimulation {
     if (this.rng.chance(o.crashRate)) {
       const b = this.victim();
       if (b) this.crash(b, 'anywhere');
+    }
+    // A connection between two live brokers resets (the peer lives on and dials again):
+    // groups led by the peer must keep their leader wherever a majority still hears it.
+    if (this.resets.chance(RESET_RATE)) {
+      const up = [...this.brokers.values()].filter((b) => b.up);
+      const at = up[this.resets.int(up.length)];
+      const peer = up[this.resets.int(up.length)];
+      if (at && peer && at !== peer) this.connectionClosed(at, peer.id);
     }
     if (this.rng.chance(o.compactionRate)) {
       const b = this.victim();

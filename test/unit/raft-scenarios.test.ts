@@ -133,6 +133,56 @@ t.test('check-quorum lease: followers that hear their leader ignore a vote reque
   t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
 });
 
+t.test('leader lost: a follower told that its live leader\'s connection closed pre-votes in vain, and the leader keeps its group', async (t) => {
+  const h = new Harness([1, 2, 3], { extra: calm });
+  h.elect(1);
+  const term = h.raft(1).currentTerm;
+  // Only 2's connection to 1 closed (a transient reset): 3 still hears from 1.
+  t.ok(h.raft(2).leaderLost(1), '2 followed 1');
+  t.notOk(h.raft(3).leaderLost(2), 'a broker that does not lead is no one\'s lost leader');
+  const before = h.delivered.length;
+  h.raft(2).expireElectionTimer();
+  h.stabilize();
+  t.equal(h.raft(2).currentRole, 'preCandidate', '2 asked for pre-votes at once');
+  const since = h.delivered.slice(before);
+  t.ok(since.some((m) => m.type === 'preVote' && m.from === 2), 'its pre-votes went out');
+  t.notOk(since.some((m) => m.type === 'preVoteResp' && !m.reject), 'nobody granted one: 1 leads and 3 hears from it');
+  t.notOk(since.some((m) => m.type === 'vote'), 'so no real election started');
+  h.tick([1], 1); // the leader's next heartbeat
+  t.equal(h.raft(1).currentRole, 'leader', 'the leader stays');
+  t.equal(h.raft(1).currentTerm, term, 'in the same term');
+  t.equal(h.raft(2).currentRole, 'follower');
+  t.equal(h.raft(2).currentLeader, 1);
+  // Heard from the leader again: a late timer expiry does nothing.
+  t.ok(h.raft(2).leaderLost(1));
+  h.tick([1], 1);
+  h.raft(2).expireElectionTimer();
+  h.stabilize();
+  t.equal(h.raft(2).currentRole, 'follower', 'no campaign after hearing from the leader');
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
+});
+
+t.test('leader lost: the followers of a killed leader elect another at once, not an election timeout later', async (t) => {
+  const h = new Harness([1, 2, 3], { extra: calm });
+  h.elect(1);
+  const term = h.raft(1).currentTerm;
+  h.isolate(1); // killed: its sockets were reset, so both followers are told
+  t.ok(h.raft(2).leaderLost(1));
+  t.ok(h.raft(3).leaderLost(1));
+  h.raft(3).expireElectionTimer(); // 3's random delay ran out first
+  h.stabilize();
+  t.equal(h.raft(3).currentRole, 'leader', 'elected without a single tick');
+  t.equal(h.raft(3).currentTerm, term + 1);
+  t.equal(h.raft(2).currentLeader, 3);
+  h.raft(2).expireElectionTimer(); // 2's delay runs out later: it follows a leader of a newer term
+  h.stabilize();
+  t.equal(h.raft(3).currentRole, 'leader', 'still the leader');
+  t.equal(h.raft(2).currentRole, 'follower');
+  // Every decision, in order: a change of behaviour shows here in review.
+  t.matchSnapshot(h.decisions.join('\n'), 'the decisions');
+});
+
 t.test('a leader that loses its quorum steps down (check-quorum)', async (t) => {
   const h = new Harness([1, 2, 3, 4, 5], { extra: calm });
   h.elect(1);

@@ -77,6 +77,29 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > Figure 8: an entry of an earli
 4: truncated after=1 lastIndexBefore=2
 `
 
+exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: a follower told that its live leader's connection closed pre-votes in vain, and the leader keeps its group > the decisions 1`] = `
+1: campaign term=1 kind=pre-vote
+1: campaign term=1 kind=vote
+1: elected term=1
+2: leader-lost term=1 leader=1
+2: campaign term=2 kind=pre-vote
+1: vote-refused term=2 candidate=2 kind=pre-vote why=heard from leader 1 within the election timeout
+3: vote-refused term=2 candidate=2 kind=pre-vote why=heard from leader 1 within the election timeout
+2: follow term=1 leader=1
+2: leader-lost term=1 leader=1
+`
+
+exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: the followers of a killed leader elect another at once, not an election timeout later > the decisions 1`] = `
+1: campaign term=1 kind=pre-vote
+1: campaign term=1 kind=vote
+1: elected term=1
+2: leader-lost term=1 leader=1
+3: leader-lost term=1 leader=1
+3: campaign term=2 kind=pre-vote
+3: campaign term=2 kind=vote
+3: elected term=2
+`
+
 exports[`test/unit/raft-scenarios.test.ts > TAP > leadership transfer to a caught-up voter, refused to a laggard, and proposals refused meanwhile > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
