@@ -18,7 +18,7 @@ import type { HostedReplicas } from '../partition/hosted.js';
 import { PartitionReplica } from '../partition/partition.js';
 import { isRefusal } from '../storage/files.js';
 import type { LogManager } from '../storage/index.js';
-import { hasReplicaFile, logNameOf, readReplicaFile, writeReplicaFile } from './replica-file.js';
+import { hasReplicaFile, logNameOf, readReplicaFile, setAsideReplicaFile, writeReplicaFile, type ReplicaFile } from './replica-file.js';
 
 export interface ReplicaSetOptions {
   config: Pick<BrokerConfig, 'id' | 'dataDir'>;
@@ -83,7 +83,7 @@ export class ReplicaSet implements HostedReplicas {
         if (!hosted) return;
         if (event.assignment.replicas.includes(self)) {
           hosted.replicas = event.assignment.replicas;
-          writeReplicaFile(this.options.config.dataDir, event.topic, event.assignment, event.assignment.replicas);
+          writeReplicaFile(this.options.logs.files, this.options.config.dataDir, event.topic, event.assignment, event.assignment.replicas, true);
         } else {
           void this.remove(hosted, new FlotillaError('NOT_LEADER', `${hosted.topic}/${hosted.partition} moved away from broker ${self}`));
         }
@@ -150,16 +150,33 @@ export class ReplicaSet implements HostedReplicas {
   /** Milliseconds of replica opening per event-loop turn. */
   private static readonly OPEN_SLICE_MS = 20;
 
-  /** Restarts every replica whose directory holds a replica file (no controller needed). */
+  /**
+   * Restarts every replica whose directory holds a replica file (no controller needed). A
+   * damaged one (a crash soon after the topic was created) is set aside: the metadata
+   * starts that replica once it is current.
+   */
   openOnDisk(): void {
+    const { dataDir } = this.options.config;
     for (const name of this.options.logs.listOnDisk()) {
-      if (hasReplicaFile(this.options.config.dataDir, name)) this.reopen(name);
+      if (!hasReplicaFile(dataDir, name)) continue;
+      const meta = readReplicaFile(dataDir, name);
+      if (meta) {
+        this.start(meta);
+        continue;
+      }
+      this.options.logger.warn({ log: name }, 'damaged replica file set aside; the metadata will start this replica');
+      setAsideReplicaFile(dataDir, name);
     }
   }
 
   /** Starts the replica of log `logName` again, as its replica file describes it. */
   reopen(logName: string): PartitionReplica {
     const meta = readReplicaFile(this.options.config.dataDir, logName);
+    if (!meta) throw new FlotillaError('INTERNAL', `the replica file of ${logName} is damaged`);
+    return this.start(meta);
+  }
+
+  private start(meta: ReplicaFile): PartitionReplica {
     return this.ensure({ name: meta.topic, config: meta.config, partitions: [] }, { partition: meta.partition, groupId: meta.groupId, replicas: meta.replicas }, meta.voters ?? meta.replicas);
   }
 
@@ -179,7 +196,9 @@ export class ReplicaSet implements HostedReplicas {
       preferredLeader: assignment.replicas[0],
     });
     replica.attach(group);
-    if (!hasReplicaFile(config.dataDir, logName)) writeReplicaFile(config.dataDir, topic, assignment, voters);
+    // Durable only where the metadata could not restore it as it is: a moving replica's voters.
+    const durable = voters.length !== assignment.replicas.length || voters.some((id, i) => id !== assignment.replicas[i]);
+    if (!hasReplicaFile(config.dataDir, logName)) writeReplicaFile(this.options.logs.files, config.dataDir, topic, assignment, voters, durable);
     let byPartition = this.byTopic.get(topic.name);
     if (!byPartition) this.byTopic.set(topic.name, (byPartition = new Map()));
     byPartition.set(assignment.partition, replica);

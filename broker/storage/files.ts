@@ -322,6 +322,32 @@ export class FileCache {
   // -------------------------------------------------------------------------------------
   // Short-lived descriptors
 
+  /**
+   * Creates (or empties) `file`, writes `contents`, and keeps the descriptor in the cache
+   * for the reads and writes that follow: a new log's files cost one open each.
+   */
+  create(file: string, contents?: Buffer): void {
+    this.forget(file);
+    this.takeSlot(file);
+    let fd: number;
+    try {
+      fd = this.retryOnce(file, () => fs.openSync(file, 'w+'));
+    } catch (err) {
+      this.opened--;
+      throw writeError('create', file, err);
+    }
+    const entry: CachedFd = { file, fd, pins: 0, evicted: false };
+    this.cached.set(file, entry);
+    this.idle.set(file, entry);
+    if (contents && contents.length > 0) {
+      try {
+        if (fs.writeSync(fd, contents, 0, contents.length, 0) < contents.length) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      } catch (err) {
+        throw writeError('write', file, err);
+      }
+    }
+  }
+
   createEmpty(file: string): void {
     try {
       this.withTransient(file, () => fs.closeSync(fs.openSync(file, 'w')));

@@ -585,7 +585,7 @@ export class PartitionLog implements RaftLog {
 
   /**
    * Makes everything appended before the call durable (fdatasync of every segment written
-   * since the last flush and of the terms file; the directory after files came or went).
+   * since the last flush; the directory after files came or went; new term runs written).
    * Calls made while a flush runs share the next one: at most one runs and one waits.
    */
   flush(): Promise<void> {
@@ -598,8 +598,8 @@ export class PartitionLog implements RaftLog {
     const target = this.lastIndex();
     const rewinds = this.rewinds;
     try {
+      if (this.terms.runs.length > this.termsOnDisk || this.termsDirty) this.writeNewTermRuns();
       const syncs: Array<Promise<void>> = [];
-      if (this.terms.runs.length > this.termsOnDisk || this.termsDirty) syncs.push(this.syncTermsFile());
       for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync());
       // Every sync settles before the verdict: a failed fsync must poison the log even when
       // another file's write was merely refused (or it would be retried and "succeed").
@@ -626,9 +626,14 @@ export class PartitionLog implements RaftLog {
     if (rewinds === this.rewinds && target > this.durable) this.durable = Math.min(target, this.lastIndex());
   }
 
-  private async syncTermsFile(): Promise<void> {
-    await this.res.files.withFdAsync(this.termsPath, async (fd) => {
-      // Taken once the descriptor is: a refused open leaves the file dirty for the next flush.
+  /**
+   * Writes the term runs the file lacks, without an fdatasync: past its first record (the
+   * log-start boundary, always rewritten durably) the file only saves reading batch
+   * headers, and opening reconciles it with them (`reconcileTerms`), so a crash that loses
+   * this write loses nothing. A new term thus costs no fsync beyond the segment's.
+   */
+  private writeNewTermRuns(): void {
+    this.res.files.withFd(this.termsPath, (fd) => {
       this.termsDirty = false;
       const written = this.termsOnDisk;
       const fresh = this.terms.runs.slice(written);
@@ -643,7 +648,6 @@ export class PartitionLog implements RaftLog {
         throw writeError('terms write', this.termsPath, err);
       }
       this.termsOnDisk = written + fresh.length;
-      await this.res.files.fdatasync(fd);
     });
   }
 
@@ -658,8 +662,7 @@ export class PartitionLog implements RaftLog {
   }
 
   private writeTermsFileUnsynced(): void {
-    this.res.files.forget(this.termsPath);
-    this.res.files.writeFile(this.termsPath, this.terms.encode());
+    this.res.files.create(this.termsPath, this.terms.encode());
     this.termsOnDisk = this.terms.runs.length;
     this.termsDirty = true;
   }
@@ -766,12 +769,14 @@ export class PartitionLog implements RaftLog {
   // Opening and recovery
 
   private load(): void {
+    let created: boolean;
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      created = fs.mkdirSync(this.dir, { recursive: true }) !== undefined;
     } catch (err) {
       throw storageError('create directory', this.dir, err);
     }
-    const names = this.res.files.readdir(this.dir);
+    // A directory made just now holds nothing: no listing, no terms file to look for.
+    const names = created ? [] : this.res.files.readdir(this.dir);
     if (names.includes(LOST_ENTRIES_FILE)) this.readLossFile();
     const closedCleanly = names.includes(CLEAN_MARKER);
     if (closedCleanly) fs.rmSync(path.join(this.dir, CLEAN_MARKER), { force: true });
@@ -788,7 +793,7 @@ export class PartitionLog implements RaftLog {
     this.segments = bases.map((base, i) => new Segment(this.res, this.dir, base, sizes[i]!, interval, now));
     for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
 
-    const stored = this.readTermsFile();
+    const stored = created ? undefined : this.readTermsFile();
     const fresh = this.segments.length === 0 && !stored;
     if (fresh) {
       // A brand-new log holds nothing to lose: its files become durable with the first

@@ -179,8 +179,8 @@ export class Segment {
 
   static create(res: StorageResources, dir: string, baseOffset: number, indexIntervalBytes: number, now: number): Segment {
     const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now);
-    res.files.createEmpty(segment.logPath);
-    res.files.createEmpty(segment.indexPath);
+    res.files.create(segment.logPath);
+    res.files.create(segment.indexPath);
     return segment;
   }
 

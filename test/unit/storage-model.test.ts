@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { baseOffsetOf, batchBounds, buildBatch, patchBatch, verifyBatch } from '../../protocol/batch.js';
 import type { Entry } from '../../broker/raft/log.js';
 import { PartitionLog, type PartitionLogOptions } from '../../broker/storage/partition-log.js';
+import { TermRuns } from '../../broker/storage/term-runs.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-storage-model-'));
@@ -327,5 +328,15 @@ t.test('a lost terms file and a stale one are rebuilt from the batches', async (
   log = PartitionLog.open(dir);
   for (const e of entries) if (log.termAt(e.index) !== e.term) t.fail(`termAt(${e.index})`);
   t.equal(log.termAt(entries[entries.length - 1]!.index), entries[entries.length - 1]!.term);
+  await log.close();
+  // New runs are written at flush without an fdatasync: after a crash the file may hold a
+  // run for entries the segment lost, or end in a torn record. Both are reconciled.
+  const last = entries[entries.length - 1]!;
+  const whole = fs.readFileSync(path.join(dir, 'terms'));
+  fs.writeFileSync(path.join(dir, 'terms'), Buffer.concat([whole, TermRuns.encodeRun({ start: last.index + 5, term: last.term + 1 }), Buffer.from('torn rec')]));
+  log = PartitionLog.open(dir);
+  t.equal(log.lastIndex(), last.index, 'the log ends where its batches end');
+  for (const e of entries) if (log.termAt(e.index) !== e.term) t.fail(`termAt(${e.index}) after a stale run`);
+  t.equal(log.termAt(last.index + 1), undefined, 'no term past the end');
   await log.close();
 });
