@@ -42,7 +42,7 @@ interface Stored {
   offset: number;
   value: string;
 }
-let stored: Stored[] = [];
+const stored: Stored[] = [];
 
 t.test(`a kafkajs idempotent producer writes ${RECORDS.toLocaleString('en')} keyed records while partition leaders are killed: exactly once, in order per key`, async (t) => {
   t.ok(await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true }), 'kafkajs admin created the topic');
