@@ -48,3 +48,32 @@ export function runCli(args: string[], options: { stdin?: string; env?: Record<s
     child.stdin.end(options.stdin ?? '');
   });
 }
+
+/** The broker the metadata names as leader of `topic`/`partition`, once one is named. */
+export async function leaderOf(client: Client, topic: string, partition: number): Promise<number> {
+  return waitFor(`a leader for ${topic}/${partition}`, async () => {
+    const d = await client.admin().describeTopic(topic);
+    return d.partitions[partition]?.leader ?? null;
+  });
+}
+
+/**
+ * kill -9 of the leader of `topic`/`partition`; `onKilled` runs right after the kill (to
+ * note what had happened by then). After `downMs` the broker restarts, and this resolves
+ * with its id once the cluster sees it alive again.
+ */
+export async function killLeaderAndRestart(
+  cluster: ProcessCluster,
+  client: Client,
+  topic: string,
+  partition: number,
+  { downMs = 1_500, onKilled }: { downMs?: number; onKilled?: (broker: number) => void } = {},
+): Promise<number> {
+  const leader = await leaderOf(client, topic, partition);
+  await cluster.kill(leader);
+  onKilled?.(leader);
+  await new Promise((r) => setTimeout(r, downMs)); // down for a while: producers retry against the new leader
+  cluster.restart(leader);
+  await waitFor(`broker ${leader} back`, async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === leader)?.alive, 30_000);
+  return leader;
+}

@@ -11,7 +11,7 @@ import { clusterOf } from '../../client/client.js';
 import { buildBatch, isControlBatch, lastOffsetOf, batchBounds, records as recordsOf } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { retryUntil } from '../../client/cluster/retry.js';
-import { ProcessCluster, startCluster, waitFor } from './cluster.js';
+import { killLeaderAndRestart, leaderOf, ProcessCluster, startCluster, waitFor } from './cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,13 +54,6 @@ async function readPartitionOnce(client: Client, topic: string, partition: numbe
     if (!progressed) throw new Error(`no progress reading ${topic}/${partition} at offset ${next} (high watermark ${end.offset})`);
   }
   return out;
-}
-
-async function leaderOf(client: Client, topic: string, partition: number): Promise<number> {
-  return waitFor(`a leader for ${topic}/${partition}`, async () => {
-    const d = await client.admin().describeTopic(topic);
-    return d.partitions[partition]?.leader ?? null;
-  });
 }
 
 t.test('a resent identical batch gets its original offsets, also from a new leader after a kill', async (t) => {
@@ -167,12 +160,9 @@ t.test('50,000 (and a few more) keyed records through an idempotent producer whi
     for (let round = 0; round < KILLS; round++) {
       await armed[round]!.promise;
       const partition = round % PARTITIONS;
-      const leader = await leaderOf(client, TOPIC, partition);
-      await cluster.kill(leader);
-      kills.push({ broker: leader, partition, atRecord: sent, unacked: sent - acks.filter(Boolean).length, atMs: Date.now() - started });
-      await sleep(1_500); // down for a while: the producer retries against the new leader
-      cluster.restart(leader);
-      await waitFor(`broker ${leader} back`, async () => (await admin.describeCluster()).brokers.find((b) => b.id === leader)?.alive, 30_000);
+      await killLeaderAndRestart(cluster, client, TOPIC, partition, {
+        onKilled: (broker) => kills.push({ broker, partition, atRecord: sent, unacked: sent - acks.filter(Boolean).length, atMs: Date.now() - started }),
+      });
     }
   })();
   chaos.catch((error: unknown) => (chaosError = error)); // stops the producer below instead of an unhandled rejection
