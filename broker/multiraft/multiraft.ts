@@ -575,10 +575,9 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
    * While the cycle waits for its fsyncs, a group whose next Ready has nothing to persist —
    * typically a leader that just learnt a commit from an acknowledgement — is served at once
    * instead of after those fsyncs, which are other groups' (or this group's later) writes.
-   * Such a group has no Ready outstanding, so everything its earlier Readies persisted is
-   * durable: its messages may leave and its committed entries (durable here: the leader
-   * counts itself only up to its durable index, a follower's commit is capped by what it
-   * holds and synced) may be applied, exactly as a cycle with an empty persist step would.
+   * Such a group has no Ready outstanding and nothing new in its log, so every entry and
+   * hard state it holds is durable: its messages may leave and its committed entries be
+   * applied, exactly as a cycle with an empty persist step would.
    */
   private serveWithoutPersistence(): void {
     if (!this.persisting || this.stopped) return;
@@ -696,8 +695,9 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   /**
    * Applies the committed entries of `rd` that this replica already holds durably (up to
    * the core's durable index), before the cycle's fsyncs: a commit is acknowledged as soon
-   * as a majority holds it, not after this broker's unrelated writes are synced (the
-   * leader counts itself only up to its durable index, so its commits always qualify).
+   * as a majority holds it, not after this broker's unrelated writes are synced (a leader
+   * counts itself only up to its durable index, so its commits qualify unless followers
+   * alone made the majority).
    * Only in a Ready without a snapshot, term or role change, whose order (persist, then
    * install or announce, then apply) stays as it was. Returns how many were applied.
    */
