@@ -9,8 +9,7 @@
  *   that needed durability; apply committed entries; advance. Committed entries this broker
  *   already holds durably are applied before the fsyncs, so an ack never waits for writes
  *   it does not depend on. Work that arrives during a cycle waits for the next one,
- *   which starts as soon as this one ends — except a Ready with nothing to persist (a
- *   leader learning a commit), served while the cycle waits for its fsyncs.
+ *   which starts as soon as this one ends.
  * - Idle groups go quiet (quiescence, as in CockroachDB): a leader whose followers hold
  *   and know everything committed stops heartbeating after a last "quiesce" heartbeat, and
  *   its followers stop their election clocks. Any message for the group, a proposal, or the
@@ -133,9 +132,6 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private readonly dirty = new Set<Group<L>>();
   private cycleRunning = false;
   private cycleScheduled = false;
-  /** The running cycle waits for its fsyncs (see serveWithoutPersistence). */
-  private persisting = false;
-  private quickLaneScheduled = false;
   private tickDeferred = false;
   private stopTicking: (() => void) | undefined;
   private readonly clock: Clock;
@@ -553,57 +549,12 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   }
 
   private schedule(): void {
-    if (this.persisting) this.scheduleQuickLane();
     if (this.cycleScheduled || this.cycleRunning || this.stopped) return;
     this.cycleScheduled = true;
     this.clock.soon(() => {
       this.cycleScheduled = false;
       void this.cycle();
     });
-  }
-
-  private scheduleQuickLane(): void {
-    if (this.quickLaneScheduled || this.stopped) return;
-    this.quickLaneScheduled = true;
-    this.clock.soon(() => {
-      this.quickLaneScheduled = false;
-      this.serveWithoutPersistence();
-    });
-  }
-
-  /**
-   * While the cycle waits for its fsyncs, a group whose next Ready has nothing to persist —
-   * typically a leader that just learnt a commit from an acknowledgement — is served at once
-   * instead of after those fsyncs, which are other groups' (or this group's later) writes.
-   * Such a group has no Ready outstanding and nothing new in its log, so every entry and
-   * hard state it holds is durable: its messages may leave and its committed entries be
-   * applied, exactly as a cycle with an empty persist step would.
-   */
-  private serveWithoutPersistence(): void {
-    if (!this.persisting || this.stopped) return;
-    try {
-      for (const group of this.dirty) {
-        if (this.groups.get(group.groupId) !== group) continue;
-        const node = group.node;
-        let rd: Ready;
-        try {
-          if (!node.hasReady() || node.readyNeedsPersistence()) continue;
-          rd = node.ready();
-        } catch (err) {
-          if (this.quarantineOnCorruption(group, err)) continue;
-          throw err;
-        }
-        this.send(group, rd.messages);
-        this.send(group, rd.messagesAfterSync);
-        if (rd.softState) group.stateMachine.onSoftState(rd.softState);
-        if (rd.committed.length > 0) group.stateMachine.apply(rd.committed);
-        node.advance(rd);
-      }
-    } catch (error) {
-      this.stopped = true;
-      this.options.logger.fatal({ err: error }, 'failure in the Raft cycle; stopping the broker');
-      this.options.onFatal(error);
-    }
   }
 
   private async cycle(): Promise<void> {
@@ -662,21 +613,15 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     // 2. Persist term/vote and sync the logs, all groups together. An open refused for
     //    lack of descriptors means that file's sync did not happen: wait and redo the step
     //    (each part is idempotent), as a slow disk would make us wait; nothing is sent first.
-    this.persisting = true;
-    if (this.dirty.size > 0) this.scheduleQuickLane();
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.persist(work);
-          break;
-        } catch (error) {
-          if (!isRefusal(error) || this.stopped) throw error;
-          if (isDiskFull(error)) this.warnDiskFull(undefined, error);
-          await new Promise<void>((resolve) => this.clock.after(Math.min(1000, 10 * 2 ** attempt), resolve));
-        }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.persist(work);
+        break;
+      } catch (error) {
+        if (!isRefusal(error) || this.stopped) throw error;
+        if (isDiskFull(error)) this.warnDiskFull(undefined, error);
+        await new Promise<void>((resolve) => this.clock.after(Math.min(1000, 10 * 2 ** attempt), resolve));
       }
-    } finally {
-      this.persisting = false;
     }
 
     for (const { group, rd, appliedEarly } of work) {

@@ -506,20 +506,6 @@ export class RaftNode {
   }
 
   /**
-   * Whether the next Ready has anything for step 1 (log writes, a snapshot, a new term,
-   * vote or recovery state). One that has not may be handled without waiting for a sync.
-   */
-  readyNeedsPersistence(): boolean {
-    return (
-      this.logChanged ||
-      this.pendingSnapshot !== undefined ||
-      this.term !== this.readyHard.term ||
-      this.vote !== this.readyHard.vote ||
-      this.recoverTo !== (this.readyHard.recoverTo ?? -1)
-    );
-  }
-
-  /**
    * Takes what is ready. At most one Ready is outstanding: call advance() before the next
    * ready(). step(), tick() and propose() may be called in between (their effects go to the
    * next Ready).
