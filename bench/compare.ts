@@ -42,6 +42,14 @@ export function figuresOf(r: BenchResults): Figure[] {
     { measure: `publish latency p99, same run`, unit: 'ms', better: 'lower', value: l.publish.p99 },
     { measure: `end-to-end latency p50 (send → consumer), same run`, unit: 'ms', better: 'lower', value: l.endToEnd.p50 },
     { measure: `end-to-end latency p99, same run`, unit: 'ms', better: 'lower', value: l.endToEnd.p99 },
+  );
+  if (l.fdatasync) {
+    figures.push(
+      { measure: `the disk's fdatasync p50 (4 KiB append), same sitting`, unit: 'ms', better: 'lower', value: l.fdatasync.p50 },
+      { measure: `the disk's fdatasync p99, same sitting`, unit: 'ms', better: 'lower', value: l.fdatasync.p99 },
+    );
+  }
+  figures.push(
     { measure: 'broker CPU per GB produced (publish runs, 3 brokers)', unit: 'CPU-s/GB', better: 'lower', value: r.brokerCpuSecondsPerGB.produced },
     { measure: 'broker CPU per GB consumed (consume runs, 3 brokers)', unit: 'CPU-s/GB', better: 'lower', value: r.brokerCpuSecondsPerGB.consumed },
     { measure: 'failover after kill -9 of the leader: new leader in metadata', unit: 'ms', better: 'lower', value: r.failover.leaderElectedMs.median },

@@ -31,7 +31,16 @@ export interface BenchResults {
   meta: { date: string; node: string; cpus: string; cores: number; platform: string; settings: RunSettings; commit: string | null };
   publish: ThroughputFigures[];
   consume: ThroughputFigures[];
-  latency: { recordBytes: number; rate: number; publish: LatencySummary; endToEnd: LatencySummary; achievedRate: number; behind: number };
+  latency: {
+    recordBytes: number;
+    rate: number;
+    publish: LatencySummary;
+    endToEnd: LatencySummary;
+    achievedRate: number;
+    behind: number;
+    /** The disk's own fdatasync after a 4 KiB append, measured just before the run (bench/disk.ts); absent in older results. */
+    fdatasync?: LatencySummary;
+  };
   failover: FailoverResult & { leaderElectedMs: Spread; firstAckMs: Spread };
   /** Records acknowledged by publish runs but not read back by the consume runs. */
   missingOnReadBack: number;

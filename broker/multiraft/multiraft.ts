@@ -6,7 +6,9 @@
  *   the core's contract (broker/raft/README.md): send the leaders' messages at once;
  *   persist installed snapshots and hard states and sync every touched log together
  *   (group commit: one fdatasync per log per cycle, all in parallel); send the messages
- *   that needed durability; apply committed entries; advance. Work that arrives during a cycle waits for the next one,
+ *   that needed durability; apply committed entries; advance. Committed entries this broker
+ *   already holds durably are applied before the fsyncs, so an ack never waits for writes
+ *   it does not depend on. Work that arrives during a cycle waits for the next one,
  *   which starts as soon as this one ends.
  * - Idle groups go quiet (quiescence, as in CockroachDB): a leader whose followers hold
  *   and know everything committed stops heartbeating after a last "quiesce" heartbeat, and
@@ -652,11 +654,11 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
         this.recovery?.release(groupId, peer);
       }
     }
-    const work: Array<{ group: Group<L>; rd: Ready }> = [];
+    const work: Array<{ group: Group<L>; rd: Ready; appliedEarly: number }> = [];
     for (const group of this.dirty) {
       if (this.groups.get(group.groupId) !== group) continue;
       try {
-        if (group.node.hasReady()) work.push({ group, rd: group.node.ready() });
+        if (group.node.hasReady()) work.push({ group, rd: group.node.ready(), appliedEarly: 0 });
       } catch (err) {
         if (!this.quarantineOnCorruption(group, err)) throw err;
       }
@@ -666,6 +668,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
     // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
     for (const { group, rd } of work) this.send(group, rd.messages);
+    // Committed entries this replica already holds durably do not wait for the fsyncs below.
+    for (const item of work) item.appliedEarly = this.applyDurableCommitted(item.group, item.rd);
 
     // 2. Persist term/vote and sync the logs, all groups together. An open refused for
     //    lack of descriptors means that file's sync did not happen: wait and redo the step
@@ -681,17 +685,35 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       }
     }
 
-    for (const { group, rd } of work) {
+    for (const { group, rd, appliedEarly } of work) {
       // 3. Votes and append responses only now: "persist before you speak".
       this.send(group, rd.messagesAfterSync);
       // 4. Apply, then hand the Ready back.
       if (rd.softState) group.stateMachine.onSoftState(rd.softState);
       if (rd.snapshot) group.stateMachine.restore(rd.snapshot);
-      if (rd.committed.length > 0) group.stateMachine.apply(rd.committed);
+      if (rd.committed.length > appliedEarly) group.stateMachine.apply(appliedEarly === 0 ? rd.committed : rd.committed.slice(appliedEarly));
       group.node.advance(rd);
       this.dirty.add(group);
     }
     return true;
+  }
+
+  /**
+   * Applies the committed entries of `rd` that this replica already holds durably (up to
+   * the core's durable index), before the cycle's fsyncs: a commit is acknowledged as soon
+   * as a majority holds it, not after this broker's unrelated writes are synced (a leader
+   * counts itself only up to its durable index, so its commits qualify unless followers
+   * alone made the majority).
+   * Only in a Ready without a snapshot, term or role change, whose order (persist, then
+   * install or announce, then apply) stays as it was. Returns how many were applied.
+   */
+  private applyDurableCommitted(group: Group<L>, rd: Ready): number {
+    if (rd.committed.length === 0 || rd.snapshot || rd.softState || rd.hardState) return 0;
+    const durable = group.node.durableIndex;
+    let count = 0;
+    while (count < rd.committed.length && rd.committed[count]!.index <= durable) count++;
+    if (count > 0) group.stateMachine.apply(count === rd.committed.length ? rd.committed : rd.committed.slice(0, count));
+    return count;
   }
 
   private async persist(work: ReadonlyArray<{ group: Group<L>; rd: Ready }>): Promise<void> {

@@ -650,6 +650,10 @@ export class RaftNode {
   get commitIndex(): number {
     return this.commit;
   }
+  /** The highest index the driver confirmed durable in this log (Status.stableIndex). */
+  get durableIndex(): number {
+    return this.stableIndex;
+  }
   get members(): Membership {
     return this.membership;
   }

@@ -179,6 +179,11 @@ class OutboundPeer {
     this.writer.write(encodePeerMessageChunks({ raft: { messages: chunk } }));
   }
 
+  /** This turn's messages were all queued before flush(): write them now, not a turn later. */
+  writeNow(): void {
+    this.writer?.flush();
+  }
+
   keepAlive(from: number): void {
     if (!this.ready || !this.writer || this.pending.length > 0) return;
     this.writer.write(encodePeerMessage({ heartbeats: { from, to: this.id, heartbeats: [] } }));
@@ -248,7 +253,11 @@ export class PeerTransport {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    for (const peer of this.peers.values()) if (peer.pending.length > 0) peer.flush();
+    for (const peer of this.peers.values()) {
+      if (peer.pending.length === 0) continue;
+      peer.flush();
+      peer.writeNow();
+    }
   };
 
   /**

@@ -374,7 +374,15 @@ export class MultiSimulation {
       apply: (entries: Entry[]) => {
         // The commit that made these entries applicable, before they are applied.
         inv.check(replica);
-        for (const e of entries) inv.apply(replica, e);
+        for (const e of entries) {
+          // MultiRaft applies committed entries before its cycle's fsyncs only when this
+          // replica already holds them durably (a crash then cannot take back what was applied).
+          const log = replica.log;
+          if (log.durableTermAt(e.index) !== e.term && !(log.durableLastIndex() >= e.index && log.firstIndex() > e.index)) {
+            fail(`node ${replica.id} applies ${e.index}/${e.term} of group ${replica.groupId} before holding it durably`);
+          }
+          inv.apply(replica, e);
+        }
       },
       restore: (snapshot: Snapshot) => {
         this.stats.snapshots++;
