@@ -150,6 +150,10 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private stopped = false;
   private readonly recovery: RecoveryScheduler | undefined;
   private readonly elections: ElectionStats = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
+  /** Groups whose clocks run (not quiesced): the only ones a tick visits, so idle costs O(awake). */
+  private readonly awake = new Set<Group<L>>();
+  /** Quiet followers by the broker they are quiet under: woken together when it goes silent. */
+  private readonly quietUnder = new Map<number, Set<Group<L>>>();
   /** Groups granted a recovery permit while they waited: resumed at the start of the next cycle. */
   private resumes: Array<{ groupId: number; peer: number }> = [];
 
@@ -217,6 +221,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       if (!preferred) group.firstElection = { preferred: spec.preferredLeader, ticksLeft: Math.ceil(MultiRaft.FIRST_ELECTION_HOLD_MS / this.options.tickMs) };
     }
     this.groups.set(spec.groupId, group);
+    this.awake.add(group);
     this.corrupt.delete(spec.groupId);
     this.markDirty(group);
     return group;
@@ -282,6 +287,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   private takeOut(group: Group<L>): void {
     this.groups.delete(group.groupId);
+    this.setQuiet(group, undefined);
+    this.awake.delete(group);
     this.dirty.delete(group);
     this.recovery?.forgetGroup(group.groupId);
   }
@@ -302,6 +309,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     const group = this.groups.get(groupId);
     if (!group) return;
     this.groups.delete(groupId);
+    this.setQuiet(group, undefined);
+    this.awake.delete(group);
     this.dirty.delete(group);
     this.recovery?.forgetGroup(groupId);
     this.options.hardStates.forget(groupId);
@@ -467,11 +476,10 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       }
       return answer;
     };
-    for (const group of this.groups.values()) {
-      if (group.quiescedUnder !== undefined) {
-        if (group.quiescedUnder === this.options.id || !isSilent(group.quiescedUnder)) continue;
-        this.wake(group);
-      }
+    for (const [peer, quiet] of this.quietUnder) {
+      if (isSilent(peer)) for (const group of [...quiet]) this.wake(group);
+    }
+    for (const group of this.awake) {
       if (group.firstElection) this.holdFirstElection(group, isSilent);
       try {
         group.node.tick();
@@ -547,7 +555,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       members.every((id) => this.memberCaughtUp(status, id));
     group.idleTicks = idle ? group.idleTicks + 1 : 0;
     if (group.idleTicks < MultiRaft.QUIESCE_AFTER_TICKS) return;
-    group.quiescedUnder = this.options.id;
+    this.setQuiet(group, this.options.id);
     this.emit(group, { event: 'quiesce' });
     for (const id of members) {
       this.options.transport.send(id, group.groupId, { type: 'heartbeat', from: this.options.id, to: id, term: status.term, commit: status.commit }, true);
@@ -568,7 +576,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private quiesceFollower(group: Group<L>, message: Message): void {
     const node = group.node;
     if (node.currentRole === 'follower' && node.currentLeader === message.from && node.currentTerm === message.term && group.quiescedUnder !== message.from) {
-      group.quiescedUnder = message.from;
+      this.setQuiet(group, message.from);
       this.emit(group, { event: 'quiesce' });
     }
   }
@@ -585,8 +593,26 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   private wake(group: Group<L>): void {
     if (group.quiescedUnder !== undefined) this.emit(group, { event: 'wake' });
-    group.quiescedUnder = undefined;
+    this.setQuiet(group, undefined);
     group.idleTicks = 0;
+  }
+
+  /** Sets `quiescedUnder` (undefined: awake) and keeps `awake` and `quietUnder` in step with it. */
+  private setQuiet(group: Group<L>, under: number | undefined): void {
+    const before = group.quiescedUnder;
+    if (before === under) return;
+    if (before === undefined) this.awake.delete(group);
+    else this.quietUnder.get(before)?.delete(group);
+    group.quiescedUnder = under;
+    if (under === undefined) {
+      if (this.groups.get(group.groupId) === group) this.awake.add(group);
+      return;
+    }
+    // A leader's own quiet groups are woken by proposals and messages only, never by a tick.
+    if (under === this.options.id) return;
+    let quiet = this.quietUnder.get(under);
+    if (!quiet) this.quietUnder.set(under, (quiet = new Set()));
+    quiet.add(group);
   }
 
   private emit(group: Group<L> | number, event: GroupEvent): void {
