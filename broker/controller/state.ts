@@ -124,6 +124,11 @@ export class ControllerState {
   acls: readonly AclBinding[] = [];
   /** Whether a bootstrap user was ever created: later ones (another broker's env) are ignored. */
   bootstrapped = false;
+  /**
+   * Counts changes of where partitions live (topics created or deleted, moves begun or
+   * completed), so that a reader can keep what it derives from placement until it changes.
+   */
+  placementChanges = 0;
 
   apply(command: ControllerCommand): ControllerEvent {
     switch (command.type) {
@@ -158,6 +163,7 @@ export class ControllerState {
         const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
         this.topics.set(topic.name, topic);
         for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);
+        this.placementChanges++;
         return { type: 'topicCreated', topic };
       }
       case 'deleteTopic': {
@@ -168,6 +174,7 @@ export class ControllerState {
         for (const offsets of [...this.groupOffsets.values(), ...this.groupOffsetMetadata.values()]) {
           for (const key of offsets.keys()) if (key.slice(0, key.lastIndexOf('/')) === command.name) offsets.delete(key);
         }
+        this.placementChanges++;
         return { type: 'topicDeleted', topic };
       }
       case 'alterTopic': {
@@ -185,6 +192,7 @@ export class ControllerState {
         if (!topic || !assignment || assignment.previous) return { type: 'none' };
         assignment.previous = assignment.replicas;
         assignment.replicas = command.replicas;
+        this.placementChanges++;
         return { type: 'partitionMoving', topic, assignment };
       }
       case 'moveCompleted': {
@@ -192,6 +200,7 @@ export class ControllerState {
         const assignment = topic?.partitions[command.partition];
         if (!topic || !assignment || !assignment.previous || !sameMembers(assignment.replicas, command.replicas)) return { type: 'none' };
         delete assignment.previous;
+        this.placementChanges++;
         return { type: 'partitionMoved', topic, assignment };
       }
       case 'removeBroker':

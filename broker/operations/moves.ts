@@ -9,6 +9,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import { controllerRequest, type InterBrokerAccess } from '../cluster-request.js';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
+import type { ControllerState, PartitionAssignment } from '../controller/state.js';
 import type { MultiRaft } from '../multiraft/multiraft.js';
 import type { HostedReplicas } from '../partition/hosted.js';
 import type { PartitionReplica } from '../partition/partition.js';
@@ -46,11 +47,10 @@ export class PartitionMoves {
 
   /** The next step of every move of a partition led here. */
   private step(): void {
-    const { controller, replicas, logger } = this.options;
-    for (const replica of replicas.all()) {
-      if (!replica.isLeader) continue;
-      const assignment = controller.state.topics.get(replica.topic)?.partitions[replica.partition];
-      if (!assignment?.previous || assignment.groupId !== replica.group.groupId) continue;
+    const { replicas, logger } = this.options;
+    for (const { topic, assignment } of this.movingPartitions()) {
+      const replica = replicas.replica(topic, assignment.partition);
+      if (!replica?.isLeader || assignment.groupId !== replica.group.groupId) continue;
       try {
         if (this.stepMove(replica, assignment.replicas)) this.reportDone(replica, assignment.replicas);
       } catch (error) {
@@ -59,6 +59,22 @@ export class PartitionMoves {
       }
     }
   }
+
+  /**
+   * The partitions being moved, found again only when placement changed: an idle broker's
+   * step then costs nothing per partition.
+   */
+  private movingPartitions(): Array<{ topic: string; assignment: PartitionAssignment }> {
+    const { state } = this.options.controller;
+    if (this.moving.state !== state || this.moving.changes !== state.placementChanges) {
+      const list: Array<{ topic: string; assignment: PartitionAssignment }> = [];
+      for (const meta of state.topics.values()) for (const assignment of meta.partitions) if (assignment.previous) list.push({ topic: meta.name, assignment });
+      this.moving = { state, changes: state.placementChanges, list };
+    }
+    return this.moving.list;
+  }
+
+  private moving: { state?: ControllerState; changes: number; list: Array<{ topic: string; assignment: PartitionAssignment }> } = { changes: -1, list: [] };
 
   /** Takes the next membership step towards `target`; true when the voters are `target`. */
   private stepMove(replica: PartitionReplica, target: number[]): boolean {
