@@ -425,23 +425,7 @@ export class PartitionLog implements RaftLog {
    * Control batches hold no records a consumer sees and are stepped over.
    */
   async offsetForTimestamp(timestamp: number, maxOffset = this.lastIndex()): Promise<TimestampedOffset | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      this.checkOpen();
-      const rewinds = this.rewinds;
-      const logStart = this.logStart;
-      const upTo = Math.min(maxOffset, this.lastIndex());
-      try {
-        return await runAsync(this.res.files, this.timestampSteps(this.segments.slice(), logStart, timestamp, upTo));
-      } catch (err) {
-        // Retention or a truncation changed the bytes under the lookup (a segment gone, or
-        // headers that no longer follow on): not corruption, look again.
-        const changedUnderUs = this.rewinds !== rewinds || this.logStart !== logStart;
-        const gone = err instanceof FlotillaError && err.details.errno === 'ENOENT';
-        if (changedUnderUs && (gone || isLogCorruption(err)) && attempt < TIMESTAMP_LOOKUP_ATTEMPTS) continue;
-        if (isLogCorruption(err) && !changedUnderUs) this.noted(err);
-        throw err;
-      }
-    }
+    return this.lookUpHeaders(maxOffset, (segments, logStart, upTo) => this.timestampSteps(segments, logStart, timestamp, upTo));
   }
 
   /**
@@ -452,15 +436,23 @@ export class PartitionLog implements RaftLog {
    * timestamps that grow along the log only the newest segment's headers are read.
    */
   async offsetOfMaxTimestamp(maxOffset = this.lastIndex()): Promise<TimestampedOffset | undefined> {
+    return this.lookUpHeaders(maxOffset, (segments, logStart, upTo) => this.maxTimestampSteps(segments, logStart, upTo));
+  }
+
+  /**
+   * Runs a walk over batch headers from the log start up to `maxOffset`. Retention or a
+   * truncation that changes the bytes under it (a segment gone, or headers that no longer
+   * follow on) is not corruption: the walk starts again.
+   */
+  private async lookUpHeaders<T>(maxOffset: number, steps: (segments: Segment[], logStart: number, upTo: number) => ReadSteps<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       this.checkOpen();
       const rewinds = this.rewinds;
       const logStart = this.logStart;
       const upTo = Math.min(maxOffset, this.lastIndex());
       try {
-        return await runAsync(this.res.files, this.maxTimestampSteps(this.segments.slice(), logStart, upTo));
+        return await runAsync(this.res.files, steps(this.segments.slice(), logStart, upTo));
       } catch (err) {
-        // As offsetForTimestamp: retention or a truncation under the lookup is no corruption.
         const changedUnderUs = this.rewinds !== rewinds || this.logStart !== logStart;
         const gone = err instanceof FlotillaError && err.details.errno === 'ENOENT';
         if (changedUnderUs && (gone || isLogCorruption(err)) && attempt < TIMESTAMP_LOOKUP_ATTEMPTS) continue;
