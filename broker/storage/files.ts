@@ -145,7 +145,7 @@ export class FileCache {
     return { openFiles: this.opened, peakOpenFiles: this.peak, fileBudget: this.budget, openRefusals: this.refusals };
   }
 
-  /** Runs `use` with a pinned read-write descriptor of `file` (created first with `createEmpty`). */
+  /** Runs `use` with a pinned read-write descriptor of `file` (created first with `create`). */
   withFd<T>(file: string, use: (fd: number) => T): T {
     const entry = this.acquire(file);
     try {
@@ -345,14 +345,6 @@ export class FileCache {
       } catch (err) {
         throw writeError('write', file, err);
       }
-    }
-  }
-
-  createEmpty(file: string): void {
-    try {
-      this.withTransient(file, () => fs.closeSync(fs.openSync(file, 'w')));
-    } catch (err) {
-      throw writeError('create', file, err);
     }
   }
 

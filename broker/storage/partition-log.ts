@@ -847,7 +847,7 @@ export class PartitionLog implements RaftLog {
   private readTermsFile(): TermRuns | undefined {
     const bytes = this.res.files.readFile(this.termsPath);
     if (!bytes) {
-      this.res.files.createEmpty(this.termsPath);
+      this.res.files.create(this.termsPath);
       return undefined;
     }
     const decoded = TermRuns.decode(bytes);

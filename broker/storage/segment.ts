@@ -313,7 +313,7 @@ export class Segment {
   private readIndexFile(): { index: OffsetIndex; damaged: boolean } {
     let bytes = this.res.files.readFile(this.indexPath);
     if (!bytes) {
-      this.res.files.createEmpty(this.indexPath);
+      this.res.files.create(this.indexPath);
       return { index: new OffsetIndex(), damaged: this.size > this.indexIntervalBytes };
     }
     if (this.indexOnDisk > 0) bytes = bytes.subarray(0, this.indexOnDisk * INDEX_ENTRY_SIZE);
