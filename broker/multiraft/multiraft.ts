@@ -308,11 +308,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   async remove(groupId: number, deleteData: boolean): Promise<void> {
     const group = this.groups.get(groupId);
     if (!group) return;
-    this.groups.delete(groupId);
-    this.setQuiet(group, undefined);
-    this.awake.delete(group);
-    this.dirty.delete(group);
-    this.recovery?.forgetGroup(groupId);
+    this.takeOut(group);
     this.options.hardStates.forget(groupId);
     if (deleteData) await this.options.logs.deleteLog(group.logName);
   }
