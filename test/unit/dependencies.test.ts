@@ -2,10 +2,10 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { checkDependencies, describeViolation, importGraph, scanImports } from '../lint/dependencies.js';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Tests run from the project root (tap and npm scripts start there), compiled or not.
+const repoRoot = process.cwd();
 
 t.test('the repository keeps the dependency rule and has no import cycle', async (t) => {
   const graph = importGraph(repoRoot);

@@ -2,11 +2,11 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { checkPublishedApi, DOCUMENTED_API, publishedApi } from '../lint/public-api.js';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Tests run from the project root (tap and npm scripts start there), compiled or not.
+const repoRoot = process.cwd();
 
 t.test('the package root publishes exactly the documented API', async (t) => {
   // The declarations `npm run build` emits (npm test builds first).

@@ -5,7 +5,7 @@
  * Make sure to inspect the output below.  Do not ignore changes!
  */
 'use strict'
-exports[`test/unit/raft-scenarios.test.ts > TAP > a configuration takes effect when appended and reverts when its entry is truncated > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > a configuration takes effect when appended and reverts when its entry is truncated > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -19,14 +19,14 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > a configuration takes effect w
 1: membership index=0 voters=[1,2,3] learners=[] undone=true
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > a leader that loses its quorum steps down (check-quorum) > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > a leader that loses its quorum steps down (check-quorum) > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
 1: step-down term=1 why=lost its quorum
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > a partitioned old leader cannot commit, steps down, and loses its uncommitted entry > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > a partitioned old leader cannot commit, steps down, and loses its uncommitted entry > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -38,14 +38,14 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > a partitioned old leader canno
 1: truncated after=1 lastIndexBefore=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > check-quorum lease: followers that hear their leader ignore a vote request of a higher term > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > check-quorum lease: followers that hear their leader ignore a vote request of a higher term > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
 2: vote-refused term=6 candidate=3 kind=vote why=heard from leader 1 within the election timeout
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > Figure 8: an entry of an earlier term on a majority is not committed by counting > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > Figure 8: an entry of an earlier term on a majority is not committed by counting > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -77,7 +77,7 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > Figure 8: an entry of an earli
 4: truncated after=1 lastIndexBefore=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: a follower told that its live leader's connection closed pre-votes in vain, and the leader keeps its group > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > leader lost: a follower told that its live leader's connection closed pre-votes in vain, and the leader keeps its group > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -89,7 +89,7 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: a follower told t
 2: leader-lost term=1 leader=1
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: the followers of a killed leader elect another at once, not an election timeout later > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > leader lost: the followers of a killed leader elect another at once, not an election timeout later > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -100,7 +100,7 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > leader lost: the followers of 
 3: elected term=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > leadership transfer to a caught-up voter, refused to a laggard, and proposals refused meanwhile > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > leadership transfer to a caught-up voter, refused to a laggard, and proposals refused meanwhile > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -109,14 +109,14 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > leadership transfer to a caugh
 2: elected term=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > lost entries: a recovering replica asks a silent leader for what it lost > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > lost entries: a recovering replica asks a silent leader for what it lost > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
 2: recovered term=1 lastIndex=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > lost entries: a replica that lost acknowledged entries neither votes nor campaigns until it holds them again > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > lost entries: a replica that lost acknowledged entries neither votes nor campaigns until it holds them again > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -130,7 +130,7 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > lost entries: a replica that l
 2: recovered term=1 lastIndex=2
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > pre-vote: an isolated node that keeps campaigning does not inflate its term or disrupt on return > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > pre-vote: an isolated node that keeps campaigning does not inflate its term or disrupt on return > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
@@ -147,7 +147,7 @@ exports[`test/unit/raft-scenarios.test.ts > TAP > pre-vote: an isolated node tha
 3: follow term=1 leader=1
 `
 
-exports[`test/unit/raft-scenarios.test.ts > TAP > removing the leader itself: it leads until the change commits, then hands over > the decisions 1`] = `
+exports[`dist/test/unit/raft-scenarios.test.js > TAP > removing the leader itself: it leads until the change commits, then hands over > the decisions 1`] = `
 1: campaign term=1 kind=pre-vote
 1: campaign term=1 kind=vote
 1: elected term=1
