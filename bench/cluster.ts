@@ -96,8 +96,3 @@ export function brokerStats<T extends { time: number }>(cluster: Pick<ProcessClu
     .filter((s) => s.time >= since);
 }
 
-/** `--name value` from the command line, or `fallback`. */
-export function cliOption(args: string[], name: string, fallback: string): string {
-  const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] ? args[at + 1]! : fallback;
-}

@@ -19,7 +19,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareBaseline, resolveRevision } from './baseline.js';
 import { Client } from '../client/index.js';
-import { brokerStats, cliOption, startBenchCluster, type BenchCluster } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { brokerStats, startBenchCluster, type BenchCluster } from './cluster.js';
 import { STATS_ARGS, waitBalancedAndQuiet } from './scale.js';
 import { fmtInt } from './stats.js';
 import { createTopicWhenReady, produceAtFullSpeed } from './workload.js';
@@ -165,26 +166,29 @@ export function electionsTable(windows: ElectionWindow[]): string {
   return rows.join('\n');
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const baselineRev = cliOption(args, '--baseline', '');
+const USAGE = `node dist/bench/elections.js [options]   (npm run build first)
+
+Elections nobody asked for: campaigns counted on 3 local brokers (replication 3) while the
+cluster sits idle, then while a producer publishes at full speed. Both should be 0.
+
+  --partitions N     partitions of the idle cluster (default 1000)
+  --idle-seconds S   length of the idle window (default 600)
+  --load-seconds S   length of the publishing window (default 60)
+  --baseline REV     count REV's brokers instead (built in a temporary git worktree)
+  -h, --help         this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--load-seconds': 'value', '--baseline': 'value' }, async (args) => {
+  const baselineRev = args.string('--baseline', '');
   const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const baseline = baselineRev ? await prepareBaseline(repoRoot, resolveRevision(repoRoot, baselineRev), (t) => process.stderr.write(`${t}\n`)) : undefined;
   const windows = await countElections({
     ...(baseline ? { cli: baseline.cli } : {}),
-    partitions: Number(cliOption(args, '--partitions', '1000')),
-    idleSeconds: Number(cliOption(args, '--idle-seconds', '600')),
-    loadSeconds: Number(cliOption(args, '--load-seconds', '60')),
+    partitions: args.number('--partitions', 1000),
+    idleSeconds: args.number('--idle-seconds', 600),
+    loadSeconds: args.number('--load-seconds', 60),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${electionsTable(windows)}\n`);
   const total = windows.reduce((n, w) => n + w.elections.preVotes + w.elections.votes + w.elections.transfers, 0);
   if (total > 0) process.stdout.write(`${total} campaigns started where none was expected\n`);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+});

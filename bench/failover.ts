@@ -17,7 +17,8 @@ import { Client, type ClientOptions } from '../client/index.js';
 import type { ClientLogger } from '../client/logger.js';
 import type { BenchCluster } from './cluster.js';
 import { headRevision, prepareBaseline, resolveRevision } from './baseline.js';
-import { cliOption, startBenchCluster, waitFor } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { startBenchCluster, waitFor } from './cluster.js';
 import { median } from './stats.js';
 import { createTopicWhenReady, payloadOf, TIMESTAMP_BYTES } from './workload.js';
 
@@ -248,19 +249,23 @@ function summary(label: string, runs: FailoverRun[]): string {
   return `${label}: next ack after the kill ${ms(runs.map((r) => r.firstAckMs))}, new leader in metadata ${ms(runs.map((r) => r.leaderElectedMs))}; median (min–max) of ${runs.length} kills`;
 }
 
-/**
- * `node dist/bench/failover.js [--kills 5] [--rate 500] [--timeline] [--baseline REV]`:
- * kill -9 of the partition leader, `--kills` times, and the median time to the producer's
- * next ack. `--timeline` runs the brokers at debug level and prints each kill's steps from
- * their logs. `--baseline REV` alternates one kill on a fresh cluster of REV's brokers with
- * one on this checkout's, `--kills` rounds (the load generator is this checkout's for both).
- */
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const kills = Number(cliOption(args, '--kills', '5'));
-  const rate = Number(cliOption(args, '--rate', '500'));
-  const timeline = args.includes('--timeline');
-  const baselineRev = cliOption(args, '--baseline', '');
+const USAGE = `node dist/bench/failover.js [options]   (npm run build first)
+
+kill -9 of a partition leader on 3 local brokers under a steady producer, and the time to
+the producer's next acknowledged write (median over the kills).
+
+  --kills N        kills, each on a fresh cluster (default 5)
+  --rate R         records per second the producer sends (default 500)
+  --timeline       run the brokers at debug level and print each kill's steps from their logs
+  --baseline REV   alternate one kill on REV's brokers (built in a temporary git worktree)
+                   with one on this checkout's, --kills rounds
+  -h, --help       this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--kills': 'value', '--rate': 'value', '--timeline': 'flag', '--baseline': 'value' }, async (args) => {
+  const kills = args.number('--kills', 5);
+  const rate = args.number('--rate', 500);
+  const timeline = args.flag('--timeline');
+  const baselineRev = args.string('--baseline', '');
   if (!baselineRev) {
     process.stdout.write(`${summary('this checkout', await killsOn(kills, rate, timeline, 'this checkout'))}\n`);
     return;
@@ -274,11 +279,4 @@ async function main(): Promise<void> {
     runs.head.push(...(await killsOn(1, rate, timeline, head)));
   }
   process.stdout.write(`${summary(baseline.commit.slice(0, 7), runs.baseline)}\n${summary(head, runs.head)}\n`);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+});

@@ -18,10 +18,10 @@
  *   npm run build && node dist/bench/kafka.js [--records 50000] [--runs 3] [--partitions 3]
  */
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from '../client/index.js';
-import { cliOption, startBenchCluster, type BenchCluster } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { CpuMeter } from './cpu.js';
 import { onInterrupt } from './interrupt.js';
 import { fmtInt, median, MB } from './stats.js';
@@ -156,20 +156,22 @@ export function kafkaTable(runs: Run[], settings: Settings): string {
   return rows.join('\n');
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
+const USAGE = `node dist/bench/kafka.js [options]   (npm run build first)
+
+kafkajs against 3 local brokers beside the native SDK, in alternating runs: publish (plain
+and idempotent, acks all) and read back, 1 KiB records.
+
+  --records N      records per run (default 50000)
+  --runs N         runs of each way (default 3)
+  --partitions N   partitions of the topic (default 3)
+  -h, --help       this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--records': 'value', '--runs': 'value', '--partitions': 'value' }, async (args) => {
   const settings: Settings = {
-    records: Number(cliOption(args, '--records', '50000')),
-    runs: Number(cliOption(args, '--runs', '3')),
-    partitions: Number(cliOption(args, '--partitions', '3')),
+    records: args.number('--records', 50_000),
+    runs: args.number('--runs', 3),
+    partitions: args.number('--partitions', 3),
   };
   const runs = await runKafkaBench(settings, (line) => process.stderr.write(`${line}\n`));
   process.stdout.write(`${kafkaTable(runs, settings)}\n`);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+});

@@ -7,9 +7,9 @@
  *
  *   npm run build && node dist/bench/recovery.js [--partitions 1000] [--kib-per-partition 64] [--concurrency 32,0]
  */
-import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { brokerStats, cliOption, startBenchCluster, waitFor } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { brokerStats, startBenchCluster, waitFor } from './cluster.js';
 
 interface StatsLine {
   time: number;
@@ -112,20 +112,20 @@ export function recoveryTable(results: RecoveryResult[]): string {
   return rows.join('\n');
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: string) => cliOption(args, name, fallback);
-  const partitions = Number(option('--partitions', '1000'));
-  const kib = Number(option('--kib-per-partition', '64'));
-  const values = option('--concurrency', '32,0').split(',').map(Number);
-  const results: RecoveryResult[] = [];
-  for (const concurrency of values) results.push(await runRecovery(partitions, kib, concurrency, (line) => process.stderr.write(`${line}\n`)));
-  process.stdout.write(`${recoveryTable(results)}\n`);
-}
+const USAGE = `node dist/bench/recovery.js [options]   (npm run build first)
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+A broker returning to 3 local brokers after missing writes to many partitions: how long it
+takes to catch up, its memory and CPU, and how many partitions each leader sends at once.
+
+  --partitions N           partitions (default 1000)
+  --kib-per-partition K    KiB written to each while the broker was away (default 64)
+  --concurrency N[,N...]   --recovery-concurrency of each run; 0 for no limit (default 32,0)
+  -h, --help               this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--kib-per-partition': 'value', '--concurrency': 'value' }, async (args) => {
+  const partitions = args.number('--partitions', 1000);
+  const kib = args.number('--kib-per-partition', 64);
+  const results: RecoveryResult[] = [];
+  for (const concurrency of args.numbers('--concurrency', '32,0')) results.push(await runRecovery(partitions, kib, concurrency, (line) => process.stderr.write(`${line}\n`)));
+  process.stdout.write(`${recoveryTable(results)}\n`);
+});

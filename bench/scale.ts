@@ -12,9 +12,9 @@
  *   npm run build && node dist/bench/scale.js [--partitions 1000,10000] [--idle-seconds 20]
  *       [--open-file-limits 4096,20000]   (each broker under `ulimit -n` of each; default: inherited)
  */
-import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { brokerStats, cliOption, startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { brokerStats, startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
 import { median } from './stats.js';
 
 interface StatsLine {
@@ -151,25 +151,27 @@ export function scaleTable(results: ScaleResult[]): string {
   return rows.join('\n');
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: string) => cliOption(args, name, fallback);
-  const counts = option('--partitions', '1000,10000').split(',').map(Number);
-  const idleSeconds = Number(option('--idle-seconds', '20'));
-  const limits = option('--open-file-limits', '').split(',').filter((l) => l !== '').map(Number);
+const USAGE = `node dist/bench/scale.js [options]   (npm run build first)
+
+Thousands of partitions on 3 local brokers (replication 3): creation time, leaders when it
+returns, time until balanced and quiet, then idle CPU, memory and peer traffic per broker.
+
+  --partitions N[,N...]        partition counts, one cluster each (default 1000,10000)
+  --idle-seconds S             length of the idle window measured (default 20)
+  --open-file-limits N[,N...]  run each count with the brokers under \`ulimit -n\` N
+                               (default: the limit this shell has)
+  -h, --help                   this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--open-file-limits': 'value' }, async (args) => {
+  const counts = args.numbers('--partitions', '1000,10000');
+  const idleSeconds = args.number('--idle-seconds', 20);
+  const limits = args.string('--open-file-limits', '') === '' ? [undefined] : args.numbers('--open-file-limits', '');
   const results: ScaleResult[] = [];
-  for (const limit of limits.length > 0 ? limits : [undefined]) {
+  for (const limit of limits) {
     for (const count of counts) {
       results.push(await runScale(count, idleSeconds, (line) => process.stderr.write(`${line}\n`), limit));
       process.stderr.write(`${scaleTable(results.slice(-1))}\n`);
     }
   }
   process.stdout.write(`${scaleTable(results)}\n`);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+});

@@ -12,9 +12,9 @@
  *   npm run build && node dist/bench/scrape.js [--partitions 1000] [--interval-ms 5000]
  *       [--seconds 60] [--scrapes-per-window 3] [--metrics-detail topic|partition] [--console]
  */
-import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { cliOption, startBenchCluster, type BenchCluster } from './cluster.js';
+import { runBenchScript, UsageError } from './cli.js';
+import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { CpuMeter } from './cpu.js';
 import { freePort } from './process-cluster.js';
 import { STATS_ARGS, waitBalancedAndQuiet } from './scale.js';
@@ -196,7 +196,7 @@ export function scrapeTable(results: ScrapeResult[]): string {
   return rows.join('\n') + `\n\n${results.map((r) => `${r.options.partitions} partitions, ${r.options.detail}: ${r.rounds} rounds of ${r.windowSeconds} s windows per mode`).join('; ')}.`;
 }
 
-const USAGE = `node dist/bench/scrape.js [options]
+const USAGE = `node dist/bench/scrape.js [options]   (npm run build first)
 
 Starts 3 brokers with --http-listen, creates a topic (replication 3), writes one record
 to each partition and reads them back in a consumer group, waits until leadership is
@@ -210,26 +210,30 @@ scraping /metrics of every broker every interval, and with --console /v1/console
   --metrics-detail topic|partition[,...]   the brokers' label detail (default topic)
   --console                     also measure GET /v1/console
   --cpu-prof DIR                run the brokers under node --cpu-prof into DIR
-  --help                        this text`;
+  -h, --help                    this text`;
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  if (args.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  const option = (name: string, fallback: string) => cliOption(args, name, fallback);
-  const counts = option('--partitions', '1000').split(',').map(Number);
-  const details = option('--metrics-detail', 'topic').split(',') as Array<'topic' | 'partition'>;
-  const profileDir = option('--cpu-prof', '');
+const OPTIONS = {
+  '--partitions': 'value',
+  '--interval-ms': 'value',
+  '--seconds': 'value',
+  '--scrapes-per-window': 'value',
+  '--metrics-detail': 'value',
+  '--console': 'flag',
+  '--cpu-prof': 'value',
+} as const;
+
+runBenchScript(import.meta.url, USAGE, OPTIONS, async (args) => {
+  const counts = args.numbers('--partitions', '1000');
+  const details = args.string('--metrics-detail', 'topic').split(',') as Array<'topic' | 'partition'>;
+  const profileDir = args.string('--cpu-prof', '');
   const base = {
-    intervalMs: Number(option('--interval-ms', '5000')),
-    seconds: Number(option('--seconds', '60')),
-    scrapesPerWindow: Number(option('--scrapes-per-window', '3')),
-    console: args.includes('--console'),
+    intervalMs: args.number('--interval-ms', 5000),
+    seconds: args.number('--seconds', 60),
+    scrapesPerWindow: args.number('--scrapes-per-window', 3),
+    console: args.flag('--console'),
     ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] } : {}),
   };
-  for (const detail of details) if (detail !== 'topic' && detail !== 'partition') throw new Error(`--metrics-detail takes topic or partition, not ${detail}`);
+  for (const detail of details) if (detail !== 'topic' && detail !== 'partition') throw new UsageError(`--metrics-detail takes topic or partition, not ${detail}`);
   const results: ScrapeResult[] = [];
   for (const detail of details) {
     for (const partitions of counts) {
@@ -238,11 +242,4 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(`${scrapeTable(results)}\n`);
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+});

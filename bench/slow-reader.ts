@@ -10,9 +10,9 @@
  */
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Client } from '../client/index.js';
-import { cliOption, startBenchCluster } from './cluster.js';
+import { runBenchScript } from './cli.js';
+import { startBenchCluster } from './cluster.js';
 import { openSocket, requestFrame } from './raw-client.js';
 import { benchProducer, consume, createTopicWhenReady, produceAtFixedRate } from './workload.js';
 import { summarizeLatency, type LatencySummary } from './stats.js';
@@ -112,18 +112,25 @@ export function slowReaderTable(phases: SlowReaderPhase[], options: { fetches: n
   return lines.join('\n');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const args = process.argv.slice(2);
-  if (args.includes('--help')) {
-    console.log('node dist/bench/slow-reader.js [--fetches 500] [--fetch-mib 2] [--seconds 15] [--rate 500]');
-    process.exit(0);
-  }
+const USAGE = `node dist/bench/slow-reader.js [options]   (npm run build first)
+
+A client that pipelines large fetches and never reads, beside an honest producer and
+consumer on the same broker: the broker's memory and the honest client's latency before,
+during and after.
+
+  --fetches N     fetches the misbehaving client pipelines (default 500)
+  --fetch-mib M   bytes each fetch asks for, in MiB (default 2)
+  --seconds S     length of each phase (default 15)
+  --rate R        records per second of the honest producer (default 500)
+  -h, --help      this text`;
+
+runBenchScript(import.meta.url, USAGE, { '--fetches': 'value', '--fetch-mib': 'value', '--seconds': 'value', '--rate': 'value' }, async (args) => {
   const options = {
-    fetches: Number(cliOption(args, '--fetches', '500')),
-    fetchBytes: Number(cliOption(args, '--fetch-mib', '2')) * MiB,
-    seconds: Number(cliOption(args, '--seconds', '15')),
-    rate: Number(cliOption(args, '--rate', '500')),
+    fetches: args.number('--fetches', 500),
+    fetchBytes: args.number('--fetch-mib', 2) * MiB,
+    seconds: args.number('--seconds', 15),
+    rate: args.number('--rate', 500),
   };
   const phases = await runSlowReader(options, (line) => console.error(line));
   console.log(slowReaderTable(phases, options));
-}
+});
