@@ -128,6 +128,18 @@ t.test('queued records past deliveryTimeoutMs are taken out at the poll, in flig
   acc.stop();
 });
 
+t.test('with lingerMs 0 a burst of sends is ready once it is queued, without a timer', async (t) => {
+  let wakes = 0;
+  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 0, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => wakes++ });
+  for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
+  acc.append('t', 1, pending('4'));
+  t.equal(wakes, 0, 'not inside the burst');
+  await Promise.resolve();
+  t.equal(wakes, 1, 'once, as soon as the burst is done (a microtask, not a timer 1-2 ms later)');
+  t.equal(acc.poll(false).ready.length, 2, 'both partitions send now');
+  acc.stop();
+});
+
 t.test('records put back after a failure keep their order in front of newer ones', async (t) => {
   const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 0, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => {} });
   for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
