@@ -160,6 +160,13 @@ export class Segment {
   /** Counts truncations, so a sync that raced one does not write stale index entries. */
   private truncations = 0;
   private lastIndexedPosition = -Infinity;
+  /**
+   * False for a new segment until something writes its index: the file is made with the
+   * first entry, not with the segment (most partitions' segment never holds
+   * indexIntervalBytes, and a file less to create per new partition counts at 50,000).
+   * A missing index file is what recovery already handles: it is rebuilt by a scan.
+   */
+  private indexFileExists = true;
 
   constructor(
     private readonly res: StorageResources,
@@ -180,7 +187,7 @@ export class Segment {
   static create(res: StorageResources, dir: string, baseOffset: number, indexIntervalBytes: number, now: number): Segment {
     const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now);
     res.files.create(segment.logPath);
-    res.files.create(segment.indexPath);
+    segment.indexFileExists = false;
     return segment;
   }
 
@@ -254,7 +261,7 @@ export class Segment {
     const bytes = Buffer.allocUnsafe(flatCount * 4);
     for (let i = 0; i < flatCount; i++) bytes.writeUInt32BE(this.pending[i]!, i * 4);
     try {
-      const written = this.res.files.withFd(this.indexPath, (fd) => fs.writeSync(fd, bytes, 0, bytes.length, this.indexOnDisk * INDEX_ENTRY_SIZE));
+      const written = this.withIndexFd((fd) => fs.writeSync(fd, bytes, 0, bytes.length, this.indexOnDisk * INDEX_ENTRY_SIZE));
       if (written < bytes.length) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
     } catch (err) {
       const error = writeError('index write', this.indexPath, err);
@@ -310,10 +317,22 @@ export class Segment {
     return index;
   }
 
+  /** Runs `use` on the index file's descriptor, creating the file first if it never was. */
+  private withIndexFd<T>(use: (fd: number) => T): T {
+    if (!this.indexFileExists) {
+      this.res.files.create(this.indexPath);
+      this.indexFileExists = true;
+    }
+    return this.res.files.withFd(this.indexPath, use);
+  }
+
   private readIndexFile(): { index: OffsetIndex; damaged: boolean } {
+    // Never written: every entry is still pending (index() adds them).
+    if (!this.indexFileExists) return { index: new OffsetIndex(), damaged: false };
     let bytes = this.res.files.readFile(this.indexPath);
     if (!bytes) {
       this.res.files.create(this.indexPath);
+      this.indexFileExists = true;
       return { index: new OffsetIndex(), damaged: this.size > this.indexIntervalBytes };
     }
     if (this.indexOnDisk > 0) bytes = bytes.subarray(0, this.indexOnDisk * INDEX_ENTRY_SIZE);
@@ -369,6 +388,7 @@ export class Segment {
     // the file must point at synced batches (see writePendingIndex).
     if (!this.unsynced && this.pending.length === 0) {
       this.res.files.writeFile(this.indexPath, index.encodeRange(0));
+      this.indexFileExists = true;
       this.indexOnDisk = index.count;
       this.lastIndexedPosition = index.count > 0 ? index.positionAt(index.count - 1) : this.size > 0 ? 0 : -Infinity;
     }
@@ -555,7 +575,7 @@ export class Segment {
     this.truncations++;
     this.lastIndexedPosition = -Infinity;
     try {
-      this.res.files.withFd(this.indexPath, (fd) => fs.ftruncateSync(fd, 0));
+      this.withIndexFd((fd) => fs.ftruncateSync(fd, 0));
     } catch (err) {
       throw storageError('index write', this.indexPath, err);
     }
@@ -569,7 +589,7 @@ export class Segment {
   prepareTruncation(): void {
     this.index();
     this.res.files.withFd(this.logPath, () => undefined);
-    this.res.files.withFd(this.indexPath, () => undefined);
+    this.withIndexFd(() => undefined);
   }
 
   /** Cuts the segment after `position`, where the batch starting at `nextOffset` began. */
@@ -602,7 +622,7 @@ export class Segment {
     this.pending = [];
     for (let i = onDisk; i < index.count; i++) this.pending.push(index.relOffsetAt(i), index.positionAt(i));
     try {
-      this.res.files.withFd(this.indexPath, (fd) => {
+      this.withIndexFd((fd) => {
         if (!afterTruncation) {
           const bytes = index.encodeRange(0, onDisk);
           fs.writeSync(fd, bytes, 0, bytes.length, 0);

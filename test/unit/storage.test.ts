@@ -160,6 +160,31 @@ t.test('retention by bytes and by age never deletes the active segment or above 
   await again.close();
 });
 
+t.test('a new segment makes its index file with its first index entry, not before', async (t) => {
+  const dir = tempDir(t);
+  const indexFiles = () => fs.readdirSync(dir).filter((n) => n.endsWith('.index'));
+  const log = PartitionLog.open(dir, { indexIntervalBytes: 1000 });
+  t.same(indexFiles(), [], 'a new log: a segment file, no index file');
+  const small = appendBatches(log, 2, 1);
+  await log.flush();
+  t.same(offsetsOf(await log.read(0, 1 << 20)), small.map((e) => baseOffsetOf(e.data)), 'read without an index file');
+  t.same(indexFiles(), [], 'less than indexIntervalBytes written: still none');
+  const more = appendBatches(log, 40, 1, 3, 100);
+  t.same(indexFiles(), [], 'entries wait for the fsync of the batches they point at');
+  await log.flush();
+  t.equal(indexFiles().length, 1, 'made with the first synced entry');
+  t.ok(fs.statSync(path.join(dir, indexFiles()[0]!)).size > 0);
+  await log.close();
+  const again = PartitionLog.open(dir, { indexIntervalBytes: 1000 });
+  const all = [...small, ...more];
+  for (const e of [all[0]!, all[20]!, all[all.length - 1]!]) t.equal(again.entries(e.index, 1)[0]!.index, e.index);
+  t.same(offsetsOf(await again.read(0, 1 << 20)), all.map((e) => baseOffsetOf(e.data)));
+  again.truncateAfter(all[5]!.index);
+  await again.flush();
+  t.equal(again.lastIndex(), all[5]!.index, 'truncation goes through the index as before');
+  await again.close();
+});
+
 t.test('a damaged or missing index is rebuilt', async (t) => {
   const dir = tempDir(t);
   const log = PartitionLog.open(dir, { segmentBytes: 4000, indexIntervalBytes: 100 });
