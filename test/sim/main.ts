@@ -34,13 +34,29 @@ interface Args {
   mutateGroupCommit: boolean;
 }
 
+const USAGE = `npm run sim -- [options]   (the Raft simulator; npm run build first when run as node dist/test/sim/main.js)
+
+  --seeds N              the regression seeds, then N random seeds (default 100)
+  --from F               the random seeds start at F (default 1)
+  --seed S               replay seed S alone and print the options it chose
+  --multi                the multi-group simulator: real MultiRaft instances on 3-5 brokers
+  --stop-at-first        stop at the first failing seed
+  --no-regressions       skip the seeds that failed once
+  --mutate-recovery      mutation check: replicas recovering lost entries vote anyway
+  --mutate-quiescence    mutation check (multi): leaders quiesce while a follower lacks entries
+  --mutate-group-commit  mutation check (multi): acknowledgements leave before the syncs
+  -v, --verbose          a line for every passing seed too
+  -h, --help             this text`;
+
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]): Args {
   const out: Args = { seeds: 100, from: 1, verbose: false, stopAtFirst: false, regressions: true, mutateRecovery: false, multi: false, mutateQuiescence: false, mutateGroupCommit: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
       const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer, got ${argv[i]}`);
+      if (!Number.isInteger(v) || v < 0) throw new UsageError(`${a} needs a non-negative integer, got ${argv[i]}`);
       return v;
     };
     if (a === '--seeds') out.seeds = num();
@@ -53,7 +69,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--multi') out.multi = true;
     else if (a === '--mutate-quiescence') out.mutateQuiescence = out.multi = true;
     else if (a === '--mutate-group-commit') out.mutateGroupCommit = out.multi = true;
-    else throw new Error(`unknown argument ${a}; usage: [--multi] --seeds N [--from F] | --seed S [--verbose]`);
+    else throw new UsageError(`unknown option ${a}`);
   }
   return out;
 }
@@ -107,7 +123,19 @@ async function mainMulti(args: Args): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
   if (args.multi) return mainMulti(args);
   if (args.mutateRecovery) console.log('mutation: replicas recovering lost entries vote anyway; only seeds with that fault run');
   if (args.seed !== undefined) {
