@@ -10,8 +10,7 @@
  * balanced and every group is quiet. The machine's load average is printed beside it,
  * since a busy machine is what makes timers fire late.
  *
- *   npm run build && node dist/bench/elections.js [--partitions 1000] [--idle-seconds 600] [--load-seconds 60]
- *       [--baseline REV]   (REV's brokers; a build without the stats field counts only elections won, from its log)
+ *   npm run build && node dist/bench/elections.js --help   (its options)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

@@ -15,7 +15,7 @@
  *     from its first batch to its last record (the group join is left out: the native
  *     consumer has none).
  *
- *   npm run build && node dist/bench/kafka.js [--records 50000] [--runs 3] [--partitions 3]
+ *   npm run build && node dist/bench/kafka.js --help   (its options)
  */
 import os from 'node:os';
 import { Kafka, logLevel } from 'kafkajs';

@@ -5,7 +5,7 @@
  * (`--recovery-concurrency`) at each value asked for — the same workload, one cluster per
  * value, in one sitting. The brokers report the figures themselves (`--stats-interval-ms`).
  *
- *   npm run build && node dist/bench/recovery.js [--partitions 1000] [--kib-per-partition 64] [--concurrency 32,0]
+ *   npm run build && node dist/bench/recovery.js --help   (its options)
  */
 import { Client } from '../client/index.js';
 import { runBenchScript } from './cli.js';

@@ -9,8 +9,7 @@
  * measuring window, which starts once balancing has finished and every group has gone
  * quiet. A broker that exits on its own fails the run.
  *
- *   npm run build && node dist/bench/scale.js [--partitions 1000,10000] [--idle-seconds 20]
- *       [--open-file-limits 4096,20000]   (each broker under `ulimit -n` of each; default: inherited)
+ *   npm run build && node dist/bench/scale.js --help   (its options)
  */
 import { Client } from '../client/index.js';
 import { runBenchScript } from './cli.js';

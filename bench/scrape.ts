@@ -9,8 +9,7 @@
  * several rounds of windows and the figures are medians; a mode's cost is the median over
  * rounds of (that round's window with the mode − the same round's idle window).
  *
- *   npm run build && node dist/bench/scrape.js [--partitions 1000] [--interval-ms 5000]
- *       [--seconds 60] [--scrapes-per-window 3] [--metrics-detail topic|partition] [--console]
+ *   npm run build && node dist/bench/scrape.js --help   (its options)
  */
 import { Client } from '../client/index.js';
 import { runBenchScript, UsageError } from './cli.js';

@@ -6,7 +6,7 @@
  * (`--max-connection-pending-bytes`, `--max-pending-response-bytes`) are what keep both
  * figures down.
  *
- *   npm run build && node dist/bench/slow-reader.js [--fetches 500] [--fetch-mib 2] [--seconds 15] [--rate 500]
+ *   npm run build && node dist/bench/slow-reader.js --help   (its options)
  */
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
