@@ -75,13 +75,17 @@ async function createTopics(controller: Controller, request: client.CreateTopics
       const partitions = validatePartitionCount(t.partitions || 1);
       const config = topicConfigOf(t.config);
       const replication = t.replication || Math.min(3, controller.state.brokers.size);
-      if (!controller.state.createdAlready(t.topic, partitions, replication, config)) {
-        const assignments = controller.state.place(partitions, replication);
-        await controller.propose({ type: 'createTopic', name: t.topic, config, partitions: assignments }, request.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
-        // Of two creates racing (a retry and its first attempt still committing, say),
-        // the first to commit wins: ours succeeded if the topic is as we asked for it.
-        controller.state.createdAlready(t.topic, partitions, replication, config);
-      }
+      const deadline = Date.now() + (request.timeoutMs || DEFAULT_CONTROLLER_TIMEOUT_MS);
+      await controller.placing(async () => {
+        // Of two creates racing (a retry and its first attempt still committing, say), the
+        // first to commit wins: ours succeeded if the topic is as we asked for it. A create
+        // planned on state that missed an earlier create is refused as it applies: plan again.
+        while (!controller.state.createdAlready(t.topic, partitions, replication, config)) {
+          if (Date.now() >= deadline) throw new FlotillaError('TIMEOUT', `creating topic "${t.topic}" did not commit in time; retry`);
+          const assignments = controller.state.place(partitions, replication);
+          await controller.propose({ type: 'createTopic', name: t.topic, config, partitions: assignments }, Math.max(1, deadline - Date.now()));
+        }
+      });
       results.push({ topic: t.topic });
     } catch (error) {
       results.push({ topic: t.topic, error: toErrorInfo(asFlotillaError(error)) });

@@ -42,6 +42,7 @@ export class Controller implements StateMachine {
   private readonly commits = new CommitWaiter();
   /** Leader: next producer id to hand out, ahead of the applied state while allocations commit. */
   private nextProducerId = 0;
+  private placements: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly raft: MultiRaft,
@@ -230,6 +231,16 @@ export class Controller implements StateMachine {
       leader ? `broker is not the controller; the controller is broker ${leader.id} at ${leader.address}` : 'no controller is elected right now; retry shortly',
       leader ? { leaderId: leader.id, leaderAddress: leader.address } : {},
     );
+  }
+
+  /**
+   * Runs `plan` after every earlier one has finished: a command planned on the applied state
+   * (a topic's group ids and replica placement) must see the commands planned before it.
+   */
+  placing<T>(plan: () => Promise<T>): Promise<T> {
+    const result = this.placements.then(plan);
+    this.placements = result.then(() => undefined, () => undefined);
+    return result;
   }
 
   /** Proposes a command at the controller leader and resolves once it is committed and applied here. */

@@ -160,6 +160,9 @@ export class ControllerState {
       case 'createTopic': {
         // A duplicate can commit when two creates race; the first one wins.
         if (this.topics.has(command.name)) return { type: 'none' };
+        // A plan made before an earlier create applied (by a controller leader that had not
+        // applied it yet) reuses its group ids: two partitions must never share a group.
+        if (command.partitions.some((p) => p.groupId < this.nextGroupId)) return { type: 'none' };
         const topic: TopicMeta = { name: command.name, config: command.config, partitions: command.partitions };
         this.topics.set(topic.name, topic);
         for (const p of topic.partitions) this.nextGroupId = Math.max(this.nextGroupId, p.groupId + 1);

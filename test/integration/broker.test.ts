@@ -77,6 +77,21 @@ t.test('a 3-broker cluster replicates acks=all records to every replica, byte fo
   }
 });
 
+t.test('topics created at once each get their own Raft groups: every broker stays up, every partition takes records', async (t) => {
+  const { cluster, client } = await startCluster(t);
+  const admin = client.admin();
+  const topics = Array.from({ length: 6 }, (_, i) => `burst-${i}`);
+  // One request each, all in flight together, as several admins (or a script) would send them.
+  await Promise.all(topics.map((topic) => admin.createTopic({ topic, partitions: 20, replicationFactor: 3 })));
+  const producer = client.producer({ acks: 'all' });
+  for (const topic of topics) {
+    const acks = await Promise.all(Array.from({ length: 20 }, (_, partition) => producer.send({ topic, partition, value: `${topic}/${partition}` })));
+    t.same(acks.map((a) => a.offset), acks.map((a) => acks[0]!.offset), `${topic}: every partition took a record at the same first offset`);
+  }
+  await producer.close();
+  for (const id of [1, 2, 3]) t.ok(cluster.running(id), `broker ${id} is still running`);
+});
+
 t.test('kill -9 of a partition leader while producing loses no acknowledged record', async (t) => {
   const { cluster, client } = await startCluster(t, {}, { requestTimeoutMs: 5_000 });
   const admin = client.admin();

@@ -57,6 +57,21 @@ t.test('of two creates committed for one name, the first wins and the second is 
   t.equal(state.createdAlready('raced', 4, 3, DEFAULT_TOPIC_CONFIG), true);
 });
 
+t.test('a create planned before an earlier one applied is refused as it applies, and planned again gets new groups', async (t) => {
+  const state = stateWithBrokers(3);
+  // Two creates planned on the same applied state, as two requests racing at a controller.
+  const first = state.place(4, 3);
+  const stale = state.place(2, 3);
+  t.same(state.apply({ type: 'createTopic', name: 'first', config: DEFAULT_TOPIC_CONFIG, partitions: first }), { type: 'topicCreated', topic: { name: 'first', config: DEFAULT_TOPIC_CONFIG, partitions: first } });
+  const before = JSON.stringify(state.toJSON());
+  t.same(state.apply({ type: 'createTopic', name: 'second', config: DEFAULT_TOPIC_CONFIG, partitions: stale }), { type: 'none' }, 'its group ids are taken');
+  t.equal(JSON.stringify(state.toJSON()), before, 'state unchanged');
+  t.equal(state.createdAlready('second', 2, 3, DEFAULT_TOPIC_CONFIG), false, 'the proposer sees no topic and plans again');
+  t.equal(create(state, 'second', 2, 3).type, 'topicCreated');
+  const groups = [...state.topics.values()].flatMap((topic) => topic.partitions.map((p) => p.groupId));
+  t.equal(new Set(groups).size, 6, 'six partitions, six groups');
+});
+
 t.test('altering a topic twice with the same values leaves the same state', async (t) => {
   const state = stateWithBrokers(3);
   create(state, 'logs', 2, 3);
