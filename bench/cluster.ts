@@ -43,6 +43,21 @@ export class BenchCluster extends ProcessCluster {
     return this.crashes.map((c) => `broker ${c.id} exited (code ${c.code}, signal ${c.signal}); its last output:\n${c.output}`).join('\n');
   }
 
+  /** `work`, unless a broker dies on its own first: then an error with the crash report. */
+  async whileAlive<T>(work: Promise<T>): Promise<T> {
+    let watch: NodeJS.Timeout | undefined;
+    const crashed = new Promise<never>((_, reject) => {
+      watch = setInterval(() => {
+        if (this.crashes.length > 0) reject(new Error(this.crashReport()));
+      }, 500);
+    });
+    try {
+      return await Promise.race([work, crashed]);
+    } finally {
+      clearInterval(watch);
+    }
+  }
+
   /** PIDs of the running broker processes (for CPU accounting and profiling). */
   pids(): number[] {
     return [...this.brokers.values()].flatMap((b) => (b.child?.pid ? [b.child.pid] : []));

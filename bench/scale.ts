@@ -12,6 +12,7 @@
  *   npm run build && node dist/bench/scale.js --help   (its options)
  */
 import { Client } from '../client/index.js';
+import { MAX_PARTITIONS } from '../protocol/topics.js';
 import { runBenchScript } from './cli.js';
 import { brokerStats, startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
 import { median } from './stats.js';
@@ -79,6 +80,15 @@ export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: nu
 }
 
 
+/** `partitions` as topics of at most MAX_PARTITIONS each: scale, scale-1, scale-2, ... */
+export function scaleTopics(partitions: number): Array<{ topic: string; partitions: number }> {
+  const topics: Array<{ topic: string; partitions: number }> = [];
+  for (let left = partitions; left > 0; left -= MAX_PARTITIONS) {
+    topics.push({ topic: topics.length === 0 ? 'scale' : `scale-${topics.length}`, partitions: Math.min(left, MAX_PARTITIONS) });
+  }
+  return topics;
+}
+
 export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined, openFileLimit?: number): Promise<ScaleResult> {
   // Brokers log at info here: the stats lines are info; nothing else logs when idle.
   const cluster = await startBenchCluster({ extraArgs: STATS_ARGS, ...(openFileLimit ? { openFileLimit } : {}) });
@@ -88,14 +98,15 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
   };
   try {
+    const topics = scaleTopics(partitions);
     const started = Date.now();
-    await client.admin().createTopic({ topic: 'scale', partitions, replicationFactor: 3, timeoutMs: 30 * 60_000 });
+    await cluster.whileAlive(Promise.all(topics.map(({ topic, partitions }) => client.admin().createTopic({ topic, partitions, replicationFactor: 3, timeoutMs: 30 * 60_000 }))));
     const created = Date.now();
     const createSeconds = (created - started) / 1000;
-    const described = await client.admin().describeTopic('scale');
+    const described = (await Promise.all(topics.map(({ topic }) => client.admin().describeTopic(topic)))).flatMap((d) => d.partitions);
     const leadersAtCreation = new Map<number, number>([...cluster.brokers.keys()].map((id) => [id, 0]));
-    for (const p of described.partitions) if (p.leader !== null) leadersAtCreation.set(p.leader, (leadersAtCreation.get(p.leader) ?? 0) + 1);
-    const preferredAtCreation = described.partitions.filter((p) => p.leader === p.replicas[0]).length;
+    for (const p of described) if (p.leader !== null) leadersAtCreation.set(p.leader, (leadersAtCreation.get(p.leader) ?? 0) + 1);
+    const preferredAtCreation = described.filter((p) => p.leader === p.replicas[0]).length;
     log(`${partitions} partitions created in ${createSeconds.toFixed(1)} s; leaders per broker then: ${[...leadersAtCreation].map(([id, n]) => `${id}: ${n}`).join(', ')} (${preferredAtCreation} preferred)`);
     const balancedAt = await waitBalancedAndQuiet(cluster, partitions, created);
     const balancedSeconds = Math.max(0, (balancedAt - created) / 1000);
@@ -152,8 +163,9 @@ export function scaleTable(results: ScaleResult[]): string {
 
 const USAGE = `node dist/bench/scale.js [options]   (npm run build first)
 
-Thousands of partitions on 3 local brokers (replication 3): creation time, leaders when it
-returns, time until balanced and quiet, then idle CPU, memory and peer traffic per broker.
+Thousands of partitions on 3 local brokers (replication 3; topics of at most 10,000
+partitions, created at once): creation time, leaders when it returns, time until balanced
+and quiet, then idle CPU, memory and peer traffic per broker.
 
   --partitions N[,N...]        partition counts, one cluster each (default 1000,10000)
   --idle-seconds S             length of the idle window measured (default 20)
