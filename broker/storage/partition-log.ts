@@ -38,6 +38,7 @@ import {
   Segment,
   batchHeaderProblem,
   createResources,
+  indexFileName,
   runAsync,
   runSync,
   type BatchLocation,
@@ -782,7 +783,9 @@ export class PartitionLog implements RaftLog {
     const now = this.options.now();
     const interval = this.options.indexIntervalBytes;
     const sizes = bases.map((base) => fs.statSync(path.join(this.dir, `${String(base).padStart(20, '0')}.log`)).size);
-    this.segments = bases.map((base, i) => new Segment(this.res, this.dir, base, sizes[i]!, interval, now));
+    // A segment's index file is made with its first entry: a segment may have none yet.
+    const present = new Set(names);
+    this.segments = bases.map((base, i) => new Segment(this.res, this.dir, base, sizes[i]!, interval, now, present.has(indexFileName(base))));
     for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
 
     const stored = created ? undefined : this.readTermsFile();

@@ -43,6 +43,10 @@ export function segmentFileName(baseOffset: number): string {
   return `${String(baseOffset).padStart(20, '0')}.log`;
 }
 
+export function indexFileName(baseOffset: number): string {
+  return `${String(baseOffset).padStart(20, '0')}.index`;
+}
+
 export const SEGMENT_NAME = /^(\d{20})\.log$/;
 
 /** A read the scanning code needs done; the driver answers with the bytes (short at EOF). */
@@ -166,8 +170,9 @@ export class Segment {
    * indexIntervalBytes, and a file less to create per new partition counts at 50,000).
    * A missing index file is what recovery already handles: it is rebuilt by a scan.
    */
-  private indexFileExists = true;
+  private indexFileExists: boolean;
 
+  /** `indexFileExists`: whether the directory holds this segment's `.index` (create() makes none). */
   constructor(
     private readonly res: StorageResources,
     dir: string,
@@ -175,9 +180,11 @@ export class Segment {
     size: number,
     private readonly indexIntervalBytes: number,
     createdAt: number,
+    indexFileExists: boolean,
   ) {
+    this.indexFileExists = indexFileExists;
     this.logPath = path.join(dir, segmentFileName(baseOffset));
-    this.indexPath = path.join(dir, `${String(baseOffset).padStart(20, '0')}.index`);
+    this.indexPath = path.join(dir, indexFileName(baseOffset));
     this.size = size;
     this.nextOffset = baseOffset;
     this.maxTimestamp = size === 0 ? -Infinity : undefined;
@@ -185,9 +192,8 @@ export class Segment {
   }
 
   static create(res: StorageResources, dir: string, baseOffset: number, indexIntervalBytes: number, now: number): Segment {
-    const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now);
+    const segment = new Segment(res, dir, baseOffset, 0, indexIntervalBytes, now, false);
     res.files.create(segment.logPath);
-    segment.indexFileExists = false;
     return segment;
   }
 

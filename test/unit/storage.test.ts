@@ -185,6 +185,24 @@ t.test('a new segment makes its index file with its first index entry, not befor
   await again.close();
 });
 
+t.test('a segment reopened before it had an index file makes one when its first entry is synced', async (t) => {
+  const dir = tempDir(t);
+  const indexFiles = () => fs.readdirSync(dir).filter((n) => n.endsWith('.index'));
+  const log = PartitionLog.open(dir, { indexIntervalBytes: 1000 });
+  const first = appendBatches(log, 2, 1);
+  await log.close();
+  t.same(indexFiles(), [], 'closed with no index file');
+  const again = PartitionLog.open(dir, { indexIntervalBytes: 1000 });
+  const more = appendBatches(again, 40, 1, 3, 100);
+  // The flush writes the first index entry: the file must be made, not assumed.
+  await again.flush();
+  t.equal(again.durableIndex(), again.lastIndex(), 'the flush succeeded');
+  t.equal(indexFiles().length, 1);
+  const all = [...first, ...more];
+  t.same(offsetsOf(await again.read(0, 1 << 20)), all.map((e) => baseOffsetOf(e.data)));
+  await again.close();
+});
+
 t.test('a damaged or missing index is rebuilt', async (t) => {
   const dir = tempDir(t);
   const log = PartitionLog.open(dir, { segmentBytes: 4000, indexIntervalBytes: 100 });
