@@ -28,8 +28,9 @@ export function metadataHandlers(broker: MetadataBroker): Pick<Handlers, 'metada
 function leaderOf(broker: MetadataBroker, topic: string, partition: number): { leader: number; term: number } {
   const replica = broker.replicas.replica(topic, partition);
   if (!replica) return { leader: 0, term: 0 };
-  const status = replica.group.node.status();
-  return { leader: status.leaderId, term: status.term };
+  // The cheap accessors: status() allocates, and a listing asks this of every partition.
+  const { node } = replica.group;
+  return { leader: node.currentLeader, term: node.currentTerm };
 }
 
 /**
@@ -90,7 +91,7 @@ function describeTopic(broker: MetadataBroker, topic: string): Init<client.Descr
 function describeCluster(broker: MetadataBroker): Init<client.DescribeClusterResponse> {
   const leaders = new Map<number, number>();
   for (const replica of broker.replicas.all()) {
-    const id = replica.group.node.status().leaderId;
+    const id = replica.group.node.currentLeader;
     if (id) leaders.set(id, (leaders.get(id) ?? 0) + 1);
   }
   return {

@@ -143,6 +143,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   private readonly dirty = new Set<Group<L>>();
   private cycleRunning = false;
+  private cycleStartedAt = 0;
   private cycleScheduled = false;
   private tickDeferred = false;
   private stopTicking: (() => void) | undefined;
@@ -234,8 +235,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
    * fact across a crash until the journal has it and the group has caught up.
    */
   private startingHardState(spec: GroupSpec, log: L): HardState {
-    // Data directories written before the journal kept a file per group.
-    const saved = this.options.hardStates.get(spec.groupId) ?? this.options.logs.hardState(spec.logName).load();
+    // Data directories written before the journal kept a file per group (not a new one).
+    const saved = this.options.hardStates.get(spec.groupId) ?? (log.createdNow ? { term: 0, vote: 0 } : this.options.logs.hardState(spec.logName).load());
     if (!log.lostEntries) return saved;
     const recovering = lostEntriesHardState(saved, log.lostEntries.lastIndexBefore);
     this.options.hardStates.set(spec.groupId, recovering);
@@ -457,6 +458,9 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     // leader whose disk stalls stops heartbeating and is replaced.
     if (this.cycleRunning) {
       this.tickDeferred = true;
+      // A slow cycle is a busy broker, not a lost one: its peers keep the groups that are
+      // quiet under it asleep, as long as the cycle has not run for a stall's length.
+      if (this.clock.now() - this.cycleStartedAt < this.stallMs) this.options.transport.keepAlive();
       return;
     }
     this.options.transport.keepAlive();
@@ -531,6 +535,20 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       return;
     }
     if (!isSilent(hold.preferred)) node.arrangeFirstElection(false);
+  }
+
+  /**
+   * How long a cycle may run (its fsyncs still pending) before this broker stops telling
+   * its peers it is here: three election timeouts (3 s by default). Creating 50,000
+   * partitions, cycles grew long (thousands of new logs' first fsyncs at once); when
+   * keep-alives stopped with them, the peers woke every group quiet under the busy broker
+   * at once, and the elections that followed made the cycles longer still. A disk that
+   * stalls outright still silences the broker, this much later, and its partitions move.
+   */
+  private static readonly STALL_ELECTION_TIMEOUTS = 3;
+
+  private get stallMs(): number {
+    return MultiRaft.STALL_ELECTION_TIMEOUTS * this.options.electionTicks * this.options.tickMs;
   }
 
   /** Ticks of idleness before a leader quiesces: a few heartbeats' worth. */
@@ -643,6 +661,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private async cycle(): Promise<void> {
     if (this.cycleRunning || this.stopped) return;
     this.cycleRunning = true;
+    this.cycleStartedAt = this.clock.now();
     let worked = false;
     try {
       worked = await this.processReadies();

@@ -36,6 +36,8 @@ export interface GroupLog extends RaftLog {
   cutCorrupt(offset: number): { lastIndexBefore: number; lastIndexAfter: number } | undefined;
   /** Set while the replica lacks entries it may have acknowledged (a corrupt tail was cut). */
   readonly lostEntries: { lastIndexBefore: number } | undefined;
+  /** Opening made the log's directory just now: nothing else can be in it yet. */
+  readonly createdNow?: boolean;
   /** The replica holds again what it lost: forget the loss, durably. */
   clearLoss(): void;
   /** Told of a corrupt batch met by a read (synchronously, from inside the read). */

@@ -144,6 +144,8 @@ export class PartitionLog implements RaftLog {
    * up to `lastIndexBefore` may have been acknowledged and are no longer all here.
    */
   lostEntries: { lastIndexBefore: number } | undefined;
+  /** Opening made the directory just now (no files of an older format can be beside it). */
+  createdNow = false;
   /** Told of every corrupt batch a read finds (the owner repairs the replica). */
   onCorruption: ((error: LogCorruption) => void) | undefined;
 
@@ -768,6 +770,7 @@ export class PartitionLog implements RaftLog {
     } catch (err) {
       throw storageError('create directory', this.dir, err);
     }
+    this.createdNow = created;
     // A directory made just now holds nothing: no listing, no terms file to look for.
     const names = created ? [] : this.res.files.readdir(this.dir);
     if (names.includes(LOST_ENTRIES_FILE)) this.readLossFile();

@@ -82,11 +82,12 @@ export class Admin {
     const others = await Promise.allSettled(
       this.cluster.knownBrokers().map(async (b) => ({ id: b.id, answer: await this.cluster.send(b.address, { type: 'describeTopic', topic }) })),
     );
-    const byBroker = others.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    // Each broker's answer by partition: a topic may have thousands.
+    const byBroker = others.flatMap((o) => (o.status === 'fulfilled' ? [{ id: o.value.id, partitions: new Map(o.value.answer.result.partitions.map((q) => [q.partition, q])) }] : []));
     const partitions = first.result.partitions.map((p) => {
       let best = p;
-      for (const { id, answer } of byBroker) {
-        const seen = answer.result.partitions.find((q) => q.partition === p.partition);
+      for (const { id, partitions: answer } of byBroker) {
+        const seen = answer.get(p.partition);
         if (!seen) continue;
         if (seen.leader === id) return seen;
         if (best.leader === null && seen.leader !== null) best = seen;

@@ -8,7 +8,7 @@ import { Admin } from '../../client/admin/admin.js';
 import type { Cluster } from '../../client/cluster/cluster.js';
 import type { ClientRequest, TopicConfigInput } from '../../client/network/api.js';
 import { requestBody } from '../../client/network/wire.js';
-import { ControllerState } from '../../broker/controller/state.js';
+import { ControllerState, type ControllerCommand } from '../../broker/controller/state.js';
 import type { Controller } from '../../broker/controller/controller.js';
 import { adminHandlers, type AdminBroker } from '../../broker/admin/admin-handlers.js';
 import { Dispatcher, type RequestContext } from '../../broker/requests/dispatcher.js';
@@ -54,8 +54,10 @@ async function brokerVerdict(input: Input): Promise<Verdict> {
   const controller = {
     isLeader: true,
     state,
-    propose: async () => {
+    placing: <T>(plan: () => Promise<T>) => plan(),
+    propose: async (command: ControllerCommand) => {
       proposed = true;
+      state.apply(command);
     },
   } as unknown as Controller;
   const broker = { controller } as unknown as AdminBroker;
