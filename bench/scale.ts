@@ -16,12 +16,14 @@ import { MAX_PARTITIONS } from '../protocol/topics.js';
 import { runBenchScript } from './cli.js';
 import { brokerStats, startBenchCluster, waitFor, type BenchCluster } from './cluster.js';
 import { median } from './stats.js';
+import { missingAcknowledged, SteadyProducer } from './steady-producer.js';
 
 interface StatsLine {
   groups: number;
   balancing?: { misplacedLeaders: number; transfersInFlight: number; transfersStarted: number; transfersFailed: number };
   quiesced: number;
   leaders: number;
+  laggingFollowers: number;
   peerFramesPerSec: number;
   raftMessagesPerSec: number;
   groupHeartbeatsPerSec: number;
@@ -55,14 +57,15 @@ export const STATS_ARGS = ['--log-level', 'info', '--stats-interval-ms', String(
 /**
  * Waits until every broker's stats lines (`--stats-interval-ms`, logged after `since`) show
  * leadership balanced (no misplaced leader, nothing in flight, the same leader count three
- * reports running) and every one of the `partitions` groups and the controller's quiet.
+ * reports running) and every one of the `partitions` groups and the controller's open, and
+ * (unless `quiet` is false: a producer is writing) quiet.
  * Returns when the broker that steadied last first reported steady (ms since the epoch).
  */
-export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: number, since: number): Promise<number> {
+export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: number, since: number, quiet = true): Promise<number> {
   const expected = partitions + 1; // and the controller's group
   let balancedAt = 0;
   await waitFor(
-    'leadership balanced and every group on every broker quiet',
+    quiet ? 'leadership balanced and every group on every broker quiet' : 'leadership balanced',
     () => {
       if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
       const recent = [...cluster.brokers.keys()].map((id) => brokerStats<StatsLine>(cluster, id, since).slice(-3));
@@ -71,7 +74,7 @@ export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: nu
       if (!balanced) return false;
       // The first of the three steady reports on the broker that steadied last.
       balancedAt ||= Math.max(...recent.map((lines) => lines[0]!.time));
-      return recent.every((lines) => lines.at(-1)!.groups === expected && lines.at(-1)!.quiesced >= expected - 1);
+      return recent.every((lines) => lines.at(-1)!.groups === expected && (!quiet || lines.at(-1)!.quiesced >= expected - 1));
     },
     15 * 60_000,
     1000,
@@ -79,6 +82,104 @@ export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: nu
   return balancedAt;
 }
 
+
+/**
+ * Waits until broker `id`, (re)started at `since`, hosts every one of the `partitions`
+ * groups and the controller's, and every broker has since reported no leader with a
+ * follower lacking committed entries. Returns the seconds from `since`.
+ */
+async function waitInSync(cluster: BenchCluster, id: number, partitions: number, since: number): Promise<number> {
+  let inSyncAt = 0;
+  await waitFor(`broker ${id} back in sync`, () => {
+    if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+    const opened = brokerStats<StatsLine>(cluster, id, since).find((l) => l.groups === partitions + 1);
+    if (!opened) return false;
+    const caughtUp = [...cluster.brokers.keys()].map((b) => brokerStats<StatsLine>(cluster, b, opened.time).find((l) => l.laggingFollowers === 0));
+    if (caughtUp.some((l) => !l)) return false;
+    inSyncAt = Math.max(...caughtUp.map((l) => l!.time));
+    return true;
+  }, 15 * 60_000, 1000);
+  return (inSyncAt - since) / 1000;
+}
+
+/** Partitions of the first topic the fault phase's producer writes to, round robin. */
+const WRITTEN_PARTITIONS = 300;
+/** Its pace: one record every this many ms (100 records/s). */
+const WRITE_INTERVAL_MS = 10;
+
+export interface FaultResult {
+  partitions: number;
+  /** kill -9 of one broker, restarted once the others lead its partitions. */
+  killed: { id: number; inSyncSeconds: number; balancedSeconds: number };
+  /** Each broker in turn: SIGTERM until it exited, then from its restart until in sync and balanced. */
+  rolling: Array<{ id: number; exitCode: number | null; stopSeconds: number; inSyncSeconds: number; balancedSeconds: number }>;
+  acknowledged: number;
+  /** Acknowledged records not read back from the leaders byte for byte. */
+  lost: number;
+  producerErrors: number;
+  longestGapMs: number;
+}
+
+/**
+ * Under a light idempotent producer (100 records/s over WRITTEN_PARTITIONS partitions):
+ * kill -9 one broker and restart it, then restart every broker in turn with SIGTERM as an
+ * operator would, each time measuring until the broker is back in sync and leadership is
+ * balanced again; then read every acknowledged record back.
+ */
+async function runFaults(cluster: BenchCluster, client: Client, partitions: number, log: (line: string) => void): Promise<FaultResult> {
+  const producer = new SteadyProducer(client, 'scale', Math.min(partitions, WRITTEN_PARTITIONS), WRITE_INTERVAL_MS).start();
+  const acks = async (more: number, what: string) => {
+    const target = producer.ackCount + more;
+    await waitFor(what, () => {
+      if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+      return producer.ackCount >= target;
+    }, 10 * 60_000, 200);
+  };
+  try {
+    await acks(200, 'a first 200 acknowledgements');
+    const victim = 3;
+    await cluster.kill(victim);
+    await acks(200, `acknowledgements with broker ${victim} killed`);
+    const restarted = Date.now();
+    cluster.restart(victim);
+    const inSyncSeconds = await waitInSync(cluster, victim, partitions, restarted);
+    const balancedSeconds = (Math.max(0, (await waitBalancedAndQuiet(cluster, partitions, restarted, false)) - restarted)) / 1000;
+    const killed = { id: victim, inSyncSeconds, balancedSeconds };
+    log(`killed broker ${victim}: back in sync ${inSyncSeconds.toFixed(1)} s after its restart, balanced after ${balancedSeconds.toFixed(1)} s`);
+    const rolling: FaultResult['rolling'] = [];
+    for (const id of [...cluster.brokers.keys()]) {
+      const stopping = Date.now();
+      const exitCode = await cluster.stop(id);
+      const restartedAt = Date.now();
+      cluster.restart(id);
+      const inSync = await waitInSync(cluster, id, partitions, restartedAt);
+      const balanced = (Math.max(0, (await waitBalancedAndQuiet(cluster, partitions, restartedAt, false)) - restartedAt)) / 1000;
+      rolling.push({ id, exitCode, stopSeconds: (restartedAt - stopping) / 1000, inSyncSeconds: inSync, balancedSeconds: balanced });
+      log(`rolling restart, broker ${id}: exited (code ${exitCode}) ${((restartedAt - stopping) / 1000).toFixed(1)} s after SIGTERM, in sync ${inSync.toFixed(1)} s and balanced ${balanced.toFixed(1)} s after its restart`);
+    }
+    await acks(200, 'acknowledgements after the rolling restart');
+    await producer.stop();
+    const { missing } = await missingAcknowledged(client, 'scale', producer.acked);
+    log(`${producer.summary()}; ${missing} acknowledged records missing when read back`);
+    return { partitions, killed, rolling, acknowledged: producer.ackCount, lost: missing, producerErrors: producer.errors.length, longestGapMs: producer.longestGapMs };
+  } finally {
+    await producer.stop();
+  }
+}
+
+export function faultTable(results: FaultResult[]): string {
+  const rows = [
+    '| partitions | broker | restarted after | exited after SIGTERM | back in sync after restart | balanced after restart |',
+    '|---:|---:|---|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const n = r.partitions.toLocaleString('en-US');
+    rows.push(`| ${n} | ${r.killed.id} | kill -9 | | ${r.killed.inSyncSeconds.toFixed(1)} s | ${r.killed.balancedSeconds.toFixed(1)} s |`);
+    for (const b of r.rolling) rows.push(`| ${n} | ${b.id} | SIGTERM (rolling) | ${b.stopSeconds.toFixed(1)} s (code ${b.exitCode}) | ${b.inSyncSeconds.toFixed(1)} s | ${b.balancedSeconds.toFixed(1)} s |`);
+  }
+  const totals = results.map((r) => `${r.partitions.toLocaleString('en-US')} partitions: ${r.acknowledged} records acknowledged, ${r.lost} lost, ${r.producerErrors} producer errors, longest stretch without an acknowledgement ${r.longestGapMs} ms`);
+  return [...rows, '', ...totals].join('\n');
+}
 
 /** `partitions` as topics of at most MAX_PARTITIONS each: scale, scale-1, scale-2, ... */
 export function scaleTopics(partitions: number): Array<{ topic: string; partitions: number }> {
@@ -89,9 +190,13 @@ export function scaleTopics(partitions: number): Array<{ topic: string; partitio
   return topics;
 }
 
-export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined, openFileLimit?: number): Promise<ScaleResult> {
+export async function runScale(partitions: number, idleSeconds: number, log: (line: string) => void = () => undefined, openFileLimit?: number, profileDir?: string, faults?: FaultResult[]): Promise<ScaleResult> {
   // Brokers log at info here: the stats lines are info; nothing else logs when idle.
-  const cluster = await startBenchCluster({ extraArgs: STATS_ARGS, ...(openFileLimit ? { openFileLimit } : {}) });
+  const cluster = await startBenchCluster({
+    extraArgs: STATS_ARGS,
+    ...(openFileLimit ? { openFileLimit } : {}),
+    ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+  });
   const clusterStarted = Date.now();
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scale', requestTimeoutMs: 60_000 });
   const alive = () => {
@@ -120,8 +225,10 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     }
     alive();
     const aliveSeconds = (Date.now() - clusterStarted) / 1000;
+    const idleStats = new Map([...cluster.brokers.keys()].map((id) => [id, brokerStats<StatsLine>(cluster, id, from + STATS_INTERVAL_MS)]));
+    if (faults) faults.push(await runFaults(cluster, client, partitions, log));
     const brokers = [...cluster.brokers.keys()].map((id) => {
-      const lines = brokerStats<StatsLine>(cluster, id, from + STATS_INTERVAL_MS);
+      const lines = idleStats.get(id)!;
       const pick = (key: 'cpuPercent' | 'rssMiB' | 'heapMiB' | 'peerFramesPerSec' | 'groupHeartbeatsPerSec' | 'raftMessagesPerSec') => median(lines.map((l) => l[key]));
       const last = lines.at(-1)!;
       return {
@@ -142,6 +249,8 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     return { partitions, openFileLimit, createSeconds, quietSeconds, balancedSeconds, leadersAtCreation, preferredAtCreation, aliveSeconds, brokers };
   } finally {
     await client.close();
+    // A profile is written only by a broker that exits on its own (SIGTERM), not by a kill.
+    if (profileDir) await Promise.all([...cluster.brokers.keys()].map((id) => cluster.stop(id)));
     await cluster.close();
   }
 }
@@ -171,18 +280,26 @@ and quiet, then idle CPU, memory and peer traffic per broker.
   --idle-seconds S             length of the idle window measured (default 20)
   --open-file-limits N[,N...]  run each count with the brokers under \`ulimit -n\` N
                                (default: the limit this shell has)
+  --faults                     then, under a light producer (100 records/s over 300
+                               partitions): kill -9 a broker and restart it, restart
+                               every broker in turn (SIGTERM), and read every
+                               acknowledged record back
+  --cpu-prof DIR               profile every broker (node --cpu-prof); the profiles are
+                               written to DIR as the brokers stop
   -h, --help                   this text`;
 
-runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--open-file-limits': 'value' }, async (args) => {
+runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--open-file-limits': 'value', '--cpu-prof': 'value', '--faults': 'flag' }, async (args) => {
   const counts = args.numbers('--partitions', '1000,10000');
   const idleSeconds = args.number('--idle-seconds', 20);
   const limits = args.string('--open-file-limits', '') === '' ? [undefined] : args.numbers('--open-file-limits', '');
   const results: ScaleResult[] = [];
+  const faults: FaultResult[] | undefined = args.flag('--faults') ? [] : undefined;
   for (const limit of limits) {
     for (const count of counts) {
-      results.push(await runScale(count, idleSeconds, (line) => process.stderr.write(`${line}\n`), limit));
+      results.push(await runScale(count, idleSeconds, (line) => process.stderr.write(`${line}\n`), limit, args.string('--cpu-prof', '') || undefined, faults));
       process.stderr.write(`${scaleTable(results.slice(-1))}\n`);
     }
   }
   process.stdout.write(`${scaleTable(results)}\n`);
+  if (faults) process.stdout.write(`\n${faultTable(faults)}\n`);
 });

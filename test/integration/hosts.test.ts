@@ -14,7 +14,7 @@ import { Client } from '../../client/index.js';
 import { ProcessCluster, runCli, waitFor } from './cluster.js';
 import { Network, namespacesUnavailable } from './netns.js';
 import { readsBack } from './read-back.js';
-import { SteadyProducer } from './steady-producer.js';
+import { SteadyProducer } from '../../bench/steady-producer.js';
 
 /** Every host has its own ports: the same numbers on each. */
 const PORT = 7400;

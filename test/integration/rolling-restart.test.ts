@@ -9,7 +9,7 @@
 import t from 'tap';
 import { freePort, runCli, startCluster, waitFor } from './cluster.js';
 import { readPartition, readsBack } from './read-back.js';
-import { SteadyProducer } from './steady-producer.js';
+import { SteadyProducer } from '../../bench/steady-producer.js';
 
 const TOPIC = 'rolling';
 const PARTITIONS = 3;

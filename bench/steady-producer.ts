@@ -1,9 +1,10 @@
 /**
- * An idempotent acks=all producer sending at a steady rate, for the tests that restart or
- * kill brokers under load: it records what was acknowledged (the bytes, by partition and
- * offset), when each acknowledgement came, and every error that reached the application.
+ * An idempotent acks=all producer sending at a steady rate, for the tests and benches that
+ * restart or kill brokers under load: it records what was acknowledged (the bytes, by
+ * partition and offset), when each acknowledgement came, and every error that reached the
+ * application.
  */
-import type { Client, Producer } from '../../client/index.js';
+import type { Client, Producer } from '../client/index.js';
 
 export class SteadyProducer {
   /** Acknowledged values by "partition@offset", as readsBack() wants them. */
@@ -80,4 +81,34 @@ export class SteadyProducer {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * Reads back every partition `acked` names (value by "partition@offset", as SteadyProducer
+ * keeps them) from its leader, up to its highest acknowledged offset: how many acknowledged
+ * records are missing or hold other bytes. Partitions not read to the end within
+ * `timeoutMs` count their unread records as missing.
+ */
+export async function missingAcknowledged(client: Client, topic: string, acked: Map<string, string>, timeoutMs = 120_000): Promise<{ checked: number; missing: number }> {
+  const last = new Map<number, number>();
+  for (const key of acked.keys()) {
+    const [partition, offset] = key.split('@').map(Number) as [number, number];
+    last.set(partition, Math.max(last.get(partition) ?? -1, offset));
+  }
+  const consumer = client.consumer({ maxWaitMs: 100 });
+  consumer.assign([...last.keys()].map((partition) => ({ topic, partition, offset: 0 })));
+  let found = 0;
+  const unfinished = new Set(last.keys());
+  const deadline = setTimeout(() => void consumer.close(), timeoutMs);
+  try {
+    for await (const m of consumer) {
+      if (acked.get(`${m.partition}@${m.offset}`) === m.value?.toString()) found++;
+      if (m.offset >= last.get(m.partition)!) unfinished.delete(m.partition);
+      if (unfinished.size === 0) break;
+    }
+  } finally {
+    clearTimeout(deadline);
+    await consumer.close();
+  }
+  return { checked: acked.size, missing: acked.size - found };
 }
