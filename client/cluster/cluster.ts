@@ -161,13 +161,14 @@ export class Cluster {
     return { id: info.leader, address };
   }
 
-  /** Asks the partition's replicas for metadata and keeps the leader with the newest term. */
+  /** Asks the partition's replicas for the topic's metadata and keeps the leader with the newest term. */
   private async askReplicasForLeader(topic: string, info: PartitionMetadata): Promise<void> {
     const answers = await Promise.allSettled(
       info.replicas
         .map((id) => this.brokerAddress(id))
         .filter((address): address is string => address !== undefined)
-        .map((address) => this.send(address, { type: 'metadata' })),
+        // The topic alone: the whole listing of a cluster with 50,000 partitions is megabytes.
+        .map((address) => this.send(address, { type: 'metadata', topics: [topic] })),
     );
     for (const answer of answers) {
       if (answer.status !== 'fulfilled') continue;

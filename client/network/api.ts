@@ -100,7 +100,7 @@ export interface GroupAssignment {
 }
 
 export type ClientRequest =
-  | { type: 'metadata' }
+  | { type: 'metadata'; topics?: string[] }
   | { type: 'createTopic'; topic: string; partitions: number; replicationFactor: number; config: TopicConfigInput; timeoutMs: number }
   | { type: 'deleteTopic'; topic: string }
   | { type: 'alterTopic'; topic: string; config: TopicConfigInput }

@@ -52,7 +52,7 @@ function aclFromWire(acl: wire.AclBinding): AclBinding {
 export function requestBody(request: ClientRequest): Init<wire.Request> {
   switch (request.type) {
     case 'metadata':
-      return { metadata: { topics: [] } };
+      return { metadata: { topics: request.topics ?? [] } };
     case 'createTopic':
       return {
         createTopics: {
