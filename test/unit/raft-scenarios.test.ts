@@ -403,6 +403,27 @@ t.test('recovery permits: a follower lacking committed entries gets none without
   t.notOk(gate.held.has(3), 'released with the send that reached the end of the log');
 });
 
+t.test('recovery permits: a follower lacking only a few committed entries gets them without one', async (t) => {
+  const gate = {
+    asked: [] as number[],
+    acquire(peer: number) {
+      this.asked.push(peer);
+      return false;
+    },
+    release() {},
+  };
+  const h = new Harness([1, 2, 3], { extra: { ...calm, recovery: gate } });
+  h.elect(1);
+  h.isolate(3);
+  const missed = ['a', 'b', 'c'].slice(0, RaftNode.FEW_MISSED_ENTRIES);
+  for (const v of missed) h.propose(1, v);
+  h.heal();
+  h.tick([1], 3);
+  h.stabilize();
+  t.same(h.appliedValues(3), missed, `3 missed ${missed.length} committed entries and has them`);
+  t.same(gate.asked, [], 'no permit was asked for');
+});
+
 /** A storage repair on restart: the log is cut before `index`, and the loss is remembered. */
 function diskLosesFrom(index: number): (log: MemoryLog, hard: HardState) => HardState {
   return (log, hard) => {
