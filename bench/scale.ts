@@ -7,7 +7,10 @@
  * per-group heartbeat entries, other Raft messages per second). The brokers report these
  * themselves (`--stats-interval-ms`); idle figures are the medians of the reports over the
  * measuring window, which starts once balancing has finished and every group has gone
- * quiet. A broker that exits on its own fails the run.
+ * quiet. A broker that exits on its own fails the run. With `--faults`, a light producer
+ * then writes while one broker is killed and restarted and every broker is restarted in
+ * turn; each restart is timed until the broker is back in sync and leadership balanced,
+ * and every acknowledged record is read back.
  *
  *   npm run build && node dist/bench/scale.js --help   (its options)
  */
