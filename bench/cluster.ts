@@ -43,12 +43,21 @@ export class BenchCluster extends ProcessCluster {
     return this.crashes.map((c) => `broker ${c.id} exited (code ${c.code}, signal ${c.signal}); its last output:\n${c.output}`).join('\n');
   }
 
+  /** Throws the crash report once any broker has died on its own. */
+  throwIfCrashed(): void {
+    if (this.crashes.length > 0) throw new Error(this.crashReport());
+  }
+
   /** `work`, unless a broker dies on its own first: then an error with the crash report. */
   async whileAlive<T>(work: Promise<T>): Promise<T> {
     let watch: NodeJS.Timeout | undefined;
     const crashed = new Promise<never>((_, reject) => {
       watch = setInterval(() => {
-        if (this.crashes.length > 0) reject(new Error(this.crashReport()));
+        try {
+          this.throwIfCrashed();
+        } catch (error) {
+          reject(error);
+        }
       }, 500);
     });
     try {

@@ -58,7 +58,7 @@ async function electionsReportedAfter(cluster: BenchCluster, since: number, logD
   const total = { ...NONE };
   for (const id of cluster.brokers.keys()) {
     for (;;) {
-      if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+      cluster.throwIfCrashed();
       const line = brokerStats<{ time: number; elections?: Elections }>(cluster, id, since)[0];
       if (line) {
         if (line.elections) for (const key of Object.keys(NONE) as Array<keyof Elections>) total[key] += line.elections[key];
@@ -126,7 +126,7 @@ export async function countElections(options: { partitions: number; idleSeconds:
       await countWindow(cluster, logDir, `idle, ${fmtInt(options.partitions)} partitions`, async () => {
         const end = Date.now() + options.idleSeconds * 1000;
         while (Date.now() < end) {
-          if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+          cluster.throwIfCrashed();
           await sleep(Math.min(5000, Math.max(0, end - Date.now())));
         }
         return undefined;

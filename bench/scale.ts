@@ -70,7 +70,7 @@ export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: nu
   await waitFor(
     quiet ? 'leadership balanced and every group on every broker quiet' : 'leadership balanced',
     () => {
-      if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+      cluster.throwIfCrashed();
       const recent = [...cluster.brokers.keys()].map((id) => brokerStats<StatsLine>(cluster, id, since).slice(-3));
       const balanced = recent.every((lines) =>
         lines.length === 3 && lines.every((l) => l.balancing?.misplacedLeaders === 0 && l.balancing.transfersInFlight === 0 && l.leaders === lines[0]!.leaders));
@@ -94,7 +94,7 @@ export async function waitBalancedAndQuiet(cluster: BenchCluster, partitions: nu
 async function waitInSync(cluster: BenchCluster, id: number, partitions: number, since: number): Promise<number> {
   let inSyncAt = 0;
   await waitFor(`broker ${id} back in sync`, () => {
-    if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+    cluster.throwIfCrashed();
     const opened = brokerStats<StatsLine>(cluster, id, since).find((l) => l.groups === partitions + 1);
     if (!opened) return false;
     const caughtUp = [...cluster.brokers.keys()].map((b) => brokerStats<StatsLine>(cluster, b, opened.time).find((l) => l.laggingFollowers === 0));
@@ -103,6 +103,15 @@ async function waitInSync(cluster: BenchCluster, id: number, partitions: number,
     return true;
   }, 15 * 60_000, 1000);
   return (inSyncAt - since) / 1000;
+}
+
+/** Starts broker `id` again: seconds until it is back in sync, and until leadership is balanced. */
+async function restartTimed(cluster: BenchCluster, id: number, partitions: number): Promise<{ inSyncSeconds: number; balancedSeconds: number }> {
+  const restarted = Date.now();
+  cluster.restart(id);
+  const inSyncSeconds = await waitInSync(cluster, id, partitions, restarted);
+  const balancedSeconds = Math.max(0, (await waitBalancedAndQuiet(cluster, partitions, restarted, false)) - restarted) / 1000;
+  return { inSyncSeconds, balancedSeconds };
 }
 
 /** Partitions of the first topic the fault phase's producer writes to, round robin. */
@@ -134,7 +143,7 @@ async function runFaults(cluster: BenchCluster, client: Client, partitions: numb
   const acks = async (more: number, what: string) => {
     const target = producer.ackCount + more;
     await waitFor(what, () => {
-      if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
+      cluster.throwIfCrashed();
       return producer.ackCount >= target;
     }, 10 * 60_000, 200);
   };
@@ -143,22 +152,16 @@ async function runFaults(cluster: BenchCluster, client: Client, partitions: numb
     const victim = 3;
     await cluster.kill(victim);
     await acks(200, `acknowledgements with broker ${victim} killed`);
-    const restarted = Date.now();
-    cluster.restart(victim);
-    const inSyncSeconds = await waitInSync(cluster, victim, partitions, restarted);
-    const balancedSeconds = (Math.max(0, (await waitBalancedAndQuiet(cluster, partitions, restarted, false)) - restarted)) / 1000;
-    const killed = { id: victim, inSyncSeconds, balancedSeconds };
-    log(`killed broker ${victim}: back in sync ${inSyncSeconds.toFixed(1)} s after its restart, balanced after ${balancedSeconds.toFixed(1)} s`);
+    const killed = { id: victim, ...(await restartTimed(cluster, victim, partitions)) };
+    log(`killed broker ${victim}: back in sync ${killed.inSyncSeconds.toFixed(1)} s after its restart, balanced after ${killed.balancedSeconds.toFixed(1)} s`);
     const rolling: FaultResult['rolling'] = [];
     for (const id of [...cluster.brokers.keys()]) {
       const stopping = Date.now();
       const exitCode = await cluster.stop(id);
-      const restartedAt = Date.now();
-      cluster.restart(id);
-      const inSync = await waitInSync(cluster, id, partitions, restartedAt);
-      const balanced = (Math.max(0, (await waitBalancedAndQuiet(cluster, partitions, restartedAt, false)) - restartedAt)) / 1000;
-      rolling.push({ id, exitCode, stopSeconds: (restartedAt - stopping) / 1000, inSyncSeconds: inSync, balancedSeconds: balanced });
-      log(`rolling restart, broker ${id}: exited (code ${exitCode}) ${((restartedAt - stopping) / 1000).toFixed(1)} s after SIGTERM, in sync ${inSync.toFixed(1)} s and balanced ${balanced.toFixed(1)} s after its restart`);
+      const stopSeconds = (Date.now() - stopping) / 1000;
+      const { inSyncSeconds, balancedSeconds } = await restartTimed(cluster, id, partitions);
+      rolling.push({ id, exitCode, stopSeconds, inSyncSeconds, balancedSeconds });
+      log(`rolling restart, broker ${id}: exited (code ${exitCode}) ${stopSeconds.toFixed(1)} s after SIGTERM, in sync ${inSyncSeconds.toFixed(1)} s and balanced ${balancedSeconds.toFixed(1)} s after its restart`);
     }
     await acks(200, 'acknowledgements after the rolling restart');
     await producer.stop();
@@ -202,9 +205,6 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
   });
   const clusterStarted = Date.now();
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scale', requestTimeoutMs: 60_000 });
-  const alive = () => {
-    if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
-  };
   try {
     const topics = scaleTopics(partitions);
     const started = Date.now();
@@ -223,10 +223,10 @@ export async function runScale(partitions: number, idleSeconds: number, log: (li
     const from = Date.now();
     const end = from + idleSeconds * 1000;
     while (Date.now() < end) {
-      alive();
+      cluster.throwIfCrashed();
       await new Promise((r) => setTimeout(r, Math.min(5000, Math.max(0, end - Date.now()))));
     }
-    alive();
+    cluster.throwIfCrashed();
     const aliveSeconds = (Date.now() - clusterStarted) / 1000;
     const idleStats = new Map([...cluster.brokers.keys()].map((id) => [id, brokerStats<StatsLine>(cluster, id, from + STATS_INTERVAL_MS)]));
     if (faults) faults.push(await runFaults(cluster, client, partitions, log));

@@ -104,9 +104,6 @@ export async function runScrape(options: ScrapeOptions, log: (line: string) => v
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scrape', requestTimeoutMs: 60_000 });
-  const alive = () => {
-    if (cluster.crashes.length > 0) throw new Error(cluster.crashReport());
-  };
   try {
     const ids = [...cluster.brokers.keys()];
     const pids = ids.map((id) => cluster.brokers.get(id)!.child!.pid!);
@@ -132,7 +129,7 @@ export async function runScrape(options: ScrapeOptions, log: (line: string) => v
       // Alternate the order so that a drift of the machine's load does not favour one mode.
       const order: ScrapeMode[] = round % 2 === 0 ? ['idle', ...modes] : [...modes, 'idle'];
       for (const mode of order) {
-        alive();
+        cluster.throwIfCrashed();
         const meter = new CpuMeter(pids);
         const windowEnd = performance.now() + windowMs;
         for (let scrape = 0; scrape < options.scrapesPerWindow; scrape++) {
@@ -149,7 +146,7 @@ export async function runScrape(options: ScrapeOptions, log: (line: string) => v
         log(`round ${round + 1}/${rounds} ${mode}: brokers ${cpu.get(mode)!.at(-1)!.map((p) => p.toFixed(2)).join(' / ')} % of a core, other processes ${use.otherCores} cores`);
       }
     }
-    alive();
+    cluster.throwIfCrashed();
     const brokers = ids.map((id, i): BrokerScrapeFigures => {
       const idle = cpu.get('idle')!.map((w) => w[i]!);
       return {
