@@ -98,6 +98,12 @@ export interface Group<L extends GroupLog = PartitionLog> {
   readonly stateMachine: StateMachine;
 }
 
+function addToSetOf<K, V>(sets: Map<K, Set<V>>, key: K, value: V): void {
+  let set = sets.get(key);
+  if (!set) sets.set(key, (set = new Set()));
+  set.add(value);
+}
+
 /** The seams (broker/multiraft/seams.ts) carry the contracts of `logs`, `hardStates`, `transport` and `clock`. */
 export interface MultiRaftOptions<L extends GroupLog = PartitionLog> {
   id: number;
@@ -574,7 +580,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     const status = group.node.status();
     const members = [...status.membership.voters, ...status.membership.learners].filter((id) => id !== this.options.id);
     const reachable = members.filter((id) => this.options.transport.isConnected(id));
-    const reachableVoters = 1 + status.membership.voters.filter((id) => id !== this.options.id && reachable.includes(id)).length;
+    // isConnected is true of this broker itself, a voter (it leads).
+    const reachableVoters = status.membership.voters.filter((id) => this.options.transport.isConnected(id)).length;
     const idle =
       status.transferee === 0 &&
       status.commit === status.lastIndex &&
@@ -588,11 +595,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     const without = members.filter((id) => !reachable.includes(id));
     if (without.length > 0) {
       group.quietWithout = without;
-      for (const id of without) {
-        let quiet = this.quietWithout.get(id);
-        if (!quiet) this.quietWithout.set(id, (quiet = new Set()));
-        quiet.add(group);
-      }
+      for (const id of without) addToSetOf(this.quietWithout, id, group);
     }
     this.emit(group, { event: 'quiesce' });
     for (const id of reachable) {
@@ -652,9 +655,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     }
     // A leader's own quiet groups are woken by proposals and messages only, never by a tick.
     if (under === this.options.id) return;
-    let quiet = this.quietUnder.get(under);
-    if (!quiet) this.quietUnder.set(under, (quiet = new Set()));
-    quiet.add(group);
+    addToSetOf(this.quietUnder, under, group);
   }
 
   private emit(group: Group<L> | number, event: GroupEvent): void {
