@@ -29,6 +29,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether 127.0.0.1:`port` can be listened on now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port such that base + each of `offsets` is free now, for a command that derives
+ * several ports from one (`flotilla dev --base-port`). Drawn below Linux's ephemeral range
+ * (32768 up), where no client connection of a test running beside takes one by chance.
+ */
+export async function freePortBlock(offsets: number[]): Promise<number> {
+  const span = Math.max(...offsets);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * (32_000 - span - 10_000));
+    let free = true;
+    for (const offset of offsets) if (!(free = await canListen(base + offset))) break;
+    if (free) return base;
+  }
+  throw new Error(`no free block of ports at offsets ${offsets.join(', ')} found`);
+}
+
 export interface BrokerProcess {
   id: number;
   address: string;

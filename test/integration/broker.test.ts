@@ -2,14 +2,15 @@
  * The broker end to end: real broker processes on 127.0.0.1, real files, the real client.
  */
 import t from 'tap';
-import { connect } from 'node:net';
-import { readdirSync, statSync, truncateSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { encodeFrame } from '../../protocol/frame.js';
 import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
-import { CLI, ProcessCluster, freePort, startCluster, waitFor } from './cluster.js';
+import { devPorts } from '../../client/cli/dev.js';
+import { CLI, ProcessCluster, freePortBlock, runCli, startCluster, waitFor } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
@@ -237,8 +238,43 @@ t.test('bad input closes only the offending connection', async (t) => {
   await producer.close();
 });
 
+t.test('flotilla dev names a port already in use and starts nothing', async (t) => {
+  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const kafkaOfBroker2 = basePort + 1691 + 1;
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(kafkaOfBroker2, '127.0.0.1', resolve));
+  t.teardown(() => squatter.close());
+  const cluster = new ProcessCluster();
+  t.teardown(() => cluster.close());
+  const dev = await runCli(['dev', '--base-port', String(basePort), '--data', join(cluster.root, 'dev')]);
+  t.equal(dev.code, 1, 'exits 1');
+  t.match(dev.stderr, `port ${kafkaOfBroker2} (broker 2's Kafka listener) cannot be used: EADDRINUSE; pick another --base-port`);
+  t.notOk(dev.stdout.includes('broker 1:'), 'no broker was started');
+});
+
+t.test('flotilla dev stops every broker and exits 1 when one cannot start', async (t) => {
+  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const cluster = new ProcessCluster();
+  t.teardown(() => cluster.close());
+  const data = join(cluster.root, 'dev');
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, '2'), 'a file where broker 2 keeps its data directory');
+  const dev = await runCli(['dev', '--base-port', String(basePort), '--data', data]);
+  t.equal(dev.code, 1, 'exits 1');
+  t.match(dev.stderr, /broker 2 exited unexpectedly/);
+  t.match(dev.stderr, 'the cluster never became ready; stopping the other brokers');
+  t.notOk(dev.stdout.includes('cluster ready'), 'never says ready');
+  for (const port of [basePort, basePort + 2]) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolve(false)));
+      socket.on('error', () => resolve(true));
+    });
+    t.ok(refused, `nothing listens on ${port} any more`);
+  }
+});
+
 t.test('flotilla dev starts three brokers and stops them all on Ctrl-C', async (t) => {
-  const basePort = await freePort();
+  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
   const cluster = new ProcessCluster();
   t.teardown(() => cluster.close());
   const child = spawn(process.execPath, [CLI, 'dev', '--base-port', String(basePort), '--data', join(cluster.root, 'dev')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Client } from '../../client/index.js';
-import { CLI, freePort, runCli, waitFor } from './cluster.js';
+import { devPorts } from '../../client/cli/dev.js';
+import { CLI, freePortBlock, runCli, waitFor } from './cluster.js';
 
 interface DevRun {
   child: ChildProcess;
@@ -25,6 +26,18 @@ function startDev(data: string, basePort: number): DevRun {
   child.stderr!.on('data', (c) => (output += c));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => output, exited };
+}
+
+/** Waits for "cluster ready"; a dev that exits first, or never gets there, fails with its output. */
+async function waitReady(run: DevRun, what: string): Promise<void> {
+  const exitedEarly = run.exited.then((code) => {
+    throw new Error(`flotilla dev exited (${code}) before ${what}:\n${run.output()}`);
+  });
+  const ready = waitFor(what, () => run.output().includes('cluster ready'), 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}; flotilla dev printed:\n${run.output()}`);
+  });
+  exitedEarly.catch(() => undefined); // raced below; its rejection when the run is stopped at the end is expected
+  await Promise.race([ready, exitedEarly]);
 }
 
 /** Ctrl-C, as a user would; dev stops its brokers and exits. */
@@ -43,7 +56,7 @@ function printedFlags(output: string): string[] {
 t.test('flotilla dev --secure: TLS, SCRAM and a superuser, connected to with the printed flags', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'flotilla-dev-secure-'));
   const data = join(root, 'dev');
-  const basePort = await freePort();
+  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
   const runs: DevRun[] = [];
   t.teardown(async () => {
     for (const run of runs) await stopDev(run);
@@ -52,7 +65,7 @@ t.test('flotilla dev --secure: TLS, SCRAM and a superuser, connected to with the
 
   const first = startDev(data, basePort);
   runs.push(first);
-  await waitFor('the cluster ready', () => first.output().includes('cluster ready'), 60_000);
+  await waitReady(first, 'the cluster ready');
   const flags = printedFlags(first.output());
   const brokers = `127.0.0.1:${basePort},127.0.0.1:${basePort + 1},127.0.0.1:${basePort + 2}`;
   t.match(first.output(), `export FLOTILLA_BROKERS=${brokers}`, 'prints the brokers to use');
@@ -98,7 +111,7 @@ t.test('flotilla dev --secure: TLS, SCRAM and a superuser, connected to with the
   // A restart on the same data directory: same CA, same password, the same flags work.
   const second = startDev(data, basePort);
   runs.push(second);
-  await waitFor('the restarted cluster ready', () => second.output().includes('cluster ready'), 60_000);
+  await waitReady(second, 'the restarted cluster ready');
   t.same(printedFlags(second.output()), flags, 'the same flags');
   t.equal(readFileSync(ca, 'utf8'), caBefore, 'the same CA');
   t.equal(readFileSync(passwordFile, 'utf8'), password, 'the same password');
