@@ -47,16 +47,7 @@ export class StatsReporter {
     const cpu = process.cpuUsage();
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
     const { frames, raftMessages, groupHeartbeats, droppedMessages } = transport.stats;
-    let groups = 0;
-    let quiesced = 0;
-    let leaders = 0;
-    let laggingFollowers = 0;
-    for (const group of raft.all()) {
-      groups++;
-      if (group.quiescedUnder !== undefined) quiesced++;
-      if (group.node.currentRole === 'leader') leaders++;
-      laggingFollowers += group.node.laggingFollowers();
-    }
+    const { groups, quiesced, leaders, laggingFollowers } = raft.summary();
     const cpuMicros = cpu.user + cpu.system - this.last.cpu.user - this.last.cpu.system;
     this.logger.info({
       groups, quiesced, leaders, laggingFollowers,

@@ -161,6 +161,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private readonly elections: ElectionStats = { preVotes: 0, votes: 0, transfers: 0, won: 0 };
   /** Groups whose clocks run (not quiesced): the only ones a tick visits, so idle costs O(awake). */
   private readonly awake = new Set<Group<L>>();
+  /** Quiet groups led here: with `awake`, every group a leader could be in, so counts cost O(awake). */
+  private readonly quietLedHere = new Set<Group<L>>();
   /** Quiet followers by the broker they are quiet under: woken together when it goes silent. */
   private readonly quietUnder = new Map<number, Set<Group<L>>>();
   /** Quiet groups led here by the member broker they left out: woken together when it is back. */
@@ -186,6 +188,27 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   all(): IterableIterator<Group<L>> {
     return this.groups.values();
+  }
+
+  /** The groups led here, found among the awake and the quiet-led ones only (an idle broker's walk is short). */
+  *ledHere(): Iterable<Group<L>> {
+    for (const group of this.awake) if (group.node.currentRole === 'leader') yield group;
+    for (const group of this.quietLedHere) if (group.node.currentRole === 'leader') yield group;
+  }
+
+  /**
+   * Groups, quiesced, led here, and followers lagging behind commit in groups led here,
+   * without walking every group: a quiet leader's followers are all caught up (it quiesced
+   * so), except the unreachable ones it went quiet without.
+   */
+  summary(): { groups: number; quiesced: number; leaders: number; laggingFollowers: number } {
+    let leaders = 0;
+    let laggingFollowers = 0;
+    for (const group of this.ledHere()) {
+      leaders++;
+      if (group.quiescedUnder === undefined || group.quietWithout) laggingFollowers += group.node.laggingFollowers();
+    }
+    return { groups: this.groups.size, quiesced: this.groups.size - this.awake.size, leaders, laggingFollowers };
   }
 
   /**
@@ -643,6 +666,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     const before = group.quiescedUnder;
     if (before === under) return;
     if (before === undefined) this.awake.delete(group);
+    else if (before === this.options.id) this.quietLedHere.delete(group);
     else this.quietUnder.get(before)?.delete(group);
     if (group.quietWithout) {
       for (const id of group.quietWithout) this.quietWithout.get(id)?.delete(group);
@@ -654,7 +678,10 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       return;
     }
     // A leader's own quiet groups are woken by proposals and messages only, never by a tick.
-    if (under === this.options.id) return;
+    if (under === this.options.id) {
+      if (this.groups.get(group.groupId) === group) this.quietLedHere.add(group);
+      return;
+    }
     addToSetOf(this.quietUnder, under, group);
   }
 

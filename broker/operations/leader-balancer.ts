@@ -30,7 +30,7 @@ export interface Balanceable {
 export interface BalancerOptions {
   /** Transfers in flight at most. */
   maxInFlight: number;
-  /** Every partition replica hosted here. */
+  /** The partition replicas led here (others are never misplaced leaders; a superset does no harm). */
   replicas: () => Iterable<Balanceable>;
   now?: () => number;
   /** One line per pass that started transfers, and one when a round of balancing finishes. */

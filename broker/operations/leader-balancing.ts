@@ -29,7 +29,7 @@ export class LeaderBalancing {
   constructor(replicas: HostedReplicas, logger: Logger) {
     this.balancer = new LeaderBalancer({
       maxInFlight: LEADER_TRANSFERS_IN_FLIGHT,
-      replicas: () => replicas.all(),
+      replicas: () => replicas.ledHere(),
       log: (fields, message) => logger.info(fields, message),
     });
   }

@@ -8,4 +8,6 @@ export interface HostedReplicas {
   notHostedError(topic: string, partition: number): FlotillaError;
   /** Every replica hosted here. */
   all(): Iterable<PartitionReplica>;
+  /** The replicas hosted here whose partition this broker leads, found without walking them all. */
+  ledHere(): Iterable<PartitionReplica>;
 }

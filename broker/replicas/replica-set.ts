@@ -51,6 +51,10 @@ export class ReplicaSet implements HostedReplicas {
     for (const byPartition of this.byTopic.values()) yield* byPartition.values();
   }
 
+  *ledHere(): Iterable<PartitionReplica> {
+    for (const group of this.options.raft.ledHere()) if (group.stateMachine instanceof PartitionReplica) yield group.stateMachine;
+  }
+
   /**
    * The error for a partition not hosted here: UNKNOWN_TOPIC, UNKNOWN_PARTITION, or
    * NOT_LEADER pointing at a broker that holds a replica.

@@ -614,6 +614,24 @@ export class MultiSimulation {
     if (this.fatal !== undefined) throw this.fatal;
     if (!b.up) return;
     for (const r of b.replicas.values()) this.groups[r.groupId - 1]!.inv.check(r);
+    // The summary trusts the quiescence rule (a quiet leader's reachable followers are caught
+    // up), which that mutation breaks on purpose: it must be caught by the safety checks.
+    if (!this.opts.mutateQuiescence) this.checkSummary(b);
+  }
+
+  /** MultiRaft's summary, kept without a walk of every group, agrees with one. */
+  private checkSummary(b: SimBroker): void {
+    const walked = { groups: 0, quiesced: 0, leaders: 0, laggingFollowers: 0 };
+    for (const group of b.raft.all()) {
+      walked.groups++;
+      if (group.quiescedUnder !== undefined) walked.quiesced++;
+      if (group.node.currentRole === 'leader') walked.leaders++;
+      walked.laggingFollowers += group.node.laggingFollowers();
+    }
+    const kept = b.raft.summary();
+    for (const key of Object.keys(walked) as Array<keyof typeof walked>) {
+      if (kept[key] !== walked[key]) fail(`broker ${b.id}: summary says ${kept[key]} ${key}, a walk of every group ${walked[key]}`);
+    }
   }
 
   /**
