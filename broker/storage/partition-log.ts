@@ -708,6 +708,8 @@ export class PartitionLog implements RaftLog {
    */
   applyRetention(now: number, maxDeletableOffset: number): number {
     this.checkOpen();
+    // Only the active segment: nothing may go (the common case, checked for every replica).
+    if (this.segments.length < 2) return this.logStart;
     const { retentionBytes, retentionMs } = this.options;
     let total = this.segments.reduce((sum, s) => sum + s.size, 0);
     let cut = 0; // segments to delete from the front
@@ -731,6 +733,11 @@ export class PartitionLog implements RaftLog {
 
   segmentCount(): number {
     return this.segments.length;
+  }
+
+  /** Closed (or deleted): unusable, every call but close() fails. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   // -------------------------------------------------------------------------------------
