@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 // This file runs from bench/ (tap) or dist/bench/ (compiled benches and tools).
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', ...(here.split(sep).includes('dist') ? ['..'] : []));
-export const CLI = join(repoRoot, 'dist', 'client', 'cli', 'main.js');
+export const CLI = join(repoRoot, 'dist', 'client', 'cli', 'launcher.cjs');
 
 /** Asks the OS for a free port on 127.0.0.1. */
 export async function freePort(): Promise<number> {

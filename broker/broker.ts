@@ -211,7 +211,9 @@ export class Broker {
     for (const room of this.rooms) room.start();
     this.scrubber.start();
     await this.operations?.start();
-    this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir }, 'broker started');
+    // The thread pool runs the fsyncs; the `flotilla` launcher sizes it (UV_THREADPOOL_SIZE, node's default 4).
+    const threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir, threadPool }, 'broker started');
   }
 
   /** Peers follow the metadata's brokers; everything about partitions is the replica set's. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `flotilla` executable (package.json `bin`). The commands live in program.ts so
- * that tests can build the program without running it.
+ * The CLI, run by the `flotilla` executable (launcher.cts, which sizes the thread pool
+ * first). The commands live in program.ts so that tests can build the program without
+ * running it.
  */
 import { fileURLToPath } from 'node:url';
 import { main } from './program.js';
