@@ -18,6 +18,10 @@ export class SteadyProducer {
   longestPartitionGapMs = 0;
   /** Slowest send → acknowledgement. */
   slowestAckMs = 0;
+  /** Where and when (seconds after start()) the longest one-partition gap and the slowest acknowledgement ended. */
+  private longestPartitionGapAt = { partition: -1, second: 0 };
+  private slowestAckAt = { partition: -1, second: 0 };
+  private startedAt = 0;
   private lastAckAt = 0;
   private readonly lastPartitionAckAt = new Map<number, number>();
   private readonly producer: Producer;
@@ -39,6 +43,7 @@ export class SteadyProducer {
   }
 
   start(): this {
+    this.startedAt = Date.now();
     this.timer = setInterval(() => this.sendOne(), this.intervalMs);
     // A test that fails before stop() must still end: the timer alone keeps nothing alive.
     this.timer.unref();
@@ -57,9 +62,16 @@ export class SteadyProducer {
         if (this.lastAckAt > 0) this.longestGapMs = Math.max(this.longestGapMs, now - this.lastAckAt);
         this.lastAckAt = now;
         const partitionLast = this.lastPartitionAckAt.get(ack.partition);
-        if (partitionLast !== undefined) this.longestPartitionGapMs = Math.max(this.longestPartitionGapMs, now - partitionLast);
+        const second = Math.round((now - this.startedAt) / 1000);
+        if (partitionLast !== undefined && now - partitionLast > this.longestPartitionGapMs) {
+          this.longestPartitionGapMs = now - partitionLast;
+          this.longestPartitionGapAt = { partition: ack.partition, second };
+        }
         this.lastPartitionAckAt.set(ack.partition, now);
-        this.slowestAckMs = Math.max(this.slowestAckMs, now - sentAt);
+        if (now - sentAt > this.slowestAckMs) {
+          this.slowestAckMs = now - sentAt;
+          this.slowestAckAt = { partition: ack.partition, second };
+        }
       },
       (error: unknown) => {
         this.errors.push(`${value}: ${(error as { code?: string }).code ?? ''} ${(error as Error).message ?? String(error)}`);
@@ -67,9 +79,9 @@ export class SteadyProducer {
     ));
   }
 
-  /** The figures a test prints. */
+  /** The figures a test prints (times in seconds after start(), which is named, to match broker logs). */
   summary(): string {
-    return `${this.sent} sent, ${this.ackCount} acknowledged, ${this.errors.length} failed; longest stretch without an acknowledgement ${this.longestGapMs} ms (one partition: ${this.longestPartitionGapMs} ms), slowest acknowledgement ${this.slowestAckMs} ms`;
+    return `from ${new Date(this.startedAt).toISOString()}: ${this.sent} sent, ${this.ackCount} acknowledged, ${this.errors.length} failed; longest stretch without an acknowledgement ${this.longestGapMs} ms (one partition: ${this.longestPartitionGapMs} ms, partition ${this.longestPartitionGapAt.partition} at ${this.longestPartitionGapAt.second} s), slowest acknowledgement ${this.slowestAckMs} ms (partition ${this.slowestAckAt.partition} at ${this.slowestAckAt.second} s)`;
   }
 
   /** Stops sending, waits for the outcome of every send, closes the producer. */
