@@ -39,7 +39,9 @@ export function parsePrometheusText(text: string): Scrape {
       labels[label[1]!] = label[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
     const value = match[4] === '+Inf' ? Infinity : match[4] === '-Inf' ? -Infinity : Number(match[4]);
-    if (Number.isNaN(value) && match[4] !== 'NaN') throw new Error(`bad value in: ${line}`);
+    // The format takes what Go's ParseFloat takes: NaN in any case (prom-client writes "Nan",
+    // for the event-loop lag before its first sample).
+    if (Number.isNaN(value) && match[4]!.toLowerCase() !== 'nan') throw new Error(`bad value in: ${line}`);
     samples.push({ name: match[1]!, labels, value });
   }
   return { samples, types };
