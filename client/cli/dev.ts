@@ -57,14 +57,19 @@ export function devPorts(options: Pick<DevOptions, 'basePort' | 'brokers'>): Arr
   return ports;
 }
 
+/** Why 127.0.0.1:`port` cannot be listened on now (EADDRINUSE, say), or undefined when it can. */
+export function listenRefusal(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(undefined)));
+  });
+}
+
 /** The first of `ports` that cannot be listened on at 127.0.0.1 now, or undefined when all can. */
 async function firstTakenPort(ports: Array<{ port: number; what: string }>): Promise<{ port: number; what: string; code: string } | undefined> {
   for (const entry of ports) {
-    const code = await new Promise<string | undefined>((resolve) => {
-      const server = createServer();
-      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-      server.listen(entry.port, '127.0.0.1', () => server.close(() => resolve(undefined)));
-    });
+    const code = await listenRefusal(entry.port);
     if (code !== undefined) return { ...entry, code };
   }
   return undefined;

@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { encodeFrame } from '../../protocol/frame.js';
 import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
-import { devPorts } from '../../client/cli/dev.js';
-import { CLI, ProcessCluster, freePortBlock, runCli, startCluster, waitFor } from './cluster.js';
+import { CLI, ProcessCluster, freeDevBasePort, runCli, startCluster, waitFor } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
@@ -241,7 +240,7 @@ t.test('bad input closes only the offending connection', async (t) => {
 });
 
 t.test('flotilla dev names a port already in use and starts nothing', async (t) => {
-  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const basePort = await freeDevBasePort();
   const kafkaOfBroker2 = basePort + 1691 + 1;
   const squatter = createServer();
   await new Promise<void>((resolve) => squatter.listen(kafkaOfBroker2, '127.0.0.1', resolve));
@@ -255,7 +254,7 @@ t.test('flotilla dev names a port already in use and starts nothing', async (t) 
 });
 
 t.test('flotilla dev stops every broker and exits 1 when one cannot start', async (t) => {
-  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const basePort = await freeDevBasePort();
   const cluster = new ProcessCluster();
   t.teardown(() => cluster.close());
   const data = join(cluster.root, 'dev');
@@ -276,7 +275,7 @@ t.test('flotilla dev stops every broker and exits 1 when one cannot start', asyn
 });
 
 t.test('flotilla dev starts three brokers and stops them all on Ctrl-C', async (t) => {
-  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const basePort = await freeDevBasePort();
   const cluster = new ProcessCluster();
   t.teardown(() => cluster.close());
   const child = spawn(process.execPath, [CLI, 'dev', '--base-port', String(basePort), '--data', join(cluster.root, 'dev')], { stdio: ['ignore', 'pipe', 'pipe'] });

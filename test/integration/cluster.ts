@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { CLI, ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
-export { CLI, ProcessCluster, freePort, freePortBlock, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
+export { CLI, ProcessCluster, freePort, freeDevBasePort, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
 /** The part of a tap test that `startCluster` needs: a hook run when the test ends. */
 interface Teardown {

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Client } from '../../client/index.js';
-import { devPorts } from '../../client/cli/dev.js';
-import { CLI, freePortBlock, runCli, waitFor } from './cluster.js';
+import { CLI, freeDevBasePort, runCli, waitFor } from './cluster.js';
 
 interface DevRun {
   child: ChildProcess;
@@ -56,7 +55,7 @@ function printedFlags(output: string): string[] {
 t.test('flotilla dev --secure: TLS, SCRAM and a superuser, connected to with the printed flags', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'flotilla-dev-secure-'));
   const data = join(root, 'dev');
-  const basePort = await freePortBlock(devPorts({ basePort: 0, brokers: 3 }).map((p) => p.port));
+  const basePort = await freeDevBasePort();
   const runs: DevRun[] = [];
   t.teardown(async () => {
     for (const run of runs) await stopDev(run);
