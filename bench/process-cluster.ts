@@ -11,7 +11,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { devPorts, listenRefusal } from '../client/cli/dev.js';
 
 // This file runs from bench/ (tap) or dist/bench/ (compiled benches and tools).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,23 +27,6 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/**
- * A `flotilla dev --base-port` whose every derived port (devPorts) is free now. Drawn below
- * Linux's ephemeral range (32768 up), where no client connection of a test running beside
- * takes one by chance.
- */
-export async function freeDevBasePort(brokers = 3): Promise<number> {
-  const offsets = devPorts({ basePort: 0, brokers }).map((p) => p.port);
-  const span = Math.max(...offsets);
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * (32_000 - span - 10_000));
-    let free = true;
-    for (const offset of offsets) if (!(free = (await listenRefusal(base + offset)) === undefined)) break;
-    if (free) return base;
-  }
-  throw new Error(`no free --base-port for ${brokers} dev brokers found`);
 }
 
 export interface BrokerProcess {

@@ -4,9 +4,27 @@
  */
 import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
+import { devPorts, listenRefusal } from '../../client/cli/dev.js';
 import { CLI, ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
 
-export { CLI, ProcessCluster, freePort, freeDevBasePort, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
+export { CLI, ProcessCluster, freePort, waitFor, type BrokerProcess, type ProcessClusterOptions } from '../../bench/process-cluster.js';
+
+/**
+ * A `flotilla dev --base-port` whose every derived port (devPorts) is free now. Drawn below
+ * Linux's ephemeral range (32768 up), where no client connection of a test running beside
+ * takes one by chance.
+ */
+export async function freeDevBasePort(brokers = 3): Promise<number> {
+  const offsets = devPorts({ basePort: 0, brokers }).map((p) => p.port);
+  const span = Math.max(...offsets);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * (32_000 - span - 10_000));
+    let free = true;
+    for (const offset of offsets) if (!(free = (await listenRefusal(base + offset)) === undefined)) break;
+    if (free) return base;
+  }
+  throw new Error(`no free --base-port for ${brokers} dev brokers found`);
+}
 
 /** The part of a tap test that `startCluster` needs: a hook run when the test ends. */
 interface Teardown {
