@@ -239,18 +239,20 @@ export class Admin {
 
   private async waitForLeaders(topic: string, partitions: number, deadline: number): Promise<void> {
     await retryUntil(this.cluster.retryPolicy, deadline, async () => {
-      await this.cluster.refreshMetadata(deadline);
-      const info = await this.cluster.topic(topic, deadline).catch((error: unknown) => {
-        // A broker whose metadata lags the controller does not know the new topic yet.
+      // A broker whose metadata lags the controller does not know the new topic yet (the
+      // lookup of a partition's leader may ask another one than the lookup of the topic).
+      const notKnownYet = (error: unknown): never => {
         if (error instanceof FlotillaError && error.code === 'UNKNOWN_TOPIC') {
           throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but this broker does not know it yet`);
         }
         throw error;
-      });
+      };
+      await this.cluster.refreshMetadata(deadline);
+      const info = await this.cluster.topic(topic, deadline).catch(notKnownYet);
       if (info.partitions.length < partitions) {
         throw new FlotillaError('LEADER_NOT_AVAILABLE', `topic "${topic}" was created but only ${info.partitions.length} of ${partitions} partitions are known yet`);
       }
-      for (const p of info.partitions) await this.cluster.leaderAddress(topic, p.partition, deadline);
+      for (const p of info.partitions) await this.cluster.leaderAddress(topic, p.partition, deadline).catch(notKnownYet);
     });
   }
 }
