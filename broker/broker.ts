@@ -104,6 +104,7 @@ export class Broker {
       durability: config.fsync,
       flushIntervalMs: config.fsyncIntervalMs,
       maxOpenFiles: this.fileBudget,
+      tailCacheBytes: config.logCacheBytes,
       onRefusedOpen: (error) => refusedOpens.note(error),
     });
     this.logs.files.onSync = (seconds) => this.metrics.observeFsync(seconds);

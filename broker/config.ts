@@ -3,6 +3,7 @@
  */
 import { FlotillaError } from '../protocol/errors.js';
 import { defaultRaftOptions } from './raft/raft.js';
+import { DEFAULT_TAIL_CACHE_BYTES } from './storage/tail-cache.js';
 
 const RAFT_DEFAULTS = defaultRaftOptions();
 
@@ -85,6 +86,8 @@ export interface BrokerConfig {
   metadataSegmentBytes: number;
   /** Read rate of the background scrubber of sealed segments (broker/storage/scrubber.ts); 0 = off. */
   scrubBytesPerSec: number;
+  /** Bytes of the newest batches kept in memory across every log (broker/storage/tail-cache.ts); 0 = none. */
+  logCacheBytes: number;
   /** host:port of the operations endpoints (metrics, health); none when undefined. */
   httpListen?: string;
   /** Labels of the data metrics: per topic, or per topic and partition (series grow with partitions). */
@@ -131,6 +134,7 @@ export const BROKER_DEFAULTS = {
   // 8 MiB/s, about 675 GiB a day: a full disk of that size is scrubbed in about a day, for
   // a small share of a disk's bandwidth (a SATA SSD reads ~500 MB/s, a hard disk ~150 MB/s).
   scrubBytesPerSec: 8 * 1024 * 1024,
+  logCacheBytes: DEFAULT_TAIL_CACHE_BYTES,
   metricsDetail: 'topic' as 'topic' | 'partition',
   authn: 'none' as AuthnMode,
   superusers: [] as string[],
@@ -217,6 +221,9 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   if (!Number.isSafeInteger(config.scrubBytesPerSec) || config.scrubBytesPerSec < 0) {
     throw new FlotillaError('INVALID_CONFIG', `--scrub-bytes-per-sec must be 0 (off) or a positive integer, got ${String(config.scrubBytesPerSec)}`);
+  }
+  if (!Number.isSafeInteger(config.logCacheBytes) || config.logCacheBytes < 0) {
+    throw new FlotillaError('INVALID_CONFIG', `--log-cache-bytes must be 0 (none) or a positive integer, got ${String(config.logCacheBytes)}`);
   }
   if (config.httpListen !== undefined) parseHostPort(config.httpListen, '--http-listen');
   if (config.metricsDetail !== 'topic' && config.metricsDetail !== 'partition') {

@@ -17,6 +17,7 @@ import type { FileCache } from './files.js';
 import { HardStateStore } from './hard-state.js';
 import { PartitionLog, validateLogOptions, type PartitionLogOptions } from './partition-log.js';
 import { createResources, type StorageResources } from './segment.js';
+import { DEFAULT_TAIL_CACHE_BYTES } from './tail-cache.js';
 
 export type DurabilityMode = 'always' | 'batch' | 'never';
 
@@ -34,6 +35,8 @@ export interface LogManagerOptions extends PartitionLogOptions {
   onRefusedOpen?: (error: FlotillaError) => void;
   /** Bytes of loaded offset indexes kept in memory across all logs. */
   maxIndexBytes: number;
+  /** Bytes of the newest batches kept in memory across all logs (tail-cache.ts). */
+  tailCacheBytes: number;
 }
 
 export const defaultManagerOptions = {
@@ -41,6 +44,7 @@ export const defaultManagerOptions = {
   flushIntervalMs: 50,
   maxOpenFiles: 4096,
   maxIndexBytes: 64 * 1024 * 1024,
+  tailCacheBytes: DEFAULT_TAIL_CACHE_BYTES,
 };
 
 /** A log name is one path component (e.g. `orders-3`): no separators, no dots-only names. */
@@ -65,7 +69,7 @@ export class LogManager {
     if (!(merged.flushIntervalMs > 0)) throw new FlotillaError('INVALID_CONFIG', `storage: flushIntervalMs must be > 0`);
     if (!(merged.maxOpenFiles >= 8)) throw new FlotillaError('INVALID_CONFIG', `storage: maxOpenFiles must be >= 8`);
     this.options = merged;
-    this.resources = createResources(merged.maxOpenFiles, merged.maxIndexBytes, options.onRefusedOpen);
+    this.resources = createResources(merged.maxOpenFiles, merged.maxIndexBytes, options.onRefusedOpen, merged.tailCacheBytes);
     fs.mkdirSync(merged.dataDir, { recursive: true });
     if (merged.durability === 'batch') {
       this.timer = setInterval(() => {

@@ -47,6 +47,7 @@ import {
   type ScanResult,
   type StorageResources,
 } from './segment.js';
+import type { LogTail } from './tail-cache.js';
 import { TERM_RECORD_SIZE, TermRuns } from './term-runs.js';
 
 /** Present while the replica is catching up on entries it cut as corrupt (see `lostEntries`). */
@@ -139,6 +140,8 @@ export class PartitionLog implements RaftLog {
   private readonly flushRun = new CoalescedRun(() => this.doFlush());
   private closed = false;
   private readonly termsPath: string;
+  /** The newest batches, kept in memory after their write (tail-cache.ts). */
+  private readonly tail: LogTail;
   /**
    * Set when corrupt batches were cut from this log (at open or by `cutCorrupt`): entries
    * up to `lastIndexBefore` may have been acknowledged and are no longer all here.
@@ -155,6 +158,7 @@ export class PartitionLog implements RaftLog {
     private readonly res: StorageResources,
   ) {
     this.termsPath = path.join(dir, TERMS_FILE);
+    this.tail = res.tails.tailFor();
   }
 
   /**
@@ -189,6 +193,8 @@ export class PartitionLog implements RaftLog {
     this.checkOpen();
     if (from > this.lastIndex() && Number.isInteger(from)) return [];
     this.checkReadable(from);
+    const cached = this.tail.read(from, maxBytes);
+    if (cached) return cached;
     const batches: Buffer[] = [];
     try {
       runSync(this.res.files, this.readSteps(this.segments.slice(), from, maxBytes, this.lastIndex(), batches));
@@ -228,17 +234,24 @@ export class PartitionLog implements RaftLog {
       group = [];
       groupBytes = 0;
     };
-    for (const entry of entries) {
-      const active = this.active;
-      const pendingSize = active.size + groupBytes;
-      if (pendingSize > 0 && (pendingSize + entry.data.length > this.options.segmentBytes || this.options.now() - active.createdAt >= this.options.segmentMs)) {
-        writeGroup();
-        this.roll();
+    try {
+      for (const entry of entries) {
+        const active = this.active;
+        const pendingSize = active.size + groupBytes;
+        if (pendingSize > 0 && (pendingSize + entry.data.length > this.options.segmentBytes || this.options.now() - active.createdAt >= this.options.segmentMs)) {
+          writeGroup();
+          this.roll();
+        }
+        group.push(entry.data);
+        groupBytes += entry.data.length;
       }
-      group.push(entry.data);
-      groupBytes += entry.data.length;
+      writeGroup();
+    } catch (err) {
+      // Some of the entries may be written: the cache can no longer say where the log ends.
+      this.tail.clear();
+      throw err;
     }
-    writeGroup();
+    this.tail.add(entries);
   }
 
   truncateAfter(index: number): void {
@@ -260,6 +273,7 @@ export class PartitionLog implements RaftLog {
     // Open what the cut needs before anything changes: a refused open then changes nothing.
     segment.prepareTruncation();
     this.rewinds++;
+    this.tail.truncateAfter(index);
     const later = this.segments.splice(at + 1);
     for (const segment of later.reverse()) segment.delete();
     if (location.position === 0 && at > 0) {
@@ -315,6 +329,7 @@ export class PartitionLog implements RaftLog {
     // The loss is on disk before the cut: a crash in between must not forget it.
     this.recordLoss(lastIndexBefore);
     this.rewinds++;
+    this.tail.clear();
     const later = this.segments.splice(at + 1);
     for (const s of later.reverse()) s.delete();
     if (scan.validEnd === 0 && at > 0) this.segments.pop()!.delete();
@@ -330,6 +345,7 @@ export class PartitionLog implements RaftLog {
       throw new FlotillaError('INVALID_REQUEST', `storage: cannot reset to index ${index}, term ${term}`);
     }
     this.rewinds++;
+    this.tail.clear();
     // Newest first, so a crash part-way leaves a prefix of the old log (as a truncation would).
     for (const segment of this.segments.reverse()) segment.delete();
     this.segments = [];
@@ -355,6 +371,8 @@ export class PartitionLog implements RaftLog {
     this.checkReadable(offset);
     const upTo = Math.min(maxOffset, this.lastIndex());
     if (offset > upTo) return Buffer.alloc(0);
+    const cached = this.tail.read(offset, maxBytes, upTo);
+    if (cached) return cached.length === 1 ? cached[0]!.data : Buffer.concat(cached.map((entry) => entry.data));
     const batches: Buffer[] = [];
     const rewinds = this.rewinds;
     const logStart = this.logStart;
@@ -615,6 +633,8 @@ export class PartitionLog implements RaftLog {
       // next flush tries again (dirty flags were kept). Only a failed fsync poisons.
       if (isRefusal(err)) throw err;
       const cause = storageError('flush', this.dir, err);
+      // What the disk holds is now unknown: reads must see the disk, not what was written.
+      this.tail.clear();
       this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
       throw this.failure;
     }
@@ -692,6 +712,7 @@ export class PartitionLog implements RaftLog {
     if (offset <= this.logStart) return;
     this.terms.moveBoundary(offset - 1);
     this.logStart = offset;
+    this.tail.dropThrough(offset - 1);
     // The new log start is durable before any segment goes, so a crash cannot resurrect it lower.
     this.writeTermsFileAtomically();
     while (this.segments.length > 1 && this.segments[1]!.baseOffset <= offset) {
@@ -748,6 +769,7 @@ export class PartitionLog implements RaftLog {
     if (this.closed) return;
     if (!this.failure) await this.flush();
     this.closed = true;
+    this.tail.clear();
     for (const segment of this.segments) segment.close();
     this.res.files.forget(this.termsPath);
     if (!this.failure) {
@@ -762,6 +784,7 @@ export class PartitionLog implements RaftLog {
   /** Removes the log's directory and everything in it (topic deletion). */
   async delete(): Promise<void> {
     this.closed = true;
+    this.tail.clear();
     for (const segment of this.segments) segment.close();
     this.res.files.forgetUnder(this.dir + path.sep);
     await this.res.files.remove(this.dir);

@@ -25,17 +25,20 @@ import { LogCorruption } from './corruption.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { FileCache, isDiskFull, readAsync, readFullySync, storageError, writeError } from './files.js';
 import { INDEX_ENTRY_SIZE, OffsetIndex } from './offset-index.js';
+import { DEFAULT_TAIL_CACHE_BYTES, TailCache } from './tail-cache.js';
 
-/** Shared by every log of a broker: open descriptors and loaded indexes, both bounded. */
+/** Shared by every log of a broker: open descriptors, loaded indexes and cached newest batches, all bounded. */
 export interface StorageResources {
   files: FileCache;
   indexes: LRUCache<string, OffsetIndex>;
+  tails: TailCache;
 }
 
-export function createResources(maxOpenFiles = 1024, maxIndexBytes = 64 * 1024 * 1024, onRefusal?: (error: FlotillaError) => void): StorageResources {
+export function createResources(maxOpenFiles = 1024, maxIndexBytes = 64 * 1024 * 1024, onRefusal?: (error: FlotillaError) => void, tailCacheBytes = DEFAULT_TAIL_CACHE_BYTES): StorageResources {
   return {
     files: new FileCache(maxOpenFiles, onRefusal),
     indexes: new LRUCache<string, OffsetIndex>({ maxSize: maxIndexBytes, sizeCalculation: (index) => index.byteSize }),
+    tails: new TailCache(tailCacheBytes),
   };
 }
 

@@ -15,6 +15,8 @@ import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage, encodePeer
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
+import { FlotillaError } from '../../protocol/errors.js';
+import type { RaftMessage } from '../../protocol/peer.schema.js';
 import { parseHostPort } from '../config.js';
 import { BrokerDial, type BrokerTls } from '../security/tls.js';
 import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from './raft-messages.js';
@@ -313,7 +315,7 @@ export class PeerTransport {
         }
         this.heard.set(peerId, Date.now());
         let items: GroupMessage[];
-        if (message.raft) items = message.raft.messages.map((m) => toRaftMessage(m, { copy: true }));
+        if (message.raft) items = this.received(message.raft.messages, peerId);
         else if (message.heartbeats) items = expandHeartbeats(message.heartbeats);
         else if (message.heartbeatResponses) items = expandHeartbeatResponses(message.heartbeatResponses);
         else return;
@@ -329,6 +331,24 @@ export class PeerTransport {
       },
     }, { maxFrameBytes: this.options.maxFrameBytes, idleTimeoutMs: 0 });
     socket.on('error', () => undefined);
+  }
+
+  /**
+   * The Raft messages of a peer's frame. One whose entry is not an intact batch is dropped
+   * with a warning, not the connection: Raft sends what went missing again, while a closed
+   * connection would start elections.
+   */
+  private received(messages: RaftMessage[], peerId: number): GroupMessage[] {
+    const items: GroupMessage[] = [];
+    for (const m of messages) {
+      try {
+        items.push(toRaftMessage(m, { copy: true, verify: true }));
+      } catch (error) {
+        if (!(error instanceof FlotillaError) || error.code !== 'CORRUPT_BATCH') throw error;
+        this.options.logger.warn({ peer: peerId, group: m.group, err: error }, 'dropped a Raft message whose entry is corrupt');
+      }
+    }
+    return items;
   }
 
   close(): void {

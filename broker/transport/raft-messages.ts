@@ -9,7 +9,7 @@
  * The Raft core patches offset and term only on the leader's own proposals, within a
  * batch's bytes, so a kept view is never written behind the frame's back.
  */
-import { HEADER_SIZE, LOG_OVERHEAD, Field, isKnownMagic, lastOffsetOf, termOf } from '../../protocol/batch.js';
+import { HEADER_SIZE, LOG_OVERHEAD, Field, crcMatches, isKnownMagic, lastOffsetOf, termOf } from '../../protocol/batch.js';
 import { keepBytes, type Init } from '../../protocol/codec.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { GroupHeartbeatResponse, Heartbeats, HeartbeatResponses, RaftMessage } from '../../protocol/peer.schema.js';
@@ -64,13 +64,19 @@ export function fromRaftMessage(group: number, message: Message): Init<RaftMessa
 export interface ToRaftOptions {
   /** Entry and snapshot bytes are kept in memory: keepBytes them (a copy unless the view retains little else). */
   copy?: boolean;
+  /**
+   * Check each entry's CRC32C. Entries from a peer are checked here, once, as they enter
+   * the broker: the log then keeps them in its tail cache and serves them without
+   * another pass (storage/tail-cache.ts).
+   */
+  verify?: boolean;
 }
 
 /**
  * The core message carried by a decoded RaftMessage, and its group. Each entry's index and
  * term come from its batch header. Throws INVALID_REQUEST for an unknown message type and
- * CORRUPT_BATCH for an entry whose header does not hold together (the CRC is the storage
- * layer's check, not repeated here).
+ * CORRUPT_BATCH for an entry whose header does not hold together (or, with `verify`, whose
+ * CRC does not match).
  */
 export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): { group: number; message: Message } {
   const type = typeFromWire.get(wire.type);
@@ -80,7 +86,7 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
   if (wire.lastTerm != null) message.lastTerm = wire.lastTerm;
   if (wire.prevIndex != null) message.prevIndex = wire.prevIndex;
   if (wire.prevTerm != null) message.prevTerm = wire.prevTerm;
-  if (wire.hasEntries) message.entries = wire.entries.map((data) => toEntry(options.copy ? keepBytes(data) : data));
+  if (wire.hasEntries) message.entries = wire.entries.map((data) => toEntry(options.copy ? keepBytes(data) : data, options.verify ?? false));
   if (wire.commit != null) message.commit = wire.commit;
   if (wire.reject != null) message.reject = wire.reject;
   if (wire.index != null) message.index = wire.index;
@@ -101,9 +107,12 @@ export function toRaftMessage(wire: RaftMessage, options: ToRaftOptions = {}): {
   return { group: wire.group, message };
 }
 
-function toEntry(data: Buffer): Entry {
+function toEntry(data: Buffer, verify: boolean): Entry {
   if (data.length < HEADER_SIZE || data.readInt32BE(Field.batchLength) + LOG_OVERHEAD !== data.length || !isKnownMagic(data.readInt8(Field.magic))) {
     throw new FlotillaError('CORRUPT_BATCH', `Raft entry of ${data.length} bytes is not one record batch`);
+  }
+  if (verify && !crcMatches(data, 0, data.length)) {
+    throw new FlotillaError('CORRUPT_BATCH', `Raft entry ending at offset ${lastOffsetOf(data)} fails its CRC32C check`);
   }
   return { index: lastOffsetOf(data), term: termOf(data), data };
 }

@@ -33,6 +33,7 @@ export interface BrokerStartOptions {
   controllerSnapshotEntries?: number;
   metadataSegmentBytes?: number;
   scrubBytesPerSec?: number;
+  logCacheBytes?: number;
   httpListen?: string;
   metricsDetail?: string;
   authn?: string;
@@ -71,6 +72,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
   if (options.metadataSegmentBytes !== undefined) input.metadataSegmentBytes = options.metadataSegmentBytes;
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
+  if (options.logCacheBytes !== undefined) input.logCacheBytes = options.logCacheBytes;
   if (options.httpListen !== undefined) input.httpListen = options.httpListen;
   if (options.metricsDetail !== undefined) input.metricsDetail = options.metricsDetail as BrokerConfig['metricsDetail'];
   if (options.authn !== undefined) input.authn = options.authn as AuthnMode;

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { baseOffsetOf, batchBounds, buildBatch, patchBatch, verifyBatch } from '../../protocol/batch.js';
 import type { Entry } from '../../broker/raft/log.js';
 import { PartitionLog, type PartitionLogOptions } from '../../broker/storage/partition-log.js';
+import { createResources, type StorageResources } from '../../broker/storage/segment.js';
 import { TermRuns } from '../../broker/storage/term-runs.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
@@ -134,9 +135,19 @@ const FAILED_ONCE: Record<string, Op[]> = {
   ],
 };
 
-/** Runs `ops` on a new log in `dir` and on the model, checking each step; false on a mismatch. */
-async function matchesModel(t: Test, dir: string, ops: Op[]): Promise<boolean> {
-  let log = PartitionLog.open(dir, options);
+/**
+ * Budgets of the tail cache (storage/tail-cache.ts): none, a few batches (reads start in
+ * the cache, on disk, or at its edge) and everything.
+ */
+const tailCacheBytes = fc.constantFrom(0, 400, 1500, 1 << 30);
+
+/**
+ * Runs `ops` on a new log in `dir` and on the model, checking each step; false on a
+ * mismatch. The log's tail cache holds up to `cacheBytes` (everything by default).
+ */
+async function matchesModel(t: Test, dir: string, ops: Op[], cacheBytes = 1 << 30): Promise<boolean> {
+  const resources: StorageResources = createResources(1024, 64 * 1024 * 1024, undefined, cacheBytes);
+  let log = PartitionLog.open(dir, options, resources);
   const model = new Model();
   let term = 1;
   try {
@@ -207,7 +218,7 @@ async function matchesModel(t: Test, dir: string, ops: Op[]): Promise<boolean> {
           break;
         case 'reopen':
           await log.close();
-          log = PartitionLog.open(dir, options);
+          log = PartitionLog.open(dir, options, resources);
           t.equal(log.durableIndex(), log.lastIndex(), 'a reopened log is durable to its end');
           break;
         case 'flush':
@@ -220,6 +231,10 @@ async function matchesModel(t: Test, dir: string, ops: Op[]): Promise<boolean> {
         return false;
       }
       if (log.durableIndex() > log.lastIndex()) return false;
+      if (resources.tails.cachedBytes > cacheBytes) {
+        t.fail(`after ${JSON.stringify(op)}: ${resources.tails.cachedBytes} bytes cached, over the budget of ${cacheBytes}`);
+        return false;
+      }
     }
     // Finally everything must read back identically after a restart.
     await log.close();
@@ -238,14 +253,16 @@ t.test('the log behaves like the model under random operations', async (t) => {
   const root = tempDir(t);
   let run = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 80, size: 'max' }), async (ops) => matchesModel(t, path.join(root, `run-${run++}`), ops)),
-    { numRuns: 120 },
+    fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 80, size: 'max' }), tailCacheBytes, async (ops, cacheBytes) => matchesModel(t, path.join(root, `run-${run++}`), ops, cacheBytes)),
+    { numRuns: 160 },
   );
 });
 
 t.test('operations that once failed behave like the model', async (t) => {
   const root = tempDir(t);
-  for (const [name, ops] of Object.entries(FAILED_ONCE)) t.ok(await matchesModel(t, path.join(root, name), ops), name);
+  for (const [name, ops] of Object.entries(FAILED_ONCE)) {
+    for (const cacheBytes of [0, 400, 1 << 30]) t.ok(await matchesModel(t, path.join(root, `${name}-${cacheBytes}`), ops, cacheBytes), `${name} (tail cache of ${cacheBytes} bytes)`);
+  }
 });
 
 /** Writes a log whose last two batches start new terms; returns its entries and newest segment. */
