@@ -1,6 +1,10 @@
 /**
  * Per-partition queues of records waiting to be sent. A queue becomes ready when it holds
- * batchBytes, when its oldest record has waited lingerMs, or when the producer flushes.
+ * batchBytes, when its oldest record has waited lingerMs, or when the producer flushes —
+ * and at once (after the current burst of sends) when its partition has nothing on the
+ * wire: lingering gathers records while earlier batches replicate, and there is nothing to
+ * wait for when none do (as Nagle's algorithm does for TCP segments). A producer that
+ * keeps a window of sends outstanding would otherwise add lingerMs to every round trip.
  * The producer drains a ready queue into one batch (at most batchBytes, at least one
  * record) and sends it; on a retriable failure the records go back to the front of
  * their queue, so a partition's records keep their call order. Without idempotence a
@@ -103,6 +107,11 @@ export class PartitionQueue {
   /** Queued records or sealed batches: something still to send or settle. */
   get hasWork(): boolean {
     return this.length > 0 || this.sealed.length > 0;
+  }
+
+  /** Nothing of this partition on the wire or waiting to be sent again: its records need not linger. */
+  get idle(): boolean {
+    return this.inFlight === 0 && this.sealed.length === 0;
   }
 
   /** The first sealed batch not on the wire: the next to send (before any queued record). */
@@ -258,9 +267,10 @@ export class RecordAccumulator {
     const wasEmpty = queue.length === 0;
     queue.push(pending);
     this.totalBytes += pending.bytes;
-    // lingerMs 0 sends once this synchronous burst of sends is queued, not a timer tick
-    // later (a timer costs 1-2 ms, more than the rest of an ack on a quiet cluster).
-    if (queue.bytes >= this.options.batchBytes || this.options.lingerMs === 0) this.signalReady();
+    // An idle partition (or lingerMs 0) sends once this synchronous burst of sends is
+    // queued, not a timer tick later (a timer costs 1-2 ms, more than the rest of an ack on
+    // a quiet cluster).
+    if (queue.bytes >= this.options.batchBytes || this.options.lingerMs === 0 || queue.idle) this.signalReady();
     else if (wasEmpty) this.wakeAt(pending.appendedAt + this.options.lingerMs);
     return queue;
   }
@@ -304,7 +314,7 @@ export class RecordAccumulator {
         ready.push(q);
       } else {
         const lingeredAt = q.oldestQueuedAt + this.options.lingerMs;
-        if (lingeredAt <= now) ready.push(q);
+        if (lingeredAt <= now || q.idle) ready.push(q);
         else wake = Math.min(wake, lingeredAt);
       }
     }

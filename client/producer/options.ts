@@ -14,7 +14,11 @@ export interface ProducerOptions {
    * (as in Kafka 3), off otherwise.
    */
   idempotent?: boolean;
-  /** How long a partition's first queued record waits for company before its batch is sent. */
+  /**
+   * How long a partition's first queued record waits for company before its batch is sent,
+   * while earlier batches of the partition are on the wire; with none there, records leave
+   * as soon as the current burst of sends is queued.
+   */
   lingerMs?: number;
   /**
    * A batch is sent once it holds this many (estimated) bytes; also the cap per batch.

@@ -2,7 +2,7 @@ import t from 'tap';
 import pino from 'pino';
 import { buildBatch, buildControlBatch, ControlType, patchBatch } from '../../protocol/batch.js';
 import { murmur2, partitionForKey, StickyPartitioner } from '../../client/producer/partitioner.js';
-import { RecordAccumulator, type PendingRecord } from '../../client/producer/accumulator.js';
+import { RecordAccumulator, type PendingRecord, type SealedBatch } from '../../client/producer/accumulator.js';
 import { resolveProducerOptions } from '../../client/producer/options.js';
 import { resolveConsumerOptions } from '../../client/consumer/options.js';
 import { resolveClientOptions } from '../../client/options.js';
@@ -49,11 +49,12 @@ function pending(value: string, appendedAt = Date.now()): PendingRecord & { sett
   return { record: { value }, bytes: 16 + value.length, appendedAt, resolve: () => settled.push('ok'), reject: () => settled.push('err'), settled };
 }
 
-t.test('a queue becomes ready after lingerMs, not before', async (t) => {
+t.test('a queue whose partition has a batch on the wire becomes ready after lingerMs, not before', async (t) => {
   // Judged by when the wake-up came, not by sleeping a guessed time: a loaded machine may
   // run any timer late, but never early.
   const wokenAt: number[] = [];
-  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => wokenAt.push(performance.now()) });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 2, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => wokenAt.push(performance.now()) });
+  acc.queue('t', 0).inFlight = 1;
   const appendedAt = performance.now();
   acc.append('t', 0, pending('a'));
   t.same(acc.poll(false).ready, [], 'not ready at once');
@@ -84,25 +85,30 @@ t.test('a queue that reaches batchBytes is ready at once; a batch never exceeds 
   acc.failAll(new Error('test over')); // clears the 60 s linger timer
 });
 
-t.test('a queue that filled while its batch was in flight is polled again at its linger time, without a new send', async (t) => {
-  // The idempotent producer's stall: records queued behind an in-flight (sealed) batch
-  // were looked at only when the answer came; if they had not lingered yet then, nothing
+t.test('a queue that filled while its batches were in flight is polled again at its linger time, without a new send', async (t) => {
+  // The idempotent producer's stall: records queued behind in-flight (sealed) batches
+  // were looked at only when an answer came; if they had not lingered yet then, nothing
   // looked at them again until another send filled a batch.
   let clock = 1_000;
-  const acc = new RecordAccumulator({ inFlightPerPartition: 1, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => {}, now: () => clock });
+  const acc = new RecordAccumulator({ inFlightPerPartition: 2, lingerMs: 30, batchBytes: 10_000, deliveryTimeoutMs: 60_000, onReady: () => {}, now: () => clock });
+  const sealed = (records: PendingRecord[], ordinal: number): SealedBatch => ({ records, bytes: Buffer.alloc(0), producerId: 1, producerEpoch: 0, baseSequence: ordinal, ordinal, inFlight: true, reseal: false });
   acc.append('t', 0, pending('a', clock));
-  clock += 30;
   const [queue] = acc.poll(false).ready;
-  t.ok(queue, 'ready once lingered');
-  const batch = acc.drain(queue!);
-  queue!.sealed = [{ records: batch, bytes: Buffer.alloc(0), producerId: 1, producerEpoch: 0, baseSequence: 0, ordinal: 0, inFlight: true, reseal: false }];
+  t.ok(queue, 'ready at once: nothing of its partition is on the wire');
+  queue!.sealed = [sealed(acc.drain(queue!), 0)];
   queue!.inFlight = 1;
+  acc.append('t', 0, pending('a2', clock));
+  t.same(acc.poll(false).ready, [], "'a2' waits for company behind the batch on the wire");
+  clock += 30;
+  t.equal(acc.poll(false).ready.length, 1, "'a2' lingered");
+  queue!.sealed.push(sealed(acc.drain(queue!), 1));
+  queue!.inFlight = 2;
   clock += 5;
-  acc.append('t', 0, pending('b', clock)); // queued behind the batch in flight
-  t.same(acc.poll(false).ready, [], 'in flight: not ready');
+  acc.append('t', 0, pending('b', clock)); // queued behind the batches in flight
+  t.same(acc.poll(false).ready, [], 'the wire is full: not ready');
   clock += 5;
-  queue!.sealed = []; // the answer arrives before 'b' has lingered
-  queue!.inFlight = 0;
+  queue!.sealed = queue!.sealed.slice(1); // an answer arrives before 'b' has lingered, one batch is still out
+  queue!.inFlight = 1;
   t.same(acc.poll(false).ready, [], "'b' has not lingered yet");
   t.equal(acc.nextWakeAt, 1_000 + 35 + 30, "the wake-up is set for 'b''s linger time");
   clock = acc.nextWakeAt;
@@ -125,6 +131,18 @@ t.test('queued records past deliveryTimeoutMs are taken out at the poll, in flig
   t.equal(queue.length, 1, "'new' stays queued");
   t.equal(acc.bufferedBytes, 16 + 3);
   t.equal(acc.nextWakeAt, 150);
+  acc.stop();
+});
+
+t.test('an idle partition sends once the burst of sends is queued, lingerMs or not', async (t) => {
+  let wakes = 0;
+  const acc = new RecordAccumulator({ inFlightPerPartition: 5, lingerMs: 60_000, batchBytes: 1000, deliveryTimeoutMs: 60_000, onReady: () => wakes++ });
+  for (const v of ['1', '2', '3']) acc.append('t', 0, pending(v));
+  acc.queue('t', 1).inFlight = 1;
+  acc.append('t', 1, pending('4'));
+  await Promise.resolve();
+  t.equal(wakes, 1, 'woken once the burst is done, not after lingerMs');
+  t.same(acc.poll(false).ready.map((q) => q.partition), [0], 'partition 0 sends its three records now; partition 1, with a batch on the wire, lingers');
   acc.stop();
 });
 
