@@ -6,7 +6,7 @@
  * directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, dirname, sep } from 'node:path';
@@ -69,6 +69,23 @@ export interface ProcessClusterOptions {
   nodeArgs?: string[];
 }
 
+/**
+ * The node flags on a script's first line (`#!/usr/bin/env -S node FLAGS`), which running
+ * it as an executable applies: what spawns `node SCRIPT` passes them itself, so a broker
+ * runs with the same settings however it is started (client/cli/launcher.cts says which
+ * and why). None for a script without such a line (an older revision's entry point).
+ */
+export function shebangNodeFlags(script: string): string[] {
+  let first: string;
+  try {
+    first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
+  } catch {
+    return [];
+  }
+  const match = /^#!\S*env -S node((?:\s+-\S+)*)\s*$/.exec(first);
+  return match ? match[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 /** The `broker start` flags spawn() passes: another revision's CLI must accept each of them. */
 export const BROKER_START_FLAGS = ['--id', '--listen', '--data', '--initial-cluster', '--join', '--fsync', '--log-level'];
 
@@ -126,7 +143,7 @@ export class ProcessCluster {
       ...(this.options.extraArgs ?? []), ...broker.args,
     ];
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
-    let argv = [process.execPath, ...(this.options.nodeArgs ?? []), ...args];
+    let argv = [process.execPath, ...shebangNodeFlags(args[0]!), ...(this.options.nodeArgs ?? []), ...args];
     if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
     if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });

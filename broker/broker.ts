@@ -214,7 +214,7 @@ export class Broker {
     await this.operations?.start();
     // The thread pool runs the fsyncs; the `flotilla` launcher sizes it (UV_THREADPOOL_SIZE, node's default 4).
     const threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir, threadPool }, 'broker started');
+    this.logger.info({ listen: this.config.listen, kafkaListen: this.config.kafkaListen, dataDir: this.config.dataDir, threadPool, nodeFlags: process.execArgv }, 'broker started');
   }
 
   /** Peers follow the metadata's brokers; everything about partitions is the replica set's. */

@@ -17,6 +17,7 @@ import { Client } from '../client.js';
 import type { ClientOptions } from '../options.js';
 import { sleep } from '../cluster/retry.js';
 import { prepareSecureDev, secureBrokerArgs, secureClientOptions, secureConnectionText, type SecureDev } from './dev-secure.js';
+import { shebangNodeFlags } from '../../bench/process-cluster.js';
 
 export interface DevOptions {
   brokers: number;
@@ -124,7 +125,7 @@ export async function devCommand(options: DevOptions, scriptPath: string): Promi
     }, STOP_TIMEOUT_MS).unref();
   };
   for (let id = 1; id <= options.brokers; id++) {
-    const child = spawn(process.execPath, [scriptPath, ...devCommandLine(id, options, secure)], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    const child = spawn(process.execPath, [...shebangNodeFlags(scriptPath), scriptPath, ...devCommandLine(id, options, secure)], { stdio: ['ignore', 'inherit', 'inherit'], env });
     children.set(id, child);
     child.on('exit', (code, signal) => {
       exited.set(id, code ?? signal ?? 'unknown');

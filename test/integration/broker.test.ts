@@ -42,7 +42,9 @@ async function highWatermarks(client: Client, topic: string): Promise<number[]> 
 t.test('a 3-broker cluster replicates acks=all records to every replica, byte for byte', async (t) => {
   const { cluster, client } = await startCluster(t);
   // Started by the `flotilla` executable, as users start them: its thread pool sized for fsyncs.
-  for (const id of [1, 2, 3]) t.match(cluster.logs(id), /"threadPool":16,"msg":"broker started"/, `broker ${id} runs 16 pool threads`);
+  for (const id of [1, 2, 3]) {
+    t.match(cluster.logs(id), /"threadPool":16,"nodeFlags":\["--initial-old-space-size=128"\],"msg":"broker started"/, `broker ${id} runs 16 pool threads and the launcher's node flags`);
+  }
   const admin = client.admin();
   await admin.createTopic({ topic: 'orders', partitions: 6, replicationFactor: 3 });
   const description = await admin.describeTopic('orders');
