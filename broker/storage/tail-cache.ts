@@ -151,11 +151,6 @@ export class LogTail {
     this.first = 0;
   }
 
-  /** Bytes this log has cached. */
-  get cachedBytes(): number {
-    return this.bytes;
-  }
-
   private release(freed: number): void {
     if (freed === 0) return;
     this.bytes -= freed;
@@ -166,7 +161,6 @@ export class LogTail {
   private indexHolding(from: number): number | undefined {
     let lo = this.first;
     let hi = this.entries.length;
-    if (lo === hi) return undefined;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.entries[mid]!.index < from) lo = mid + 1;
