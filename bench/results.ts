@@ -36,6 +36,8 @@ export interface BenchResults {
     rate: number;
     publish: LatencySummary;
     endToEnd: LatencySummary;
+    /** How late the load generator's send() calls were against their schedule; absent in older results. */
+    sendDelay?: LatencySummary;
     achievedRate: number;
     behind: number;
     /** The disk's own fdatasync after a 4 KiB append, measured just before the run (bench/disk.ts); absent in older results. */

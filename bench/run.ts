@@ -189,6 +189,7 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
         rate: settings.latencyRate,
         publish: summarizeLatency(fixed.publishLatencyMs),
         endToEnd: summarizeLatency(endToEnd),
+        sendDelay: summarizeLatency(fixed.sendDelayMs),
         achievedRate: fixed.recordsPerSecond,
         behind: fixed.behind,
         fdatasync,
@@ -238,6 +239,7 @@ export function renderTable(r: BenchResults): string {
   const lat = (x: LatencySummary) => `p50 ${ms(x.p50)} / p99 ${ms(x.p99)} / p99.9 ${ms(x.p999)} ms`;
   rows.push([`publish latency (send → ack), ${fmtInt(l.rate)} records/s of ${l.recordBytes} B, lingerMs 0`, lat(l.publish), `max ${ms(l.publish.max)} ms, ${fmtInt(l.publish.count)} records`]);
   rows.push([`end-to-end latency (send → consumer), same run`, lat(l.endToEnd), `max ${ms(l.endToEnd.max)} ms, ${fmtInt(l.endToEnd.count)} records`]);
+  if (l.sendDelay) rows.push([`the load generator's send() behind its schedule, same run`, `p50 ${fmtFixed(l.sendDelay.p50, 2)} / p99 ${fmtFixed(l.sendDelay.p99, 2)} ms`, `max ${ms(l.sendDelay.max)} ms`]);
   if (l.fdatasync) rows.push([`the disk's fdatasync after a 4 KiB append, same sitting`, `p50 ${fmtFixed(l.fdatasync.p50, 2)} / p99 ${fmtFixed(l.fdatasync.p99, 2)} ms`, `${fmtInt(l.fdatasync.count)} syncs`]);
   const perGB = (value: number, phase: CpuUse) => [`${fmtFixed(value, 1)} CPU-s/GB`, `${fmtFixed(phase.brokerSeconds, 1)} CPU-s over ${fmtFixed(phase.brokerSeconds / value, 3)} GB`];
   rows.push([`broker CPU per GB produced (publish runs, 3 brokers together)`, ...perGB(r.brokerCpuSecondsPerGB.produced, r.cpu.publish)]);

@@ -158,9 +158,15 @@ export interface FixedRateOptions {
 }
 
 export interface FixedRateResult extends ThroughputResult {
-  /** Publish (send → ack) latencies in ms of records after the warm-up. */
+  /** Publish (send() → ack) latencies in ms of records after the warm-up. */
   publishLatencyMs: Float64Array;
-  /** Intended send times (performance.now() ms) of the measured records. */
+  /**
+   * How late each measured send() was against its schedule (ms): the load generator's own
+   * timer granularity and pauses, kept apart from the broker's latency (as OpenMessaging
+   * Benchmark reports "publish delay"). A producer that blocks send() shows up here.
+   */
+  sendDelayMs: Float64Array;
+  /** When the schedule started (performance.now() ms). */
   startedAt: number;
   /** Records whose send was due but had not been made when the schedule ended: the producer fell behind. */
   behind: number;
@@ -168,7 +174,9 @@ export interface FixedRateResult extends ThroughputResult {
 
 /**
  * Sends `rate` records per second on a fixed schedule for `durationMs`, stamping each
- * payload with its intended send time; resolves when every record is acknowledged.
+ * payload with the time of its send() call; resolves when every record is acknowledged.
+ * Latency runs from the send() call, not from the schedule: timers fire up to a
+ * millisecond late, which is the generator's delay, not the broker's (reported apart).
  */
 export async function produceAtFixedRate(producer: Producer, options: FixedRateOptions): Promise<FixedRateResult> {
   const template = payloadOf(options.recordBytes);
@@ -176,6 +184,7 @@ export async function produceAtFixedRate(producer: Producer, options: FixedRateO
   const total = Math.floor((options.durationMs / 1000) * options.rate);
   const warmupMs = options.warmupMs ?? 0;
   const latencies = new Float64Array(total);
+  const sendDelays = new Float64Array(total);
   let measured = 0;
   let acked = 0;
   let errors = 0;
@@ -196,15 +205,19 @@ export async function produceAtFixedRate(producer: Producer, options: FixedRateO
     const due = Math.min(total, Math.floor((now - start) / intervalMs) + 1);
     for (; sent < due; sent++) {
       const intended = start + sent * intervalMs;
+      const sentAt = performance.now();
       const record = options.partitions
-        ? { topic: options.topic, value: stamped(template, intended), partition: sent % options.partitions }
-        : { topic: options.topic, value: stamped(template, intended) };
+        ? { topic: options.topic, value: stamped(template, sentAt), partition: sent % options.partitions }
+        : { topic: options.topic, value: stamped(template, sentAt) };
       unsettled++;
       producer.send(record).then(
         () => {
           acked++;
           if (options.counter) options.counter.records++;
-          if (intended - start >= warmupMs) latencies[measured++] = performance.now() - intended;
+          if (intended - start >= warmupMs) {
+            sendDelays[measured] = sentAt - intended;
+            latencies[measured++] = performance.now() - sentAt;
+          }
           settled();
         },
         (err: unknown) => {
@@ -229,6 +242,7 @@ export async function produceAtFixedRate(producer: Producer, options: FixedRateO
   return {
     ...throughputOf(acked, options.recordBytes, seconds, errors),
     publishLatencyMs: latencies.subarray(0, measured),
+    sendDelayMs: sendDelays.subarray(0, measured),
     startedAt: start,
     behind: total - sent,
   };
