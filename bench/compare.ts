@@ -43,6 +43,12 @@ export function figuresOf(r: BenchResults): Figure[] {
     { measure: `end-to-end latency p50 (send → consumer), same run`, unit: 'ms', better: 'lower', value: l.endToEnd.p50 },
     { measure: `end-to-end latency p99, same run`, unit: 'ms', better: 'lower', value: l.endToEnd.p99 },
   );
+  if (l.sendDelay) {
+    figures.push(
+      { measure: `the load generator's send() behind its schedule p50, same run`, unit: 'ms', better: 'lower', value: l.sendDelay.p50 },
+      { measure: `the load generator's send() behind its schedule p99, same run`, unit: 'ms', better: 'lower', value: l.sendDelay.p99 },
+    );
+  }
   if (l.fdatasync) {
     figures.push(
       { measure: `the disk's fdatasync p50 (4 KiB append), same sitting`, unit: 'ms', better: 'lower', value: l.fdatasync.p50 },

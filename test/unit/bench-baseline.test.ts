@@ -78,6 +78,14 @@ t.test('ratios are head ÷ baseline of the medians over rounds, for every figure
   t.equal(byMeasure.get('broker CPU per GB produced (publish runs, 3 brokers)')!.ratio, 0.5);
   t.equal(byMeasure.get("failover after kill -9 of the leader: producer's next ack")!.ratio, 0.5);
   t.equal(byMeasure.get('end-to-end latency p99, same run')!.better, 'lower');
+  const withDelay = (speed: number, commit: string) => {
+    const r = pass(speed, commit);
+    r.latency.sendDelay = summarizeLatency([0.5, 0.5, 0.5, 2]);
+    return r;
+  };
+  const delayRows = compare([withDelay(1, 'a')], [withDelay(2, 'b')]);
+  t.equal(delayRows.length, 14, "the load generator's send delay p50 and p99 join the table when measured");
+  t.equal(delayRows.find((r) => r.measure.startsWith("the load generator's send() behind its schedule p50"))!.ratio, 1, 'the same generator on both sides');
 });
 
 t.test('"better" and "worse" only where the ranges of at least 5 rounds each do not overlap', async (t) => {
