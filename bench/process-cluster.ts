@@ -17,14 +17,41 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', ...(here.split(sep).includes('dist') ? ['..'] : []));
 export const CLI = join(repoRoot, 'dist', 'client', 'cli', 'launcher.cjs');
 
-/** Asks the OS for a free port on 127.0.0.1. */
+/**
+ * A port of 127.0.0.1 free right now, for a broker to bind a moment later. Taken below the
+ * kernel's ephemeral range, where outgoing connections get their local ports: a port
+ * from that range (what listening on port 0 hands out) could be taken by a connection of
+ * a test running beside this one before the broker binds it, and the broker then exits.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const below = ephemeralPortsStart();
+  for (let attempt = 0; below > LOWEST_PORT && attempt < 100; attempt++) {
+    const port = LOWEST_PORT + Math.floor(Math.random() * (below - LOWEST_PORT));
+    if ((await listenOnce(port)) !== null) return port;
+  }
+  const port = await listenOnce(0);
+  if (port === null) throw new Error('no free port on 127.0.0.1');
+  return port;
+}
+
+const LOWEST_PORT = 10_000;
+
+function ephemeralPortsStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0; // not Linux: listen on port 0 instead
+  }
+}
+
+/** Listens on `port` of 127.0.0.1 and closes again: the port listened on, or null if it was taken. */
+function listenOnce(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as { port: number }).port;
+      server.close(() => resolve(bound));
     });
   });
 }

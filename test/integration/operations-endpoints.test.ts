@@ -49,8 +49,18 @@ t.test('a 3-broker cluster: metrics, health and readiness through a broker lost 
   const { cluster, client, url } = await clusterWithHttp(t, 3);
   const ids = [1, 2, 3];
   await waitFor('every broker ready', async () => {
-    const answers = await Promise.all(ids.map((id) => fetch(`${url(id)}/readyz`).then((r) => r.status).catch(() => 0)));
-    return answers.every((status) => status === 200);
+    const answers = await Promise.all(ids.map(async (id) => {
+      try {
+        const response = await fetch(`${url(id)}/readyz`);
+        return { id, status: response.status, body: await response.text() };
+      } catch (error) {
+        return { id, status: 0, body: String(error) };
+      }
+    }));
+    const waiting = answers.filter((a) => a.status !== 200);
+    // Thrown, not returned: a timeout then says which broker was not ready and why.
+    if (waiting.length > 0) throw new Error(waiting.map((a) => `broker ${a.id}: ${a.status} ${a.body}`).join('; '));
+    return true;
   }, 30_000);
 
   // The endpoints and their methods.
