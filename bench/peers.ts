@@ -45,30 +45,32 @@ async function measureFlotilla(fsync: 'always' | 'never', n: number, runs: numbe
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-peers' });
   const publish = new Map<number, { rps: number[]; mbps: number[] }>(WINDOWS.map((w) => [w, { rps: [], mbps: [] }]));
   const read = { rps: [] as number[], mbps: [] as number[] };
+  /** n records to a fresh one-partition topic with `window` unacknowledged at most. */
+  const publishTo = async (topic: string, window: number) => {
+    await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ acks: 'all' });
+    const result = await produceAtFullSpeed(producer, { topic, recordBytes: RECORD_BYTES, records: n, window });
+    await producer.close();
+    return result;
+  };
   let cpu: CpuUse;
   try {
     // One unmeasured run per window first: V8 compiles the brokers' and the client's hot
     // code as it runs, and without this the first measured run was always the slowest
     // (NATS's server is compiled ahead of time; its script warms its client up too).
     for (const window of WINDOWS) {
-      const topic = `peers-${fsync}-warm-up-${window}`;
-      await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
       progress.update(`Flotilla fsync ${fsync}: warm-up W=${window}`);
-      const producer = client.producer({ acks: 'all' });
-      await produceAtFullSpeed(producer, { topic, recordBytes: RECORD_BYTES, records: n, window });
-      await producer.close();
+      const topic = `peers-${fsync}-warm-up-${window}`;
+      await publishTo(topic, window);
       await client.admin().deleteTopic(topic).catch(() => undefined);
     }
     const meter = new CpuMeter(cluster.pids());
     // Runs interleave the windows (as the NATS script does); a fresh topic per run.
     for (let run = 0; run < runs; run++) {
       for (const window of WINDOWS) {
-        const topic = `peers-${fsync}-${run}-${window}`;
-        await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
         progress.update(`Flotilla fsync ${fsync}: publish W=${window}, run ${run + 1}/${runs}`);
-        const producer = client.producer({ acks: 'all' });
-        const result = await produceAtFullSpeed(producer, { topic, recordBytes: RECORD_BYTES, records: n, window });
-        await producer.close();
+        const topic = `peers-${fsync}-${run}-${window}`;
+        const result = await publishTo(topic, window);
         publish.get(window)!.rps.push(result.recordsPerSecond);
         publish.get(window)!.mbps.push(result.mbPerSecond);
         if (window === Math.max(...WINDOWS)) {
