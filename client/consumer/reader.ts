@@ -104,11 +104,15 @@ class PartitionFetcher {
     } catch (err) {
       const error = asFlotillaError(err);
       if (error.code === 'OFFSET_OUT_OF_RANGE') return this.outOfRange(replica.id, offset);
-      if (this.options.readFrom === 'any' && (error.retriable || error.code === 'UNKNOWN_PARTITION')) {
-        // Slow, unreachable, repairing or no longer a replica: read another one for a while.
+      // A replica's metadata can lag the cluster's: one that has not yet applied the topic's
+      // creation (or a partition move) answers UNKNOWN_TOPIC or UNKNOWN_PARTITION. Fresh
+      // metadata decides: the next choice looks it up again, and fails if the topic is gone.
+      const unknownHere = error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION';
+      if (this.options.readFrom === 'any' && (error.retriable || unknownHere)) {
+        // Slow, unreachable, repairing, behind or no longer a replica: read another one for a while.
         this.setAside.set(replica.id, Date.now() + this.options.replicaSetAsideMs);
-        if (error.code === 'UNKNOWN_PARTITION') this.cluster.invalidateTopic(this.topic);
-        if (error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'UNKNOWN_PARTITION' || error.code === 'REPLICA_NOT_AVAILABLE') return;
+        if (unknownHere) this.cluster.invalidateTopic(this.topic);
+        if (error.code === 'TIMEOUT' || error.code === 'BROKER_NOT_AVAILABLE' || unknownHere || error.code === 'REPLICA_NOT_AVAILABLE') return;
       }
       throw error;
     }

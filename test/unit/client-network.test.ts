@@ -437,6 +437,54 @@ t.test("readFrom 'any' sets aside a replica that does not answer within maxWaitM
   await consumer.close();
 });
 
+t.test("readFrom 'any': a replica that does not know the topic yet (its metadata lags) is set aside; a topic that is gone fails", async (t) => {
+  // One record per fetch: the consumer fetches at least three times and, round-robin
+  // over the replicas, asks both.
+  const batches = ['a', 'b', 'c'].map((value, offset) => {
+    const batch = buildBatch([{ value }]);
+    patchBatch(batch, offset, 1);
+    return batch;
+  });
+  const fetchesAt = [0, 0, 0];
+  let deleted = false;
+  const cluster = await fakeCluster(t, 1, (id, request) => {
+    if (deleted && (request.metadata || request.fetch || request.describeTopic)) {
+      if (!request.metadata) return new FlotillaError('UNKNOWN_TOPIC', 'topic "t" does not exist');
+      return { metadata: { controllerId: 1, brokers: cluster.brokers.map((b, i) => ({ id: i + 1, address: b.address })), topics: [{ topic: 't', partitions: [], error: toErrorInfo(new FlotillaError('UNKNOWN_TOPIC', 'topic "t" does not exist')) }] } };
+    }
+    if (!request.fetch) return undefined;
+    fetchesAt[id]!++;
+    // Broker 2 has not applied the topic's creation yet.
+    if (id === 2) return new FlotillaError('UNKNOWN_TOPIC', 'topic "t" does not exist');
+    const offset = request.fetch.partitions[0]!.offset;
+    return { fetch: { partitions: [{ topic: 't', partition: 0, highWatermark: 3, logStartOffset: 0, records: batches[offset] ?? Buffer.alloc(0) }] } };
+  });
+  const client = new Client({ brokers: [cluster.brokers[0]!.address], retryBackoffMs: 1 });
+  t.teardown(() => client.close());
+  const consumer = client.consumer({ maxWaitMs: 10 });
+  consumer.assign([{ topic: 't', partition: 0, offset: 0 }]);
+  const seen: string[] = [];
+  for await (const m of consumer) {
+    seen.push(m.value!.toString());
+    if (seen.length === 3) break;
+  }
+  t.same(seen, ['a', 'b', 'c'], 'read from the replica that knows the topic');
+  t.equal(fetchesAt[2], 1, 'the lagging replica was asked once, then set aside');
+  await consumer.close();
+
+  deleted = true;
+  const after = client.consumer({ maxWaitMs: 10 });
+  after.assign([{ topic: 't', partition: 0, offset: 3 }]);
+  await t.rejects(
+    (async () => {
+      for await (const _ of after) break;
+    })(),
+    { code: 'UNKNOWN_TOPIC' },
+    'once the metadata says the topic is gone, the consumer fails with UNKNOWN_TOPIC',
+  );
+  await after.close();
+});
+
 t.test("a partition whose leader the metadata broker does not know is looked up at the partition's replicas", async (t) => {
   const cluster = await fakeCluster(t, 1, (id, request) => {
     if (request.metadata) {
