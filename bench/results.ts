@@ -34,8 +34,12 @@ export interface BenchResults {
   latency: {
     recordBytes: number;
     rate: number;
+    /** Send → ack, the producer alone (the first run). */
     publish: LatencySummary;
+    /** Send → consumer, in the second run, where a consumer tails the topic. */
     endToEnd: LatencySummary;
+    /** Send → ack in that second run; absent in results from before the runs were split. */
+    publishTailed?: LatencySummary;
     /** How late the load generator's send() calls were against their schedule; absent in older results. */
     sendDelay?: LatencySummary;
     achievedRate: number;
@@ -48,8 +52,8 @@ export interface BenchResults {
   missingOnReadBack: number;
   /** Records a consumer was handed twice (or behind one it had): must be 0. */
   repeatedOnReadBack: number;
-  /** CPU use per phase: bench process, each broker, other processes. */
-  cpu: Record<'publish' | 'consume' | 'latency', CpuUse>;
+  /** CPU use per phase: bench process, each broker, other processes (latencyTailed: absent in older results). */
+  cpu: Record<'publish' | 'consume' | 'latency', CpuUse> & { latencyTailed?: CpuUse };
   /**
    * CPU-seconds all brokers together spent per GB (10^9 bytes) of record payload, over the
    * publish runs (replication and fsync included) and over the consume runs.

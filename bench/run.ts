@@ -4,7 +4,8 @@
  * otherwise), topics with replication 3, producers with acks all, and
  *   - publish throughput at full speed, 100 B and 1 KiB records;
  *   - consume throughput, reading back what was published;
- *   - publish and end-to-end latency p50/p99/p99.9 at a fixed rate of 1 KiB records;
+ *   - publish latency p50/p99/p99.9 at a fixed rate of 1 KiB records, the producer alone,
+ *     then publish and end-to-end latency at the same rate with a consumer tailing the topic;
  *   - failover time after kill -9 of a partition leader.
  * It also reports the brokers' CPU-seconds per GB produced and per GB consumed (from /proc).
  * Prints one markdown table and writes bench/results/latest.json; `--help` lists the options.
@@ -33,7 +34,7 @@ import { Progress } from './progress.js';
 import type { BenchResults, RunSettings, ThroughputFigures } from './results.js';
 import { renderSecureComparison, secureBench } from './secure.js';
 import { fmtFixed, fmtInt, fmtSpread, MB, spread, summarizeLatency, type LatencySummary } from './stats.js';
-import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type ThroughputResult } from './workload.js';
+import { consume, createTopicWhenReady, produceAtFixedRate, produceAtFullSpeed, type FixedRateResult, type ThroughputResult } from './workload.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -128,47 +129,20 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
     cpu.consume = meter.read();
     for (const size of sizes) await admin.deleteTopic(topicOf(size)).catch(() => undefined);
 
-    // Latency at a fixed rate, a tailing consumer in the same process.
-    const latencyTopic = 'bench-latency';
-    await createTopicWhenReady(client, { topic: latencyTopic, partitions: settings.partitions, replicationFactor: 3 });
-    const totalMs = settings.latencyMs + settings.warmupMs;
-    const stopTail = new AbortController();
-    const tail = consume(client, {
-      topic: latencyTopic,
-      partitions: settings.partitions,
-      from: 'latest',
-      records: Math.floor((totalMs / 1000) * settings.latencyRate),
-      signal: stopTail.signal,
-      stamped: true,
-    });
-    await tail.ready;
+    // Latency at a fixed rate, twice. First the producer alone: the ack path's own cost,
+    // what the latency goal is about. Then the same load with a consumer tailing the topic
+    // (in this process, reading from any replica): end-to-end latency, and what one more
+    // busy client on the same cores does to the acks.
     // The floor an ack stands on, on the brokers' own file system in the same sitting.
     progress.update('fdatasync of the disk');
     const fdatasync = measureFdatasync({ dir: cluster.root });
-    // lingerMs 0: each record leaves at once, so the figure is the path's, not the linger's.
-    const latencyProducer = client.producer({ acks: 'all', lingerMs: 0 });
-    const label = `latency: ${fmtInt(settings.latencyRate)} records/s of 1 KiB for ${totalMs / 1000} s`;
-    progress.update(label);
     meter = new CpuMeter(cluster.pids());
-    const fixed = await produceAtFixedRate(latencyProducer, {
-      topic: latencyTopic,
-      recordBytes: 1024,
-      rate: settings.latencyRate,
-      durationMs: totalMs,
-      warmupMs: settings.warmupMs,
-      onProgress: (acked) => progress.update(`${label}: ${fmtInt(acked)} acked`),
-    });
-    await latencyProducer.close();
+    const alone = await fixedRateRun(client, settings, progress, { topic: 'bench-latency', tail: false });
     cpu.latency = meter.read();
-    // Every record is acknowledged; the consumer should have them within a fetch wait or two.
-    const giveUp = setTimeout(() => stopTail.abort(), 5_000);
-    const tailed = await tail.done;
-    clearTimeout(giveUp);
-    const measuredFrom = fixed.startedAt + settings.warmupMs;
-    const endToEnd = tailed.endToEndLatencyMs.filter((_, i) => tailed.stamps[i]! >= measuredFrom);
-    const tailMissing = fixed.records - (tailed.records - tailed.repeated);
+    meter = new CpuMeter(cluster.pids());
+    const tailed = await fixedRateRun(client, settings, progress, { topic: 'bench-latency-tailed', tail: true });
+    cpu.latencyTailed = meter.read();
     repeatedOnReadBack += tailed.repeated;
-    await admin.deleteTopic(latencyTopic).catch(() => undefined);
 
     progress.update('failover');
     const failover = await measureFailover(cluster, { runs: settings.failoverRuns, onProgress: (t) => progress.update(t), login });
@@ -187,19 +161,20 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
       latency: {
         recordBytes: 1024,
         rate: settings.latencyRate,
-        publish: summarizeLatency(fixed.publishLatencyMs),
-        endToEnd: summarizeLatency(endToEnd),
-        sendDelay: summarizeLatency(fixed.sendDelayMs),
-        achievedRate: fixed.recordsPerSecond,
-        behind: fixed.behind,
+        publish: summarizeLatency(alone.fixed.publishLatencyMs),
+        sendDelay: summarizeLatency(alone.fixed.sendDelayMs),
+        achievedRate: alone.fixed.recordsPerSecond,
+        behind: alone.fixed.behind + tailed.fixed.behind,
         fdatasync,
+        endToEnd: summarizeLatency(tailed.endToEnd),
+        publishTailed: summarizeLatency(tailed.fixed.publishLatencyMs),
       },
       failover: {
         ...failover,
         leaderElectedMs: spread(failover.runs.map((r) => r.leaderElectedMs)),
         firstAckMs: spread(failover.runs.map((r) => r.firstAckMs)),
       },
-      missingOnReadBack: Math.max(missingOnReadBack, tailMissing),
+      missingOnReadBack: Math.max(missingOnReadBack, tailed.missing),
       repeatedOnReadBack,
       cpu,
       brokerCpuSecondsPerGB: {
@@ -220,6 +195,58 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
   }
 }
 
+/**
+ * One fixed-rate run of 1 KiB records with `lingerMs: 0` (each record leaves at once, so the
+ * figure is the path's, not the linger's) on a topic of its own; with `tail`, a consumer
+ * follows the topic from its end and yields end-to-end latencies (records sent after the
+ * warm-up) and what it missed or got twice.
+ */
+interface LatencyRun {
+  fixed: FixedRateResult;
+  endToEnd: ArrayLike<number>;
+  missing: number;
+  repeated: number;
+}
+
+async function fixedRateRun(client: Client, settings: RunSettings, progress: Pick<Progress, 'update'>, options: { topic: string; tail: boolean }): Promise<LatencyRun> {
+  const { topic } = options;
+  await createTopicWhenReady(client, { topic, partitions: settings.partitions, replicationFactor: 3 });
+  const totalMs = settings.latencyMs + settings.warmupMs;
+  const stopTail = new AbortController();
+  const tail = options.tail
+    ? consume(client, { topic, partitions: settings.partitions, from: 'latest', records: Math.floor((totalMs / 1000) * settings.latencyRate), signal: stopTail.signal, stamped: true })
+    : null;
+  await tail?.ready;
+  const producer = client.producer({ acks: 'all', lingerMs: 0 });
+  const label = `latency${options.tail ? ' with a tailing consumer' : ''}: ${fmtInt(settings.latencyRate)} records/s of 1 KiB for ${totalMs / 1000} s`;
+  progress.update(label);
+  const fixed = await produceAtFixedRate(producer, {
+    topic,
+    recordBytes: 1024,
+    rate: settings.latencyRate,
+    durationMs: totalMs,
+    warmupMs: settings.warmupMs,
+    onProgress: (acked) => progress.update(`${label}: ${fmtInt(acked)} acked`),
+  });
+  await producer.close();
+  let result: LatencyRun = { fixed, endToEnd: [], missing: 0, repeated: 0 };
+  if (tail) {
+    // Every record is acknowledged; the consumer should have them within a fetch wait or two.
+    const giveUp = setTimeout(() => stopTail.abort(), 5_000);
+    const tailed = await tail.done;
+    clearTimeout(giveUp);
+    const measuredFrom = fixed.startedAt + settings.warmupMs;
+    result = {
+      fixed,
+      endToEnd: tailed.endToEndLatencyMs.filter((_, i) => tailed.stamps[i]! >= measuredFrom),
+      missing: fixed.records - (tailed.records - tailed.repeated),
+      repeated: tailed.repeated,
+    };
+  }
+  await client.admin().deleteTopic(topic).catch(() => undefined);
+  return result;
+}
+
 function bytesOf(runs: Map<number, ThroughputResult[]>): number {
   return [...runs.values()].flat().reduce((n, r) => n + r.bytes, 0);
 }
@@ -237,9 +264,10 @@ export function renderTable(r: BenchResults): string {
   }
   const l = r.latency;
   const lat = (x: LatencySummary) => `p50 ${ms(x.p50)} / p99 ${ms(x.p99)} / p99.9 ${ms(x.p999)} ms`;
-  rows.push([`publish latency (send → ack), ${fmtInt(l.rate)} records/s of ${l.recordBytes} B, lingerMs 0`, lat(l.publish), `max ${ms(l.publish.max)} ms, ${fmtInt(l.publish.count)} records`]);
-  rows.push([`end-to-end latency (send → consumer), same run`, lat(l.endToEnd), `max ${ms(l.endToEnd.max)} ms, ${fmtInt(l.endToEnd.count)} records`]);
+  rows.push([`publish latency (send → ack), ${fmtInt(l.rate)} records/s of ${l.recordBytes} B, lingerMs 0, the producer alone`, lat(l.publish), `max ${ms(l.publish.max)} ms, ${fmtInt(l.publish.count)} records`]);
   if (l.sendDelay) rows.push([`the load generator's send() behind its schedule, same run`, `p50 ${fmtFixed(l.sendDelay.p50, 2)} / p99 ${fmtFixed(l.sendDelay.p99, 2)} ms`, `max ${ms(l.sendDelay.max)} ms`]);
+  if (l.publishTailed) rows.push([`publish latency, same load with a consumer tailing the topic`, lat(l.publishTailed), `max ${ms(l.publishTailed.max)} ms, ${fmtInt(l.publishTailed.count)} records`]);
+  rows.push([`end-to-end latency (send → consumer), ${l.publishTailed ? 'that run' : 'same run'}`, lat(l.endToEnd), `max ${ms(l.endToEnd.max)} ms, ${fmtInt(l.endToEnd.count)} records`]);
   if (l.fdatasync) rows.push([`the disk's fdatasync after a 4 KiB append, same sitting`, `p50 ${fmtFixed(l.fdatasync.p50, 2)} / p99 ${fmtFixed(l.fdatasync.p99, 2)} ms`, `${fmtInt(l.fdatasync.count)} syncs`]);
   const perGB = (value: number, phase: CpuUse) => [`${fmtFixed(value, 1)} CPU-s/GB`, `${fmtFixed(phase.brokerSeconds, 1)} CPU-s over ${fmtFixed(phase.brokerSeconds / value, 3)} GB`];
   rows.push([`broker CPU per GB produced (publish runs, 3 brokers together)`, ...perGB(r.brokerCpuSecondsPerGB.produced, r.cpu.publish)]);
@@ -252,7 +280,7 @@ export function renderTable(r: BenchResults): string {
     `Throughput: median (min–max) of ${s.runs} runs of ${s.publishMs / 1000} s.`;
   const lines = [header, '', '| measure | result | |', '|---|---:|---:|', ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
   const cores = (c: CpuUse) => `bench process ${fmtFixed(c.benchCores, 2)}, brokers ${c.brokerCores.map((b) => fmtFixed(b, 2)).join(' + ')}, other processes ${fmtFixed(c.otherCores, 2)}`;
-  lines.push('', `CPU in cores (of ${r.meta.cores}): publish runs: ${cores(r.cpu.publish)}; consume runs: ${cores(r.cpu.consume)}; latency run: ${cores(r.cpu.latency)}.`);
+  lines.push('', `CPU in cores (of ${r.meta.cores}): publish runs: ${cores(r.cpu.publish)}; consume runs: ${cores(r.cpu.consume)}; latency run: ${cores(r.cpu.latency)}${r.cpu.latencyTailed ? `; latency run with a tailing consumer: ${cores(r.cpu.latencyTailed)}` : ''}.`);
   if (r.missingOnReadBack > 0) lines.push('', `WARNING: ${r.missingOnReadBack} acknowledged records were not read back.`);
   if (r.repeatedOnReadBack > 0) lines.push('', `WARNING: consumers were handed ${r.repeatedOnReadBack} records at or below an offset they had already received.`);
   if (l.behind > 0) lines.push('', `WARNING: the fixed-rate producer fell ${l.behind} records behind its schedule.`);

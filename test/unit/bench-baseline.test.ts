@@ -86,6 +86,15 @@ t.test('ratios are head ÷ baseline of the medians over rounds, for every figure
   const delayRows = compare([withDelay(1, 'a')], [withDelay(2, 'b')]);
   t.equal(delayRows.length, 14, "the load generator's send delay p50 and p99 join the table when measured");
   t.equal(delayRows.find((r) => r.measure.startsWith("the load generator's send() behind its schedule p50"))!.ratio, 1, 'the same generator on both sides');
+  const withTailedRun = (speed: number, commit: string) => {
+    const r = withDelay(speed, commit);
+    r.latency.publishTailed = summarizeLatency([8 / speed, 8 / speed, 8 / speed, 32 / speed]);
+    return r;
+  };
+  const tailedRows = compare([withTailedRun(1, 'a')], [withTailedRun(2, 'b')]);
+  t.equal(tailedRows.length, 16, 'the publish latency of the run with a tailing consumer joins the table when measured');
+  t.equal(tailedRows.find((r) => r.measure === 'publish latency p99, with the consumer')!.ratio, 0.5);
+  t.ok(tailedRows.some((r) => r.measure === 'end-to-end latency p99, the run with the consumer'), 'end-to-end latency names the run it comes from');
 });
 
 t.test('"better" and "worse" only where the ranges of at least 5 rounds each do not overlap', async (t) => {
