@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
 import { startBenchCluster } from './cluster.js';
 import { CpuMeter, type CpuUse } from './cpu.js';
+import { warnOfMissingGeneratorFlags } from './process-cluster.js';
 import { Progress } from './progress.js';
 import { fmtFixed, fmtInt, fmtSpread, spread, type Spread } from './stats.js';
 import { consume, createTopicWhenReady, produceAtFullSpeed } from './workload.js';
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
   const unknown = against.filter((p) => !(PEERS as readonly string[]).includes(p));
   if (unknown.length > 0) throw new Error(`--against takes ${PEERS.join(', ')} (comma-separated), got ${unknown.join(', ')}`);
   const wants = (peer: Peer) => against.includes(peer);
+  warnOfMissingGeneratorFlags('dist/bench/peers.js');
   const progress = new Progress();
   const flotilla: Record<string, Figure[]> = {};
   for (const mode of modes) flotilla[mode] = await measureFlotilla(mode, n, runs, progress);

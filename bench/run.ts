@@ -30,6 +30,7 @@ import { CpuMeter, type CpuUse } from './cpu.js';
 import { measureFdatasync } from './disk.js';
 import { measureFailover } from './failover.js';
 import { onInterrupt } from './interrupt.js';
+import { warnOfMissingGeneratorFlags } from './process-cluster.js';
 import { Progress } from './progress.js';
 import type { BenchResults, RunSettings, ThroughputFigures } from './results.js';
 import { renderSecureComparison, secureBench } from './secure.js';
@@ -432,6 +433,7 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
+  warnOfMissingGeneratorFlags('dist/bench/run.js');
   const progress = new Progress();
   const started = performance.now();
   let output: object;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { CLI, shebangNodeFlags } from '../../bench/process-cluster.js';
+import { CLI, missingGeneratorFlags, shebangNodeFlags } from '../../bench/process-cluster.js';
 
 const repoRoot = join(CLI, '..', '..', '..', '..');
 
@@ -22,4 +22,12 @@ t.test('the systemd unit starts node with the same flags', async (t) => {
   const words = execStart.slice('ExecStart='.length).split(/\s+/);
   const launcherAt = words.findIndex((word) => word.endsWith('/launcher.cjs'));
   t.same(words.slice(1, launcherAt), shebangNodeFlags(CLI), `ExecStart: ${execStart}`);
+});
+
+t.test('npm run bench starts its load generator with the same flags, and a generator without them is told', async (t) => {
+  const script = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['bench']!;
+  const command = script.split('&&').map((part) => part.trim()).find((part) => part.endsWith('dist/bench/run.js'))!;
+  t.same(command.split(/\s+/).slice(1, -1), shebangNodeFlags(CLI), `bench script: ${script}`);
+  t.same(missingGeneratorFlags([]), ['--initial-old-space-size=128']);
+  t.same(missingGeneratorFlags(['--initial-old-space-size=256', '--cpu-prof']), [], 'a value of its own counts');
 });
