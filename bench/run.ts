@@ -197,12 +197,6 @@ export async function runClusterBench(settings: RunSettings, progress: Pick<Prog
   }
 }
 
-/**
- * One fixed-rate run of 1 KiB records with `lingerMs: 0` (each record leaves at once, so the
- * figure is the path's, not the linger's) on a topic of its own; with `tail`, a consumer
- * follows the topic from its end and yields end-to-end latencies (records sent after the
- * warm-up) and what it missed or got twice.
- */
 interface LatencyRun {
   fixed: FixedRateResult;
   endToEnd: ArrayLike<number>;
@@ -210,6 +204,12 @@ interface LatencyRun {
   repeated: number;
 }
 
+/**
+ * One fixed-rate run of 1 KiB records with `lingerMs: 0` (each record leaves at once, so the
+ * figure is the path's, not the linger's) on a topic of its own; with `tail`, a consumer
+ * follows the topic from its end and yields end-to-end latencies (records sent after the
+ * warm-up) and what it missed or got twice.
+ */
 async function fixedRateRun(client: Client, settings: RunSettings, progress: Pick<Progress, 'update'>, options: { topic: string; tail: boolean }): Promise<LatencyRun> {
   const { topic } = options;
   await createTopicWhenReady(client, { topic, partitions: settings.partitions, replicationFactor: 3 });
@@ -218,7 +218,10 @@ async function fixedRateRun(client: Client, settings: RunSettings, progress: Pic
   const tail = options.tail
     ? consume(client, { topic, partitions: settings.partitions, from: 'latest', records: Math.floor((totalMs / 1000) * settings.latencyRate), signal: stopTail.signal, stamped: true })
     : null;
-  await tail?.ready;
+  // A consumer that fails surfaces here or where its result is awaited, not as an
+  // unhandled rejection in the middle of the run.
+  tail?.done.catch(() => undefined);
+  if (tail) await Promise.race([tail.ready, tail.done]);
   const producer = client.producer({ acks: 'all', lingerMs: 0 });
   const label = `latency${options.tail ? ' with a tailing consumer' : ''}: ${fmtInt(settings.latencyRate)} records/s of 1 KiB for ${totalMs / 1000} s`;
   progress.update(label);
@@ -231,21 +234,18 @@ async function fixedRateRun(client: Client, settings: RunSettings, progress: Pic
     onProgress: (acked) => progress.update(`${label}: ${fmtInt(acked)} acked`),
   });
   await producer.close();
-  let result: LatencyRun = { fixed, endToEnd: [], missing: 0, repeated: 0 };
-  if (tail) {
-    // Every record is acknowledged; the consumer should have them within a fetch wait or two.
-    const giveUp = setTimeout(() => stopTail.abort(), 5_000);
-    const tailed = await tail.done;
-    clearTimeout(giveUp);
-    const measuredFrom = fixed.startedAt + settings.warmupMs;
-    result = {
-      fixed,
-      endToEnd: tailed.endToEndLatencyMs.filter((_, i) => tailed.stamps[i]! >= measuredFrom),
-      missing: fixed.records - (tailed.records - tailed.repeated),
-      repeated: tailed.repeated,
-    };
-  }
-  return result;
+  if (!tail) return { fixed, endToEnd: [], missing: 0, repeated: 0 };
+  // Every record is acknowledged; the consumer should have them within a fetch wait or two.
+  const giveUp = setTimeout(() => stopTail.abort(), 5_000);
+  const tailed = await tail.done;
+  clearTimeout(giveUp);
+  const measuredFrom = fixed.startedAt + settings.warmupMs;
+  return {
+    fixed,
+    endToEnd: tailed.endToEndLatencyMs.filter((_, i) => tailed.stamps[i]! >= measuredFrom),
+    missing: fixed.records - (tailed.records - tailed.repeated),
+    repeated: tailed.repeated,
+  };
 }
 
 function bytesOf(runs: Map<number, ThroughputResult[]>): number {
