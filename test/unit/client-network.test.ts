@@ -368,18 +368,18 @@ t.test("a leader whose high watermark trails what the consumer was served does n
   await consumer.close();
 });
 
+/** Waits for a consumer's first message (or its failure). */
+async function firstMessage(consumer: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of consumer) break;
+}
+
 t.test('readFrom a broker that holds no replica fails with UNKNOWN_PARTITION', async (t) => {
   const cluster = await fakeCluster(t, 1, () => undefined);
   const client = new Client({ brokers: [cluster.brokers[0]!.address] });
   t.teardown(() => client.close());
   const consumer = client.consumer({ readFrom: 7 });
   consumer.assign([{ topic: 't', partition: 0, offset: 0 }]);
-  await t.rejects(
-    (async () => {
-      for await (const _ of consumer) break;
-    })(),
-    { code: 'UNKNOWN_PARTITION' },
-  );
+  await t.rejects(firstMessage(consumer), { code: 'UNKNOWN_PARTITION' });
   await consumer.close();
 });
 
@@ -475,13 +475,7 @@ t.test("readFrom 'any': a replica that does not know the topic yet (its metadata
   deleted = true;
   const after = client.consumer({ maxWaitMs: 10 });
   after.assign([{ topic: 't', partition: 0, offset: 3 }]);
-  await t.rejects(
-    (async () => {
-      for await (const _ of after) break;
-    })(),
-    { code: 'UNKNOWN_TOPIC' },
-    'once the metadata says the topic is gone, the consumer fails with UNKNOWN_TOPIC',
-  );
+  await t.rejects(firstMessage(after), { code: 'UNKNOWN_TOPIC' }, 'once the metadata says the topic is gone, the consumer fails with UNKNOWN_TOPIC');
   await after.close();
 });
 
