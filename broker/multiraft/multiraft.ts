@@ -16,6 +16,8 @@
  *   leader's broker going silent (no frame for an election timeout; brokers exchange one
  *   small keep-alive frame per tick whatever the number of groups) wakes it. Only ticking
  *   stops, so safety is untouched; an idle broker's cost no longer grows with partitions.
+ *   A broker that was itself stopped or starved for a while wakes the groups it leads (its
+ *   peers may have woken theirs) and does not judge its peers silent on its first, late tick.
  * - Storage, hard state, peers and the clock are seams (./seams.ts): contracts with real
  *   implementations in the broker and in-memory twins in the deterministic simulator.
  * - A storage failure in a cycle is fatal: the broker must not speak as if it stored what
@@ -154,6 +156,11 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private cycleStartedAt = 0;
   private cycleScheduled = false;
   private tickDeferred = false;
+  /** When the last tick ran, and whether it skipped judging silence for coming late. */
+  private lastTickAt: number | undefined;
+  private lateTickSkipped = false;
+  /** When this broker last sent its peers a keep-alive. */
+  private lastKeepAliveAt: number | undefined;
   private stopTicking: (() => void) | undefined;
   private readonly clock: Clock;
   private stopped = false;
@@ -489,28 +496,30 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     // its logical time slows too (at most one tick per cycle), instead of every group
     // timing out while its votes and acknowledgements are still being made durable. A
     // leader whose disk stalls stops heartbeating and is replaced.
+    const now = this.clock.now();
     if (this.cycleRunning) {
       this.tickDeferred = true;
       // A slow cycle is a busy broker, not a lost one: its peers keep the groups that are
       // quiet under it asleep, as long as the cycle has not run for a stall's length.
-      if (this.clock.now() - this.cycleStartedAt < this.stallMs) this.options.transport.keepAlive();
+      if (now - this.cycleStartedAt < this.stallMs) this.sendKeepAlive(now);
       return;
     }
-    this.options.transport.keepAlive();
+    this.wakeLedGroupsAfterSilence(now);
+    this.sendKeepAlive(now);
     this.recovery?.tick((groupId, peer) => this.recoveringMatch(groupId, peer));
-    const silenceMs = this.options.electionTicks * this.options.tickMs;
-    const now = this.clock.now();
     const silent = new Map<number, boolean>();
     const isSilent = (peer: number) => {
       let answer = silent.get(peer);
       if (answer === undefined) {
-        answer = !this.options.transport.isConnected(peer) || now - this.options.transport.lastHeardFrom(peer) > silenceMs;
+        answer = !this.options.transport.isConnected(peer) || now - this.options.transport.lastHeardFrom(peer) > this.silenceMs;
         silent.set(peer, answer);
       }
       return answer;
     };
-    for (const [peer, quiet] of this.quietUnder) {
-      if (isSilent(peer)) for (const group of [...quiet]) this.wake(group);
+    if (this.judgesSilence(now)) {
+      for (const [peer, quiet] of this.quietUnder) {
+        if (isSilent(peer)) for (const group of [...quiet]) this.wake(group);
+      }
     }
     for (const [peer, quiet] of this.quietWithout) {
       if (quiet.size > 0 && this.options.transport.isConnected(peer)) for (const group of [...quiet]) this.wake(group);
@@ -528,6 +537,45 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       if (group.node.currentRole === 'leader') this.maybeQuiesceLeader(group);
     }
     this.schedule();
+  }
+
+  /** How long a connected peer may send nothing before the groups quiet under it wake: an election timeout. */
+  private get silenceMs(): number {
+    return this.options.electionTicks * this.options.tickMs;
+  }
+
+  private sendKeepAlive(now: number): void {
+    this.options.transport.keepAlive();
+    this.lastKeepAliveAt = now;
+  }
+
+  /**
+   * Whether this tick may judge peers silent. A tick that comes late (this broker was not
+   * running: stopped, starved of CPU, its event loop blocked) runs before the frames that
+   * queued for it meanwhile are read, so every peer would look silent, every group quiet
+   * under them would wake, and with their leaders quiet they would elect each other. Such a
+   * tick leaves the judgement to the next one; at most one in a row, so that a broker that
+   * stays starved still wakes its groups, a tick later. Timing only, like quiescence.
+   * Protected only so that the simulator's mutation check can break it.
+   */
+  protected judgesSilence(now: number): boolean {
+    const late = this.lastTickAt !== undefined && now - this.lastTickAt > 2 * this.options.tickMs;
+    this.lastTickAt = now;
+    this.lateTickSkipped = late && !this.lateTickSkipped;
+    return !this.lateTickSkipped;
+  }
+
+  /**
+   * After this broker sent no keep-alive for half an election timeout (it was stopped,
+   * starved, or in a stalled cycle), its peers may have judged it silent and woken the
+   * groups quiet under it, whose election clocks now run while their quiet leader here sends
+   * nothing. The groups led here wake too, so that they heartbeat again (and go quiet again
+   * once idle): a broker that was only slow keeps its leaderships.
+   * Protected only so that the simulator's mutation check can break it.
+   */
+  protected wakeLedGroupsAfterSilence(now: number): void {
+    if (this.lastKeepAliveAt === undefined || now - this.lastKeepAliveAt <= this.silenceMs / 2) return;
+    for (const group of [...this.quietLedHere]) this.wake(group);
   }
 
   /** The match of `peer` in a group this broker leads while it still lags; undefined otherwise. */

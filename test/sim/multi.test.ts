@@ -41,7 +41,7 @@ t.test(`${SEEDS} random seeds keep every invariant, then settle and go quiet aft
   t.equal(failures, 0, 'no seed failed');
   for (const [kind, count] of Object.entries(seen)) t.ok(count > 0, `some seeds choose ${kind} (${count})`);
   // What the runs went through, counted (not timed): each mechanism must have been exercised.
-  for (const kind of ['quiesces', 'wakes', 'crashes', 'elections', 'acked', 'snapshots', 'permitsGranted', 'coalescedHeartbeats'] as const) {
+  for (const kind of ['quiesces', 'wakes', 'crashes', 'pauses', 'elections', 'acked', 'snapshots', 'permitsGranted', 'coalescedHeartbeats'] as const) {
     t.ok((totals[kind] ?? 0) > 0, `the runs saw ${kind} (${totals[kind]})`);
   }
 });
@@ -87,14 +87,15 @@ t.test('a cycle that acknowledges entries it did not sync is caught', async (t) 
 // A broker creating thousands of partitions opens its replicas over minutes, so a new
 // group's preferred replica may open it many election timeouts after the others. They
 // leave the first election to it while its broker is heard from, so leadership starts
-// where placement put it; without that rule (the mutation) they elect each other.
+// where placement put it; without that rule (the mutation) they elect each other. (No
+// pauses: a preferred broker that goes silent loses its hold, as it should.)
 t.test("a new group's first election goes to its preferred replica, even one that opens the group late", async (t) => {
   const seeds = 24;
   const firstLeaders = async (mutateFirstElectionHold: boolean) => {
     let groups = 0;
     let preferred = 0;
     for (let seed = 1; seed <= seeds; seed++) {
-      const options = { ...chooseMultiOptions(seed), dropRate: 0, partitionRate: 0, crashRate: 0, transferRate: 0, preferredOpensLateTicks: 50, mutateFirstElectionHold };
+      const options = { ...chooseMultiOptions(seed), dropRate: 0, partitionRate: 0, crashRate: 0, transferRate: 0, noRandomPauses: true, preferredOpensLateTicks: 50, mutateFirstElectionHold };
       const sim = new MultiSimulation(options);
       const r = await sim.run();
       t.ok(r.ok, `seed ${seed}${r.ok ? '' : `: ${r.error}\n${r.trace.join('\n')}`}`);
@@ -106,4 +107,47 @@ t.test("a new group's first election goes to its preferred replica, even one tha
   t.equal(held.preferred, held.groups, `the preferred replica won the first election of every group (${held.preferred} of ${held.groups})`);
   const mutated = await firstLeaders(true);
   t.ok(mutated.preferred < mutated.groups, `without the rule, others win first elections (preferred won ${mutated.preferred} of ${mutated.groups})`);
+});
+
+// A broker that stops for longer than the silence window (an election timeout without a
+// frame from it) but less than its peers' election timeouts: a machine so busy that a
+// broker gets no CPU for a while, or a long pause of its event loop. Its peers wake the
+// groups quiet under it; they must not elect while it is only slow. Calm runs (no drops,
+// crashes, partitions, resets, transfers or proposals), so that every group is quiet when
+// the pause comes and any election after it is one nobody asked for.
+t.test('a broker paused past the silence window keeps its leaderships, and its groups stay asleep', async (t) => {
+  const seeds = 16;
+  const afterPause = async (of: 'leader' | 'follower', mutation: { mutateWakeAfterPause?: boolean; mutateLateTickSilence?: boolean }) => {
+    let elections = 0;
+    let followerWakes = 0;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const options = {
+        ...chooseMultiOptions(seed),
+        dropRate: 0,
+        partitionRate: 0,
+        crashRate: 0,
+        transferRate: 0,
+        proposalRate: 0,
+        faultTicks: 200,
+        noRandomResets: true,
+        noRandomPauses: true,
+        pause: { atTick: 100, ticks: 15, of },
+        ...mutation,
+      };
+      const r = await new MultiSimulation(options).run();
+      t.ok(r.ok, `seed ${seed}, ${of} paused${r.ok ? '' : `: ${r.error}\n${r.trace.join('\n')}`}`);
+      elections += r.stats.electionsAfterPause;
+      followerWakes += r.stats.followerWakesAfterPause;
+    }
+    return { elections, followerWakes };
+  };
+  const leaderPaused = await afterPause('leader', {});
+  t.equal(leaderPaused.elections, 0, 'no election after a leader broker was paused');
+  const followerPaused = await afterPause('follower', {});
+  t.equal(followerPaused.elections, 0, 'no election after a follower broker was paused');
+  t.equal(followerPaused.followerWakes, 0, 'the paused follower woke none of the groups it follows');
+  const quietAfterPause = await afterPause('leader', { mutateWakeAfterPause: true });
+  t.ok(quietAfterPause.elections > 0, `without waking the groups it leads, its followers elect (${quietAfterPause.elections} elections)`);
+  const silentOnLateTick = await afterPause('follower', { mutateLateTickSilence: true });
+  t.ok(silentOnLateTick.followerWakes > 0, `judging silence on the late tick, the paused follower wakes its groups (${silentOnLateTick.followerWakes})`);
 });

@@ -8,7 +8,9 @@
  * Faults: frames dropped, duplicated, delayed and reordered; symmetric, asymmetric and
  * one-broker-in/out partitions with healing; broker crashes (often of a leader) that keep
  * each log's and the hard-state journal's durable image plus a random prefix of the rest,
- * then restarts; slow syncs (the cycle waits, ticks fall behind). Workload: each group
+ * then restarts; slow syncs (the cycle waits, ticks fall behind); pauses (a broker starved
+ * of CPU or stopped: its timers, syncs and reads wait, then run late, a late tick before the
+ * frames that queued for it). Workload: each group
  * alternates busy spans (proposals of real batches, leadership transfers) with idle ones,
  * so that groups go quiet and wake again; retention moves log starts (snapshots).
  *
@@ -44,6 +46,9 @@ import { describe } from './cluster.js';
 const TICK = 10;
 /** Chance per tick, in the fault phase, that a connection between two live brokers resets. */
 const RESET_RATE = 0.01;
+/** Chance per tick, in the fault phase, that a live broker pauses, and its longest pause in ticks. */
+const PAUSE_RATE = 0.004;
+const MAX_PAUSE_TICKS = 30;
 
 export interface MultiSimOptions {
   seed: number;
@@ -89,6 +94,18 @@ export interface MultiSimOptions {
   preferredOpensLateTicks?: number;
   /** Mutation check: the other replicas do not leave a new group's first election to the preferred one. */
   mutateFirstElectionHold?: boolean;
+  /**
+   * One pause at a chosen moment: at `atTick` the broker leading group 1 (`of: 'leader'`) or
+   * one of its followers stops for `ticks`. Counted from then: `electionsAfterPause`.
+   */
+  pause?: { atTick: number; ticks: number; of: 'leader' | 'follower' };
+  /** No random connection resets, or no random pauses (they are not among the options drawn from the seed). */
+  noRandomResets?: boolean;
+  noRandomPauses?: boolean;
+  /** Mutation check: a broker judges its peers silent even on a tick that came late. */
+  mutateLateTickSilence?: boolean;
+  /** Mutation check: a broker back from a pause leaves the groups it leads quiet. */
+  mutateWakeAfterPause?: boolean;
 }
 
 /** Everything a seed chooses, from the seed alone (printed on replay). */
@@ -145,6 +162,23 @@ export interface MultiSimStats {
   quiesces: number;
   wakes: number;
   permitsGranted: number;
+  pauses: number;
+  /** Elections (new leaders) since the pause of `MultiSimOptions.pause`; 0 without one. */
+  electionsAfterPause: number;
+  /** Groups the paused broker of `MultiSimOptions.pause` follows that woke since the pause. */
+  followerWakesAfterPause: number;
+}
+
+/** The mutation: a late tick judges peers silent like any other. */
+class SilenceOnLateTicks extends MultiRaft<SimLog> {
+  protected override judgesSilence(): boolean {
+    return true;
+  }
+}
+
+/** The mutation: groups led here stay quiet after this broker went unheard. */
+class NoWakeAfterSilence extends MultiRaft<SimLog> {
+  protected override wakeLedGroupsAfterSilence(): void {}
 }
 
 /** The mutation: a follower counts as holding the whole log whatever its match. */
@@ -164,6 +198,8 @@ interface SimBroker {
   up: boolean;
   life: number;
   restartAt: number;
+  /** Until when the broker is paused (its events wait); 0 when running. */
+  pausedUntil: number;
   tickPeriod: number;
   logs: SimLogStore;
   hard: SimHardStates;
@@ -255,14 +291,21 @@ export class MultiSimulation {
   private readonly trace: TraceEvent[] = [];
   /** The broker that won each group's first election. */
   private readonly firstLeaders = new Map<number, number>();
-  private readonly stats = { ticks: 0, messages: 0, crashes: 0, snapshots: 0, quiesces: 0, wakes: 0, permitsGranted: 0, frames: 0, coalescedHeartbeats: 0 };
+  private readonly stats = { ticks: 0, messages: 0, crashes: 0, snapshots: 0, quiesces: 0, wakes: 0, permitsGranted: 0, frames: 0, coalescedHeartbeats: 0, pauses: 0 };
+  /** Elections counted when the pause of `opts.pause` began (undefined before it), and the broker paused. */
+  private electionsAtPause: number | undefined;
+  private pausedBroker = 0;
+  private followerWakesAfterPause = 0;
 
   /** Connection resets between live brokers, drawn apart so a seed's other faults stay as they were. */
   private readonly resets: Rng;
+  /** Pauses, drawn apart for the same reason. */
+  private readonly pauses: Rng;
 
   constructor(readonly opts: MultiSimOptions) {
     this.rng = new Rng(opts.seed);
     this.resets = new Rng((opts.seed ^ 0x5bd1e995) >>> 0);
+    this.pauses = new Rng((opts.seed ^ 0x2545f491) >>> 0);
     const ids = Array.from({ length: opts.brokers }, (_, i) => i + 1);
     for (let g = 1; g <= opts.groups; g++) {
       // Replicas spread round the brokers; the first is the preferred leader.
@@ -275,7 +318,7 @@ export class MultiSimulation {
       this.groups.push(plan);
     }
     for (const id of ids) {
-      const broker = { id, up: false, life: 0, restartAt: 0, replicas: new Map(), tickPeriod: opts.tickSkew ? this.rng.range(TICK - 2, TICK + 2) : TICK } as unknown as SimBroker;
+      const broker = { id, up: false, life: 0, restartAt: 0, pausedUntil: 0, replicas: new Map(), tickPeriod: opts.tickSkew ? this.rng.range(TICK - 2, TICK + 2) : TICK } as unknown as SimBroker;
       this.brokers.set(id, broker);
       const world = this.worldFor(broker);
       broker.logs = new SimLogStore(world, (name) => new MemoryLog(this.planOf(name).inv.hasher, { index: LOG_START, term: 0 }));
@@ -337,7 +380,15 @@ export class MultiSimulation {
       },
       trace: (groupId, event) => this.noteGroupEvent(b, groupId, event),
     };
-    b.raft = this.opts.mutateQuiescence ? new QuiesceWithLaggingFollowers(options) : this.opts.mutateFirstElectionHold ? new NoFirstElectionHold(options) : new MultiRaft(options);
+    b.raft = this.opts.mutateQuiescence
+      ? new QuiesceWithLaggingFollowers(options)
+      : this.opts.mutateFirstElectionHold
+        ? new NoFirstElectionHold(options)
+        : this.opts.mutateLateTickSilence
+          ? new SilenceOnLateTicks(options)
+          : this.opts.mutateWakeAfterPause
+            ? new NoWakeAfterSilence(options)
+            : new MultiRaft(options);
     for (const groupId of b.replicas.keys()) this.createGroup(b, groupId);
     b.raft.start();
     if (b.life === 0 && this.opts.preferredOpensLateTicks !== undefined) {
@@ -397,7 +448,10 @@ export class MultiSimulation {
   private noteGroupEvent(b: SimBroker, groupId: number, event: GroupEvent): void {
     if (event.event === 'elected' && !this.firstLeaders.has(groupId)) this.firstLeaders.set(groupId, b.id);
     if (event.event === 'quiesce') this.stats.quiesces++;
-    else if (event.event === 'wake') this.stats.wakes++;
+    else if (event.event === 'wake') {
+      this.stats.wakes++;
+      if (b.id === this.pausedBroker && b.raft.get(groupId)?.node.currentRole !== 'leader') this.followerWakesAfterPause++;
+    }
     this.record(0, decisionLine(b.id, event as Parameters<typeof decisionLine>[1]), groupId);
   }
 
@@ -407,6 +461,7 @@ export class MultiSimulation {
     this.stats.permitsGranted += b.raft.recoveryStats()?.granted ?? 0;
     this.stats.coalescedHeartbeats += b.peers.stats.coalescedHeartbeats;
     b.up = false;
+    b.pausedUntil = 0;
     b.life++;
     const world = this.worldFor(b);
     const logs = b.logs.crash(this.rng.next);
@@ -472,6 +527,11 @@ export class MultiSimulation {
   private deliverFrame(from: number, to: number, items: FrameItem[]): void {
     const b = this.brokers.get(to)!;
     if (!b.up || this.blocked.has(this.linkKey(from, to))) return;
+    if (b.pausedUntil > this.now) {
+      // Read once it runs again, after its first (late) tick: timers come first in a turn.
+      this.events.push(b.pausedUntil + 1, { broker: 0, life: 0, fn: () => this.deliverFrame(from, to, items) });
+      return;
+    }
     b.peers.noteHeard(from);
     if (items.length === 0) return;
     for (const { group, message } of items) this.record(to, message, group);
@@ -577,17 +637,46 @@ export class MultiSimulation {
     }
     // A connection between two live brokers resets (the peer lives on and dials again):
     // groups led by the peer must keep their leader wherever a majority still hears it.
-    if (this.resets.chance(RESET_RATE)) {
+    if (!this.opts.noRandomResets && this.resets.chance(RESET_RATE)) {
       const up = [...this.brokers.values()].filter((b) => b.up);
       const at = up[this.resets.int(up.length)];
       const peer = up[this.resets.int(up.length)];
       if (at && peer && at !== peer) this.connectionClosed(at, peer.id);
     }
+    if (!this.opts.noRandomPauses && this.pauses.chance(PAUSE_RATE)) {
+      const up = [...this.brokers.values()].filter((b) => b.up && b.pausedUntil <= this.now);
+      const b = up.length > 0 ? up[this.pauses.int(up.length)] : undefined;
+      if (b) this.pauseBroker(b, this.pauses.range(1, MAX_PAUSE_TICKS));
+    }
+    if (this.opts.pause && this.now === this.opts.pause.atTick * TICK) this.pauseChosen(this.opts.pause);
     if (this.rng.chance(o.compactionRate)) {
       const b = this.victim();
       const replica = b && b.replicas.size > 0 ? this.rng.pick([...b.replicas.values()]) : undefined;
       if (replica) this.compact(replica);
     }
+  }
+
+  /** `b` stops (SIGSTOP, or starved of CPU) for `ticks`: its events and the frames sent to it wait. */
+  private pauseBroker(b: SimBroker, ticks: number): void {
+    b.pausedUntil = this.now + ticks * TICK;
+    this.stats.pauses++;
+    this.record(b.id, `PAUSE for ${ticks} ticks`);
+  }
+
+  private pauseChosen(pause: NonNullable<MultiSimOptions['pause']>): void {
+    const plan = this.groups[0]!;
+    const leader = this.leaderOf(plan);
+    if (!leader) fail(`no leader of group ${plan.id} to pause at tick ${pause.atTick}`);
+    const target = pause.of === 'leader' ? leader.broker : this.brokers.get(plan.voters.find((id) => id !== leader.id)!)!;
+    this.electionsAtPause = this.electionCount();
+    this.pausedBroker = target.id;
+    this.pauseBroker(target, pause.ticks);
+  }
+
+  private electionCount(): number {
+    let n = 0;
+    for (const plan of this.groups) n += plan.inv.stats.elections;
+    return n;
   }
 
   /** Retention: the log start moves up to the applied index (what a snapshot covers). */
@@ -688,6 +777,10 @@ export class MultiSimulation {
       }
       const b = this.brokers.get(ev.broker)!;
       if (b.life !== ev.life || !b.up) continue;
+      if (b.pausedUntil > this.now) {
+        this.events.push(b.pausedUntil, ev);
+        continue;
+      }
       ev.fn();
       // The continuations of what this event resolved belong to this broker alone.
       if (this.needsDrain) {
@@ -731,13 +824,14 @@ export class MultiSimulation {
   }
 
   private allStats(): MultiSimStats {
-    const out: MultiSimStats = { ...this.stats, elections: 0, committed: 0, acked: 0, lost: 0 };
+    const out: MultiSimStats = { ...this.stats, elections: 0, committed: 0, acked: 0, lost: 0, electionsAfterPause: 0, followerWakesAfterPause: this.followerWakesAfterPause };
     for (const plan of this.groups) {
       out.elections += plan.inv.stats.elections;
       out.committed += plan.inv.stats.committed;
       out.acked += plan.inv.stats.acked;
       out.lost += plan.inv.stats.lost;
     }
+    if (this.electionsAtPause !== undefined) out.electionsAfterPause = out.elections - this.electionsAtPause;
     for (const b of this.brokers.values()) {
       if (!b.up) continue;
       out.permitsGranted += b.raft.recoveryStats()?.granted ?? 0;

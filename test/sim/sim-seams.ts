@@ -275,7 +275,8 @@ export class SimClock implements Clock {
       this.world.at(at, () => {
         if (stopped) return;
         fn();
-        next(at + period);
+        // Like setInterval: a tick that ran late (its broker paused) is not made up for.
+        next(Math.max(at, this.world.now()) + period);
       });
     next(this.world.now() + phase);
     return () => {
