@@ -67,6 +67,13 @@ export class BenchCluster extends ProcessCluster {
     }
   }
 
+  /** The PID of broker `id`, which must be running. */
+  pidOf(id: number): number {
+    const pid = this.brokers.get(id)?.child?.pid;
+    if (pid === undefined) throw new Error(`broker ${id} is not running`);
+    return pid;
+  }
+
   /** PIDs of the running broker processes (for CPU accounting and profiling). */
   pids(): number[] {
     return [...this.brokers.values()].flatMap((b) => (b.child?.pid ? [b.child.pid] : []));

@@ -1,9 +1,11 @@
 /**
  * Elections that nobody asked for: on a 3-broker local cluster (replication 3) with many
- * partitions, how many campaigns the brokers start while the cluster sits idle, and then
+ * partitions, how many campaigns the brokers start while the cluster sits idle, then
  * while a producer publishes at full speed (the publish workload of `npm run bench`: 1 KiB
- * records, acks all, 3 partitions). Neither should start any: each election is a moment a
- * partition refuses writes. The brokers count them themselves (the `elections` field of
+ * records, acks all, 3 partitions), then while each broker in turn is stopped (SIGSTOP) for
+ * a little longer than the silence window and continued, as a machine starved of CPU
+ * stops a process. None should start any: each election is a moment a partition refuses
+ * writes, and a broker stopped for less than its peers' election timeouts is only slow. The brokers count them themselves (the `elections` field of
  * their `--stats-interval-ms` lines: pre-votes, votes, transfers, won, since start); a
  * window's figure is the difference between a broker's first report after the window
  * opened and its first report after it closed. The idle window opens once leadership is
@@ -111,7 +113,21 @@ async function countWindow(cluster: BenchCluster, logDir: string, name: string, 
   return { name, seconds, elections: minus(after, before), load: [load0, load1], connectionsClosed, ...(records !== undefined ? { records } : {}) };
 }
 
-export async function countElections(options: { partitions: number; idleSeconds: number; loadSeconds: number; log?: (line: string) => void; cli?: string }): Promise<ElectionWindow[]> {
+/** Stops broker `id` (SIGSTOP) for `ms`, then continues it: what a machine starved of CPU does to a process. */
+async function pauseBroker(cluster: BenchCluster, id: number, ms: number): Promise<void> {
+  const pid = cluster.pidOf(id);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await sleep(ms);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
+/** After a pause, how long elections it provoked would take to show: the woken followers' longest election timeout and then some. */
+const AFTER_PAUSE_MS = 4000;
+
+export async function countElections(options: { partitions: number; idleSeconds: number; loadSeconds: number; pauseMs: number; log?: (line: string) => void; cli?: string }): Promise<ElectionWindow[]> {
   const log = options.log ?? (() => undefined);
   const logDir = mkdtempSync(join(tmpdir(), 'flotilla-elections-logs-'));
   const cluster = await startBenchCluster({ extraArgs: STATS_ARGS, logDir, ...(options.cli ? { cli: options.cli } : {}) });
@@ -144,6 +160,21 @@ export async function countElections(options: { partitions: number; idleSeconds:
       }),
     );
     log(`load window: ${describeElections(windows[1]!.elections)}`);
+    if (options.pauseMs > 0) {
+      await waitBalancedAndQuiet(cluster, options.partitions + 3, Date.now());
+      log(`balanced and quiet again; stopping each broker in turn for ${options.pauseMs} ms`);
+      windows.push(
+        await countWindow(cluster, logDir, `each broker stopped for ${fmtInt(options.pauseMs)} ms in turn, ${AFTER_PAUSE_MS / 1000} s apart`, async () => {
+          for (const id of cluster.brokers.keys()) {
+            await pauseBroker(cluster, id, options.pauseMs);
+            await sleep(AFTER_PAUSE_MS);
+            cluster.throwIfCrashed();
+          }
+          return undefined;
+        }),
+      );
+      log(`pause window: ${describeElections(windows[2]!.elections)}`);
+    }
   } finally {
     await client.close();
     await cluster.close();
@@ -168,15 +199,18 @@ export function electionsTable(windows: ElectionWindow[]): string {
 const USAGE = `node dist/bench/elections.js [options]   (npm run build first)
 
 Elections nobody asked for: campaigns counted on 3 local brokers (replication 3) while the
-cluster sits idle, then while a producer publishes at full speed. Both should be 0.
+cluster sits idle, then while a producer publishes at full speed, then while each broker
+in turn is stopped (SIGSTOP) and continued. All should be 0.
 
   --partitions N     partitions of the idle cluster (default 1000)
   --idle-seconds S   length of the idle window (default 600)
   --load-seconds S   length of the publishing window (default 60)
+  --pause-ms MS      how long each broker is stopped (default 1500: past the 1-s silence
+                     window, short of the woken followers' election timeouts; 0: no pauses)
   --baseline REV     count REV's brokers instead (built in a temporary git worktree)
   -h, --help         this text`;
 
-runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--load-seconds': 'value', '--baseline': 'value' }, async (args) => {
+runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-seconds': 'value', '--load-seconds': 'value', '--pause-ms': 'value', '--baseline': 'value' }, async (args) => {
   const baselineRev = args.string('--baseline', '');
   const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const baseline = baselineRev ? await prepareBaseline(repoRoot, resolveRevision(repoRoot, baselineRev), (t) => process.stderr.write(`${t}\n`)) : undefined;
@@ -185,6 +219,7 @@ runBenchScript(import.meta.url, USAGE, { '--partitions': 'value', '--idle-second
     partitions: args.number('--partitions', 1000),
     idleSeconds: args.number('--idle-seconds', 600),
     loadSeconds: args.number('--load-seconds', 60),
+    pauseMs: args.number('--pause-ms', 1500),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${electionsTable(windows)}\n`);
