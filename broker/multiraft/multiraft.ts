@@ -497,6 +497,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     // timing out while its votes and acknowledgements are still being made durable. A
     // leader whose disk stalls stops heartbeating and is replaced.
     const now = this.clock.now();
+    // Before this tick's keep-alive ends the silence (a pause often ends mid-cycle).
+    this.wakeLedGroupsAfterSilence(now);
     if (this.cycleRunning) {
       this.tickDeferred = true;
       // A slow cycle is a busy broker, not a lost one: its peers keep the groups that are
@@ -504,7 +506,6 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       if (now - this.cycleStartedAt < this.stallMs) this.sendKeepAlive(now);
       return;
     }
-    this.wakeLedGroupsAfterSilence(now);
     this.sendKeepAlive(now);
     this.recovery?.tick((groupId, peer) => this.recoveringMatch(groupId, peer));
     const silent = new Map<number, boolean>();

@@ -96,9 +96,11 @@ export interface MultiSimOptions {
   mutateFirstElectionHold?: boolean;
   /**
    * One pause at a chosen moment: at `atTick` the broker leading group 1 (`of: 'leader'`) or
-   * one of its followers stops for `ticks`. Counted from then: `electionsAfterPause`.
+   * one of its followers stops for `ticks`; with `midCycle` (of the leader), just after it
+   * began a cycle (a proposal to another group it leads; slow syncs make the pause end with
+   * the cycle still running). Counted from then: `electionsAfterPause`, `followerWakesAfterPause`.
    */
-  pause?: { atTick: number; ticks: number; of: 'leader' | 'follower' };
+  pause?: { atTick: number; ticks: number; of: 'leader' | 'follower'; midCycle?: boolean };
   /** No random connection resets, or no random pauses (they are not among the options drawn from the seed). */
   noRandomResets?: boolean;
   noRandomPauses?: boolean;
@@ -163,7 +165,7 @@ export interface MultiSimStats {
   wakes: number;
   permitsGranted: number;
   pauses: number;
-  /** Elections (new leaders) since the pause of `MultiSimOptions.pause`; 0 without one. */
+  /** Elections (new leaders) since the pause of `MultiSimOptions.pause` in the groups quiet when it began; 0 without one. */
   electionsAfterPause: number;
   /** Groups the paused broker of `MultiSimOptions.pause` follows that woke since the pause. */
   followerWakesAfterPause: number;
@@ -292,8 +294,8 @@ export class MultiSimulation {
   /** The broker that won each group's first election. */
   private readonly firstLeaders = new Map<number, number>();
   private readonly stats = { ticks: 0, messages: 0, crashes: 0, snapshots: 0, quiesces: 0, wakes: 0, permitsGranted: 0, frames: 0, coalescedHeartbeats: 0, pauses: 0 };
-  /** Elections counted when the pause of `opts.pause` began (undefined before it), and the broker paused. */
-  private electionsAtPause: number | undefined;
+  /** Elections counted, by group, in the groups quiet on every replica when the pause of `opts.pause` began; and the broker paused. */
+  private electionsAtPause: Map<GroupPlan, number> | undefined;
   private pausedBroker = 0;
   private followerWakesAfterPause = 0;
 
@@ -668,15 +670,18 @@ export class MultiSimulation {
     const leader = this.leaderOf(plan);
     if (!leader) fail(`no leader of group ${plan.id} to pause at tick ${pause.atTick}`);
     const target = pause.of === 'leader' ? leader.broker : this.brokers.get(plan.voters.find((id) => id !== leader.id)!)!;
-    this.electionsAtPause = this.electionCount();
+    const quiet = this.groups.filter((p) => p.voters.every((id) => this.brokers.get(id)!.replicas.get(p.id)?.group.quiescedUnder !== undefined));
+    this.electionsAtPause = new Map(quiet.map((p) => [p, p.inv.stats.elections]));
     this.pausedBroker = target.id;
-    this.pauseBroker(target, pause.ticks);
-  }
-
-  private electionCount(): number {
-    let n = 0;
-    for (const plan of this.groups) n += plan.inv.stats.elections;
-    return n;
+    if (!pause.midCycle) return this.pauseBroker(target, pause.ticks);
+    // A proposal to another group the target leads starts a cycle there at once (its next
+    // event); the pause begins a moment later, while that cycle waits for its slow syncs.
+    const busy = this.groups.find((p) => p !== plan && this.leaderOf(p)?.broker === target);
+    if (!busy) fail(`broker ${target.id} leads no group but ${plan.id} to propose to before its pause`);
+    const { index, term } = target.raft.propose(target.raft.get(busy.id)!, buildBatch([{ value: 'mid-cycle', timestamp: 0 }], { now: 0 }));
+    busy.inv.noteProposed(index, term);
+    this.electionsAtPause.delete(busy);
+    this.events.push(this.now + 1, { broker: 0, life: 0, fn: () => this.pauseBroker(target, pause.ticks) });
   }
 
   /** Retention: the log start moves up to the applied index (what a snapshot covers). */
@@ -831,7 +836,7 @@ export class MultiSimulation {
       out.acked += plan.inv.stats.acked;
       out.lost += plan.inv.stats.lost;
     }
-    if (this.electionsAtPause !== undefined) out.electionsAfterPause = out.elections - this.electionsAtPause;
+    for (const [plan, before] of this.electionsAtPause ?? []) out.electionsAfterPause += plan.inv.stats.elections - before;
     for (const b of this.brokers.values()) {
       if (!b.up) continue;
       out.permitsGranted += b.raft.recoveryStats()?.granted ?? 0;
