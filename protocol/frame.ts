@@ -345,8 +345,12 @@ export function writeConnectionType(socket: Writable, type: ConnectionType): voi
 // Encoding
 
 /**
- * Writes frames to a socket, coalescing every frame written in one event-loop turn into
- * one writev (cork now, uncork on setImmediate) instead of one syscall per frame.
+ * Writes frames to a socket, coalescing every frame written in one callback (its
+ * synchronous work and the promise continuations it set off) into one writev: cork now,
+ * uncork on process.nextTick, which runs once the microtask queue is drained. A broker
+ * resolves the acknowledgements of one Raft cycle in one such stretch, so they still leave
+ * together. (Uncorking on setImmediate held a response written from a setImmediate callback,
+ * as the Raft cycle is, for a whole further loop turn: +0.1 ms median per produce request.)
  */
 export class FrameWriter {
   private corked = false;
@@ -374,7 +378,7 @@ export class FrameWriter {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      setImmediate(this.uncork);
+      process.nextTick(this.uncork);
     }
     const prefix = Buffer.allocUnsafe(varintLength(length));
     writeVarint(prefix, 0, length);
