@@ -5,7 +5,8 @@
  * records, acks all, 3 partitions), then while each broker in turn is stopped (SIGSTOP) for
  * a little longer than the silence window and continued, as a machine starved of CPU
  * stops a process. None should start any: each election is a moment a partition refuses
- * writes, and a broker stopped for less than its peers' election timeouts is only slow. The brokers count them themselves (the `elections` field of
+ * writes, and a broker stopped for less than its peers' election timeouts is only slow.
+ * The brokers count them themselves (the `elections` field of
  * their `--stats-interval-ms` lines: pre-votes, votes, transfers, won, since start); a
  * window's figure is the difference between a broker's first report after the window
  * opened and its first report after it closed. The idle window opens once leadership is

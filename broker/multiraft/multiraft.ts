@@ -492,13 +492,13 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   }
 
   private tickAll(): void {
+    const now = this.clock.now();
+    // Before this tick's keep-alive ends the silence (a pause often ends mid-cycle).
+    this.wakeLedGroupsAfterSilence(now);
     // A tick that falls during a cycle waits for it: when this broker's own disk is slow,
     // its logical time slows too (at most one tick per cycle), instead of every group
     // timing out while its votes and acknowledgements are still being made durable. A
     // leader whose disk stalls stops heartbeating and is replaced.
-    const now = this.clock.now();
-    // Before this tick's keep-alive ends the silence (a pause often ends mid-cycle).
-    this.wakeLedGroupsAfterSilence(now);
     if (this.cycleRunning) {
       this.tickDeferred = true;
       // A slow cycle is a busy broker, not a lost one: its peers keep the groups that are

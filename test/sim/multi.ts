@@ -382,15 +382,7 @@ export class MultiSimulation {
       },
       trace: (groupId, event) => this.noteGroupEvent(b, groupId, event),
     };
-    b.raft = this.opts.mutateQuiescence
-      ? new QuiesceWithLaggingFollowers(options)
-      : this.opts.mutateFirstElectionHold
-        ? new NoFirstElectionHold(options)
-        : this.opts.mutateLateTickSilence
-          ? new SilenceOnLateTicks(options)
-          : this.opts.mutateWakeAfterPause
-            ? new NoWakeAfterSilence(options)
-            : new MultiRaft(options);
+    b.raft = new (this.mutantClass() ?? MultiRaft)(options);
     for (const groupId of b.replicas.keys()) this.createGroup(b, groupId);
     b.raft.start();
     if (b.life === 0 && this.opts.preferredOpensLateTicks !== undefined) {
@@ -403,6 +395,16 @@ export class MultiSimulation {
         }
       });
     }
+  }
+
+  /** The MultiRaft subclass of the mutation check these options ask for, if any. */
+  private mutantClass(): typeof MultiRaft<SimLog> | undefined {
+    const o = this.opts;
+    if (o.mutateQuiescence) return QuiesceWithLaggingFollowers;
+    if (o.mutateFirstElectionHold) return NoFirstElectionHold;
+    if (o.mutateLateTickSilence) return SilenceOnLateTicks;
+    if (o.mutateWakeAfterPause) return NoWakeAfterSilence;
+    return undefined;
   }
 
   private createGroup(b: SimBroker, groupId: number): void {
