@@ -282,6 +282,13 @@ export async function startBroker(config: BrokerConfig, logger?: Logger): Promis
   const tls = config.tls ? new BrokerTls(config.tls, config.frameTimeoutMs, log) : undefined;
   if (needsToJoin(config)) await joinCluster(config, log, tls);
   const broker = new Broker(config, log, tls);
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (error) {
+    // A port it cannot have, say: close what already runs (peer connections, timers, logs)
+    // so that the process ends now, rather than serve as a replica without its port.
+    await broker.stop().catch(() => undefined);
+    throw error;
+  }
   return broker;
 }

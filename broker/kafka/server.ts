@@ -17,7 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { FlotillaError } from '../../protocol/errors.js';
 import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaRequest } from '../../protocol/kafka/index.js';
-import { parseHostPort } from '../config.js';
+import { listenAt } from '../server/listen.js';
 import type { ConnectionIdentity, ConnectionSession, RequestContext } from '../requests/dispatcher.js';
 import type { ServerLimits } from '../server/server.js';
 import { ByteBudget, ResponseHolding } from '../server/byte-budget.js';
@@ -103,15 +103,8 @@ export class KafkaServer {
   }
 
   /** Listens on --kafka-listen; rejects when the port cannot be had. */
-  async listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.address, '--kafka-listen');
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+  listen(): Promise<void> {
+    return listenAt(this.server, this.address, '--kafka-listen');
   }
 
   close(): void {

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { clusterHealth, type ClusterHealth } from '../../protocol/health.js';
-import { parseHostPort } from '../config.js';
+import { listenAt } from '../server/listen.js';
 import type { InterBrokerAccess } from '../cluster-request.js';
 import { healthViewOf } from './cluster-view.js';
 import { ClusterConsole, type ConsoleDocument } from './console.js';
@@ -47,14 +47,7 @@ export class OperationsServer {
   ) {}
 
   async start(): Promise<void> {
-    const { host, port } = parseHostPort(this.listen, '--http-listen');
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenAt(this.server, this.listen, '--http-listen');
     this.logger.info({ httpListen: this.listen }, 'operations endpoints listening');
   }
 

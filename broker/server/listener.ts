@@ -12,8 +12,9 @@ import { createServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { routeByType, routeConnection } from '../../protocol/frame.js';
-import { parseHostPort, type BrokerConfig } from '../config.js';
+import type { BrokerConfig } from '../config.js';
 import type { ConnectionIdentity } from '../requests/dispatcher.js';
+import { listenAt } from './listen.js';
 import { clientIdentity, peerRefusal, sniffTls, type BrokerTls, type TlsAcceptor } from '../security/tls.js';
 
 export interface ConnectionRoutes {
@@ -72,16 +73,8 @@ export class Listener {
   }
 
   /** Listens on --listen; rejects when the port cannot be had. */
-  async listen(): Promise<void> {
-    const server = this.server;
-    const { host, port } = parseHostPort(this.config.listen, '--listen');
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  listen(): Promise<void> {
+    return listenAt(this.server, this.config.listen, '--listen');
   }
 
   /** Whether the port is open. */

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '../../client/index.js';
 import { encodeFrame } from '../../protocol/frame.js';
 import { encodeRequest, decodeResponse } from '../../protocol/codec.js';
-import { CLI, ProcessCluster, freeDevBasePort, runCli, startCluster, waitFor } from './cluster.js';
+import { CLI, ProcessCluster, freeDevBasePort, freePort, runCli, startCluster, waitFor } from './cluster.js';
 
 type Stored = { offset: number; key: string; value: string };
 
@@ -239,6 +239,27 @@ t.test('bad input closes only the offending connection', async (t) => {
   const ack = await producer.send({ topic: 'steady', value: 'still here' });
   t.equal(ack.offset >= 0, true, 'the broker and its other clients go on');
   await producer.close();
+});
+
+t.test('a broker whose port is taken says which flag and exits 1, closing what it had opened', async (t) => {
+  const cluster = new ProcessCluster();
+  t.teardown(() => cluster.close());
+  for (const flag of ['--listen', '--kafka-listen', '--http-listen']) {
+    const squatter = createServer();
+    const taken = await freePort();
+    await new Promise<void>((resolve) => squatter.listen(taken, '127.0.0.1', resolve));
+    const address = (port: number) => `127.0.0.1:${port}`;
+    const ports = { '--listen': flag === '--listen' ? taken : await freePort(), '--kafka-listen': flag === '--kafka-listen' ? taken : await freePort(), '--http-listen': flag === '--http-listen' ? taken : await freePort() };
+    const listen = address(ports['--listen']);
+    const run = await runCli([
+      'broker', 'start', '--id', '1', '--listen', listen, '--initial-cluster', `1=${listen}`, '--data', join(cluster.root, flag.slice(2)),
+      '--kafka-listen', address(ports['--kafka-listen']), '--http-listen', address(ports['--http-listen']),
+    ]);
+    await new Promise((resolve) => squatter.close(resolve));
+    t.equal(run.code, 1, `${flag}: exits 1`);
+    t.match(run.stderr, `error: INVALID_CONFIG: cannot listen on ${address(taken)} (${flag}): the address is already in use`, `${flag}: names the flag and the address`);
+    t.match(run.stdout, '"msg":"broker stopped"', `${flag}: stopped what had started before exiting`);
+  }
 });
 
 t.test('flotilla dev names a port already in use and starts nothing', async (t) => {
