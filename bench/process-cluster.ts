@@ -35,6 +35,7 @@ export async function freePort(): Promise<number> {
 }
 
 const LOWEST_PORT = 10_000;
+const START_ATTEMPTS = 5;
 
 function ephemeralPortsStart(): number {
   try {
@@ -155,17 +156,58 @@ export class ProcessCluster {
     return [...this.brokers.values()].flatMap((b) => (b.kafkaAddress ? [b.kafkaAddress] : []));
   }
 
+  /**
+   * Starts every broker on free ports. freePort's pick races every other process on the
+   * machine until the broker binds it: a broker that finds one of its ports taken exits,
+   * and the cluster starts again on new ports (up to START_ATTEMPTS times) rather than
+   * run short of a broker. Seen only while the broker logs at info or below ("broker
+   * started" marks its ports bound), and not with `host`, whose addresses are the test's.
+   */
   async start(): Promise<this> {
     const count = this.options.brokers ?? 3;
-    const members: string[] = [];
-    for (let id = 1; id <= count; id++) {
-      const address = await this.addressFor(id);
-      this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
-      members.push(`${id}=${address}`);
+    for (let attempt = 1; ; attempt++) {
+      const members: string[] = [];
+      for (let id = 1; id <= count; id++) {
+        const address = await this.addressFor(id);
+        this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
+        members.push(`${id}=${address}`);
+      }
+      this.initialCluster = members.join(',');
+      const outcomes = [...this.brokers.keys()].map((id) => this.bindOutcome(this.spawn(id)));
+      if (this.options.host || attempt === START_ATTEMPTS || !(await Promise.all(outcomes)).includes('port taken')) return this;
+      await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
+      for (const broker of this.brokers.values()) rmSync(broker.dataDir, { recursive: true, force: true });
+      this.brokers.clear();
     }
-    this.initialCluster = members.join(',');
-    for (const id of this.brokers.keys()) this.spawn(id);
-    return this;
+  }
+
+  /**
+   * Whether a just-spawned broker bound its ports ('bound'), lost one to another process
+   * ('port taken'), or exited for another reason; 'unknown' when its log level hides the
+   * "broker started" line.
+   */
+  private bindOutcome(broker: BrokerProcess): Promise<'bound' | 'port taken' | 'exited' | 'unknown'> {
+    const child = broker.child!;
+    const levels = this.spawnArgs(broker).flatMap((arg, i, all) => (arg === '--log-level' ? [all[i + 1]] : []));
+    if (!['trace', 'debug', 'info'].includes(levels.at(-1) ?? 'info')) return Promise.resolve('unknown');
+    return new Promise((resolve) => {
+      let seen = '';
+      const settle = (outcome: 'bound' | 'port taken' | 'exited') => {
+        child.stdout!.off('data', onOutput);
+        child.stderr!.off('data', onOutput);
+        child.off('close', onClose);
+        resolve(outcome);
+      };
+      const onOutput = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes('EADDRINUSE')) settle('port taken');
+        else if (seen.includes('"msg":"broker started"')) settle('bound');
+      };
+      const onClose = () => settle(seen.includes('EADDRINUSE') ? 'port taken' : 'exited');
+      child.stdout!.on('data', onOutput);
+      child.stderr!.on('data', onOutput);
+      child.once('close', onClose);
+    });
   }
 
   /** Starts a new broker that joins the running cluster through broker `via`. */
@@ -179,19 +221,25 @@ export class ProcessCluster {
     return this.options.kafka ? { kafkaAddress: `127.0.0.1:${await freePort()}` } : {};
   }
 
-  private async addressFor(id: number): Promise<string> {
+  /** Where broker `id` listens: protected so that a test can hand out a port that is taken. */
+  protected async addressFor(id: number): Promise<string> {
     return this.options.host ? this.options.host(id).address : `127.0.0.1:${await freePort()}`;
   }
 
-  spawn(id: number): BrokerProcess {
-    const broker = this.brokers.get(id)!;
+  /** The `flotilla broker start` command line of `broker` (the CLI script first). */
+  private spawnArgs(broker: BrokerProcess): string[] {
     const membership = broker.joinVia ? ['--join', broker.joinVia] : ['--initial-cluster', this.initialCluster];
-    const args = [
-      this.options.cli ?? CLI, 'broker', 'start', '--id', String(id), '--listen', broker.address, '--data', broker.dataDir,
+    return [
+      this.options.cli ?? CLI, 'broker', 'start', '--id', String(broker.id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(broker.kafkaAddress ? ['--kafka-listen', broker.kafkaAddress] : []),
       ...(this.options.extraArgs ?? []), ...broker.args,
     ];
+  }
+
+  spawn(id: number): BrokerProcess {
+    const broker = this.brokers.get(id)!;
+    const args = this.spawnArgs(broker);
     // Every wrapper execs in place, so the broker's pid is the child's and signals reach it.
     let argv = [process.execPath, ...shebangNodeFlags(args[0]!), ...(this.options.nodeArgs ?? []), ...args];
     if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
