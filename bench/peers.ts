@@ -46,24 +46,30 @@ async function measureFlotilla(fsync: 'always' | 'never', n: number, runs: numbe
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-peers' });
   const publish = new Map<number, { rps: number[]; mbps: number[] }>(WINDOWS.map((w) => [w, { rps: [], mbps: [] }]));
   const read = { rps: [] as number[], mbps: [] as number[] };
-  /** n records to a fresh one-partition topic with `window` unacknowledged at most. */
+  /** n records to a fresh one-partition topic with `window` unacknowledged at most; and who led it. */
   const publishTo = async (topic: string, window: number) => {
     await createTopicWhenReady(client, { topic, partitions: 1, replicationFactor: 3 });
+    const leader = (await client.admin().describeTopic(topic)).partitions[0]!.leader;
     const producer = client.producer({ acks: 'all' });
     const result = await produceAtFullSpeed(producer, { topic, recordBytes: RECORD_BYTES, records: n, window });
     await producer.close();
-    return result;
+    return { result, leader };
   };
   let cpu: CpuUse;
   try {
-    // One unmeasured run per window first: V8 compiles the brokers' and the client's hot
-    // code as it runs, and without this the first measured run was always the slowest
-    // (NATS's server is compiled ahead of time; its script warms its client up too).
+    // Unmeasured runs first, per window, until every broker has led one: V8 compiles the
+    // brokers' and the client's hot code as it runs (NATS's server is compiled ahead of
+    // time; its script warms its client up too). A broker that had only followed ran its
+    // first run as leader at about two thirds of the speed of its later ones, so one
+    // warm-up run per window left whichever broker led the first measured run cold.
     for (const window of WINDOWS) {
-      progress.update(`Flotilla fsync ${fsync}: warm-up W=${window}`);
-      const topic = `peers-${fsync}-warm-up-${window}`;
-      await publishTo(topic, window);
-      await client.admin().deleteTopic(topic).catch(() => undefined);
+      const led = new Set<number | null>();
+      for (let warmUp = 0; led.size < cluster.brokers.size && warmUp < 2 * cluster.brokers.size; warmUp++) {
+        progress.update(`Flotilla fsync ${fsync}: warm-up W=${window}, ${led.size} of ${cluster.brokers.size} brokers have led`);
+        const topic = `peers-${fsync}-warm-up-${window}-${warmUp}`;
+        led.add((await publishTo(topic, window)).leader);
+        await client.admin().deleteTopic(topic).catch(() => undefined);
+      }
     }
     const meter = new CpuMeter(cluster.pids());
     // Runs interleave the windows (as the NATS script does); a fresh topic per run.
@@ -71,7 +77,7 @@ async function measureFlotilla(fsync: 'always' | 'never', n: number, runs: numbe
       for (const window of WINDOWS) {
         progress.update(`Flotilla fsync ${fsync}: publish W=${window}, run ${run + 1}/${runs}`);
         const topic = `peers-${fsync}-${run}-${window}`;
-        const result = await publishTo(topic, window);
+        const { result } = await publishTo(topic, window);
         publish.get(window)!.rps.push(result.recordsPerSecond);
         publish.get(window)!.mbps.push(result.mbPerSecond);
         if (window === Math.max(...WINDOWS)) {
