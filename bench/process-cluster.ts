@@ -173,8 +173,8 @@ export class ProcessCluster {
         members.push(`${id}=${address}`);
       }
       this.initialCluster = members.join(',');
-      const outcomes = [...this.brokers.keys()].map((id) => this.bindOutcome(this.spawn(id)));
-      if (this.options.host || attempt === START_ATTEMPTS || !(await Promise.all(outcomes)).includes('port taken')) return this;
+      const portsTaken = [...this.brokers.keys()].map((id) => this.lostAPort(this.spawn(id)));
+      if (this.options.host || attempt === START_ATTEMPTS || !(await Promise.all(portsTaken)).includes(true)) return this;
       await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
       for (const broker of this.brokers.values()) rmSync(broker.dataDir, { recursive: true, force: true });
       this.brokers.clear();
@@ -182,31 +182,29 @@ export class ProcessCluster {
   }
 
   /**
-   * Whether a just-spawned broker bound its ports ('bound'), lost one to another process
-   * ('port taken'), or exited for another reason; 'unknown' when its log level hides the
-   * "broker started" line.
+   * Whether a just-spawned broker lost one of its ports to another process: settles once it
+   * logged "broker started", said EADDRINUSE, or exited. False at once when its log level
+   * hides the "broker started" line.
    */
-  private bindOutcome(broker: BrokerProcess): Promise<'bound' | 'port taken' | 'exited' | 'unknown'> {
+  private lostAPort(broker: BrokerProcess): Promise<boolean> {
     const child = broker.child!;
     const levels = this.spawnArgs(broker).flatMap((arg, i, all) => (arg === '--log-level' ? [all[i + 1]] : []));
-    if (!['trace', 'debug', 'info'].includes(levels.at(-1) ?? 'info')) return Promise.resolve('unknown');
+    if (!['trace', 'debug', 'info'].includes(levels.at(-1) ?? 'info')) return Promise.resolve(false);
     return new Promise((resolve) => {
       let seen = '';
-      const settle = (outcome: 'bound' | 'port taken' | 'exited') => {
+      const settle = () => {
         child.stdout!.off('data', onOutput);
         child.stderr!.off('data', onOutput);
-        child.off('close', onClose);
-        resolve(outcome);
+        child.off('close', settle);
+        resolve(seen.includes('EADDRINUSE'));
       };
       const onOutput = (chunk: Buffer) => {
         seen += chunk.toString();
-        if (seen.includes('EADDRINUSE')) settle('port taken');
-        else if (seen.includes('"msg":"broker started"')) settle('bound');
+        if (seen.includes('EADDRINUSE') || seen.includes('"msg":"broker started"')) settle();
       };
-      const onClose = () => settle(seen.includes('EADDRINUSE') ? 'port taken' : 'exited');
       child.stdout!.on('data', onOutput);
       child.stderr!.on('data', onOutput);
-      child.once('close', onClose);
+      child.once('close', settle);
     });
   }
 
