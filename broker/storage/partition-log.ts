@@ -613,7 +613,7 @@ export class PartitionLog implements RaftLog {
     try {
       if (this.terms.runs.length > this.termsOnDisk || this.termsDirty) this.writeNewTermRuns();
       const syncs: Array<Promise<void>> = [];
-      for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync());
+      for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync(segment === this.active));
       // Every sync settles before the verdict: a failed fsync must poison the log even when
       // another file's write was merely refused (or it would be retried and "succeed").
       const failures = (await Promise.allSettled(syncs)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -696,6 +696,16 @@ export class PartitionLog implements RaftLog {
     this.checkWritable();
     const active = this.active;
     if (active.isEmpty) return;
+    try {
+      active.seal();
+    } catch (err) {
+      // No descriptor: nothing changed that matters, the next append tries the roll again.
+      if (isRefusal(err)) throw err;
+      // The cut or its fdatasync failed: what the file holds is unknown (as after any failed sync).
+      this.tail.clear();
+      this.failure = new FlotillaError('INTERNAL', `${storageError('roll', this.dir, err).message}; the log refuses writes until it is reopened`, {}, { cause: err });
+      throw this.failure;
+    }
     this.segments.push(Segment.create(this.res, this.dir, active.nextOffset, this.options.indexIntervalBytes, this.options.now()));
     this.dirDirty = true;
   }
