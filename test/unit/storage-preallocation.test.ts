@@ -116,3 +116,30 @@ t.test('a roll cuts the zeros of the segment it closes before the next one exist
   t.same((await recovered.verifySegment(0)).outcome, 'clean', 'the sealed segment checks clean');
   await recovered.close();
 });
+
+t.test('a roll while a flush of the same segment is in flight: both finish, the index stays true', async (t) => {
+  const dir = tempDir(t);
+  const options = { segmentBytes: 150 * 1024, indexIntervalBytes: 4096 };
+  const log = PartitionLog.open(dir, options);
+  const first = appendBatches(log, 100);
+  await log.flush();
+  const more = appendBatches(log, 10); // index entries pending until a sync covers them
+  const flushing = log.flush(); // its fdatasync runs on the thread pool
+  const rest = appendBatches(log, 140); // rolls: the sealed segment is cut and synced meanwhile
+  t.equal(segmentFiles(dir).length, 2, 'rolled while the flush ran');
+  await t.resolves(flushing, 'the flush in flight succeeds');
+  await log.flush();
+  t.equal(log.durableIndex(), rest.at(-1)!.index);
+  const all = [...first, ...more, ...rest];
+  const index = fs.readFileSync(path.join(dir, `${'0'.repeat(20)}.index`));
+  const entries = Array.from({ length: index.length / 8 }, (_, i) => ({ relOffset: index.readUInt32BE(8 * i), position: index.readUInt32BE(8 * i + 4) }));
+  t.ok(entries.length > 10, `the sealed segment's index file holds ${entries.length} entries`);
+  t.ok(entries.every((e, i) => i === 0 || (e.relOffset > entries[i - 1]!.relOffset && e.position > entries[i - 1]!.position)), 'each after the one before (none written twice or out of order)');
+  const recovered = PartitionLog.open(dir, options); // as after kill -9
+  checkEntries(t, recovered, all, 'after a crash');
+  for (const e of all.filter((_, i) => i % 7 === 0)) {
+    const got = await recovered.read(e.index - 2, 1);
+    t.ok(got.subarray(0, e.data.length).equals(e.data), `offset ${e.index - 2} is found through the index`);
+  }
+  await recovered.close();
+});
