@@ -7,7 +7,7 @@
  * Only the brokers come from the baseline: the load generator stays this checkout's.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onInterrupt } from './interrupt.js';
@@ -89,10 +89,26 @@ async function run(command: string, args: string[], cwd: string, onLine: (line: 
   }
 }
 
+/**
+ * The script a built checkout's `flotilla` executable runs: its package.json `bin`, so
+ * that its brokers start with the node flags and the thread pool of its own first line
+ * (`launcher.cjs` since 6a25c8e); `dist/client/cli/main.js` for revisions without one.
+ * (Before, the baseline's brokers always ran `main.js`: a revision with a launcher ran
+ * with V8's defaults and 4 pool threads against this checkout's launcher.)
+ */
+export function executableOf(checkout: string): string {
+  const fallback = join(checkout, 'dist', 'client', 'cli', 'main.js');
+  try {
+    const bin = (JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as { bin?: Record<string, string> }).bin?.flotilla;
+    return bin && existsSync(join(checkout, bin)) ? join(checkout, bin) : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
 /** Builds `revision` (or finds it in the cache) and checks that its CLI takes the bench cluster's flags. */
 export async function prepareBaseline(repoRoot: string, revision: Revision, onProgress: (text: string) => void = () => {}): Promise<BaselineBuild> {
   const home = join(BASELINE_CACHE, revision.commit);
-  const cli = join(home, 'dist', 'client', 'cli', 'main.js');
   const short = revision.commit.slice(0, 7);
   const cached = existsSync(join(home, COMPLETE));
   if (!cached) {
@@ -133,6 +149,7 @@ export async function prepareBaseline(repoRoot: string, revision: Revision, onPr
       release();
     }
   }
+  const cli = executableOf(home);
   if (!existsSync(cli)) throw new Error(`baseline ${short} has no ${join('dist', 'client', 'cli', 'main.js')} after its build: too old for --baseline`);
   let help: string;
   try {

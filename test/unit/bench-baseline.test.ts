@@ -2,9 +2,11 @@
 // CLI checks, and the tables of ratios. No timing is asserted; the passes compared here are made up.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { missingBrokerFlags, resolveRevision } from '../../bench/baseline.js';
+import { executableOf, missingBrokerFlags, resolveRevision } from '../../bench/baseline.js';
+import { shebangNodeFlags } from '../../bench/process-cluster.js';
 import { compare, fmtRatio, renderComparison } from '../../bench/compare.js';
 import type { CpuUse } from '../../bench/cpu.js';
 import type { BenchResults } from '../../bench/results.js';
@@ -68,6 +70,23 @@ function pass(speed: number, commit: string): BenchResults {
     brokerCpuSecondsPerGB: { produced: 20 / speed, consumed: 5 / speed },
   };
 }
+
+t.test("a baseline's brokers run its own executable (package.json bin), with that file's node flags", async (t) => {
+  const checkout = mkdtempSync(join(tmpdir(), 'flotilla-baseline-'));
+  t.teardown(() => rmSync(checkout, { recursive: true, force: true }));
+  const cli = join(checkout, 'dist', 'client', 'cli');
+  mkdirSync(cli, { recursive: true });
+  writeFileSync(join(cli, 'main.js'), '#!/usr/bin/env node\n');
+  t.equal(executableOf(checkout), join(cli, 'main.js'), 'no package.json: main.js');
+  writeFileSync(join(checkout, 'package.json'), JSON.stringify({ name: 'flotilla', bin: { flotilla: './dist/client/cli/launcher.cjs' } }));
+  t.equal(executableOf(checkout), join(cli, 'main.js'), 'a bin that was not built: main.js');
+  writeFileSync(join(cli, 'launcher.cjs'), '#!/usr/bin/env -S node --initial-old-space-size=128\n');
+  t.equal(executableOf(checkout), join(cli, 'launcher.cjs'), 'the bin it declares');
+  t.same(shebangNodeFlags(executableOf(checkout)), ['--initial-old-space-size=128'], 'whose node flags the bench cluster passes');
+  writeFileSync(join(checkout, 'package.json'), JSON.stringify({ name: 'flotilla', bin: './dist/client/cli/main.js' }));
+  t.equal(executableOf(checkout), join(cli, 'main.js'), 'a bin without a flotilla entry: main.js');
+  t.equal(executableOf(process.cwd()), join(process.cwd(), 'dist', 'client', 'cli', 'launcher.cjs'), "this checkout's own: the launcher");
+});
 
 t.test('ratios are head ÷ baseline of the medians over rounds, for every figure', async (t) => {
   const rows = compare([pass(1, 'a'), pass(1.25, 'a'), pass(0.75, 'a')], [pass(2, 'b'), pass(2.5, 'b'), pass(1.5, 'b')]);
