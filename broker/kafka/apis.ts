@@ -98,6 +98,11 @@ export interface KafkaBroker {
   coordinator(): { nodeId: number; kafkaAddress: string } | null;
   /** A broker's --rack as the metadata records it, if any. */
   rackOf(brokerId: number): string | undefined;
+  /**
+   * The brokers this broker knows with a Kafka address, itself always among them, whether
+   * or not its metadata is current: what Metadata lists when it cannot answer yet.
+   */
+  knownBrokers(): Array<{ id: number; kafkaAddress: string; rack?: string }>;
   /** Hears how the partitions of each Kafka fetch were served: read here as leader or follower, or redirected to a preferred read replica. */
   countFetches(served: KafkaFetchesServed): void;
 }
@@ -259,16 +264,16 @@ export class KafkaApis implements KafkaRequestHandler {
     try {
       native = (await this.ask('metadata', { topics: names }, context))!;
     } catch (error) {
-      const errorCode = kafkaErrorOf(error);
-      return { brokers: [], controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
+      // Not answerable here yet (a broker just started and still catching up with the
+      // metadata, or without a controller): the brokers it knows, so that a client keeps
+      // its connections (kafkajs drops every broker a Metadata answer leaves out), and
+      // LEADER_NOT_AVAILABLE for each topic asked about, which every Kafka client retries.
+      const retriable = asFlotillaError(error).retriable;
+      const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
+      return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
     }
-    const kafkaBrokers = new Set<number>();
-    const brokers = (native.brokers ?? []).flatMap((b) => {
-      if (!b?.kafkaAddress || !b.id) return [];
-      const { host, port } = parseHostPort(b.kafkaAddress, 'Kafka address');
-      kafkaBrokers.add(b.id);
-      return [{ nodeId: b.id, host, port, rack: b.rack || null }];
-    });
+    const brokers = kafkaBrokersOf((native.brokers ?? []).flatMap((b) => (b?.kafkaAddress && b.id ? [{ id: b.id, kafkaAddress: b.kafkaAddress, rack: b.rack ?? undefined }] : [])));
+    const kafkaBrokers = new Set(brokers.map((b) => b.nodeId));
     const wanted = every || names.length > 0 ? native.topics ?? [] : [];
     return {
       brokers,
@@ -757,3 +762,10 @@ export function epochEnd(log: TermLog, epoch: number): { leaderEpoch: number; en
   return { leaderEpoch: log.termAt(lo - 1) ?? -1, endOffset: lo };
 }
 
+/** Metadata's broker list from brokers with a Kafka address. */
+function kafkaBrokersOf(brokers: ReadonlyArray<{ id: number; kafkaAddress: string; rack?: string }>): Array<{ nodeId: number; host: string; port: number; rack: string | null }> {
+  return brokers.map((b) => {
+    const { host, port } = parseHostPort(b.kafkaAddress, 'Kafka address');
+    return { nodeId: b.id, host, port, rack: b.rack || null };
+  });
+}

@@ -47,6 +47,10 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
       return leader?.kafkaAddress ? { nodeId: leader.id, kafkaAddress: leader.kafkaAddress } : null;
     },
     rackOf: (brokerId) => controller.state.brokers.get(brokerId)?.rack,
+    knownBrokers: () => {
+      const known = [...controller.state.brokers.values()].flatMap((b) => (b.kafkaAddress && b.id !== config.id ? [{ id: b.id, kafkaAddress: b.kafkaAddress, rack: b.rack }] : []));
+      return [{ id: config.id, kafkaAddress: config.kafkaAdvertise ?? config.kafkaListen!, rack: config.rack }, ...known].sort((a, b) => a.id - b.id);
+    },
     countFetches: (served) => parts.metrics.countKafkaFetches(served),
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);

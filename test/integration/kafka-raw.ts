@@ -17,7 +17,13 @@ export interface RawKafkaConnection {
 export async function rawKafkaConnection(address: string): Promise<RawKafkaConnection> {
   const [host, port] = address.split(':');
   const socket = connect({ host: host!, port: Number(port) });
-  await new Promise((resolve) => socket.once('connect', resolve));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject); // refused: a broker not listening (yet)
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
   const reader = new KafkaFrameReader();
   const frames: Buffer[] = [];
   const waiters: Array<() => void> = [];
