@@ -116,9 +116,17 @@ t.test('the scrubber of a running follower finds rot nobody reads; the follower 
   const p0 = partitions.find((p) => p.partition === 0)!;
   const follower = [1, 2, 3].find((id) => id !== p0.leader && id !== p0.replicas[0])!;
   const dataDir = cluster.brokers.get(follower)!.dataDir;
-  const logDir = readdirSync(dataDir).find((name) => name.startsWith('rot-0.'))!;
   // Sealed segments only: every segment file but the newest.
-  const sealed = readdirSync(join(dataDir, logDir)).filter((name) => name.endsWith('.log')).sort().slice(0, -1).map((name) => join(dataDir, logDir, name));
+  const sealedSegments = (): string[] => {
+    const logDir = readdirSync(dataDir).find((name) => name.startsWith('rot-0.'));
+    if (!logDir) return [];
+    return readdirSync(join(dataDir, logDir)).filter((name) => name.endsWith('.log')).sort().slice(0, -1).map((name) => join(dataDir, logDir, name));
+  };
+  // An acknowledgement needs a majority, not this replica: it may still be catching up.
+  const sealed = await waitFor(`broker ${follower} to hold 3 sealed segments of partition 0`, () => {
+    const files = sealedSegments();
+    return files.length >= 3 && files;
+  }, 60_000);
   t.ok(sealed.length >= 3, `broker ${follower} (leader ${p0.leader}, replicas ${p0.replicas.join(',')}) has ${sealed.length} sealed segments of partition 0`);
   const before = scrubStats(cluster, follower);
   const flip = flipper(11);
