@@ -341,18 +341,23 @@ export class Segment {
     if (this.fileEnd - this.size >= step / 2) return;
     const from = this.fileEnd;
     const end = this.size + step;
-    this.res.files.withFd(this.logPath, (fd) => {
-      try {
-        for (let at = from; at < end; ) at += fs.writeSync(fd, ZEROS, 0, end - at, at);
-        this.fileEnd = end;
-      } catch {
+    try {
+      this.res.files.withFd(this.logPath, (fd) => {
         try {
-          fs.ftruncateSync(fd, from);
+          for (let at = from; at < end; ) at += fs.writeSync(fd, ZEROS, 0, end - at, at);
+          this.fileEnd = end;
         } catch {
-          this.fileEnd = Number.MAX_SAFE_INTEGER;
+          try {
+            fs.ftruncateSync(fd, from);
+          } catch {
+            this.fileEnd = Number.MAX_SAFE_INTEGER;
+          }
         }
-      }
-    });
+      });
+    } catch {
+      // No descriptor free: no zeros this time. Never thrown on: the caller has marked the
+      // segment synced and only the fdatasync's own failure may undo that.
+    }
   }
 
   /**

@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { buildBatch, patchBatch } from '../../protocol/batch.js';
 import type { Entry } from '../../broker/raft/log.js';
 import { PartitionLog } from '../../broker/storage/partition-log.js';
+import { createResources } from '../../broker/storage/segment.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-prealloc-'));
@@ -142,4 +143,31 @@ t.test('a roll while a flush of the same segment is in flight: both finish, the 
     t.ok(got.subarray(0, e.data.length).equals(e.data), `offset ${e.index - 2} is found through the index`);
   }
   await recovered.close();
+});
+
+t.test('no descriptor for the zeros: the flush is refused, nothing is reported durable, and the next flush syncs', async (t) => {
+  const dir = tempDir(t);
+  const res = createResources(16);
+  const realSync = res.files.fdatasync.bind(res.files);
+  let syncs = 0;
+  res.files.fdatasync = (fd: number) => {
+    syncs++;
+    return realSync(fd);
+  };
+  const log = PartitionLog.open(path.join(dir, 'p'), {}, res);
+  const written = appendBatches(log, 1);
+  await log.flush(); // the directory and the terms file are durable: the next flush only syncs the segment
+  written.push(...appendBatches(log, 99)); // over 64 KiB now: the next flush writes zeros first
+  const others = Array.from({ length: 16 }, (_, i) => path.join(dir, `other-${i}`));
+  for (const file of others) fs.writeFileSync(file, '');
+  const held = others.map((file) => res.files.openHeld(file, 'r')); // every descriptor of the budget
+  await t.rejects(log.flush(), { code: 'BROKER_BUSY', retriable: true });
+  t.equal(log.durableIndex(), written[0]!.index, 'nothing more reported durable');
+  for (const fd of held) res.files.closeHeld(fd);
+  const before = syncs;
+  await log.flush();
+  t.ok(syncs > before, 'the next flush fdatasyncs the segment (it was not taken for synced)');
+  t.equal(log.durableIndex(), written.at(-1)!.index);
+  t.ok(sizeOf(segmentFiles(path.join(dir, 'p'))[0]!) > bytesOf(written), 'and writes the zeros');
+  await log.close();
 });
