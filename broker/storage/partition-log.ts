@@ -632,13 +632,21 @@ export class PartitionLog implements RaftLog {
       // and fsync did not run, so nothing is lost and nothing is reported durable; the
       // next flush tries again (dirty flags were kept). Only a failed fsync poisons.
       if (isRefusal(err)) throw err;
-      const cause = storageError('flush', this.dir, err);
-      // What the disk holds is now unknown: reads must see the disk, not what was written.
-      this.tail.clear();
-      this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
-      throw this.failure;
+      throw this.poison('flush', err);
     }
     if (rewinds === this.rewinds && target > this.durable) this.durable = Math.min(target, this.lastIndex());
+  }
+
+  /**
+   * After a failed fdatasync (or a failure that leaves what the files hold unknown): the
+   * log refuses writes until it is reopened, and reads must see the disk, not what was
+   * written. Returns the error to throw.
+   */
+  private poison(what: string, err: unknown): FlotillaError {
+    const cause = storageError(what, this.dir, err);
+    this.tail.clear();
+    this.failure = new FlotillaError('INTERNAL', `${cause.message}; the log refuses writes until it is reopened`, cause.details, { cause: err });
+    return this.failure;
   }
 
   /**
@@ -701,10 +709,7 @@ export class PartitionLog implements RaftLog {
     } catch (err) {
       // No descriptor: nothing changed that matters, the next append tries the roll again.
       if (isRefusal(err)) throw err;
-      // The cut or its fdatasync failed: what the file holds is unknown (as after any failed sync).
-      this.tail.clear();
-      this.failure = new FlotillaError('INTERNAL', `${storageError('roll', this.dir, err).message}; the log refuses writes until it is reopened`, {}, { cause: err });
-      throw this.failure;
+      throw this.poison('roll', err); // the cut or its fdatasync failed
     }
     this.segments.push(Segment.create(this.res, this.dir, active.nextOffset, this.options.indexIntervalBytes, this.options.now()));
     this.dirDirty = true;
