@@ -6,6 +6,7 @@
  * directly from the hosted replica: whether this broker leads a partition, which follower a
  * client should fetch from (its rack) and the end offset of a leader epoch (the term runs).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { asMagic2Batches, batchBounds } from '../../protocol/batch.js';
 import type { client } from '../../protocol/codec.js';
 import { OffsetSpec } from '../../protocol/client.schema.js';
@@ -80,6 +81,9 @@ const RESOURCE_BROKER = 4;
 const CONFIG_SOURCE_TOPIC = 1;
 const CONFIG_SOURCE_DEFAULT = 5;
 const CONTROLLER_FORWARD_TIMEOUT_MS = 10_000;
+/** How long Metadata of every topic waits on a broker still catching up (see everyTopic). */
+const EVERY_TOPIC_WAIT_MS = 5_000;
+const EVERY_TOPIC_RETRY_MS = 100;
 
 export interface KafkaBroker {
   readonly dispatcher: Dispatcher;
@@ -256,21 +260,46 @@ export class KafkaApis implements KafkaRequestHandler {
   // ---------------------------------------------------------------------------------------
   // Metadata
 
+  /**
+   * Metadata of every topic. A broker still catching up with the metadata cannot list them,
+   * and a list without topics would tell a client there are none (an admin's listTopics, a
+   * consumer's pattern subscription): such a request waits for the metadata, up to
+   * EVERY_TOPIC_WAIT_MS, and then the connection closes unanswered, which Kafka clients
+   * retry, on another broker where they can.
+   */
+  private async everyTopic(context: RequestContext): Promise<ResponseOf<'metadata'>> {
+    const deadline = performance.now() + EVERY_TOPIC_WAIT_MS;
+    for (;;) {
+      try {
+        return (await this.ask('metadata', { topics: [] }, context))!;
+      } catch (error) {
+        if (!asFlotillaError(error).retriable) throw error;
+        if (performance.now() >= deadline) {
+          throw new FlotillaError('BROKER_NOT_AVAILABLE', `Metadata of every topic: the metadata did not become current within ${EVERY_TOPIC_WAIT_MS} ms (${asFlotillaError(error).message})`);
+        }
+        await sleep(EVERY_TOPIC_RETRY_MS);
+      }
+    }
+  }
+
   private async metadata(body: Body<'Metadata'>, version: number, context: RequestContext): Promise<Answer<'Metadata'>> {
     // v0: an empty list asks for every topic; v1+: null does, and an empty list for none.
     const every = body.topics === null || (version === 0 && body.topics.length === 0);
     const names = every ? [] : body.topics!.map((t) => t.name ?? '');
     let native: ResponseOf<'metadata'>;
-    try {
-      native = (await this.ask('metadata', { topics: names }, context))!;
-    } catch (error) {
-      // Not answerable here yet (a broker just started and still catching up with the
-      // metadata, or without a controller): the brokers it knows, so that a client keeps
-      // its connections (kafkajs drops every broker a Metadata answer leaves out), and
-      // LEADER_NOT_AVAILABLE for each topic asked about, which every Kafka client retries.
-      const retriable = asFlotillaError(error).retriable;
-      const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
-      return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
+    if (every) native = await this.everyTopic(context);
+    else {
+      try {
+        native = (await this.ask('metadata', { topics: names }, context))!;
+      } catch (error) {
+        // Not answerable here yet (a broker just started and still catching up with the
+        // metadata): the brokers it knows, so that a client keeps its connections (kafkajs
+        // drops every broker a Metadata answer leaves out), and LEADER_NOT_AVAILABLE for
+        // each topic asked about, which every Kafka client retries.
+        const retriable = asFlotillaError(error).retriable;
+        const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
+        return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
+      }
     }
     const brokers = kafkaBrokersOf((native.brokers ?? []).flatMap((b) => (b?.kafkaAddress && b.id ? [{ id: b.id, kafkaAddress: b.kafkaAddress, rack: b.rack ?? undefined }] : [])));
     const kafkaBrokers = new Set(brokers.map((b) => b.nodeId));

@@ -8,7 +8,7 @@ import { decodeResponse, encodeRequest, KafkaFrameReader, type KafkaApiName, typ
 export interface RawKafkaConnection {
   socket: Socket;
   frames: Buffer[];
-  /** The next answer frame (after its size). */
+  /** The next answer frame (after its size); rejects once the connection has closed without one. */
   next(): Promise<Buffer>;
   /** Sends one request and decodes its answer (the connection's only request in flight). */
   request<N extends KafkaApiName>(api: N, version: number, body: RequestInput<N>): Promise<ResponseBody<N>>;
@@ -27,12 +27,23 @@ export async function rawKafkaConnection(address: string): Promise<RawKafkaConne
   const reader = new KafkaFrameReader();
   const frames: Buffer[] = [];
   const waiters: Array<() => void> = [];
+  let closed = false;
+  const wakeAll = () => {
+    for (const wake of waiters.splice(0)) wake();
+  };
   socket.on('data', (chunk) => {
     frames.push(...reader.push(chunk));
-    for (const wake of waiters.splice(0)) wake();
+    wakeAll();
+  });
+  socket.on('close', () => {
+    closed = true;
+    wakeAll();
   });
   const next = async (): Promise<Buffer> => {
-    while (frames.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
+    while (frames.length === 0) {
+      if (closed) throw new Error('the connection closed without an answer');
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
     return frames.shift()!;
   };
   let correlationId = 1000;
