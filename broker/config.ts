@@ -66,6 +66,8 @@ export interface BrokerConfig {
   maxOpenFiles?: number;
   idleTimeoutMs: number;
   frameTimeoutMs: number;
+  /** A client connection that takes none of its responses for this long is closed (server/write-timeout.ts). */
+  writeTimeoutMs: number;
   /** One Raft tick; election and heartbeat timeouts are counted in ticks. */
   tickMs: number;
   electionTicks: number;
@@ -116,6 +118,9 @@ export const BROKER_DEFAULTS = {
   maxPeerConnections: 1024,
   idleTimeoutMs: 10 * 60 * 1000,
   frameTimeoutMs: 30_000,
+  // Long enough for a slow link to take a full fetch, short enough that clients which stopped
+  // reading do not hold the response budgets (and every other client) for long.
+  writeTimeoutMs: 30_000,
   // 100 ms ticks: heartbeat every 100 ms, election timeout 1-2 s (randomized in [10, 20) ticks).
   tickMs: 100,
   electionTicks: RAFT_DEFAULTS.electionTicks,
@@ -205,7 +210,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
   }
-  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
+  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'writeTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
       throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
     }

@@ -20,6 +20,7 @@ import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaRequest } f
 import { listenAt } from '../server/listen.js';
 import type { ConnectionIdentity, ConnectionSession, RequestContext } from '../requests/dispatcher.js';
 import type { ServerLimits } from '../server/server.js';
+import { WriteTimeout } from '../server/write-timeout.js';
 import { ByteBudget, ResponseHolding } from '../server/byte-budget.js';
 import { clientIdentity, sniffTls, type BrokerTls, type TlsAcceptor } from '../security/tls.js';
 
@@ -137,6 +138,10 @@ export class KafkaServer {
     const slots: Slot[] = [];
     let inFlight = 0;
     let frameTimer: NodeJS.Timeout | null = null;
+    const writeTimeout = new WriteTimeout(limits.writeTimeoutMs, (waitedMs) => {
+      logger.info({ remote, waitedMs, principal: session.principal }, 'closed a Kafka connection that took none of its responses for --write-timeout-ms: it stopped reading');
+      socket.destroy();
+    });
 
     const close = (why: string, error?: unknown): void => {
       if (socket.destroyed) return;
@@ -157,8 +162,9 @@ export class KafkaServer {
         if (slot.chunks && !socket.destroyed) {
           const size = slot.chunks.reduce((n, c) => n + c.length, 0);
           slot.holding.resize(size); // held until the socket handed it to the kernel
+          const taken = writeTimeout.writing();
           const last = slot.chunks.length - 1;
-          slot.chunks.forEach((chunk, i) => socket.write(chunk, i === last ? () => slot.holding.release() : undefined));
+          slot.chunks.forEach((chunk, i) => socket.write(chunk, i === last ? () => (taken(), slot.holding.release()) : undefined));
         } else {
           slot.holding.release();
         }
@@ -252,6 +258,7 @@ export class KafkaServer {
       if (inFlight === 0) close(`idle for ${limits.idleTimeoutMs} ms`);
     });
     socket.on('close', () => {
+      writeTimeout.stop();
       if (frameTimer) clearTimeout(frameTimer);
       this.connections.delete(socket);
       for (const slot of slots) slot.holding.release();

@@ -22,6 +22,7 @@ import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame
 import type { BrokerConfig } from '../config.js';
 import { asFlotillaError, type ConnectionIdentity, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
+import { WriteTimeout } from './write-timeout.js';
 
 type Request = client.Request;
 type Response = Init<client.Response>;
@@ -31,7 +32,7 @@ const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 /** The limits a client server enforces (see the --max-* and --*-timeout-ms flags). */
 export type ServerLimits = Pick<
   BrokerConfig,
-  'maxConnections' | 'maxFrameBytes' | 'maxConnectionPendingBytes' | 'maxPendingResponseBytes' | 'frameTimeoutMs' | 'idleTimeoutMs'
+  'maxConnections' | 'maxFrameBytes' | 'maxConnectionPendingBytes' | 'maxPendingResponseBytes' | 'frameTimeoutMs' | 'idleTimeoutMs' | 'writeTimeoutMs'
 >;
 
 export class ClientServer {
@@ -83,6 +84,10 @@ export class ClientServer {
     const holdings = new Set<ResponseHolding>();
     let inFlight = 0;
     let decoder: FrameDecoder | null = null;
+    const writeTimeout = new WriteTimeout(config.writeTimeoutMs, (waitedMs) => {
+      logger.info({ remote, waitedMs, principal: session.principal }, 'closed a client connection that took none of its responses for --write-timeout-ms: it stopped reading');
+      socket.destroy();
+    });
     const updateReading = (): void => {
       if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION || pending.exhausted) decoder?.pause();
       else if (inFlight < MAX_IN_FLIGHT_PER_CONNECTION / 2) decoder?.resume();
@@ -99,7 +104,9 @@ export class ClientServer {
         length = body.reduce((sum, chunk) => sum + chunk.length, 0);
       }
       holding.resize(length); // held until the socket handed it to the kernel
+      const taken = writeTimeout.writing();
       writer.write(body, () => {
+        taken();
         holding.release();
         holdings.delete(holding);
       });
@@ -144,6 +151,7 @@ export class ClientServer {
         updateReading();
       },
       onClose: (error) => {
+        writeTimeout.stop();
         this.connections.delete(socket);
         for (const holding of holdings) holding.release();
         holdings.clear();

@@ -28,6 +28,7 @@ export interface BrokerStartOptions {
   maxOpenFiles?: number;
   idleTimeoutMs?: number;
   frameTimeoutMs?: number;
+  writeTimeoutMs?: number;
   statsIntervalMs?: number;
   recoveryConcurrency?: number;
   controllerSnapshotEntries?: number;
@@ -67,6 +68,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.maxOpenFiles !== undefined) input.maxOpenFiles = options.maxOpenFiles;
   if (options.idleTimeoutMs !== undefined) input.idleTimeoutMs = options.idleTimeoutMs;
   if (options.frameTimeoutMs !== undefined) input.frameTimeoutMs = options.frameTimeoutMs;
+  if (options.writeTimeoutMs !== undefined) input.writeTimeoutMs = options.writeTimeoutMs;
   if (options.statsIntervalMs !== undefined) input.statsIntervalMs = options.statsIntervalMs;
   if (options.recoveryConcurrency !== undefined) input.recoveryConcurrency = options.recoveryConcurrency;
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;

@@ -119,6 +119,7 @@ export function buildProgram(scriptPath: string): Command {
     .option('--max-open-files <n>', 'most files the storage keeps open (default: ulimit -n less a reserve for sockets; a larger value is lowered to that)', parsePositiveInt)
     .option('--idle-timeout-ms <n>', `close a connection idle this long (default ${durationText(BROKER_DEFAULTS.idleTimeoutMs)})`, parsePositiveInt)
     .option('--frame-timeout-ms <n>', `time to finish a frame once begun (default ${durationText(BROKER_DEFAULTS.frameTimeoutMs)})`, parsePositiveInt)
+    .option('--write-timeout-ms <n>', `close a client connection that takes none of its responses this long: it stopped reading (default ${durationText(BROKER_DEFAULTS.writeTimeoutMs)})`, parsePositiveInt)
     .option('--stats-interval-ms <n>', 'log one line of broker statistics this often (default off)', parsePositiveInt)
     .option('--controller-snapshot-entries <n>', `compact the metadata log after this many new entries (default ${BROKER_DEFAULTS.controllerSnapshotEntries})`, parsePositiveInt)
     .option('--metadata-segment-bytes <n>', `segment size of the metadata log (default ${BROKER_DEFAULTS.metadataSegmentBytes}); compaction frees whole segments and the scrubber checks sealed ones`, parsePositiveInt)
