@@ -287,19 +287,17 @@ export class KafkaApis implements KafkaRequestHandler {
     const every = body.topics === null || (version === 0 && body.topics.length === 0);
     const names = every ? [] : body.topics!.map((t) => t.name ?? '');
     let native: ResponseOf<'metadata'>;
-    if (every) native = await this.everyTopic(context);
-    else {
-      try {
-        native = (await this.ask('metadata', { topics: names }, context))!;
-      } catch (error) {
-        // Not answerable here yet (a broker just started and still catching up with the
-        // metadata): the brokers it knows, so that a client keeps its connections (kafkajs
-        // drops every broker a Metadata answer leaves out), and LEADER_NOT_AVAILABLE for
-        // each topic asked about, which every Kafka client retries.
-        const retriable = asFlotillaError(error).retriable;
-        const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
-        return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
-      }
+    try {
+      native = every ? await this.everyTopic(context) : (await this.ask('metadata', { topics: names }, context))!;
+    } catch (error) {
+      const retriable = asFlotillaError(error).retriable;
+      if (every && retriable) throw error; // closes the connection unanswered (see everyTopic)
+      // Not answerable here yet (a broker just started and still catching up with the
+      // metadata): the brokers it knows, so that a client keeps its connections (kafkajs
+      // drops every broker a Metadata answer leaves out), and LEADER_NOT_AVAILABLE for
+      // each topic asked about, which every Kafka client retries.
+      const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
+      return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
     }
     const brokers = kafkaBrokersOf((native.brokers ?? []).flatMap((b) => (b?.kafkaAddress && b.id ? [{ id: b.id, kafkaAddress: b.kafkaAddress, rack: b.rack ?? undefined }] : [])));
     const kafkaBrokers = new Set(brokers.map((b) => b.nodeId));
