@@ -2,7 +2,9 @@
  * Test certificates made with the openssl command (Node cannot create X.509
  * certificates): a CA, one certificate per broker (CN broker-N, IP SAN 127.0.0.1 and DNS
  * localhost, usable as server and client: peers use mutual TLS), client certificates
- * (CN = the user), and a foreign CA with a certificate of its own that nobody trusts.
+ * (CN = the user, for client authentication only and valid for no host, so that a broker
+ * refuses one on a peer connection), and a foreign CA with a certificate of its own that
+ * nobody trusts.
  * EC P-256 keys, so a full set takes a fraction of a second. Used by the tests, the TLS
  * benchmark and `flotilla dev --secure`.
  *
@@ -44,6 +46,11 @@ const LEAF_EXTENSIONS = [
   'keyUsage=critical,digitalSignature,keyEncipherment',
   'extendedKeyUsage=serverAuth,clientAuth',
 ].join('\n');
+const CLIENT_EXTENSIONS = [
+  'basicConstraints=critical,CA:FALSE',
+  'keyUsage=critical,digitalSignature,keyEncipherment',
+  'extendedKeyUsage=clientAuth',
+].join('\n');
 const KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** Fails with a message that says what to install when openssl is not on the PATH. */
@@ -63,9 +70,10 @@ function makeCa(dir: string, name: string, subject: string): string {
   return join(dir, `${name}.crt`);
 }
 
-function makeLeaf(dir: string, name: string, commonName: string, ca: string): CertificatePair {
+/** A certificate `ca` signed: with `extensions` 'leaf.ext' a broker's (or any server's), 'client.ext' a client's. */
+function makeLeaf(dir: string, name: string, commonName: string, ca: string, extensions = 'leaf.ext'): CertificatePair {
   openssl(['req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${commonName}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '825', '-extfile', 'leaf.ext'], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '825', '-extfile', extensions], dir);
   chmodSync(join(dir, `${name}.key`), 0o600);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
@@ -92,14 +100,15 @@ export function ensureCertificates(dir: string, options: { brokers?: number; cli
 function signedSet(dir: string, options: { brokers?: number; clients?: string[] }, make: (name: string) => boolean): CertificateSet {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'leaf.ext'), `${LEAF_EXTENSIONS}\n`);
+  writeFileSync(join(dir, 'client.ext'), `${CLIENT_EXTENSIONS}\n`);
   const newCa = make('ca');
   const ca = newCa ? makeCa(dir, 'ca', 'Flotilla CA') : join(dir, 'ca.crt');
-  const leaf = (name: string, commonName: string): CertificatePair =>
-    newCa || make(name) ? makeLeaf(dir, name, commonName, 'ca') : { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  const leaf = (name: string, commonName: string, extensions?: string): CertificatePair =>
+    newCa || make(name) ? makeLeaf(dir, name, commonName, 'ca', extensions) : { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   const brokers = new Map<number, CertificatePair>();
   for (let id = 1; id <= (options.brokers ?? 3); id++) brokers.set(id, leaf(`broker-${id}`, `broker-${id}`));
   const clients = new Map<string, CertificatePair>();
-  for (const user of options.clients ?? ['alice']) clients.set(user, leaf(`client-${user}`, user));
+  for (const user of options.clients ?? ['alice']) clients.set(user, leaf(`client-${user}`, user, 'client.ext'));
   return { dir, ca, brokers, clients };
 }
 

@@ -27,7 +27,7 @@ import { userPrincipal } from '../../protocol/acls.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import { readFirstByte } from '../../protocol/frame.js';
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
-import type { TlsSettings } from '../config.js';
+import { parseHostPort, type TlsSettings } from '../config.js';
 import type { ConnectionIdentity } from '../requests/dispatcher.js';
 
 /** How often the certificate files are compared with what was last read. */
@@ -284,4 +284,21 @@ export function clientIdentity(socket: TLSSocket, clientAuth: TlsSettings['clien
 /** Why a peer connection must be closed (its certificate is missing or not trusted), or null. */
 export function peerRefusal(socket: TLSSocket): string | null {
   return socket.authorized ? null : `the peer's certificate was not accepted: ${String(socket.authorizationError)}`;
+}
+
+/**
+ * Why a trusted certificate cannot speak for broker `brokerId`, advertised at `address`
+ * (HOST:PORT), or null: it must be valid for that host, as a dialer already requires of the
+ * broker it dials. Without this check any certificate of the CA — a client's — could open
+ * a peer connection under a broker's id and send Raft messages.
+ */
+export function peerIdentityRefusal(socket: TLSSocket, brokerId: number, address: string): string | null {
+  let host: string;
+  try {
+    host = parseHostPort(address, `broker ${brokerId}'s address`).host;
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const mismatch = tls.checkServerIdentity(host, socket.getPeerCertificate());
+  return mismatch ? `the certificate does not speak for broker ${brokerId} at ${host}: ${mismatch.message}` : null;
 }

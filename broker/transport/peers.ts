@@ -10,6 +10,7 @@
  * the group's next heartbeat or append retries it.
  */
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage, encodePeerMessageChunks } from '../../protocol/codec.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
@@ -18,7 +19,7 @@ import type { Message } from '../raft/types.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { RaftMessage } from '../../protocol/peer.schema.js';
 import { parseHostPort } from '../config.js';
-import { BrokerDial, type BrokerTls } from '../security/tls.js';
+import { BrokerDial, peerIdentityRefusal, type BrokerTls } from '../security/tls.js';
 import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
@@ -303,6 +304,12 @@ export class PeerTransport {
           if (hello.clusterId !== this.options.clusterId) return refuse(`cluster id "${hello.clusterId}" is not this cluster's "${this.options.clusterId}"`);
           if (hello.version !== PEER_PROTOCOL_VERSION) return refuse(`peer protocol version ${hello.version} is not supported (this broker speaks ${PEER_PROTOCOL_VERSION})`);
           if (!(hello.brokerId > 0) || hello.brokerId === this.options.id) return refuse(`invalid broker id ${hello.brokerId}`);
+          if (socket instanceof TLSSocket) {
+            // The broker's address as the metadata knows it; a joining one's, as it says.
+            const address = this.peers.get(hello.brokerId)?.address ?? hello.address;
+            const refusal = peerIdentityRefusal(socket, hello.brokerId, address);
+            if (refusal) return refuse(refusal);
+          }
           peerId = hello.brokerId;
           // A peer dials us again only after it gave up its previous connection: close ours
           // too, so half-open leftovers never pile up against --max-peer-connections.

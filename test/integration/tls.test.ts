@@ -1,6 +1,7 @@
 /**
  * TLS on real broker processes: a mutual-TLS cluster that elects, replicates and acks;
- * plaintext refused; certificates nobody trusts failing at once with
+ * plaintext refused; a client's certificate refused on a peer connection under a broker's
+ * id (it is not valid for that broker's host); certificates nobody trusts failing at once with
  * AUTHENTICATION_FAILED; a certificate reloaded on SIGHUP (and a broken one refused); and a
  * rolling migration from plaintext to TLS under an acks=all producer.
  */
@@ -13,7 +14,9 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { generateCertificates, issueCertificate, type Certificates } from '../../bench/certificates.js';
 import { Client, FlotillaError, type ClientLogger, type ClientTlsOptions } from '../../client/index.js';
-import { CLIENT_API_VERSION, decodeResponse, encodeRequest } from '../../protocol/codec.js';
+import { BROKER_DEFAULTS } from '../../broker/config.js';
+import { CLIENT_API_VERSION, PEER_PROTOCOL_VERSION, decodePeerMessage, decodeResponse, encodePeerMessage, encodeRequest } from '../../protocol/codec.js';
+import type { PeerMessage } from '../../protocol/peer.schema.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
 import { readsBack } from './read-back.js';
 import { ProcessCluster, startCluster, waitFor } from './cluster.js';
@@ -61,6 +64,26 @@ function askMetadata(socket: tls.TLSSocket, correlationId: number, first: boolea
     socket.once('error', reject);
     const request = metadataRequest(correlationId);
     socket.write(first ? request : request.subarray(1));
+  });
+}
+
+/**
+ * Opens a peer connection (type byte 0x02) to `address` over TLS with `options`, shakes
+ * hands as broker `brokerId` advertised at `claimed`, and resolves with the broker's answer.
+ */
+function peerHandshake(address: string, options: ClientTlsOptions, brokerId: number, claimed: string): Promise<PeerMessage['handshakeAck']> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ ...hostPort(address), ...options }, () => {
+      socket.write(Buffer.of(0x02));
+      socket.write(encodeFrame(encodePeerMessage({ handshake: { clusterId: BROKER_DEFAULTS.clusterId, brokerId, version: PEER_PROTOCOL_VERSION, address: claimed } })));
+    });
+    const decoder = new FrameDecoder({ frameTimeoutMs: 0, idleTimeoutMs: 0 });
+    socket.on('data', (chunk: Buffer) => decoder.write(chunk));
+    decoder.once('data', (frame: Buffer) => {
+      socket.destroy();
+      resolve(decodePeerMessage(frame).handshakeAck);
+    });
+    socket.once('error', reject);
   });
 }
 
@@ -114,6 +137,14 @@ t.test('a mutual-TLS cluster elects, replicates and acks; plaintext and untruste
     const error = await failure(plain.admin().listTopics());
     await plain.close();
     t.ok(error.code === 'BROKER_NOT_AVAILABLE' || error.code === 'TIMEOUT', `the SDK without tls gets no answer (${error.code})`);
+  });
+
+  await t.test("a client's certificate, trusted as it is, cannot open a peer connection under a broker's id", async (t) => {
+    const ack = await peerHandshake(address, alice, 2, cluster.brokers.get(2)!.address);
+    t.equal(ack?.accepted, false, 'the handshake is refused');
+    t.match(ack?.errorMessage, /does not speak for broker 2 at 127\.0\.0\.1/, "why: the certificate is not valid for broker 2's host");
+    await waitFor('broker 1 to log the refusal', () => cluster.logs(1).includes('does not speak for broker 2'));
+    t.pass('the broker logged it');
   });
 
   const cases: Array<[string, ClientTlsOptions]> = [
