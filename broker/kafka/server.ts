@@ -159,7 +159,7 @@ export class KafkaServer {
       socket.cork();
       while (slots.length > 0 && slots[0]!.done) {
         const slot = slots.shift()!;
-        if (slot.chunks && !socket.destroyed) {
+        if (slot.chunks && slot.chunks.length > 0 && !socket.destroyed) {
           const size = slot.chunks.reduce((n, c) => n + c.length, 0);
           slot.holding.resize(size); // held until the socket handed it to the kernel
           const taken = writeTimeout.writing();
