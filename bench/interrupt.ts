@@ -1,18 +1,19 @@
 /**
- * Clean-ups that must run when a benchmark is interrupted (Ctrl-C, SIGTERM): broker
- * processes and their data directories, a temporary git worktree. Each is synchronous,
- * because the process exits right after them; the last registered runs first.
+ * Clean-ups that must run when a benchmark or a test is interrupted (Ctrl-C, or SIGTERM
+ * from a test runner whose timeout ran out): broker processes and their data directories,
+ * a temporary git worktree. Each is synchronous, because the process exits right after
+ * them; the last registered runs first.
  */
 const cleanups: Array<() => void> = [];
 let installed = false;
 
 function runAllAndExit(signal: NodeJS.Signals): void {
-  process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
+  process.stderr.write(`\n${signal}: cleaning up (brokers this process started, their data)\n`);
   for (const cleanup of cleanups.splice(0).reverse()) {
     try {
       cleanup();
     } catch (err) {
-      process.stderr.write(`bench: clean-up failed: ${(err as Error).message}\n`);
+      process.stderr.write(`clean-up failed: ${(err as Error).message}\n`);
     }
   }
   process.exit(130);

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onInterrupt } from './interrupt.js';
 
 // This file runs from bench/ (tap) or dist/bench/ (compiled benches and tools).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -144,6 +145,8 @@ export class ProcessCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'flotilla-it-'));
   readonly brokers = new Map<number, BrokerProcess>();
   private initialCluster = '';
+  /** Interrupted (Ctrl-C, a test runner's timeout), this process takes its brokers and their data with it. */
+  private readonly releaseInterrupt = onInterrupt(() => this.abandon());
 
   constructor(private readonly options: ProcessClusterOptions = {}) {}
 
@@ -302,6 +305,7 @@ export class ProcessCluster {
   }
 
   async close(): Promise<void> {
+    this.releaseInterrupt();
     await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
     rmSync(this.root, { recursive: true, force: true });
   }

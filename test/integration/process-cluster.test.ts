@@ -1,7 +1,10 @@
 /**
  * The test clusters' own start-up: a port picked free and taken by another process before
- * the broker binds it (tests run side by side) must not leave a cluster a broker short.
+ * the broker binds it (tests run side by side) must not leave a cluster a broker short;
+ * a test process ended by SIGTERM (a runner's timeout) must not leave its brokers running.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import t from 'tap';
 import { Client } from '../../client/index.js';
@@ -40,4 +43,39 @@ t.test('a broker whose port was taken meanwhile: the cluster starts again on new
     return status.controller !== null && status.brokers.length === 3 && status.brokers.every((b) => b.alive);
   });
   t.pass('a controller, and all three brokers alive');
+});
+
+t.test('a test process ended by SIGTERM (a runner timeout) takes its brokers and their data with it', async (t) => {
+  // A child process starts a cluster and prints its brokers' pids and data folder.
+  const script = `
+    const { ProcessCluster } = await import(${JSON.stringify(new URL('../../bench/process-cluster.js', import.meta.url).href)});
+    const cluster = await new ProcessCluster({ brokers: 2, fsync: 'never' }).start();
+    console.log(JSON.stringify({ pids: [...cluster.brokers.values()].map((b) => b.child.pid), root: cluster.root }));
+    setInterval(() => undefined, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const started = await new Promise<{ pids: number[]; root: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`the cluster's process exited (${code}) before starting it`)));
+  });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.ok(started.pids.every(alive), 'its brokers run');
+
+  child.kill('SIGTERM');
+  await waitFor('the brokers to be gone', () => started.pids.every((pid) => !alive(pid)), 30_000);
+  t.pass('every broker is gone');
+  t.notOk(existsSync(started.root), 'and so is their data');
 });
