@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type Consumer } from '../../client/index.js';
 import { clusterOf } from '../../client/client.js';
+import { onInterrupt } from '../../bench/interrupt.js';
 import { ProcessCluster, waitFor } from '../integration/cluster.js';
 import { readPartition } from '../integration/read-back.js';
 import { Rng } from '../sim/prng.js';
@@ -69,14 +70,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const net = await Network.create(ids);
   let cluster: ProcessCluster | null = null;
   // Interrupted (Ctrl-C, a test runner's timeout): kill the brokers and remove the
-  // namespaces, links and bridge before going, keeping the run directory.
-  const onSignal = (signal: NodeJS.Signals) => {
+  // namespaces, links and bridge before going, keeping the run directory. (One registry of
+  // clean-ups, so that the cluster's own, which exits, cannot run before this one.)
+  const releaseInterrupt = onInterrupt(() => {
     for (const broker of cluster?.brokers.values() ?? []) broker.child?.kill('SIGKILL');
     net.destroySync();
-    console.error(`chaos run interrupted by ${signal}; history and broker logs kept in ${runDir}`);
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    console.error(`chaos run interrupted; history and broker logs kept in ${runDir}`);
+  });
   const clients: Client[] = [];
   let workload: Workload | null = null;
   let report: Report | null = null;
@@ -129,7 +129,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await readReplicas(history, patient, partitions, workload.maxAckedOffsets(), log);
     report = check(history.events);
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    releaseInterrupt();
     await workload?.stop().catch(() => undefined);
     await Promise.allSettled(clients.map((c) => c.close()));
     await cluster?.close();
