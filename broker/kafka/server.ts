@@ -162,9 +162,13 @@ export class KafkaServer {
         if (slot.chunks && slot.chunks.length > 0 && !socket.destroyed) {
           const size = slot.chunks.reduce((n, c) => n + c.length, 0);
           slot.holding.resize(size); // held until the socket handed it to the kernel
-          const taken = writeTimeout.writing();
+          writeTimeout.writing();
+          const taken = (): void => {
+            writeTimeout.taken();
+            slot.holding.release();
+          };
           const last = slot.chunks.length - 1;
-          slot.chunks.forEach((chunk, i) => socket.write(chunk, i === last ? () => (taken(), slot.holding.release()) : undefined));
+          slot.chunks.forEach((chunk, i) => socket.write(chunk, i === last ? taken : undefined));
         } else {
           slot.holding.release();
         }

@@ -104,9 +104,9 @@ export class ClientServer {
         length = body.reduce((sum, chunk) => sum + chunk.length, 0);
       }
       holding.resize(length); // held until the socket handed it to the kernel
-      const taken = writeTimeout.writing();
+      writeTimeout.writing();
       writer.write(body, () => {
-        taken();
+        writeTimeout.taken();
         holding.release();
         holdings.delete(holding);
       });

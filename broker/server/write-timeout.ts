@@ -20,19 +20,18 @@ export class WriteTimeout {
     private readonly onTimeout: (waitedMs: number) => void,
   ) {}
 
-  /** A response is being written; call what this returns once the socket has handed it to the kernel. */
-  writing(): () => void {
+  /** A response is being written; `taken()` follows once the socket has handed it to the kernel. */
+  writing(): void {
     if (this.unsent++ === 0) {
       this.lastTakenAt = performance.now();
       this.arm(this.timeoutMs);
     }
-    let taken = false;
-    return () => {
-      if (taken) return;
-      taken = true;
-      this.unsent--;
-      this.lastTakenAt = performance.now();
-    };
+  }
+
+  /** One written response is with the kernel (its write callback ran, once per write). */
+  taken(): void {
+    this.unsent--;
+    this.lastTakenAt = performance.now();
   }
 
   /** The connection closed: no more checks. */
