@@ -6,10 +6,10 @@
  * directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join, dirname, sep } from 'node:path';
+import { basename, delimiter, join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onInterrupt } from './interrupt.js';
 
@@ -34,6 +34,16 @@ export async function freePort(): Promise<number> {
   if (port === null) throw new Error('no free port on 127.0.0.1');
   return port;
 }
+
+/**
+ * `setpriv --pdeathsig KILL` (util-linux), where the machine has it: the kernel SIGKILLs a
+ * broker when the process that started it dies, even by SIGKILL, which no clean-up of this
+ * process can catch (the interrupt clean-ups cover SIGINT and SIGTERM). It execs in place.
+ * Without it, brokers of a process killed that way outlive it.
+ */
+const DIE_WITH_STARTER = (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'setpriv')))
+  ? ['setpriv', '--pdeathsig', 'KILL']
+  : [];
 
 const LOWEST_PORT = 10_000;
 const START_ATTEMPTS = 5;
@@ -245,6 +255,7 @@ export class ProcessCluster {
     let argv = [process.execPath, ...shebangNodeFlags(args[0]!), ...(this.options.nodeArgs ?? []), ...args];
     if (this.options.openFileLimit !== undefined) argv = ['bash', '-c', `ulimit -n ${this.options.openFileLimit} && exec "$0" "$@"`, ...argv];
     if (this.options.host) argv = [...this.options.host(id).prefix, ...argv];
+    argv = [...DIE_WITH_STARTER, ...argv];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
     broker.output = [];
     // logDir, or FLOTILLA_TEST_LOGS=<dir> for any test: every broker's whole output, for a post-mortem.

@@ -1,12 +1,13 @@
 /**
  * The test clusters' own start-up: a port picked free and taken by another process before
  * the broker binds it (tests run side by side) must not leave a cluster a broker short;
- * a test process ended by SIGTERM (a runner's timeout) must not leave its brokers running.
+ * a test process that ends, by SIGTERM (a runner's timeout) or SIGKILL, must not leave its
+ * brokers running.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Client } from '../../client/index.js';
 import { ProcessCluster, freePort, waitFor } from './cluster.js';
 
@@ -45,8 +46,8 @@ t.test('a broker whose port was taken meanwhile: the cluster starts again on new
   t.pass('a controller, and all three brokers alive');
 });
 
-t.test('a test process ended by SIGTERM (a runner timeout) takes its brokers and their data with it', async (t) => {
-  // A child process starts a cluster and prints its brokers' pids and data folder.
+/** A child process that starts a 2-broker cluster and reports its brokers' pids and data folder. */
+async function clusterInAChild(t: Test): Promise<{ child: ChildProcess; pids: number[]; root: string }> {
   const script = `
     const { ProcessCluster } = await import(${JSON.stringify(new URL('../../bench/process-cluster.js', import.meta.url).href)});
     const cluster = await new ProcessCluster({ brokers: 2, fsync: 'never' }).start();
@@ -57,25 +58,39 @@ t.test('a test process ended by SIGTERM (a runner timeout) takes its brokers and
   t.teardown(() => child.kill('SIGKILL'));
   const started = await new Promise<{ pids: number[]; root: string }>((resolve, reject) => {
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (line) resolve(JSON.parse(line));
     });
     child.once('exit', (code) => reject(new Error(`the cluster's process exited (${code}) before starting it`)));
   });
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   t.ok(started.pids.every(alive), 'its brokers run');
+  return { child, ...started };
+}
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+t.test('a test process ended by SIGTERM (a runner timeout) takes its brokers and their data with it', async (t) => {
+  const { child, pids, root } = await clusterInAChild(t);
   child.kill('SIGTERM');
-  await waitFor('the brokers to be gone', () => started.pids.every((pid) => !alive(pid)), 30_000);
+  await waitFor('the brokers to be gone', () => pids.every((pid) => !alive(pid)), 30_000);
   t.pass('every broker is gone');
-  t.notOk(existsSync(started.root), 'and so is their data');
+  t.notOk(existsSync(root), 'and so is their data');
+});
+
+t.test('a test process ended by SIGKILL, which it cannot catch, still takes its brokers with it', async (t) => {
+  const { child, pids, root } = await clusterInAChild(t);
+  // Nothing of the child's runs now, so the data folder stays: this test removes it.
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  child.kill('SIGKILL');
+  await waitFor('the brokers to be gone', () => pids.every((pid) => !alive(pid)), 30_000);
+  t.pass('every broker is gone');
 });
