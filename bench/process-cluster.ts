@@ -78,6 +78,8 @@ export interface BrokerProcess {
   joinVia?: string;
   /** The Kafka listener's HOST:PORT, with the `kafka` option. */
   kafkaAddress?: string;
+  /** The HTTP operations endpoint's HOST:PORT, with the `http` option. */
+  httpAddress?: string;
   /** This broker's own flags after the cluster's extraArgs (its TLS files, say); change them before a restart. */
   args: string[];
 }
@@ -104,6 +106,8 @@ export interface ProcessClusterOptions {
   cli?: string;
   /** Also open a Kafka listener on each broker (127.0.0.1, a free port): `--kafka-listen`. */
   kafka?: boolean;
+  /** Also open the HTTP operations endpoint on each broker (127.0.0.1, a free port): `--http-listen`. */
+  http?: boolean;
   /** Node's own flags for every broker (`--cpu-prof`, say, which NODE_OPTIONS does not take). */
   nodeArgs?: string[];
 }
@@ -155,6 +159,7 @@ export class ProcessCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'flotilla-it-'));
   readonly brokers = new Map<number, BrokerProcess>();
   private initialCluster = '';
+  private readonly portsGiven = new Set<number>();
   /** Interrupted (Ctrl-C, a test runner's timeout), this process takes its brokers and their data with it. */
   private readonly releaseInterrupt = onInterrupt(() => this.abandon());
 
@@ -172,8 +177,8 @@ export class ProcessCluster {
   /**
    * Starts every broker on free ports. freePort's pick races every other process on the
    * machine until the broker binds it: a broker that finds one of its ports taken exits,
-   * and the cluster starts again on new ports (up to START_ATTEMPTS times) rather than
-   * run short of a broker. Seen only while the broker logs at info or below ("broker
+   * and the cluster starts again on new ports (up to START_ATTEMPTS times, then gives up
+   * with that broker's output) rather than run short of a broker. Seen only while the broker logs at info or below ("broker
    * started" marks its ports bound), and not with `host`, whose addresses are the test's.
    */
   async start(): Promise<this> {
@@ -182,13 +187,19 @@ export class ProcessCluster {
       const members: string[] = [];
       for (let id = 1; id <= count; id++) {
         const address = await this.addressFor(id);
-        this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
+        this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], args: this.options.brokerArgs?.(id) ?? [], ...(await this.extraListeners()) });
         members.push(`${id}=${address}`);
       }
       this.initialCluster = members.join(',');
-      const portsTaken = [...this.brokers.keys()].map((id) => this.lostAPort(this.spawn(id)));
-      if (this.options.host || attempt === START_ATTEMPTS || !(await Promise.all(portsTaken)).includes(true)) return this;
+      const portsTaken = await Promise.all([...this.brokers.keys()].map((id) => this.lostAPort(this.spawn(id))));
+      if (this.options.host || !portsTaken.includes(true)) return this;
       await Promise.all([...this.brokers.keys()].map((id) => this.kill(id)));
+      if (attempt === START_ATTEMPTS) {
+        const lost = [...this.brokers.keys()].filter((_, i) => portsTaken[i]);
+        const error = new Error(`broker ${lost.join(', ')} found a port taken on each of ${START_ATTEMPTS} starts; the last output of broker ${lost[0]}:\n${this.logs(lost[0]!)}`);
+        await this.close();
+        throw error;
+      }
       for (const broker of this.brokers.values()) rmSync(broker.dataDir, { recursive: true, force: true });
       this.brokers.clear();
     }
@@ -224,17 +235,33 @@ export class ProcessCluster {
   /** Starts a new broker that joins the running cluster through broker `via`. */
   async join(id: number, via = 1): Promise<BrokerProcess> {
     const address = await this.addressFor(id);
-    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, args: this.options.brokerArgs?.(id) ?? [], ...(await this.kafkaAddressFor()) });
+    this.brokers.set(id, { id, address, dataDir: join(this.root, `broker-${id}`), child: null, output: [], joinVia: this.brokers.get(via)!.address, args: this.options.brokerArgs?.(id) ?? [], ...(await this.extraListeners()) });
     return this.spawn(id);
   }
 
-  private async kafkaAddressFor(): Promise<{ kafkaAddress?: string }> {
-    return this.options.kafka ? { kafkaAddress: `127.0.0.1:${await freePort()}` } : {};
+  private async extraListeners(): Promise<{ kafkaAddress?: string; httpAddress?: string }> {
+    return {
+      ...(this.options.kafka ? { kafkaAddress: `127.0.0.1:${await this.newPort()}` } : {}),
+      ...(this.options.http ? { httpAddress: `127.0.0.1:${await this.newPort()}` } : {}),
+    };
+  }
+
+  /**
+   * A free port that no broker of this cluster was given yet: freePort alone may hand out
+   * one port twice, since a port it found free stays free until a broker binds it.
+   */
+  private async newPort(): Promise<number> {
+    for (;;) {
+      const port = await freePort();
+      if (this.portsGiven.has(port)) continue;
+      this.portsGiven.add(port);
+      return port;
+    }
   }
 
   /** Where broker `id` listens: protected so that a test can hand out a port that is taken. */
   protected async addressFor(id: number): Promise<string> {
-    return this.options.host ? this.options.host(id).address : `127.0.0.1:${await freePort()}`;
+    return this.options.host ? this.options.host(id).address : `127.0.0.1:${await this.newPort()}`;
   }
 
   /** The `flotilla broker start` command line of `broker` (the CLI script first). */
@@ -244,6 +271,7 @@ export class ProcessCluster {
       this.options.cli ?? CLI, 'broker', 'start', '--id', String(broker.id), '--listen', broker.address, '--data', broker.dataDir,
       ...membership, '--fsync', this.options.fsync ?? 'always', '--log-level', process.env.FLOTILLA_TEST_LOG_LEVEL ?? 'info',
       ...(broker.kafkaAddress ? ['--kafka-listen', broker.kafkaAddress] : []),
+      ...(broker.httpAddress ? ['--http-listen', broker.httpAddress] : []),
       ...(this.options.extraArgs ?? []), ...broker.args,
     ];
   }

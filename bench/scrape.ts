@@ -15,7 +15,6 @@ import { Client } from '../client/index.js';
 import { runBenchScript, UsageError } from './cli.js';
 import { startBenchCluster, type BenchCluster } from './cluster.js';
 import { CpuMeter } from './cpu.js';
-import { freePort } from './process-cluster.js';
 import { STATS_ARGS, waitBalancedAndQuiet } from './scale.js';
 import { median, percentile, sortedCopy } from './stats.js';
 
@@ -96,11 +95,9 @@ async function touchEveryPartition(client: Client, topic: string, partitions: nu
 }
 
 export async function runScrape(options: ScrapeOptions, log: (line: string) => void = () => undefined): Promise<ScrapeResult> {
-  const httpAddresses = new Map<number, string>();
-  for (let id = 1; id <= 3; id++) httpAddresses.set(id, `127.0.0.1:${await freePort()}`);
   const cluster: BenchCluster = await startBenchCluster({
     extraArgs: [...STATS_ARGS, '--metrics-detail', options.detail],
-    brokerArgs: (id) => ['--http-listen', httpAddresses.get(id)!],
+    http: true,
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
   const client = new Client({ brokers: cluster.bootstrap, clientId: 'bench-scrape', requestTimeoutMs: 60_000 });
@@ -116,7 +113,7 @@ export async function runScrape(options: ScrapeOptions, log: (line: string) => v
     log(`balanced and quiet ${((Date.now() - started) / 1000).toFixed(1)} s after creation began`);
 
     const modes: Array<Exclude<ScrapeMode, 'idle'>> = options.console ? ['metrics', 'console'] : ['metrics'];
-    const urls = (mode: Exclude<ScrapeMode, 'idle'>) => ids.map((id) => `http://${httpAddresses.get(id)}${PATHS[mode]}`);
+    const urls = (mode: Exclude<ScrapeMode, 'idle'>) => ids.map((id) => `http://${cluster.brokers.get(id)!.httpAddress!}${PATHS[mode]}`);
     // A first answer of each kind, not measured: code compiled and caches filled once.
     for (const mode of modes) await Promise.all(urls(mode).map(get));
 

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import type { Client } from '../../client/index.js';
 import type { ConsoleDocument } from '../../broker/ops/console.js';
 import { Browser, findChromium, type Page } from './browser.js';
-import { freePort, startCluster, waitFor } from './cluster.js';
+import { startCluster, waitFor } from './cluster.js';
 
 const TOPIC = 'orders';
 const PARTITIONS = 6;
@@ -20,10 +20,8 @@ const GROUP = 'billing <b id="injected">&</b>';
 const SCREEN_TIMEOUT_MS = 60_000;
 
 async function clusterWithHttp(t: Test) {
-  const urls = new Map<number, string>();
-  for (let id = 1; id <= 3; id++) urls.set(id, `http://127.0.0.1:${await freePort()}`);
-  const started = await startCluster(t, { brokers: 3, brokerArgs: (id) => ['--http-listen', urls.get(id)!.slice('http://'.length)] });
-  return { ...started, url: (id: number) => urls.get(id)! };
+  const started = await startCluster(t, { brokers: 3, http: true });
+  return { ...started, url: (id: number) => `http://${started.cluster.brokers.get(id)!.httpAddress!}` };
 }
 
 /** Produces until stopped; resolves with the number of records acknowledged. */

@@ -12,19 +12,18 @@ import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { clusterOf } from '../../client/client.js';
 import { batchBounds, compressionOf, isControlBatch } from '../../protocol/batch.js';
 import { buildGzipBatch, withCodecBits } from '../compressed-batch.js';
-import { freePort, runCli, startCluster, waitFor } from './cluster.js';
+import { runCli, startCluster, waitFor } from './cluster.js';
 import { rawKafkaConnection } from './kafka-raw.js';
 import { runKcat } from './kcat.js';
 import { parsePrometheusText, type Scrape } from './prometheus-text.js';
 
 const RACKS: Record<number, string> = { 1: 'a', 2: 'b', 3: 'c' };
 const RACK_B = 2;
-const httpAddress = new Map<number, string>();
-for (const id of [1, 2, 3]) httpAddress.set(id, `127.0.0.1:${await freePort()}`);
 const { cluster, client } = await startCluster(t, {
   brokers: 3,
   kafka: true,
-  brokerArgs: (id) => ['--rack', RACKS[id]!, '--http-listen', httpAddress.get(id)!],
+  http: true,
+  brokerArgs: (id) => ['--rack', RACKS[id]!],
 });
 const bootstrap = cluster.kafkaBootstrap;
 const kafkaAddressOf = (id: number) => cluster.brokers.get(id)!.kafkaAddress!;
@@ -34,7 +33,7 @@ await admin.connect();
 t.teardown(() => admin.disconnect());
 
 async function scrape(id: number): Promise<Scrape> {
-  const response = await fetch(`http://${httpAddress.get(id)}/metrics`);
+  const response = await fetch(`http://${cluster.brokers.get(id)!.httpAddress!}/metrics`);
   return parsePrometheusText(await response.text());
 }
 

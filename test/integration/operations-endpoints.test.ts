@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import t, { type Test } from 'tap';
 import type { ClusterHealth } from '../../protocol/health.js';
-import { CLI, freePort, startCluster, waitFor } from './cluster.js';
+import { CLI, startCluster, waitFor } from './cluster.js';
 import { parsePrometheusText, sumOf, type Scrape } from './prometheus-text.js';
 
 const FIXED_NAMES = [
@@ -23,10 +23,8 @@ const PER_TOPIC_OR_GROUP = ['flotilla_produced_bytes_total', 'flotilla_fetched_b
 
 /** Starts brokers each with an operations port; returns the cluster, a client and each broker's base URL. */
 async function clusterWithHttp(t: Test, brokers: number, extraArgs: string[] = []) {
-  const urls = new Map<number, string>();
-  for (let id = 1; id <= brokers; id++) urls.set(id, `127.0.0.1:${await freePort()}`);
-  const started = await startCluster(t, { brokers, extraArgs, brokerArgs: (id) => ['--http-listen', urls.get(id)!] });
-  const url = (id: number) => `http://${urls.get(id)!}`;
+  const started = await startCluster(t, { brokers, extraArgs, http: true });
+  const url = (id: number) => `http://${started.cluster.brokers.get(id)!.httpAddress!}`;
   return { ...started, url };
 }
 

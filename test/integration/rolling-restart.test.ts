@@ -7,7 +7,7 @@
  * without an acknowledgement is printed, not asserted (the machine is shared).
  */
 import t from 'tap';
-import { freePort, runCli, startCluster, waitFor } from './cluster.js';
+import { runCli, startCluster, waitFor } from './cluster.js';
 import { readPartition, readsBack } from './read-back.js';
 import { SteadyProducer } from '../../bench/steady-producer.js';
 
@@ -16,10 +16,8 @@ const PARTITIONS = 3;
 const BROKERS = [1, 2, 3];
 
 t.test('a rolling restart of every broker under an idempotent acks=all producer: no error, nothing lost, nothing twice', async (t) => {
-  const http = new Map<number, string>();
-  for (const id of BROKERS) http.set(id, `127.0.0.1:${await freePort()}`);
-  const { cluster, client } = await startCluster(t, { brokers: BROKERS.length, brokerArgs: (id) => ['--http-listen', http.get(id)!] });
-  const readyz = async (id: number) => (await fetch(`http://${http.get(id)!}/readyz`).catch(() => null))?.status ?? 0;
+  const { cluster, client } = await startCluster(t, { brokers: BROKERS.length, http: true });
+  const readyz = async (id: number) => (await fetch(`http://${cluster.brokers.get(id)!.httpAddress!}/readyz`).catch(() => null))?.status ?? 0;
   await client.admin().createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3 });
   await waitFor('every broker ready', async () => (await Promise.all(BROKERS.map(readyz))).every((s) => s === 200), 60_000);
 
