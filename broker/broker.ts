@@ -123,6 +123,7 @@ export class Broker {
     this.scrubber = new Scrubber({
       logs: () => this.logs.openLogs(),
       bytesPerSec: config.scrubBytesPerSec,
+      minPassMs: config.scrubIntervalMs,
       onPass: (pass) => {
         this.logger.info(pass, 'scrub pass completed');
         this.repairs.checkControllerSnapshot();

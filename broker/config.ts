@@ -3,6 +3,7 @@
  */
 import { FlotillaError } from '../protocol/errors.js';
 import { defaultRaftOptions } from './raft/raft.js';
+import { DEFAULT_SCRUB_INTERVAL_MS } from './storage/scrubber.js';
 import { DEFAULT_TAIL_CACHE_BYTES } from './storage/tail-cache.js';
 
 const RAFT_DEFAULTS = defaultRaftOptions();
@@ -88,6 +89,8 @@ export interface BrokerConfig {
   metadataSegmentBytes: number;
   /** Read rate of the background scrubber of sealed segments (broker/storage/scrubber.ts); 0 = off. */
   scrubBytesPerSec: number;
+  /** Least time from one scrub pass's start to the next's. */
+  scrubIntervalMs: number;
   /** Bytes of the newest batches kept in memory across every log (broker/storage/tail-cache.ts); 0 = none. */
   logCacheBytes: number;
   /** host:port of the operations endpoints (metrics, health); none when undefined. */
@@ -139,6 +142,7 @@ export const BROKER_DEFAULTS = {
   // 8 MiB/s, about 675 GiB a day: a full disk of that size is scrubbed in about a day, for
   // a small share of a disk's bandwidth (a SATA SSD reads ~500 MB/s, a hard disk ~150 MB/s).
   scrubBytesPerSec: 8 * 1024 * 1024,
+  scrubIntervalMs: DEFAULT_SCRUB_INTERVAL_MS,
   logCacheBytes: DEFAULT_TAIL_CACHE_BYTES,
   metricsDetail: 'topic' as 'topic' | 'partition',
   authn: 'none' as AuthnMode,
@@ -210,7 +214,7 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   if (!['always', 'batch', 'never'].includes(config.fsync)) {
     throw new FlotillaError('INVALID_CONFIG', `--fsync must be always, batch or never, got "${config.fsync}"`);
   }
-  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'writeTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
+  for (const key of ['maxFrameBytes', 'maxConnections', 'maxPeerConnections', 'maxConnectionPendingBytes', 'maxPendingResponseBytes', 'idleTimeoutMs', 'frameTimeoutMs', 'writeTimeoutMs', 'scrubIntervalMs', 'tickMs', 'electionTicks', 'heartbeatTicks', 'controllerSnapshotEntries'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) {
       throw new FlotillaError('INVALID_CONFIG', `${key} must be a positive integer, got ${String(config[key])}`);
     }

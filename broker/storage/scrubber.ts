@@ -20,10 +20,10 @@ import type { ReadStep } from './segment.js';
 const BURST_BYTES = 1024 * 1024;
 
 /**
- * A pass starts at most this often, so that a small data set is not re-read (and a line
- * logged) many times a minute.
+ * A pass starts at most this often by default (`--scrub-interval-ms`), so that a small data
+ * set is not re-read (and a line logged) many times a minute.
  */
-export const MIN_PASS_MS = 30_000;
+export const DEFAULT_SCRUB_INTERVAL_MS = 30_000;
 
 /**
  * A token bucket in bytes: `rate` bytes a second, holding at most `burst`. Requests no
@@ -133,7 +133,7 @@ export class Scrubber {
       while (!this.stopped) {
         const started = this.now();
         await this.runPass();
-        await this.pause(started + (this.options.minPassMs ?? MIN_PASS_MS) - this.now());
+        await this.pause(started + (this.options.minPassMs ?? DEFAULT_SCRUB_INTERVAL_MS) - this.now());
       }
     })();
   }

@@ -34,6 +34,7 @@ export interface BrokerStartOptions {
   controllerSnapshotEntries?: number;
   metadataSegmentBytes?: number;
   scrubBytesPerSec?: number;
+  scrubIntervalMs?: number;
   logCacheBytes?: number;
   httpListen?: string;
   metricsDetail?: string;
@@ -74,6 +75,7 @@ export function brokerConfigFrom(options: BrokerStartOptions): BrokerConfig {
   if (options.controllerSnapshotEntries !== undefined) input.controllerSnapshotEntries = options.controllerSnapshotEntries;
   if (options.metadataSegmentBytes !== undefined) input.metadataSegmentBytes = options.metadataSegmentBytes;
   if (options.scrubBytesPerSec !== undefined) input.scrubBytesPerSec = options.scrubBytesPerSec;
+  if (options.scrubIntervalMs !== undefined) input.scrubIntervalMs = options.scrubIntervalMs;
   if (options.logCacheBytes !== undefined) input.logCacheBytes = options.logCacheBytes;
   if (options.httpListen !== undefined) input.httpListen = options.httpListen;
   if (options.metricsDetail !== undefined) input.metricsDetail = options.metricsDetail as BrokerConfig['metricsDetail'];

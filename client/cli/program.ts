@@ -130,6 +130,7 @@ export function buildProgram(scriptPath: string): Command {
     .addOption(new Option('--tls-client-auth <mode>', 'client certificates: none, request (verified when shown; its CN is the principal) or require').choices(['none', 'request', 'require']))
     .option('--tls-allow-plaintext', 'also accept plaintext connections, and dial peers without TLS in plaintext (for migrating a running cluster)')
     .option('--scrub-bytes-per-sec <n>', `read rate of the background check of sealed segments for bit rot (default ${BROKER_DEFAULTS.scrubBytesPerSec}, 8 MiB/s: about 675 GiB a day, a full disk of that size in about a day; 0 = off)`, parseNonNegativeInt)
+    .option('--scrub-interval-ms <n>', `a scrub pass starts at most this often, so that a small data set is not re-read many times a minute (default ${durationText(BROKER_DEFAULTS.scrubIntervalMs)})`, parsePositiveInt)
     .option('--log-cache-bytes <n>', `memory for the newest batches of all partitions, which replication, commits and consumers at the end read without the disk (default ${BROKER_DEFAULTS.logCacheBytes}, 64 MiB; 0 = read everything from disk)`, parseNonNegativeInt)
     .option('--http-listen <host:port>', 'serve the operations endpoints here: /metrics, /livez, /readyz, /v1/cluster/health (default off)')
     .option('--metrics-detail <level>', 'label data metrics per topic, or per topic and partition (series then grow with partitions)', 'topic')

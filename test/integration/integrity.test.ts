@@ -107,7 +107,7 @@ function scrubStats(cluster: ProcessCluster, id: number): { passes: number; corr
 }
 
 t.test('the scrubber of a running follower finds rot nobody reads; the follower repairs and serves every record', async (t) => {
-  const { cluster, client } = await startCluster(t, { extraArgs: ['--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--stats-interval-ms', '1000'] });
+  const { cluster, client } = await startCluster(t, { extraArgs: ['--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--scrub-interval-ms', '2000', '--stats-interval-ms', '1000'] });
   await client.admin().createTopic({ topic: 'rot', partitions: PARTITIONS, replicationFactor: 3, config: { segmentBytes: 64 * 1024 } });
   const acked = await produce(client, 'rot', 2_000, 'a');
   // A follower of partition 0 that is not its preferred leader either: no leadership
@@ -174,7 +174,7 @@ function metadataRepairs(cluster: ProcessCluster, id: number): number {
 t.test('rot in the metadata log of a running follower and of the running controller leader: found by the scrubber, repaired without stopping', async (t) => {
   const { cluster, client } = await startCluster(t, {
     // Small metadata segments, so that a few dozen entries make sealed ones for the scrubber.
-    extraArgs: ['--metadata-segment-bytes', '4096', '--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--stats-interval-ms', '1000'],
+    extraArgs: ['--metadata-segment-bytes', '4096', '--scrub-bytes-per-sec', String(64 * 1024 * 1024), '--scrub-interval-ms', '2000', '--stats-interval-ms', '1000'],
   });
   const admin = client.admin();
   await admin.createTopic({ topic: 'rot', partitions: PARTITIONS, replicationFactor: 3 });

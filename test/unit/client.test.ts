@@ -242,6 +242,10 @@ t.test('broker start flags become a validated BrokerConfig; dev builds one comma
   t.equal(config.advertise, '127.0.0.1:7402');
   t.equal(config.initialCluster.get(1), '127.0.0.1:7401');
   t.equal(config.maxFrameBytes, 2048);
+  t.equal(config.scrubIntervalMs, 30_000, 'a scrub pass starts at most every 30 s by default');
+  const base = { id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401' };
+  t.equal(brokerConfigFrom({ ...base, scrubIntervalMs: 2000 }).scrubIntervalMs, 2000, '--scrub-interval-ms');
+  t.throws(() => brokerConfigFrom({ ...base, scrubIntervalMs: 0 }), { code: 'INVALID_CONFIG', message: /scrubIntervalMs must be a positive integer/ });
   t.throws(() => brokerConfigFrom({ id: 3, listen: '127.0.0.1:7403', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401' }), { code: 'INVALID_CONFIG', message: /does not name this broker/ });
   t.throws(() => brokerConfigFrom({ id: 1, listen: '127.0.0.1:7401', data: '/tmp/x', initialCluster: '1=127.0.0.1:7401', join: '127.0.0.1:7402' }), { code: 'INVALID_CONFIG', message: /not both/ });
   const args = devCommandLine(2, { brokers: 3, data: 'data/dev', basePort: 7401, logLevel: 'warn' });
