@@ -205,11 +205,13 @@ export class Controller implements StateMachine {
    * its metadata log only as far as the leader tells it the log is committed, so until it
    * has applied what its log held at start-up (or what is left of it once the leader cut an
    * uncommitted tail) topics can be missing, and it must not tell clients they do not exist.
+   * A repair that cut entries (recoverTo) shortens the log for another reason: until the
+   * group has them again from a leader, what is left says nothing about what is missing.
    */
   get metadataCurrent(): boolean {
     if (!this.current) {
-      const { applied, lastIndex } = this.group.node.status();
-      this.current = applied >= Math.min(this.startupLastIndex, lastIndex);
+      const { applied, lastIndex, recoverTo } = this.group.node.status();
+      this.current = recoverTo < 0 && applied >= Math.min(this.startupLastIndex, lastIndex);
     }
     return this.current;
   }
