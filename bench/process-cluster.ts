@@ -160,6 +160,7 @@ export class ProcessCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'flotilla-it-'));
   readonly brokers = new Map<number, BrokerProcess>();
   private initialCluster = '';
+  /** Every port handed to a broker of this cluster (see newPort). */
   private readonly portsGiven = new Set<number>();
   /** Interrupted (Ctrl-C, a test runner's timeout), this process takes its brokers and their data with it. */
   private readonly releaseInterrupt = onInterrupt(() => this.abandon());
@@ -179,8 +180,9 @@ export class ProcessCluster {
    * Starts every broker on free ports. freePort's pick races every other process on the
    * machine until the broker binds it: a broker that finds one of its ports taken exits,
    * and the cluster starts again on new ports (up to START_ATTEMPTS times, then gives up
-   * with that broker's output) rather than run short of a broker. Seen only while the broker logs at info or below ("broker
-   * started" marks its ports bound), and not with `host`, whose addresses are the test's.
+   * with that broker's output) rather than run short of a broker. Seen only while the
+   * broker logs at info or below ("broker started" marks its ports bound), and not with
+   * `host`, whose addresses are the test's.
    */
   async start(): Promise<this> {
     const count = this.options.brokers ?? 3;
