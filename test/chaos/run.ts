@@ -69,11 +69,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const ids = Array.from({ length: options.brokers }, (_, i) => i + 1);
   const net = await Network.create(ids);
   let cluster: ProcessCluster | null = null;
-  // Interrupted (Ctrl-C, a test runner's timeout): kill the brokers and remove the
-  // namespaces, links and bridge before going, keeping the run directory. (One registry of
-  // clean-ups, so that the cluster's own, which exits, cannot run before this one.)
+  // Interrupted (Ctrl-C, a test runner's timeout): remove the namespaces, links and bridge
+  // before going, keeping the run directory. The cluster registers its own clean-up later,
+  // so that one runs first and kills the brokers.
   const releaseInterrupt = onInterrupt(() => {
-    for (const broker of cluster?.brokers.values() ?? []) broker.child?.kill('SIGKILL');
     net.destroySync();
     console.error(`chaos run interrupted; history and broker logs kept in ${runDir}`);
   });
