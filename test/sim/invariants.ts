@@ -205,7 +205,11 @@ export class GroupInvariants {
       const batch = log.entries(at, 1 << 16);
       if (batch.length === 0) fail(`node ${r.id} commits ${to} beyond its last index ${log.lastIndex()}`);
       for (const e of batch) {
-        if (e.index > to) break;
+        if (e.index > to) {
+          // The loop would never get past this entry: the commit index must be a boundary.
+          if (at <= to) fail(`node ${r.id} commits ${to}, inside its entry ending at ${e.index}`);
+          break;
+        }
         const h = log.hashAt(e.index)!;
         const known = this.committed.get(e.index);
         if (!known) {
