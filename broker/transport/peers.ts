@@ -54,6 +54,15 @@ export interface PeerTransportOptions {
 
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2000;
+/**
+ * A connected peer not heard from for this long (it sends a keep-alive every tick) is
+ * dialled again. After a silent network cut TCP resends what is in flight at doubling
+ * intervals: a connection kept across a 15-s cut carried data again only ~11 s after the
+ * heal, while a fresh dial gets through at once.
+ */
+export const PEER_SILENCE_MS = 5000;
+/** A dial not through the handshake by then starts over (the kernel resends a lost SYN after 1, 3, 7 s). */
+const DIAL_TIMEOUT_MS = 3000;
 
 class OutboundPeer {
   private socket: Socket | null = null;
@@ -62,6 +71,9 @@ class OutboundPeer {
   private closed = false;
   private backoffMs = RECONNECT_MIN_MS;
   private timer: NodeJS.Timeout | null = null;
+  private dialTimer: NodeJS.Timeout | null = null;
+  /** When the current connection shook hands (Date.now()). */
+  private readySince = 0;
   /**
    * Dial in plaintext next: the peer closed our TLS dial before its handshake, as a broker
    * without TLS does, and --tls-allow-plaintext lets us meet it there. Any other outcome
@@ -90,6 +102,11 @@ class OutboundPeer {
     const dial = tls ? tls.dial(address, this.plaintext) : new BrokerDial(address);
     const socket = dial.socket;
     this.socket = socket;
+    this.dialTimer = setTimeout(() => {
+      this.dialTimer = null;
+      if (!this.ready && this.socket === socket) socket.destroy();
+    }, DIAL_TIMEOUT_MS);
+    this.dialTimer.unref();
     const writer = new FrameWriter(socket, { maxFrameBytes: this.transport.options.maxFrameBytes });
     socket.once(dial.readyEvent, () => {
       writeConnectionType(socket, ConnectionType.PEER);
@@ -109,6 +126,8 @@ class OutboundPeer {
             return;
           }
           this.ready = true;
+          this.readySince = Date.now();
+          this.clearDialTimer();
           this.writer = writer;
           this.backoffMs = RECONNECT_MIN_MS;
           this.transport.options.logger.info({ peer: this.id, address: this.address, tls: dial.secure }, 'peer connected');
@@ -126,6 +145,7 @@ class OutboundPeer {
     const fallBack = !this.ready && dial.refusedTls && this.transport.options.tls!.allowPlaintext;
     if (fallBack && !this.plaintext) logger.info({ peer: this.id }, 'peer does not speak TLS yet; dialing it in plaintext (--tls-allow-plaintext)');
     this.plaintext = fallBack;
+    this.clearDialTimer();
     this.ready = false;
     this.writer = null;
     this.socket = null;
@@ -136,6 +156,25 @@ class OutboundPeer {
     }, this.backoffMs);
     this.timer.unref();
     this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
+  }
+
+  private clearDialTimer(): void {
+    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.dialTimer = null;
+  }
+
+  /**
+   * Drops a connection that looks dead so that onClose dials again: `lastHeard` (the peer's
+   * last frame on its connection to us) is PEER_SILENCE_MS old, or `peerRedialled` (it
+   * replaced its connection to us, so it found the path broken) — unless ours is younger
+   * than that, which also ends the exchange of redials there.
+   */
+  redialIfStale(now: number, lastHeard: number, peerRedialled = false): void {
+    if (!this.ready || !this.socket || now - this.readySince < PEER_SILENCE_MS) return;
+    const silentMs = now - lastHeard;
+    if (!peerRedialled && silentMs < PEER_SILENCE_MS) return;
+    this.transport.options.logger.warn({ peer: this.id, silentMs, peerRedialled }, 'peer connection looks dead; dialing the peer again');
+    this.socket.destroy();
   }
 
   /** The peer just connected to us, so it is back: skip the rest of the backoff. */
@@ -196,6 +235,7 @@ class OutboundPeer {
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.clearDialTimer();
     this.socket?.destroy();
   }
 }
@@ -268,7 +308,11 @@ export class PeerTransport {
    * frame to every connected peer. Called once per tick; costs one small frame per peer.
    */
   keepAlive(): void {
-    for (const peer of this.peers.values()) peer.keepAlive(this.options.id);
+    const now = Date.now();
+    for (const peer of this.peers.values()) {
+      peer.redialIfStale(now, this.lastHeardFrom(peer.id));
+      peer.keepAlive(this.options.id);
+    }
   }
 
   /** When a frame last arrived from `id` (0: never). */
@@ -313,11 +357,16 @@ export class PeerTransport {
           peerId = hello.brokerId;
           // A peer dials us again only after it gave up its previous connection: close ours
           // too, so half-open leftovers never pile up against --max-peer-connections.
-          this.inboundFrom.get(peerId)?.destroy();
+          const replaced = this.inboundFrom.get(peerId);
+          replaced?.destroy();
           this.inboundFrom.set(peerId, socket);
+          this.heard.set(peerId, Date.now());
           writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
           // A returning broker is answered at once, not after our reconnect backoff (up to 2 s).
           this.peers.get(peerId)?.reconnectNow();
+          // One that gave up a connection still open here found the path broken: after a
+          // one-way cut ours may be stuck in TCP's backoff while we still hear from it.
+          if (replaced) this.peers.get(peerId)?.redialIfStale(Date.now(), this.lastHeardFrom(peerId), true);
           return;
         }
         this.heard.set(peerId, Date.now());
