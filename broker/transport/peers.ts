@@ -259,6 +259,8 @@ export class PeerTransport {
   private readonly inboundFrom = new Map<number, Socket>();
   private readonly heard = new Map<number, number>();
   private flushScheduled = false;
+  /** When keepAlive last ran (Date.now()). */
+  private lastKeepAlive = 0;
   readonly maxQueuedBytes: number;
 
   constructor(readonly options: PeerTransportOptions) {
@@ -306,11 +308,16 @@ export class PeerTransport {
   /**
    * Broker-level liveness, independent of how many groups are active: an empty heartbeat
    * frame to every connected peer. Called once per tick; costs one small frame per peer.
+   * It also drops connections to peers gone silent (see PEER_SILENCE_MS), except on the
+   * first call after a stall of this broker: what the peers sent meanwhile is still unread
+   * (timers run before the loop reads its sockets), so the silence would be our own.
    */
   keepAlive(): void {
     const now = Date.now();
+    const stalledHere = now - this.lastKeepAlive > PEER_SILENCE_MS / 2;
+    this.lastKeepAlive = now;
     for (const peer of this.peers.values()) {
-      peer.redialIfStale(now, this.lastHeardFrom(peer.id));
+      if (!stalledHere) peer.redialIfStale(now, this.lastHeardFrom(peer.id));
       peer.keepAlive(this.options.id);
     }
   }
