@@ -87,6 +87,10 @@ export class Connection<Req, Res> {
   private readonly pending = new Map<number, Pending<Res>>();
   private nextCorrelationId = 1;
   private closed = false;
+  /** When the current socket was opened or last delivered a frame (Date.now()). */
+  private heardAt = 0;
+  /** Requests on the current socket that timed out with nothing received since they left. */
+  private silentTimeouts = 0;
 
   constructor(
     private readonly codec: EnvelopeCodec<Req, Res>,
@@ -146,9 +150,18 @@ export class Connection<Req, Res> {
         }, reject);
         return;
       }
+      const sentAt = Date.now();
       const timer = setTimeout(() => {
         if (this.pending.delete(correlationId)) {
           reject(new FlotillaError('TIMEOUT', `no response from broker ${this.address} within ${timeoutMs} ms; the outcome is unknown`));
+          // A second request timing out with nothing at all received since it left: the
+          // connection is most likely dead (one slow answer alone does not cost it). A silent
+          // network cut leaves it open, and TCP would resend only at doubling intervals, so
+          // requests would wait behind it; a new connection goes through once the path is back.
+          if (this.socket === socket && this.heardAt <= sentAt && ++this.silentTimeouts >= 2) {
+            this.logger.warn({ timeoutMs }, 'nothing received from the broker while two requests timed out; connecting again');
+            socket.destroy(new Error(`nothing received while two requests timed out (${timeoutMs} ms each)`));
+          }
         }
       }, timeoutMs);
       this.pending.set(correlationId, { resolve, reject, timer });
@@ -187,6 +200,8 @@ export class Connection<Req, Res> {
     // Its own limit is the widest: send() refuses an oversized request with RECORD_TOO_LARGE first.
     const writer = (this.writer = new FrameWriter(socket, { maxFrameBytes: MAX_FRAME_BYTES_LIMIT }));
     this.authenticated = null;
+    this.heardAt = Date.now();
+    this.silentTimeouts = 0;
     // Writes before 'connect' (or the handshake) are buffered by the socket, so the type byte goes first.
     socket.write(Buffer.of(CLIENT_CONNECTION_TYPE));
     const connectTimer = setTimeout(() => {
@@ -222,6 +237,10 @@ export class Connection<Req, Res> {
   }
 
   private onFrame(frame: Buffer, socket: net.Socket): void {
+    if (this.socket === socket) {
+      this.heardAt = Date.now();
+      this.silentTimeouts = 0;
+    }
     let decoded: ReturnType<EnvelopeCodec<Req, Res>['decodeResponse']>;
     try {
       decoded = this.codec.decodeResponse(frame);

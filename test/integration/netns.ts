@@ -19,6 +19,9 @@ import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
 
+/** The root namespace, where the test process and its clients run, as a host id for cuts. */
+export const OUTSIDE = 0;
+
 /** A MAC address no host on the bridge has: frames sent to it are dropped by everyone. */
 const NOWHERE = '02:00:00:00:00:99';
 
@@ -122,10 +125,16 @@ export class Network {
     }
   }
 
-  /** Silently drops every packet `from` sends to `to` (one direction). */
+  /** Silently drops every packet `from` sends to `to` (one direction; OUTSIDE: the root namespace). */
   async cut(from: number, to: number): Promise<void> {
-    await ip('-n', this.namespace(from), 'neigh', 'replace', this.address(to), 'lladdr', NOWHERE, 'dev', 'eth0', 'nud', 'permanent');
+    await ip(...this.neighbour(from, to, 'replace'), 'lladdr', NOWHERE, 'nud', 'permanent');
     this.cuts.add(`${from}>${to}`);
+  }
+
+  /** `ip` arguments for host `from`'s neighbour entry of host `to`. */
+  private neighbour(from: number, to: number, verb: 'replace' | 'del'): string[] {
+    const target = to === OUTSIDE ? `10.77.${this.subnet}.1` : this.address(to);
+    return from === OUTSIDE ? ['neigh', verb, target, 'dev', this.bridge] : ['-n', this.namespace(from), 'neigh', verb, target, 'dev', 'eth0'];
   }
 
   /** Cuts both directions between every host of `a` and every host of `b`. */
@@ -140,7 +149,7 @@ export class Network {
     await Promise.all([...this.cuts].map(async (cut) => {
       const [from, to] = cut.split('>').map(Number) as [number, number];
       // "No such file" means the entry is gone already (the namespace was rebuilt, say).
-      await ip('-n', this.namespace(from), 'neigh', 'del', this.address(to), 'dev', 'eth0').catch(() => undefined);
+      await ip(...this.neighbour(from, to, 'del')).catch(() => undefined);
       this.cuts.delete(cut);
     }));
   }

@@ -74,6 +74,29 @@ t.test('a request without an answer fails with TIMEOUT, the late answer is dropp
   t.equal(broker.connectionTypes.length, 1, 'the timeout did not cost the connection');
 });
 
+t.test('a second request timing out with nothing received since drops the connection, and the next request connects again', async (t) => {
+  const broker = new FakeBroker((request) => (request.describeTopic!.topic === 'hang' ? null : described(request.describeTopic!.topic)));
+  await broker.listen();
+  const connection = connectionTo(broker.address, { requestTimeoutMs: 50 });
+  t.teardown(async () => {
+    await connection.close();
+    await broker.close();
+  });
+  const fast = async () => {
+    const answer = await connection.request(describe('fast'));
+    return answer && answer.type === 'describeTopic' ? answer.result.topic : undefined;
+  };
+  // An answer between two timeouts shows the connection alive: it stays.
+  await t.rejects(connection.request(describe('hang')), { code: 'TIMEOUT' });
+  t.equal(await fast(), 'fast');
+  await t.rejects(connection.request(describe('hang')), { code: 'TIMEOUT' });
+  t.equal(broker.connectionTypes.length, 1, 'timeouts with answers between them keep the connection');
+  // Two in a row with nothing received (a silently cut connection looks like this): dropped.
+  await t.rejects(connection.request(describe('hang')), { code: 'TIMEOUT' });
+  t.equal(await fast(), 'fast', 'the next request is answered');
+  t.equal(broker.connectionTypes.length, 2, 'on a new connection');
+});
+
 t.test('losing the connection fails every in-flight request with BROKER_NOT_AVAILABLE, and the next request reconnects', async (t) => {
   const broker = new FakeBroker((request) => (request.describeTopic!.topic === 'hang' ? null : described(request.describeTopic!.topic)));
   await broker.listen();
