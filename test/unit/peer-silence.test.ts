@@ -8,6 +8,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { routeConnection } from '../../protocol/frame.js';
 import { PEER_SILENCE_MS, PeerTransport } from '../../broker/transport/peers.js';
+import { waitFor } from '../../bench/process-cluster.js';
 
 interface Broker {
   transport: PeerTransport;
@@ -38,20 +39,13 @@ async function broker(t: Test, id: number): Promise<Broker> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const redials = (b: Broker) => b.warnings.filter((line) => line.includes('dialing the peer again')).length;
 
-async function until(what: string, done: () => boolean, limitMs = 30_000): Promise<void> {
-  for (let waited = 0; !done(); waited += 20) {
-    if (waited > limitMs) throw new Error(`gave up waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 /** Two brokers dialled to each other, each ticking its keep-alive every 100 ms unless muted. */
 async function pair(t: Test, muted: Set<number> = new Set()) {
   const a = await broker(t, 1);
   const b = await broker(t, 2);
   a.transport.setPeer(2, b.address);
   b.transport.setPeer(1, a.address);
-  await until('both connected', () => a.transport.isConnected(2) && b.transport.isConnected(1));
+  await waitFor('both connected', () => a.transport.isConnected(2) && b.transport.isConnected(1), 30_000, 20);
   const ticks = setInterval(() => {
     if (!muted.has(1)) a.transport.keepAlive();
     if (!muted.has(2)) b.transport.keepAlive();
@@ -62,8 +56,8 @@ async function pair(t: Test, muted: Set<number> = new Set()) {
 
 t.test('a peer heard from no more is dialled again', async (t) => {
   const { a, b } = await pair(t, new Set([2])); // 2 never sends a keep-alive
-  await until('1 dialling 2 again', () => redials(a) > 0, 4 * PEER_SILENCE_MS);
-  await until('the new connection up', () => b.accepted >= 2 && a.transport.isConnected(2));
+  await waitFor('1 dialling 2 again', () => redials(a) > 0, 4 * PEER_SILENCE_MS, 20);
+  await waitFor('the new connection up', () => b.accepted >= 2 && a.transport.isConnected(2), 30_000, 20);
   t.pass(`1 dropped its silent connection to 2 and dialled again (2 accepted ${b.accepted} connections)`);
 });
 
