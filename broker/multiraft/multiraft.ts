@@ -2,14 +2,16 @@
  * All Raft groups of this broker, driven together.
  *
  * - One timer ticks every group (no timer per group).
- * - One processing cycle at a time serves every group that has work, in the four steps of
- *   the core's contract (broker/raft/README.md): send the leaders' messages at once;
- *   persist installed snapshots and hard states and sync every touched log together
- *   (group commit: one fdatasync per log per cycle, all in parallel); send the messages
- *   that needed durability; apply committed entries; advance. Committed entries this broker
- *   already holds durably are applied before the fsyncs, so an ack never waits for writes
- *   it does not depend on. Work that arrives during a cycle waits for the next one,
- *   which starts as soon as this one ends.
+ * - A processing cycle serves every group that has work and is not in another cycle, in
+ *   the four steps of the core's contract (broker/raft/README.md): send the leaders'
+ *   messages at once; persist installed snapshots and hard states and sync every touched
+ *   log together (group commit: one fdatasync per log per cycle, all in parallel); send the
+ *   messages that needed durability; apply committed entries; advance. Committed entries
+ *   this broker already holds durably are applied before the fsyncs, so an ack never waits
+ *   for writes it does not depend on. A group's work that arrives during its cycle waits
+ *   for that cycle to end; other groups' work starts a cycle of its own at once, so one
+ *   group's fsync never holds another's (a broker leads some partitions and follows others:
+ *   with one cycle at a time its cycles ran back to back, each waiting for the last).
  * - Idle groups go quiet (quiescence, as in CockroachDB): a leader whose followers hold
  *   and know everything committed stops heartbeating after a last "quiesce" heartbeat, and
  *   its followers stop their election clocks. Any message for the group, a proposal, or the
@@ -152,8 +154,10 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   private readonly corrupt = new Set<number>();
 
   private readonly dirty = new Set<Group<L>>();
-  private cycleRunning = false;
-  private cycleStartedAt = 0;
+  /** Groups whose Ready a running cycle is serving: no other cycle takes them. */
+  private readonly inCycle = new Set<Group<L>>();
+  /** Start times of the running cycles. */
+  private readonly runningCycles = new Set<{ startedAt: number }>();
   private cycleScheduled = false;
   private tickDeferred = false;
   /** When the last tick ran, and whether it skipped judging silence for coming late. */
@@ -341,7 +345,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
    */
   async quarantine(group: Group<L>): Promise<void> {
     if (this.groups.get(group.groupId) === group) this.takeOut(group);
-    while (this.cycleRunning) await new Promise<void>((resolve) => this.clock.after(1, resolve));
+    while (this.inCycle.has(group)) await new Promise<void>((resolve) => this.clock.after(1, resolve));
     await group.log.flush().catch(() => undefined);
   }
 
@@ -491,19 +495,20 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     return this.recovery?.stats();
   }
 
-  private tickAll(): void {
+  /** `afterCycle`: the tick that waited for a cycle, run as that cycle ends. */
+  private tickAll(afterCycle = false): void {
     const now = this.clock.now();
     // Before this tick's keep-alive ends the silence (a pause often ends mid-cycle).
     this.wakeLedGroupsAfterSilence(now);
-    // A tick that falls during a cycle waits for it: when this broker's own disk is slow,
-    // its logical time slows too (at most one tick per cycle), instead of every group
+    // A tick that falls during a cycle waits for one to end: when this broker's own disk is
+    // slow, its logical time slows too (at most one tick per cycle), instead of every group
     // timing out while its votes and acknowledgements are still being made durable. A
     // leader whose disk stalls stops heartbeating and is replaced.
-    if (this.cycleRunning) {
+    if (!afterCycle && this.runningCycles.size > 0) {
       this.tickDeferred = true;
       // A slow cycle is a busy broker, not a lost one: its peers keep the groups that are
-      // quiet under it asleep, as long as the cycle has not run for a stall's length.
-      if (now - this.cycleStartedAt < this.stallMs) this.sendKeepAlive(now);
+      // quiet under it asleep, as long as no cycle has run for a stall's length.
+      if (now - this.oldestCycleStart() < this.stallMs) this.sendKeepAlive(now);
       return;
     }
     this.sendKeepAlive(now);
@@ -755,7 +760,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
   }
 
   private schedule(): void {
-    if (this.cycleScheduled || this.cycleRunning || this.stopped) return;
+    if (this.cycleScheduled || this.stopped) return;
     this.cycleScheduled = true;
     this.clock.soon(() => {
       this.cycleScheduled = false;
@@ -763,10 +768,16 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     });
   }
 
+  private oldestCycleStart(): number {
+    let oldest = Infinity;
+    for (const { startedAt } of this.runningCycles) oldest = Math.min(oldest, startedAt);
+    return oldest;
+  }
+
   private async cycle(): Promise<void> {
-    if (this.cycleRunning || this.stopped) return;
-    this.cycleRunning = true;
-    this.cycleStartedAt = this.clock.now();
+    if (this.stopped) return;
+    const running = { startedAt: this.clock.now() };
+    this.runningCycles.add(running);
     let worked = false;
     try {
       worked = await this.processReadies();
@@ -776,32 +787,37 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       this.options.onFatal(error);
       return;
     } finally {
-      this.cycleRunning = false;
+      this.runningCycles.delete(running);
     }
     if (this.tickDeferred) {
       this.tickDeferred = false;
-      this.tickAll();
+      this.tickAll(true);
     } else if (worked) {
       this.schedule();
     }
   }
 
-  /** One cycle over every group with work; false when there was none. */
+  /** One cycle over every group with work that no other cycle serves; false when there was none. */
   private async processReadies(): Promise<boolean> {
-    // Granted permits first (never from inside another group's send: no re-entry).
+    // Granted permits first (never from inside another group's send: no re-entry); a group
+    // in a running cycle gets its permit when that cycle is over.
     const resumes = this.resumes;
     this.resumes = [];
-    for (const { groupId, peer } of resumes) {
-      const group = this.groups.get(groupId);
-      if (group?.node.currentRole === 'leader') {
-        group.node.resumeReplication(peer);
+    for (const resume of resumes) {
+      const group = this.groups.get(resume.groupId);
+      if (group && this.inCycle.has(group)) {
+        this.resumes.push(resume);
+      } else if (group?.node.currentRole === 'leader') {
+        group.node.resumeReplication(resume.peer);
         this.dirty.add(group);
       } else {
-        this.recovery?.release(groupId, peer);
+        this.recovery?.release(resume.groupId, resume.peer);
       }
     }
     const work: Array<{ group: Group<L>; rd: Ready; appliedEarly: number }> = [];
     for (const group of this.dirty) {
+      if (this.inCycle.has(group)) continue; // stays dirty: its cycle's end schedules another
+      this.dirty.delete(group);
       if (this.groups.get(group.groupId) !== group) continue;
       try {
         if (group.node.hasReady()) work.push({ group, rd: group.node.ready(), appliedEarly: 0 });
@@ -809,8 +825,18 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
         if (!this.quarantineOnCorruption(group, err)) throw err;
       }
     }
-    this.dirty.clear();
     if (work.length === 0) return false;
+    for (const { group } of work) this.inCycle.add(group);
+    try {
+      await this.serve(work);
+    } finally {
+      for (const { group } of work) this.inCycle.delete(group);
+    }
+    return true;
+  }
+
+  /** The four steps for the groups of one cycle. */
+  private async serve(work: Array<{ group: Group<L>; rd: Ready; appliedEarly: number }>): Promise<void> {
 
     // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
     for (const { group, rd } of work) this.send(group, rd.messages);
@@ -841,7 +867,6 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
       group.node.advance(rd);
       this.dirty.add(group);
     }
-    return true;
   }
 
   /**

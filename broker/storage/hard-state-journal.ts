@@ -84,6 +84,8 @@ export class HardStateJournal {
   private readonly dir: string;
   /** A compaction renamed the journal and the directory fsync has not happened yet. */
   private renamed = false;
+  /** The last sync() started; the next one runs after it. */
+  private lastSync: Promise<void> = Promise.resolve();
 
   /** `files`: the broker's descriptor budget, which counts the journal's descriptor. */
   constructor(dir: string, private readonly files = new FileCache(16)) {
@@ -128,8 +130,18 @@ export class HardStateJournal {
     this.states.delete(groupId);
   }
 
-  /** Writes and fdatasyncs every change recorded so far (one fsync for all groups). */
-  async sync(): Promise<void> {
+  /**
+   * Writes and fdatasyncs every change recorded so far (one fsync for all groups). Calls
+   * run one after another: a call that finds nothing new to write still waits for the one
+   * writing its changes, and a compaction never swaps the file under a running fdatasync.
+   */
+  sync(): Promise<void> {
+    const done = this.lastSync.then(() => this.syncNow());
+    this.lastSync = done.catch(() => undefined);
+    return done;
+  }
+
+  private async syncNow(): Promise<void> {
     if (this.pending.length > 0) {
       const records = this.pending;
       const at = this.size;
