@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HardStateJournal, HARD_STATE_JOURNAL } from '../../broker/storage/hard-state-journal.js';
+import { FileCache } from '../../broker/storage/files.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-hsj-'));
@@ -24,6 +25,24 @@ t.test('the last synced state of each group survives a reopen; unsynced ones do 
   t.same(reopened.get(2), { term: 1, vote: 0 });
   t.equal(reopened.get(3), undefined);
   reopened.close();
+});
+
+t.test('a sync that finds nothing new to write resolves only once the earlier sync of its changes has', async (t) => {
+  // Two processing cycles sync side by side; the second's change may be in the first's write.
+  const files = new FileCache(16);
+  let completed = 0;
+  const fdatasync = files.fdatasync.bind(files);
+  files.fdatasync = async (fd) => {
+    await fdatasync(fd);
+    completed++;
+  };
+  const journal = new HardStateJournal(tempDir(t), files);
+  journal.set(1, { term: 2, vote: 1 });
+  const writing = journal.sync();
+  await journal.sync();
+  t.equal(completed, 1, 'the fdatasync covering the state set before the second call had completed');
+  await writing;
+  journal.close();
 });
 
 t.test('a torn last record is cut and the records before it are kept', async (t) => {
