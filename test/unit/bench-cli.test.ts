@@ -24,7 +24,7 @@ t.test('what is refused, with the option named', async (t) => {
   }
 });
 
-const SCRIPTS = ['scale', 'elections', 'failover', 'kafka', 'recovery', 'slow-reader', 'scrape'];
+const SCRIPTS = ['scale', 'elections', 'failover', 'kafka', 'recovery', 'slow-reader', 'scrape', 'floor'];
 
 function run(path: string, arg: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
