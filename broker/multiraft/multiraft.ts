@@ -837,7 +837,6 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   /** The four steps for the groups of one cycle. */
   private async serve(work: Array<{ group: Group<L>; rd: Ready; appliedEarly: number }>): Promise<void> {
-
     // 1. The leaders' appends and heartbeats go out before our own fsync (thesis 10.2.1).
     for (const { group, rd } of work) this.send(group, rd.messages);
     // Committed entries this replica already holds durably do not wait for the fsyncs below.

@@ -11,6 +11,7 @@ import type { Entry } from '../../broker/raft/log.js';
 import { buildBatch } from '../../protocol/batch.js';
 import { SimClock, SimHardStates, SimLogStore, SimPeers, type SimWorld } from './sim-seams.js';
 import { LOG_START } from './invariants.js';
+import { waitFor } from '../../bench/process-cluster.js';
 
 const BROKER = 1;
 const TICK_MS = 5;
@@ -70,7 +71,7 @@ t.test("a group's write commits while another group's fsync is held", async (t) 
 
   // Both groups elect this broker and commit their leader's first entry.
   await Promise.all(groups.map(async (group, i) => {
-    while (group.node.currentRole !== 'leader') await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+    await waitFor(`group ${i + 1} led here`, () => group.node.currentRole === 'leader', 10_000, TICK_MS);
     await machines[i]!.until(group.log.lastIndex());
   }));
 
