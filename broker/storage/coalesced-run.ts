@@ -21,6 +21,11 @@ export class CoalescedRun {
     return this.start();
   }
 
+  /** Resolves once the running run and the waiting one (if any) have ended, whatever their outcome. */
+  async settled(): Promise<void> {
+    while (this.running || this.queued) await (this.queued ?? this.running)!.catch(() => undefined);
+  }
+
   private start(): Promise<void> {
     this.queued = undefined;
     const run = this.job().finally(() => {

@@ -799,6 +799,11 @@ export class PartitionLog implements RaftLog {
   /** Removes the log's directory and everything in it (topic deletion). */
   async delete(): Promise<void> {
     this.closed = true;
+    // A flush in flight finishes on the files first: its fdatasync done, it writes the
+    // index entries that sync covered, and with the directory gone that open failed and
+    // poisoned the log, which stopped the broker's Raft cycle (a deleted topic, a moved
+    // partition). A flush asked for from now on finds the log closed and does nothing.
+    await this.flushRun.settled();
     this.tail.clear();
     for (const segment of this.segments) segment.close();
     this.res.files.forgetUnder(this.dir + path.sep);
