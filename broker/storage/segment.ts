@@ -180,7 +180,10 @@ export class Segment {
   private indexOnDisk = 0;
   /** Flat (relOffset, position) pairs not yet in the index file (their batches not yet synced). */
   private pending: number[] = [];
-  /** Counts truncations, so a sync that raced one does not write stale index entries. */
+  /**
+   * Counts truncations and the deletion, so a sync that raced one does not write stale
+   * index entries (nor recreate a deleted segment's index file).
+   */
   private truncations = 0;
   private lastIndexedPosition = -Infinity;
   /**
@@ -747,6 +750,10 @@ export class Segment {
   }
 
   delete(): void {
+    // A flush's sync of this segment may be in flight (a truncation or a snapshot's reset
+    // runs while the Raft cycle awaits it): when its fdatasync ends it must write nothing.
+    // It wrote its index entries to the unlinked path, failed, and poisoned the log.
+    this.truncations++;
     this.pending = [];
     this.res.files.forget(this.logPath);
     this.res.files.forget(this.indexPath);

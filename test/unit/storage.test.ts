@@ -278,6 +278,37 @@ t.test('deleting a log while its flush is in flight: the flush ends on the files
   await manager.close();
 });
 
+t.test("a truncation or a snapshot's reset while a flush is in flight: the flush ends cleanly", async (t) => {
+  // The Raft core truncates or resets the log while the cycle awaits the previous Ready's
+  // flush. The flush's sync of a segment deleted meanwhile then wrote its index entries to
+  // the unlinked path, failed and poisoned the log (every round, both cases): in a broker,
+  // a fatal storage failure of the Raft cycle.
+  const dir = tempDir(t);
+  const manager = new LogManager({ dataDir: dir, durability: 'always', maxOpenFiles: 16, segmentBytes: 64 * 1024 });
+  for (const cut of ['truncation', 'reset'] as const) {
+    for (let round = 0; round < 5; round++) {
+      const log = manager.open(`${cut}-${round}`);
+      appendBatches(log, 100, 1, 1, 1024);
+      await log.flush();
+      appendBatches(log, 200, 1, 1, 1024); // into later segments, index entries pending
+      const flushed = log.flush().then(() => 'synced', (err: Error) => `failed: ${err.message}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (cut === 'truncation') log.truncateAfter(50); // deletes the later segments
+      else log.reset(1000, 2);
+      t.equal(await flushed, 'synced', `${cut} ${round}: the flush in flight ends cleanly`);
+      const next = entry(log.lastIndex() + 1, 2, 1);
+      log.append([next]);
+      await log.flush();
+      t.equal(log.durableIndex(), next.index, `${cut} ${round}: the log takes and syncs writes after it`);
+    }
+  }
+  await manager.close();
+  const reopened = new LogManager({ dataDir: dir, durability: 'never', segmentBytes: 64 * 1024 });
+  t.equal(reopened.open('truncation-0').lastIndex(), 51, 'the truncated log reopens with what it kept and the write after');
+  t.equal(reopened.open('reset-0').lastIndex(), 1001, 'the reset log reopens from the snapshot with the write after');
+  await reopened.close();
+});
+
 t.test('a failed write (disk full) leaves the log as it was; a failed fsync stops writes', async (t) => {
   const dir = tempDir(t);
   const log = PartitionLog.open(dir);
