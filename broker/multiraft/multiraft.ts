@@ -345,27 +345,17 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
    */
   async quarantine(group: Group<L>): Promise<void> {
     if (this.groups.get(group.groupId) === group) this.takeOut(group);
-    await this.cycleDone(group);
+    while (this.inCycle.has(group)) await new Promise<void>((resolve) => this.clock.after(1, resolve));
     await group.log.flush().catch(() => undefined);
   }
 
-  /**
-   * Stops the group; with `deleteData` also removes its log directory (topic deletion).
-   * Resolves once no processing cycle uses the group: a cycle still running would apply
-   * to the removed replica and record its hard state again after `forget`.
-   */
+  /** Stops the group; with `deleteData` also removes its log directory (topic deletion). */
   async remove(groupId: number, deleteData: boolean): Promise<void> {
     const group = this.groups.get(groupId);
     if (!group) return;
     this.takeOut(group);
-    await this.cycleDone(group);
     this.options.hardStates.forget(groupId);
     if (deleteData) await this.options.logs.deleteLog(group.logName);
-  }
-
-  /** Resolves once no running cycle holds `group` (taken out first: no new cycle takes it). */
-  private async cycleDone(group: Group<L>): Promise<void> {
-    while (this.inCycle.has(group)) await new Promise<void>((resolve) => this.clock.after(1, resolve));
   }
 
   /** Raft messages from a peer, for any of our groups (unknown groups are ignored). */
