@@ -258,6 +258,13 @@ t.test('log manager: group commit coalesces flushes and tracks durable indexes',
   await reopened.close();
 });
 
+/** Starts a flush and returns once its fdatasync is under way; `outcome` tells how it ended. */
+async function flushInFlight(log: PartitionLog): Promise<{ outcome: Promise<string> }> {
+  const outcome = log.flush().then(() => 'synced', (err: Error) => `failed: ${err.message}`);
+  await new Promise((resolve) => setImmediate(resolve));
+  return { outcome }; // wrapped: an async function returning the promise itself would wait for it
+}
+
 t.test('deleting a log while its flush is in flight: the flush ends on the files, the log goes', async (t) => {
   // The flush's fdatasync was in flight when the files went; it then wrote its index
   // entries to a file in a removed directory, failed and poisoned the log: in a broker,
@@ -268,8 +275,7 @@ t.test('deleting a log while its flush is in flight: the flush ends on the files
     const name = `deleted-${round}`;
     const log = manager.open(name);
     appendBatches(log, 200, 1, 1, 1024); // index entries pending, zeros written ahead
-    const flushed = log.flush().then(() => 'synced', (err: Error) => `failed: ${err.message}`);
-    await new Promise((resolve) => setImmediate(resolve));
+    const { outcome: flushed } = await flushInFlight(log);
     await manager.deleteLog(name);
     t.equal(await flushed, 'synced', `round ${round}: the flush in flight completes`);
     t.notOk(fs.existsSync(path.join(dir, name)), `round ${round}: the log's directory is gone`);
@@ -291,8 +297,7 @@ t.test("a truncation or a snapshot's reset while a flush is in flight: the flush
       appendBatches(log, 100, 1, 1, 1024);
       await log.flush();
       appendBatches(log, 200, 1, 1, 1024); // into later segments, index entries pending
-      const flushed = log.flush().then(() => 'synced', (err: Error) => `failed: ${err.message}`);
-      await new Promise((resolve) => setImmediate(resolve));
+      const { outcome: flushed } = await flushInFlight(log);
       if (cut === 'truncation') log.truncateAfter(50); // deletes the later segments
       else log.reset(1000, 2);
       t.equal(await flushed, 'synced', `${cut} ${round}: the flush in flight ends cleanly`);
