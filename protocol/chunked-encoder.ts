@@ -116,7 +116,7 @@ export function encodeChunks(type: protobuf.Type, message: object): Uint8Array[]
 // Pass 1: sizes
 
 /** What pass 1 leaves for pass 2: the length of every nested message, packed run and string, in write order. */
-class Sizes {
+export class Sizes {
   readonly lengths: number[] = [];
   largeBytes = 0;
 }
@@ -175,12 +175,15 @@ function measureValue(field: FieldPlan, value: unknown, sizes: Sizes): number {
     sizes.lengths.push(length);
     return varint32Size(length) + length;
   }
-  if (field.kind === 'bytes') {
-    const length = (value as Uint8Array).length;
-    if (length >= LARGE_BYTES) sizes.largeBytes += length;
-    return varint32Size(length) + length;
-  }
+  if (field.kind === 'bytes') return bytesSize(value as Uint8Array, sizes);
   return scalarSize(field.kind, value);
+}
+
+/** Size of a `bytes` value with its length prefix; a large one is counted as passed through. */
+export function bytesSize(value: Uint8Array, sizes: Sizes): number {
+  const length = value.length;
+  if (length >= LARGE_BYTES) sizes.largeBytes += length;
+  return varint32Size(length) + length;
 }
 
 function scalarSize(kind: Kind, value: unknown): number {
@@ -189,7 +192,7 @@ function scalarSize(kind: Kind, value: unknown): number {
     case 'int32': return ((value as number) | 0) < 0 ? 10 : varint32Size((value as number) | 0);
     case 'sint32': return varint32Size(zigzag32(value as number));
     case 'uint64':
-    case 'int64': return (value as number) >>> 0 === value ? varint32Size(value) : varint64Size(longBits(value as number));
+    case 'int64': return int64Size(value as number);
     case 'sint64': return varint64Size(longBits(value as number).zzEncode());
     case 'bool': return 1;
     case 'fixed32':
@@ -206,7 +209,8 @@ function stringSize(value: string): number {
 // ---------------------------------------------------------------------------------------
 // Pass 2: bytes
 
-class ChunkWriter {
+/** Pass 2's output: one exactly sized inline buffer, cut into chunks around large `bytes` values. */
+export class ChunkWriter {
   readonly buf: Buffer;
   pos = 0;
   private chunkStart = 0;
@@ -247,6 +251,27 @@ class ChunkWriter {
       lo >>>= 7;
     }
     buf[this.pos++] = lo;
+  }
+
+  /** A 64-bit integer (a JS number) as protobufjs writes int64 and uint64. */
+  int64(value: number): void {
+    if (value >>> 0 === value) this.varint32(value);
+    else this.varint64(longBits(value));
+  }
+
+  bool(value: boolean): void {
+    this.buf[this.pos++] = value ? 1 : 0;
+  }
+
+  /** A `bytes` value with its length prefix: copied inline, or passed through when large. */
+  bytes(value: Uint8Array): void {
+    this.varint32(value.length);
+    if (value.length >= LARGE_BYTES) {
+      this.passThrough(value);
+    } else {
+      this.buf.set(value, this.pos);
+      this.pos += value.length;
+    }
   }
 
   /** A large value: ends the current inline chunk and passes the value through as is. */
@@ -302,14 +327,7 @@ function writeValue(field: FieldPlan, value: unknown, out: ChunkWriter): void {
     else out.buf.write(text, out.pos, length, 'utf8');
     out.pos += length;
   } else if (field.kind === 'bytes') {
-    const bytes = value as Uint8Array;
-    out.varint32(bytes.length);
-    if (bytes.length >= LARGE_BYTES) {
-      out.passThrough(bytes);
-    } else {
-      out.buf.set(bytes, out.pos);
-      out.pos += bytes.length;
-    }
+    out.bytes(value as Uint8Array);
   } else {
     writeScalar(field.kind, value, out);
   }
@@ -322,11 +340,9 @@ function writeScalar(kind: Kind, value: unknown, out: ChunkWriter): void {
     case 'int32': return (number | 0) < 0 ? out.varint64(LongBits.fromNumber(number | 0)) : out.varint32(number | 0);
     case 'sint32': return out.varint32(zigzag32(number));
     case 'uint64':
-    case 'int64': return number >>> 0 === number ? out.varint32(number) : out.varint64(longBits(number));
+    case 'int64': return out.int64(number);
     case 'sint64': return out.varint64(longBits(number).zzEncode());
-    case 'bool':
-      out.buf[out.pos++] = value ? 1 : 0;
-      return;
+    case 'bool': return out.bool(Boolean(value));
     case 'fixed32':
       out.buf.writeUInt32LE(number >>> 0, out.pos);
       out.pos += 4;
@@ -351,7 +367,7 @@ function writeScalar(kind: Kind, value: unknown, out: ChunkWriter): void {
 // ---------------------------------------------------------------------------------------
 // Varints
 
-function varint32Size(value: number): number {
+export function varint32Size(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
 
@@ -363,6 +379,11 @@ function varint64Size(bits: { lo: number; hi: number }): number {
   const top = hi >>> 28;
   if (top === 0) return 4 + varint32Size(upper);
   return top < 0x8 ? 9 : 10;
+}
+
+/** Size of a 64-bit integer (a JS number) as a varint. */
+export function int64Size(value: number): number {
+  return value >>> 0 === value ? varint32Size(value) : varint64Size(longBits(value));
 }
 
 function zigzag32(value: number): number {

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage, encodePeerMessageChunks } from '../../protocol/codec.js';
+import { PEER_PROTOCOL_VERSION, decodePeerMessage, encodePeerMessage } from '../../protocol/codec.js';
 import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '../../protocol/frame.js';
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
@@ -20,7 +20,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import type { RaftMessage } from '../../protocol/peer.schema.js';
 import { parseHostPort } from '../config.js';
 import { BrokerDial, peerIdentityRefusal, type BrokerTls } from '../security/tls.js';
-import { coalesceHeartbeats, expandHeartbeatResponses, expandHeartbeats, fromRaftMessage, toRaftMessage } from './raft-messages.js';
+import { coalesceHeartbeats, encodeRaftMessages, expandHeartbeatResponses, expandHeartbeats, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
   group: number;
@@ -204,21 +204,20 @@ class OutboundPeer {
     stats.raftMessages += rest.length;
     if (rest.length === 0) return;
     // Split so that no frame exceeds the peer's limit (appends carry up to maxBytesPerMsg each).
-    let chunk: ReturnType<typeof fromRaftMessage>[] = [];
+    // Chunks: entries go to the socket by reference, not copied into the envelope.
+    let first = 0;
     let bytes = 0;
     const budget = this.transport.options.maxFrameBytes / 2;
-    for (const { group, message } of rest) {
-      const size = message.entries?.reduce((n, e) => n + e.data.length, 0) ?? 0;
-      if (chunk.length > 0 && bytes + size > budget) {
-        this.writer.write(encodePeerMessageChunks({ raft: { messages: chunk } }));
-        chunk = [];
+    for (let i = 0; i < rest.length; i++) {
+      const size = rest[i]!.message.entries?.reduce((n, e) => n + e.data.length, 0) ?? 0;
+      if (i > first && bytes + size > budget) {
+        this.writer.write(encodeRaftMessages(rest.slice(first, i)));
+        first = i;
         bytes = 0;
       }
-      chunk.push(fromRaftMessage(group, message));
       bytes += size;
     }
-    // Chunks: entries go to the socket by reference, not copied into the envelope.
-    this.writer.write(encodePeerMessageChunks({ raft: { messages: chunk } }));
+    this.writer.write(encodeRaftMessages(first === 0 ? rest : rest.slice(first)));
   }
 
   /** This turn's messages were all queued before flush(): write them now, not a turn later. */

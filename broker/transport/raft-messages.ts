@@ -1,7 +1,8 @@
 /**
  * The mapping between peer.proto's RaftMessage (and its coalesced heartbeats) and the Raft
  * core's Message. Entries travel as their batch bytes; each entry's index and term are
- * read back from its batch header.
+ * read back from its batch header. Core messages are encoded straight into a frame's bytes
+ * (encodeRaftMessages); frames are decoded by protobufjs and mapped back (toRaftMessage).
  *
  * Decoded bytes are views into the frame (see protocol/codec.ts); `toRaftMessage(m,
  * { copy: true })` passes them through keepBytes for callers that keep them: copied unless
@@ -10,6 +11,7 @@
  * batch's bytes, so a kept view is never written behind the frame's back.
  */
 import { HEADER_SIZE, LOG_OVERHEAD, Field, crcMatches, isKnownMagic, lastOffsetOf, termOf } from '../../protocol/batch.js';
+import { ChunkWriter, Sizes, bytesSize, int64Size, varint32Size } from '../../protocol/chunked-encoder.js';
 import { keepBytes, type Init } from '../../protocol/codec.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { GroupHeartbeatResponse, Heartbeats, HeartbeatResponses, RaftMessage } from '../../protocol/peer.schema.js';
@@ -34,31 +36,177 @@ const typeFromWire = new Map<number, RaftMessageType>(
   (Object.entries(typeToWire) as Array<[RaftMessageType, MessageType]>).map(([name, wire]) => [wire, name]),
 );
 
-/** The peer.proto form of a core message addressed to `group`. Entries travel as their bytes. */
-export function fromRaftMessage(group: number, message: Message): Init<RaftMessage> {
-  const wire: Init<RaftMessage> = {
-    group,
-    type: typeToWire[message.type],
-    from: message.from,
-    to: message.to,
-    term: message.term,
-  };
-  if (message.lastIndex !== undefined) wire.lastIndex = message.lastIndex;
-  if (message.lastTerm !== undefined) wire.lastTerm = message.lastTerm;
-  if (message.prevIndex !== undefined) wire.prevIndex = message.prevIndex;
-  if (message.prevTerm !== undefined) wire.prevTerm = message.prevTerm;
-  if (message.entries !== undefined) {
-    wire.hasEntries = true;
-    wire.entries = message.entries.map((entry) => entry.data);
+/**
+ * The PeerMessage frame `{ raft: { messages } }` carrying `items`, as chunks for FrameWriter
+ * (large entries by reference): byte for byte what protobufjs writes for the
+ * same messages in peer.proto's form, without building that object and walking peer.proto's
+ * reflection field by field (the generic encoder in protocol/chunked-encoder.ts). Every
+ * append and its answer takes this path, so it is written out by hand; the tests hold it to
+ * protobufjs's bytes.
+ */
+export function encodeRaftMessages(items: ReadonlyArray<{ group: number; message: Message }>): Uint8Array[] {
+  const sizes = new Sizes();
+  sizes.lengths.push(0); // RaftMessages
+  let listBytes = 0;
+  for (const { group, message } of items) {
+    const slot = sizes.lengths.push(0) - 1;
+    const size = raftMessageSize(group, message, sizes);
+    sizes.lengths[slot] = size;
+    listBytes += 1 + varint32Size(size) + size;
   }
-  if (message.commit !== undefined) wire.commit = message.commit;
-  if (message.reject !== undefined) wire.reject = message.reject;
-  if (message.index !== undefined) wire.index = message.index;
-  if (message.rejectHint !== undefined) wire.rejectHint = message.rejectHint;
-  if (message.conflictTerm !== undefined) wire.conflictTerm = message.conflictTerm;
-  if (message.snapshot !== undefined) wire.snapshot = message.snapshot;
-  if (message.transfer !== undefined) wire.transfer = message.transfer;
-  return wire;
+  sizes.lengths[0] = listBytes;
+  const total = 1 + varint32Size(listBytes) + listBytes;
+  const out = new ChunkWriter(total - sizes.largeBytes, sizes.lengths);
+  out.varint32(KEY.peerMessageRaft);
+  out.varint32(out.takeLength());
+  for (const { group, message } of items) {
+    out.varint32(KEY.raftMessagesMessages);
+    out.varint32(out.takeLength());
+    writeRaftMessage(group, message, out);
+  }
+  return out.finish();
+}
+
+/** Field keys (field id << 3 | wire type) of peer.proto, as varint values. */
+const KEY = {
+  peerMessageRaft: (3 << 3) | 2,
+  raftMessagesMessages: (1 << 3) | 2,
+  group: 1 << 3,
+  type: 2 << 3,
+  from: 3 << 3,
+  to: 4 << 3,
+  term: 5 << 3,
+  lastIndex: 6 << 3,
+  lastTerm: 7 << 3,
+  prevIndex: 8 << 3,
+  prevTerm: 9 << 3,
+  entries: (10 << 3) | 2,
+  commit: 11 << 3,
+  reject: 12 << 3,
+  index: 13 << 3,
+  rejectHint: 14 << 3,
+  conflictTerm: 15 << 3,
+  snapshot: (16 << 3) | 2,
+  hasEntries: 17 << 3,
+  transfer: 18 << 3,
+  snapshotIndex: 1 << 3,
+  snapshotTerm: 2 << 3,
+  snapshotVoters: (3 << 3) | 2,
+  snapshotLearners: (4 << 3) | 2,
+  snapshotData: (5 << 3) | 2,
+} as const;
+
+/** Keys from field 16 on take two varint bytes. */
+const keySize = (key: number): number => (key < 0x80 ? 1 : 2);
+
+/**
+ * Pass 1 for one RaftMessage: its size, pushing the lengths pass 2 needs (its snapshot's) in
+ * write order. Implicit-presence fields (group, type, from, to, term, has_entries) are left
+ * out at their defaults, optional ones whenever set: as protobufjs does.
+ */
+function raftMessageSize(group: number, m: Message, sizes: Sizes): number {
+  let size = 0;
+  if (group !== 0) size += 1 + varint32Size(group >>> 0);
+  size += 1 + varint32Size(typeToWire[m.type]);
+  if (m.from !== 0) size += 1 + varint32Size(m.from >>> 0);
+  if (m.to !== 0) size += 1 + varint32Size(m.to >>> 0);
+  if (m.term !== 0) size += 1 + varint32Size(m.term >>> 0);
+  if (m.lastIndex !== undefined) size += 1 + int64Size(m.lastIndex);
+  if (m.lastTerm !== undefined) size += 1 + varint32Size(m.lastTerm >>> 0);
+  if (m.prevIndex !== undefined) size += 1 + int64Size(m.prevIndex);
+  if (m.prevTerm !== undefined) size += 1 + varint32Size(m.prevTerm >>> 0);
+  if (m.entries !== undefined) {
+    for (const entry of m.entries) size += 1 + bytesSize(entry.data, sizes);
+    size += keySize(KEY.hasEntries) + 1;
+  }
+  if (m.commit !== undefined) size += 1 + int64Size(m.commit);
+  if (m.reject !== undefined) size += 2;
+  if (m.index !== undefined) size += 1 + int64Size(m.index);
+  if (m.rejectHint !== undefined) size += 1 + int64Size(m.rejectHint);
+  if (m.conflictTerm !== undefined) size += 1 + varint32Size(m.conflictTerm >>> 0);
+  if (m.snapshot !== undefined) {
+    const slot = sizes.lengths.push(0) - 1;
+    const length = snapshotSize(m.snapshot, sizes);
+    sizes.lengths[slot] = length;
+    size += keySize(KEY.snapshot) + varint32Size(length) + length;
+  }
+  if (m.transfer !== undefined) size += keySize(KEY.transfer) + 1;
+  return size;
+}
+
+function snapshotSize(s: RaftSnapshot, sizes: Sizes): number {
+  let size = 0;
+  if (s.index !== 0) size += 1 + int64Size(s.index);
+  if (s.term !== 0) size += 1 + varint32Size(s.term >>> 0);
+  for (const ids of [s.voters, s.learners]) {
+    if (ids.length === 0) continue;
+    let length = 0;
+    for (const id of ids) length += varint32Size(id >>> 0);
+    sizes.lengths.push(length);
+    size += 1 + varint32Size(length) + length;
+  }
+  if (s.data.length > 0) size += 1 + bytesSize(s.data, sizes);
+  return size;
+}
+
+/** Pass 2 for one RaftMessage: fields in id order, as raftMessageSize counted them. */
+function writeRaftMessage(group: number, m: Message, out: ChunkWriter): void {
+  if (group !== 0) uint32(out, KEY.group, group);
+  uint32(out, KEY.type, typeToWire[m.type]);
+  if (m.from !== 0) uint32(out, KEY.from, m.from);
+  if (m.to !== 0) uint32(out, KEY.to, m.to);
+  if (m.term !== 0) uint32(out, KEY.term, m.term);
+  if (m.lastIndex !== undefined) int64(out, KEY.lastIndex, m.lastIndex);
+  if (m.lastTerm !== undefined) uint32(out, KEY.lastTerm, m.lastTerm);
+  if (m.prevIndex !== undefined) int64(out, KEY.prevIndex, m.prevIndex);
+  if (m.prevTerm !== undefined) uint32(out, KEY.prevTerm, m.prevTerm);
+  if (m.entries !== undefined) {
+    for (const entry of m.entries) {
+      out.varint32(KEY.entries);
+      out.bytes(entry.data);
+    }
+  }
+  if (m.commit !== undefined) int64(out, KEY.commit, m.commit);
+  if (m.reject !== undefined) bool(out, KEY.reject, m.reject);
+  if (m.index !== undefined) int64(out, KEY.index, m.index);
+  if (m.rejectHint !== undefined) int64(out, KEY.rejectHint, m.rejectHint);
+  if (m.conflictTerm !== undefined) uint32(out, KEY.conflictTerm, m.conflictTerm);
+  if (m.snapshot !== undefined) {
+    const s = m.snapshot;
+    out.varint32(KEY.snapshot);
+    out.varint32(out.takeLength());
+    if (s.index !== 0) int64(out, KEY.snapshotIndex, s.index);
+    if (s.term !== 0) uint32(out, KEY.snapshotTerm, s.term);
+    if (s.voters.length > 0) packedUint32(out, KEY.snapshotVoters, s.voters);
+    if (s.learners.length > 0) packedUint32(out, KEY.snapshotLearners, s.learners);
+    if (s.data.length > 0) {
+      out.varint32(KEY.snapshotData);
+      out.bytes(s.data);
+    }
+  }
+  if (m.entries !== undefined) bool(out, KEY.hasEntries, true);
+  if (m.transfer !== undefined) bool(out, KEY.transfer, m.transfer);
+}
+
+function uint32(out: ChunkWriter, key: number, value: number): void {
+  out.varint32(key);
+  out.varint32(value >>> 0);
+}
+
+function int64(out: ChunkWriter, key: number, value: number): void {
+  out.varint32(key);
+  out.int64(value);
+}
+
+function bool(out: ChunkWriter, key: number, value: boolean): void {
+  out.varint32(key);
+  out.bool(value);
+}
+
+function packedUint32(out: ChunkWriter, key: number, values: readonly number[]): void {
+  out.varint32(key);
+  out.varint32(out.takeLength());
+  for (const value of values) out.varint32(value >>> 0);
 }
 
 export interface ToRaftOptions {

@@ -10,14 +10,14 @@ import path from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import { batchBounds, buildBatch, patchBatch, verifyBatch } from '../../protocol/batch.js';
-import { decodePeerMessage, encodePeerMessage } from '../../protocol/codec.js';
+import { decodePeerMessage } from '../../protocol/codec.js';
 import { routeConnection } from '../../protocol/frame.js';
 import type { Entry } from '../../broker/raft/log.js';
 import type { Message } from '../../broker/raft/types.js';
 import { PartitionLog } from '../../broker/storage/partition-log.js';
 import { TailCache } from '../../broker/storage/tail-cache.js';
 import { PeerTransport, type GroupMessage } from '../../broker/transport/peers.js';
-import { fromRaftMessage, toRaftMessage } from '../../broker/transport/raft-messages.js';
+import { encodeRaftMessages, toRaftMessage } from '../../broker/transport/raft-messages.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-tail-'));
@@ -115,7 +115,7 @@ t.test('an entry from a peer is checked on receipt; one that fails its CRC drops
   const bad = entryAt(105);
   bad.data[bad.data.length - 3] ^= 0x01;
   const append = (entries: Entry[], prevIndex: number): Message => ({ type: 'append', from: 1, to: 2, term: 1, prevIndex, prevTerm: 1, entries, commit: 0 });
-  const wire = (m: Message) => decodePeerMessage(encodePeerMessage({ raft: { messages: [fromRaftMessage(7, m)] } })).raft!.messages[0]!;
+  const wire = (message: Message) => decodePeerMessage(Buffer.concat(encodeRaftMessages([{ group: 7, message }]))).raft!.messages[0]!;
   t.throws(() => toRaftMessage(wire(append([good, bad], 99)), { verify: true }), { code: 'CORRUPT_BATCH', message: /offset 109 fails its CRC32C/ });
   t.ok(toRaftMessage(wire(append([good, bad], 99))), 'without verify only the header is checked');
 
