@@ -40,6 +40,7 @@ import type { FsyncMode } from '../config.js';
 import { RecoveryScheduler, type RecoveryStats } from './recovery-scheduler.js';
 import { isDiskFull, isRefusal } from '../storage/files.js';
 import { systemClock, type Clock, type GroupHardStates, type GroupLog, type GroupLogStore, type PeerSender } from './seams.js';
+import { settleAll } from '../settle.js';
 
 /** What a group's state machine does with the log. Called only from the processing cycle. */
 export interface StateMachine {
@@ -756,7 +757,9 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
 
   private markDirty(group: Group<L>): void {
     this.dirty.add(group);
-    this.schedule();
+    // A group in a running cycle is served by the cycle its end schedules: a cycle now
+    // would find nothing else to do (about half of all cycles at 2,000 records/s).
+    if (!this.inCycle.has(group)) this.schedule();
   }
 
   private schedule(): void {
@@ -895,9 +898,8 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
     }
     durable.push(this.options.hardStates.sync()); // after every set() of this cycle
     // Every part settles before a retry starts, so two attempts never overlap.
-    const results = await Promise.allSettled(durable);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const failures = await settleAll(durable);
+    if (failures.length > 0) throw failures[0];
     // A group that caught up on what it had lost has that on disk now: forget the loss.
     for (const { group, rd } of work) {
       if (rd.hardState && !isRecovering(rd.hardState) && group.log.lostEntries) {
