@@ -33,6 +33,7 @@ const RECOVERING_KIND = 0xffff_ffff;
 /** Rewrite once the journal holds this many times more records than live groups (and at least 4096). */
 const COMPACT_FACTOR = 4;
 const COMPACT_MIN_RECORDS = 4096;
+const SYNCED: Promise<void> = Promise.resolve();
 
 function encodeRecord(groupId: number, state: HardState): Buffer {
   if (groupId === RECOVERING_KIND) throw new Error(`hard-state journal: group id ${groupId} is reserved`);
@@ -86,6 +87,8 @@ export class HardStateJournal {
   private renamed = false;
   /** The last sync() started; the next one runs after it. */
   private lastSync: Promise<void> = Promise.resolve();
+  /** Syncs started and not yet settled. */
+  private syncsRunning = 0;
 
   /** `files`: the broker's descriptor budget, which counts the journal's descriptor. */
   constructor(dir: string, private readonly files = new FileCache(16)) {
@@ -136,10 +139,17 @@ export class HardStateJournal {
    * writing its changes, and a compaction never swaps the file under a running fdatasync.
    */
   sync(): Promise<void> {
+    // Nothing to write and nobody writing: done (most Raft cycles change no term or vote).
+    if (this.pending.length === 0 && !this.renamed && this.syncsRunning === 0) return SYNCED;
+    this.syncsRunning++;
     const done = this.lastSync.then(() => this.syncNow());
-    this.lastSync = done.catch(() => undefined);
+    this.lastSync = done.then(this.syncEnded, this.syncEnded);
     return done;
   }
+
+  private readonly syncEnded = (): void => {
+    this.syncsRunning--;
+  };
 
   private async syncNow(): Promise<void> {
     if (this.pending.length > 0) {

@@ -30,6 +30,7 @@ import {
 } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry, RaftLog } from '../raft/log.js';
+import { settleAll } from '../settle.js';
 import { CoalescedRun } from './coalesced-run.js';
 import { isLogCorruption, type LogCorruption } from './corruption.js';
 import { isRefusal, storageError, writeError } from './files.js';
@@ -616,7 +617,7 @@ export class PartitionLog implements RaftLog {
       for (const segment of this.segments) if (segment.unsynced) syncs.push(segment.sync(segment === this.active));
       // Every sync settles before the verdict: a failed fsync must poison the log even when
       // another file's write was merely refused (or it would be retried and "succeed").
-      const failures = (await Promise.allSettled(syncs)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      const failures = await settleAll(syncs);
       if (failures.length > 0) throw failures.find((e) => !isRefusal(e)) ?? failures[0];
       if (this.dirDirty) {
         this.dirDirty = false;

@@ -45,6 +45,24 @@ t.test('a sync that finds nothing new to write resolves only once the earlier sy
   journal.close();
 });
 
+t.test('a sync with nothing to write and none running makes no fdatasync', async (t) => {
+  const files = new FileCache(16);
+  let started = 0;
+  const fdatasync = files.fdatasync.bind(files);
+  files.fdatasync = (fd) => {
+    started++;
+    return fdatasync(fd);
+  };
+  const journal = new HardStateJournal(tempDir(t), files);
+  await journal.sync();
+  t.equal(started, 0, 'nothing was ever set');
+  journal.set(1, { term: 2, vote: 1 });
+  await journal.sync();
+  await journal.sync();
+  t.equal(started, 1, 'one fdatasync for the one change');
+  journal.close();
+});
+
 t.test('a torn last record is cut and the records before it are kept', async (t) => {
   const dir = tempDir(t);
   const journal = new HardStateJournal(dir);
