@@ -36,6 +36,20 @@ t.test('checked-in schema files match the .proto files (rerun protocol/codegen.t
   }
 });
 
+t.test('a decoded envelope names the member its oneof holds; of two on the wire the last wins, alone', async (t) => {
+  const produce = encodeResponse({ correlationId: 7, produce: { partitions: [] } });
+  const fetch = encodeResponse({ fetch: { partitions: [] } });
+  t.equal(decodeResponse(produce).body, 'produce');
+  const both = decodeResponse(Buffer.concat([produce, fetch]));
+  t.equal(both.body, 'fetch');
+  t.same(Object.keys(both).sort(), ['correlationId', 'fetch'], 'the earlier member is gone, as protobufjs leaves it');
+  t.equal(both.produce, null);
+  t.equal(decodeResponse(Buffer.concat([fetch, produce])).body, 'produce');
+  t.equal(decodeResponse(encodeResponse({ correlationId: 1 })).body, undefined, 'no member: no body');
+  const peerFrame = decodePeerMessage(encodePeerMessage({ heartbeats: { from: 1, to: 2, heartbeats: [] } }));
+  t.equal(peerFrame.body, 'heartbeats');
+});
+
 t.test('a produce request and its response round-trip with int64 offsets as numbers', async (t) => {
   const batch = buildBatch([{ key: 'k', value: 'v', timestamp: 1 }]);
   const frame = encodeRequest({
