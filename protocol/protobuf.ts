@@ -47,11 +47,13 @@ function bytesDefaultToBuffer(namespace: protobuf.Namespace): protobuf.Root {
  */
 function cheapOneofs(namespace: protobuf.Namespace): protobuf.Root {
   for (const nested of namespace.nestedArray) {
-    if (nested instanceof protobuf.Type && nested.oneofsArray.length > 0) {
+    // A proto3 `optional` field is a oneof of one member, whose setter deletes nothing.
+    const oneofs = nested instanceof protobuf.Type ? nested.oneofsArray.filter((oneof) => oneof.fieldsArray.length > 1) : [];
+    if (oneofs.length > 0) {
       // protobufjs defines its accessors unconfigurable: the constructor gets a new prototype.
-      const ctor = nested.ctor;
+      const ctor = (nested as protobuf.Type).ctor;
       const descriptors = Object.getOwnPropertyDescriptors(ctor.prototype);
-      for (const oneof of nested.oneofsArray) descriptors[oneof.name] = oneofAccessor(oneof.name);
+      for (const oneof of oneofs) descriptors[oneof.name] = oneofAccessor(oneof.name);
       ctor.prototype = Object.create(Object.getPrototypeOf(ctor.prototype), descriptors);
     }
     if (nested instanceof protobuf.Namespace) cheapOneofs(nested);
