@@ -78,11 +78,6 @@ export function encodePeerMessage(message: Init<PeerMessage>): Buffer {
   return PeerMessageType.encode(message).finish() as Buffer;
 }
 
-/** encodePeerMessage as chunks (Raft entries and snapshot data by reference). */
-export function encodePeerMessageChunks(message: Init<PeerMessage>): Uint8Array[] {
-  return encodeChunks(PeerMessageType, message);
-}
-
 /** Decodes one peer frame; throws INVALID_REQUEST when it is not a PeerMessage. */
 export function decodePeerMessage(frame: Uint8Array): PeerMessage {
   return decode<PeerMessage>(PeerMessageType, frame, 'peer message');

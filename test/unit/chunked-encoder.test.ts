@@ -1,8 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { encodeChunks, LARGE_BYTES } from '../../protocol/chunked-encoder.js';
-import { encodePeerMessageChunks, encodeRequestChunks, encodeResponseChunks } from '../../protocol/codec.js';
-import { clientRoot, peerRoot, protobuf } from '../../protocol/protobuf.js';
+import { encodeRequestChunks, encodeResponseChunks } from '../../protocol/codec.js';
+import { clientRoot, PeerMessageType, peerRoot, protobuf } from '../../protocol/protobuf.js';
 
 /** Every message type below a namespace. */
 function messageTypes(namespace: protobuf.NamespaceBase): protobuf.Type[] {
@@ -132,7 +132,7 @@ t.test('a large bytes field comes out as the same object, not a copy', async (t)
   t.ok(response.includes(records), 'fetched records are a chunk of the response');
 
   const entries = [Buffer.alloc(LARGE_BYTES * 2, 2), Buffer.alloc(10, 3), Buffer.alloc(LARGE_BYTES, 4)];
-  const peer = encodePeerMessageChunks({ raft: { messages: [{ group: 1, term: 2, entries, hasEntries: true }] } });
+  const peer = encodeChunks(PeerMessageType, { raft: { messages: [{ group: 1, term: 2, entries, hasEntries: true }] } });
   t.ok(peer.includes(entries[0]!) && peer.includes(entries[2]!), 'large Raft entries are chunks of the peer message');
   t.notOk(peer.includes(entries[1]!), 'a small entry is copied inline');
 });
