@@ -40,6 +40,8 @@ export class ReplicaSet implements HostedReplicas {
   private openingTurn: NodeJS.Immediate | NodeJS.Timeout | undefined;
   /** Replicas opened for a created topic whose group has no leader yet (see openSlice). */
   private unled: PartitionReplica[] = [];
+  /** Set by `closeAll`: the broker is stopping, no replica starts any more. */
+  private closed = false;
 
   constructor(private readonly options: ReplicaSetOptions) {}
 
@@ -79,9 +81,7 @@ export class ReplicaSet implements HostedReplicas {
       case 'partitionMoving': {
         const hosted = this.replica(event.topic.name, event.assignment.partition);
         if (hosted) hosted.replicas = event.assignment.replicas;
-        // A new replica starts outside the group, with the voters of the moment; the
-        // leader adds it as a learner and its log brings the configuration changes.
-        else if (event.assignment.replicas.includes(self)) this.ensure(event.topic, event.assignment, event.assignment.previous);
+        else if (event.assignment.replicas.includes(self)) this.startMovingReplica(event.topic, event.assignment);
         return;
       }
       case 'partitionMoved': {
@@ -228,6 +228,31 @@ export class ReplicaSet implements HostedReplicas {
     return replica;
   }
 
+  /**
+   * A replica moving here starts outside the group, with the voters of the moment; the
+   * leader adds it as a learner and its log brings the configuration changes. When this
+   * broker's earlier replica of the partition (moved away just before) is still being
+   * deleted, the new one waits for the directory they share, then starts if the metadata
+   * still moves the partition here.
+   */
+  private startMovingReplica(topic: TopicMeta, assignment: PartitionAssignment): void {
+    const logName = logNameOf(topic.name, assignment);
+    const deletion = this.options.logs.deletion(logName);
+    if (!deletion) {
+      this.ensure(topic, assignment, assignment.previous);
+      return;
+    }
+    this.options.logger.info({ topic: topic.name, partition: assignment.partition, log: logName }, "partition moving here: waiting for the deletion of this broker's earlier replica to finish");
+    // A failed deletion is the removal's to report; nothing starts on what it left.
+    void deletion.then(() => {
+      if (this.closed || this.replica(topic.name, assignment.partition)) return;
+      const current = this.options.controller.state.topics.get(topic.name);
+      const now = current?.partitions[assignment.partition];
+      if (!current || now?.groupId !== assignment.groupId || !now.previous || !now.replicas.includes(this.options.config.id)) return;
+      this.startMovingReplica(current, now);
+    }, () => undefined);
+  }
+
   /** Takes a replica out of service, keeping its data; false when it is no longer the one hosted. */
   detach(replica: PartitionReplica, reason: FlotillaError): boolean {
     const byPartition = this.byTopic.get(replica.topic);
@@ -254,6 +279,7 @@ export class ReplicaSet implements HostedReplicas {
 
   /** Fails every waiting request of every replica (the broker is stopping). */
   closeAll(reason: FlotillaError): void {
+    this.closed = true;
     clearImmediate(this.openingTurn as NodeJS.Immediate);
     clearTimeout(this.openingTurn as NodeJS.Timeout);
     this.toOpen = [];

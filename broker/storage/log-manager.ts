@@ -53,6 +53,8 @@ const LOG_NAME = /^[A-Za-z0-9._-]+$/;
 export class LogManager {
   readonly options: LogManagerOptions;
   private readonly logs = new Map<string, PartitionLog>();
+  /** Logs whose deletion runs, by name: their directory is not free for a new log yet. */
+  private readonly deletions = new Map<string, Promise<void>>();
   private readonly resources: StorageResources;
   private readonly flushRun = new CoalescedRun(() => this.flushCycle());
   private timer: NodeJS.Timeout | undefined;
@@ -79,11 +81,16 @@ export class LogManager {
     }
   }
 
-  /** Opens (creating if needed) the log named `name`, a directory under the data dir. */
+  /**
+   * Opens (creating if needed) the log named `name`, a directory under the data dir. Not
+   * while that name's deletion runs (`deletion(name)`): the new log would find the old
+   * one's files, and the deletion would then remove the new log's files under it.
+   */
   open(name: string, overrides: Partial<PartitionLogOptions> = {}): PartitionLog {
     this.checkOpen();
     const existing = this.logs.get(name);
     if (existing) return existing;
+    if (this.deletions.has(name)) throw new FlotillaError('INTERNAL', `storage: log '${name}' is still being deleted; open it once deletion(name) resolves`);
     const log = PartitionLog.open(this.dirOf(name), { ...this.options, ...overrides }, this.resources);
     this.logs.set(name, log);
     return log;
@@ -109,12 +116,20 @@ export class LogManager {
     return new HardStateStore(this.dirOf(name), this.files);
   }
 
-  /** Deletes the log and its directory (topic deletion). */
-  async deleteLog(name: string): Promise<void> {
+  /** Deletes the log and its directory (topic deletion, a replica moved away). */
+  deleteLog(name: string): Promise<void> {
+    const running = this.deletions.get(name);
+    if (running) return running;
     const log = this.logs.get(name);
     this.logs.delete(name);
-    if (log) await log.delete();
-    else await this.files.remove(this.dirOf(name));
+    const deletion = (async () => (log ? log.delete() : this.files.remove(this.dirOf(name))))().finally(() => this.deletions.delete(name));
+    this.deletions.set(name, deletion);
+    return deletion;
+  }
+
+  /** The running deletion of the log named `name`, if any (it may wait for a flush in flight). */
+  deletion(name: string): Promise<void> | undefined {
+    return this.deletions.get(name);
   }
 
   /** What the durability mode asks for after appends: see the module comment. */

@@ -284,6 +284,32 @@ t.test('deleting a log while its flush is in flight: the flush ends on the files
   await manager.close();
 });
 
+t.test("a log's name is not opened again while its deletion runs", async (t) => {
+  // A replica moved away and straight back reopened its directory while the deletion of
+  // the old one waited for a flush: the new log found the old entries, then lost its
+  // files to the deletion.
+  const dir = tempDir(t);
+  const manager = new LogManager({ dataDir: dir, durability: 'always', maxOpenFiles: 16 });
+  const name = 'moved-0.g7';
+  appendBatches(manager.open(name), 50, 1, 1, 1024);
+  const { outcome: flushed } = await flushInFlight(manager.get(name)!);
+  const deleting = manager.deleteLog(name);
+  t.equal(manager.deleteLog(name), deleting, 'a second deletion joins the running one');
+  t.equal(manager.deletion(name), deleting, 'the deletion is known by name while it runs');
+  t.throws(() => manager.open(name), { code: 'INTERNAL', message: /still being deleted/ }, 'the name cannot be opened meanwhile');
+  await deleting;
+  t.equal(await flushed, 'synced');
+  t.equal(manager.deletion(name), undefined, 'once done, no deletion runs');
+  const fresh = manager.open(name);
+  t.equal(fresh.lastIndex(), -1, 'the log opened after the deletion starts empty');
+  appendBatches(fresh, 1, 1, 1);
+  await fresh.flush();
+  await manager.close();
+  const reopened = new LogManager({ dataDir: dir, durability: 'never' });
+  t.equal(reopened.open(name).lastIndex(), 0, 'and keeps what it was given');
+  await reopened.close();
+});
+
 t.test("a truncation or a snapshot's reset while a flush is in flight: the flush ends cleanly", async (t) => {
   // The Raft core truncates or resets the log while the cycle awaits the previous Ready's
   // flush. The flush's sync of a segment deleted meanwhile then wrote its index entries to
