@@ -34,6 +34,7 @@ import { brokerSight } from './ops/console-sight.js';
 import { BrokerMetrics } from './ops/metrics.js';
 import { brokerOperations, type OperationsServer } from './ops/http-server.js';
 import { logControllerEvent } from './ops/event-log.js';
+import { Periodic } from './periodic.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
 import { brokerAuthorizer, brokerDispatcher } from './requests/broker-dispatcher.js';
@@ -52,6 +53,9 @@ interface Room {
   start(): void;
   stop(): void;
 }
+
+/** How often the replica set looks for replicas the metadata no longer places here (ReplicaSet.removeOrphans). */
+const ORPHAN_CHECK_MS = 5_000;
 
 export class Broker {
   readonly logger: Logger;
@@ -186,6 +190,7 @@ export class Broker {
       new MetadataQuorum(this.controller, this.raft, this.logger),
       new PartitionMoves({ config, controller: this.controller, replicas: this.replicas, raft: this.raft, logger: this.logger, access: interBrokerAccess(config, this.tls) }),
       new MetadataCompaction(this.controller, config.controllerSnapshotEntries, this.logger),
+      new Periodic(ORPHAN_CHECK_MS, () => this.replicas.removeOrphans()),
       new KafkaRegistration(config, interBrokerAccess(config, this.tls), this.controller, this.logger),
       this.metrics.traffic,
       new StatsReporter({ raft: this.raft, transport: this.transport, logs: this.logs, scrubber: this.scrubber, balancing: this.balancing, repairs: this.repairs }, config.statsIntervalMs, this.logger),

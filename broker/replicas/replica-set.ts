@@ -40,6 +40,8 @@ export class ReplicaSet implements HostedReplicas {
   private openingTurn: NodeJS.Immediate | NodeJS.Timeout | undefined;
   /** Replicas opened for a created topic whose group has no leader yet (see openSlice). */
   private unled: PartitionReplica[] = [];
+  /** Groups of replicas started from their files with no metadata on disk (see removeOrphans). */
+  private readonly placementUnknown = new Set<number>();
   /** Set by `closeAll`: the broker is stopping, no replica starts any more. */
   private closed = false;
 
@@ -179,11 +181,13 @@ export class ReplicaSet implements HostedReplicas {
    */
   openOnDisk(): void {
     const { dataDir } = this.options.config;
+    const metadataLost = this.options.controller.group.log.lastIndex() < 0;
     for (const name of this.options.logs.listOnDisk()) {
       if (!hasReplicaFile(dataDir, name)) continue;
       const meta = readReplicaFile(dataDir, name);
       if (meta) {
         this.start(meta);
+        if (metadataLost) this.placementUnknown.add(meta.groupId);
         continue;
       }
       this.options.logger.warn({ log: name }, 'damaged replica file set aside; the metadata will start this replica');
@@ -273,8 +277,58 @@ export class ReplicaSet implements HostedReplicas {
   /** Stops a replica hosted here and deletes its data (topic deleted, or moved away). */
   private async remove(replica: PartitionReplica, reason: FlotillaError): Promise<void> {
     if (!this.detach(replica, reason)) return;
-    await this.options.raft.remove(replica.group.groupId, true);
-    this.options.logger.info({ topic: replica.topic, partition: replica.partition }, 'partition replica deleted');
+    await this.deleteReplica(replica);
+  }
+
+  private async deleteReplica(replica: PartitionReplica): Promise<void> {
+    const where = { topic: replica.topic, partition: replica.partition, group: replica.group.groupId };
+    try {
+      await this.options.raft.remove(replica.group.groupId, true);
+      this.options.logger.info(where, 'partition replica deleted');
+    } catch (error) {
+      // The replica is stopped either way; its files stay until someone removes them.
+      this.options.logger.error({ ...where, log: replica.group.logName, err: error }, 'could not delete the data of a removed partition replica');
+    }
+  }
+
+  /**
+   * Deletes the replicas the metadata no longer places here: their topic was deleted, or
+   * their partition moved away, while this broker was down or behind, and it learned the
+   * metadata from a snapshot, which (unlike the log it stands for) replays no deletion and
+   * no move. Deleting a replica's data wrongly is the one mistake that can lose what it
+   * acknowledged, so each case needs proof, not an absence:
+   * - deleted: the metadata lists no partition with the replica's group, yet has handed out
+   *   group ids past it (ids are never reused): it saw the group made and ended;
+   * - moved away: the metadata lists the group without this broker, neither as a replica
+   *   nor (while the move runs) among the previous ones. The metadata is then at least as
+   *   new as the replica's placement here, since every replica started in this run came
+   *   from the metadata applied so far, and one started from its file at start-up came
+   *   from an entry the metadata log then held (applied again before the metadata is
+   *   current). Not for those started from files while that log was empty (its directory
+   *   lost): they wait for the next start.
+   */
+  removeOrphans(): void {
+    const { controller, raft, config, logger } = this.options;
+    if (this.closed || !controller.metadataCurrent) return;
+    const { state } = controller;
+    for (const group of [...raft.all()]) {
+      const replica = group.stateMachine;
+      if (!(replica instanceof PartitionReplica)) continue;
+      const assignment = state.topics.get(replica.topic)?.partitions[replica.partition];
+      const listed = assignment?.groupId === group.groupId;
+      const deleted = !listed && group.groupId < state.nextGroupId;
+      const movedAway = listed && !assignment.replicas.includes(config.id) && !assignment.previous?.includes(config.id) && !this.placementUnknown.has(group.groupId);
+      if (!deleted && !movedAway) continue;
+      logger.warn(
+        { topic: replica.topic, partition: replica.partition, group: group.groupId, log: group.logName, ...(movedAway ? { replicas: assignment.replicas } : {}) },
+        deleted
+          ? 'the topic of this partition replica was deleted while this broker was away; deleting the replica'
+          : 'this partition replica moved away while this broker was away; deleting it',
+      );
+      const reason = this.notHostedError(replica.topic, replica.partition);
+      if (!this.detach(replica, reason)) replica.close(reason); // a replica of the topic's earlier incarnation
+      void this.deleteReplica(replica);
+    }
   }
 
   /** Fails every waiting request of every replica (the broker is stopping). */

@@ -3,7 +3,9 @@
  * entries, brokers write the controller state to their snapshot file and start their log
  * after it; after kill -9 of every broker they come back from the snapshot plus the log's
  * tail with all the metadata, and a broker that joins later is sent the snapshot (the
- * entries before it are gone) and knows every topic.
+ * entries before it are gone) and knows every topic. A broker that was down while a topic
+ * was deleted and a partition moved away learns both from a snapshot, and deletes those
+ * replicas all the same.
  */
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,4 +118,39 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
     return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
   });
   t.same(seen, names, 'broker 4 answers metadata with every topic');
+});
+
+t.test('replicas of a topic deleted and of a partition moved away while their broker was down go once it learns the metadata from a snapshot', async (t) => {
+  const { cluster, client } = await startCluster(t, { extraArgs: ['--controller-snapshot-entries', String(SNAPSHOT_EVERY)] });
+  const admin = client.admin();
+  for (const topic of ['gone', 'moved', 'kept']) await admin.createTopic({ topic, partitions: 1, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all' });
+  const acks = await Promise.all(['moved', 'kept'].map((topic) => producer.send({ topic, value: `${topic}-record` })));
+  await producer.close();
+  const three = cluster.brokers.get(3)!.dataDir;
+  const dirsOnThree = (topic: string) => readdirSync(three).filter((name) => name.startsWith(`${topic}-`));
+  t.equal(dirsOnThree('gone').length + dirsOnThree('moved').length, 2, 'broker 3 holds a replica of both');
+
+  await cluster.stop(3);
+  await admin.deleteTopic('gone');
+  await admin.movePartition('moved', 0, [1, 2]);
+  await waitFor('the move to be done', async () => (await admin.describeTopic('moved')).partitions[0]!.replicas.length === 2, 20_000);
+  // Enough metadata entries that the others compact past everything broker 3 holds.
+  for (let i = 0; i < 3 * SNAPSHOT_EVERY; i++) await admin.alterTopic('kept', { retentionMs: 3_600_000 + i });
+  cluster.restart(3);
+
+  await waitFor("broker 3 to delete the deleted topic's replica and the moved one's", () => dirsOnThree('gone').length + dirsOnThree('moved').length === 0, 30_000);
+  t.pass('broker 3 deleted both replicas the metadata no longer places there');
+  t.match(cluster.logs(3), /topic of this partition replica was deleted while this broker was away/, 'and said why, for the deleted topic');
+  t.match(cluster.logs(3), /this partition replica moved away while this broker was away/, 'and for the partition moved away');
+  t.equal(dirsOnThree('kept').length, 1, 'the replica still placed there stays');
+  const consumer = client.consumer({ maxWaitMs: 200 });
+  consumer.assign(acks.map((ack, i) => ({ topic: ['moved', 'kept'][i]!, partition: 0, offset: ack.offset })));
+  const seen: string[] = [];
+  for await (const m of consumer) {
+    seen.push(m.value!.toString());
+    if (seen.length === 2) break;
+  }
+  await consumer.close();
+  t.same(seen.sort(), ['kept-record', 'moved-record'], 'the moved partition and the kept topic still hold their records');
 });
