@@ -1007,6 +1007,12 @@ export const descriptor = {
          "type": "int64",
          "id": 6,
          "protoName": "log_start_offset"
+        },
+        "movingFrom": {
+         "rule": "repeated",
+         "type": "uint32",
+         "id": 7,
+         "protoName": "moving_from"
         }
        }
       },
@@ -2119,6 +2125,8 @@ export interface PartitionDescription {
   inSync: number[];
   highWatermark: number;
   logStartOffset: number;
+  /** While the partition moves: the replicas it moves from (empty otherwise). */
+  movingFrom: number[];
 }
 
 export interface DescribeTopicResponse {

@@ -83,6 +83,7 @@ function describeTopic(broker: MetadataBroker, topic: string): Init<client.Descr
         inSync: inSyncOf(broker, topic, p.partition, p.replicas),
         highWatermark: replica?.highWatermark ?? -1,
         logStartOffset: replica?.logStartOffset ?? -1,
+        movingFrom: p.previous ?? [],
       };
     }),
   };

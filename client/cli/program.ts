@@ -251,8 +251,8 @@ export function buildProgram(scriptPath: string): Command {
           [
             `topic: ${d.topic}`,
             formatTable(
-              ['PARTITION', 'LEADER', 'REPLICAS', 'IN-SYNC', 'HIGH-WATERMARK', 'LOG-START'],
-              d.partitions.map((p) => [p.partition, p.leader, p.replicas.join(','), p.inSync.join(','), p.highWatermark, p.logStartOffset]),
+              ['PARTITION', 'LEADER', 'REPLICAS', 'IN-SYNC', 'HIGH-WATERMARK', 'LOG-START', 'MOVING-FROM'],
+              d.partitions.map((p) => [p.partition, p.leader, p.replicas.join(','), p.inSync.join(','), p.highWatermark, p.logStartOffset, p.movingFrom?.join(',') ?? '']),
             ),
           ].join('\n'),
         );
@@ -299,12 +299,13 @@ export function buildProgram(scriptPath: string): Command {
           await admin.movePartition(name, p, options.replicas);
           const started = Date.now();
           const wanted = [...options.replicas].sort((a, b) => a - b).join(',');
-          // Done once the group's voters are the new replicas and all of them are in sync.
+          // Done once the metadata says the move finished (the group's voters are the new
+          // replicas) and all of them are in sync.
           for (;;) {
             const partition = (await admin.describeTopic(name)).partitions[p];
             const replicas = [...(partition?.replicas ?? [])].sort((a, b) => a - b).join(',');
             const inSync = [...(partition?.inSync ?? [])].sort((a, b) => a - b).join(',');
-            if (replicas === wanted && inSync === wanted) break;
+            if (replicas === wanted && inSync === wanted && !partition?.movingFrom) break;
             if (Date.now() - started > 30 * 60_000) throw new FlotillaError('TIMEOUT', `${name}/${p} is still moving after 30 minutes; check \`flotilla topic describe ${name}\``);
             if (showProgress()) process.stderr.write(`\rmoving ${name}/${p} to ${options.replicas.join(',')}: in sync ${inSync || 'none'} (${Math.round((Date.now() - started) / 1000)} s)`);
             await new Promise((r) => setTimeout(r, 250));

@@ -50,6 +50,8 @@ export interface PartitionDescription {
   inSync: number[];
   highWatermark: number;
   logStartOffset: number;
+  /** While the partition moves: the replicas it moves from (`replicas` are the target). Absent otherwise. */
+  movingFrom?: number[];
 }
 
 export interface TopicDescription {

@@ -207,6 +207,7 @@ export function responseFromWire(response: wire.Response): { response?: ClientRe
             inSync: [...p.inSync],
             highWatermark: p.highWatermark,
             logStartOffset: p.logStartOffset,
+            ...(p.movingFrom.length > 0 ? { movingFrom: [...p.movingFrom] } : {}),
           })),
           config: configFromWire(d.config),
         },

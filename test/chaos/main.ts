@@ -14,7 +14,7 @@ const HELP = `Usage: npm run chaos -- [options]
 
 Runs brokers, each in its own network namespace on a private bridge, under a workload of
 idempotent producers and tailing consumers, while nemeses cut links (silently: packets
-vanish), kill and pause brokers. Each phase lets one nemesis loose, heals, and waits for
+vanish), kill and pause brokers, and move partitions off brokers that are down. Each phase lets one nemesis loose, heals, and waits for
 the cluster to acknowledge again; at the end every replica is read back and checked.
 Needs root (network namespaces).
 

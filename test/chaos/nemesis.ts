@@ -98,6 +98,60 @@ async function processFaults(ctx: NemesisContext, faultMs: number, kind: 'kill' 
   }
 }
 
+/** Waits, within the window, for the move of the partition to `replicas` to finish; false if it did not. */
+async function moveDone(ctx: NemesisContext, partition: number, replicas: number[], untilMs: number): Promise<boolean> {
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((id) => b.includes(id));
+  while (Date.now() < untilMs) {
+    const p = await ctx.client.admin().describeTopic(ctx.topic).then((d) => d.partitions.find((x) => x.partition === partition), () => undefined);
+    if (p && same(p.replicas, replicas) && !p.movingFrom) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+/**
+ * A partition moves off a broker while that broker is down (one of the others takes its
+ * place, or, with no broker to spare, the partition keeps one replica fewer) and metadata
+ * changes pile up meanwhile, so that the broker may learn the move from a metadata snapshot
+ * on its return; then the partition moves straight back onto it.
+ */
+async function moveAwayAndBack(ctx: NemesisContext, faultMs: number): Promise<void> {
+  const end = Date.now() + faultMs;
+  const admin = ctx.client.admin();
+  const partition = ctx.rng.int(ctx.partitions);
+  const before = (await admin.describeTopic(ctx.topic)).partitions.find((p) => p.partition === partition)!.replicas;
+  const leaving = ctx.rng.pick(before);
+  const spare = [...ctx.cluster.brokers.keys()].filter((id) => !before.includes(id));
+  const away = spare.length > 0 ? before.map((id) => (id === leaving ? ctx.rng.pick(spare) : id)) : before.filter((id) => id !== leaving);
+  await ctx.cluster.kill(leaving);
+  ctx.note('kill -9', { broker: leaving });
+  const attempt = async (what: string, replicas: number[]) => {
+    try {
+      await admin.movePartition(ctx.topic, partition, replicas);
+    } catch (error) {
+      ctx.note(`${what} refused`, { partition, replicas, error: String(error) });
+      return false;
+    }
+    const done = await moveDone(ctx, partition, replicas, end);
+    ctx.note(done ? what : `${what} not done in the window`, { partition, replicas });
+    return done;
+  };
+  const movedAway = await attempt('move away', away);
+  // Each is a metadata entry: past the controller's snapshot interval, the log is compacted beyond what the broker holds.
+  for (let i = 0; i < METADATA_CHANGES_WHILE_DOWN && Date.now() < end; i++) {
+    await admin.alterTopic(ctx.topic, { retentionMs: RETENTION_MS + i }).catch((error: unknown) => ctx.note('metadata change refused', String(error)));
+  }
+  ctx.cluster.restart(leaving);
+  ctx.note('restart', { broker: leaving });
+  if (movedAway) await attempt('move back', before);
+  await sleep(Math.max(0, end - Date.now()));
+}
+
+/** Metadata entries the move nemesis makes while a broker is down (the chaos cluster compacts every 20). */
+const METADATA_CHANGES_WHILE_DOWN = 30;
+/** A week: the topic keeps every record of a run whatever the nemesis sets. */
+const RETENTION_MS = 7 * 24 * 3_600_000;
+
 export const NEMESES: Nemesis[] = [
   {
     name: 'majority',
@@ -148,6 +202,11 @@ export const NEMESES: Nemesis[] = [
     name: 'kill',
     help: 'kill -9 of one broker at a time (a leader half the time), restarted a few seconds later',
     run: (ctx, faultMs) => processFaults(ctx, faultMs, 'kill'),
+  },
+  {
+    name: 'move',
+    help: 'a partition moved off a broker that is down, metadata compacted past it, then moved straight back onto it',
+    run: moveAwayAndBack,
   },
   {
     name: 'pause',

@@ -54,6 +54,9 @@ const RECOVERY_BOUND_MS = 60_000;
 /** A quiet stretch before the first fault: the 'none' row of the table, for comparison. */
 const BASELINE_MS = 5_000;
 
+/** The brokers' --controller-snapshot-entries (the default is 10,000, more than a run writes). */
+const METADATA_SNAPSHOT_ENTRIES = 20;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -84,6 +87,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       brokers: options.brokers,
       host: (id) => ({ address: `${net.address(id)}:${PORT}`, prefix: net.prefix(id) }),
       logDir: runDir,
+      // Metadata compacted often, so that brokers catch up from snapshots as well as entries.
+      extraArgs: ['--controller-snapshot-entries', String(METADATA_SNAPSHOT_ENTRIES)],
     }).start();
     log(`brokers on ${cluster.bootstrap.join(' ')} (namespaces ${net.namespace(1)}..), run directory ${runDir}, seed ${seed}`);
     // Short timeouts for the workload, so that a silent peer costs seconds, not minutes;

@@ -14,7 +14,7 @@ import { Client } from '../../client/index.js';
 import { decodeRequest, peekCorrelationId } from '../../protocol/codec.js';
 import type { Request } from '../../protocol/client.schema.js';
 import { ConnectionType, encodeFrame, readFrames, routeConnection, writeConnectionType } from '../../protocol/frame.js';
-import { CLI, freePort, startCluster, waitFor } from './cluster.js';
+import { CLI, freePort, runCli, startCluster, waitFor } from './cluster.js';
 
 type RequestKind = NonNullable<Request['body']>;
 
@@ -182,3 +182,26 @@ t.test('a partition move asked again, during the move or after it, succeeds', as
   await admin.movePartition('moving', 0, target);
   t.pass('and so does a move to the replicas the partition has');
 });
+
+t.test('a move that cannot finish shows where it moves from; it finishes once its target is back', async (t) => {
+  const { cluster, client } = await startCluster(t, { brokers: 3, fsync: 'never' });
+  const admin = client.admin();
+  await admin.createTopic({ topic: 'stuck', partitions: 1, replicationFactor: 1 });
+  const [from] = (await admin.describeTopic('stuck')).partitions[0]!.replicas;
+  const away = [1, 2, 3].find((id) => id !== from)!;
+  await cluster.stop(away);
+  await admin.movePartition('stuck', 0, [from!, away]);
+  // Broker `away` must catch up before the move can finish: it cannot while it is down.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const moving = (await admin.describeTopic('stuck')).partitions[0]!;
+  t.same(moving.replicas, [from, away], 'replicas name the target');
+  t.same(moving.movingFrom, [from], 'and movingFrom the replicas before the move');
+  const described = await runCli(['topic', 'describe', 'stuck', '--json', '--brokers', cluster.bootstrap.join(',')]);
+  t.same((JSON.parse(described.stdout) as { partitions: Array<{ movingFrom?: number[] }> }).partitions[0]!.movingFrom, [from], '`topic describe --json` shows it too');
+  cluster.restart(away);
+  await waitFor('the move to finish', async () => !(await admin.describeTopic('stuck')).partitions[0]!.movingFrom, 30_000);
+  const done = (await admin.describeTopic('stuck')).partitions[0]!;
+  t.same([...done.replicas].sort(), [from, away].sort(), 'once finished, the replicas are the target');
+  t.equal(done.movingFrom, undefined, 'and nothing is moving');
+});
+
