@@ -83,7 +83,7 @@ export class ReplicaSet implements HostedReplicas {
       case 'partitionMoving': {
         const hosted = this.replica(event.topic.name, event.assignment.partition);
         if (hosted) hosted.replicas = event.assignment.replicas;
-        else if (event.assignment.replicas.includes(self)) this.startMovingReplica(event.topic, event.assignment);
+        else if (event.assignment.replicas.includes(self)) this.startMovingReplica(event.topic.name, event.assignment.partition, event.assignment.groupId);
         return;
       }
       case 'partitionMoved': {
@@ -234,27 +234,37 @@ export class ReplicaSet implements HostedReplicas {
 
   /**
    * A replica moving here starts outside the group, with the voters of the moment; the
-   * leader adds it as a learner and its log brings the configuration changes. When this
-   * broker's earlier replica of the partition (moved away just before) is still being
-   * deleted, the new one waits for the directory they share, then starts if the metadata
-   * still moves the partition here.
+   * leader adds it as a learner and its log brings the configuration changes. It starts
+   * from the metadata as it is when it can start: when this broker's earlier replica of
+   * the partition (moved away just before) is still being deleted, once that is done, and
+   * after an open refused for lack of descriptors or space, a second later; each time only
+   * if the metadata still moves the partition here.
    */
-  private startMovingReplica(topic: TopicMeta, assignment: PartitionAssignment): void {
-    const logName = logNameOf(topic.name, assignment);
-    const deletion = this.options.logs.deletion(logName);
-    if (!deletion) {
-      this.ensure(topic, assignment, assignment.previous);
+  private startMovingReplica(topicName: string, partition: number, groupId: number): void {
+    const { controller, config, logs, logger } = this.options;
+    if (this.closed || this.replica(topicName, partition)) return;
+    const topic = controller.state.topics.get(topicName);
+    const assignment = topic?.partitions[partition];
+    if (!topic || assignment?.groupId !== groupId || !assignment.previous || !assignment.replicas.includes(config.id)) return;
+    const where = { topic: topicName, partition, log: logNameOf(topicName, assignment) };
+    const deletion = logs.deletion(where.log);
+    if (deletion) {
+      logger.info(where, "partition moving here: waiting for the deletion of this broker's earlier replica to finish");
+      // A failed deletion is the removal's to report; nothing starts on what it left.
+      void deletion.then(() => this.startMovingReplica(topicName, partition, groupId), () => undefined);
       return;
     }
-    this.options.logger.info({ topic: topic.name, partition: assignment.partition, log: logName }, "partition moving here: waiting for the deletion of this broker's earlier replica to finish");
-    // A failed deletion is the removal's to report; nothing starts on what it left.
-    void deletion.then(() => {
-      if (this.closed || this.replica(topic.name, assignment.partition)) return;
-      const current = this.options.controller.state.topics.get(topic.name);
-      const now = current?.partitions[assignment.partition];
-      if (!current || now?.groupId !== assignment.groupId || !now.previous || !now.replicas.includes(this.options.config.id)) return;
-      this.startMovingReplica(current, now);
-    }, () => undefined);
+    try {
+      this.ensure(topic, assignment, assignment.previous);
+    } catch (error) {
+      if (!isRefusal(error)) {
+        logger.fatal({ ...where, err: error }, 'could not open a partition replica; stopping the broker');
+        this.options.onFatal(error);
+        return;
+      }
+      logger.warn({ ...where, err: (error as Error).message }, 'could not open the partition replica moving here now; trying again in a second');
+      setTimeout(() => this.startMovingReplica(topicName, partition, groupId), 1000);
+    }
   }
 
   /** Takes a replica out of service, keeping its data; false when it is no longer the one hosted. */

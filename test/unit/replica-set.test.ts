@@ -207,3 +207,18 @@ t.test('a replica started from its file while the metadata log was empty is not 
   await waitFor('the replica moved away to be deleted', () => !fs.existsSync(logDir), 10_000, 10);
   t.equal(intact.replicas.replica('placed', 0), undefined, 'with its metadata log on disk, the broker deletes it');
 });
+
+t.test('a replica moving here whose open is refused (disk full) starts a second later, if still due', async (t) => {
+  const { logs, replicas, publish } = await brokerOnDisk(t);
+  const open = logs.open.bind(logs);
+  let refusals = 0;
+  logs.open = (name, overrides) => {
+    if (refusals++ === 0) throw new FlotillaError('DISK_FULL', 'storage: create refused: ENOSPC (test)');
+    return open(name, overrides);
+  };
+  const moving: PartitionAssignment = { partition: 0, groupId: 9, replicas: [SELF], previous: [OTHER] };
+  t.doesNotThrow(() => replicas.onControllerEvent({ type: 'partitionMoving', topic: publish(moving), assignment: moving }), 'the refusal does not reach the metadata');
+  t.equal(replicas.replica(TOPIC, 0), undefined, 'not started while refused');
+  await waitFor('the replica to start on the retry', () => replicas.replica(TOPIC, 0), 5_000, 10);
+  t.equal(refusals, 2, 'one retry');
+});
