@@ -180,7 +180,7 @@ export class Broker {
     for (const [id, address] of cluster.initialCluster) this.transport.setPeer(id, address);
     this.replicas.openOnDisk();
     // Replaying the log would have announced these; the snapshot stands for that part.
-    if (snapshot) this.controller.announceTopics();
+    if (snapshot) this.controller.announceSnapshot();
     this.controller.noteStartup();
 
     this.balancing = new LeaderBalancing(this.replicas, this.logger);
@@ -239,6 +239,9 @@ export class Broker {
       case 'brokerRemoved':
         if (event.id === this.config.id) this.logger.warn('this broker was removed from the cluster; it may be stopped');
         else this.transport.removePeer(event.id);
+        return;
+      case 'brokersRestored':
+        this.transport.syncPeers(event.brokers);
         return;
       default:
         this.replicas.onControllerEvent(event);

@@ -127,8 +127,13 @@ export class Controller implements StateMachine {
     return index;
   }
 
-  /** Tells the broker about every topic, as replaying the log from the start would have. */
-  announceTopics(): void {
+  /**
+   * After a snapshot was loaded or installed: tells the broker the brokers and every topic,
+   * as replaying the log from the start would have (what a replay would have deleted or
+   * moved away, ReplicaSet.removeOrphans finds).
+   */
+  announceSnapshot(): void {
+    this.onEvent({ type: 'brokersRestored', brokers: [...this.state.brokers.values()] });
     for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic });
   }
 
@@ -180,7 +185,7 @@ export class Controller implements StateMachine {
   restore(snapshot: Snapshot): void {
     this.adopt(snapshot);
     this.commits.onSkipped(snapshot.index);
-    this.announceTopics();
+    this.announceSnapshot();
   }
 
   snapshot() {

@@ -78,6 +78,11 @@ export type ControllerEvent =
   | { type: 'topicAltered'; topic: TopicMeta }
   | { type: 'brokerRegistered'; broker: BrokerMeta }
   | { type: 'brokerRemoved'; id: number }
+  /**
+   * The metadata was restored from a snapshot: these are all its brokers now (those that
+   * joined or were removed in the entries it stands for were never announced one by one).
+   */
+  | { type: 'brokersRestored'; brokers: BrokerMeta[] }
   | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
   /** A user was deleted or its credential replaced: its authenticated connections must close. */

@@ -275,6 +275,12 @@ export class PeerTransport {
     this.peers.set(id, new OutboundPeer(id, address, this));
   }
 
+  /** Makes the peers exactly `brokers` (this broker aside): a metadata snapshot's list. */
+  syncPeers(brokers: ReadonlyArray<{ id: number; address: string }>): void {
+    for (const { id, address } of brokers) this.setPeer(id, address);
+    for (const id of [...this.peers.keys()]) if (!brokers.some((b) => b.id === id)) this.removePeer(id);
+  }
+
   removePeer(id: number): void {
     this.peers.get(id)?.close();
     this.peers.delete(id);

@@ -154,3 +154,31 @@ t.test('replicas of a topic deleted and of a partition moved away while their br
   await consumer.close();
   t.same(seen.sort(), ['kept-record', 'moved-record'], 'the moved partition and the kept topic still hold their records');
 });
+
+t.test('a broker restarted from a snapshot that names a broker which joined later talks to it', async (t) => {
+  const { cluster, client } = await startCluster(t, { extraArgs: ['--controller-snapshot-entries', String(SNAPSHOT_EVERY)] });
+  const admin = client.admin();
+  await admin.createTopic({ topic: 'settings', partitions: 1, replicationFactor: 3 });
+  await cluster.join(4, 2);
+  await waitFor('broker 4 registered and alive', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive), 30_000);
+  // Broker 4's registration goes into broker 3's snapshot, out of its log.
+  for (let i = 0; i < 3 * SNAPSHOT_EVERY; i++) await admin.alterTopic('settings', { retentionMs: 3_600_000 + i });
+  const three = cluster.brokers.get(3)!.dataDir;
+  await waitFor("broker 3's snapshot to name broker 4", () => existsSync(join(three, 'controller-snapshot.json')) && readFileSync(join(three, 'controller-snapshot.json'), 'utf8').includes('"id":4,'), 20_000);
+  await cluster.stop(3);
+  cluster.restart(3);
+  await waitFor('broker 3 alive again', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 3 && b.alive), 30_000);
+
+  // A partition on brokers 3 and 4 alone needs each to reach the other.
+  await admin.createTopic({ topic: 'pair', partitions: 1, replicationFactor: 1 });
+  await admin.movePartition('pair', 0, [3, 4]);
+  const moved = await waitFor('the move onto brokers 3 and 4 to finish', async () => {
+    const p = (await admin.describeTopic('pair')).partitions[0]!;
+    return !p.movingFrom && p.inSync.length === 2 ? p : undefined;
+  }, 30_000);
+  t.same([...moved.inSync].sort(), [3, 4], 'brokers 3 and 4 replicate the partition together');
+  const producer = client.producer({ acks: 'all' });
+  const ack = await producer.send({ topic: 'pair', value: 'both' });
+  await producer.close();
+  t.ok(ack.offset >= 0, 'and acknowledge a write');
+});
