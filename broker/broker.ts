@@ -14,7 +14,7 @@ import type { BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP } from './controller/controller.js';
 import { ControllerSnapshotFile } from './controller/snapshot-file.js';
 import { loadControllerSnapshot } from './controller/startup.js';
-import { ControllerState, type ControllerEvent } from './controller/state.js';
+import { ControllerState, sameCredential, type ControllerEvent } from './controller/state.js';
 import { decideFileBudget, RefusedOpenWarnings } from './fd-budget.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { KafkaRegistration } from './kafka/registration.js';
@@ -38,7 +38,7 @@ import { Periodic } from './periodic.js';
 import { ReplicaRepair } from './replicas/repair.js';
 import { ReplicaSet } from './replicas/replica-set.js';
 import { brokerAuthorizer, brokerDispatcher } from './requests/broker-dispatcher.js';
-import type { Dispatcher } from './requests/dispatcher.js';
+import type { ConnectionSession, Dispatcher } from './requests/dispatcher.js';
 import { Listener } from './server/listener.js';
 import { ClientServer } from './server/server.js';
 import { StatsReporter } from './stats.js';
@@ -232,7 +232,7 @@ export class Broker {
         return;
       case 'credentialsRevoked': {
         const principal = userPrincipal(event.name);
-        const closed = (this.clients?.closeConnectionsOf(principal) ?? 0) + (this.kafka?.closeConnectionsOf(principal) ?? 0);
+        const closed = this.closeConnectionsWhere((session) => session.principal === principal);
         if (closed) this.logger.info({ user: event.name, connections: closed }, 'closed the connections of a user whose credential was deleted or replaced');
         return;
       }
@@ -240,12 +240,24 @@ export class Broker {
         if (event.id === this.config.id) this.logger.warn('this broker was removed from the cluster; it may be stopped');
         else this.transport.removePeer(event.id);
         return;
-      case 'brokersRestored':
-        this.transport.syncPeers(event.brokers);
+      case 'snapshotAdopted': {
+        const { brokers, users } = this.controller.state;
+        this.transport.syncPeers([...brokers.values()]);
+        const closed = this.closeConnectionsWhere(({ scram }) => {
+          const now = scram && users.get(scram.user);
+          return scram !== undefined && (now === undefined || !sameCredential(now, scram.credential));
+        });
+        if (closed) this.logger.info({ connections: closed }, 'closed the connections of users deleted or given a new credential while this broker was behind');
         return;
+      }
       default:
         this.replicas.onControllerEvent(event);
     }
+  }
+
+  /** Closes the client connections (both listeners) whose session `revoked` picks; how many. */
+  private closeConnectionsWhere(revoked: (session: ConnectionSession) => boolean): number {
+    return (this.clients?.closeConnectionsWhere(revoked) ?? 0) + (this.kafka?.closeConnectionsWhere(revoked) ?? 0);
   }
 
   /** On SIGHUP: reads the TLS certificate files again; the old pair stays if the new one is bad. */

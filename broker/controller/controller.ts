@@ -128,12 +128,12 @@ export class Controller implements StateMachine {
   }
 
   /**
-   * After a snapshot was loaded or installed: tells the broker the brokers and every topic,
-   * as replaying the log from the start would have (what a replay would have deleted or
+   * After a snapshot was loaded or installed: tells the broker so, then every topic, as
+   * replaying the log from the start would have (what a replay would have deleted or
    * moved away, ReplicaSet.removeOrphans finds).
    */
   announceSnapshot(): void {
-    this.onEvent({ type: 'brokersRestored', brokers: [...this.state.brokers.values()] });
+    this.onEvent({ type: 'snapshotAdopted' });
     for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic });
   }
 

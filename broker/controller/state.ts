@@ -79,10 +79,12 @@ export type ControllerEvent =
   | { type: 'brokerRegistered'; broker: BrokerMeta }
   | { type: 'brokerRemoved'; id: number }
   /**
-   * The metadata was restored from a snapshot: these are all its brokers now (those that
-   * joined or were removed in the entries it stands for were never announced one by one).
+   * The metadata jumped to a snapshot's state (loaded at start, or sent by the leader):
+   * what the entries it stands for changed was never announced one by one — brokers that
+   * joined or left, users deleted or given a new credential. (Its topics follow, each as
+   * topicCreated.)
    */
-  | { type: 'brokersRestored'; brokers: BrokerMeta[] }
+  | { type: 'snapshotAdopted' }
   | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
   /** A user was deleted or its credential replaced: its authenticated connections must close. */
@@ -94,7 +96,7 @@ export function sameMembers(a: readonly number[], b: readonly number[]): boolean
 }
 
 /** Where an existing topic's settings differ from a create's, e.g. "partitions 6 (requested 8)". */
-function sameCredential(a: ScramCredential, b: ScramCredential): boolean {
+export function sameCredential(a: ScramCredential, b: ScramCredential): boolean {
   return a.mechanism === b.mechanism && a.salt === b.salt && a.iterations === b.iterations && a.storedKey === b.storedKey && a.serverKey === b.serverKey;
 }
 

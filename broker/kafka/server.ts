@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { FlotillaError } from '../../protocol/errors.js';
 import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaRequest } from '../../protocol/kafka/index.js';
 import { listenAt } from '../server/listen.js';
-import type { ConnectionIdentity, ConnectionSession, RequestContext } from '../requests/dispatcher.js';
+import { closeSessions, type ConnectionIdentity, type ConnectionSession, type RequestContext } from '../requests/dispatcher.js';
 import type { ServerLimits } from '../server/server.js';
 import { WriteTimeout } from '../server/write-timeout.js';
 import { ByteBudget, ResponseHolding } from '../server/byte-budget.js';
@@ -92,15 +92,9 @@ export class KafkaServer {
     this.accept(socket, clientIdentity(socket, this.tls!.settings.clientAuth));
   }
 
-  /** Closes every connection authenticated as `principal` (its credential was revoked); how many. */
-  closeConnectionsOf(principal: string): number {
-    let closed = 0;
-    for (const [socket, session] of this.connections) {
-      if (session.principal !== principal) continue;
-      socket.destroy();
-      closed++;
-    }
-    return closed;
+  /** Closes every connection whose session `revoked` picks (its credential was deleted or replaced); how many. */
+  closeConnectionsWhere(revoked: (session: ConnectionSession) => boolean): number {
+    return closeSessions(this.connections, revoked);
   }
 
   /** Listens on --kafka-listen; rejects when the port cannot be had. */

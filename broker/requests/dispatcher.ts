@@ -8,6 +8,7 @@
  */
 import { FlotillaError, toFlotillaError } from '../../protocol/errors.js';
 import type { Init, client } from '../../protocol/codec.js';
+import type { ScramCredential } from '../../protocol/scram.js';
 
 /** The request types of the client protocol: the names of its request bodies. */
 export type RequestType = NonNullable<client.Request['body']>;
@@ -45,6 +46,19 @@ export interface ConnectionSession {
   principal?: string;
   /** A SASL exchange in progress (its state is broker/security/sasl.ts's business). */
   sasl?: unknown;
+  /** The SCRAM user and the credential it proved (--authn scram): checked again when the metadata jumps to a snapshot. */
+  scram?: { user: string; credential: ScramCredential };
+}
+
+/** Closes each connection whose session `revoked` picks (its credential is gone); how many. */
+export function closeSessions(connections: ReadonlyMap<{ destroy(): void }, ConnectionSession>, revoked: (session: ConnectionSession) => boolean): number {
+  let closed = 0;
+  for (const [socket, session] of connections) {
+    if (!revoked(session)) continue;
+    socket.destroy();
+    closed++;
+  }
+  return closed;
 }
 
 /**

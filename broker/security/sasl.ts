@@ -56,6 +56,11 @@ class ScramExchange {
   get user(): string | undefined {
     return this.server.user;
   }
+
+  /** The credential the proof was checked against (set once the user is known). */
+  get provenCredential(): ScramCredential | undefined {
+    return this.credential;
+  }
 }
 
 function refused(message: string): FlotillaError {
@@ -83,6 +88,7 @@ export function saslHandlers(options: SaslOptions): Pick<Handlers, 'saslHandshak
         const answer = exchange.step(request.authBytes.toString('utf8'));
         if (exchange.user !== undefined) {
           session.principal = userPrincipal(exchange.user);
+          session.scram = { user: exchange.user, credential: exchange.provenCredential! };
           session.sasl = undefined;
         }
         return { authBytes: Buffer.from(answer, 'utf8') };

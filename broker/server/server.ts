@@ -20,7 +20,7 @@ import {
 } from '../../protocol/codec.js';
 import { FrameWriter, readFrames, type FrameDecoder } from '../../protocol/frame.js';
 import type { BrokerConfig } from '../config.js';
-import { asFlotillaError, type ConnectionIdentity, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
+import { asFlotillaError, closeSessions, type ConnectionIdentity, type ConnectionSession, type Dispatcher, type RequestContext, type ResponseBody } from '../requests/dispatcher.js';
 import { ByteBudget, ResponseHolding } from './byte-budget.js';
 import { WriteTimeout } from './write-timeout.js';
 
@@ -166,15 +166,9 @@ export class ClientServer {
     this.connections.clear();
   }
 
-  /** Closes every connection authenticated as `principal` (its credential was revoked); how many. */
-  closeConnectionsOf(principal: string): number {
-    let closed = 0;
-    for (const [socket, session] of this.connections) {
-      if (session.principal !== principal) continue;
-      socket.destroy();
-      closed++;
-    }
-    return closed;
+  /** Closes every connection whose session `revoked` picks (its credential was deleted or replaced); how many. */
+  closeConnectionsWhere(revoked: (session: ConnectionSession) => boolean): number {
+    return closeSessions(this.connections, revoked);
   }
 
   /** Returns the response body, or null for requests that get no answer (acks=none). */

@@ -5,7 +5,7 @@
  * commands of the CLI.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import t from 'tap';
@@ -196,4 +196,51 @@ t.test('SCRAM and ACLs end to end', async (t) => {
     t.equal(unknown.code, 1);
     t.match(unknown.stderr, /^error: UNKNOWN_USER: /);
   });
+});
+
+t.test('a broker that catches up from a snapshot closes the connections of a user deleted meanwhile', async (t) => {
+  const { cluster, client } = await startCluster(
+    t,
+    { brokers: 3, extraArgs: ['--authn', 'scram', '--superusers', 'admin', '--controller-snapshot-entries', '10', '--metadata-segment-bytes', '4096'], env: { FLOTILLA_BOOTSTRAP_USER: `${ADMIN.username}:${ADMIN.password}` } },
+    { sasl: ADMIN },
+  );
+  await waitFor('the admin', () => client.admin().createUser({ name: 'bob', password: 'bob-secret' }).then(() => true, () => undefined));
+  // The broker left behind is not the controller; the admin talks to the other two.
+  const controller = (await client.admin().describeCluster()).controller;
+  const behind = [1, 2, 3].find((id) => id !== controller)!;
+  const others = [1, 2, 3].filter((id) => id !== behind);
+  const admin = new Client({ brokers: others.map((id) => cluster.brokers.get(id)!.address), requestTimeoutMs: 10_000, sasl: ADMIN });
+  t.teardown(() => admin.close());
+  const connection = new Connection(createWireCodec('bob'), {
+    address: cluster.brokers.get(behind)!.address, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000, maxFrameBytes: 1 << 20,
+    authenticate: saslAuthenticator({ mechanism: 'scram-sha-256', username: 'bob', password: 'bob-secret' }),
+  });
+  t.teardown(() => connection.close());
+  await waitFor(`bob connected to broker ${behind}`, () => connection.request({ type: 'metadata' }).catch(() => undefined));
+
+  const snapshotIndex = (id: number) => {
+    const file = join(cluster.brokers.get(id)!.dataDir, 'controller-snapshot.json');
+    if (!existsSync(file)) return -1;
+    const text = readFileSync(file, 'utf8');
+    return (JSON.parse(text.slice(text.indexOf('\n') + 1)) as { index: number }).index;
+  };
+  const acl = (i: number) => ({ principal: `User:u${i}`, permission: 'allow' as const, operation: 'read' as const, resourceType: 'topic' as const, resourceName: 'any', patternType: 'literal' as const });
+  cluster.pause(behind);
+  // A paused broker's socket still takes what the leader sends until the leader's window of
+  // 256 appends in flight is full: fill it, so that the deletion is never sent as an entry.
+  for (let i = 0; i < 300; i++) await admin.admin().createAcls([acl(i)]);
+  await admin.admin().deleteUser('bob');
+  const deletedBy = Math.max(...others.map(snapshotIndex)) + 20;
+  // Until the others compacted well past the deletion: the broker will be sent the state.
+  for (let i = 300; Math.min(...others.map(snapshotIndex)) < deletedBy + 30; i++) {
+    await admin.admin().createAcls([acl(i)]);
+    if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 300)); // compaction runs every 250 ms
+  }
+  t.ok(connection.isConnected, "bob's connection is still open on the paused broker");
+  const before = cluster.logs(behind).length;
+  cluster.resume(behind);
+  await waitFor(`bob's connection to broker ${behind} closed`, () => !connection.isConnected, 30_000);
+  t.pass('the connection of the deleted user is closed');
+  t.match(cluster.logs(behind).slice(before), /closed the connections of users deleted or given a new credential while this broker was behind/, 'by the snapshot, and the broker said why');
+  await t.rejects(connection.request({ type: 'metadata' }), { code: 'AUTHENTICATION_FAILED' }, 'bob cannot authenticate again');
 });
