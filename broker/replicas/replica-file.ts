@@ -35,6 +35,14 @@ export function hasReplicaFile(dataDir: string, logName: string): boolean {
   return existsSync(join(dataDir, logName, REPLICA_FILE));
 }
 
+/**
+ * Whether a replica's voters differ from its assignment's replicas (it was created during a
+ * move): its file then says what the metadata alone cannot restore, and is written durably.
+ */
+export function votersDiffer(voters: readonly number[], replicas: readonly number[]): boolean {
+  return voters.length !== replicas.length || voters.some((id, i) => id !== replicas[i]);
+}
+
 /** Writes the replica file; `durable` fdatasyncs it and its directory before returning. */
 export function writeReplicaFile(files: FileCache, dataDir: string, topic: TopicMeta, assignment: PartitionAssignment, voters: number[], durable: boolean): void {
   const file: ReplicaFile = { topic: topic.name, partition: assignment.partition, groupId: assignment.groupId, replicas: assignment.replicas, voters, config: topic.config };

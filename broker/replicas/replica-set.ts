@@ -18,7 +18,7 @@ import type { HostedReplicas } from '../partition/hosted.js';
 import { PartitionReplica } from '../partition/partition.js';
 import { isRefusal } from '../storage/files.js';
 import type { LogManager } from '../storage/index.js';
-import { hasReplicaFile, logNameOf, readReplicaFile, setAsideReplicaFile, writeReplicaFile, type ReplicaFile } from './replica-file.js';
+import { hasReplicaFile, logNameOf, readReplicaFile, setAsideReplicaFile, votersDiffer, writeReplicaFile, type ReplicaFile } from './replica-file.js';
 
 export interface ReplicaSetOptions {
   config: Pick<BrokerConfig, 'id' | 'dataDir'>;
@@ -107,10 +107,7 @@ export class ReplicaSet implements HostedReplicas {
         void this.removeTopic(event.topic);
         return;
       case 'topicAltered':
-        for (const replica of this.byTopic.get(event.topic.name)?.values() ?? []) {
-          // Retention is read from the log's options on every check.
-          Object.assign(replica.group.log.options, { retentionMs: event.topic.config.retentionMs, retentionBytes: event.topic.config.retentionBytes });
-        }
+        for (const replica of this.byTopic.get(event.topic.name)?.values() ?? []) this.followConfig(replica, event.topic);
         return;
       default:
         return;
@@ -209,7 +206,12 @@ export class ReplicaSet implements HostedReplicas {
   private ensure(topic: TopicMeta, assignment: PartitionAssignment, voters = assignment.replicas): PartitionReplica {
     const { config, raft, controller, logger } = this.options;
     const existing = this.replica(topic.name, assignment.partition);
-    if (existing && existing.group.groupId === assignment.groupId) return existing;
+    if (existing && existing.group.groupId === assignment.groupId) {
+      // Started from its replica file, or announced again by a metadata snapshot: the
+      // topic's settings may have changed in entries this broker never applied.
+      this.followConfig(existing, topic);
+      return existing;
+    }
     const logName = logNameOf(topic.name, assignment);
     const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id), this.options.onCommitted);
     const group = raft.create({
@@ -223,7 +225,7 @@ export class ReplicaSet implements HostedReplicas {
     });
     replica.attach(group);
     // Durable only where the metadata could not restore it as it is: a moving replica's voters.
-    const durable = voters.length !== assignment.replicas.length || voters.some((id, i) => id !== assignment.replicas[i]);
+    const durable = votersDiffer(voters, assignment.replicas);
     if (!hasReplicaFile(config.dataDir, logName)) writeReplicaFile(this.options.logs.files, config.dataDir, topic, assignment, voters, durable);
     let byPartition = this.byTopic.get(topic.name);
     if (!byPartition) this.byTopic.set(topic.name, (byPartition = new Map()));
@@ -265,6 +267,23 @@ export class ReplicaSet implements HostedReplicas {
       logger.warn({ ...where, err: (error as Error).message }, 'could not open the partition replica moving here now; trying again in a second');
       setTimeout(() => this.startMovingReplica(topicName, partition, groupId), 1000);
     }
+  }
+
+  /**
+   * Gives the replica the topic's retention (read from the log's options on every check)
+   * and its replica file the topic's settings, so that a restart before the metadata is
+   * current (no quorum to learn it from, say) does not apply settings the topic no longer has.
+   */
+  private followConfig(replica: PartitionReplica, topic: TopicMeta): void {
+    const options = replica.group.log.options;
+    const { retentionMs, retentionBytes } = topic.config;
+    if (options.retentionMs === retentionMs && options.retentionBytes === retentionBytes) return;
+    Object.assign(options, { retentionMs, retentionBytes });
+    const { dataDir } = this.options.config;
+    const file = readReplicaFile(dataDir, replica.group.logName);
+    if (!file) return; // damaged: set aside at the next start, and written again from the metadata
+    const voters = file.voters ?? file.replicas;
+    writeReplicaFile(this.options.logs.files, dataDir, topic, { partition: file.partition, groupId: file.groupId, replicas: file.replicas }, voters, votersDiffer(voters, file.replicas));
   }
 
   /** Takes a replica out of service, keeping its data; false when it is no longer the one hosted. */

@@ -15,7 +15,7 @@ import type { Controller } from '../../broker/controller/controller.js';
 import type { PartitionAssignment, TopicMeta } from '../../broker/controller/state.js';
 import { MultiRaft } from '../../broker/multiraft/multiraft.js';
 import type { PeerSender } from '../../broker/multiraft/seams.js';
-import { hasReplicaFile, logNameOf } from '../../broker/replicas/replica-file.js';
+import { hasReplicaFile, logNameOf, readReplicaFile } from '../../broker/replicas/replica-file.js';
 import { ReplicaSet } from '../../broker/replicas/replica-set.js';
 import { HardStateJournal } from '../../broker/storage/hard-state-journal.js';
 import { LogManager } from '../../broker/storage/log-manager.js';
@@ -221,4 +221,30 @@ t.test('a replica moving here whose open is refused (disk full) starts a second 
   t.equal(replicas.replica(TOPIC, 0), undefined, 'not started while refused');
   await waitFor('the replica to start on the retry', () => replicas.replica(TOPIC, 0), 5_000, 10);
   t.equal(refusals, 2, 'one retry');
+});
+
+t.test("a topic's retention changed in entries a broker never applied reaches its replica and replica file", async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-replicas-'));
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const assignment: PartitionAssignment = { partition: 0, groupId: 40, replicas: [SELF] };
+  const withRetention = (retentionMs: number): TopicMeta => ({ name: 'kept', config: { ...DEFAULT_TOPIC_CONFIG, retentionMs }, partitions: [assignment] });
+  const fileConfig = () => readReplicaFile(dataDir, logNameOf('kept', assignment))!.config.retentionMs;
+
+  const first = await brokerOnDisk(t, { dataDir });
+  first.replicas.onControllerEvent({ type: 'topicCreated', topic: withRetention(3_600_000) });
+  const replica = first.replicas.replica('kept', 0)!;
+  t.equal(replica.group.log.options.retentionMs, 3_600_000);
+  // A metadata snapshot announces the topic again, its retention altered meanwhile.
+  first.replicas.onControllerEvent({ type: 'topicCreated', topic: withRetention(7 * 86_400_000) });
+  t.equal(first.replicas.replica('kept', 0), replica, 'the same replica');
+  t.equal(replica.group.log.options.retentionMs, 7 * 86_400_000, 'its log retains by the new setting');
+  t.equal(fileConfig(), 7 * 86_400_000, 'and its replica file has it');
+  first.replicas.onControllerEvent({ type: 'topicAltered', topic: withRetention(2 * 86_400_000) });
+  t.equal(fileConfig(), 2 * 86_400_000, 'an alteration applied as an entry reaches the file too');
+  await first.close();
+
+  // Restarted with no metadata to learn from yet: the replica file's setting, the latest.
+  const again = await brokerOnDisk(t, { dataDir });
+  again.replicas.openOnDisk();
+  t.equal(again.replicas.replica('kept', 0)!.group.log.options.retentionMs, 2 * 86_400_000, 'a restart keeps the latest retention');
 });
