@@ -99,7 +99,10 @@ export class ReplicaSet implements HostedReplicas {
       }
       case 'topicCreated':
         for (const assignment of event.topic.partitions) {
-          if (assignment.replicas.includes(self)) this.toOpen.push({ topic: event.topic, assignment });
+          if (!assignment.replicas.includes(self)) continue;
+          // A metadata snapshot announces topics whose partitions may be moving here.
+          if (assignment.previous) this.startMovingReplica(event.topic.name, assignment.partition, assignment.groupId);
+          else this.toOpen.push({ topic: event.topic, assignment });
         }
         if (this.openingTurn === undefined) this.openSlice();
         return;
@@ -244,7 +247,7 @@ export class ReplicaSet implements HostedReplicas {
    */
   private startMovingReplica(topicName: string, partition: number, groupId: number): void {
     const { controller, config, logs, logger } = this.options;
-    if (this.closed || this.replica(topicName, partition)) return;
+    if (this.closed || this.replica(topicName, partition)?.group.groupId === groupId) return;
     const topic = controller.state.topics.get(topicName);
     const assignment = topic?.partitions[partition];
     if (!topic || assignment?.groupId !== groupId || !assignment.previous || !assignment.replicas.includes(config.id)) return;

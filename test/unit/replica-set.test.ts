@@ -248,3 +248,12 @@ t.test("a topic's retention changed in entries a broker never applied reaches it
   again.replicas.openOnDisk();
   t.equal(again.replicas.replica('kept', 0)!.group.log.options.retentionMs, 2 * 86_400_000, 'a restart keeps the latest retention');
 });
+
+t.test('a partition moving here, announced by a metadata snapshot, starts outside the group', async (t) => {
+  const { replicas, publish } = await brokerOnDisk(t);
+  const moving: PartitionAssignment = { partition: 0, groupId: 50, replicas: [SELF, OTHER], previous: [OTHER] };
+  replicas.onControllerEvent({ type: 'topicCreated', topic: publish(moving) });
+  const replica = replicas.replica(TOPIC, 0);
+  t.ok(replica, 'the replica starts');
+  t.same(replica!.group.node.status().membership.voters, [OTHER], 'with the voters of the moment, not the target');
+});
