@@ -273,15 +273,16 @@ export class ReplicaSet implements HostedReplicas {
   }
 
   /**
-   * Gives the replica the topic's retention (read from the log's options on every check)
-   * and its replica file the topic's settings, so that a restart before the metadata is
-   * current (no quorum to learn it from, say) does not apply settings the topic no longer has.
+   * Gives the replica the topic's retention and segment size (its log reads them from its
+   * options at every check and append) and its replica file the topic's settings, so that a
+   * restart before the metadata is current (no quorum to learn it from, say) does not apply
+   * settings the topic no longer has.
    */
   private followConfig(replica: PartitionReplica, topic: TopicMeta): void {
     const options = replica.group.log.options;
-    const { retentionMs, retentionBytes } = topic.config;
-    if (options.retentionMs === retentionMs && options.retentionBytes === retentionBytes) return;
-    Object.assign(options, { retentionMs, retentionBytes });
+    const { retentionMs, retentionBytes, segmentBytes } = topic.config;
+    if (options.retentionMs === retentionMs && options.retentionBytes === retentionBytes && options.segmentBytes === segmentBytes) return;
+    Object.assign(options, { retentionMs, retentionBytes, segmentBytes });
     const { dataDir } = this.options.config;
     const file = readReplicaFile(dataDir, replica.group.logName);
     if (!file) return; // damaged: set aside at the next start, and written again from the metadata

@@ -241,6 +241,11 @@ t.test("a topic's retention changed in entries a broker never applied reaches it
   t.equal(fileConfig(), 7 * 86_400_000, 'and its replica file has it');
   first.replicas.onControllerEvent({ type: 'topicAltered', topic: withRetention(2 * 86_400_000) });
   t.equal(fileConfig(), 2 * 86_400_000, 'an alteration applied as an entry reaches the file too');
+  const smallerSegments = withRetention(2 * 86_400_000);
+  smallerSegments.config = { ...smallerSegments.config, segmentBytes: 64 * 1024 };
+  first.replicas.onControllerEvent({ type: 'topicAltered', topic: smallerSegments });
+  t.equal(replica.group.log.options.segmentBytes, 64 * 1024, 'so does a new segment size, for the segments to come');
+  t.equal(readReplicaFile(dataDir, logNameOf('kept', assignment))!.config.segmentBytes, 64 * 1024);
   await first.close();
 
   // Restarted with no metadata to learn from yet: the replica file's setting, the latest.
