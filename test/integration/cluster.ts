@@ -3,6 +3,8 @@
  * start-up that ties the cluster and a client to a tap test's lifetime.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from '../../client/index.js';
 import { devPorts, listenRefusal } from '../../client/cli/dev.js';
 import { CLI, ProcessCluster, waitFor, type ProcessClusterOptions } from '../../bench/process-cluster.js';
@@ -94,4 +96,13 @@ export async function killLeaderAndRestart(
   cluster.restart(leader);
   await waitFor(`broker ${leader} back`, async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === leader)?.alive, 30_000);
   return leader;
+}
+
+/** The index of the controller snapshot in a broker's data directory, -1 when it has none. */
+export function controllerSnapshotIndex(dataDir: string): number {
+  const path = join(dataDir, 'controller-snapshot.json');
+  if (!existsSync(path)) return -1;
+  const text = readFileSync(path, 'utf8');
+  // A checksum line comes before the JSON.
+  return (JSON.parse(text.startsWith('{') ? text : text.slice(text.indexOf('\n') + 1)) as { index: number }).index;
 }

@@ -12,18 +12,10 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Client } from '../../client/index.js';
 import { clusterOf } from '../../client/client.js';
-import { startCluster, waitFor } from './cluster.js';
+import { controllerSnapshotIndex, startCluster, waitFor } from './cluster.js';
 
 const TOPICS = 12;
 const SNAPSHOT_EVERY = 10;
-
-function snapshotIndex(dataDir: string): number {
-  const path = join(dataDir, 'controller-snapshot.json');
-  if (!existsSync(path)) return -1;
-  const text = readFileSync(path, 'utf8');
-  // A checksum line comes before the JSON.
-  return (JSON.parse(text.startsWith('{') ? text : text.slice(text.indexOf('\n') + 1)) as { index: number }).index;
-}
 
 t.test('metadata survives compaction, a restart of every broker, and reaches a broker that joins later', async (t) => {
   const { cluster, client } = await startCluster(t, { extraArgs: ['--controller-snapshot-entries', String(SNAPSHOT_EVERY)] });
@@ -34,8 +26,8 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   const ack = await producer.send({ topic: 't00', value: 'kept' });
   await producer.close();
 
-  await waitFor('every broker to compact its metadata log', () => [1, 2, 3].every((id) => snapshotIndex(cluster.brokers.get(id)!.dataDir) >= SNAPSHOT_EVERY - 1), 20_000);
-  const indexes = [1, 2, 3].map((id) => snapshotIndex(cluster.brokers.get(id)!.dataDir));
+  await waitFor('every broker to compact its metadata log', () => [1, 2, 3].every((id) => controllerSnapshotIndex(cluster.brokers.get(id)!.dataDir) >= SNAPSHOT_EVERY - 1), 20_000);
+  const indexes = [1, 2, 3].map((id) => controllerSnapshotIndex(cluster.brokers.get(id)!.dataDir));
   t.ok(indexes.every((i) => i >= SNAPSHOT_EVERY - 1), `snapshots at offsets ${indexes.join(', ')}`);
 
   for (const id of [1, 2, 3]) await cluster.kill(id);
@@ -70,7 +62,7 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
     names,
     'a broker whose metadata log does not continue its saved state catches up from the leader',
   );
-  t.ok(snapshotIndex(cluster.brokers.get(3)!.dataDir) >= 0, 'and saved the snapshot it was sent');
+  t.ok(controllerSnapshotIndex(cluster.brokers.get(3)!.dataDir) >= 0, 'and saved the snapshot it was sent');
 
   // Bit rot in a snapshot: it fails its checksum, is set aside, and the broker starts its
   // metadata from nothing and catches up from the leader, as above.
@@ -108,7 +100,7 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
   // A new broker: the entries that registered the first topics are gone from every log.
   const joined = await cluster.join(4, 2);
   await waitFor('broker 4 registered and alive', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive), 30_000);
-  await waitFor('broker 4 to install the metadata snapshot', () => snapshotIndex(joined.dataDir) >= SNAPSHOT_EVERY - 1, 20_000);
+  await waitFor('broker 4 to install the metadata snapshot', () => controllerSnapshotIndex(joined.dataDir) >= SNAPSHOT_EVERY - 1, 20_000);
   const segments = readdirSync(join(joined.dataDir, '__controller')).filter((f) => f.endsWith('.log')).sort();
   t.ok(Number.parseInt(segments[0]!, 10) > 0, `broker 4's metadata log starts after the snapshot (${segments[0]}), not at offset 0`);
   const viaFour = new Client({ brokers: [joined.address], requestTimeoutMs: 10_000 });

@@ -5,7 +5,7 @@
  * commands of the CLI.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import t from 'tap';
@@ -15,7 +15,7 @@ import { saslAuthenticator } from '../../client/network/sasl.js';
 import { createWireCodec } from '../../client/network/wire.js';
 import { CLIENT_API_VERSION, decodeResponse, encodeRequest } from '../../protocol/codec.js';
 import { encodeFrame, readFrames } from '../../protocol/frame.js';
-import { CLI, runCli, startCluster, waitFor } from './cluster.js';
+import { CLI, controllerSnapshotIndex, runCli, startCluster, waitFor } from './cluster.js';
 
 const ADMIN = { mechanism: 'scram-sha-256' as const, username: 'admin', password: 'admin-secret' };
 
@@ -218,12 +218,7 @@ t.test('a broker that catches up from a snapshot closes the connections of a use
   t.teardown(() => connection.close());
   await waitFor(`bob connected to broker ${behind}`, () => connection.request({ type: 'metadata' }).catch(() => undefined));
 
-  const snapshotIndex = (id: number) => {
-    const file = join(cluster.brokers.get(id)!.dataDir, 'controller-snapshot.json');
-    if (!existsSync(file)) return -1;
-    const text = readFileSync(file, 'utf8');
-    return (JSON.parse(text.slice(text.indexOf('\n') + 1)) as { index: number }).index;
-  };
+  const snapshotIndex = (id: number) => controllerSnapshotIndex(cluster.brokers.get(id)!.dataDir);
   const acl = (i: number) => ({ principal: `User:u${i}`, permission: 'allow' as const, operation: 'read' as const, resourceType: 'topic' as const, resourceName: 'any', patternType: 'literal' as const });
   cluster.pause(behind);
   // A paused broker's socket still takes what the leader sends until the leader's window of
