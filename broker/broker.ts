@@ -244,8 +244,9 @@ export class Broker {
         const { brokers, users } = this.controller.state;
         this.transport.syncPeers([...brokers.values()]);
         const closed = this.closeConnectionsWhere(({ scram }) => {
-          const now = scram && users.get(scram.user);
-          return scram !== undefined && (now === undefined || !sameCredential(now, scram.credential));
+          if (!scram) return false;
+          const now = users.get(scram.user);
+          return !now || !sameCredential(now, scram.credential);
         });
         if (closed) this.logger.info({ connections: closed }, 'closed the connections of users deleted or given a new credential while this broker was behind');
         return;
