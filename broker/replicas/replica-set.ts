@@ -20,6 +20,9 @@ import { isRefusal } from '../storage/files.js';
 import type { LogManager } from '../storage/index.js';
 import { hasReplicaFile, logNameOf, readReplicaFile, setAsideReplicaFile, votersDiffer, writeReplicaFile, type ReplicaFile } from './replica-file.js';
 
+/** How long a partition moving here waits to delete again what a failed deletion left. */
+const DELETION_RETRY_MS = 5000;
+
 export interface ReplicaSetOptions {
   config: Pick<BrokerConfig, 'id' | 'dataDir'>;
   raft: MultiRaft;
@@ -241,9 +244,10 @@ export class ReplicaSet implements HostedReplicas {
    * A replica moving here starts outside the group, with the voters of the moment; the
    * leader adds it as a learner and its log brings the configuration changes. It starts
    * from the metadata as it is when it can start: when this broker's earlier replica of
-   * the partition (moved away just before) is still being deleted, once that is done, and
-   * after an open refused for lack of descriptors or space, a second later; each time only
-   * if the metadata still moves the partition here.
+   * the partition (moved away just before) is still being deleted, once that is done; when
+   * that deletion failed, once it is done again (tried every few seconds); and after an
+   * open refused for lack of descriptors or space, a second later; each time only if the
+   * metadata still moves the partition here.
    */
   private startMovingReplica(topicName: string, partition: number, groupId: number): void {
     const { controller, config, logs, logger } = this.options;
@@ -252,11 +256,16 @@ export class ReplicaSet implements HostedReplicas {
     const assignment = topic?.partitions[partition];
     if (!topic || assignment?.groupId !== groupId || !assignment.previous || !assignment.replicas.includes(config.id)) return;
     const where = { topic: topicName, partition, log: logNameOf(topicName, assignment) };
-    const deletion = logs.deletion(where.log);
+    const running = logs.deletion(where.log);
+    if (running) logger.info(where, "partition moving here: waiting for the deletion of this broker's earlier replica to finish");
+    // Nothing starts on what a failed deletion left (any part of the old log): delete it again.
+    const deletion = running ?? (logs.deletionFailed(where.log) ? logs.deleteLog(where.log) : undefined);
     if (deletion) {
-      logger.info(where, "partition moving here: waiting for the deletion of this broker's earlier replica to finish");
-      // A failed deletion is the removal's to report; nothing starts on what it left.
-      void deletion.then(() => this.startMovingReplica(topicName, partition, groupId), () => undefined);
+      const retry = () => this.startMovingReplica(topicName, partition, groupId);
+      void deletion.then(retry, (error) => {
+        logger.warn({ ...where, err: (error as Error).message }, `could not delete this broker's earlier replica of the partition moving here; trying again in ${DELETION_RETRY_MS / 1000} s`);
+        setTimeout(retry, DELETION_RETRY_MS);
+      });
       return;
     }
     try {

@@ -55,6 +55,8 @@ export class LogManager {
   private readonly logs = new Map<string, PartitionLog>();
   /** Logs whose deletion runs, by name: their directory is not free for a new log yet. */
   private readonly deletions = new Map<string, Promise<void>>();
+  /** Logs whose deletion failed part-way: what is left of them is no log to open. */
+  private readonly failedDeletions = new Set<string>();
   private readonly resources: StorageResources;
   private readonly flushRun = new CoalescedRun(() => this.flushCycle());
   private timer: NodeJS.Timeout | undefined;
@@ -84,13 +86,16 @@ export class LogManager {
   /**
    * Opens (creating if needed) the log named `name`, a directory under the data dir. Not
    * while that name's deletion runs (`deletion(name)`): the new log would find the old
-   * one's files, and the deletion would then remove the new log's files under it.
+   * one's files, and the deletion would then remove the new log's files under it. Nor after
+   * it failed (`deletionFailed(name)`), until `deleteLog(name)` succeeds: the files left
+   * may be any part of the old log.
    */
   open(name: string, overrides: Partial<PartitionLogOptions> = {}): PartitionLog {
     this.checkOpen();
     const existing = this.logs.get(name);
     if (existing) return existing;
     if (this.deletions.has(name)) throw new FlotillaError('INTERNAL', `storage: log '${name}' is still being deleted; open it once deletion(name) resolves`);
+    if (this.failedDeletions.has(name)) throw new FlotillaError('INTERNAL', `storage: the deletion of log '${name}' failed; delete it again before opening it`);
     const log = PartitionLog.open(this.dirOf(name), { ...this.options, ...overrides }, this.resources);
     this.logs.set(name, log);
     return log;
@@ -116,15 +121,30 @@ export class LogManager {
     return new HardStateStore(this.dirOf(name), this.files);
   }
 
-  /** Deletes the log and its directory (topic deletion, a replica moved away). */
+  /** Deletes the log and its directory (topic deletion, a replica moved away); again after a failure. */
   deleteLog(name: string): Promise<void> {
     const running = this.deletions.get(name);
     if (running) return running;
     const log = this.logs.get(name);
     this.logs.delete(name);
-    const deletion = (async () => (log ? log.delete() : this.files.remove(this.dirOf(name))))().finally(() => this.deletions.delete(name));
+    const deletion = (async () => (log ? log.delete() : this.files.remove(this.dirOf(name))))().then(
+      () => {
+        this.failedDeletions.delete(name);
+        this.deletions.delete(name);
+      },
+      (error) => {
+        this.failedDeletions.add(name);
+        this.deletions.delete(name);
+        throw error;
+      },
+    );
     this.deletions.set(name, deletion);
     return deletion;
+  }
+
+  /** True when the last deletion of the log named `name` failed and none has succeeded since. */
+  deletionFailed(name: string): boolean {
+    return this.failedDeletions.has(name);
   }
 
   /** The running deletion of the log named `name`, if any (it may wait for a flush in flight). */

@@ -2,10 +2,12 @@
  * The replica set on real storage, with the metadata as a test sets it.
  * - A partition moved away from a broker and straight back: the new replica must not open
  *   the directory while the old replica's deletion runs (held here by a flush whose
- *   fdatasync waits at a gate, as on a slow disk), and must start once it is done.
+ *   fdatasync waits at a gate, as on a slow disk), and must start once it is done; nor on
+ *   what a failed deletion left (an immutable segment here), until a retry deletes it.
  * - Replicas the metadata no longer places here (learned from a snapshot, which replays no
  *   deletion): deleted, but never before the metadata is current.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -132,6 +134,41 @@ for (const metadataThen of ['still moving here', 'moved elsewhere'] as const) {
     t.ok(fs.readdirSync(path.join(dataDir, logName)).some((f) => f.endsWith('.log')), 'its directory holds its segment');
   });
 }
+
+t.test("a partition moving back onto a broker whose deletion of its old replica failed starts on nothing the failure left", async (t) => {
+  const { dataDir, logs, raft, replicas, publish } = await brokerOnDisk(t);
+  const here: PartitionAssignment = { partition: 0, groupId: 8, replicas: [SELF] };
+  const logName = logNameOf(TOPIC, here);
+  replicas.onControllerEvent({ type: 'topicCreated', topic: publish(here) });
+  const first = replicas.replica(TOPIC, 0)!;
+  await waitFor('the first replica leads', () => first.group.node.currentRole === 'leader', 10_000, 10);
+  const { index } = raft.propose(first.group, buildBatch([{ value: 'old' }]));
+  await waitFor('the record is durable', () => first.group.log.durableIndex() >= index, 10_000, 10);
+
+  // An immutable segment: the kernel refuses its unlink (EPERM, even to root), as a failing disk would refuse it.
+  const segment = path.join(dataDir, logName, fs.readdirSync(path.join(dataDir, logName)).find((f) => f.endsWith('.log'))!);
+  const chattr = (flag: string) => execFileSync('chattr', [flag, segment]);
+  const oldInode = fs.statSync(segment).ino;
+  chattr('+i');
+  t.teardown(() => fs.existsSync(segment) && chattr('-i'));
+  const away: PartitionAssignment = { partition: 0, groupId: 8, replicas: [OTHER] };
+  replicas.onControllerEvent({ type: 'partitionMoved', topic: publish(away), assignment: away });
+  await waitFor('the deletion to fail', () => logs.deletionFailed(logName), 10_000, 10);
+  t.throws(() => logs.open(logName), /deletion of log .* failed/, 'the log manager opens nothing the failure left');
+
+  const back: PartitionAssignment = { partition: 0, groupId: 8, replicas: [SELF], previous: [OTHER] };
+  replicas.onControllerEvent({ type: 'partitionMoving', topic: publish(back), assignment: back });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(replicas.replica(TOPIC, 0), undefined, 'no replica starts while the old files cannot be deleted');
+  t.ok(fs.existsSync(segment), 'the old segment is still there');
+
+  chattr('-i');
+  await waitFor('the deletion to be tried again and the new replica to start', () => replicas.replica(TOPIC, 0), 15_000, 10);
+  const second = replicas.replica(TOPIC, 0)!;
+  t.ok(second.group.log.lastIndex() < second.group.log.firstIndex(), 'its log starts empty');
+  t.ok(!fs.existsSync(segment) || fs.statSync(segment).ino !== oldInode, 'the old segment was deleted first (a new one may take its name)');
+  t.notOk(logs.deletionFailed(logName), 'the failure is forgotten once the deletion succeeds');
+});
 
 t.test('replicas the metadata no longer places here are deleted once it is current, and no others', async (t) => {
   const { dataDir, replicas, publish, topics, controller } = await brokerOnDisk(t);
