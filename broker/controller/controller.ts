@@ -133,8 +133,8 @@ export class Controller implements StateMachine {
    * moved away, ReplicaSet.removeOrphans finds).
    */
   announceSnapshot(): void {
-    this.onEvent({ type: 'snapshotAdopted' });
-    for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic });
+    this.onEvent({ type: 'snapshotAdopted', index: this.snapshotIndex });
+    for (const topic of this.state.topics.values()) this.onEvent({ type: 'topicCreated', topic, fromSnapshot: true });
   }
 
   /**

@@ -73,7 +73,8 @@ export type ControllerCommand =
 
 /** What applying a command changed, for the broker to act on (start or stop groups). */
 export type ControllerEvent =
-  | { type: 'topicCreated'; topic: TopicMeta }
+  /** `fromSnapshot`: announced again by a snapshot's adoption (the topic may be long known). */
+  | { type: 'topicCreated'; topic: TopicMeta; fromSnapshot?: true }
   | { type: 'topicDeleted'; topic: TopicMeta }
   | { type: 'topicAltered'; topic: TopicMeta }
   | { type: 'brokerRegistered'; broker: BrokerMeta }
@@ -82,9 +83,9 @@ export type ControllerEvent =
    * The metadata jumped to a snapshot's state (loaded at start, or sent by the leader):
    * what the entries it stands for changed was never announced one by one — brokers that
    * joined or left, users deleted or given a new credential. (Its topics follow, each as
-   * topicCreated.)
+   * topicCreated.) `index`: the last metadata entry it stands for.
    */
-  | { type: 'snapshotAdopted' }
+  | { type: 'snapshotAdopted'; index: number }
   | { type: 'partitionMoving'; topic: TopicMeta; assignment: PartitionAssignment }
   | { type: 'partitionMoved'; topic: TopicMeta; assignment: PartitionAssignment }
   /** A user was deleted or its credential replaced: its authenticated connections must close. */

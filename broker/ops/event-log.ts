@@ -1,7 +1,8 @@
 /**
  * The metadata changes an operator follows, one info line each on every broker as it
  * applies them: brokers joining and leaving, topics created and deleted, partition moves
- * starting and finishing. (Each broker's own Raft decisions are in multiraft/decision-log.ts.)
+ * starting and finishing, a metadata snapshot adopted (one line for the state it brings).
+ * (Each broker's own Raft decisions are in multiraft/decision-log.ts.)
  */
 import type { Logger } from 'pino';
 import type { ControllerEvent } from '../controller/state.js';
@@ -14,7 +15,11 @@ export function logControllerEvent(logger: Logger, term: number, event: Controll
     case 'brokerRemoved':
       logger.info({ removed: event.id, term }, 'a broker was removed from the cluster');
       return;
+    case 'snapshotAdopted':
+      logger.info({ index: event.index, term }, 'metadata snapshot adopted');
+      return;
     case 'topicCreated':
+      if (event.fromSnapshot) return; // the adoption's one line stands for them
       logger.info({ topic: event.topic.name, partitions: event.topic.partitions.length, term }, 'topic created');
       return;
     case 'topicDeleted':

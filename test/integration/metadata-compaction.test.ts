@@ -110,6 +110,9 @@ t.test('metadata survives compaction, a restart of every broker, and reaches a b
     return result.topics.length === TOPICS ? result.topics.map((x) => x.topic).sort() : undefined;
   });
   t.same(seen, names, 'broker 4 answers metadata with every topic');
+  const announced = cluster.logs(4).match(/"msg":"topic created"/g)?.length ?? 0;
+  t.match(cluster.logs(4), /"msg":"metadata snapshot adopted"/, 'broker 4 logged the adoption in one line');
+  t.ok(announced < TOPICS, `and "topic created" only for entries after the snapshot (${announced} of ${TOPICS} topics)`);
 });
 
 t.test('replicas of a topic deleted and of a partition moved away while their broker was down go once it learns the metadata from a snapshot', async (t) => {
