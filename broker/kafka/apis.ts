@@ -20,7 +20,7 @@ import {
   type ResponseInput,
 } from '../../protocol/kafka/index.js';
 import { DEFAULT_TOPIC_CONFIG, validatePartitionCount, validateTopicConfig, validateTopicName, type TopicConfig } from '../../protocol/topics.js';
-import { controllerRequest } from '../cluster-request.js';
+import { controllerRequest, type InterBrokerAccess } from '../cluster-request.js';
 import { parseHostPort } from '../config.js';
 import type { HostedReplicas } from '../partition/hosted.js';
 import type { PartitionReplica } from '../partition/partition.js';
@@ -109,6 +109,8 @@ export interface KafkaBroker {
   knownBrokers(): Array<{ id: number; kafkaAddress: string; rack?: string }>;
   /** Hears how the partitions of each Kafka fetch were served: read here as leader or follower, or redirected to a preferred read replica. */
   countFetches(served: KafkaFetchesServed): void;
+  /** How this broker reaches the controller leader (TLS, the inter-broker SCRAM user). */
+  readonly access: InterBrokerAccess;
 }
 
 export interface KafkaFetchesServed {
@@ -648,7 +650,7 @@ export class KafkaApis implements KafkaRequestHandler {
       const controller = e.details.leaderAddress;
       if (e.code !== 'NOT_CONTROLLER' || typeof controller !== 'string' || !controller) return { errorCode: kafkaErrorOf(e), producerId: -1, producerEpoch: -1 };
       try {
-        const native = (await controllerRequest([controller], { initProducerId: request }, CONTROLLER_FORWARD_TIMEOUT_MS)).initProducerId!;
+        const native = (await controllerRequest([controller], { initProducerId: request }, CONTROLLER_FORWARD_TIMEOUT_MS, this.broker.access)).initProducerId!;
         return { errorCode: 0, producerId: native.producerId, producerEpoch: native.producerEpoch };
       } catch (forwarded) {
         return { errorCode: kafkaErrorOf(forwarded), producerId: -1, producerEpoch: -1 };

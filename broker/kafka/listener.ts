@@ -5,6 +5,7 @@
  * groups (groups.ts).
  */
 import type { Logger } from 'pino';
+import { interBrokerAccess } from '../cluster-request.js';
 import type { BrokerConfig } from '../config.js';
 import type { Controller } from '../controller/controller.js';
 import type { HostedReplicas } from '../partition/hosted.js';
@@ -52,6 +53,7 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
       return [{ id: config.id, kafkaAddress: config.kafkaAdvertise ?? config.kafkaListen!, rack: config.rack }, ...known].sort((a, b) => a.id - b.id);
     },
     countFetches: (served) => parts.metrics.countKafkaFetches(served),
+    access: interBrokerAccess(config, parts.tls),
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);
 }

@@ -158,6 +158,18 @@ t.test('a TLS and SCRAM cluster: kafkajs and kcat authenticate, ACLs answer with
     t.equal(seen.size, count, 'every record, through a consumer group');
   });
 
+  await t.test('an idempotent producer id from every broker: one that is not the controller asks it over TLS as the inter-broker user', async (t) => {
+    const { controller } = await admin.describeCluster();
+    for (const id of [1, 2, 3]) {
+      const raw = await RawKafka.open(cluster.brokers.get(id)!.kafkaAddress!);
+      await raw.authenticate('scram-sha-512', 'k512', 'k512-secret');
+      const answer = await raw.send('InitProducerId', 1, { transactionalId: null, transactionTimeoutMs: -1 });
+      raw.close();
+      t.equal(answer?.errorCode, 0, `broker ${id}${id === controller ? ' (the controller)' : ''} answers with no error`);
+      t.ok((answer?.producerId ?? -1) >= 0, `and a producer id (${answer?.producerId})`);
+    }
+  });
+
   await t.test('kcat with SASL_SSL and SCRAM-SHA-512 produces and consumes', async (t) => {
     const security = ['-X', 'security.protocol=SASL_SSL', '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', 'sasl.username=k512', '-X', 'sasl.password=k512-secret', '-X', `ssl.ca.location=${certs.ca}`];
     const kcat = (args: string[], input = '') => runKcat(bootstrap, [...security, ...args], input);
