@@ -46,6 +46,7 @@ import { HardStateJournal } from './storage/hard-state-journal.js';
 import { LogManager } from './storage/index.js';
 import { Scrubber } from './storage/scrubber.js';
 import { BrokerTls } from './security/tls.js';
+import { PeerAuth } from './transport/peer-auth.js';
 import { PeerTransport } from './transport/peers.js';
 
 /** Something the broker starts after it listens and stops before its storage closes. */
@@ -120,6 +121,7 @@ export class Broker {
       maxFrameBytes: config.maxFrameBytes,
       maxInboundConnections: config.maxPeerConnections,
       ...(this.tls ? { tls: this.tls } : {}),
+      auth: PeerAuth.of(config, cluster.clusterId),
       onMessages: (_from, messages) => this.raft.deliver(messages),
       onPeerLost: (peer) => this.raft.peerLost(peer),
     });

@@ -21,7 +21,9 @@ export const descriptor = {
           "heartbeats",
           "heartbeatResponses",
           "forwardRequest",
-          "forwardResponse"
+          "forwardResponse",
+          "challenge",
+          "proof"
          ]
         }
        },
@@ -57,6 +59,14 @@ export const descriptor = {
          "type": "ForwardResponse",
          "id": 7,
          "protoName": "forward_response"
+        },
+        "challenge": {
+         "type": "PeerChallenge",
+         "id": 8
+        },
+        "proof": {
+         "type": "PeerProof",
+         "id": 9
         }
        }
       },
@@ -79,6 +89,30 @@ export const descriptor = {
         "address": {
          "type": "string",
          "id": 4
+        },
+        "nonce": {
+         "type": "bytes",
+         "id": 5
+        }
+       }
+      },
+      "PeerChallenge": {
+       "fields": {
+        "nonce": {
+         "type": "bytes",
+         "id": 1
+        },
+        "proof": {
+         "type": "bytes",
+         "id": 2
+        }
+       }
+      },
+      "PeerProof": {
+       "fields": {
+        "proof": {
+         "type": "bytes",
+         "id": 1
         }
        }
       },
@@ -468,8 +502,10 @@ export interface PeerMessage {
   heartbeatResponses: HeartbeatResponses | null;
   forwardRequest: ForwardRequest | null;
   forwardResponse: ForwardResponse | null;
+  challenge: PeerChallenge | null;
+  proof: PeerProof | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'handshake' | 'handshakeAck' | 'raft' | 'heartbeats' | 'heartbeatResponses' | 'forwardRequest' | 'forwardResponse';
+  body?: 'handshake' | 'handshakeAck' | 'raft' | 'heartbeats' | 'heartbeatResponses' | 'forwardRequest' | 'forwardResponse' | 'challenge' | 'proof';
 }
 
 export interface Handshake {
@@ -480,6 +516,18 @@ export interface Handshake {
   version: number;
   /** the dialer's advertised HOST:PORT */
   address: string;
+  /** the dialer's random challenge to the listener (authentication on) */
+  nonce: Buffer;
+}
+
+/** The listener's answer to a Handshake when the dialer must prove itself: a random nonce to prove with, and the listener's own proof over the dialer's nonce. */
+export interface PeerChallenge {
+  nonce: Buffer;
+  proof: Buffer;
+}
+
+export interface PeerProof {
+  proof: Buffer;
 }
 
 export interface HandshakeAck {

@@ -3,7 +3,9 @@
  * connection per peer. Messages queued during one event-loop turn leave as one frame per
  * peer (heartbeats coalesced into one Heartbeats message for all groups), written with
  * one writev. Inbound peer connections (routed here by their 0x02 type byte) must open
- * with a Handshake naming our cluster id; anything else is refused and closed.
+ * with a Handshake naming our cluster id; anything else is refused and closed. With
+ * authentication on, a connection that is not mutual TLS must then prove the inter-broker
+ * credential (peer-auth.ts).
  *
  * Raft tolerates lost messages, so a message for a peer that is not connected, or whose
  * socket already holds `maxQueuedBytes`, is dropped rather than buffered without bound:
@@ -17,9 +19,10 @@ import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '..
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import type { RaftMessage } from '../../protocol/peer.schema.js';
+import type { Handshake, RaftMessage } from '../../protocol/peer.schema.js';
 import { parseHostPort } from '../config.js';
 import { BrokerDial, peerIdentityRefusal, type BrokerTls } from '../security/tls.js';
+import { PeerAuth } from './peer-auth.js';
 import { coalesceHeartbeats, encodeRaftMessages, expandHeartbeatResponses, expandHeartbeats, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
@@ -50,6 +53,8 @@ export interface PeerTransportOptions {
   maxInboundConnections?: number;
   /** Dial peers with mutual TLS; absent: plaintext. */
   tls?: BrokerTls;
+  /** What authentication asks of plaintext peer connections (peer-auth.ts); absent: nothing. */
+  auth?: PeerAuth | null;
 }
 
 const RECONNECT_MIN_MS = 50;
@@ -108,17 +113,31 @@ class OutboundPeer {
     }, DIAL_TIMEOUT_MS);
     this.dialTimer.unref();
     const writer = new FrameWriter(socket, { maxFrameBytes: this.transport.options.maxFrameBytes });
+    const { auth, clusterId, id: ourId, logger } = this.transport.options;
+    // Offered whenever we can prove ourselves: a listener asks only where it needs it.
+    const nonce = auth?.canProve ? PeerAuth.nonce() : undefined;
     socket.once(dial.readyEvent, () => {
       writeConnectionType(socket, ConnectionType.PEER);
-      writer.write(
-        encodePeerMessage({
-          handshake: { clusterId: this.transport.options.clusterId, brokerId: this.transport.options.id, version: PEER_PROTOCOL_VERSION, address: this.transport.options.address },
-        }),
-      );
+      writer.write(encodePeerMessage({ handshake: { clusterId, brokerId: ourId, version: PEER_PROTOCOL_VERSION, address: this.transport.options.address, ...(nonce ? { nonce } : {}) } }));
     });
     readFrames(socket, {
       onFrame: (frame) => {
         const message = decodePeerMessage(frame);
+        if (message.challenge && !this.ready) {
+          const challenge = message.challenge;
+          if (!auth || !nonce) {
+            logger.error({ peer: this.id }, 'peer asks this broker to prove the inter-broker credential, which it does not have: start every broker with the same --authn (and FLOTILLA_BOOTSTRAP_USER)');
+            socket.destroy();
+            return;
+          }
+          if (challenge.nonce.length !== nonce.length || !PeerAuth.matches(auth.listenerProof(this.id, ourId, nonce), challenge.proof)) {
+            logger.error({ peer: this.id, address: this.address }, `peer could not prove the inter-broker credential (another FLOTILLA_BOOTSTRAP_USER password, or not broker ${this.id}); not talking to it`);
+            socket.destroy();
+            return;
+          }
+          writer.write(encodePeerMessage({ proof: { proof: auth.dialerProof(ourId, this.id, challenge.nonce, nonce) } }));
+          return;
+        }
         if (message.handshakeAck) {
           if (!message.handshakeAck.accepted) {
             this.transport.options.logger.error({ peer: this.id, reason: message.handshakeAck.errorMessage }, 'peer refused our handshake');
@@ -344,20 +363,29 @@ export class PeerTransport {
     socket.setNoDelay(true);
     const writer = new FrameWriter(socket, { maxFrameBytes: this.options.maxFrameBytes });
     let peerId = 0;
-    const log = this.options.logger;
+    /** Set once a plaintext dialer was challenged (authentication on): its Handshake and our nonce. */
+    let challenged: { hello: Handshake; nonce: Buffer } | null = null;
+    const { auth, logger: log } = this.options;
     readFrames(socket, {
       onFrame: (frame) => {
         const message = decodePeerMessage(frame);
         if (peerId === 0) {
-          const hello = message.handshake;
           const refuse = (why: string) => {
             writer.write(encodePeerMessage({ handshakeAck: { accepted: false, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION, errorMessage: why } }));
             writer.flush();
             socket.end();
             log.warn({ remote: socket.remoteAddress, reason: why }, 'refused a peer connection');
           };
+          if (challenged) {
+            const { hello, nonce } = challenged;
+            challenged = null;
+            if (!PeerAuth.matches(auth!.dialerProof(hello.brokerId, this.options.id, nonce, hello.nonce), message.proof?.proof)) return refuse('the peer did not prove the inter-broker credential');
+            peerId = this.admit(socket, writer, hello);
+            return;
+          }
+          const hello = message.handshake;
           if (!hello) return refuse('the first frame on a peer connection must be a handshake');
-          if (hello.clusterId !== this.options.clusterId) return refuse(`cluster id "${hello.clusterId}" is not this cluster's "${this.options.clusterId}"`);
+          if (hello.clusterId !== this.options.clusterId) return refuse(`cluster id "${hello.clusterId}" is not this cluster's`);
           if (hello.version !== PEER_PROTOCOL_VERSION) return refuse(`peer protocol version ${hello.version} is not supported (this broker speaks ${PEER_PROTOCOL_VERSION})`);
           if (!(hello.brokerId > 0) || hello.brokerId === this.options.id) return refuse(`invalid broker id ${hello.brokerId}`);
           if (socket instanceof TLSSocket) {
@@ -365,20 +393,15 @@ export class PeerTransport {
             const address = this.peers.get(hello.brokerId)?.address ?? hello.address;
             const refusal = peerIdentityRefusal(socket, hello.brokerId, address);
             if (refusal) return refuse(refusal);
+          } else if (auth) {
+            if (!auth.canProve) return refuse('plaintext peer connections are refused under --authn mtls: brokers talk over mutual TLS');
+            if (hello.nonce.length === 0) return refuse('authentication is on: a plaintext peer must prove the inter-broker credential (FLOTILLA_BOOTSTRAP_USER), and this one cannot');
+            if (hello.nonce.length !== PeerAuth.NONCE_BYTES) return refuse('malformed handshake nonce');
+            challenged = { hello, nonce: PeerAuth.nonce() };
+            writer.write(encodePeerMessage({ challenge: { nonce: challenged.nonce, proof: auth.listenerProof(this.options.id, hello.brokerId, hello.nonce) } }));
+            return;
           }
-          peerId = hello.brokerId;
-          // A peer dials us again only after it gave up its previous connection: close ours
-          // too, so half-open leftovers never pile up against --max-peer-connections.
-          const replaced = this.inboundFrom.get(peerId);
-          replaced?.destroy();
-          this.inboundFrom.set(peerId, socket);
-          this.heard.set(peerId, Date.now());
-          writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
-          // A returning broker is answered at once, not after our reconnect backoff (up to 2 s).
-          this.peers.get(peerId)?.reconnectNow();
-          // One that gave up a connection still open here found the path broken: after a
-          // one-way cut ours may be stuck in TCP's backoff while we still hear from it.
-          if (replaced) this.peers.get(peerId)?.redialIfStale(Date.now(), this.lastHeardFrom(peerId), true);
+          peerId = this.admit(socket, writer, hello);
           return;
         }
         this.heard.set(peerId, Date.now());
@@ -399,6 +422,24 @@ export class PeerTransport {
       },
     }, { maxFrameBytes: this.options.maxFrameBytes, idleTimeoutMs: 0 });
     socket.on('error', () => undefined);
+  }
+
+  /** A peer that shook hands (and proved itself where it had to) speaks for its broker id on `socket`; returns that id. */
+  private admit(socket: Socket, writer: FrameWriter, hello: Handshake): number {
+    const peerId = hello.brokerId;
+    // A peer dials us again only after it gave up its previous connection: close ours
+    // too, so half-open leftovers never pile up against --max-peer-connections.
+    const replaced = this.inboundFrom.get(peerId);
+    replaced?.destroy();
+    this.inboundFrom.set(peerId, socket);
+    this.heard.set(peerId, Date.now());
+    writer.write(encodePeerMessage({ handshakeAck: { accepted: true, brokerId: this.options.id, version: PEER_PROTOCOL_VERSION } }));
+    // A returning broker is answered at once, not after our reconnect backoff (up to 2 s).
+    this.peers.get(peerId)?.reconnectNow();
+    // One that gave up a connection still open here found the path broken: after a
+    // one-way cut ours may be stuck in TCP's backoff while we still hear from it.
+    if (replaced) this.peers.get(peerId)?.redialIfStale(Date.now(), this.lastHeardFrom(peerId), true);
+    return peerId;
   }
 
   /**

@@ -13,7 +13,7 @@ import { Client, FlotillaError } from '../../client/index.js';
 import { Connection } from '../../client/network/connection.js';
 import { saslAuthenticator } from '../../client/network/sasl.js';
 import { createWireCodec } from '../../client/network/wire.js';
-import { CLIENT_API_VERSION, decodeResponse, encodeRequest } from '../../protocol/codec.js';
+import { CLIENT_API_VERSION, PEER_PROTOCOL_VERSION, decodePeerMessage, decodeResponse, encodePeerMessage, encodeRequest } from '../../protocol/codec.js';
 import { encodeFrame, readFrames } from '../../protocol/frame.js';
 import { CLI, controllerSnapshotIndex, runCli, startCluster, waitFor } from './cluster.js';
 
@@ -50,6 +50,17 @@ t.test('SCRAM and ACLs end to end', async (t) => {
     const response = decodeResponse(frames[0]!);
     t.equal(response.correlationId, 7);
     t.match(response.error?.message, /not authenticated/);
+  });
+
+  await t.test('a peer connection without TLS must prove the inter-broker credential', async (t) => {
+    const socket = connect({ host: '127.0.0.1', port: Number(address.split(':')[1]) });
+    socket.write(Buffer.of(0x02));
+    socket.write(encodeFrame(encodePeerMessage({ handshake: { clusterId: 'flotilla', brokerId: 7, version: PEER_PROTOCOL_VERSION, address: '127.0.0.1:7' } })));
+    const frames: Buffer[] = [];
+    await new Promise<void>((resolve) => readFrames(socket, { onFrame: (f) => void frames.push(f), onClose: () => resolve() }));
+    const answer = decodePeerMessage(frames[0]!).handshakeAck;
+    t.equal(answer?.accepted, false, 'a handshake alone is refused');
+    t.match(answer?.errorMessage, /must prove the inter-broker credential/);
   });
 
   await t.test('a wrong password gets AUTHENTICATION_FAILED', async (t) => {
