@@ -7,7 +7,14 @@ type GroupRequests = 'joinGroup' | 'heartbeat' | 'leaveGroup' | 'commitOffsets' 
 
 export function groupHandlers(groups: GroupCoordinator): Pick<Handlers, GroupRequests> {
   return {
-    joinGroup: async (request, context) => groups.join(request, context.clientId, context.remote),
+    // A topic the principal may not describe refuses the join, as a named topic does elsewhere.
+    joinGroup: async (request, context) => {
+      for (const topic of request.topics) {
+        const refusal = topicRefusal(context, topic);
+        if (refusal) throw refusal;
+      }
+      return groups.join(request, context.clientId, context.remote);
+    },
     heartbeat: async (request) => groups.heartbeat(request),
     leaveGroup: async (request) => {
       groups.leave(request);
@@ -35,7 +42,15 @@ export function groupHandlers(groups: GroupCoordinator): Pick<Handlers, GroupReq
       const listing = groups.listGroups();
       return { groups: (listing.groups ?? []).filter((g) => !groupRefusal(context, g.groupId ?? '')) };
     },
-    describeGroup: async (request) => groups.describeGroup(request),
+    describeGroup: async (request, context) => {
+      const described = groups.describeGroup(request);
+      const visible = (topic: string | null | undefined) => !topicRefusal(context, topic ?? '');
+      return {
+        ...described,
+        members: (described.members ?? []).map((m) => ({ ...m, assignment: (m.assignment ?? []).filter((a) => visible(a.topic)) })),
+        offsets: (described.offsets ?? []).filter((o) => visible(o.topic)),
+      };
+    },
     resetOffsets: (request) => groups.resetOffsets(request),
   };
 }

@@ -43,14 +43,16 @@ export const REQUEST_ACLS: Readonly<Record<RequestType, RequestAcl>> = {
   createTopics: { topic: 'create', orCluster: true },
   deleteTopics: { topic: 'delete' },
   alterTopicConfig: { topic: 'alter' },
-  joinGroup: READ_GROUP,
+  // The coordinator assigns the partitions of the topics named, so naming one is describing it.
+  joinGroup: { group: 'read', topic: 'describe' },
   heartbeat: READ_GROUP,
   leaveGroup: READ_GROUP,
   commitOffsets: READ_GROUP_AND_TOPICS,
   // Without partitions: every partition the group committed, less the topics it may not read.
   fetchOffsets: { ...READ_GROUP_AND_TOPICS, lists: 'topics' },
   resetOffsets: READ_GROUP_AND_TOPICS,
-  describeGroup: { group: 'describe' },
+  // Offsets and assignments of topics the principal may not describe are left out.
+  describeGroup: { group: 'describe', topic: 'describe', lists: 'topics' },
   listGroups: { group: 'describe', lists: 'groups' },
   // SPEC section 9 does not name it: the brokers' liveness and leader counts are an
   // operator's view, so Kafka's rule for DescribeCluster.

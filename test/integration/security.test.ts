@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import t from 'tap';
+import { clusterOf } from '../../client/client.js';
 import { Client, FlotillaError } from '../../client/index.js';
 import { Connection } from '../../client/network/connection.js';
 import { saslAuthenticator } from '../../client/network/sasl.js';
@@ -118,6 +119,17 @@ t.test('SCRAM and ACLs end to end', async (t) => {
       break;
     }
     await consumer.close();
+  });
+
+  await t.test("a group's description leaves out the topics alice may not describe, and she cannot join for one", async (t) => {
+    await admin.admin().createAcls([{ principal: 'User:alice', permission: 'allow', operation: 'read', resourceType: 'group', resourceName: 'shared', patternType: 'literal' }]);
+    await admin.admin().resetOffsets('shared', 'payroll', 0);
+    await admin.admin().resetOffsets('shared', 'orders', 0);
+    t.same([...new Set((await admin.admin().describeGroup('shared')).offsets.map((o) => o.topic))].sort(), ['orders', 'payroll'], 'the admin sees both');
+    t.same([...new Set((await alice.admin().describeGroup('shared')).offsets.map((o) => o.topic))], ['orders'], 'alice sees only what she may describe');
+    const join = { type: 'joinGroup' as const, groupId: 'shared', memberId: '', sessionTimeoutMs: 10_000, owned: [] };
+    await t.rejects(clusterOf(alice).send(address, { ...join, topics: ['orders', 'payroll'] }), { code: 'NOT_AUTHORIZED', message: /payroll/ }, 'a join naming payroll is refused');
+    await t.rejects(clusterOf(alice).send(address, { ...join, topics: ['ghost'] }), { code: 'NOT_AUTHORIZED' }, 'so is one naming a topic that does not exist');
   });
 
   await t.test('users survive a restart and a controller snapshot', async (t) => {
