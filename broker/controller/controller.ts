@@ -265,10 +265,17 @@ export class Controller implements StateMachine {
 
   /**
    * Hands out a cluster-unique producer id: taken at the leader (ahead of the applied
-   * state, so that concurrent requests differ) and committed before it is returned.
+   * state, so that concurrent requests differ) and committed before it is returned. Not
+   * before the leader has applied an entry of its own term: until then the ids its
+   * predecessor handed out may be committed but not yet applied here, and one would be
+   * handed out again (two producers with one id: the second one's batches are taken for
+   * duplicates of the first's, acknowledged and never stored).
    */
   async allocateProducerId(timeoutMs: number): Promise<number> {
     if (!this.isLeader) throw this.notController();
+    if (this.appliedTerm !== this.group.node.currentTerm) {
+      throw new FlotillaError('LEADER_NOT_AVAILABLE', 'the new controller is still applying the metadata its predecessor committed; retry shortly');
+    }
     const producerId = Math.max(this.nextProducerId, this.state.nextProducerId);
     this.nextProducerId = producerId + 1;
     await this.propose({ type: 'allocateProducerId', producerId }, timeoutMs);

@@ -4,9 +4,11 @@
  * of it after a leader cut an uncommitted tail, and never while its group is recovering
  * entries a repair cut: that log is short because of the loss, not because a leader said
  * so. (A repair's window is too short to catch reliably on real brokers: a leader sends the
- * lost entries back within milliseconds.)
+ * lost entries back within milliseconds.) And a new controller, whose state may lag what its
+ * predecessor committed, hands out producer ids only once it has applied its own first entry.
  */
 import t from 'tap';
+import { buildBatch, records } from '../../protocol/batch.js';
 import { Controller } from '../../broker/controller/controller.js';
 import { ControllerState } from '../../broker/controller/state.js';
 import type { MultiRaft } from '../../broker/multiraft/multiraft.js';
@@ -57,4 +59,23 @@ t.test('not current while entries a repair cut are being recovered, however shor
   t.notOk(controller.metadataCurrent, '30 of the 62 back and applied');
   Object.assign(seen, { lastIndex: 62, applied: 62, recoverTo: -1 });
   t.ok(controller.metadataCurrent, 'recovered, and everything applied');
+});
+
+t.test('a new controller hands out producer ids only once it has applied an entry of its own term', async (t) => {
+  const proposed: unknown[] = [];
+  const raft = { propose: (_group: unknown, batch: Buffer) => { proposed.push(batch); throw new Error('proposed'); } } as unknown as MultiRaft;
+  const controller = new Controller(raft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096);
+  const node = { currentRole: 'leader', currentTerm: 5 };
+  controller.group = { node } as unknown as Controller['group'];
+  // Its predecessor's entries (term 4), committed and not all applied yet: ids it gave out may be among them.
+  controller.apply([{ index: 0, term: 4, data: buildBatch([{ value: JSON.stringify({ type: 'allocateProducerId', producerId: 7 }) }]) }]);
+  await t.rejects(controller.allocateProducerId(1000), { code: 'LEADER_NOT_AVAILABLE' }, 'refused (retriable) while only earlier terms are applied');
+  t.equal(proposed.length, 0, 'nothing proposed');
+  // Its own first entry applied: everything committed before it is applied too.
+  const noOp = buildBatch([{ value: null }]);
+  controller.apply([{ index: 1, term: 5, data: noOp }]);
+  await t.rejects(controller.allocateProducerId(1000), /proposed/, 'then it proposes an id');
+  t.equal(proposed.length, 1);
+  const command = JSON.parse([...records(proposed[0] as Buffer)][0]!.value!.toString()) as { producerId: number };
+  t.ok(command.producerId > 7, `past every id applied (${command.producerId})`);
 });
