@@ -419,8 +419,9 @@ export class KafkaApis implements KafkaRequestHandler {
     const answeredHere = sent.length < answers.reduce((n, a) => n + a.length, 0);
     if (partitions.length > 0) {
       try {
-        // A partition refused or sent elsewhere is news for the client: answer without a long poll.
-        const maxWaitMs = answeredHere ? 0 : Math.max(0, body.maxWaitMs);
+        // A partition refused or sent elsewhere is news for the client: answer without a long
+        // poll; so is a fetch with minBytes 0 (Kafka answers it at once, records or not).
+        const maxWaitMs = answeredHere || body.minBytes <= 0 ? 0 : Math.max(0, body.maxWaitMs);
         const native = await this.ask('fetch', { partitions, maxWaitMs, minBytes: Math.max(0, body.minBytes), maxBytes: Math.max(1, body.maxBytes) }, context);
         (native?.partitions ?? []).forEach((result, i) => {
           const answer = sent[i]!;

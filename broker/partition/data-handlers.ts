@@ -48,6 +48,8 @@ async function producePartition(broker: DataPlane, p: client.ProducePartition, a
   }
 }
 
+const NO_RECORDS = Buffer.alloc(0);
+
 /** Reads with room for `budget` bytes held (given back while a long poll waits). */
 async function fetch(broker: DataPlane, request: client.FetchRequest, context: RequestContext): Promise<Init<client.FetchResponse>> {
   const { config, replicas: hosted } = broker;
@@ -71,11 +73,20 @@ async function fetch(broker: DataPlane, request: client.FetchRequest, context: R
         out.push({ ...base, error: toErrorInfo(error.code === 'NOT_LEADER' ? new FlotillaError('UNKNOWN_PARTITION', `broker ${config.id} holds no replica of ${p.topic}/${p.partition}`) : error) });
         continue;
       }
+      // As in Kafka (KIP-74): only the first partition with records may overrun the limits,
+      // by its first batch, so that a consumer always makes progress; once records are in
+      // the answer, a partition whose next batch does not fit gets none.
+      const holding = remaining < budget;
+      if (holding && remaining <= 0) {
+        out.push({ ...base, highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset, records: NO_RECORDS });
+        continue;
+      }
       try {
         const maxBytes = Math.max(1, Math.min(p.maxBytes || remaining, remaining));
         const result = await replica.fetch(p.offset, maxBytes, 0);
-        remaining -= result.records.length;
-        out.push({ ...base, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.records });
+        const records = holding && result.records.length > maxBytes ? NO_RECORDS : result.records;
+        remaining -= records.length;
+        out.push({ ...base, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records });
       } catch (error) {
         out.push({ ...base, error: toErrorInfo(asFlotillaError(error)), highWatermark: replica.highWatermark, logStartOffset: replica.logStartOffset });
       }

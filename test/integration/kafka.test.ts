@@ -206,3 +206,34 @@ t.test('answers come in request order; acks=0 gets none; an unknown ApiVersions 
   t.equal(answer.body.errorCode, 35, 'UNSUPPORTED_VERSION, with the versions served');
   t.ok(answer.body.apiKeys.length >= 10);
 });
+
+t.test("a fetch's maxBytes holds across partitions (KIP-74); minBytes 0 is answered at once", async (t) => {
+  const topic = 'k-limit';
+  await client.admin().createTopic({ topic, partitions: 4, replicationFactor: 3 });
+  const producer = client.producer({ acks: 'all' });
+  const big = Buffer.alloc(600_000, 'x');
+  for (let partition = 0; partition < 4; partition++) await producer.send({ topic, partition, value: big });
+  await producer.close();
+  const raw = await rawConnection();
+  t.teardown(() => raw.socket.destroy());
+  const fetch = (fetchOffset: number, minBytes: number, maxWaitMs: number) =>
+    raw.request('Fetch', 11, {
+      replicaId: -1, maxWaitMs, minBytes, maxBytes: 1_000_000, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic, partitions: [0, 1, 2, 3].map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset, logStartOffset: -1, partitionMaxBytes: 1_000_000 })) }],
+      forgottenTopicsData: [], rackId: '',
+    });
+  // Each partition's log starts with its first leader's no-op: the records are at offset 1.
+  const answer = await waitFor('every partition committed on the broker asked', async () => {
+    const r = await fetch(1, 1, 500);
+    return r.responses[0]!.partitions.every((p) => p.highWatermark === 2) ? r : undefined;
+  });
+  const sizes = answer.responses[0]!.partitions.map((p) => p.records?.length ?? 0);
+  t.ok(sizes[0]! > 600_000, `the first partition's batch comes whole though it uses most of the limit (${sizes[0]} bytes)`);
+  t.same(sizes.slice(1), [0, 0, 0], 'the others, which would pass 1,000,000 bytes, come without records');
+  t.same(answer.responses[0]!.partitions.map((p) => p.highWatermark), [2, 2, 2, 2], 'but with their high watermarks');
+
+  const started = Date.now();
+  const atEnd = await fetch(2, 0, 20_000);
+  t.same(atEnd.responses[0]!.partitions.map((p) => p.records?.length ?? 0), [0, 0, 0, 0]);
+  t.ok(Date.now() - started < 10_000, `minBytes 0 at the end of the log: answered in ${Date.now() - started} ms, not after maxWaitMs (20 s)`);
+});
