@@ -161,6 +161,20 @@ export class Controller implements StateMachine {
     return !this.repairing && this.group.node.currentRole === 'leader';
   }
 
+  /**
+   * The leader has applied an entry of its own term, so its state holds everything
+   * committed before it (Raft's no-op): what a new leader must wait for before it answers
+   * from the state what its predecessor may have changed (producer ids, committed offsets).
+   */
+  get leaderCaughtUp(): boolean {
+    return this.isLeader && this.appliedTerm === this.group.node.currentTerm;
+  }
+
+  /** The retriable refusal of a leader that is not caught up yet. */
+  stillCatchingUp(): FlotillaError {
+    return new FlotillaError('LEADER_NOT_AVAILABLE', 'the new controller is still applying the metadata its predecessor committed; retry shortly');
+  }
+
   apply(entries: Entry[]): void {
     for (const entry of entries) {
       if (!isControlBatch(entry.data)) {
@@ -273,9 +287,7 @@ export class Controller implements StateMachine {
    */
   async allocateProducerId(timeoutMs: number): Promise<number> {
     if (!this.isLeader) throw this.notController();
-    if (this.appliedTerm !== this.group.node.currentTerm) {
-      throw new FlotillaError('LEADER_NOT_AVAILABLE', 'the new controller is still applying the metadata its predecessor committed; retry shortly');
-    }
+    if (!this.leaderCaughtUp) throw this.stillCatchingUp();
     const producerId = Math.max(this.nextProducerId, this.state.nextProducerId);
     this.nextProducerId = producerId + 1;
     await this.propose({ type: 'allocateProducerId', producerId }, timeoutMs);

@@ -23,6 +23,9 @@ import { assign, comparePartitionKeys, parsePartitionKey, partitionKey, type Par
 
 export interface CoordinatorController {
   readonly isLeader: boolean;
+  /** The leader has applied what its predecessor committed (see Controller.leaderCaughtUp). */
+  readonly leaderCaughtUp: boolean;
+  stillCatchingUp(): FlotillaError;
   readonly state: ControllerState;
   notController(): FlotillaError;
   propose(command: ControllerCommand, timeoutMs: number): Promise<void>;
@@ -294,6 +297,8 @@ export class GroupCoordinator {
 
   fetchOffsets(request: client.FetchOffsetsRequest): Init<client.FetchOffsetsResponse> {
     this.requireLeader();
+    // A new leader's state may not hold the last commits yet: a consumer would resume before them.
+    if (!this.controller.leaderCaughtUp) throw this.controller.stillCatchingUp();
     const committed = this.controller.state.groupOffsets.get(request.groupId) ?? new Map<string, number>();
     if (request.partitions.length === 0) {
       return { offsets: [...committed].sort(([a], [b]) => comparePartitionKeys(a, b)).map(([key, offset]) => ({ ...parsePartitionKey(key), offset })) };

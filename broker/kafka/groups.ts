@@ -102,6 +102,7 @@ export const GroupError = {
   INCONSISTENT_GROUP_PROTOCOL: 23,
   UNKNOWN_MEMBER_ID: 25,
   INVALID_SESSION_TIMEOUT: 26,
+  COORDINATOR_LOAD_IN_PROGRESS: 14,
   COORDINATOR_NOT_AVAILABLE: 15,
   NOT_COORDINATOR: 16,
   INVALID_GROUP_ID: 24,
@@ -143,9 +144,15 @@ export class KafkaGroups {
     return (this.groups.get(groupId)?.members.size ?? 0) > 0;
   }
 
-  /** NONE when this broker coordinates groups (the controller leader), else NOT_COORDINATOR. */
+  /**
+   * NONE when this broker coordinates groups (the controller leader, caught up with what its
+   * predecessor committed), COORDINATOR_LOAD_IN_PROGRESS while a new one is not (its
+   * committed offsets may lag: a consumer would resume before its last commit), else
+   * NOT_COORDINATOR.
+   */
   refusal(): number {
-    return this.controller.isLeader ? KafkaError.NONE : GroupError.NOT_COORDINATOR;
+    if (!this.controller.isLeader) return GroupError.NOT_COORDINATOR;
+    return this.controller.leaderCaughtUp ? KafkaError.NONE : GroupError.COORDINATOR_LOAD_IN_PROGRESS;
   }
 
   /** Expires silent members; drops every group (answering waiters) when no longer the coordinator. */

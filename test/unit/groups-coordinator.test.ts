@@ -1,11 +1,13 @@
 /**
  * The group coordinator against a fake controller: cooperative moves (a partition changes
- * hands only after its owner confirmed the release), session expiry, commits and resets.
+ * hands only after its owner confirmed the release), session expiry, commits and resets,
+ * and no committed offsets read from a new controller that has not caught up yet.
  */
 import t from 'tap';
 import { FlotillaError } from '../../protocol/errors.js';
 import { ControllerState, type ControllerCommand } from '../../broker/controller/state.js';
 import { GroupCoordinator } from '../../broker/groups/coordinator.js';
+import { GroupError, KafkaGroups } from '../../broker/kafka/groups.js';
 
 function setup(partitions = 6) {
   let now = 1_000;
@@ -13,6 +15,8 @@ function setup(partitions = 6) {
   state.apply({ type: 'createTopic', name: 't', config: { retentionMs: -1, retentionBytes: -1, segmentBytes: 1 << 20 }, partitions: Array.from({ length: partitions }, (_, p) => ({ partition: p, groupId: p + 1, replicas: [1] })) });
   const controller = {
     isLeader: true,
+    leaderCaughtUp: true,
+    stillCatchingUp: () => new FlotillaError('LEADER_NOT_AVAILABLE', 'catching up'),
     state,
     notController: () => new FlotillaError('NOT_CONTROLLER', 'not the controller'),
     propose: async (command: ControllerCommand) => void state.apply(command),
@@ -90,4 +94,26 @@ t.test('not the controller: NOT_CONTROLLER, and membership is dropped', async (t
   coordinator.tick();
   controller.isLeader = true;
   t.same(coordinator.listGroups().groups, []);
+});
+
+t.test('a new controller answers committed offsets only once it has applied what its predecessor committed', async (t) => {
+  const { coordinator, controller, state } = setup(2);
+  state.apply({ type: 'commitOffsets', group: 'g', offsets: [{ topic: 't', partition: 0, offset: 40 }] });
+  controller.leaderCaughtUp = false;
+  t.throws(() => coordinator.fetchOffsets({ groupId: 'g', partitions: [] }), { code: 'LEADER_NOT_AVAILABLE' }, 'retriable, not an offset that may be stale');
+  controller.leaderCaughtUp = true;
+  t.match(coordinator.fetchOffsets({ groupId: 'g', partitions: [] }).offsets, [{ topic: 't', partition: 0, offset: 40 }]);
+});
+
+t.test("Kafka's coordinator says COORDINATOR_LOAD_IN_PROGRESS until then, and reads no offsets", async (t) => {
+  const { controller, state } = setup(2);
+  state.apply({ type: 'commitOffsets', group: 'k', offsets: [{ topic: 't', partition: 0, offset: 40 }] });
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  controller.leaderCaughtUp = false;
+  t.equal(kafka.refusal(), GroupError.COORDINATOR_LOAD_IN_PROGRESS);
+  controller.isLeader = false;
+  t.equal(kafka.refusal(), GroupError.NOT_COORDINATOR);
+  controller.isLeader = true;
+  controller.leaderCaughtUp = true;
+  t.equal(kafka.refusal(), 0);
 });

@@ -53,6 +53,8 @@ async function brokerVerdict(input: Input): Promise<Verdict> {
   let proposed = false;
   const controller = {
     isLeader: true,
+    leaderCaughtUp: true,
+    stillCatchingUp: () => new FlotillaError('LEADER_NOT_AVAILABLE', 'catching up'),
     state,
     placing: <T>(plan: () => Promise<T>) => plan(),
     propose: async (command: ControllerCommand) => {
