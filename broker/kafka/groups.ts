@@ -95,7 +95,8 @@ interface Group {
 
 const EMPTY = Buffer.alloc(0);
 const MIN_SESSION_TIMEOUT_MS = 100;
-const MAX_SESSION_TIMEOUT_MS = 300_000;
+/** Kafka's default group.max.session.timeout.ms (clients with long pauses ask for minutes). */
+const MAX_SESSION_TIMEOUT_MS = 1_800_000;
 /** Kafka codes only groups use. */
 export const GroupError = {
   ILLEGAL_GENERATION: 22,

@@ -117,3 +117,15 @@ t.test("Kafka's coordinator says COORDINATOR_LOAD_IN_PROGRESS until then, and re
   controller.leaderCaughtUp = true;
   t.equal(kafka.refusal(), 0);
 });
+
+t.test("Kafka's session timeouts up to Kafka's default maximum (30 minutes) are taken", async (t) => {
+  const { controller } = setup(2);
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const join = (sessionTimeoutMs: number) =>
+    kafka.join({ groupId: `s${sessionTimeoutMs}`, memberId: '', sessionTimeoutMs, rebalanceTimeoutMs: 0, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h' });
+  const code = async (ms: number) => (await join(ms)).errorCode;
+  t.not(await code(600_000), GroupError.INVALID_SESSION_TIMEOUT, '10 minutes');
+  t.not(await code(1_800_000), GroupError.INVALID_SESSION_TIMEOUT, '30 minutes');
+  t.equal(await code(1_800_001), GroupError.INVALID_SESSION_TIMEOUT, 'more');
+});
