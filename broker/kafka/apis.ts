@@ -686,7 +686,9 @@ export class KafkaApis implements KafkaRequestHandler {
     });
     if (topics.length > 0) {
       try {
-        const native = await this.ask('createTopics', { topics, timeoutMs: Math.max(1, body.timeoutMs) }, context);
+        // timeoutMs 0 asks not to wait (librdkafka's operation_timeout 0): the creation still
+        // runs its course under the default timeout rather than being given up at once.
+        const native = await this.ask('createTopics', { topics, timeoutMs: Math.max(0, body.timeoutMs) }, context);
         (native?.results ?? []).forEach((result, i) => {
           const errorCode = kafkaErrorOfInfo(result?.error);
           Object.assign(sent[i]!, { errorCode, errorMessage: errorCode ? result?.error?.message ?? null : null });

@@ -237,3 +237,17 @@ t.test("a fetch's maxBytes holds across partitions (KIP-74); minBytes 0 is answe
   t.same(atEnd.responses[0]!.partitions.map((p) => p.records?.length ?? 0), [0, 0, 0, 0]);
   t.ok(Date.now() - started < 10_000, `minBytes 0 at the end of the log: answered in ${Date.now() - started} ms, not after maxWaitMs (20 s)`);
 });
+
+t.test('CreateTopics with timeoutMs 0 creates the topics (librdkafka sends it for operation_timeout 0)', async (t) => {
+  const raw = await rawConnection();
+  t.teardown(() => raw.socket.destroy());
+  const names = ['k-now-0', 'k-now-1', 'k-now-2'];
+  const answer = await raw.request('CreateTopics', 4, {
+    topics: names.map((name) => ({ name, numPartitions: 2, replicationFactor: 3, assignments: [], configs: [] })),
+    timeoutMs: 0,
+    validateOnly: false,
+  });
+  t.same(answer.topics.map((x) => x.errorCode), [0, 0, 0], 'no error');
+  const listed = await client.admin().listTopics();
+  t.ok(names.every((name) => listed.includes(name)), 'and every topic exists');
+});
