@@ -332,8 +332,9 @@ export class KafkaApis implements KafkaRequestHandler {
   // Produce
 
   /**
-   * acks 0 gets no answer; 1 and -1 both answer once a majority holds the batch (Flotilla
-   * acknowledges nothing less). Each partition carries exactly one batch, stored as it is.
+   * acks 0 gets no answer (a failure closes the connection); 1 and -1 both answer once a
+   * majority holds the batch (Flotilla acknowledges nothing less). Each partition carries
+   * exactly one batch, stored as it is.
    */
   private async produce(body: Body<'Produce'>, context: RequestContext): Promise<Answer<'Produce'> | null> {
     type PartitionAnswer = { index: number; errorCode: number; baseOffset: number; logStartOffset: number; errorMessage: string | null };
@@ -353,7 +354,10 @@ export class KafkaApis implements KafkaRequestHandler {
       }),
     );
     if (partitions.length > 0) {
-      const acks = body.acks === 0 ? 2 : 0; // ACKS_NONE, ACKS_ALL
+      // acks 0 is asked as the native "leader" (answered once appended at the leader, which
+      // is at once) to learn of failures: the answer is dropped, but as in Kafka a failure
+      // closes the connection, so that the client looks up the leaders again.
+      const acks = body.acks === 0 ? 1 : 0; // ACKS_LEADER, ACKS_ALL
       try {
         const native = await this.ask('produce', { acks, timeoutMs: Math.max(1, body.timeoutMs), partitions }, context);
         (native?.partitions ?? []).forEach((result, i) => {
@@ -366,7 +370,11 @@ export class KafkaApis implements KafkaRequestHandler {
         for (const { answer } of sent) fail(answer, kafkaErrorOf(error), asFlotillaError(error).message);
       }
     }
-    if (body.acks === 0) return null;
+    if (body.acks === 0) {
+      const failed = answers.flat().find((a) => a.errorCode !== KafkaError.NONE);
+      if (failed) throw new AnswerThenClose([], `a produce with acks 0 failed (${failed.errorMessage}); closing the connection as Kafka does`);
+      return null;
+    }
     return {
       responses: body.topicData.map((t, ti) => ({
         name: t.name,

@@ -239,7 +239,9 @@ t.test("a fetch's maxBytes holds across partitions (KIP-74); minBytes 0 is answe
 });
 
 t.test('CreateTopics with timeoutMs 0 creates the topics (librdkafka sends it for operation_timeout 0)', async (t) => {
-  const raw = await rawConnection();
+  // To the controller, as clients send it.
+  const { controller } = await admin.describeCluster();
+  const raw = await rawKafkaConnection(cluster.brokers.get(controller!)!.kafkaAddress!);
   t.teardown(() => raw.socket.destroy());
   const names = ['k-now-0', 'k-now-1', 'k-now-2'];
   const answer = await raw.request('CreateTopics', 4, {
@@ -248,6 +250,25 @@ t.test('CreateTopics with timeoutMs 0 creates the topics (librdkafka sends it fo
     validateOnly: false,
   });
   t.same(answer.topics.map((x) => x.errorCode), [0, 0, 0], 'no error');
-  const listed = await client.admin().listTopics();
-  t.ok(names.every((name) => listed.includes(name)), 'and every topic exists');
+  // Committed at the controller when answered; the broker the listing asks may apply it a moment later.
+  await waitFor('every topic listed', async () => {
+    const listed = await client.admin().listTopics();
+    return names.every((name) => listed.includes(name));
+  });
+  t.pass('and every topic exists');
+});
+
+t.test('a produce with acks 0 that fails closes the connection, so the client looks up the leader again', async (t) => {
+  const topic = 'k-orders';
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  const leaderId = meta.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+  const other = [...cluster.brokers.values()].find((b) => b.id !== leaderId)!;
+  const raw = await rawKafkaConnection(other.kafkaAddress!);
+  t.teardown(() => raw.socket.destroy());
+  for (const chunk of encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: 'raw' }, {
+    acks: 0,
+    timeoutMs: 10_000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records: buildBatch([{ value: 'to a follower' }]) }] }],
+  })) raw.socket.write(chunk);
+  await t.rejects(raw.next(), `broker ${other.id}, not the leader, closed the connection without an answer`);
 });
