@@ -292,10 +292,16 @@ export interface ScramServerOptions {
   credentialOf: (username: string) => ScramCredential | undefined;
   /** The server's part of the nonce; random unless given (test vectors). */
   nonce?: string;
+  /**
+   * Keys the salts of users that do not exist. The same on every broker of a cluster (and
+   * across restarts), a missing user's salt is as stable as a real one's; without it, a
+   * secret of the process's own.
+   */
+  unknownUserSecret?: Buffer;
 }
 
 /** Keys for users that do not exist, so that they look like users whose password is wrong. */
-const UNKNOWN_USER_SECRET = randomBytes(32);
+const PROCESS_UNKNOWN_USER_SECRET = randomBytes(32);
 
 export class ScramServer {
   private state: 'start' | 'first sent' | 'done' = 'start';
@@ -312,9 +318,10 @@ export class ScramServer {
 
   /**
    * Reads client-first-message and returns server-first-message. A user that does not
-   * exist (or has no credential for this mechanism) gets a salt of its own that stays the
-   * same for the process, and fails only at the proof, like a wrong password: the exchange
-   * does not tell who exists.
+   * exist (or has no credential for this mechanism) gets a salt of its own, the same at every
+   * ask (keyed by `unknownUserSecret`), and the default iteration count, and fails only at
+   * the proof, like a wrong password: the exchange does not tell who exists (unless a real
+   * user was given another iteration count).
    */
   handleClientFirst(clientFirst: string): string {
     if (this.state !== 'start') throw outOfOrder('server', 'handleClientFirst', this.state);
@@ -335,7 +342,7 @@ export class ScramServer {
     this.credential = stored?.mechanism === mechanism ? stored : undefined;
     this.salt = this.credential
       ? Buffer.from(this.credential.salt, 'base64')
-      : hmac('scram-sha-256', UNKNOWN_USER_SECRET, `${mechanism}\n${this.username}`).subarray(0, SALT_BYTES);
+      : hmac('scram-sha-256', this.options.unknownUserSecret ?? PROCESS_UNKNOWN_USER_SECRET, `${mechanism}\n${this.username}`).subarray(0, SALT_BYTES);
     this.iterations = this.credential?.iterations ?? DEFAULT_SCRAM_ITERATIONS;
     this.nonce = clientNonce + checkNonce(this.options.nonce ?? randomNonce(), 'server nonce');
     this.serverFirst = `r=${this.nonce},s=${this.salt.toString('base64')},i=${this.iterations}`;

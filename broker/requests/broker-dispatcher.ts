@@ -16,6 +16,7 @@ import type { DataPlane } from '../partition/data-handlers.js';
 import { dataHandlers } from '../partition/data-handlers.js';
 import { authorizationHook } from '../security/authorization-hook.js';
 import { Authorizer } from '../security/authorizer.js';
+import { interBrokerKey } from '../security/inter-broker-key.js';
 import { authenticationHook, saslHandlers } from '../security/sasl.js';
 import { Dispatcher, type RequestHook } from './dispatcher.js';
 
@@ -25,7 +26,7 @@ export function brokerAuthorizer(config: Pick<BrokerConfig, 'authn' | 'superuser
 }
 
 export interface BrokerRequestParts {
-  config: Pick<BrokerConfig, 'authn' | 'superusers'>;
+  config: Pick<BrokerConfig, 'authn' | 'superusers' | 'bootstrapUser'>;
   /** brokerAuthorizer's: shared with listeners that check Kafka-only requests themselves. */
   authorizer: Authorizer | null;
   /** What the data, metadata and admin handlers read and act on. */
@@ -47,7 +48,7 @@ export function brokerDispatcher({ config, authorizer, host, controller, groups,
       ...adminHandlers(host),
       ...groupHandlers(groups),
       ...securityHandlers(controller),
-      ...saslHandlers({ authn: config.authn, credentialOf: (name) => controller.state.users.get(name) }),
+      ...saslHandlers({ authn: config.authn, credentialOf: (name) => controller.state.users.get(name), unknownUserSecret: interBrokerKey(config, 'unknown SCRAM users') ?? undefined }),
       describeBroker: async () => ({ sightJson: JSON.stringify(brokerSight()) }),
     },
     hooks,

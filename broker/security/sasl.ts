@@ -21,6 +21,8 @@ export interface SaslOptions {
   authn: AuthnMode;
   /** A user's stored credential (ControllerState.users). */
   credentialOf(name: string): ScramCredential | undefined;
+  /** The same on every broker: see ScramServerOptions.unknownUserSecret. */
+  unknownUserSecret?: Buffer;
 }
 
 /** One connection's SCRAM conversation, from the handshake to the proof. */
@@ -33,10 +35,12 @@ class ScramExchange {
   constructor(
     readonly mechanism: ScramMechanism,
     private readonly credentialOf: (name: string) => ScramCredential | undefined,
+    unknownUserSecret: Buffer | undefined,
   ) {
     this.server = new ScramServer({
       mechanism,
       credentialOf: (name) => (this.credential = credentialOf(name)),
+      ...(unknownUserSecret ? { unknownUserSecret } : {}),
     });
   }
 
@@ -77,7 +81,7 @@ export function saslHandlers(options: SaslOptions): Pick<Handlers, 'saslHandshak
       if (session.principal !== undefined) throw refused(`the connection is already authenticated as ${session.principal}`);
       const mechanism = request.mechanism.toLowerCase();
       if (!isScramMechanism(mechanism)) throw refused(`SASL mechanism ${JSON.stringify(request.mechanism)} is not supported; this broker accepts ${ACCEPTED.join(', ')}`);
-      session.sasl = new ScramExchange(mechanism, options.credentialOf);
+      session.sasl = new ScramExchange(mechanism, options.credentialOf, options.unknownUserSecret);
       return { mechanisms: ACCEPTED };
     },
     saslAuthenticate: async (request, context) => {

@@ -13,15 +13,15 @@
  *   dialer   → PeerProof { proof: HMAC(K, "dialer" | cluster | dialer id | listener id | Nl | Nd) }
  *   listener → HandshakeAck
  *
- * K is derived from the password once (PBKDF2), so a recorded exchange is no cheaper to
- * attack than a SCRAM one. Fresh nonces on both sides make a recorded proof useless on a
+ * K is derived from the password once (security/inter-broker-key.ts), so a recorded
+ * exchange is no cheaper to attack than a SCRAM one. Fresh nonces on both sides make a recorded proof useless on a
  * new connection, and each side checks the other's proof. Under `--authn mtls` there is no
  * shared secret: plaintext peer connections are refused.
  */
-import { createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BrokerConfig } from '../config.js';
+import { interBrokerKey } from '../security/inter-broker-key.js';
 
-const KEY_ITERATIONS = 4096;
 
 export class PeerAuth {
   static readonly NONCE_BYTES = 32;
@@ -34,10 +34,7 @@ export class PeerAuth {
 
   /** What this broker's authentication asks of plaintext peer connections; null: nothing (--authn none). */
   static of(config: Pick<BrokerConfig, 'authn' | 'bootstrapUser'>, clusterId: string): PeerAuth | null {
-    if (config.authn === 'none') return null;
-    const user = config.authn === 'scram' ? config.bootstrapUser : undefined;
-    const key = user ? pbkdf2Sync(user.password, `flotilla peer ${clusterId} ${user.name}`, KEY_ITERATIONS, 32, 'sha256') : null;
-    return new PeerAuth(clusterId, key);
+    return config.authn === 'none' ? null : new PeerAuth(clusterId, interBrokerKey(config, 'peer proof'));
   }
 
   /** False under --authn mtls: a plaintext peer cannot prove itself, only TLS can. */

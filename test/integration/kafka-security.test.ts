@@ -170,6 +170,20 @@ t.test('a TLS and SCRAM cluster: kafkajs and kcat authenticate, ACLs answer with
     }
   });
 
+  await t.test("a missing user's SCRAM salt is the same on every broker, as a real user's is", async (t) => {
+    const serverFirst = async (id: number, username: string) => {
+      const raw = await RawKafka.open(cluster.brokers.get(id)!.kafkaAddress!);
+      t.teardown(() => raw.close());
+      await raw.send('SaslHandshake', 1, { mechanism: 'SCRAM-SHA-256' });
+      const answer = await raw.send('SaslAuthenticate', 1, { authBytes: Buffer.from(new ScramClient({ mechanism: 'scram-sha-256', username, password: 'x' }).clientFirst()) });
+      return /,s=([^,]+),i=(\d+)/.exec(answer!.authBytes.toString())!.slice(1).join(' i=');
+    };
+    for (const username of ['k256', 'mallory']) {
+      const seen = await Promise.all([1, 2, 3].map((id) => serverFirst(id, username)));
+      t.equal(new Set(seen).size, 1, `${username}: one salt and iteration count on brokers 1-3 (${seen[0]})`);
+    }
+  });
+
   await t.test('kcat with SASL_SSL and SCRAM-SHA-512 produces and consumes', async (t) => {
     const security = ['-X', 'security.protocol=SASL_SSL', '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', 'sasl.username=k512', '-X', 'sasl.password=k512-secret', '-X', `ssl.ca.location=${certs.ca}`];
     const kcat = (args: string[], input = '') => runKcat(bootstrap, [...security, ...args], input);
