@@ -161,7 +161,7 @@ export class Broker {
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
     this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes);
-    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), onCommitted: (seconds) => this.metrics.observeCommit(seconds) });
+    this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), produceObserver: this.metrics.produceObserver });
     this.repairs = new ReplicaRepair({
       config,
       replicas: this.replicas,

@@ -10,11 +10,11 @@
  */
 import { statfsSync } from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { client } from '../../protocol/codec.js';
 import { clusterHealth } from '../../protocol/health.js';
 import type { BrokerConfig } from '../config.js';
 import type { GroupEvent } from '../multiraft/multiraft.js';
 import type { RecoveryStats } from '../multiraft/recovery-scheduler.js';
+import type { ProduceObserver } from '../partition/partition.js';
 import { asFlotillaError, type RequestHook } from '../requests/dispatcher.js';
 import type { ScrubStats } from '../storage/scrubber.js';
 import { brokerLiveness, healthViewOf, type ClusterSight } from './cluster-view.js';
@@ -132,8 +132,7 @@ export class BrokerMetrics {
     let code = 'OK';
     try {
       const response = await next();
-      if (type === 'produce') this.countProduced(request as client.ProduceRequest, response as { partitions: Array<{ error?: unknown }> } | null);
-      else if (type === 'fetch' && response) this.countFetched(response as { partitions: Array<{ topic: string; partition: number; records?: Uint8Array }> });
+      if (type === 'fetch' && response) this.countFetched(response as { partitions: Array<{ topic: string; partition: number; records?: Uint8Array }> });
       return response;
     } catch (error) {
       code = asFlotillaError(error).code;
@@ -144,14 +143,18 @@ export class BrokerMetrics {
     }
   };
 
-  /** Bytes of the batches the leader took: every partition without an error (all of them with acks none). */
-  private countProduced(request: client.ProduceRequest, response: { partitions: Array<{ error?: unknown }> } | null): void {
-    request.partitions.forEach((p, i) => {
-      if (response && response.partitions[i]?.error) return;
-      this.produced.inc(this.dataLabels(p.topic, p.partition), p.batch.length);
-      this.traffic.produced(p.topic, recordsIn(p.batch), p.batch.length);
-    });
-  }
+  /**
+   * Hears the batches the replicas take as leaders, whatever the acks and the listener: only
+   * what was appended counts (not a refused or unknown partition, which a produce with acks
+   * none would not say), so no name a client makes up becomes a series.
+   */
+  readonly produceObserver: ProduceObserver = {
+    appended: (topic, partition, batch) => {
+      this.produced.inc(this.dataLabels(topic, partition), batch.length);
+      this.traffic.produced(topic, recordsIn(batch), batch.length);
+    },
+    committed: (seconds) => this.commitSeconds.observe(seconds),
+  };
 
   private countFetched(response: { partitions: Array<{ topic: string; partition: number; records?: Uint8Array }> }): void {
     for (const p of response.partitions) {
@@ -167,10 +170,6 @@ export class BrokerMetrics {
 
   observeFsync(seconds: number): void {
     this.fsyncSeconds.observe(seconds);
-  }
-
-  observeCommit(seconds: number): void {
-    this.commitSeconds.observe(seconds);
   }
 
   /** A Raft decision of any group here. */

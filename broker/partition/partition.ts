@@ -31,6 +31,14 @@ export interface FetchResult {
   records: Buffer;
 }
 
+/** Hears the writes a leader takes (the broker's metrics). */
+export interface ProduceObserver {
+  /** A producer's batch appended here as leader (not a duplicate of one already taken). */
+  appended(topic: string, partition: number, batch: Uint8Array): void;
+  /** For each acks=all write led here, the seconds from its append to its commit. */
+  committed(seconds: number): void;
+}
+
 export class PartitionReplica implements StateMachine {
   group!: Group;
   /** Last offset applied (= committed and known here); -1 before anything. */
@@ -49,8 +57,7 @@ export class PartitionReplica implements StateMachine {
     public replicas: number[],
     private readonly raft: MultiRaft,
     private readonly leaderAddress: (id: number) => string | undefined,
-    /** Hears, for each acks=all write led here, the seconds from its append to its commit. */
-    private readonly onCommitted?: (seconds: number) => void,
+    private readonly observer?: ProduceObserver,
   ) {}
 
   attach(group: Group): void {
@@ -207,11 +214,12 @@ export class PartitionReplica implements StateMachine {
       throw error;
     }
     if (header.producerId >= 0) this.producers.addPending(header, proposal.index);
+    this.observer?.appended(this.topic, this.partition, data);
     const result = { baseOffset: proposal.index - header.recordCount + 1, lastOffset: proposal.index, logStartOffset: this.logStartOffset };
     if (acks === 'all') {
       const appended = performance.now();
       await this.commits.wait(proposal.index, proposal.term, timeoutMs);
-      this.onCommitted?.((performance.now() - appended) / 1000);
+      this.observer?.committed((performance.now() - appended) / 1000);
     }
     return result;
   }

@@ -15,7 +15,7 @@ import type { Controller } from '../controller/controller.js';
 import type { ControllerEvent, PartitionAssignment, TopicMeta } from '../controller/state.js';
 import type { MultiRaft } from '../multiraft/multiraft.js';
 import type { HostedReplicas } from '../partition/hosted.js';
-import { PartitionReplica } from '../partition/partition.js';
+import { PartitionReplica, type ProduceObserver } from '../partition/partition.js';
 import { isRefusal } from '../storage/files.js';
 import type { LogManager } from '../storage/index.js';
 import { hasReplicaFile, logNameOf, readReplicaFile, setAsideReplicaFile, votersDiffer, writeReplicaFile, type ReplicaFile } from './replica-file.js';
@@ -31,8 +31,8 @@ export interface ReplicaSetOptions {
   logger: Logger;
   /** A replica could not be opened for a reason other than a refusal: the broker must stop. */
   onFatal(error: unknown): void;
-  /** Hears the append-to-commit seconds of every acks=all write led here. */
-  onCommitted?: (seconds: number) => void;
+  /** Hears the writes the replicas take as leaders (metrics). */
+  produceObserver?: ProduceObserver;
 }
 
 export class ReplicaSet implements HostedReplicas {
@@ -219,7 +219,7 @@ export class ReplicaSet implements HostedReplicas {
       return existing;
     }
     const logName = logNameOf(topic.name, assignment);
-    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id), this.options.onCommitted);
+    const replica = new PartitionReplica(topic.name, assignment.partition, assignment.replicas, raft, (id) => controller.addressOf(id), this.options.produceObserver);
     const group = raft.create({
       groupId: assignment.groupId,
       logName,

@@ -4,7 +4,11 @@
  * `flotilla cluster health`, and series that do not grow with partitions.
  */
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
+import { buildBatch } from '../../protocol/batch.js';
+import { CLIENT_API_VERSION, encodeRequest } from '../../protocol/codec.js';
+import { encodeFrame, readFrames } from '../../protocol/frame.js';
 import type { ClusterHealth } from '../../protocol/health.js';
 import { CLI, startCluster, waitFor } from './cluster.js';
 import { parsePrometheusText, sumOf, type Scrape } from './prometheus-text.js';
@@ -86,7 +90,19 @@ t.test('a 3-broker cluster: metrics, health and readiness through a broker lost 
   let read = 0;
   for await (const _ of consumer) if (++read === 30) break;
   await consumer.close();
+  // A produce with acks none (no answer, so nothing said what was taken) naming a topic that
+  // does not exist: nothing is appended, and no series is made for the name.
+  const socket = connect({ host: '127.0.0.1', port: Number(cluster.brokers.get(1)!.address.split(':')[1]) });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(Buffer.of(0x01));
+  const answered = new Promise<void>((resolve) => readFrames(socket, { onFrame: () => resolve(), onClose: () => resolve() }));
+  const made = { topic: 'made-up-topic', partition: 0, batch: buildBatch([{ value: 'x' }]) };
+  socket.write(encodeFrame(encodeRequest({ correlationId: 1, apiVersion: CLIENT_API_VERSION, clientId: 'raw', produce: { acks: 2, timeoutMs: 1000, partitions: [made] } })));
+  socket.write(encodeFrame(encodeRequest({ correlationId: 2, apiVersion: CLIENT_API_VERSION, clientId: 'raw', metadata: { topics: [] } })));
+  await answered;
+  socket.destroy();
   const after = await Promise.all(ids.map((id) => scrape(url(id))));
+  t.notOk(after.some((s) => s.samples.some((x) => x.labels.topic === 'made-up-topic')), 'no series for a topic a produce with acks none made up');
   // Series per topic or group appear where there is something to count; the rest everywhere.
   const seenSomewhere = new Set(after.flatMap((s) => s.samples.map((x) => x.name)));
   t.same(FIXED_NAMES.filter((name) => !seenSomewhere.has(name)), [], 'every fixed name is exposed');
