@@ -369,7 +369,9 @@ export class KafkaGroups {
     const codes = request.offsets.map((o) => {
       const partitions = this.controller.state.topics.get(o.topic)?.partitions.length ?? 0;
       if (o.partition < 0 || o.partition >= partitions) return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
-      if (!Number.isSafeInteger(o.offset) || o.offset < 0) return KafkaError.OFFSET_OUT_OF_RANGE;
+      // -1 and -2 (latest, earliest) are stored as given, as Kafka does: kafkajs's
+      // admin.resetOffsets commits them, and its consumers resolve them when they start.
+      if (!Number.isSafeInteger(o.offset) || o.offset < -2) return KafkaError.OFFSET_OUT_OF_RANGE;
       return KafkaError.NONE;
     });
     const accepted = request.offsets.filter((_, i) => codes[i] === KafkaError.NONE).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.metadata ? { metadata: o.metadata } : {}) }));

@@ -173,7 +173,7 @@ function groupsOf(sources: ClusterSight, coordinated: readonly GroupSight[], cla
     const described = coordinated.find((g) => g.id === id);
     const partitions = [...(offsets.get(id) ?? [])].map(([key, committed]) => {
       const end = claims.get(key)?.led.highWatermark ?? null;
-      return { ...parsePartitionKey(key), committed, end, lag: end === null ? null : Math.max(0, end - committed) };
+      return { ...parsePartitionKey(key), committed, end, lag: end === null || committed < 0 ? null : Math.max(0, end - committed) };
     });
     partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
     return {

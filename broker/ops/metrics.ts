@@ -103,7 +103,7 @@ export class BrokerMetrics {
           const topic = key.slice(0, slash);
           const partition = Number(key.slice(slash + 1));
           const replica = s.replicas.replica(topic, partition);
-          if (!replica?.isLeader) continue;
+          if (!replica?.isLeader || committed < 0) continue; // a Kafka client's -1 or -2: no position yet
           const labels = byPartition ? { group, topic, partition: String(partition) } : { group, topic };
           g.inc(labels, Math.max(0, replica.highWatermark - committed));
         }

@@ -164,6 +164,17 @@ t.test('on the wire: every broker names the controller leader; others answer NOT
     [[0, -1, '', 0], [1, 7, 'resume-here', 0]],
     'the offset and its metadata round-trip through the controller',
   );
+  // kafkajs's admin.resetOffsets commits Kafka's logical offsets; they are kept as given.
+  const reset = await ask(coordinator, 'OffsetCommit', 2, {
+    groupId: 'g-wire',
+    generationIdOrMemberEpoch: -1,
+    memberId: '',
+    retentionTimeMs: -1,
+    topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: -2, committedMetadata: null }, { partitionIndex: 1, committedOffset: -3, committedMetadata: null }] }],
+  });
+  t.same(reset.topics[0]!.partitions.map((p) => p.errorCode), [0, 1], 'earliest (-2) taken; -3 is OFFSET_OUT_OF_RANGE');
+  const logical = await ask(coordinator, 'OffsetFetch', 5, { groupId: 'g-wire', topics: [{ name: TOPIC, partitionIndexes: [0] }] });
+  t.equal(logical.topics[0]!.partitions[0]!.committedOffset, -2, 'and read back as committed');
 
   const heartbeat = await ask(coordinator, 'Heartbeat', 3, { groupId: 'g-wire', generationId: 1, memberId: 'nobody', groupInstanceId: null });
   t.equal(heartbeat.errorCode, 25, 'UNKNOWN_MEMBER_ID for a member the group does not have');
