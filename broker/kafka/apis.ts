@@ -111,6 +111,10 @@ export interface KafkaBroker {
   countFetches(served: KafkaFetchesServed): void;
   /** How this broker reaches the controller leader (TLS, the inter-broker SCRAM user). */
   readonly access: InterBrokerAccess;
+  /** Whether the metadata as applied here has a topic of this name. */
+  topicExists(name: string): boolean;
+  /** The brokers of the cluster as the metadata applied here has them (with or without a Kafka address). */
+  brokerCount(): number;
 }
 
 export interface KafkaFetchesServed {
@@ -685,7 +689,15 @@ export class KafkaApis implements KafkaRequestHandler {
         }
         const config = topicConfigFrom(t.configs);
         const newTopic = { topic: validateTopicName(t.name), partitions: t.numPartitions < 0 ? 0 : validatePartitionCount(t.numPartitions), replication: Math.max(0, t.replicationFactor), config };
-        if (body.validateOnly) return;
+        // Kafka's answer even for the same settings (the native create takes that as done,
+        // for its retries): clients and tools tell "made it" from "was there".
+        if (this.broker.topicExists(t.name)) return Object.assign(answer, { errorCode: KafkaError.TOPIC_ALREADY_EXISTS, errorMessage: `topic "${t.name}" already exists` });
+        if (body.validateOnly) {
+          // What the controller would refuse beyond the checks above (it places the replicas).
+          const brokers = this.broker.brokerCount();
+          if (newTopic.replication > brokers) Object.assign(answer, { errorCode: KafkaError.INVALID_REPLICATION_FACTOR, errorMessage: `replication factor ${newTopic.replication} is more than the ${brokers} brokers` });
+          return;
+        }
         topics.push(newTopic);
         sent.push(answer);
       } catch (error) {

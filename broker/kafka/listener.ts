@@ -54,6 +54,8 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
     },
     countFetches: (served) => parts.metrics.countKafkaFetches(served),
     access: interBrokerAccess(config, parts.tls),
+    topicExists: (name) => controller.state.topics.has(name),
+    brokerCount: () => controller.state.brokers.size,
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);
 }

@@ -256,6 +256,13 @@ t.test('CreateTopics with timeoutMs 0 creates the topics (librdkafka sends it fo
     return names.every((name) => listed.includes(name));
   });
   t.pass('and every topic exists');
+
+  const again = await raw.request('CreateTopics', 4, { topics: [{ name: names[0]!, numPartitions: 2, replicationFactor: 3, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+  t.equal(again.topics[0]!.errorCode, 36, 'created again with the same settings: TOPIC_ALREADY_EXISTS, as Kafka answers');
+  const check = (name: string, replicationFactor: number) => ({ name, numPartitions: 1, replicationFactor, assignments: [], configs: [] });
+  const validated = await raw.request('CreateTopics', 4, { topics: [check('k-check-ok', 3), check('k-check-rf', 5), check(names[1]!, 3)], timeoutMs: 5000, validateOnly: true });
+  t.same(validated.topics.map((x) => x.errorCode), [0, 38, 36], 'validateOnly: fine, INVALID_REPLICATION_FACTOR for 5 replicas on 3 brokers, TOPIC_ALREADY_EXISTS');
+  t.notOk((await client.admin().listTopics()).includes('k-check-ok'), 'and creates nothing');
 });
 
 t.test('a produce with acks 0 that fails closes the connection, so the client looks up the leader again', async (t) => {
