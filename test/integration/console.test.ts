@@ -4,7 +4,7 @@
  * its partitions and leaders, a consumer group with its lag, non-zero rates — then a broker
  * killed and shown down. Verdicts wait for what is on screen; a screenshot is kept.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -126,9 +126,12 @@ t.test('the web console during a produce run, in headless Chromium', { skip: chr
   await page.evaluate(`document.querySelector('#groups button[data-toggle]').click()`);
   await onScreen(page, 'the group\'s partitions', `document.querySelectorAll('#groups tr[data-group-partition]').length > 0 || null`);
 
-  const screenshot = path.join(mkdtempSync(path.join(tmpdir(), 'flotilla-console-')), 'console.png');
+  // Kept for a person to look at only when asked (FLOTILLA_KEEP_SCREENSHOT=1); else taken and removed.
+  const shots = mkdtempSync(path.join(tmpdir(), 'flotilla-console-'));
+  const screenshot = path.join(shots, 'console.png');
   writeFileSync(screenshot, await page.screenshot());
-  t.comment(`screenshot: ${screenshot}`);
+  if (process.env.FLOTILLA_KEEP_SCREENSHOT) t.comment(`screenshot: ${screenshot}`);
+  else t.teardown(() => rmSync(shots, { recursive: true, force: true }));
 
   // A broker lost: the page, served by another, shows it down and keeps the rest.
   await cluster.kill(3);
