@@ -102,7 +102,7 @@ export class KafkaSasl {
     try {
       const response = await this.dispatcher.dispatch({ body: 'saslAuthenticate', saslAuthenticate: { authBytes: bytes } }, context);
       const answer = response?.saslAuthenticate?.authBytes ?? EMPTY;
-      if (context.session.principal !== undefined) this.stage.delete(context.session);
+      if (context.session.scram) this.stage.delete(context.session);
       return Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
     } catch (error) {
       this.stage.delete(context.session);

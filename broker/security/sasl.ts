@@ -78,7 +78,9 @@ export function saslHandlers(options: SaslOptions): Pick<Handlers, 'saslHandshak
     saslHandshake: async (request, context) => {
       const session = context.session;
       if (options.authn !== 'scram') throw refused(`this broker does not take SASL authentication (--authn ${options.authn})`);
-      if (session.principal !== undefined) throw refused(`the connection is already authenticated as ${session.principal}`);
+      // Once per connection. A client certificate's principal (--tls-client-auth) gives way to
+      // the SASL user, as Kafka's SASL_SSL listeners take it: clients may show both.
+      if (session.scram) throw refused(`the connection is already authenticated as ${session.principal}`);
       const mechanism = request.mechanism.toLowerCase();
       if (!isScramMechanism(mechanism)) throw refused(`SASL mechanism ${JSON.stringify(request.mechanism)} is not supported; this broker accepts ${ACCEPTED.join(', ')}`);
       session.sasl = new ScramExchange(mechanism, options.credentialOf, options.unknownUserSecret);

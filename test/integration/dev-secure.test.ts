@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Client } from '../../client/index.js';
 import { CLI, freeDevBasePort, runCli, waitFor } from './cluster.js';
+import { runKcat } from './kcat.js';
 
 interface DevRun {
   child: ChildProcess;
@@ -91,6 +92,20 @@ t.test('flotilla dev --secure: TLS, SCRAM and a superuser, connected to with the
   const consumed = await consume();
   t.equal(consumed.code, 0, consumed.stderr);
   t.same(consumed.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { value: string }).value).sort(), ['1', '2', '3']);
+
+  // A client that shows its certificate and also logs in with SASL (as Kafka's SASL_SSL
+  // clients may): the SASL user is the principal, natively and on the Kafka port.
+  const cert = join(data, 'certs', 'client-admin.crt');
+  const key = join(data, 'certs', 'client-admin.key');
+  const both = await runCli([...flags, '--tls-cert', cert, '--tls-key', key, 'topic', 'list'], { env });
+  t.equal(both.code, 0, `certificate and SASL together, natively: ${both.stderr}`);
+  t.match(both.stdout, /orders/);
+  const kafkaBootstrap = /kcat: kcat -b (\S+)/.exec(first.output())![1]!.split(',');
+  const listed = await runKcat(kafkaBootstrap, [
+    '-X', 'security.protocol=SASL_SSL', '-X', 'sasl.mechanisms=SCRAM-SHA-256', '-X', `sasl.username=${user}`, '-X', `sasl.password=${password}`,
+    '-X', `ssl.ca.location=${ca}`, '-X', `ssl.certificate.location=${cert}`, '-X', `ssl.key.location=${key}`, '-L',
+  ]);
+  t.match(listed, /topic "orders"/, 'and through kcat (SASL_SSL with a client certificate)');
 
   // Refused: a plaintext client, and the right user with a wrong password.
   const plaintext = new Client({ brokers: [`127.0.0.1:${basePort}`], requestTimeoutMs: 3_000, connectTimeoutMs: 2_000, maxRetryBackoffMs: 200 });
