@@ -29,6 +29,8 @@ import { DEFAULT_TOPIC_CONFIG } from '../../protocol/topics.js';
 const SELF = 1;
 const OTHER = 2;
 const TOPIC = 'moves';
+/** A record the replica held before it moved away: found in a file, that file is the old log's. */
+const OLD_RECORD = 'written-before-the-partition-moved-away';
 
 /** Peers that never answer: the moving replica waits as a learner nobody adds. */
 const silentPeers: PeerSender = { send: () => undefined, keepAlive: () => undefined, isConnected: (id) => id === SELF, lastHeardFrom: () => 0 };
@@ -142,13 +144,13 @@ t.test("a partition moving back onto a broker whose deletion of its old replica 
   replicas.onControllerEvent({ type: 'topicCreated', topic: publish(here) });
   const first = replicas.replica(TOPIC, 0)!;
   await waitFor('the first replica leads', () => first.group.node.currentRole === 'leader', 10_000, 10);
-  const { index } = raft.propose(first.group, buildBatch([{ value: 'old' }]));
+  const { index } = raft.propose(first.group, buildBatch([{ value: OLD_RECORD }]));
   await waitFor('the record is durable', () => first.group.log.durableIndex() >= index, 10_000, 10);
 
   // An immutable segment: the kernel refuses its unlink (EPERM, even to root), as a failing disk would refuse it.
   const segment = path.join(dataDir, logName, fs.readdirSync(path.join(dataDir, logName)).find((f) => f.endsWith('.log'))!);
   const chattr = (flag: string) => execFileSync('chattr', [flag, segment]);
-  const oldInode = fs.statSync(segment).ino;
+  t.ok(fs.readFileSync(segment).includes(OLD_RECORD), 'the old segment holds the record');
   chattr('+i');
   t.teardown(() => fs.existsSync(segment) && chattr('-i'));
   const away: PartitionAssignment = { partition: 0, groupId: 8, replicas: [OTHER] };
@@ -166,7 +168,8 @@ t.test("a partition moving back onto a broker whose deletion of its old replica 
   await waitFor('the deletion to be tried again and the new replica to start', () => replicas.replica(TOPIC, 0), 15_000, 10);
   const second = replicas.replica(TOPIC, 0)!;
   t.ok(second.group.log.lastIndex() < second.group.log.firstIndex(), 'its log starts empty');
-  t.ok(!fs.existsSync(segment) || fs.statSync(segment).ino !== oldInode, 'the old segment was deleted first (a new one may take its name)');
+  // A new segment may take the old one's name (and inode): what it holds tells them apart.
+  t.ok(!fs.existsSync(segment) || !fs.readFileSync(segment).includes(OLD_RECORD), 'the old segment was deleted first');
   t.notOk(logs.deletionFailed(logName), 'the failure is forgotten once the deletion succeeds');
 });
 
