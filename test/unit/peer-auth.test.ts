@@ -36,7 +36,7 @@ async function listener(t: { teardown(fn: () => unknown): void }, auth: PeerAuth
 }
 
 /** Broker 1 dialling `address` with `auth`; resolves once it is connected or `ms` passed. */
-async function dialer(t: { teardown(fn: () => unknown): void }, address: string, auth: PeerAuth | null, ms = 3000) {
+async function dialer(t: { teardown(fn: () => unknown): void }, address: string, auth: PeerAuth | null, ms = 10_000) {
   const errors: string[] = [];
   const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
   const transport = new PeerTransport({ id: 1, clusterId: CLUSTER, address: '127.0.0.1:1', logger, maxFrameBytes: 1 << 20, auth, onMessages: () => undefined });
@@ -57,7 +57,7 @@ async function rawPeer(address: string) {
   let closed = false;
   readFrames(socket, { onFrame: (frame) => void received.push(decodePeerMessage(frame)), onClose: () => void (closed = true) });
   const settle = async () => {
-    for (let waited = 0; !closed && waited < 3000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let waited = 0; !closed && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
   };
   return {
     send: (message: Parameters<typeof encodePeerMessage>[0]) => socket.write(encodeFrame(encodePeerMessage(message))),
@@ -77,7 +77,7 @@ t.test('brokers with the same inter-broker credential connect and talk in plaint
   const { transport } = await dialer(t, server.address, scram('s3cret'));
   t.ok(transport.isConnected(2), 'connected after the challenge');
   transport.send(2, 0, vote(1, 2));
-  for (let waited = 0; server.delivered.length === 0 && waited < 3000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let waited = 0; server.delivered.length === 0 && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
   t.same(server.delivered.map((d) => d.message.type), ['vote'], 'its messages are delivered');
 });
 
@@ -94,7 +94,7 @@ t.test('a socket that does not prove the credential is refused, and its Raft mes
 
   const guesser = await rawPeer(server.address);
   guesser.send(handshake(PeerAuth.nonce()));
-  for (let waited = 0; guesser.received.length === 0 && waited < 3000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let waited = 0; guesser.received.length === 0 && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
   t.ok(guesser.received[0]?.challenge, 'a handshake with a nonce is challenged');
   guesser.send({ proof: { proof: Buffer.alloc(32, 1) } });
   guesser.sendRaft(vote(7, 2));
@@ -119,9 +119,11 @@ t.test('a socket that does not prove the credential is refused, and its Raft mes
 
 t.test('a broker with another password is refused, and does not trust the listener either', async (t) => {
   const server = await listener(t, scram('s3cret'));
-  const { transport, errors } = await dialer(t, server.address, scram('other'), 1000);
+  const { transport, errors } = await dialer(t, server.address, scram('other'), 0);
+  const said = () => errors.some((line) => line.includes('peer could not prove the inter-broker credential'));
+  for (let waited = 0; !said() && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.ok(said(), "the dialer finds the listener's proof wrong first and says so");
   t.notOk(transport.isConnected(2), 'not connected');
-  t.ok(errors.some((line) => line.includes('peer could not prove the inter-broker credential')), "the dialer finds the listener's proof wrong first and says so");
   t.same(server.delivered, []);
 });
 
