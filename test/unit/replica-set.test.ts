@@ -76,6 +76,17 @@ async function brokerOnDisk(t: { teardown(fn: () => unknown): void }, options: {
   return { dataDir, logs, raft, replicas, publish, topics, controller, close };
 }
 
+/** Partition 0 of TOPIC created here alone (group `groupId`), leading, with `value` durable in its log. */
+async function leaderHolding(broker: Awaited<ReturnType<typeof brokerOnDisk>>, groupId: number, value: string) {
+  const here: PartitionAssignment = { partition: 0, groupId, replicas: [SELF] };
+  broker.replicas.onControllerEvent({ type: 'topicCreated', topic: broker.publish(here) });
+  const first = broker.replicas.replica(TOPIC, 0)!;
+  await waitFor('the first replica leads', () => first.group.node.currentRole === 'leader', 10_000, 10);
+  const { index } = broker.raft.propose(first.group, buildBatch([{ value }]));
+  await waitFor('the record is durable', () => first.group.log.durableIndex() >= index, 10_000, 10);
+  return { logName: logNameOf(TOPIC, here), first };
+}
+
 /** Holds every fdatasync of `logs` at a gate until `open()`; `reached` resolves at the first. */
 function holdSyncs(logs: LogManager): { reached: Promise<void>; open(): void } {
   const real = logs.files.fdatasync.bind(logs.files);
@@ -93,14 +104,9 @@ function holdSyncs(logs: LogManager): { reached: Promise<void>; open(): void } {
 
 for (const metadataThen of ['still moving here', 'moved elsewhere'] as const) {
   t.test(`moved away and straight back while the old data is being deleted (metadata then ${metadataThen})`, async (t) => {
-    const { dataDir, logs, raft, replicas, publish } = await brokerOnDisk(t);
-    const here: PartitionAssignment = { partition: 0, groupId: 7, replicas: [SELF] };
-    const logName = logNameOf(TOPIC, here);
-    replicas.onControllerEvent({ type: 'topicCreated', topic: publish(here) });
-    const first = replicas.replica(TOPIC, 0)!;
-    await waitFor('the first replica leads', () => first.group.node.currentRole === 'leader', 10_000, 10);
-    const { index } = raft.propose(first.group, buildBatch([{ value: 'old' }]));
-    await waitFor('the record is durable', () => first.group.log.durableIndex() >= index, 10_000, 10);
+    const broker = await brokerOnDisk(t);
+    const { dataDir, logs, raft, replicas, publish } = broker;
+    const { logName, first } = await leaderHolding(broker, 7, 'old');
     const oldLast = first.group.log.lastIndex();
 
     // A flush in flight on a slow disk when the partition moves away.
@@ -138,14 +144,9 @@ for (const metadataThen of ['still moving here', 'moved elsewhere'] as const) {
 }
 
 t.test("a partition moving back onto a broker whose deletion of its old replica failed starts on nothing the failure left", async (t) => {
-  const { dataDir, logs, raft, replicas, publish } = await brokerOnDisk(t);
-  const here: PartitionAssignment = { partition: 0, groupId: 8, replicas: [SELF] };
-  const logName = logNameOf(TOPIC, here);
-  replicas.onControllerEvent({ type: 'topicCreated', topic: publish(here) });
-  const first = replicas.replica(TOPIC, 0)!;
-  await waitFor('the first replica leads', () => first.group.node.currentRole === 'leader', 10_000, 10);
-  const { index } = raft.propose(first.group, buildBatch([{ value: OLD_RECORD }]));
-  await waitFor('the record is durable', () => first.group.log.durableIndex() >= index, 10_000, 10);
+  const broker = await brokerOnDisk(t);
+  const { dataDir, logs, replicas, publish } = broker;
+  const { logName } = await leaderHolding(broker, 8, OLD_RECORD);
 
   // An immutable segment: the kernel refuses its unlink (EPERM, even to root), as a failing disk would refuse it.
   const segment = path.join(dataDir, logName, fs.readdirSync(path.join(dataDir, logName)).find((f) => f.endsWith('.log'))!);
