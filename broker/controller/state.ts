@@ -44,6 +44,28 @@ export interface GroupOffset {
   metadata?: string;
 }
 
+/**
+ * A Kafka consumer group at its last Stable generation, as its coordinator stored it: what
+ * a new coordinator needs for the members to carry on (heartbeats, commits) after a
+ * controller failover. Byte fields are base64 (commands are JSON).
+ */
+export interface KafkaGroupRecord {
+  id: string;
+  generation: number;
+  protocolType: string;
+  protocolName: string;
+  leader: string;
+  members: Array<{
+    id: string;
+    clientId: string;
+    clientHost: string;
+    sessionTimeoutMs: number;
+    rebalanceTimeoutMs: number;
+    protocols: Array<{ name: string; metadata: string }>;
+    assignment: string;
+  }>;
+}
+
 /** A user as `user list` shows it: no salt, no keys. */
 export interface UserListing {
   name: string;
@@ -55,6 +77,9 @@ export type ControllerCommand =
   // Consumer groups: committed offsets (membership is soft state at the coordinator).
   | { type: 'commitOffsets'; group: string; offsets: GroupOffset[] }
   | { type: 'resetOffsets'; group: string; offsets: GroupOffset[] }
+  // Kafka groups: membership at each Stable generation, dropped when the group empties.
+  | { type: 'storeKafkaGroup'; group: KafkaGroupRecord }
+  | { type: 'dropKafkaGroup'; group: string }
   | { type: 'registerBroker'; id: number; address: string; kafkaAddress?: string; rack?: string }
   | { type: 'createTopic'; name: string; config: TopicConfig; partitions: PartitionAssignment[] }
   | { type: 'deleteTopic'; name: string }
@@ -123,6 +148,8 @@ export class ControllerState {
   readonly groupOffsets = new Map<string, Map<string, number>>();
   /** The metadata committed with an offset, where it is not empty: group -> "topic/partition" -> string. */
   readonly groupOffsetMetadata = new Map<string, Map<string, string>>();
+  /** Kafka groups with members, at their last Stable generation, by group id. */
+  readonly kafkaGroups = new Map<string, KafkaGroupRecord>();
   /** SCRAM credentials by user name. */
   readonly users = new Map<string, ScramCredential>();
   /**
@@ -158,6 +185,12 @@ export class ControllerState {
         }
         return { type: 'none' };
       }
+      case 'storeKafkaGroup':
+        this.kafkaGroups.set(command.group.id, command.group);
+        return { type: 'none' };
+      case 'dropKafkaGroup':
+        this.kafkaGroups.delete(command.group);
+        return { type: 'none' };
       case 'registerBroker': {
         const broker: BrokerMeta = { id: command.id, address: command.address };
         if (command.kafkaAddress) broker.kafkaAddress = command.kafkaAddress;
@@ -241,6 +274,9 @@ export class ControllerState {
         if (kept.length !== this.acls.length) this.acls = kept;
         return { type: 'none' };
       }
+      default:
+        // A command of a later version (during an upgrade): nothing this version keeps.
+        return { type: 'none' };
     }
   }
 
@@ -334,13 +370,14 @@ export class ControllerState {
       nextProducerId: this.nextProducerId,
       groupOffsets: [...this.groupOffsets].map(([group, offsets]) => [group, [...offsets]]),
       groupOffsetMetadata: [...this.groupOffsetMetadata].map(([group, metadata]) => [group, [...metadata]]),
+      kafkaGroups: [...this.kafkaGroups.values()],
       users: [...this.users].map(([name, credential]) => ({ name, ...credential })),
       acls: this.acls,
       bootstrapped: this.bootstrapped,
     };
   }
 
-  /** Snapshots written before consumer groups or security lack those fields. */
+  /** Snapshots written before consumer groups, security or stored Kafka groups lack those fields. */
   static fromJSON(json: {
     brokers: BrokerMeta[];
     topics: TopicMeta[];
@@ -348,6 +385,7 @@ export class ControllerState {
     nextProducerId: number;
     groupOffsets?: Array<[string, Array<[string, number]>]>;
     groupOffsetMetadata?: Array<[string, Array<[string, string]>]>;
+    kafkaGroups?: KafkaGroupRecord[];
     users?: Array<{ name: string } & ScramCredential>;
     acls?: AclBinding[];
     bootstrapped?: boolean;
@@ -359,6 +397,7 @@ export class ControllerState {
     state.nextProducerId = json.nextProducerId;
     for (const [group, offsets] of json.groupOffsets ?? []) state.groupOffsets.set(group, new Map(offsets));
     for (const [group, metadata] of json.groupOffsetMetadata ?? []) state.groupOffsetMetadata.set(group, new Map(metadata));
+    for (const group of json.kafkaGroups ?? []) state.kafkaGroups.set(group.id, group);
     for (const { name, ...credential } of json.users ?? []) state.users.set(name, credential);
     state.acls = json.acls ?? [];
     state.bootstrapped = json.bootstrapped ?? false;

@@ -4,10 +4,14 @@
  * protocol metadata in JoinGroup, picks a protocol all of them support, gives the leader
  * everyone's metadata, and hands out the leader's assignment bytes in SyncGroup.
  *
- * Membership is soft state in memory here, as in Kafka's coordinator until it fails over;
- * committed offsets are controller commands (the native `commitOffsets`), so they are
- * replicated, survive failover, and share the native groups' offsets table. A group id is
- * either native or Kafka while it has members, never both.
+ * Membership lives in memory here and, like Kafka's group metadata, is stored at every
+ * Stable generation: the leader's SyncGroup is answered once a controller command
+ * (`storeKafkaGroup`) holding the generation, members and assignments has committed. A new
+ * coordinator (after a controller failover) takes the groups over from that record, so
+ * their members' heartbeats and commits carry on; each member's session starts again
+ * there. Committed offsets are controller commands too (the native `commitOffsets`), and
+ * share the native groups' offsets table. A group id is either native or Kafka while it
+ * has members, never both.
  *
  * States as Kafka's: Empty → PreparingRebalance (a join, leave or expiry; members learn it
  * from REBALANCE_IN_PROGRESS and rejoin) → CompletingRebalance (every member rejoined, or
@@ -16,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CoordinatorController } from '../groups/coordinator.js';
+import type { KafkaGroupRecord } from '../controller/state.js';
 import { KafkaError } from './errors.js';
 
 type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable';
@@ -91,6 +96,8 @@ interface Group {
   leader: string;
   members: Map<string, Member>;
   rebalanceTimer: NodeJS.Timeout | null;
+  /** The generation whose assignment is being stored (the syncs wait for it), or -1. */
+  storing: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -121,6 +128,8 @@ export interface KafkaGroupsOptions {
 export class KafkaGroups {
   private readonly groups = new Map<string, Group>();
   private timer: NodeJS.Timeout | null = null;
+  /** The stored groups were taken over (once per leadership, when caught up). */
+  private takenOver = false;
 
   constructor(private readonly options: KafkaGroupsOptions) {}
 
@@ -142,6 +151,7 @@ export class KafkaGroups {
 
   /** Whether a Kafka group of this id has members (then the id is not free for native). */
   isActive(groupId: string): boolean {
+    this.refusal();
     return (this.groups.get(groupId)?.members.size ?? 0) > 0;
   }
 
@@ -153,7 +163,25 @@ export class KafkaGroups {
    */
   refusal(): number {
     if (!this.controller.isLeader) return GroupError.NOT_COORDINATOR;
-    return this.controller.leaderCaughtUp ? KafkaError.NONE : GroupError.COORDINATOR_LOAD_IN_PROGRESS;
+    if (!this.controller.leaderCaughtUp) return GroupError.COORDINATOR_LOAD_IN_PROGRESS;
+    if (!this.takenOver) this.takeOver();
+    return KafkaError.NONE;
+  }
+
+  /**
+   * Carries on the groups its predecessor stored (what this broker applied before is all
+   * the metadata now that it has caught up): each at its last Stable generation, its
+   * members' sessions starting now.
+   */
+  private takeOver(): void {
+    this.takenOver = true;
+    let count = 0;
+    for (const record of this.controller.state.kafkaGroups.values()) {
+      if (this.groups.has(record.id)) continue;
+      this.groups.set(record.id, restored(record));
+      count++;
+    }
+    if (count > 0) this.options.logger?.info({ groups: count }, 'Kafka groups taken over at their last stable generation');
   }
 
   /** Expires silent members; drops every group (answering waiters) when no longer the coordinator. */
@@ -170,6 +198,7 @@ export class KafkaGroups {
   }
 
   private dropAll(): void {
+    this.takenOver = false;
     for (const group of this.groups.values()) {
       if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
       for (const member of group.members.values()) this.answerWaiters(member, GroupError.NOT_COORDINATOR);
@@ -194,7 +223,7 @@ export class KafkaGroups {
     if (this.options.nativeGroupActive(request.groupId)) return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
     let group = this.groups.get(request.groupId);
     if (!group) {
-      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null };
+      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null, storing: -1 };
       this.groups.set(group.id, group);
     }
     if (group.members.size > 0 && (request.protocolType !== group.protocolType || !this.someProtocolCommon(group, request.protocols))) {
@@ -232,16 +261,34 @@ export class KafkaGroups {
     if (group.state === 'Stable') return { errorCode: KafkaError.NONE, assignment: member.assignment };
     member.awaitingSync?.(fail(KafkaError.REBALANCE_IN_PROGRESS));
     const synced = new Promise<SyncAnswer>((resolve) => (member.awaitingSync = resolve));
-    if (member.id === group.leader) {
-      const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
-      for (const m of group.members.values()) {
-        m.assignment = given.get(m.id) ?? EMPTY;
-        m.awaitingSync?.({ errorCode: KafkaError.NONE, assignment: m.assignment });
-        m.awaitingSync = null;
-      }
-      group.state = 'Stable';
-    }
+    if (member.id === group.leader && group.storing !== group.generation) void this.store(group, new Map(assignments.map((a) => [a.memberId, a.assignment])));
     return synced;
+  }
+
+  /**
+   * Stores the leader's assignment with the generation (so that a new coordinator can carry
+   * the group on), then answers every sync: Stable. If the store fails, the syncs are
+   * refused and the group rebalances, as Kafka's coordinator does.
+   */
+  private async store(group: Group, given: ReadonlyMap<string, Buffer>): Promise<void> {
+    const generation = group.generation;
+    for (const m of group.members.values()) m.assignment = given.get(m.id) ?? EMPTY;
+    group.storing = generation;
+    let errorCode: number = KafkaError.NONE;
+    try {
+      await this.controller.propose({ type: 'storeKafkaGroup', group: toRecord(group) }, this.options.proposeTimeoutMs ?? 10_000);
+    } catch {
+      errorCode = this.controller.isLeader ? GroupError.COORDINATOR_NOT_AVAILABLE : GroupError.NOT_COORDINATOR;
+    }
+    if (group.storing === generation) group.storing = -1;
+    // A rebalance, a departure or a lost leadership overtook the store: its waiters were answered then.
+    if (this.groups.get(group.id) !== group || group.generation !== generation || group.state !== 'CompletingRebalance') return;
+    for (const m of group.members.values()) {
+      m.awaitingSync?.({ errorCode, assignment: errorCode === KafkaError.NONE ? m.assignment : EMPTY });
+      m.awaitingSync = null;
+    }
+    if (errorCode === KafkaError.NONE) group.state = 'Stable';
+    else this.prepareRebalance(group);
   }
 
   heartbeat(groupId: string, generationId: number, memberId: string): number {
@@ -283,11 +330,20 @@ export class KafkaGroups {
     group.members.delete(member.id);
     if (group.members.size === 0) {
       if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
-      this.groups.delete(group.id);
+      this.forget(group);
       return;
     }
     this.prepareRebalance(group);
     this.completeJoinIfReady(group);
+  }
+
+  /** A group left without members: gone here, and its stored record dropped (if that fails, a successor expires its members). */
+  private forget(group: Group): void {
+    this.groups.delete(group.id);
+    if (!this.controller.state.kafkaGroups.has(group.id)) return;
+    this.controller.propose({ type: 'dropKafkaGroup', group: group.id }, this.options.proposeTimeoutMs ?? 10_000).catch((error: unknown) => {
+      this.options.logger?.info({ group: group.id, err: error instanceof Error ? error.message : String(error) }, 'could not drop an empty Kafka group from the metadata; a later coordinator expires its members');
+    });
   }
 
   private someProtocolCommon(group: Group, protocols: JoinRequest['protocols']): boolean {
@@ -310,7 +366,7 @@ export class KafkaGroups {
         this.options.logger?.info({ group: group.id, member: m.id }, 'Kafka group member did not rejoin within the rebalance timeout');
         group.members.delete(m.id);
       }
-      if (group.members.size === 0) this.groups.delete(group.id);
+      if (group.members.size === 0) this.forget(group);
       else this.completeJoinIfReady(group);
     }, timeoutMs);
     group.rebalanceTimer.unref();
@@ -435,4 +491,46 @@ export class KafkaGroups {
       })),
     };
   }
+}
+
+/** What the controller keeps of a group: its Stable generation, members and assignments. */
+function toRecord(group: Group): KafkaGroupRecord {
+  return {
+    id: group.id,
+    generation: group.generation,
+    protocolType: group.protocolType,
+    protocolName: group.protocolName,
+    leader: group.leader,
+    members: [...group.members.values()].map((m) => ({
+      id: m.id,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      sessionTimeoutMs: m.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
+      assignment: m.assignment.toString('base64'),
+    })),
+  };
+}
+
+/** A stored group as a new coordinator carries it on: Stable, every session starting now. */
+function restored(record: KafkaGroupRecord): Group {
+  const now = Date.now();
+  const members = new Map<string, Member>();
+  for (const m of record.members) {
+    members.set(m.id, {
+      id: m.id,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      sessionTimeoutMs: m.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      protocols: m.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata, 'base64') })),
+      deadline: now + m.sessionTimeoutMs,
+      assignment: Buffer.from(m.assignment, 'base64'),
+      awaitingJoin: null,
+      awaitingSync: null,
+    });
+  }
+  const { id, generation, protocolType, protocolName, leader } = record;
+  return { id, state: 'Stable', generation, protocolType, protocolName, leader, members, rebalanceTimer: null, storing: -1 };
 }

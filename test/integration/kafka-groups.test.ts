@@ -201,3 +201,42 @@ t.test('kcat -G consumes as a group and commits', async (t) => {
     return committed!.partitions.filter((p) => Number(p.offset) >= 100).length === 3;
   }, 60_000);
 });
+
+t.test('after a controller failover a member carries on at the new coordinator: its heartbeats, commits and sync at its generation', async (t) => {
+  const addresses = [...cluster.brokers.values()].map((b) => b.kafkaAddress!);
+  const group = 'g-failover';
+  const found = await ask(addresses[0]!, 'FindCoordinator', 2, { key: group, keyType: 0 });
+  const coordinator = `${found.host}:${found.port}`;
+  const join = await ask(coordinator, 'JoinGroup', 5, { groupId: group, sessionTimeoutMs: 60_000, rebalanceTimeoutMs: 60_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.from('m') }] });
+  const member = { groupId: group, generationId: join.generationId, memberId: join.memberId, groupInstanceId: null };
+  const synced = await ask(coordinator, 'SyncGroup', 3, { ...member, assignments: [{ memberId: join.memberId, assignment: Buffer.from('partitions 0-2') }] });
+  t.equal(synced.errorCode, 0);
+  /** The coordinator after the failover, once found. */
+  let coordinator2: string | undefined;
+  const commit = (offset: number) =>
+    ask(coordinator2 ?? coordinator, 'OffsetCommit', 2, { groupId: group, generationIdOrMemberEpoch: join.generationId, memberId: join.memberId, retentionTimeMs: -1, topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: offset, committedMetadata: null }] }] });
+  t.equal((await commit(5)).topics[0]!.partitions[0]!.errorCode, 0);
+
+  await cluster.kill(found.nodeId);
+  t.teardown(async () => {
+    cluster.restart(found.nodeId);
+    await waitFor(`broker ${found.nodeId} back`, async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === found.nodeId)?.alive, 30_000);
+  });
+  const survivor = addresses.find((a) => a !== coordinator)!;
+  // Asked until a new coordinator has caught up (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR or no coordinator before).
+  const heartbeat = await waitFor('a new coordinator that answers', async () => {
+    const next = await ask(survivor, 'FindCoordinator', 2, { key: group, keyType: 0 }).catch(() => null);
+    if (!next || next.errorCode !== 0 || next.nodeId === found.nodeId) return null;
+    coordinator2 = `${next.host}:${next.port}`;
+    const answer = await ask(coordinator2, 'Heartbeat', 3, member).catch(() => null);
+    return answer && ![14, 15, 16].includes(answer.errorCode) ? answer : null;
+  }, 30_000);
+  t.equal(heartbeat.errorCode, 0, 'the heartbeat is taken there: the same member at the same generation (not UNKNOWN_MEMBER_ID)');
+  t.equal((await commit(9)).topics[0]!.partitions[0]!.errorCode, 0, 'and so is a commit');
+  const again = await ask(coordinator2!, 'SyncGroup', 3, { ...member, assignments: [] });
+  t.same([again.errorCode, again.assignment.toString()], [0, 'partitions 0-2'], 'a sync gets its assignment back');
+  const fetched = await ask(coordinator2!, 'OffsetFetch', 5, { groupId: group, topics: [{ name: TOPIC, partitionIndexes: [0] }] });
+  t.equal(fetched.topics[0]!.partitions[0]!.committedOffset, 9);
+  const described = await ask(coordinator2!, 'DescribeGroups', 3, { groups: [group], includeAuthorizedOperations: false });
+  t.same([described.groups[0]!.groupState, described.groups[0]!.members.map((m) => m.memberId)], ['Stable', [join.memberId]], 'DescribeGroups shows it Stable with its member');
+});

@@ -8,6 +8,7 @@ import { FlotillaError } from '../../protocol/errors.js';
 import { ControllerState, type ControllerCommand } from '../../broker/controller/state.js';
 import { GroupCoordinator } from '../../broker/groups/coordinator.js';
 import { GroupError, KafkaGroups } from '../../broker/kafka/groups.js';
+import { KafkaError } from '../../broker/kafka/errors.js';
 
 function setup(partitions = 6) {
   let now = 1_000;
@@ -128,4 +129,99 @@ t.test("Kafka's session timeouts up to Kafka's default maximum (30 minutes) are 
   t.not(await code(600_000), GroupError.INVALID_SESSION_TIMEOUT, '10 minutes');
   t.not(await code(1_800_000), GroupError.INVALID_SESSION_TIMEOUT, '30 minutes');
   t.equal(await code(1_800_001), GroupError.INVALID_SESSION_TIMEOUT, 'more');
+});
+
+/** Two Kafka members at generation 2, the first the leader, synced through `kafka`. */
+async function stableKafkaGroup(kafka: KafkaGroups) {
+  const protocols = [{ name: 'range', metadata: Buffer.from('subscription') }];
+  const join = (memberId: string) => kafka.join({ groupId: 'k', memberId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: 'consumer', protocols, clientId: 'c', clientHost: 'h' });
+  const first = await join('');
+  const secondJoined = join('');
+  const rejoined = await join(first.memberId);
+  const second = await secondJoined;
+  const leaderSync = kafka.sync('k', rejoined.generationId, first.memberId, [
+    { memberId: first.memberId, assignment: Buffer.from('p0') },
+    { memberId: second.memberId, assignment: Buffer.from('p1') },
+  ]);
+  const followerSync = kafka.sync('k', rejoined.generationId, second.memberId, []);
+  return { first: first.memberId, second: second.memberId, generation: rejoined.generationId, leaderSync, followerSync };
+}
+
+t.test("a Kafka group's members carry on at a new coordinator: their generation, assignments and commits", async (t) => {
+  const { controller, state } = setup(2);
+  const before = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  const { first, second, generation, leaderSync, followerSync } = await stableKafkaGroup(before);
+  t.same((await leaderSync).assignment, Buffer.from('p0'));
+  t.same((await followerSync).assignment, Buffer.from('p1'));
+  t.equal(state.kafkaGroups.get('k')?.generation, generation, 'the Stable generation is in the metadata');
+  before.stop();
+
+  // The new controller holds the same metadata (here: through a snapshot).
+  const adopted = ControllerState.fromJSON(JSON.parse(JSON.stringify(state.toJSON())));
+  const after = new KafkaGroups({ controller: { ...controller, state: adopted }, nativeGroupActive: () => false });
+  t.equal(after.heartbeat('k', generation, first), 0, "the leader's heartbeat is taken");
+  t.equal(after.heartbeat('k', generation, second), 0, 'and the other member’s');
+  t.same(await after.commit({ groupId: 'k', generationId: generation, memberId: second, offsets: [{ topic: 't', partition: 1, offset: 7, metadata: null }] }), [0], 'a commit at that generation is taken');
+  t.same((await after.sync('k', generation, second, [])).assignment, Buffer.from('p1'), 'a retried sync gets the same assignment');
+  const described = after.describe('k');
+  t.equal(described.groupState, 'Stable');
+  t.same(described.members.map((m) => m.memberAssignment.toString()).sort(), ['p0', 'p1']);
+  t.ok(after.isActive('k'), 'the id stays Kafka’s: a native member is refused it');
+  t.equal(after.heartbeat('k', generation - 1, first), GroupError.ILLEGAL_GENERATION, 'an older generation is still refused');
+});
+
+t.test("a Kafka group's syncs wait for the store; a failed one refuses them and the group rebalances", async (t) => {
+  const { controller, state } = setup(2);
+  let storing: (() => void) | null = null;
+  let failStores = false;
+  const kafka = new KafkaGroups({
+    controller: {
+      ...controller,
+      propose: async (command: ControllerCommand) => {
+        if (command.type === 'storeKafkaGroup') {
+          await new Promise<void>((resolve) => (storing = resolve));
+          if (failStores) throw new FlotillaError('TIMEOUT', 'not committed in time');
+        }
+        state.apply(command);
+      },
+    },
+    nativeGroupActive: () => false,
+  });
+  t.teardown(() => kafka.stop());
+  const settled = (p: unknown) => Promise.race([Promise.resolve(p).then(() => true), new Promise((r) => setImmediate(() => r(false)))]);
+  // Generation 1 (one member) stores once; let it through.
+  const lone = await kafka.join({ groupId: 'k', memberId: '', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h' });
+  const loneSync = kafka.sync('k', lone.generationId, lone.memberId, [{ memberId: lone.memberId, assignment: Buffer.from('all') }]);
+  t.notOk(await settled(loneSync), 'the sync waits while the store has not committed');
+  t.equal(state.kafkaGroups.size, 0);
+  storing!();
+  t.same((await loneSync).assignment, Buffer.from('all'), 'answered once stored');
+  t.equal(state.kafkaGroups.get('k')?.generation, lone.generationId);
+
+  failStores = true;
+  t.equal(kafka.leave('k', [lone.memberId]).errorCode, 0);
+  const again = await kafka.join({ groupId: 'k', memberId: '', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h' });
+  const failedSync = kafka.sync('k', again.generationId, again.memberId, [{ memberId: again.memberId, assignment: Buffer.from('all') }]);
+  storing!();
+  t.equal((await failedSync).errorCode, GroupError.COORDINATOR_NOT_AVAILABLE, 'the sync is refused');
+  t.equal(kafka.heartbeat('k', again.generationId, again.memberId), KafkaError.REBALANCE_IN_PROGRESS, 'the member is told to rejoin');
+});
+
+t.test('a Kafka group left without members is dropped from the metadata; members that never return expire at a new coordinator', async (t) => {
+  const { controller, state } = setup(2);
+  const before = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  const { first, second, leaderSync, followerSync } = await stableKafkaGroup(before);
+  await Promise.all([leaderSync, followerSync]);
+  before.stop();
+  const record = state.kafkaGroups.get('k')!;
+  for (const m of record.members) m.sessionTimeoutMs = 100;
+  const after = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => after.stop());
+  t.equal(after.refusal(), 0, 'the new coordinator takes the group over');
+  await new Promise((r) => setTimeout(r, 150));
+  after.tick();
+  t.notOk(after.isActive('k'), 'both sessions expired there');
+  await new Promise(setImmediate);
+  t.notOk(state.kafkaGroups.has('k'), 'and the record is dropped');
+  t.same(after.leave('k', [first, second]).members, [GroupError.UNKNOWN_MEMBER_ID, GroupError.UNKNOWN_MEMBER_ID], 'they are gone');
 });
