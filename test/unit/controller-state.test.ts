@@ -207,6 +207,19 @@ t.test('a snapshot written before users and ACLs existed loads with none', async
   t.same([...restored.brokers.keys()], [1]);
 });
 
+t.test('a stored Kafka group survives a snapshot and is dropped by its command; older snapshots and later commands load as nothing', async (t) => {
+  const state = stateWithBrokers(1);
+  const group = { id: 'k', generation: 3, protocolType: 'consumer', protocolName: 'range', leader: 'm1', members: [{ id: 'm1', clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocols: [{ name: 'range', metadata: 'AQI=' }], assignment: 'AwQ=' }] };
+  state.apply({ type: 'storeKafkaGroup', group });
+  const restored = ControllerState.fromJSON(JSON.parse(JSON.stringify(state.toJSON())));
+  t.same(restored.kafkaGroups.get('k'), group);
+  restored.apply({ type: 'dropKafkaGroup', group: 'k' });
+  t.equal(restored.kafkaGroups.size, 0);
+  const { kafkaGroups: _kafkaGroups, ...older } = state.toJSON() as Record<string, unknown>;
+  t.equal(ControllerState.fromJSON(older as Parameters<typeof ControllerState.fromJSON>[0]).kafkaGroups.size, 0, 'a snapshot from before stored groups');
+  t.same(state.apply(JSON.parse('{"type":"aCommandOfALaterVersion"}') as ControllerCommand), { type: 'none' }, 'a command this version does not know changes nothing');
+});
+
 t.test('metadata committed beside an offset survives a snapshot; an empty one clears it; a deleted topic takes it away', async (t) => {
   const state = stateWithBrokers(3);
   create(state, 'orders', 2, 3);
