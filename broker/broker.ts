@@ -205,7 +205,7 @@ export class Broker {
     this.dispatcher = brokerDispatcher({ config, authorizer, host, controller: this.controller, groups: this.groups, metricsHook: this.metrics.requestHook, brokerSight: () => brokerSight(sight) });
     this.clients = new ClientServer(config, this.logger, this.dispatcher);
     this.listener = new Listener(config, { client: (s, identity) => this.clients.accept(s, identity), peer: (s) => this.transport.accept(s) }, this.logger, this.tls);
-    this.kafka = kafkaListener({ config, dispatcher: this.dispatcher, authorizer, replicas: this.replicas, clusterId: this.clusterId, groups: this.kafkaGroups, controller: this.controller, metrics: this.metrics, logger: this.logger, tls: this.tls });
+    this.kafka = kafkaListener({ config, dispatcher: this.dispatcher, authorizer, replicas: this.replicas, clusterId: this.clusterId, groups: this.kafkaGroups, controller: this.controller, metrics: this.metrics, logger: this.logger, tls: this.tls, reachable: (id) => this.transport.isConnected(id) });
     const listening = () => this.listener.listening;
     this.operations = config.httpListen === undefined ? null : brokerOperations(config.httpListen, { ...sight, metrics: this.metrics, listening, access: interBrokerAccess(config, this.tls) }, this.logger);
   }

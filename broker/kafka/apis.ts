@@ -115,6 +115,8 @@ export interface KafkaBroker {
   topicExists(name: string): boolean;
   /** The brokers of the cluster as the metadata applied here has them (with or without a Kafka address). */
   brokerCount(): number;
+  /** Whether this broker is connected to that one (itself always): Metadata lists only those, as Kafka lists only live brokers. */
+  reachable(brokerId: number): boolean;
 }
 
 export interface KafkaFetchesServed {
@@ -305,7 +307,10 @@ export class KafkaApis implements KafkaRequestHandler {
       const errorCode = retriable ? KafkaError.LEADER_NOT_AVAILABLE : kafkaErrorOf(error);
       return { brokers: kafkaBrokersOf(this.broker.knownBrokers()), controllerId: -1, clusterId: this.broker.clusterId, topics: names.map((name) => ({ name, errorCode })) };
     }
-    const brokers = kafkaBrokersOf((native.brokers ?? []).flatMap((b) => (b?.kafkaAddress && b.id ? [{ id: b.id, kafkaAddress: b.kafkaAddress, rack: b.rack ?? undefined }] : [])));
+    // A broker that is down is left out, and its replicas are offline: clients stop dialling
+    // it (kafkajs gave up on a consumer after retrying a killed broker for ~18 s).
+    const live = (native.brokers ?? []).filter((b) => b?.kafkaAddress && b.id && this.broker.reachable(b.id));
+    const brokers = kafkaBrokersOf(live.map((b) => ({ id: b!.id!, kafkaAddress: b!.kafkaAddress!, rack: b!.rack ?? undefined })));
     const kafkaBrokers = new Set(brokers.map((b) => b.nodeId));
     const wanted = every || names.length > 0 ? native.topics ?? [] : [];
     return {
@@ -325,7 +330,7 @@ export class KafkaApis implements KafkaRequestHandler {
             leaderEpoch: p?.leaderTerm ?? -1,
             replicaNodes: (p?.replicas ?? []) as number[],
             isrNodes: (p?.inSync ?? []) as number[],
-            offlineReplicas: [],
+            offlineReplicas: ((p?.replicas ?? []) as number[]).filter((id) => !kafkaBrokers.has(id)),
           };
         }),
       })),

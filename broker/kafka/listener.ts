@@ -29,6 +29,8 @@ export interface KafkaListenerParts {
   metrics: BrokerMetrics;
   logger: Logger;
   tls: BrokerTls | undefined;
+  /** Whether this broker is connected to that one (the peer transport's view; itself always). */
+  reachable: (brokerId: number) => boolean;
 }
 
 /** The Kafka listener, or null without --kafka-listen. */
@@ -56,6 +58,7 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
     access: interBrokerAccess(config, parts.tls),
     topicExists: (name) => controller.state.topics.has(name),
     brokerCount: () => controller.state.brokers.size,
+    reachable: parts.reachable,
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);
 }

@@ -279,3 +279,36 @@ t.test('a produce with acks 0 that fails closes the connection, so the client lo
   })) raw.socket.write(chunk);
   await t.rejects(raw.next(), `broker ${other.id}, not the leader, closed the connection without an answer`);
 });
+
+t.test('Metadata leaves out a broker that is down and names its replicas offline; it is back once the broker is', async (t) => {
+  const topic = 'k-offline';
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+  const [asked, down] = [...cluster.brokers.values()];
+  const raw = await rawKafkaConnection(asked!.kafkaAddress!);
+  t.teardown(() => raw.socket.destroy());
+  const metadata = () => raw.request('Metadata', 8, { topics: [{ name: topic }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+  t.same((await metadata()).brokers.map((b) => b.nodeId).sort(), [1, 2, 3], 'all three while all are up');
+
+  await cluster.kill(down!.id);
+  t.teardown(async () => {
+    if (cluster.running(down!.id)) return;
+    cluster.restart(down!.id);
+    await waitFor(`broker ${down!.id} back`, async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === down!.id)?.alive, 30_000);
+  });
+  const without = await waitFor(`broker ${down!.id} left out, every partition led by another`, async () => {
+    const answer = await metadata();
+    const partitions = answer.topics[0]!.partitions;
+    return !answer.brokers.some((b) => b.nodeId === down!.id) && partitions.every((p) => p.leaderId > 0) ? answer : null;
+  }, 30_000);
+  for (const p of without.topics[0]!.partitions) {
+    t.same(p.offlineReplicas, [down!.id], `partition ${p.partitionIndex}: the broker that is down is its offline replica`);
+    t.not(p.leaderId, down!.id);
+  }
+
+  cluster.restart(down!.id);
+  await waitFor(`broker ${down!.id} listed again, no replica offline`, async () => {
+    const answer = await metadata();
+    return answer.brokers.length === 3 && answer.topics[0]!.partitions.every((p) => p.offlineReplicas.length === 0);
+  }, 30_000);
+  t.pass('listed again once it is back');
+});
