@@ -115,6 +115,8 @@ export interface KafkaBroker {
   topicExists(name: string): boolean;
   /** The brokers of the cluster as the metadata applied here has them (with or without a Kafka address). */
   brokerCount(): number;
+  /** --max-frame-bytes: a Produce request over it is answered MESSAGE_TOO_LARGE (see server.ts). */
+  readonly maxFrameBytes: number;
   /** Whether this broker is connected to that one (itself always): Metadata lists only those, as Kafka lists only live brokers. */
   reachable(brokerId: number): boolean;
 }
@@ -131,7 +133,7 @@ type Answer<N extends KafkaApiName> = ResponseInput<N>;
 export class KafkaApis implements KafkaRequestHandler {
   constructor(private readonly broker: KafkaBroker) {}
 
-  async handle(request: KafkaRequest, context: RequestContext): Promise<Buffer[] | null> {
+  async handle(request: KafkaRequest, context: RequestContext, overLimitBytes?: number): Promise<Buffer[] | null> {
     const { apiVersion: version, correlationId } = request.header;
     const advertised = ADVERTISED_VERSIONS[request.api];
     if (!advertised || version < advertised.min || version > advertised.max) {
@@ -158,7 +160,7 @@ export class KafkaApis implements KafkaRequestHandler {
       case 'Metadata':
         return reply('Metadata', await this.metadata(request.body, version, context));
       case 'Produce': {
-        const answer = await this.produce(request.body, context);
+        const answer = await this.produce(request.body, context, overLimitBytes);
         return answer && reply('Produce', answer);
       }
       case 'Fetch':
@@ -345,7 +347,7 @@ export class KafkaApis implements KafkaRequestHandler {
    * majority holds the batch (Flotilla acknowledges nothing less). Each partition carries
    * exactly one batch, stored as it is.
    */
-  private async produce(body: Body<'Produce'>, context: RequestContext): Promise<Answer<'Produce'> | null> {
+  private async produce(body: Body<'Produce'>, context: RequestContext, overLimitBytes?: number): Promise<Answer<'Produce'> | null> {
     type PartitionAnswer = { index: number; errorCode: number; baseOffset: number; logStartOffset: number; errorMessage: string | null };
     const answers: PartitionAnswer[][] = body.topicData.map((t) => t.partitionData.map((p) => ({ index: p.index, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null })));
     const fail = (answer: PartitionAnswer, code: number, message: string) => Object.assign(answer, { errorCode: code, errorMessage: message });
@@ -356,6 +358,10 @@ export class KafkaApis implements KafkaRequestHandler {
       t.partitionData.forEach((p, pi) => {
         const answer = answers[ti]![pi]!;
         if (!validAcks) return fail(answer, KafkaError.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, got ${body.acks}`);
+        if (overLimitBytes !== undefined) {
+          const limit = this.broker.maxFrameBytes;
+          return fail(answer, KafkaError.MESSAGE_TOO_LARGE, `the request was ${overLimitBytes} bytes, over the broker's --max-frame-bytes ${limit}: nothing in it was stored; send smaller batches`);
+        }
         if (body.transactionalId !== null) return fail(answer, KafkaError.INVALID_REQUEST, 'transactions are not supported');
         if (!p.records || !isOneBatch(p.records)) return fail(answer, KafkaError.INVALID_RECORD, 'a produce request carries exactly one record batch per partition');
         sent.push({ answer });

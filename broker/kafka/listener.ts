@@ -59,6 +59,7 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
     topicExists: (name) => controller.state.topics.has(name),
     brokerCount: () => controller.state.brokers.size,
     reachable: parts.reachable,
+    maxFrameBytes: config.maxFrameBytes,
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);
 }

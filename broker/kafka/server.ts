@@ -2,7 +2,8 @@
  * The Kafka listener's wire (--kafka-listen): int32-framed Kafka requests in, responses
  * out in request order per connection (Kafka clients match answers to requests by
  * position), with any number pipelined. What each api does is KafkaApis's business; this
- * file knows only the wire and enforces the native listener's limits: --max-frame-bytes,
+ * file knows only the wire and enforces the native listener's limits: --max-frame-bytes
+ * (a Produce over it is read past, its records unheld, and answered MESSAGE_TOO_LARGE),
  * --max-connections (counted apart from the native port's), --idle-timeout-ms,
  * --frame-timeout-ms, and the response-memory budgets (broker/server/byte-budget.ts).
  *
@@ -33,7 +34,11 @@ const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
  * else closes it without an answer.
  */
 export interface KafkaRequestHandler {
-  handle(request: KafkaRequest, context: RequestContext): Promise<Buffer[] | null>;
+  /**
+   * `overLimitBytes`: the size of the request's frame when it was over --max-frame-bytes: a
+   * Produce read with its records left out (null), to be answered MESSAGE_TOO_LARGE.
+   */
+  handle(request: KafkaRequest, context: RequestContext, overLimitBytes?: number): Promise<Buffer[] | null>;
   /** The answer to a request whose api or version is not served, or null to close the connection. */
   unsupported(error: KafkaCodecError): Buffer[] | null;
   /** Whether the connection's next frame is a bare SASL token rather than a request (after a SaslHandshake v0). */
@@ -127,7 +132,7 @@ export class KafkaServer {
     const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     /** An answer that ends the connection is queued: nothing sent after it runs. */
     let closing = false;
-    const reader = new KafkaFrameReader(limits.maxFrameBytes);
+    const reader = new KafkaFrameReader(limits.maxFrameBytes, { oversizedProduce: true });
     const pending = new ByteBudget(limits.maxConnectionPendingBytes);
     const slots: Slot[] = [];
     let inFlight = 0;
@@ -232,7 +237,8 @@ export class KafkaServer {
         flush();
         return;
       }
-      enqueue(request.api, (context) => this.handler.handle(request, { ...context, clientId: request.header.clientId ?? '' }));
+      const overLimit = reader.overLimit(frame);
+      enqueue(request.api, (context) => this.handler.handle(request, { ...context, clientId: request.header.clientId ?? '' }, overLimit));
     };
 
     socket.on('data', (chunk: Buffer) => {

@@ -312,3 +312,26 @@ t.test('Metadata leaves out a broker that is down and names its replicas offline
   }, 30_000);
   t.pass('listed again once it is back');
 });
+
+t.test('a Produce over --max-frame-bytes is answered MESSAGE_TOO_LARGE, and the connection carries on', async (t) => {
+  const topic = 'k-too-large';
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 3 }], waitForLeaders: true });
+  const raw = await rawKafkaConnection(bootstrap[0]!);
+  t.teardown(() => raw.socket.destroy());
+  const answer = await raw.request('Produce', 8, {
+    transactionalId: null,
+    acks: -1,
+    timeoutMs: 10_000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records: buildBatch([{ value: Buffer.alloc(17 * 1024 * 1024, 1) }]) }, { index: 1, records: buildBatch([{ value: 'small' }]) }] }],
+  });
+  t.same(answer.responses[0]!.partitionResponses.map((p) => [p.index, p.errorCode]), [[0, 10], [1, 10]], 'MESSAGE_TOO_LARGE for each partition of the request');
+  t.match(answer.responses[0]!.partitionResponses[0]!.errorMessage, /over the broker's --max-frame-bytes 16777216: nothing in it was stored/);
+  t.equal((await raw.request('ApiVersions', 0, {})).errorCode, 0, 'the next request on the same connection is answered');
+  t.same(await kcat(['-C', '-t', topic, '-e', '-f', '%s\n']), '', 'nothing was stored');
+
+  const producer = kafka.producer({ retry: { retries: 3 } });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  const sent = await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.alloc(17 * 1024 * 1024, 2) }] }).catch((error: { type?: string }) => error);
+  t.match(sent, { type: 'MESSAGE_TOO_LARGE' }, "kafkajs's send fails with Kafka's error, not a lost connection");
+});

@@ -194,6 +194,56 @@ t.test('KafkaFrameReader: frames split anywhere, oversized or negative sizes ref
   t.equal(partial.buffered, 2, 'a cut-off frame stays visible as buffered bytes');
 });
 
+t.test('KafkaFrameReader for a listener: a Produce over the limit is read past, its records unheld, and returned without them', async (t) => {
+  const limit = 2000;
+  const body = {
+    transactionalId: null,
+    acks: -1,
+    timeoutMs: 5000,
+    topicData: [
+      { name: 'orders', partitionData: [{ index: 0, records: Buffer.alloc(1500, 1) }, { index: 4, records: Buffer.alloc(900, 2) }] },
+      { name: 'audit', partitionData: [{ index: 1, records: null }, { index: 2, records: Buffer.alloc(0) }] },
+    ],
+  };
+  const frameOf = (chunks: Buffer[]) => Buffer.concat(chunks);
+  for (const version of [3, 8]) {
+    const oversized = frameOf(encodeRequest('Produce', { apiVersion: version, correlationId: 41, clientId: 'big' }, body));
+    const after = frameOf(encodeRequest('ApiVersions', { apiVersion: 0, correlationId: 42, clientId: null }, {}));
+    const stream = Buffer.concat([oversized, after]);
+    for (const step of [1, 5, 97, 1024, stream.length]) {
+      const reader = new KafkaFrameReader(limit, { oversizedProduce: true });
+      const got: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += step) got.push(...reader.push(stream.subarray(i, i + step)));
+      t.equal(got.length, 2, `v${version}, fed ${step} bytes at a time: two frames`);
+      t.equal(reader.overLimit(got[0]!), oversized.length - 4, "the first is marked with the request's size");
+      t.ok(got[0]!.length < 200, 'and holds no records');
+      const request = decodeRequest(got[0]!);
+      assert(request.api === 'Produce');
+      t.same([request.header.correlationId, request.header.clientId, request.body.acks, request.body.timeoutMs], [41, 'big', -1, 5000]);
+      t.same(
+        request.body.topicData.map((topic) => [topic.name, topic.partitionData.map((p) => [p.index, p.records])]),
+        [['orders', [[0, null], [4, null]]], ['audit', [[1, null], [2, null]]]],
+        'every topic and partition named, every records field null',
+      );
+      t.equal(reader.overLimit(got[1]!), undefined, 'the next frame is read as usual');
+      t.equal(decodeRequest(got[1]!).header.correlationId, 42);
+      t.equal(reader.buffered, 0);
+    }
+  }
+  const reader = () => new KafkaFrameReader(limit, { oversizedProduce: true });
+  const fetch = frameOf(encodeRequest('Fetch', { apiVersion: 4, correlationId: 1, clientId: null }, { replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1, isolationLevel: 0, topics: [{ topic: 'x'.repeat(3000), partitions: [] }] }));
+  t.throws(() => reader().push(fetch), { failure: 'MALFORMED', message: /api 1 v4 is over the frame limit/ }, 'another api over the limit is refused');
+  const produce = frameOf(encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: null }, body));
+  const cut = Buffer.from(produce);
+  cut.writeInt32BE(produce.length - 4 - 100, 0); // the frame ends inside the first records
+  t.throws(() => reader().push(cut), { failure: 'MALFORMED', message: /does not end where its fields do|ends inside a field/ }, 'a frame that ends before its fields do');
+  const names = frameOf(encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: null }, { ...body, topicData: Array.from({ length: 40 }, (_, i) => ({ name: `${i}`.padStart(100, 't'), partitionData: [] })) }));
+  t.throws(() => new KafkaFrameReader(1024, { oversizedProduce: true }).push(names), { message: /names more than 1024 bytes/ }, 'what is kept is bounded by the limit');
+  const partial = reader();
+  partial.push(produce.subarray(0, 1700));
+  t.equal(partial.buffered, 1696, 'a cut-off oversized frame stays visible as buffered bytes');
+});
+
 // ---------------------------------------------------------------------------------------
 // Properties over every (api, version): messages generated from the schema itself.
 
