@@ -51,6 +51,11 @@ export class Controller implements StateMachine {
     readonly snapshotFile: ControllerSnapshotFile,
     /** Size of the metadata log's segments: small enough that compaction frees them and the scrubber checks them. */
     segmentBytes: number,
+    /**
+     * The largest command proposed (its JSON): an entry must fit, with its envelope, in one
+     * peer frame, or sending it would fail on every attempt (--max-frame-bytes less 64 KiB).
+     */
+    private readonly maxCommandBytes: number,
   ) {
     this.state = initial;
     this.logOptions = { retentionMs: -1, retentionBytes: -1, segmentBytes };
@@ -170,6 +175,11 @@ export class Controller implements StateMachine {
     return this.isLeader && this.appliedTerm === this.group.node.currentTerm;
   }
 
+  /** The metadata group's current term: a leader whose term changed lost its leadership in between. */
+  get term(): number {
+    return this.group.node.currentTerm;
+  }
+
   /** The retriable refusal of a leader that is not caught up yet. */
   stillCatchingUp(): FlotillaError {
     return new FlotillaError('LEADER_NOT_AVAILABLE', 'the new controller is still applying the metadata its predecessor committed; retry shortly');
@@ -267,9 +277,13 @@ export class Controller implements StateMachine {
   /** Proposes a command at the controller leader and resolves once it is committed and applied here. */
   async propose(command: ControllerCommand, timeoutMs: number): Promise<void> {
     if (!this.isLeader) throw this.notController();
+    const value = Buffer.from(JSON.stringify(command));
+    if (value.length > this.maxCommandBytes) {
+      throw new FlotillaError('RECORD_TOO_LARGE', `the ${command.type} command is ${value.length} bytes, over the ${this.maxCommandBytes} a metadata entry may have`);
+    }
     let proposal: { index: number; term: number };
     try {
-      proposal = this.raft.propose(this.group, buildBatch([{ value: JSON.stringify(command) }]));
+      proposal = this.raft.propose(this.group, buildBatch([{ value }]));
     } catch (error) {
       if (error instanceof FlotillaError && error.code === 'NOT_LEADER') throw this.notController();
       throw error;

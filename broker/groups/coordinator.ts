@@ -25,6 +25,8 @@ export interface CoordinatorController {
   readonly isLeader: boolean;
   /** The leader has applied what its predecessor committed (see Controller.leaderCaughtUp). */
   readonly leaderCaughtUp: boolean;
+  /** The metadata group's term (Controller.term): a change means leadership was lost in between. */
+  readonly term: number;
   stillCatchingUp(): FlotillaError;
   readonly state: ControllerState;
   notController(): FlotillaError;
@@ -142,6 +144,8 @@ export class GroupCoordinator {
 
   join(request: client.JoinGroupRequest, clientId: string, clientAddress: string): Init<client.JoinGroupResponse> {
     this.requireLeader();
+    // Until then a Kafka group stored by the predecessor is not known here (claimedElsewhere).
+    if (!this.controller.leaderCaughtUp) throw this.controller.stillCatchingUp();
     if (!request.groupId) throw new FlotillaError('INVALID_REQUEST', 'JoinGroup needs a group id');
     if (this.options.claimedElsewhere?.(request.groupId)) {
       throw new FlotillaError('INVALID_REQUEST', `consumer group "${request.groupId}" has Kafka members; a group is either native or Kafka, never both`);

@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CoordinatorController } from '../groups/coordinator.js';
 import type { KafkaGroupRecord } from '../controller/state.js';
+import { FlotillaError } from '../../protocol/errors.js';
 import { KafkaError } from './errors.js';
 
 type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable';
@@ -98,9 +99,13 @@ interface Group {
   rebalanceTimer: NodeJS.Timeout | null;
   /** The generation whose assignment is being stored (the syncs wait for it), or -1. */
   storing: number;
+  /** A store was proposed (or the group was taken over stored): emptied, it must be dropped. */
+  stored: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The largest group record stored: Kafka's bound on a record of its offsets topic (`max.message.bytes`, 1 MiB). */
+const MAX_GROUP_RECORD_BYTES = 1024 * 1024;
 const MIN_SESSION_TIMEOUT_MS = 100;
 /** Kafka's default group.max.session.timeout.ms (clients with long pauses ask for minutes). */
 const MAX_SESSION_TIMEOUT_MS = 1_800_000;
@@ -114,7 +119,11 @@ export const GroupError = {
   COORDINATOR_NOT_AVAILABLE: 15,
   NOT_COORDINATOR: 16,
   INVALID_GROUP_ID: 24,
+  OFFSET_METADATA_TOO_LARGE: 12,
+  INVALID_COMMIT_OFFSET_SIZE: 28,
 } as const;
+/** Kafka's `offset.metadata.max.bytes`: the string a commit may carry beside each offset. */
+const MAX_OFFSET_METADATA_BYTES = 4096;
 
 export interface KafkaGroupsOptions {
   controller: CoordinatorController;
@@ -128,8 +137,8 @@ export interface KafkaGroupsOptions {
 export class KafkaGroups {
   private readonly groups = new Map<string, Group>();
   private timer: NodeJS.Timeout | null = null;
-  /** The stored groups were taken over (once per leadership, when caught up). */
-  private takenOver = false;
+  /** The metadata term in which the stored groups were taken over (once per leadership, when caught up), or -1. */
+  private takenOverTerm = -1;
 
   constructor(private readonly options: KafkaGroupsOptions) {}
 
@@ -164,7 +173,11 @@ export class KafkaGroups {
   refusal(): number {
     if (!this.controller.isLeader) return GroupError.NOT_COORDINATOR;
     if (!this.controller.leaderCaughtUp) return GroupError.COORDINATOR_LOAD_IN_PROGRESS;
-    if (!this.takenOver) this.takeOver();
+    if (this.takenOverTerm !== this.controller.term) {
+      // Leadership lost and won back between two ticks: what is in memory may be older than what was stored meanwhile.
+      if (this.takenOverTerm !== -1) this.dropAll();
+      this.takeOver();
+    }
     return KafkaError.NONE;
   }
 
@@ -174,10 +187,13 @@ export class KafkaGroups {
    * members' sessions starting now.
    */
   private takeOver(): void {
-    this.takenOver = true;
+    this.takenOverTerm = this.controller.term;
     let count = 0;
     for (const record of this.controller.state.kafkaGroups.values()) {
-      if (this.groups.has(record.id)) continue;
+      if (this.options.nativeGroupActive(record.id)) {
+        this.options.logger?.info({ group: record.id }, 'a stored Kafka group is not taken over: native members hold its id');
+        continue;
+      }
       this.groups.set(record.id, restored(record));
       count++;
     }
@@ -198,7 +214,7 @@ export class KafkaGroups {
   }
 
   private dropAll(): void {
-    this.takenOver = false;
+    this.takenOverTerm = -1;
     for (const group of this.groups.values()) {
       if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
       for (const member of group.members.values()) this.answerWaiters(member, GroupError.NOT_COORDINATOR);
@@ -223,7 +239,7 @@ export class KafkaGroups {
     if (this.options.nativeGroupActive(request.groupId)) return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
     let group = this.groups.get(request.groupId);
     if (!group) {
-      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null, storing: -1 };
+      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null, storing: -1, stored: false };
       this.groups.set(group.id, group);
     }
     if (group.members.size > 0 && (request.protocolType !== group.protocolType || !this.someProtocolCommon(group, request.protocols))) {
@@ -275,10 +291,19 @@ export class KafkaGroups {
     for (const m of group.members.values()) m.assignment = given.get(m.id) ?? EMPTY;
     group.storing = generation;
     let errorCode: number = KafkaError.NONE;
-    try {
-      await this.controller.propose({ type: 'storeKafkaGroup', group: toRecord(group) }, this.options.proposeTimeoutMs ?? 10_000);
-    } catch {
-      errorCode = this.controller.isLeader ? GroupError.COORDINATOR_NOT_AVAILABLE : GroupError.NOT_COORDINATOR;
+    const record = toRecord(group);
+    const recordBytes = Buffer.byteLength(JSON.stringify(record));
+    if (recordBytes > MAX_GROUP_RECORD_BYTES) {
+      // As Kafka's coordinator answers a group record over its offsets topic's limit.
+      this.options.logger?.info({ group: group.id, recordBytes, limit: MAX_GROUP_RECORD_BYTES }, "a Kafka group is too large to store (its members' subscriptions and assignments); its syncs are refused");
+      errorCode = KafkaError.UNKNOWN_SERVER_ERROR;
+    } else {
+      group.stored = true;
+      try {
+        await this.controller.propose({ type: 'storeKafkaGroup', group: record }, this.options.proposeTimeoutMs ?? 10_000);
+      } catch (error) {
+        errorCode = !this.controller.isLeader ? GroupError.NOT_COORDINATOR : error instanceof FlotillaError && error.code === 'RECORD_TOO_LARGE' ? KafkaError.UNKNOWN_SERVER_ERROR : GroupError.COORDINATOR_NOT_AVAILABLE;
+      }
     }
     if (group.storing === generation) group.storing = -1;
     // A rebalance, a departure or a lost leadership overtook the store: its waiters were answered then.
@@ -340,7 +365,8 @@ export class KafkaGroups {
   /** A group left without members: gone here, and its stored record dropped (if that fails, a successor expires its members). */
   private forget(group: Group): void {
     this.groups.delete(group.id);
-    if (!this.controller.state.kafkaGroups.has(group.id)) return;
+    // A store still committing counts: the drop is appended after it.
+    if (!group.stored && !this.controller.state.kafkaGroups.has(group.id)) return;
     this.controller.propose({ type: 'dropKafkaGroup', group: group.id }, this.options.proposeTimeoutMs ?? 10_000).catch((error: unknown) => {
       this.options.logger?.info({ group: group.id, err: error instanceof Error ? error.message : String(error) }, 'could not drop an empty Kafka group from the metadata; a later coordinator expires its members');
     });
@@ -428,14 +454,17 @@ export class KafkaGroups {
       // -1 and -2 (latest, earliest) are stored as given, as Kafka does: kafkajs's
       // admin.resetOffsets commits them, and its consumers resolve them when they start.
       if (!Number.isSafeInteger(o.offset) || o.offset < -2) return KafkaError.OFFSET_OUT_OF_RANGE;
+      if (o.metadata && Buffer.byteLength(o.metadata) > MAX_OFFSET_METADATA_BYTES) return GroupError.OFFSET_METADATA_TOO_LARGE;
       return KafkaError.NONE;
     });
     const accepted = request.offsets.filter((_, i) => codes[i] === KafkaError.NONE).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.metadata ? { metadata: o.metadata } : {}) }));
     if (accepted.length === 0) return codes;
     try {
       await this.controller.propose({ type: 'commitOffsets', group: request.groupId, offsets: accepted }, this.options.proposeTimeoutMs ?? 10_000);
-    } catch {
-      return codes.map((c) => (c === KafkaError.NONE ? GroupError.NOT_COORDINATOR : c));
+    } catch (error) {
+      // A commit too large for one metadata entry (thousands of partitions with long metadata) fails as Kafka's would.
+      const failed = error instanceof FlotillaError && error.code === 'RECORD_TOO_LARGE' ? GroupError.INVALID_COMMIT_OFFSET_SIZE : GroupError.NOT_COORDINATOR;
+      return codes.map((c) => (c === KafkaError.NONE ? failed : c));
     }
     return codes;
   }
@@ -507,7 +536,8 @@ function toRecord(group: Group): KafkaGroupRecord {
       clientHost: m.clientHost,
       sessionTimeoutMs: m.sessionTimeoutMs,
       rebalanceTimeoutMs: m.rebalanceTimeoutMs,
-      protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
+      // The chosen protocol's alone, as Kafka stores it: the others are not needed to carry on.
+      protocols: m.protocols.filter((p) => p.name === group.protocolName).map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
       assignment: m.assignment.toString('base64'),
     })),
   };
@@ -532,5 +562,5 @@ function restored(record: KafkaGroupRecord): Group {
     });
   }
   const { id, generation, protocolType, protocolName, leader } = record;
-  return { id, state: 'Stable', generation, protocolType, protocolName, leader, members, rebalanceTimer: null, storing: -1 };
+  return { id, state: 'Stable', generation, protocolType, protocolName, leader, members, rebalanceTimer: null, storing: -1, stored: true };
 }

@@ -17,6 +17,7 @@ function setup(partitions = 6) {
   const controller = {
     isLeader: true,
     leaderCaughtUp: true,
+    term: 1,
     stillCatchingUp: () => new FlotillaError('LEADER_NOT_AVAILABLE', 'catching up'),
     state,
     notController: () => new FlotillaError('NOT_CONTROLLER', 'not the controller'),
@@ -224,4 +225,95 @@ t.test('a Kafka group left without members is dropped from the metadata; members
   await new Promise(setImmediate);
   t.notOk(state.kafkaGroups.has('k'), 'and the record is dropped');
   t.same(after.leave('k', [first, second]).members, [GroupError.UNKNOWN_MEMBER_ID, GroupError.UNKNOWN_MEMBER_ID], 'they are gone');
+});
+
+/** A controller whose proposals commit when `commit()` is called, in the order proposed (as Raft's log). */
+function orderedController() {
+  const { controller, state } = setup(1);
+  const log: Array<{ command: ControllerCommand; resolve: () => void }> = [];
+  const ordered = { ...controller, propose: (command: ControllerCommand) => new Promise<void>((resolve) => log.push({ command, resolve })) };
+  const commit = async () => {
+    for (const { command, resolve } of log.splice(0)) {
+      state.apply(command);
+      resolve();
+    }
+    await new Promise(setImmediate);
+  };
+  return { controller: ordered, state, log, commit };
+}
+const kafkaJoin = (memberId = '', protocols = [{ name: 'range', metadata: Buffer.from('subscription') }]) => ({ groupId: 'k', memberId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: 'consumer', protocols, clientId: 'c', clientHost: 'h' });
+
+t.test('a Kafka group emptied while its first store commits leaves no record behind', async (t) => {
+  const { controller, state, commit } = orderedController();
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const joined = await kafka.join(kafkaJoin());
+  const synced = kafka.sync('k', joined.generationId, joined.memberId, [{ memberId: joined.memberId, assignment: Buffer.from('all') }]);
+  t.equal(kafka.leave('k', [joined.memberId]).errorCode, 0, 'the member leaves before the store committed');
+  t.equal((await synced).errorCode, GroupError.UNKNOWN_MEMBER_ID);
+  await commit();
+  t.notOk(state.kafkaGroups.has('k'), 'the drop was appended after the store');
+  const next = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => next.stop());
+  t.notOk(next.isActive('k'), 'a new coordinator finds no member that left');
+});
+
+t.test('a native member cannot take a stored Kafka group id from a controller still catching up', async (t) => {
+  const { controller, state } = orderedController();
+  state.apply({ type: 'storeKafkaGroup', group: { id: 'k', generation: 4, protocolType: 'consumer', protocolName: 'range', leader: 'm1', members: [{ id: 'm1', clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocols: [{ name: 'range', metadata: '' }], assignment: '' }] } });
+  const catchingUp = { ...controller, leaderCaughtUp: false };
+  let native: GroupCoordinator | undefined;
+  const kafka = new KafkaGroups({ controller: catchingUp, nativeGroupActive: (id) => native?.hasMembers(id) ?? false });
+  native = new GroupCoordinator({ controller: catchingUp, claimedElsewhere: (id) => kafka.isActive(id) });
+  t.teardown(() => (kafka.stop(), native!.stop()));
+  t.throws(() => native!.join({ groupId: 'k', memberId: '', topics: ['t'], sessionTimeoutMs: 10_000, owned: [] }, 'native', 'addr'), { code: 'LEADER_NOT_AVAILABLE' }, 'retriable until caught up');
+  catchingUp.leaderCaughtUp = true;
+  t.throws(() => native!.join({ groupId: 'k', memberId: '', topics: ['t'], sessionTimeoutMs: 10_000, owned: [] }, 'native', 'addr'), { code: 'INVALID_REQUEST' }, 'then the id is the stored Kafka group\'s');
+});
+
+t.test('leadership lost and won back between two ticks: the group stored meanwhile wins over what was in memory', async (t) => {
+  const { controller, state, commit } = orderedController();
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const joined = await kafka.join(kafkaJoin());
+  const synced = kafka.sync('k', joined.generationId, joined.memberId, [{ memberId: joined.memberId, assignment: Buffer.from('all') }]);
+  await commit();
+  t.equal((await synced).errorCode, 0);
+  // Another controller led for a while (a term) and stored a later generation with another member.
+  const stored = state.kafkaGroups.get('k')!;
+  state.apply({ type: 'storeKafkaGroup', group: { ...stored, generation: stored.generation + 1, leader: 'other', members: [{ ...stored.members[0]!, id: 'other' }] } });
+  controller.term = 3;
+  t.equal(kafka.heartbeat('k', stored.generation + 1, 'other'), 0, 'the member stored meanwhile is known');
+  t.equal(kafka.heartbeat('k', stored.generation, joined.memberId), GroupError.UNKNOWN_MEMBER_ID, 'the one only memory had is not');
+});
+
+t.test("a Kafka group is stored with the chosen protocol's metadata alone; one too large to store gets its syncs refused", async (t) => {
+  const { controller, state, log, commit } = orderedController();
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const large = Buffer.alloc(600 * 1024, 1);
+  const joined = await kafka.join(kafkaJoin('', [{ name: 'range', metadata: large }, { name: 'roundrobin', metadata: large }]));
+  const synced = kafka.sync('k', joined.generationId, joined.memberId, [{ memberId: joined.memberId, assignment: Buffer.from('all') }]);
+  await commit();
+  t.equal((await synced).errorCode, 0, 'two protocols of 600 KiB each: stored');
+  t.same(state.kafkaGroups.get('k')!.members[0]!.protocols.map((p) => p.name), ['range'], 'with the chosen one alone');
+  t.equal(kafka.leave('k', [joined.memberId]).errorCode, 0);
+  await commit();
+
+  const huge = await kafka.join(kafkaJoin('', [{ name: 'range', metadata: Buffer.alloc(900 * 1024, 1) }]));
+  const refused = await kafka.sync('k', huge.generationId, huge.memberId, [{ memberId: huge.memberId, assignment: Buffer.alloc(300 * 1024, 2) }]);
+  t.equal(refused.errorCode, KafkaError.UNKNOWN_SERVER_ERROR, "over 1 MiB stored (Kafka's limit on a group record): refused, as Kafka does");
+  t.equal(log.filter((e) => e.command.type === 'storeKafkaGroup').length, 0, 'and nothing proposed');
+  t.equal(kafka.heartbeat('k', huge.generationId, huge.memberId), KafkaError.REBALANCE_IN_PROGRESS, 'the group rebalances');
+});
+
+t.test("Kafka commits: metadata over Kafka's 4 KiB is OFFSET_METADATA_TOO_LARGE; a commit too large for the metadata log is INVALID_COMMIT_OFFSET_SIZE", async (t) => {
+  const { controller } = setup(2);
+  const kafka = new KafkaGroups({
+    controller: { ...controller, propose: async () => { throw new FlotillaError('RECORD_TOO_LARGE', 'too large'); } },
+    nativeGroupActive: () => false,
+  });
+  t.teardown(() => kafka.stop());
+  const codes = await kafka.commit({ groupId: 'admin', generationId: -1, memberId: '', offsets: [{ topic: 't', partition: 0, offset: 1, metadata: 'x'.repeat(4097) }, { topic: 't', partition: 1, offset: 1, metadata: 'x'.repeat(4096) }] });
+  t.same(codes, [GroupError.OFFSET_METADATA_TOO_LARGE, GroupError.INVALID_COMMIT_OFFSET_SIZE]);
 });

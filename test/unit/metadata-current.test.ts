@@ -22,7 +22,7 @@ interface Seen {
 
 /** A controller whose metadata group reports `seen` (changed between questions). */
 function controllerSeeing(seen: Seen): Controller {
-  const controller = new Controller({} as MultiRaft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096);
+  const controller = new Controller({} as MultiRaft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096, 1 << 20);
   controller.group = { node: { status: () => ({ ...seen }) } } as unknown as Controller['group'];
   return controller;
 }
@@ -64,7 +64,7 @@ t.test('not current while entries a repair cut are being recovered, however shor
 t.test('a new controller hands out producer ids only once it has applied an entry of its own term', async (t) => {
   const proposed: unknown[] = [];
   const raft = { propose: (_group: unknown, batch: Buffer) => { proposed.push(batch); throw new Error('proposed'); } } as unknown as MultiRaft;
-  const controller = new Controller(raft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096);
+  const controller = new Controller(raft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096, 1 << 20);
   const node = { currentRole: 'leader', currentTerm: 5 };
   controller.group = { node } as unknown as Controller['group'];
   // Its predecessor's entries (term 4), committed and not all applied yet: ids it gave out may be among them.
@@ -78,4 +78,14 @@ t.test('a new controller hands out producer ids only once it has applied an entr
   t.equal(proposed.length, 1);
   const command = JSON.parse([...records(proposed[0] as Buffer)][0]!.value!.toString()) as { producerId: number };
   t.ok(command.producerId > 7, `past every id applied (${command.producerId})`);
+});
+
+t.test('a command too large for one peer frame is refused before it reaches the log', async (t) => {
+  const proposed: unknown[] = [];
+  const raft = { propose: (_group: unknown, batch: Buffer) => (proposed.push(batch), { index: 1, term: 1 }) } as unknown as MultiRaft;
+  const controller = new Controller(raft, new ControllerState(), () => undefined, {} as ControllerSnapshotFile, 4096, 1000);
+  controller.group = { node: { currentRole: 'leader', currentTerm: 1 } } as unknown as Controller['group'];
+  const offsets = Array.from({ length: 40 }, (_, partition) => ({ topic: 'orders', partition, offset: 1 }));
+  await t.rejects(controller.propose({ type: 'commitOffsets', group: 'g', offsets }, 1000), { code: 'RECORD_TOO_LARGE', message: /commitOffsets command is \d+ bytes, over the 1000/ });
+  t.equal(proposed.length, 0, 'nothing proposed: sending it to the followers would fail on every attempt');
 });
