@@ -57,6 +57,8 @@ export interface KafkaGroupRecord {
   leader: string;
   members: Array<{
     id: string;
+    /** A static member's group.instance.id. */
+    instanceId?: string;
     clientId: string;
     clientHost: string;
     sessionTimeoutMs: number;

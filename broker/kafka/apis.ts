@@ -185,11 +185,11 @@ export class KafkaApis implements KafkaRequestHandler {
         const b = request.body;
         // Kafka's rule: read on the group, as for joining.
         const refused = this.refusedRequest(context, 'joinGroup', b.groupId);
-        return reply('SyncGroup', refused ? { errorCode: refused, assignment: Buffer.alloc(0) } : await groups.sync(b.groupId, b.generationId, b.memberId, b.assignments));
+        return reply('SyncGroup', refused ? { errorCode: refused, assignment: Buffer.alloc(0) } : await groups.sync(b.groupId, b.generationId, b.memberId, b.assignments, b.groupInstanceId));
       }
       case 'Heartbeat': {
         const b = request.body;
-        return reply('Heartbeat', { errorCode: this.refusedRequest(context, 'heartbeat', b.groupId) || groups.heartbeat(b.groupId, b.generationId, b.memberId) });
+        return reply('Heartbeat', { errorCode: this.refusedRequest(context, 'heartbeat', b.groupId) || groups.heartbeat(b.groupId, b.generationId, b.memberId, b.groupInstanceId) });
       }
       case 'LeaveGroup':
         return reply('LeaveGroup', this.leaveGroup(request.body, version, context));
@@ -591,16 +591,20 @@ export class KafkaApis implements KafkaRequestHandler {
       protocols: body.protocols,
       clientId: context.clientId,
       clientHost: context.remote.slice(0, context.remote.lastIndexOf(':')),
+      instanceId: body.groupInstanceId,
     });
   }
 
   /** v0-2 name one member; v3+ a list, each answered. */
   private leaveGroup(body: Body<'LeaveGroup'>, version: number, context: RequestContext): Answer<'LeaveGroup'> {
-    const ids = version >= 3 ? body.members.map((m) => m.memberId) : [body.memberId];
+    const leaving = version >= 3 ? body.members.map((m) => ({ memberId: m.memberId, instanceId: m.groupInstanceId })) : [{ memberId: body.memberId, instanceId: null }];
     const refused = this.refusedRequest(context, 'leaveGroup', body.groupId);
     if (refused) return { errorCode: refused, members: [] };
-    const { errorCode, members } = this.broker.groups.leave(body.groupId, ids);
-    return { errorCode: version >= 3 && errorCode !== GroupError.NOT_COORDINATOR ? KafkaError.NONE : errorCode, members: ids.map((memberId, i) => ({ memberId, groupInstanceId: null, errorCode: members[i]! })) };
+    const { errorCode, members } = this.broker.groups.leave(body.groupId, leaving);
+    return {
+      errorCode: version >= 3 && errorCode !== GroupError.NOT_COORDINATOR ? KafkaError.NONE : errorCode,
+      members: leaving.map(({ memberId, instanceId }, i) => ({ memberId, groupInstanceId: instanceId, errorCode: members[i]! })),
+    };
   }
 
   /**
@@ -614,7 +618,7 @@ export class KafkaApis implements KafkaRequestHandler {
       t.partitions.flatMap((p, pi) => (codes[ti]![pi] ? [] : [{ at: [ti, pi] as const, offset: { topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata } }])),
     );
     if (allowed.length > 0) {
-      const committed = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, offsets: allowed.map((a) => a.offset) });
+      const committed = await this.broker.groups.commit({ groupId: body.groupId, generationId: body.generationIdOrMemberEpoch, memberId: body.memberId, instanceId: body.groupInstanceId, offsets: allowed.map((a) => a.offset) });
       allowed.forEach(({ at: [ti, pi] }, i) => (codes[ti]![pi] = committed[i]!));
     }
     return { topics: body.topics.map((t, ti) => ({ name: t.name, partitions: t.partitions.map((p, pi) => ({ partitionIndex: p.partitionIndex, errorCode: codes[ti]![pi]! })) })) };

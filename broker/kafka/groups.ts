@@ -35,6 +35,8 @@ export interface JoinRequest {
   protocols: ReadonlyArray<{ name: string; metadata: Buffer }>;
   clientId: string;
   clientHost: string;
+  /** Kafka's group.instance.id (KIP-345, JoinGroup v5): a static member, which a restart under the same id replaces. */
+  instanceId?: string | null;
 }
 
 export interface JoinAnswer {
@@ -43,7 +45,7 @@ export interface JoinAnswer {
   protocolName: string;
   leader: string;
   memberId: string;
-  members: Array<{ memberId: string; metadata: Buffer }>;
+  members: Array<{ memberId: string; groupInstanceId: string | null; metadata: Buffer }>;
 }
 
 export interface SyncAnswer {
@@ -55,6 +57,7 @@ export interface CommitRequest {
   groupId: string;
   generationId: number;
   memberId: string;
+  instanceId?: string | null;
   offsets: ReadonlyArray<{ topic: string; partition: number; offset: number; metadata: string | null }>;
 }
 
@@ -75,6 +78,8 @@ interface CommittedOffset {
 
 interface Member {
   id: string;
+  /** A static member's group.instance.id, else null. */
+  instanceId: string | null;
   clientId: string;
   clientHost: string;
   sessionTimeoutMs: number;
@@ -96,6 +101,8 @@ interface Group {
   protocolName: string;
   leader: string;
   members: Map<string, Member>;
+  /** Static members: group.instance.id -> the member id it has now. */
+  statics: Map<string, string>;
   rebalanceTimer: NodeJS.Timeout | null;
   /** The generation whose assignment is being stored (the syncs wait for it), or -1. */
   storing: number;
@@ -121,6 +128,7 @@ export const GroupError = {
   INVALID_GROUP_ID: 24,
   OFFSET_METADATA_TOO_LARGE: 12,
   INVALID_COMMIT_OFFSET_SIZE: 28,
+  FENCED_INSTANCE_ID: 82,
 } as const;
 /** Kafka's `offset.metadata.max.bytes`: the string a commit may carry beside each offset. */
 const MAX_OFFSET_METADATA_BYTES = 4096;
@@ -239,21 +247,22 @@ export class KafkaGroups {
     if (this.options.nativeGroupActive(request.groupId)) return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
     let group = this.groups.get(request.groupId);
     if (!group) {
-      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), rebalanceTimer: null, storing: -1, stored: false };
+      group = { id: request.groupId, state: 'Empty', generation: 0, protocolType: '', protocolName: '', leader: '', members: new Map(), statics: new Map(), rebalanceTimer: null, storing: -1, stored: false };
       this.groups.set(group.id, group);
     }
     if (group.members.size > 0 && (request.protocolType !== group.protocolType || !this.someProtocolCommon(group, request.protocols))) {
       return fail(GroupError.INCONSISTENT_GROUP_PROTOCOL);
     }
     let member: Member | undefined;
+    const staticId = request.instanceId ? group.statics.get(request.instanceId) : undefined;
     if (request.memberId) {
+      if (staticId !== undefined && staticId !== request.memberId) return fail(GroupError.FENCED_INSTANCE_ID);
       member = group.members.get(request.memberId);
       if (!member) return fail(GroupError.UNKNOWN_MEMBER_ID);
+    } else if (staticId !== undefined && group.members.has(staticId)) {
+      return this.replaceStatic(group, group.members.get(staticId)!, request);
     } else {
-      const id = `${request.clientId || 'consumer'}-${randomUUID()}`;
-      member = { id, clientId: request.clientId, clientHost: request.clientHost, sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], deadline: 0, assignment: EMPTY, awaitingJoin: null, awaitingSync: null };
-      group.members.set(id, member);
-      this.options.logger?.info({ group: group.id, member: id }, 'Kafka group member joined');
+      member = this.newMember(group, request);
     }
     if (group.members.size === 1) group.protocolType = request.protocolType;
     member.sessionTimeoutMs = request.sessionTimeoutMs;
@@ -268,9 +277,73 @@ export class KafkaGroups {
     return joined;
   }
 
-  sync(groupId: string, generationId: number, memberId: string, assignments: ReadonlyArray<{ memberId: string; assignment: Buffer }>): Promise<SyncAnswer> | SyncAnswer {
+  private newMember(group: Group, request: JoinRequest): Member {
+    const instanceId = request.instanceId || null;
+    const id = `${instanceId ?? (request.clientId || 'consumer')}-${randomUUID()}`;
+    const member: Member = { id, instanceId, clientId: request.clientId, clientHost: request.clientHost, sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], deadline: 0, assignment: EMPTY, awaitingJoin: null, awaitingSync: null };
+    group.members.set(id, member);
+    if (instanceId !== null) group.statics.set(instanceId, id);
+    this.options.logger?.info({ group: group.id, member: id, instance: instanceId ?? undefined }, 'Kafka group member joined');
+    return member;
+  }
+
+  /**
+   * A static member back under a new member id (a restart: it sent no LeaveGroup): it takes
+   * its predecessor's place, which is fenced (FENCED_INSTANCE_ID). In a Stable group, with
+   * the same subscription, it carries on at the current generation with its assignment and
+   * without a rebalance, once its new member id is stored; otherwise it rejoins as usual.
+   */
+  private replaceStatic(group: Group, previous: Member, request: JoinRequest): Promise<JoinAnswer> | JoinAnswer {
+    const instanceId = request.instanceId!;
+    const id = `${instanceId}-${randomUUID()}`;
+    const metadataOf = (m: Pick<Member, 'protocols'>) => m.protocols.find((p) => p.name === group.protocolName)?.metadata;
+    const unchanged = group.state === 'Stable' && metadataOf(previous)?.equals(metadataOf(request) ?? EMPTY) === true;
+    this.answerWaiters(previous, GroupError.FENCED_INSTANCE_ID);
+    const member: Member = {
+      ...previous,
+      id,
+      clientId: request.clientId,
+      clientHost: request.clientHost,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs: request.rebalanceTimeoutMs > 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs,
+      protocols: request.protocols,
+      deadline: Date.now() + request.sessionTimeoutMs,
+    };
+    group.members.delete(previous.id);
+    group.members.set(id, member);
+    group.statics.set(instanceId, id);
+    if (group.leader === previous.id) group.leader = id;
+    this.options.logger?.info({ group: group.id, instance: instanceId, member: id, replaced: previous.id, rebalance: !unchanged }, 'Kafka static group member replaced');
+    if (!unchanged) {
+      const joined = new Promise<JoinAnswer>((resolve) => (member.awaitingJoin = resolve));
+      this.prepareRebalance(group);
+      this.completeJoinIfReady(group);
+      return joined;
+    }
+    const answer = (errorCode: number): JoinAnswer => ({
+      errorCode,
+      generationId: errorCode === KafkaError.NONE ? group.generation : -1,
+      protocolName: group.protocolName,
+      leader: group.leader,
+      memberId: id,
+      // A leader is given every member, as in a rebalance; its SyncGroup gets the current assignment back (Stable).
+      members: errorCode === KafkaError.NONE && id === group.leader ? this.joinedMembers(group) : [],
+    });
+    group.stored = true;
+    return this.controller.propose({ type: 'storeKafkaGroup', group: toRecord(group) }, this.options.proposeTimeoutMs ?? 10_000).then(
+      () => answer(KafkaError.NONE),
+      () => answer(this.controller.isLeader ? GroupError.COORDINATOR_NOT_AVAILABLE : GroupError.NOT_COORDINATOR),
+    );
+  }
+
+  /** Every member with its metadata for the chosen protocol: what JoinGroup gives the leader. */
+  private joinedMembers(group: Group): JoinAnswer['members'] {
+    return [...group.members.values()].map((m) => ({ memberId: m.id, groupInstanceId: m.instanceId, metadata: m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY }));
+  }
+
+  sync(groupId: string, generationId: number, memberId: string, assignments: ReadonlyArray<{ memberId: string; assignment: Buffer }>, instanceId: string | null = null): Promise<SyncAnswer> | SyncAnswer {
     const fail = (errorCode: number): SyncAnswer => ({ errorCode, assignment: EMPTY });
-    const found = this.member(groupId, memberId, generationId);
+    const found = this.member(groupId, memberId, generationId, instanceId);
     if (typeof found === 'number') return fail(found);
     const { group, member } = found;
     if (group.state === 'PreparingRebalance') return fail(KafkaError.REBALANCE_IN_PROGRESS);
@@ -316,22 +389,25 @@ export class KafkaGroups {
     else this.prepareRebalance(group);
   }
 
-  heartbeat(groupId: string, generationId: number, memberId: string): number {
-    const found = this.member(groupId, memberId, generationId);
+  heartbeat(groupId: string, generationId: number, memberId: string, instanceId: string | null = null): number {
+    const found = this.member(groupId, memberId, generationId, instanceId);
     if (typeof found === 'number') return found;
     if (found.group.state === 'PreparingRebalance') return KafkaError.REBALANCE_IN_PROGRESS;
     return KafkaError.NONE;
   }
 
   /** Each member's answer: NONE, or UNKNOWN_MEMBER_ID for one the group does not have. */
-  leave(groupId: string, memberIds: readonly string[]): { errorCode: number; members: number[] } {
+  leave(groupId: string, leaving: ReadonlyArray<{ memberId: string; instanceId?: string | null }>): { errorCode: number; members: number[] } {
     const refusal = this.refusal();
-    if (refusal !== KafkaError.NONE) return { errorCode: refusal, members: memberIds.map(() => refusal) };
+    if (refusal !== KafkaError.NONE) return { errorCode: refusal, members: leaving.map(() => refusal) };
     const group = this.groups.get(groupId);
-    const members = memberIds.map((id) => {
-      const member = group?.members.get(id);
+    const members = leaving.map(({ memberId, instanceId }) => {
+      // A static member may leave by its instance id alone (the member id unknown to the client).
+      const staticId = instanceId ? group?.statics.get(instanceId) : undefined;
+      if (staticId !== undefined && memberId && staticId !== memberId) return GroupError.FENCED_INSTANCE_ID;
+      const member = group?.members.get(staticId ?? memberId);
       if (!group || !member) return GroupError.UNKNOWN_MEMBER_ID;
-      this.options.logger?.info({ group: groupId, member: id }, 'Kafka group member left');
+      this.options.logger?.info({ group: groupId, member: member.id }, 'Kafka group member left');
       this.remove(group, member);
       return KafkaError.NONE;
     });
@@ -339,10 +415,13 @@ export class KafkaGroups {
   }
 
   /** The group and member when `generationId` is current and the member known (refreshing its session), else the Kafka error. */
-  private member(groupId: string, memberId: string, generationId: number): { group: Group; member: Member } | number {
+  private member(groupId: string, memberId: string, generationId: number, instanceId: string | null = null): { group: Group; member: Member } | number {
     const refusal = this.refusal();
     if (refusal !== KafkaError.NONE) return refusal;
     const group = this.groups.get(groupId);
+    // A static member whose instance id another member id took since (it restarted) is fenced.
+    const staticId = instanceId === null ? undefined : group?.statics.get(instanceId);
+    if (staticId !== undefined && staticId !== memberId) return GroupError.FENCED_INSTANCE_ID;
     const member = group?.members.get(memberId);
     if (!group || !member) return GroupError.UNKNOWN_MEMBER_ID;
     member.deadline = Date.now() + member.sessionTimeoutMs;
@@ -352,7 +431,7 @@ export class KafkaGroups {
 
   private remove(group: Group, member: Member): void {
     this.answerWaiters(member, GroupError.UNKNOWN_MEMBER_ID);
-    group.members.delete(member.id);
+    detach(group, member);
     if (group.members.size === 0) {
       if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
       this.forget(group);
@@ -390,7 +469,7 @@ export class KafkaGroups {
       for (const m of [...group.members.values()]) {
         if (m.awaitingJoin) continue;
         this.options.logger?.info({ group: group.id, member: m.id }, 'Kafka group member did not rejoin within the rebalance timeout');
-        group.members.delete(m.id);
+        detach(group, m);
       }
       if (group.members.size === 0) this.forget(group);
       else this.completeJoinIfReady(group);
@@ -410,7 +489,6 @@ export class KafkaGroups {
     group.protocolName = leader.protocols.find((p) => members.every((m) => m.protocols.some((q) => q.name === p.name)))?.name ?? '';
     group.generation++;
     group.state = 'CompletingRebalance';
-    const metadataOf = (m: Member) => m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY;
     for (const m of members) {
       m.assignment = EMPTY;
       m.deadline = Date.now() + m.sessionTimeoutMs;
@@ -420,7 +498,7 @@ export class KafkaGroups {
         protocolName: group.protocolName,
         leader: group.leader,
         memberId: m.id,
-        members: m.id === group.leader ? members.map((x) => ({ memberId: x.id, metadata: metadataOf(x) })) : [],
+        members: m.id === group.leader ? this.joinedMembers(group) : [],
       };
       const resolve = m.awaitingJoin!;
       m.awaitingJoin = null;
@@ -444,7 +522,7 @@ export class KafkaGroups {
     if (request.generationId < 0 && !request.memberId) {
       if (group || this.options.nativeGroupActive(request.groupId)) return all(GroupError.UNKNOWN_MEMBER_ID);
     } else {
-      const found = this.member(request.groupId, request.memberId, request.generationId);
+      const found = this.member(request.groupId, request.memberId, request.generationId, request.instanceId ?? null);
       if (typeof found === 'number') return all(found);
       if (found.group.state === 'CompletingRebalance') return all(KafkaError.REBALANCE_IN_PROGRESS);
     }
@@ -522,6 +600,12 @@ export class KafkaGroups {
   }
 }
 
+/** Takes a member out of its group, and its instance id with it. */
+function detach(group: Group, member: Member): void {
+  group.members.delete(member.id);
+  if (member.instanceId !== null && group.statics.get(member.instanceId) === member.id) group.statics.delete(member.instanceId);
+}
+
 /** What the controller keeps of a group: its Stable generation, members and assignments. */
 function toRecord(group: Group): KafkaGroupRecord {
   return {
@@ -532,6 +616,7 @@ function toRecord(group: Group): KafkaGroupRecord {
     leader: group.leader,
     members: [...group.members.values()].map((m) => ({
       id: m.id,
+      ...(m.instanceId !== null ? { instanceId: m.instanceId } : {}),
       clientId: m.clientId,
       clientHost: m.clientHost,
       sessionTimeoutMs: m.sessionTimeoutMs,
@@ -547,9 +632,12 @@ function toRecord(group: Group): KafkaGroupRecord {
 function restored(record: KafkaGroupRecord): Group {
   const now = Date.now();
   const members = new Map<string, Member>();
+  const statics = new Map<string, string>();
   for (const m of record.members) {
+    if (m.instanceId !== undefined) statics.set(m.instanceId, m.id);
     members.set(m.id, {
       id: m.id,
+      instanceId: m.instanceId ?? null,
       clientId: m.clientId,
       clientHost: m.clientHost,
       sessionTimeoutMs: m.sessionTimeoutMs,
@@ -562,5 +650,5 @@ function restored(record: KafkaGroupRecord): Group {
     });
   }
   const { id, generation, protocolType, protocolName, leader } = record;
-  return { id, state: 'Stable', generation, protocolType, protocolName, leader, members, rebalanceTimer: null, storing: -1, stored: true };
+  return { id, state: 'Stable', generation, protocolType, protocolName, leader, members, statics, rebalanceTimer: null, storing: -1, stored: true };
 }

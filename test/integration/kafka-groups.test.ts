@@ -5,6 +5,7 @@
  * once; a restarted group resumes from its commits; a group id is native or Kafka, not both;
  * and, on the wire, the coordinator's answers and the metadata committed beside an offset.
  */
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import t from 'tap';
 import { runKcat } from './kcat.js';
@@ -239,4 +240,36 @@ t.test('after a controller failover a member carries on at the new coordinator: 
   t.equal(fetched.topics[0]!.partitions[0]!.committedOffset, 9);
   const described = await ask(coordinator2!, 'DescribeGroups', 3, { groups: [group], includeAuthorizedOperations: false });
   t.same([described.groups[0]!.groupState, described.groups[0]!.members.map((m) => m.memberId)], ['Stable', [join.memberId]], 'DescribeGroups shows it Stable with its member');
+});
+
+t.test('a static member (group.instance.id) killed and restarted reads on at once, without waiting out its session', async (t) => {
+  const topic = 'g-static';
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true });
+  /** kcat -G as a static member with a 5-minute session, and the lines it has printed so far. */
+  const startStatic = () => {
+    const lines: string[] = [];
+    const child = spawn('kcat', ['-b', cluster.kafkaBootstrap.join(','), '-G', 'g-static-group', '-u', '-o', 'beginning', '-f', '%s\\n', '-X', 'group.instance.id=static-1', '-X', 'session.timeout.ms=300000', topic], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const split = (partial + chunk.toString()).split('\n');
+      partial = split.pop()!;
+      lines.push(...split);
+    });
+    t.teardown(() => void child.kill('SIGKILL'));
+    return { child, lines };
+  };
+  const first = startStatic();
+  const before = Array.from({ length: 30 }, (_, i) => `before-${i}`);
+  await producer.send({ topic, acks: -1, messages: before.map((value, i) => ({ value, partition: i % 3 })) });
+  await waitFor('the first instance reads every record', async () => before.every((v) => first.lines.includes(v)), 60_000);
+  first.child.kill('SIGKILL'); // no LeaveGroup
+
+  const second = startStatic();
+  const after = Array.from({ length: 30 }, (_, i) => `after-${i}`);
+  await producer.send({ topic, acks: -1, messages: after.map((value, i) => ({ value, partition: i % 3 })) });
+  // Were the restart a new member, the group would wait for the old one to rejoin or expire: 5 minutes.
+  await waitFor('the restarted instance reads the new records', async () => after.every((v) => second.lines.includes(v)), 120_000);
+  const found = await ask(cluster.kafkaBootstrap[0]!, 'FindCoordinator', 2, { key: 'g-static-group', keyType: 0 });
+  const described = await ask(`${found.host}:${found.port}`, 'DescribeGroups', 3, { groups: ['g-static-group'], includeAuthorizedOperations: false });
+  t.same([described.groups[0]!.groupState, described.groups[0]!.members.length], ['Stable', 1], 'one member: the restart took the place of the one killed');
 });

@@ -200,7 +200,7 @@ t.test("a Kafka group's syncs wait for the store; a failed one refuses them and 
   t.equal(state.kafkaGroups.get('k')?.generation, lone.generationId);
 
   failStores = true;
-  t.equal(kafka.leave('k', [lone.memberId]).errorCode, 0);
+  t.equal(kafka.leave('k', [{ memberId: lone.memberId }]).errorCode, 0);
   const again = await kafka.join({ groupId: 'k', memberId: '', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h' });
   const failedSync = kafka.sync('k', again.generationId, again.memberId, [{ memberId: again.memberId, assignment: Buffer.from('all') }]);
   storing!();
@@ -224,7 +224,7 @@ t.test('a Kafka group left without members is dropped from the metadata; members
   t.notOk(after.isActive('k'), 'both sessions expired there');
   await new Promise(setImmediate);
   t.notOk(state.kafkaGroups.has('k'), 'and the record is dropped');
-  t.same(after.leave('k', [first, second]).members, [GroupError.UNKNOWN_MEMBER_ID, GroupError.UNKNOWN_MEMBER_ID], 'they are gone');
+  t.same(after.leave('k', [{ memberId: first }, { memberId: second }]).members, [GroupError.UNKNOWN_MEMBER_ID, GroupError.UNKNOWN_MEMBER_ID], 'they are gone');
 });
 
 /** A controller whose proposals commit when `commit()` is called, in the order proposed (as Raft's log). */
@@ -249,7 +249,7 @@ t.test('a Kafka group emptied while its first store commits leaves no record beh
   t.teardown(() => kafka.stop());
   const joined = await kafka.join(kafkaJoin());
   const synced = kafka.sync('k', joined.generationId, joined.memberId, [{ memberId: joined.memberId, assignment: Buffer.from('all') }]);
-  t.equal(kafka.leave('k', [joined.memberId]).errorCode, 0, 'the member leaves before the store committed');
+  t.equal(kafka.leave('k', [{ memberId: joined.memberId }]).errorCode, 0, 'the member leaves before the store committed');
   t.equal((await synced).errorCode, GroupError.UNKNOWN_MEMBER_ID);
   await commit();
   t.notOk(state.kafkaGroups.has('k'), 'the drop was appended after the store');
@@ -297,7 +297,7 @@ t.test("a Kafka group is stored with the chosen protocol's metadata alone; one t
   await commit();
   t.equal((await synced).errorCode, 0, 'two protocols of 600 KiB each: stored');
   t.same(state.kafkaGroups.get('k')!.members[0]!.protocols.map((p) => p.name), ['range'], 'with the chosen one alone');
-  t.equal(kafka.leave('k', [joined.memberId]).errorCode, 0);
+  t.equal(kafka.leave('k', [{ memberId: joined.memberId }]).errorCode, 0);
   await commit();
 
   const huge = await kafka.join(kafkaJoin('', [{ name: 'range', metadata: Buffer.alloc(900 * 1024, 1) }]));
@@ -316,4 +316,64 @@ t.test("Kafka commits: metadata over Kafka's 4 KiB is OFFSET_METADATA_TOO_LARGE;
   t.teardown(() => kafka.stop());
   const codes = await kafka.commit({ groupId: 'admin', generationId: -1, memberId: '', offsets: [{ topic: 't', partition: 0, offset: 1, metadata: 'x'.repeat(4097) }, { topic: 't', partition: 1, offset: 1, metadata: 'x'.repeat(4096) }] });
   t.same(codes, [GroupError.OFFSET_METADATA_TOO_LARGE, GroupError.INVALID_COMMIT_OFFSET_SIZE]);
+});
+
+t.test('a static member back under a new member id (a restart) takes its place at once: same generation and assignment, the old id fenced', async (t) => {
+  const { controller, state, commit } = orderedController();
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const staticJoin = (instanceId: string, memberId = '', metadata = 'subscription') => kafka.join({ ...kafkaJoin(memberId, [{ name: 'range', metadata: Buffer.from(metadata) }]), instanceId });
+  const a = await staticJoin('a');
+  const bJoined = staticJoin('b');
+  const aAgain = await staticJoin('a', a.memberId);
+  const b = await bJoined;
+  t.equal(aAgain.leader, a.memberId);
+  t.same(aAgain.members.map((m) => m.groupInstanceId).sort(), ['a', 'b'], 'the leader is told every member with its instance id');
+  const syncs = [kafka.sync('k', b.generationId, a.memberId, [{ memberId: a.memberId, assignment: Buffer.from('p0') }, { memberId: b.memberId, assignment: Buffer.from('p1') }], 'a'), kafka.sync('k', b.generationId, b.memberId, [], 'b')];
+  await commit();
+  await Promise.all(syncs);
+  const generation = b.generationId;
+
+  // b restarts: no LeaveGroup, a JoinGroup without a member id under the same instance id.
+  const restarted = kafka.join({ ...kafkaJoin('', [{ name: 'range', metadata: Buffer.from('subscription') }]), instanceId: 'b' });
+  await commit();
+  const back = await restarted;
+  t.equal(back.errorCode, 0);
+  t.not(back.memberId, b.memberId, 'a new member id');
+  t.equal(back.generationId, generation, 'the same generation: no rebalance');
+  t.same((await kafka.sync('k', generation, back.memberId, [], 'b')).assignment, Buffer.from('p1'), 'its assignment back');
+  t.equal(kafka.heartbeat('k', generation, a.memberId, 'a'), 0, 'the other member carries on undisturbed');
+  t.equal(kafka.heartbeat('k', generation, b.memberId, 'b'), GroupError.FENCED_INSTANCE_ID, 'the old member id is fenced');
+  t.same(await kafka.commit({ groupId: 'k', generationId: generation, memberId: b.memberId, instanceId: 'b', offsets: [{ topic: 't', partition: 0, offset: 1, metadata: null }] }), [GroupError.FENCED_INSTANCE_ID]);
+  t.same(state.kafkaGroups.get('k')!.members.map((m) => [m.id, m.instanceId]).sort(), [[a.memberId, 'a'], [back.memberId, 'b']].sort(), 'the new member id is stored');
+
+  // The leader restarts: it leads on, and is given every member again.
+  const leaderBack = kafka.join({ ...kafkaJoin('', [{ name: 'range', metadata: Buffer.from('subscription') }]), instanceId: 'a' });
+  await commit();
+  const newLeader = await leaderBack;
+  t.same([newLeader.generationId, newLeader.leader, newLeader.members.length], [generation, newLeader.memberId, 2]);
+  t.same((await kafka.sync('k', generation, newLeader.memberId, [{ memberId: newLeader.memberId, assignment: Buffer.from('everything') }], 'a')).assignment, Buffer.from('p0'), 'a Stable group keeps its assignment');
+
+  // A different subscription rebalances.
+  const changed = kafka.join({ ...kafkaJoin('', [{ name: 'range', metadata: Buffer.from('another topic') }]), instanceId: 'b' });
+  t.equal(kafka.heartbeat('k', generation, newLeader.memberId, 'a'), KafkaError.REBALANCE_IN_PROGRESS, 'a changed subscription rebalances');
+  void changed;
+  t.same(kafka.leave('k', [{ memberId: '', instanceId: 'b' }, { memberId: 'someone else', instanceId: 'a' }]).members, [0, GroupError.FENCED_INSTANCE_ID], 'a static member leaves by its instance id; a wrong member id for it is fenced');
+});
+
+t.test('a static member dropped for not rejoining in time frees its instance id: it comes back as a new member', async (t) => {
+  const { controller, commit } = orderedController();
+  const kafka = new KafkaGroups({ controller, nativeGroupActive: () => false });
+  t.teardown(() => kafka.stop());
+  const join = (instanceId: string, memberId = '') => kafka.join({ ...kafkaJoin(memberId), rebalanceTimeoutMs: 100, instanceId });
+  const a = await join('a');
+  const bJoined = join('b'); // a does not rejoin: it is dropped after its 100-ms rebalance timeout
+  await new Promise((r) => setTimeout(r, 150));
+  const b = await bJoined;
+  t.equal(b.errorCode, 0);
+  t.equal(kafka.heartbeat('k', b.generationId, a.memberId, 'a'), GroupError.UNKNOWN_MEMBER_ID, 'a is gone');
+  const aBack = kafka.join({ ...kafkaJoin(), rebalanceTimeoutMs: 10_000, instanceId: 'a' });
+  t.equal(kafka.heartbeat('k', b.generationId, b.memberId, 'b'), KafkaError.REBALANCE_IN_PROGRESS, 'a comes back as a new member: a rebalance');
+  void commit();
+  void aBack;
 });
