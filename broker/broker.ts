@@ -160,7 +160,7 @@ export class Broker {
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
-    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes, config.maxFrameBytes - 64 * 1024);
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes, Math.max(config.maxFrameBytes / 2, config.maxFrameBytes - 64 * 1024));
     this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), produceObserver: this.metrics.produceObserver });
     this.repairs = new ReplicaRepair({
       config,

@@ -53,7 +53,8 @@ export class Controller implements StateMachine {
     segmentBytes: number,
     /**
      * The largest command proposed (its JSON): an entry must fit, with its envelope, in one
-     * peer frame, or sending it would fail on every attempt (--max-frame-bytes less 64 KiB).
+     * peer frame, or sending it would fail on every attempt (--max-frame-bytes less 64 KiB,
+     * or half of it when it is that small).
      */
     private readonly maxCommandBytes: number,
   ) {

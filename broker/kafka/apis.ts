@@ -263,6 +263,10 @@ export class KafkaApis implements KafkaRequestHandler {
     return this.broker.sasl.awaitsRawToken(session);
   }
 
+  admits(api: KafkaApiName, session: RequestContext['session']): boolean {
+    return this.broker.sasl.admits(api, session);
+  }
+
   rawToken(token: Buffer, context: RequestContext): Promise<Buffer[]> {
     return this.broker.sasl.rawToken(token, context);
   }

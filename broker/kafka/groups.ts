@@ -329,11 +329,7 @@ export class KafkaGroups {
       // A leader is given every member, as in a rebalance; its SyncGroup gets the current assignment back (Stable).
       members: errorCode === KafkaError.NONE && id === group.leader ? this.joinedMembers(group) : [],
     });
-    group.stored = true;
-    return this.controller.propose({ type: 'storeKafkaGroup', group: toRecord(group) }, this.options.proposeTimeoutMs ?? 10_000).then(
-      () => answer(KafkaError.NONE),
-      () => answer(this.controller.isLeader ? GroupError.COORDINATOR_NOT_AVAILABLE : GroupError.NOT_COORDINATOR),
-    );
+    return this.storeRecord(group).then(answer);
   }
 
   /** Every member with its metadata for the chosen protocol: what JoinGroup gives the leader. */
@@ -363,21 +359,7 @@ export class KafkaGroups {
     const generation = group.generation;
     for (const m of group.members.values()) m.assignment = given.get(m.id) ?? EMPTY;
     group.storing = generation;
-    let errorCode: number = KafkaError.NONE;
-    const record = toRecord(group);
-    const recordBytes = Buffer.byteLength(JSON.stringify(record));
-    if (recordBytes > MAX_GROUP_RECORD_BYTES) {
-      // As Kafka's coordinator answers a group record over its offsets topic's limit.
-      this.options.logger?.info({ group: group.id, recordBytes, limit: MAX_GROUP_RECORD_BYTES }, "a Kafka group is too large to store (its members' subscriptions and assignments); its syncs are refused");
-      errorCode = KafkaError.UNKNOWN_SERVER_ERROR;
-    } else {
-      group.stored = true;
-      try {
-        await this.controller.propose({ type: 'storeKafkaGroup', group: record }, this.options.proposeTimeoutMs ?? 10_000);
-      } catch (error) {
-        errorCode = !this.controller.isLeader ? GroupError.NOT_COORDINATOR : error instanceof FlotillaError && error.code === 'RECORD_TOO_LARGE' ? KafkaError.UNKNOWN_SERVER_ERROR : GroupError.COORDINATOR_NOT_AVAILABLE;
-      }
-    }
+    const errorCode = await this.storeRecord(group);
     if (group.storing === generation) group.storing = -1;
     // A rebalance, a departure or a lost leadership overtook the store: its waiters were answered then.
     if (this.groups.get(group.id) !== group || group.generation !== generation || group.state !== 'CompletingRebalance') return;
@@ -387,6 +369,28 @@ export class KafkaGroups {
     }
     if (errorCode === KafkaError.NONE) group.state = 'Stable';
     else this.prepareRebalance(group);
+  }
+
+  /**
+   * Stores the group as it is now (generation, members, assignments) through the
+   * controller: NONE once committed, else the Kafka error to answer. A record over 1 MiB is
+   * refused as Kafka's coordinator refuses one over its offsets topic's limit.
+   */
+  private async storeRecord(group: Group): Promise<number> {
+    const record = toRecord(group);
+    const recordBytes = Buffer.byteLength(JSON.stringify(record));
+    if (recordBytes > MAX_GROUP_RECORD_BYTES) {
+      this.options.logger?.info({ group: group.id, recordBytes, limit: MAX_GROUP_RECORD_BYTES }, "a Kafka group is too large to store (its members' subscriptions and assignments); refused");
+      return KafkaError.UNKNOWN_SERVER_ERROR;
+    }
+    group.stored = true;
+    try {
+      await this.controller.propose({ type: 'storeKafkaGroup', group: record }, this.options.proposeTimeoutMs ?? 10_000);
+      return KafkaError.NONE;
+    } catch (error) {
+      if (!this.controller.isLeader) return GroupError.NOT_COORDINATOR;
+      return error instanceof FlotillaError && error.code === 'RECORD_TOO_LARGE' ? KafkaError.UNKNOWN_SERVER_ERROR : GroupError.COORDINATOR_NOT_AVAILABLE;
+    }
   }
 
   heartbeat(groupId: string, generationId: number, memberId: string, instanceId: string | null = null): number {

@@ -17,7 +17,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { FlotillaError } from '../../protocol/errors.js';
-import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaRequest } from '../../protocol/kafka/index.js';
+import { decodeRequest, KafkaCodecError, KafkaFrameReader, type KafkaApiName, type KafkaRequest } from '../../protocol/kafka/index.js';
 import { listenAt } from '../server/listen.js';
 import { closeSessions, type ConnectionIdentity, type ConnectionSession, type RequestContext } from '../requests/dispatcher.js';
 import type { ServerLimits } from '../server/server.js';
@@ -41,6 +41,8 @@ export interface KafkaRequestHandler {
   handle(request: KafkaRequest, context: RequestContext, overLimitBytes?: number): Promise<Buffer[] | null>;
   /** The answer to a request whose api or version is not served, or null to close the connection. */
   unsupported(error: KafkaCodecError): Buffer[] | null;
+  /** Whether the connection may send this api now (SASL: only the handshake and ApiVersions before authenticating). */
+  admits(api: KafkaApiName, session: ConnectionSession): boolean;
   /** Whether the connection's next frame is a bare SASL token rather than a request (after a SaslHandshake v0). */
   awaitsRawToken(session: ConnectionSession): boolean;
   /** Answers a bare SASL token (a frame of the answer's bytes, no header); throws to close. */
@@ -132,7 +134,8 @@ export class KafkaServer {
     const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     /** An answer that ends the connection is queued: nothing sent after it runs. */
     let closing = false;
-    const reader = new KafkaFrameReader(limits.maxFrameBytes, { oversizedProduce: true });
+    // Only an authenticated client, not in the middle of a SASL exchange, has an oversized Produce read past.
+    const reader = new KafkaFrameReader(limits.maxFrameBytes, { oversizedProduce: () => !this.handler.awaitsRawToken(session) && this.handler.admits('Produce', session) });
     const pending = new ByteBudget(limits.maxConnectionPendingBytes);
     const slots: Slot[] = [];
     let inFlight = 0;

@@ -79,6 +79,8 @@ class OutboundPeer {
   private dialTimer: NodeJS.Timeout | null = null;
   /** When the current connection shook hands (Date.now()). */
   private readySince = 0;
+  /** When a message too large to send was last logged. */
+  private tooLargeLoggedAt = 0;
   /**
    * Dial in plaintext next: the peer closed our TLS dial before its handshake, as a broker
    * without TLS does, and --tls-allow-plaintext lets us meet it there. Any other outcome
@@ -230,13 +232,36 @@ class OutboundPeer {
     for (let i = 0; i < rest.length; i++) {
       const size = rest[i]!.message.entries?.reduce((n, e) => n + e.data.length, 0) ?? 0;
       if (i > first && bytes + size > budget) {
-        this.writer.write(encodeRaftMessages(rest.slice(first, i)));
+        this.writeRaft(rest.slice(first, i));
         first = i;
         bytes = 0;
       }
       bytes += size;
     }
-    this.writer.write(encodeRaftMessages(first === 0 ? rest : rest.slice(first)));
+    this.writeRaft(first === 0 ? rest : rest.slice(first));
+  }
+
+  /**
+   * Writes Raft messages as one frame. A message too large for any frame (a metadata
+   * snapshot over --max-frame-bytes) is dropped with an error logged, at most once a minute:
+   * Raft sends it again, and it must not take the broker down from inside a flush.
+   */
+  private writeRaft(messages: ReadonlyArray<GroupMessage>): void {
+    try {
+      this.writer!.write(encodeRaftMessages(messages));
+    } catch (error) {
+      if (!(error instanceof FlotillaError) || error.code !== 'FRAME_TOO_LARGE') throw error;
+      if (messages.length > 1) {
+        for (const one of messages) this.writeRaft([one]);
+        return;
+      }
+      this.transport.stats.droppedMessages++;
+      const now = Date.now();
+      if (now - this.tooLargeLoggedAt < 60_000) return;
+      this.tooLargeLoggedAt = now;
+      const { group, message } = messages[0]!;
+      this.transport.options.logger.error({ peer: this.id, group, type: message.type, err: error.message }, 'a Raft message is too large for one peer frame and cannot be sent; raise --max-frame-bytes on every broker');
+    }
   }
 
   /** This turn's messages were all queued before flush(): write them now, not a turn later. */

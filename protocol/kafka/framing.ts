@@ -23,7 +23,8 @@ export class KafkaFrameReader {
 
   constructor(
     private readonly maxFrameBytes = DEFAULT_MAX_KAFKA_FRAME_BYTES,
-    private readonly options: { oversizedProduce?: boolean } = {},
+    /** `oversizedProduce`: whether a Produce over the limit is read past rather than refused (asked when its size arrives). */
+    private readonly options: { oversizedProduce?: () => boolean } = {},
   ) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0x7fffffff) {
       throw new RangeError(`maxFrameBytes ${maxFrameBytes} is invalid; use an integer from 1 to 2^31-1`);
@@ -54,7 +55,7 @@ export class KafkaFrameReader {
       if (this.frameSize < 0) {
         if (this.bufferedBytes < 4) return frames;
         const size = this.take(4).readInt32BE(0);
-        if (size < 0 || (size > this.maxFrameBytes && !this.options.oversizedProduce)) {
+        if (size < 0 || (size > this.maxFrameBytes && !this.options.oversizedProduce?.())) {
           throw new KafkaCodecError(`frame size ${size} is outside 0..${this.maxFrameBytes}`, { failure: 'MALFORMED' });
         }
         this.frameSize = size;

@@ -74,8 +74,10 @@ export class OversizedProduce {
         this.step = this.parser.next(this.take(step.read));
       }
     }
+    // Bytes past the last field are refused at once, never held to the frame's end.
+    if (this.step.done && (this.pendingBytes > 0 || this.remaining > 0)) throw malformed('does not end where its fields do');
     if (this.remaining > 0) return null;
-    if (!this.step.done || this.pendingBytes > 0) throw malformed('does not end where its fields do');
+    if (!this.step.done) throw malformed('does not end where its fields do');
     return Buffer.concat(this.kept, this.keptBytes);
   }
 

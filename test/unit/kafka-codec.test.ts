@@ -211,7 +211,7 @@ t.test('KafkaFrameReader for a listener: a Produce over the limit is read past, 
     const after = frameOf(encodeRequest('ApiVersions', { apiVersion: 0, correlationId: 42, clientId: null }, {}));
     const stream = Buffer.concat([oversized, after]);
     for (const step of [1, 5, 97, 1024, stream.length]) {
-      const reader = new KafkaFrameReader(limit, { oversizedProduce: true });
+      const reader = new KafkaFrameReader(limit, { oversizedProduce: () => true });
       const got: Buffer[] = [];
       for (let i = 0; i < stream.length; i += step) got.push(...reader.push(stream.subarray(i, i + step)));
       t.equal(got.length, 2, `v${version}, fed ${step} bytes at a time: two frames`);
@@ -230,7 +230,7 @@ t.test('KafkaFrameReader for a listener: a Produce over the limit is read past, 
       t.equal(reader.buffered, 0);
     }
   }
-  const reader = () => new KafkaFrameReader(limit, { oversizedProduce: true });
+  const reader = () => new KafkaFrameReader(limit, { oversizedProduce: () => true });
   const fetch = frameOf(encodeRequest('Fetch', { apiVersion: 4, correlationId: 1, clientId: null }, { replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1, isolationLevel: 0, topics: [{ topic: 'x'.repeat(3000), partitions: [] }] }));
   t.throws(() => reader().push(fetch), { failure: 'MALFORMED', message: /api 1 v4 is over the frame limit/ }, 'another api over the limit is refused');
   const produce = frameOf(encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: null }, body));
@@ -238,10 +238,16 @@ t.test('KafkaFrameReader for a listener: a Produce over the limit is read past, 
   cut.writeInt32BE(produce.length - 4 - 100, 0); // the frame ends inside the first records
   t.throws(() => reader().push(cut), { failure: 'MALFORMED', message: /does not end where its fields do|ends inside a field/ }, 'a frame that ends before its fields do');
   const names = frameOf(encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: null }, { ...body, topicData: Array.from({ length: 40 }, (_, i) => ({ name: `${i}`.padStart(100, 't'), partitionData: [] })) }));
-  t.throws(() => new KafkaFrameReader(1024, { oversizedProduce: true }).push(names), { message: /names more than 1024 bytes/ }, 'what is kept is bounded by the limit');
+  t.throws(() => new KafkaFrameReader(1024, { oversizedProduce: () => true }).push(names), { message: /names more than 1024 bytes/ }, 'what is kept is bounded by the limit');
   const partial = reader();
   partial.push(produce.subarray(0, 1700));
   t.equal(partial.buffered, 1696, 'a cut-off oversized frame stays visible as buffered bytes');
+
+  // A frame that claims 2 GiB around a small Produce: what follows its last field is refused at once, never held.
+  const padded = frameOf(encodeRequest('Produce', { apiVersion: 7, correlationId: 1, clientId: null }, { ...body, topicData: [{ name: 'x', partitionData: [{ index: 0, records: null }] }] }));
+  padded.writeInt32BE(0x7fffffff, 0);
+  t.throws(() => reader().push(padded), { failure: 'MALFORMED', message: /does not end where its fields do/ }, 'refused once its last field is read, before any byte past it comes');
+  t.throws(() => new KafkaFrameReader(limit, { oversizedProduce: () => false }).push(produce), { message: /frame size \d+ is outside 0\.\.2000/ }, 'a connection not allowed to produce yet (not authenticated) is refused as before');
 });
 
 // ---------------------------------------------------------------------------------------
