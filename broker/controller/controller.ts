@@ -280,7 +280,10 @@ export class Controller implements StateMachine {
     if (!this.isLeader) throw this.notController();
     const value = Buffer.from(JSON.stringify(command));
     if (value.length > this.maxCommandBytes) {
-      throw new FlotillaError('RECORD_TOO_LARGE', `the ${command.type} command is ${value.length} bytes, over the ${this.maxCommandBytes} a metadata entry may have`);
+      throw new FlotillaError(
+        'RECORD_TOO_LARGE',
+        `the ${command.type} command is ${value.length} bytes, over the ${this.maxCommandBytes} a metadata entry may have: make it smaller (fewer partitions or offsets at once) or raise --max-frame-bytes on every broker`,
+      );
     }
     let proposal: { index: number; term: number };
     try {

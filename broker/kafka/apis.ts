@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { asMagic2Batches, batchBounds } from '../../protocol/batch.js';
 import type { client } from '../../protocol/codec.js';
 import { OffsetSpec } from '../../protocol/client.schema.js';
-import { FlotillaError } from '../../protocol/errors.js';
+import { errorFromWire, FlotillaError } from '../../protocol/errors.js';
 import {
   encodeResponse,
   type KafkaApiName,
@@ -729,7 +729,9 @@ export class KafkaApis implements KafkaRequestHandler {
         // runs its course under the default timeout rather than being given up at once.
         const native = await this.ask('createTopics', { topics, timeoutMs: Math.max(0, body.timeoutMs) }, context);
         (native?.results ?? []).forEach((result, i) => {
-          const errorCode = kafkaErrorOfInfo(result?.error);
+          // Too many partitions for one metadata entry: Kafka's answer to a topic it cannot create that large.
+          const tooLarge = !!result?.error?.code && errorFromWire(result.error.code).code === 'RECORD_TOO_LARGE';
+          const errorCode = tooLarge ? KafkaError.INVALID_PARTITIONS : kafkaErrorOfInfo(result?.error);
           Object.assign(sent[i]!, { errorCode, errorMessage: errorCode ? result?.error?.message ?? null : null });
         });
       } catch (error) {
