@@ -10,7 +10,7 @@ import { userPrincipal } from '../protocol/acls.js';
 import { FlotillaError } from '../protocol/errors.js';
 import { joinCluster, loadClusterFile, needsToJoin } from './cluster-file.js';
 import { interBrokerAccess } from './cluster-request.js';
-import type { BrokerConfig } from './config.js';
+import { appendBytes, maxEntryBytes, type BrokerConfig } from './config.js';
 import { Controller, CONTROLLER_GROUP } from './controller/controller.js';
 import { ControllerSnapshotFile } from './controller/snapshot-file.js';
 import { loadControllerSnapshot } from './controller/startup.js';
@@ -152,6 +152,7 @@ export class Broker {
       tickMs: config.tickMs,
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
+      maxBytesPerMsg: appendBytes(config),
       recoveryConcurrency: config.recoveryConcurrency,
       onFatal: () => void failStop(),
       onCorruption: (groupId, error) => void this.repairs.repair(groupId, error.offset),
@@ -160,7 +161,7 @@ export class Broker {
 
     const initial = new ControllerState();
     for (const [id, address] of cluster.initialCluster) initial.brokers.set(id, { id, address });
-    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes, Math.max(config.maxFrameBytes / 2, config.maxFrameBytes - 64 * 1024));
+    this.controller = new Controller(this.raft, initial, (event) => this.onControllerEvent(event), new ControllerSnapshotFile(config.dataDir, this.logs.files), config.metadataSegmentBytes, maxEntryBytes(config));
     this.replicas = new ReplicaSet({ config, raft: this.raft, controller: this.controller, logs: this.logs, logger: this.logger, onFatal: () => void failStop(), produceObserver: this.metrics.produceObserver });
     this.repairs = new ReplicaRepair({
       config,

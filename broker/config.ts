@@ -262,3 +262,22 @@ export function validateBrokerConfig(input: Partial<BrokerConfig> & Pick<BrokerC
   }
   return config;
 }
+
+/**
+ * The largest Raft entry (a produced batch, a metadata command) this broker takes: with its
+ * append's envelope it must fit in one peer frame, or no follower could ever receive it and
+ * the partition would commit nothing after it. --max-frame-bytes less 64 KiB, or half of it
+ * when it is that small.
+ */
+export function maxEntryBytes(config: Pick<BrokerConfig, 'maxFrameBytes'>): number {
+  return Math.max(Math.floor(config.maxFrameBytes / 2), config.maxFrameBytes - 64 * 1024);
+}
+
+/**
+ * The entry bytes one append carries (Raft's maxBytesPerMsg, 1 MiB at most): a quarter of
+ * the largest entry, which leaves room in a frame for each entry's own fields when the
+ * entries are small. A single larger entry still goes alone.
+ */
+export function appendBytes(config: Pick<BrokerConfig, 'maxFrameBytes'>): number {
+  return Math.min(1 << 20, Math.floor(maxEntryBytes(config) / 4));
+}

@@ -58,7 +58,9 @@ export function kafkaListener(parts: KafkaListenerParts): KafkaServer | null {
     access: interBrokerAccess(config, parts.tls),
     topicExists: (name) => controller.state.topics.has(name),
     brokerCount: () => controller.state.brokers.size,
-    reachable: parts.reachable,
+    // The controller leader this broker follows counts as up even while its own dial to it is
+    // down: FindCoordinator names it, and a client must find it in Metadata too.
+    reachable: (brokerId) => parts.reachable(brokerId) || brokerId === controller.leaderId,
     maxFrameBytes: config.maxFrameBytes,
   });
   return new KafkaServer(config.kafkaListen, config, apis, parts.logger, parts.tls);

@@ -135,7 +135,7 @@ export class KafkaServer {
     /** An answer that ends the connection is queued: nothing sent after it runs. */
     let closing = false;
     // Only an authenticated client, not in the middle of a SASL exchange, has an oversized Produce read past.
-    const reader = new KafkaFrameReader(limits.maxFrameBytes, { oversizedProduce: () => !this.handler.awaitsRawToken(session) && this.handler.admits('Produce', session) });
+    const reader = new KafkaFrameReader(limits.maxFrameBytes, { oversizedProduce: () => !identity.refusal && !this.handler.awaitsRawToken(session) && this.handler.admits('Produce', session) });
     const pending = new ByteBudget(limits.maxConnectionPendingBytes);
     const slots: Slot[] = [];
     let inFlight = 0;

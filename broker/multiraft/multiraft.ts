@@ -125,6 +125,8 @@ export interface MultiRaftOptions<L extends GroupLog = PartitionLog> {
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** Entry bytes per append (Raft's maxBytesPerMsg): an append must fit in one peer frame. 1 MiB by default. */
+  maxBytesPerMsg?: number;
   onFatal(error: unknown): void;
   /** A read of a group's log found a corrupt batch: the owner repairs the replica (see `quarantine`). */
   onCorruption(groupId: number, error: LogCorruption): void;
@@ -247,6 +249,7 @@ export class MultiRaft<L extends GroupLog = PartitionLog> {
           applied: snap?.index,
           electionTicks: this.options.electionTicks,
           heartbeatTicks: this.options.heartbeatTicks,
+          ...(this.options.maxBytesPerMsg ? { maxBytesPerMsg: this.options.maxBytesPerMsg } : {}),
           random: this.options.random ?? Math.random,
           snapshot: spec.stateMachine.snapshot ? () => spec.stateMachine.snapshot!() : undefined,
           recovery: spec.skipRecoveryLine ? undefined : this.recovery?.gateFor(spec.groupId),

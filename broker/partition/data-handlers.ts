@@ -5,7 +5,7 @@
 import { FlotillaError } from '../../protocol/errors.js';
 import { toErrorInfo, type Init, type client } from '../../protocol/codec.js';
 import { OffsetSpec } from '../../protocol/client.schema.js';
-import type { BrokerConfig } from '../config.js';
+import { maxEntryBytes, type BrokerConfig } from '../config.js';
 import { asFlotillaError, topicRefusal, type Handlers, type RequestContext } from '../requests/dispatcher.js';
 import type { HostedReplicas } from './hosted.js';
 import type { Acks as PartitionAcks } from './partition.js';
@@ -42,6 +42,11 @@ async function producePartition(broker: DataPlane, p: client.ProducePartition, a
     if (refusal) throw refusal;
     const replica = broker.replicas.replica(p.topic, p.partition);
     if (!replica) throw broker.replicas.notHostedError(p.topic, p.partition);
+    const limit = maxEntryBytes(broker.config);
+    if (p.batch.length > limit) {
+      // A batch that fits in a request but not, with an append's envelope, in a peer frame would never reach a follower.
+      throw new FlotillaError('RECORD_TOO_LARGE', `the batch is ${p.batch.length} bytes, over the ${limit} a partition takes (--max-frame-bytes less 64 KiB); send smaller batches`);
+    }
     return { ...base, ...(await replica.produce(p.batch, acks, timeoutMs)) };
   } catch (error) {
     return { ...base, error: toErrorInfo(asFlotillaError(error)) };
