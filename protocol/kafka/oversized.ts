@@ -90,31 +90,28 @@ export class OversizedProduce {
   /** The next `length` pending bytes (length <= pendingBytes), copied: the chunks they came in are not held. */
   private take(length: number): Buffer {
     const taken = Buffer.allocUnsafe(length);
-    let filled = 0;
-    while (filled < length) {
-      const first = this.pending[0]!;
-      const part = Math.min(first.length, length - filled);
-      first.copy(taken, filled, 0, part);
-      if (part === first.length) this.pending.shift();
-      else this.pending[0] = first.subarray(part);
-      filled += part;
-    }
-    this.pendingBytes -= length;
+    this.consume(length, taken);
     return taken;
   }
 
   /** Drops up to `length` pending bytes; returns how many. */
   private drop(length: number): number {
-    let dropped = 0;
-    while (dropped < length && this.pending.length > 0) {
+    return this.consume(length, null);
+  }
+
+  /** Removes up to `length` pending bytes, copying them into `into` if given; returns how many. */
+  private consume(length: number, into: Buffer | null): number {
+    let done = 0;
+    while (done < length && this.pending.length > 0) {
       const first = this.pending[0]!;
-      const part = Math.min(first.length, length - dropped);
+      const part = Math.min(first.length, length - done);
+      into?.set(first.subarray(0, part), done);
       if (part === first.length) this.pending.shift();
       else this.pending[0] = first.subarray(part);
-      dropped += part;
+      done += part;
     }
-    this.pendingBytes -= dropped;
-    return dropped;
+    this.pendingBytes -= done;
+    return done;
   }
 }
 
