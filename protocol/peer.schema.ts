@@ -23,7 +23,8 @@ export const descriptor = {
           "forwardRequest",
           "forwardResponse",
           "challenge",
-          "proof"
+          "proof",
+          "raftPart"
          ]
         }
        },
@@ -67,6 +68,11 @@ export const descriptor = {
         "proof": {
          "type": "PeerProof",
          "id": 9
+        },
+        "raftPart": {
+         "type": "RaftFramePart",
+         "id": 10,
+         "protoName": "raft_part"
         }
        }
       },
@@ -359,6 +365,27 @@ export const descriptor = {
         }
        }
       },
+      "RaftFramePart": {
+       "fields": {
+        "part": {
+         "type": "uint32",
+         "id": 1
+        },
+        "parts": {
+         "type": "uint32",
+         "id": 2
+        },
+        "totalBytes": {
+         "type": "uint64",
+         "id": 3,
+         "protoName": "total_bytes"
+        },
+        "data": {
+         "type": "bytes",
+         "id": 4
+        }
+       }
+      },
       "GroupHeartbeat": {
        "oneofs": {
         "_quiesce": {
@@ -504,8 +531,9 @@ export interface PeerMessage {
   forwardResponse: ForwardResponse | null;
   challenge: PeerChallenge | null;
   proof: PeerProof | null;
+  raftPart: RaftFramePart | null;
   /** Which member of the oneof is set (undefined: none). */
-  body?: 'handshake' | 'handshakeAck' | 'raft' | 'heartbeats' | 'heartbeatResponses' | 'forwardRequest' | 'forwardResponse' | 'challenge' | 'proof';
+  body?: 'handshake' | 'handshakeAck' | 'raft' | 'heartbeats' | 'heartbeatResponses' | 'forwardRequest' | 'forwardResponse' | 'challenge' | 'proof' | 'raftPart';
 }
 
 export interface Handshake {
@@ -591,6 +619,16 @@ export interface RaftMessage {
 
 export interface RaftMessages {
   messages: RaftMessage[];
+}
+
+/** A PeerMessage too large for one frame (a metadata snapshot over --max-frame-bytes), cut into consecutive parts on one connection. The receiver joins them in order and reads the whole as the PeerMessage it was; a part out of sequence discards what was joined so far (Raft sends the snapshot again). A broker that does not know this message ignores it. */
+export interface RaftFramePart {
+  /** 0, 1, ... parts - 1 */
+  part: number;
+  parts: number;
+  /** of the whole PeerMessage, stated in every part */
+  totalBytes: number;
+  data: Buffer;
 }
 
 /** Coalesced heartbeats: one message per peer per interval for every group this broker leads there (Redpanda's heartbeat_manager). */

@@ -16,7 +16,7 @@
 import { buildBatch, isControlBatch, records } from '../../protocol/batch.js';
 import { FlotillaError } from '../../protocol/errors.js';
 import type { Entry } from '../raft/log.js';
-import type { SoftState } from '../raft/raft.js';
+import type { SnapshotSource, SoftState } from '../raft/raft.js';
 import type { ConfigChange, Membership } from '../raft/membership.js';
 import type { Snapshot, SnapshotMeta } from '../raft/types.js';
 import { CommitWaiter } from '../multiraft/commit-waiter.js';
@@ -122,7 +122,7 @@ export class Controller implements StateMachine {
     const membership = this.group.node.membershipAt(index);
     if (!membership) throw new FlotillaError('INTERNAL', `no membership known at the applied index ${index} of the metadata`);
     const snapshot = { index, term: this.appliedTerm, voters: membership.voters, learners: membership.learners };
-    if (index >= 0) this.persistSnapshot({ ...snapshot, data: this.snapshot().data });
+    if (index >= 0) this.persistSnapshot({ ...snapshot, data: this.stateImage() });
     // Entries cut at or below the applied index were committed and live on in the snapshot:
     // only a cut tail past it is a loss that keeps the replica from voting.
     const lost = this.group.log.lostEntries;
@@ -156,7 +156,7 @@ export class Controller implements StateMachine {
     const term = this.group.log.termAt(index);
     const membership = this.group.node.membershipAt(index);
     if (term === undefined || !membership) return false;
-    this.snapshotFile.save({ index, term, voters: membership.voters, learners: membership.learners, data: this.snapshot().data });
+    this.snapshotFile.save({ index, term, voters: membership.voters, learners: membership.learners, data: this.stateImage() });
     this.snapshotIndex = index;
     const trail = Math.floor(everyEntries / 2);
     this.group.log.deleteBefore(Math.max(this.group.log.firstIndex(), index + 1 - trail));
@@ -213,13 +213,32 @@ export class Controller implements StateMachine {
     this.announceSnapshot();
   }
 
-  snapshot() {
-    return { index: this.applied, data: Buffer.from(JSON.stringify(this.state.toJSON())) };
+  /**
+   * Leader: the metadata to send a follower that needs entries below the log start. An
+   * image at any applied index the log still continues will do (the follower takes the
+   * entries after it from the log), so one is built per compaction, not per send: the
+   * build blocks the event loop (about 20 ms per MiB of metadata), and a follower that has
+   * not answered is sent the snapshot again every election timeout.
+   */
+  snapshot(): SnapshotSource {
+    const image = this.imageForFollowers;
+    if (image && image.index >= this.group.log.firstIndex() - 1) return image;
+    this.imageForFollowers = { index: this.applied, data: this.stateImage() };
+    return this.imageForFollowers;
+  }
+
+  /** The state as applied, as a snapshot's data. */
+  private stateImage(): Buffer {
+    return Buffer.from(JSON.stringify(this.state.toJSON()));
   }
 
   onSoftState(state: SoftState): void {
     this.leaderId = state.leaderId;
+    if (state.role !== 'leader') this.imageForFollowers = null;
   }
+
+  /** The last image built for a follower (see snapshot()); only a leader keeps one. */
+  private imageForFollowers: SnapshotSource | null = null;
 
   /** The metadata log's end at start-up (see metadataCurrent). */
   private startupLastIndex = -1;

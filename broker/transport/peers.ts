@@ -2,7 +2,8 @@
  * The stream layer between brokers: every Raft group of this broker shares one outbound
  * connection per peer. Messages queued during one event-loop turn leave as one frame per
  * peer (heartbeats coalesced into one Heartbeats message for all groups), written with
- * one writev. Inbound peer connections (routed here by their 0x02 type byte) must open
+ * one writev; a message too large for any frame (a metadata snapshot) goes in parts
+ * (frame-parts.ts). Inbound peer connections (routed here by their 0x02 type byte) must open
  * with a Handshake naming our cluster id; anything else is refused and closed. With
  * authentication on, a connection that is not mutual TLS must then prove the inter-broker
  * credential (peer-auth.ts).
@@ -19,10 +20,11 @@ import { ConnectionType, FrameWriter, readFrames, writeConnectionType } from '..
 import { isTlsTrustFailure } from '../../protocol/tls-errors.js';
 import type { Message } from '../raft/types.js';
 import { FlotillaError } from '../../protocol/errors.js';
-import type { Handshake, RaftMessage } from '../../protocol/peer.schema.js';
+import type { Handshake, RaftFramePart, RaftMessage, RaftMessages } from '../../protocol/peer.schema.js';
 import { parseHostPort } from '../config.js';
 import { BrokerDial, peerIdentityRefusal, type BrokerTls } from '../security/tls.js';
 import { PeerAuth } from './peer-auth.js';
+import { cutIntoParts, MAX_PARTS, PartJoiner } from './frame-parts.js';
 import { coalesceHeartbeats, encodeRaftMessages, expandHeartbeatResponses, expandHeartbeats, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
@@ -243,25 +245,37 @@ class OutboundPeer {
 
   /**
    * Writes Raft messages as one frame. A message too large for any frame (a metadata
-   * snapshot over --max-frame-bytes) is dropped with an error logged, at most once a minute:
-   * Raft sends it again, and it must not take the broker down from inside a flush.
+   * snapshot over --max-frame-bytes) goes in parts (frame-parts.ts); one too large even for
+   * that is dropped with an error logged, at most once a minute: Raft sends it again, and
+   * it must not take the broker down from inside a flush.
    */
   private writeRaft(messages: ReadonlyArray<GroupMessage>): void {
+    const frame = encodeRaftMessages(messages);
     try {
-      this.writer!.write(encodeRaftMessages(messages));
+      this.writer!.write(frame);
+      return;
     } catch (error) {
       if (!(error instanceof FlotillaError) || error.code !== 'FRAME_TOO_LARGE') throw error;
-      if (messages.length > 1) {
-        for (const one of messages) this.writeRaft([one]);
-        return;
-      }
-      this.transport.stats.droppedMessages++;
-      const now = Date.now();
-      if (now - this.tooLargeLoggedAt < 60_000) return;
-      this.tooLargeLoggedAt = now;
-      const { group, message } = messages[0]!;
-      this.transport.options.logger.error({ peer: this.id, group, type: message.type, err: error.message }, 'a Raft message is too large for one peer frame and cannot be sent; raise --max-frame-bytes on every broker');
     }
+    if (messages.length > 1) {
+      for (const one of messages) this.writeRaft([one]);
+      return;
+    }
+    const { maxFrameBytes, logger } = this.transport.options;
+    const whole = Buffer.concat(frame);
+    const parts = cutIntoParts(whole, maxFrameBytes);
+    const { group, message } = messages[0]!;
+    if (parts.length <= MAX_PARTS) {
+      parts.forEach((data, part) => this.writer!.write(encodePeerMessage({ raftPart: { part, parts: parts.length, totalBytes: whole.length, data } })));
+      this.transport.stats.frames += parts.length;
+      logger.info({ peer: this.id, group, type: message.type, bytes: whole.length, parts: parts.length }, 'sent a Raft message larger than a peer frame in parts');
+      return;
+    }
+    this.transport.stats.droppedMessages++;
+    const now = Date.now();
+    if (now - this.tooLargeLoggedAt < 60_000) return;
+    this.tooLargeLoggedAt = now;
+    logger.error({ peer: this.id, group, type: message.type, bytes: whole.length }, `a Raft message is over ${MAX_PARTS} peer frames and cannot be sent; raise --max-frame-bytes on every broker`);
   }
 
   /** This turn's messages were all queued before flush(): write them now, not a turn later. */
@@ -390,6 +404,7 @@ export class PeerTransport {
     let peerId = 0;
     /** Set once a plaintext dialer was challenged (authentication on): its Handshake and our nonce. */
     let challenged: { hello: Handshake; nonce: Buffer } | null = null;
+    const joiner = new PartJoiner(this.options.maxFrameBytes);
     const { auth, logger: log } = this.options;
     readFrames(socket, {
       onFrame: (frame) => {
@@ -431,7 +446,11 @@ export class PeerTransport {
         }
         this.heard.set(peerId, Date.now());
         let items: GroupMessage[];
-        if (message.raft) items = this.received(message.raft.messages, peerId);
+        if (message.raftPart) {
+          const raft = this.joined(joiner, message.raftPart, peerId);
+          if (!raft) return;
+          items = this.received(raft.messages, peerId);
+        } else if (message.raft) items = this.received(message.raft.messages, peerId);
         else if (message.heartbeats) items = expandHeartbeats(message.heartbeats);
         else if (message.heartbeatResponses) items = expandHeartbeatResponses(message.heartbeatResponses);
         else return;
@@ -465,6 +484,21 @@ export class PeerTransport {
     // one-way cut ours may be stuck in TCP's backoff while we still hear from it.
     if (replaced) this.peers.get(peerId)?.redialIfStale(Date.now(), this.lastHeardFrom(peerId), true);
     return peerId;
+  }
+
+  /** The Raft messages of a message sent in parts, once its last part is in. */
+  private joined(joiner: PartJoiner, part: RaftFramePart, peerId: number): RaftMessages | null {
+    const outcome = joiner.add(part);
+    if (!outcome) return null;
+    const log = this.options.logger;
+    if ('discarded' in outcome) {
+      log.warn({ peer: peerId, reason: outcome.discarded }, 'discarded a Raft message sent in parts');
+      return null;
+    }
+    const raft = decodePeerMessage(outcome.whole).raft;
+    if (!raft) log.warn({ peer: peerId, bytes: outcome.whole.length }, 'discarded a message sent in parts that holds no Raft messages');
+    else log.info({ peer: peerId, bytes: outcome.whole.length, parts: part.parts }, 'received a Raft message larger than a peer frame in parts');
+    return raft ?? null;
   }
 
   /**

@@ -1,0 +1,90 @@
+/**
+ * A peer message larger than one frame (in practice a metadata snapshot over
+ * --max-frame-bytes) travels as consecutive RaftFramePart frames on one connection, as
+ * etcd streams a snapshot apart from its Raft messages; the Raft core still sends and
+ * receives it as one message. Parts of one message are written back to back, so the
+ * receiver only ever joins one message per connection, in order; anything out of sequence
+ * discards the message (Raft sends a snapshot again when it goes unanswered).
+ */
+import type { RaftFramePart } from '../../protocol/peer.schema.js';
+
+/** Room a part's envelope (PeerMessage.raft_part and its three numbers) takes beside its data. */
+const PART_OVERHEAD_BYTES = 64;
+
+/**
+ * The largest whole message a broker joins from parts, in frames of its --max-frame-bytes:
+ * 1 GiB at the default 16 MiB, so a peer cannot make it hold more than that.
+ */
+export const MAX_PARTS = 64;
+
+/** The data of each part of `whole` for frames of at most `maxFrameBytes` (views, not copies). */
+export function cutIntoParts(whole: Buffer, maxFrameBytes: number): Buffer[] {
+  const partBytes = maxFrameBytes - PART_OVERHEAD_BYTES;
+  const parts: Buffer[] = [];
+  for (let at = 0; at < whole.length; at += partBytes) parts.push(whole.subarray(at, at + partBytes));
+  return parts;
+}
+
+export type JoinOutcome = { whole: Buffer } | { discarded: string } | null;
+
+/** Joins the parts of one connection; one message at a time. */
+export class PartJoiner {
+  private received: Buffer[] = [];
+  private receivedBytes = 0;
+  /** Parts and bytes of the message being joined (0: none); skipping: the rest of a discarded one go unread. */
+  private parts = 0;
+  private totalBytes = 0;
+  private skipping = false;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /**
+   * The whole message once its last part is in; why a message was given up (once per
+   * message: its remaining parts are dropped quietly); or null while parts are missing.
+   */
+  add(part: RaftFramePart): JoinOutcome {
+    if (part.part === 0) {
+      this.reset();
+      const refusal = this.refusal(part);
+      if (refusal) return this.discard(refusal);
+      this.parts = part.parts;
+      this.totalBytes = part.totalBytes;
+    } else if (this.skipping) {
+      return null;
+    } else if (this.parts === 0 || part.part !== this.received.length || part.parts !== this.parts || part.totalBytes !== this.totalBytes) {
+      const due = this.parts === 0 ? 'a first part' : `part ${this.received.length} of ${this.parts}`;
+      return this.discard(`part ${part.part} of ${part.parts} arrived where ${due} was due`);
+    }
+    this.receivedBytes += part.data.length;
+    if (this.receivedBytes > this.totalBytes) return this.discard(`the parts carry more than the ${this.totalBytes} bytes they announced`);
+    // A copy: the data is a view into a socket chunk, which the whole need not keep alive.
+    this.received.push(Buffer.from(part.data));
+    if (this.received.length < this.parts) return null;
+    if (this.receivedBytes < this.totalBytes) return this.discard(`the parts carry fewer than the ${this.totalBytes} bytes they announced`);
+    const whole = Buffer.concat(this.received, this.totalBytes);
+    this.reset();
+    return { whole };
+  }
+
+  private discard(why: string): JoinOutcome {
+    this.reset();
+    this.skipping = true;
+    return { discarded: why };
+  }
+
+  private reset(): void {
+    this.received = [];
+    this.receivedBytes = 0;
+    this.parts = 0;
+    this.totalBytes = 0;
+    this.skipping = false;
+  }
+
+  /** Why a message announced by its first part is not joined; empty when it is. */
+  private refusal(first: RaftFramePart): string {
+    if (first.parts < 2) return `a message of ${first.parts} part(s) is not a split message`;
+    if (first.parts > MAX_PARTS) return `a message of ${first.parts} parts is over the ${MAX_PARTS} a broker joins`;
+    if (first.totalBytes > MAX_PARTS * this.maxFrameBytes) return `a message of ${first.totalBytes} bytes is over ${MAX_PARTS} frames of --max-frame-bytes ${this.maxFrameBytes}`;
+    return '';
+  }
+}
