@@ -2,20 +2,28 @@
  * A peer message larger than one frame (in practice a metadata snapshot over
  * --max-frame-bytes) travels as consecutive RaftFramePart frames on one connection, as
  * etcd streams a snapshot apart from its Raft messages; the Raft core still sends and
- * receives it as one message. Parts of one message are written back to back, so the
- * receiver only ever joins one message per connection, in order; anything out of sequence
- * discards the message (Raft sends a snapshot again when it goes unanswered).
+ * receives it as one message. A connection carries one such message at a time, its parts
+ * in order between the connection's other frames (paced by the sender so that those never
+ * wait behind it); anything out of sequence discards the message (Raft sends a snapshot
+ * again when it goes unanswered).
  */
 import type { RaftFramePart } from '../../protocol/peer.schema.js';
 
 /** Room a part's envelope (PeerMessage.raft_part and its three numbers) takes beside its data. */
-const PART_OVERHEAD_BYTES = 64;
+export const PART_OVERHEAD_BYTES = 64;
 
 /**
- * The largest whole message a broker joins from parts, in frames of its --max-frame-bytes:
- * 1 GiB at the default 16 MiB, so a peer cannot make it hold more than that.
+ * The largest message a broker joins from parts, in frames of its --max-frame-bytes (1 GiB
+ * at the default 16 MiB); also the most it holds for joining on all its peer connections
+ * together (JoinBudget), so that peers cannot make it hold more than that.
  */
 export const MAX_PARTS = 64;
+
+/** The bytes a broker's joiners hold together (announced sizes of the messages being joined). */
+export class JoinBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+}
 
 /** The data of each part of `whole` for frames of at most `maxFrameBytes` (views, not copies). */
 export function cutIntoParts(whole: Buffer, maxFrameBytes: number): Buffer[] {
@@ -36,7 +44,10 @@ export class PartJoiner {
   private totalBytes = 0;
   private skipping = false;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly budget: JoinBudget,
+  ) {}
 
   /**
    * The whole message once its last part is in; why a message was given up (once per
@@ -49,6 +60,7 @@ export class PartJoiner {
       if (refusal) return this.discard(refusal);
       this.parts = part.parts;
       this.totalBytes = part.totalBytes;
+      this.budget.used += part.totalBytes;
     } else if (this.skipping) {
       return null;
     } else if (this.parts === 0 || part.part !== this.received.length || part.parts !== this.parts || part.totalBytes !== this.totalBytes) {
@@ -72,7 +84,9 @@ export class PartJoiner {
     return { discarded: why };
   }
 
-  private reset(): void {
+  /** Lets go of a message being joined (its connection closed, say). */
+  reset(): void {
+    this.budget.used -= this.totalBytes;
     this.received = [];
     this.receivedBytes = 0;
     this.parts = 0;
@@ -85,6 +99,7 @@ export class PartJoiner {
     if (first.parts < 2) return `a message of ${first.parts} part(s) is not a split message`;
     if (first.parts > MAX_PARTS) return `a message of ${first.parts} parts is over the ${MAX_PARTS} a broker joins`;
     if (first.totalBytes > MAX_PARTS * this.maxFrameBytes) return `a message of ${first.totalBytes} bytes is over ${MAX_PARTS} frames of --max-frame-bytes ${this.maxFrameBytes}`;
+    if (this.budget.used + first.totalBytes > this.budget.limit) return `a message of ${first.totalBytes} bytes does not fit beside the ${this.budget.used} bytes being joined from other connections (at most ${this.budget.limit} together)`;
     return '';
   }
 }

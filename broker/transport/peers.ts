@@ -24,7 +24,7 @@ import type { Handshake, RaftFramePart, RaftMessage, RaftMessages } from '../../
 import { parseHostPort } from '../config.js';
 import { BrokerDial, peerIdentityRefusal, type BrokerTls } from '../security/tls.js';
 import { PeerAuth } from './peer-auth.js';
-import { cutIntoParts, MAX_PARTS, PartJoiner } from './frame-parts.js';
+import { cutIntoParts, JoinBudget, MAX_PARTS, PART_OVERHEAD_BYTES, PartJoiner } from './frame-parts.js';
 import { coalesceHeartbeats, encodeRaftMessages, expandHeartbeatResponses, expandHeartbeats, toRaftMessage } from './raft-messages.js';
 
 export interface GroupMessage {
@@ -81,8 +81,13 @@ class OutboundPeer {
   private dialTimer: NodeJS.Timeout | null = null;
   /** When the current connection shook hands (Date.now()). */
   private readySince = 0;
-  /** When a message too large to send was last logged. */
+  /** When a message too large to send was last logged, and when one sent in parts was. */
   private tooLargeLoggedAt = 0;
+  private inPartsLoggedAt = 0;
+  /** A message too large for one frame, going out in parts between this connection's other frames. */
+  private inParts: { parts: Buffer[]; totalBytes: number; next: number } | null = null;
+  /** writeParts waits for the socket's 'drain' (besides the next flush or keep-alive). */
+  private drainListening = false;
   /**
    * Dial in plaintext next: the peer closed our TLS dial before its handshake, as a broker
    * without TLS does, and --tls-allow-plaintext lets us meet it there. Any other outcome
@@ -172,6 +177,9 @@ class OutboundPeer {
     this.ready = false;
     this.writer = null;
     this.socket = null;
+    // The peer drops what it joined of it with the connection; Raft sends it again.
+    this.inParts = null;
+    this.drainListening = false;
     if (this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -218,6 +226,7 @@ class OutboundPeer {
       this.transport.stats.droppedMessages += items.length;
       return;
     }
+    if (this.inParts) this.writeParts();
     const { heartbeats, responses, rest } = coalesceHeartbeats(items);
     const stats = this.transport.stats;
     if (heartbeats) this.writer.write(encodePeerMessage({ heartbeats }));
@@ -246,8 +255,9 @@ class OutboundPeer {
   /**
    * Writes Raft messages as one frame. A message too large for any frame (a metadata
    * snapshot over --max-frame-bytes) goes in parts (frame-parts.ts); one too large even for
-   * that is dropped with an error logged, at most once a minute: Raft sends it again, and
-   * it must not take the broker down from inside a flush.
+   * that, or one that comes while another is still going out in parts, is dropped (Raft
+   * sends it again), the former with an error logged at most once a minute: it must not
+   * take the broker down from inside a flush.
    */
   private writeRaft(messages: ReadonlyArray<GroupMessage>): void {
     const frame = encodeRaftMessages(messages);
@@ -262,20 +272,51 @@ class OutboundPeer {
       return;
     }
     const { maxFrameBytes, logger } = this.transport.options;
-    const whole = Buffer.concat(frame);
-    const parts = cutIntoParts(whole, maxFrameBytes);
     const { group, message } = messages[0]!;
-    if (parts.length <= MAX_PARTS) {
-      parts.forEach((data, part) => this.writer!.write(encodePeerMessage({ raftPart: { part, parts: parts.length, totalBytes: whole.length, data } })));
-      this.transport.stats.frames += parts.length;
-      logger.info({ peer: this.id, group, type: message.type, bytes: whole.length, parts: parts.length }, 'sent a Raft message larger than a peer frame in parts');
+    const totalBytes = frame.reduce((n, chunk) => n + chunk.length, 0);
+    const now = Date.now();
+    if (totalBytes <= MAX_PARTS * (maxFrameBytes - PART_OVERHEAD_BYTES) && !this.inParts) {
+      const whole = Buffer.concat(frame, totalBytes);
+      this.inParts = { parts: cutIntoParts(whole, maxFrameBytes), totalBytes, next: 0 };
+      if (now - this.inPartsLoggedAt >= 60_000) {
+        this.inPartsLoggedAt = now;
+        logger.info({ peer: this.id, group, type: message.type, bytes: totalBytes, parts: this.inParts.parts.length }, 'sending a Raft message larger than a peer frame in parts (logged at most once a minute)');
+      }
+      this.writeParts();
       return;
     }
     this.transport.stats.droppedMessages++;
-    const now = Date.now();
-    if (now - this.tooLargeLoggedAt < 60_000) return;
+    if (this.inParts || now - this.tooLargeLoggedAt < 60_000) return;
     this.tooLargeLoggedAt = now;
-    logger.error({ peer: this.id, group, type: message.type, bytes: whole.length }, `a Raft message is over ${MAX_PARTS} peer frames and cannot be sent; raise --max-frame-bytes on every broker`);
+    logger.error({ peer: this.id, group, type: message.type, bytes: totalBytes }, `a Raft message is over ${MAX_PARTS} peer frames and cannot be sent; raise --max-frame-bytes on every broker`);
+  }
+
+  /**
+   * Writes the next parts of the message going out in parts while the socket holds less
+   * than half of maxQueuedBytes, then more as it drains (and at each flush and keep-alive):
+   * the other groups' frames go between them, never dropped for a socket full of one snapshot.
+   */
+  private writeParts(): void {
+    const sending = this.inParts;
+    const socket = this.socket;
+    if (!sending || !socket || !this.writer) return;
+    const room = this.transport.maxQueuedBytes / 2;
+    while (sending.next < sending.parts.length && (socket.writableLength === 0 || socket.writableLength + sending.parts[sending.next]!.length <= room)) {
+      const part = sending.next++;
+      this.writer.write(encodePeerMessage({ raftPart: { part, parts: sending.parts.length, totalBytes: sending.totalBytes, data: sending.parts[part]! } }));
+      this.transport.stats.frames++;
+    }
+    if (sending.next === sending.parts.length) {
+      this.inParts = null;
+      return;
+    }
+    if (this.drainListening) return;
+    this.drainListening = true;
+    socket.once('drain', () => {
+      if (this.socket !== socket) return;
+      this.drainListening = false;
+      this.writeParts();
+    });
   }
 
   /** This turn's messages were all queued before flush(): write them now, not a turn later. */
@@ -285,6 +326,7 @@ class OutboundPeer {
 
   keepAlive(from: number): void {
     if (!this.ready || !this.writer || this.pending.length > 0) return;
+    if (this.inParts) this.writeParts();
     this.writer.write(encodePeerMessage({ heartbeats: { from, to: this.id, heartbeats: [] } }));
     this.transport.stats.frames++;
   }
@@ -319,9 +361,12 @@ export class PeerTransport {
   /** When keepAlive last ran (Date.now()). */
   private lastKeepAlive = 0;
   readonly maxQueuedBytes: number;
+  /** What the inbound connections' joiners of messages in parts hold together. */
+  private readonly joinBudget: JoinBudget;
 
   constructor(readonly options: PeerTransportOptions) {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.joinBudget = new JoinBudget(MAX_PARTS * options.maxFrameBytes);
   }
 
   /** Adds a peer to dial, or updates its address. */
@@ -404,7 +449,7 @@ export class PeerTransport {
     let peerId = 0;
     /** Set once a plaintext dialer was challenged (authentication on): its Handshake and our nonce. */
     let challenged: { hello: Handshake; nonce: Buffer } | null = null;
-    const joiner = new PartJoiner(this.options.maxFrameBytes);
+    const joiner = new PartJoiner(this.options.maxFrameBytes, this.joinBudget);
     const { auth, logger: log } = this.options;
     readFrames(socket, {
       onFrame: (frame) => {
@@ -458,6 +503,7 @@ export class PeerTransport {
         this.options.onMessages(peerId, items.filter((item) => item.message.from === peerId));
       },
       onClose: () => {
+        joiner.reset();
         this.inbound.delete(socket);
         if (peerId === 0 || this.inboundFrom.get(peerId) !== socket) return;
         this.inboundFrom.delete(peerId);

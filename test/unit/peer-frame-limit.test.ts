@@ -1,9 +1,11 @@
 /**
  * A Raft message too large for one peer frame (a metadata snapshot over --max-frame-bytes)
- * goes in parts over real TCP and arrives whole; one over the parts a broker joins is
- * dropped and logged, and must not end the broker from inside the transport's flush (a
- * too-large message once threw there). The joiner itself: parts in order make the message,
- * anything out of sequence or over its announced size discards it, said once.
+ * goes in parts over real TCP and arrives whole, paced so that the connection's other
+ * frames go between its parts and are never dropped for a socket full of it; one over the
+ * parts a broker joins is dropped and logged, and must not end the broker from inside the
+ * transport's flush (a too-large message once threw there). The joiner itself: parts in
+ * order make the message, anything out of sequence or over its announced size discards it,
+ * said once, and all joiners of a broker together hold at most one message's worth.
  */
 import net from 'node:net';
 import { Writable } from 'node:stream';
@@ -11,30 +13,57 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { routeConnection } from '../../protocol/frame.js';
 import type { Message, Snapshot } from '../../broker/raft/types.js';
-import { cutIntoParts, MAX_PARTS, PartJoiner } from '../../broker/transport/frame-parts.js';
+import { cutIntoParts, JoinBudget, MAX_PARTS, PartJoiner } from '../../broker/transport/frame-parts.js';
 import { PeerTransport } from '../../broker/transport/peers.js';
 import { waitFor } from '../integration/cluster.js';
 
-async function connectedPair(t: Test, limit: number) {
+/**
+ * A sender and a receiver over real TCP; with `proxied`, through a proxy whose forwarding
+ * of the sender's bytes the test can hold (the receiver reads nothing: the kernel's
+ * buffers fill, then the sender's socket) and release.
+ */
+async function connectedPair(t: Test, limit: number, options: { maxQueuedBytes?: number; proxied?: boolean } = {}) {
   const delivered: Message[] = [];
   const receiver = new PeerTransport({ id: 2, clusterId: 'c', address: '127.0.0.1:0', logger: pino({ level: 'silent' }), maxFrameBytes: limit, onMessages: (_from, messages) => delivered.push(...messages.map((m) => m.message)) });
   const server = net.createServer((socket) => routeConnection(socket, { client: (s) => s.destroy(), peer: (s) => receiver.accept(s) }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const logged: Array<{ msg: string; type?: string; parts?: number }> = [];
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (logged.push(JSON.parse(String(chunk))), done()) }));
-  const sender = new PeerTransport({ id: 1, clusterId: 'c', address: '127.0.0.1:1', logger, maxFrameBytes: limit, onMessages: () => undefined });
+  const sender = new PeerTransport({ id: 1, clusterId: 'c', address: '127.0.0.1:1', logger, maxFrameBytes: limit, maxQueuedBytes: options.maxQueuedBytes, onMessages: () => undefined });
+  const receiverPort = (server.address() as net.AddressInfo).port;
+  let port = receiverPort;
+  const proxiedSockets: net.Socket[] = [];
+  let fromSender: net.Socket | null = null;
+  const proxy = options.proxied
+    ? net.createServer((down) => {
+        const up = net.connect(receiverPort, '127.0.0.1');
+        proxiedSockets.push(down, up);
+        fromSender = down;
+        down.pipe(up);
+        up.pipe(down);
+        for (const socket of [up, down]) socket.on('error', () => undefined).on('close', () => (up.destroy(), down.destroy()));
+      })
+    : null;
+  if (proxy) {
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    port = (proxy.address() as net.AddressInfo).port;
+  }
   t.teardown(() => {
     sender.close();
     receiver.close();
+    for (const socket of proxiedSockets) socket.destroy();
+    proxy?.close();
     server.close();
   });
-  sender.setPeer(2, `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  const hold = () => fromSender!.pause();
+  const release = () => fromSender!.resume();
+  sender.setPeer(2, `127.0.0.1:${port}`);
   await waitFor('connected', async () => sender.isConnected(2), 10_000);
   const uncaught: unknown[] = [];
   const onUncaught = (error: unknown) => uncaught.push(error);
   process.prependListener('uncaughtException', onUncaught);
   t.teardown(() => void process.removeListener('uncaughtException', onUncaught));
-  return { sender, delivered, logged, uncaught };
+  return { sender, delivered, logged, uncaught, hold, release };
 }
 
 function snapshotMessage(bytes: number): Message {
@@ -53,11 +82,38 @@ t.test('a snapshot larger than a peer frame arrives whole, in parts, between sma
   sender.send(2, 0, { type: 'appendResp', from: 1, to: 2, term: 1, index: 4, reject: false });
   await waitFor('three messages delivered', async () => delivered.length >= 3, 10_000);
   t.same(uncaught, [], 'nothing thrown out of the flush');
-  t.same(delivered.map((m) => m.type), ['appendResp', 'snapshot', 'appendResp'], 'in the order sent');
-  t.ok(delivered[1]!.snapshot!.data.equals(big.snapshot!.data), 'the snapshot byte for byte');
-  t.same([delivered[1]!.snapshot!.index, delivered[1]!.snapshot!.term, delivered[1]!.snapshot!.voters], [10, 1, [1, 2]]);
+  t.same(delivered.map((m) => m.type).sort(), ['appendResp', 'appendResp', 'snapshot'], 'all three delivered');
+  const received = delivered.find((m) => m.type === 'snapshot')!.snapshot!;
+  t.ok(received.data.equals(big.snapshot!.data), 'the snapshot byte for byte');
+  t.same([received.index, received.term, received.voters], [10, 1, [1, 2]]);
   t.equal(sender.stats.droppedMessages, 0);
-  t.match(logged.filter((l) => l.type === 'snapshot'), [{ msg: 'sent a Raft message larger than a peer frame in parts', type: 'snapshot', parts: 3 }]);
+  t.match(logged.filter((l) => l.type === 'snapshot'), [{ msg: /^sending a Raft message larger than a peer frame in parts/, type: 'snapshot', parts: 3 }]);
+});
+
+t.test('while the peer reads slowly the parts are paced: the other groups\' messages go between them, none dropped', async (t) => {
+  // 1-MiB frames, a socket allowed 4 MiB unsent, a 32-MiB snapshot while the peer reads
+  // nothing: written at once, the parts would fill the socket far past its limit (the
+  // kernel's buffers take a few MiB), and every flush until it drained would be dropped.
+  const limit = 1024 * 1024;
+  const { sender, delivered, uncaught, hold, release } = await connectedPair(t, limit, { maxQueuedBytes: 4 * limit, proxied: true });
+  hold();
+  const big = snapshotMessage(32 * limit);
+  sender.send(2, 0, big);
+  let sent = 0;
+  for (let round = 0; round < 20; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let group = 1; group <= 10; group++) sender.send(2, group, { type: 'appendResp', from: 1, to: 2, term: 1, index: ++sent, reject: false });
+  }
+  release();
+  await waitFor('the snapshot delivered', async () => delivered.some((m) => m.type === 'snapshot'), 20_000);
+  // One connection keeps order: once a last message is in, so is everything sent before it.
+  sender.send(2, 1, { type: 'appendResp', from: 1, to: 2, term: 1, index: -1, reject: false });
+  await waitFor('a last message delivered', async () => delivered.some((m) => m.index === -1), 20_000);
+  t.same(uncaught, []);
+  t.equal(sender.stats.droppedMessages, 0, `none of the ${sent} messages sent during the transfer dropped`);
+  t.equal(delivered.filter((m) => m.type === 'appendResp').length, sent + 1, 'every one delivered');
+  const received = delivered.find((m) => m.type === 'snapshot')!;
+  t.ok(received.snapshot!.data.equals(big.snapshot!.data), 'the snapshot byte for byte');
 });
 
 t.test(`a snapshot over ${MAX_PARTS} peer frames is dropped with an error logged; smaller messages still go`, async (t) => {
@@ -78,7 +134,7 @@ t.test('the joiner: parts in order make the message; out of sequence or over siz
   t.same(data.map((d) => d.length), [300, 300, 300, 100], 'parts of the frame less their envelope');
   const parts = data.map((d, part) => ({ part, parts: data.length, totalBytes: whole.length, data: d }));
 
-  const joiner = new PartJoiner(64 * 1024);
+  const joiner = new PartJoiner(64 * 1024, new JoinBudget(MAX_PARTS * 64 * 1024));
   t.same(parts.slice(0, 3).map((p) => joiner.add(p)), [null, null, null]);
   const joined = joiner.add(parts[3]!);
   t.ok(joined && 'whole' in joined && joined.whole.equals(whole), 'joined');
@@ -99,4 +155,17 @@ t.test('the joiner: parts in order make the message; out of sequence or over siz
   t.match(joiner.add({ ...parts[0]!, totalBytes: 2000 }), null);
   for (const p of parts.slice(1, 3)) joiner.add({ ...p, totalBytes: 2000 });
   t.match(joiner.add({ ...parts[3]!, totalBytes: 2000 }), { discarded: 'the parts carry fewer than the 2000 bytes they announced' });
+});
+
+t.test('the joiners of a broker hold at most one message\'s worth together; a closed connection lets go of its part', async (t) => {
+  const budget = new JoinBudget(4 * 1024);
+  const one = new PartJoiner(1024, budget);
+  const other = new PartJoiner(1024, budget);
+  const first = (totalBytes: number) => ({ part: 0, parts: 4, totalBytes, data: Buffer.alloc(1) });
+  t.equal(one.add(first(3 * 1024)), null, 'one connection joins 3 KiB');
+  t.match(other.add(first(2 * 1024)), { discarded: /does not fit beside the 3072 bytes being joined from other connections \(at most 4096 together\)/ }, 'another may not add 2 KiB');
+  one.reset(); // its connection closed
+  t.equal(budget.used, 0);
+  t.equal(other.add(first(2 * 1024)), null, 'then it may');
+  t.equal(budget.used, 2 * 1024);
 });
