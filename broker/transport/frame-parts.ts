@@ -1,11 +1,11 @@
 /**
  * A peer message larger than one frame (in practice a metadata snapshot over
- * --max-frame-bytes) travels as consecutive RaftFramePart frames on one connection, as
- * etcd streams a snapshot apart from its Raft messages; the Raft core still sends and
- * receives it as one message. A connection carries one such message at a time, its parts
- * in order between the connection's other frames (paced by the sender so that those never
- * wait behind it); anything out of sequence discards the message (Raft sends a snapshot
- * again when it goes unanswered).
+ * --max-frame-bytes) travels as RaftFramePart frames on one connection, as etcd streams a
+ * snapshot apart from its Raft messages; the Raft core still sends and receives it as one
+ * message. A connection carries one such message at a time, its parts in order between the
+ * connection's other frames (the sender paces them, so those are never dropped behind a
+ * full socket, though they may queue behind a few parts); anything out of sequence
+ * discards the message (Raft sends a snapshot again when it goes unanswered).
  */
 import type { RaftFramePart } from '../../protocol/peer.schema.js';
 
@@ -19,11 +19,12 @@ export const PART_OVERHEAD_BYTES = 64;
  */
 export const MAX_PARTS = 64;
 
-/** The bytes a broker's joiners hold together (announced sizes of the messages being joined). */
-export class JoinBudget {
-  used = 0;
-  constructor(readonly limit: number) {}
-}
+/**
+ * A message that got no part for this long is given up, its bytes freed for other
+ * connections: its sender may have died without closing the connection (inbound peer
+ * connections have no idle timeout), and a paced part takes seconds only on a slow link.
+ */
+export const JOIN_IDLE_MS = 30_000;
 
 /** The data of each part of `whole` for frames of at most `maxFrameBytes` (views, not copies). */
 export function cutIntoParts(whole: Buffer, maxFrameBytes: number): Buffer[] {
@@ -31,6 +32,46 @@ export function cutIntoParts(whole: Buffer, maxFrameBytes: number): Buffer[] {
   const parts: Buffer[] = [];
   for (let at = 0; at < whole.length; at += partBytes) parts.push(whole.subarray(at, at + partBytes));
   return parts;
+}
+
+/** What the joiners of one broker hold together: the announced sizes of the messages being joined. */
+export class JoinBudget {
+  private readonly holders = new Map<PartJoiner, { bytes: number; lastPartAt: number }>();
+
+  constructor(
+    readonly limit: number,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  get used(): number {
+    let bytes = 0;
+    for (const holder of this.holders.values()) bytes += holder.bytes;
+    return bytes;
+  }
+
+  /**
+   * Reserves `bytes` for `joiner`'s new message, after giving up messages that got no part
+   * for JOIN_IDLE_MS; otherwise why it does not fit.
+   */
+  reserve(joiner: PartJoiner, bytes: number): string {
+    const now = this.now();
+    for (const [idle, { lastPartAt }] of this.holders) {
+      if (now - lastPartAt >= JOIN_IDLE_MS) idle.giveUp(`no part came for ${JOIN_IDLE_MS / 1000} s: given up to free its bytes`);
+    }
+    const used = this.used;
+    if (used + bytes > this.limit) return `a message of ${bytes} bytes does not fit beside the ${used} bytes being joined from other connections (at most ${this.limit} together)`;
+    this.holders.set(joiner, { bytes, lastPartAt: now });
+    return '';
+  }
+
+  touch(joiner: PartJoiner): void {
+    const holder = this.holders.get(joiner);
+    if (holder) holder.lastPartAt = this.now();
+  }
+
+  release(joiner: PartJoiner): void {
+    this.holders.delete(joiner);
+  }
 }
 
 export type JoinOutcome = { whole: Buffer } | { discarded: string } | null;
@@ -43,6 +84,8 @@ export class PartJoiner {
   private parts = 0;
   private totalBytes = 0;
   private skipping = false;
+  /** Why the budget gave up the message being joined, told with its next part. */
+  private givenUp = '';
 
   constructor(
     private readonly maxFrameBytes: number,
@@ -56,17 +99,21 @@ export class PartJoiner {
   add(part: RaftFramePart): JoinOutcome {
     if (part.part === 0) {
       this.reset();
-      const refusal = this.refusal(part);
+      const refusal = this.refusal(part) || this.budget.reserve(this, part.totalBytes);
       if (refusal) return this.discard(refusal);
       this.parts = part.parts;
       this.totalBytes = part.totalBytes;
-      this.budget.used += part.totalBytes;
+    } else if (this.givenUp) {
+      const why = this.givenUp;
+      this.givenUp = '';
+      return { discarded: why };
     } else if (this.skipping) {
       return null;
     } else if (this.parts === 0 || part.part !== this.received.length || part.parts !== this.parts || part.totalBytes !== this.totalBytes) {
       const due = this.parts === 0 ? 'a first part' : `part ${this.received.length} of ${this.parts}`;
       return this.discard(`part ${part.part} of ${part.parts} arrived where ${due} was due`);
     }
+    this.budget.touch(this);
     this.receivedBytes += part.data.length;
     if (this.receivedBytes > this.totalBytes) return this.discard(`the parts carry more than the ${this.totalBytes} bytes they announced`);
     // A copy: the data is a view into a socket chunk, which the whole need not keep alive.
@@ -78,20 +125,28 @@ export class PartJoiner {
     return { whole };
   }
 
-  private discard(why: string): JoinOutcome {
-    this.reset();
-    this.skipping = true;
-    return { discarded: why };
-  }
-
-  /** Lets go of a message being joined (its connection closed, say). */
+  /** Lets go of the message being joined (its connection closed, say). */
   reset(): void {
-    this.budget.used -= this.totalBytes;
+    this.budget.release(this);
     this.received = [];
     this.receivedBytes = 0;
     this.parts = 0;
     this.totalBytes = 0;
     this.skipping = false;
+    this.givenUp = '';
+  }
+
+  /** The budget takes the message's bytes back; its remaining parts are dropped. */
+  giveUp(why: string): void {
+    this.reset();
+    this.skipping = true;
+    this.givenUp = why;
+  }
+
+  private discard(why: string): JoinOutcome {
+    this.reset();
+    this.skipping = true;
+    return { discarded: why };
   }
 
   /** Why a message announced by its first part is not joined; empty when it is. */
@@ -99,7 +154,6 @@ export class PartJoiner {
     if (first.parts < 2) return `a message of ${first.parts} part(s) is not a split message`;
     if (first.parts > MAX_PARTS) return `a message of ${first.parts} parts is over the ${MAX_PARTS} a broker joins`;
     if (first.totalBytes > MAX_PARTS * this.maxFrameBytes) return `a message of ${first.totalBytes} bytes is over ${MAX_PARTS} frames of --max-frame-bytes ${this.maxFrameBytes}`;
-    if (this.budget.used + first.totalBytes > this.budget.limit) return `a message of ${first.totalBytes} bytes does not fit beside the ${this.budget.used} bytes being joined from other connections (at most ${this.budget.limit} together)`;
     return '';
   }
 }

@@ -299,9 +299,9 @@ class OutboundPeer {
   private writeParts(): void {
     const sending = this.inParts;
     const socket = this.socket;
-    if (!sending || !socket || !this.writer) return;
+    if (!sending || !socket || socket.destroyed || !this.writer) return;
     const room = this.transport.maxQueuedBytes / 2;
-    while (sending.next < sending.parts.length && (socket.writableLength === 0 || socket.writableLength + sending.parts[sending.next]!.length <= room)) {
+    while (sending.next < sending.parts.length && !socket.destroyed && (socket.writableLength === 0 || socket.writableLength + sending.parts[sending.next]!.length <= room)) {
       const part = sending.next++;
       this.writer.write(encodePeerMessage({ raftPart: { part, parts: sending.parts.length, totalBytes: sending.totalBytes, data: sending.parts[part]! } }));
       this.transport.stats.frames++;
@@ -365,7 +365,8 @@ export class PeerTransport {
   private readonly joinBudget: JoinBudget;
 
   constructor(readonly options: PeerTransportOptions) {
-    this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    // Room for a few parts of a message sent in parts (writeParts fills half of it), whatever the frame size.
+    this.maxQueuedBytes = options.maxQueuedBytes ?? Math.max(64 * 1024 * 1024, 4 * options.maxFrameBytes);
     this.joinBudget = new JoinBudget(MAX_PARTS * options.maxFrameBytes);
   }
 

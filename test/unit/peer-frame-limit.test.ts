@@ -13,7 +13,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { routeConnection } from '../../protocol/frame.js';
 import type { Message, Snapshot } from '../../broker/raft/types.js';
-import { cutIntoParts, JoinBudget, MAX_PARTS, PartJoiner } from '../../broker/transport/frame-parts.js';
+import { cutIntoParts, JOIN_IDLE_MS, JoinBudget, MAX_PARTS, PartJoiner } from '../../broker/transport/frame-parts.js';
 import { PeerTransport } from '../../broker/transport/peers.js';
 import { waitFor } from '../integration/cluster.js';
 
@@ -168,4 +168,25 @@ t.test('the joiners of a broker hold at most one message\'s worth together; a cl
   t.equal(budget.used, 0);
   t.equal(other.add(first(2 * 1024)), null, 'then it may');
   t.equal(budget.used, 2 * 1024);
+});
+
+t.test('a message that gets no part for a while is given up, its bytes freed for another connection', async (t) => {
+  let now = 0;
+  const budget = new JoinBudget(4 * 1024, () => now);
+  const silent = new PartJoiner(1024, budget);
+  const other = new PartJoiner(1024, budget);
+  const part = (part: number, totalBytes: number) => ({ part, parts: 4, totalBytes, data: Buffer.alloc(1) });
+  t.equal(silent.add(part(0, 3 * 1024)), null, 'a connection starts a 3-KiB message, then falls silent (its sender died without a word)');
+  now = JOIN_IDLE_MS - 1;
+  t.match(other.add(part(0, 2 * 1024)), { discarded: /does not fit/ }, 'until it has been silent for JOIN_IDLE_MS, its bytes are held');
+  now = JOIN_IDLE_MS;
+  t.equal(other.add(part(0, 2 * 1024)), null, 'then another connection\'s message takes them');
+  t.equal(budget.used, 2 * 1024);
+  t.match(silent.add(part(1, 3 * 1024)), { discarded: /no part came for 30 s/ }, 'a late part of the given-up message says so once');
+  t.equal(silent.add(part(2, 3 * 1024)), null, 'and the rest are dropped');
+  now += JOIN_IDLE_MS - 1;
+  t.equal(other.add(part(1, 2 * 1024)), null, 'a message whose parts keep coming is kept');
+  now += JOIN_IDLE_MS - 1;
+  t.equal(silent.add(part(0, 2 * 1024)), null, 'beside another one');
+  t.equal(budget.used, 4 * 1024);
 });
