@@ -78,11 +78,12 @@ export type JoinOutcome = { whole: Buffer } | { discarded: string } | null;
 
 /** Joins the parts of one connection; one message at a time. */
 export class PartJoiner {
-  private received: Buffer[] = [];
-  private receivedBytes = 0;
-  /** Parts and bytes of the message being joined (0: none); skipping: the rest of a discarded one go unread. */
+  /** The message being joined, allocated at its announced size (null: none), and how much of it came. */
+  private whole: Buffer | null = null;
+  private filled = 0;
   private parts = 0;
-  private totalBytes = 0;
+  private nextPart = 0;
+  /** The rest of a discarded message go unread. */
   private skipping = false;
   /** Why the budget gave up the message being joined, told with its next part. */
   private givenUp = '';
@@ -101,26 +102,25 @@ export class PartJoiner {
       this.reset();
       const refusal = this.refusal(part) || this.budget.reserve(this, part.totalBytes);
       if (refusal) return this.discard(refusal);
+      this.whole = Buffer.allocUnsafe(part.totalBytes);
       this.parts = part.parts;
-      this.totalBytes = part.totalBytes;
     } else if (this.givenUp) {
       const why = this.givenUp;
       this.givenUp = '';
       return { discarded: why };
     } else if (this.skipping) {
       return null;
-    } else if (this.parts === 0 || part.part !== this.received.length || part.parts !== this.parts || part.totalBytes !== this.totalBytes) {
-      const due = this.parts === 0 ? 'a first part' : `part ${this.received.length} of ${this.parts}`;
+    } else if (!this.whole || part.part !== this.nextPart || part.parts !== this.parts || part.totalBytes !== this.whole.length) {
+      const due = this.whole ? `part ${this.nextPart} of ${this.parts}` : 'a first part';
       return this.discard(`part ${part.part} of ${part.parts} arrived where ${due} was due`);
     }
+    const whole = this.whole!;
     this.budget.touch(this);
-    this.receivedBytes += part.data.length;
-    if (this.receivedBytes > this.totalBytes) return this.discard(`the parts carry more than the ${this.totalBytes} bytes they announced`);
+    if (this.filled + part.data.length > whole.length) return this.discard(`the parts carry more than the ${whole.length} bytes they announced`);
     // A copy: the data is a view into a socket chunk, which the whole need not keep alive.
-    this.received.push(Buffer.from(part.data));
-    if (this.received.length < this.parts) return null;
-    if (this.receivedBytes < this.totalBytes) return this.discard(`the parts carry fewer than the ${this.totalBytes} bytes they announced`);
-    const whole = Buffer.concat(this.received, this.totalBytes);
+    this.filled += part.data.copy(whole, this.filled);
+    if (++this.nextPart < this.parts) return null;
+    if (this.filled < whole.length) return this.discard(`the parts carry fewer than the ${whole.length} bytes they announced`);
     this.reset();
     return { whole };
   }
@@ -128,15 +128,15 @@ export class PartJoiner {
   /** Lets go of the message being joined (its connection closed, say). */
   reset(): void {
     this.budget.release(this);
-    this.received = [];
-    this.receivedBytes = 0;
+    this.whole = null;
+    this.filled = 0;
     this.parts = 0;
-    this.totalBytes = 0;
+    this.nextPart = 0;
     this.skipping = false;
     this.givenUp = '';
   }
 
-  /** The budget takes the message's bytes back; its remaining parts are dropped. */
+  /** The budget takes the message's bytes back; its remaining parts are dropped (`why` told with the next). */
   giveUp(why: string): void {
     this.reset();
     this.skipping = true;
@@ -144,8 +144,7 @@ export class PartJoiner {
   }
 
   private discard(why: string): JoinOutcome {
-    this.reset();
-    this.skipping = true;
+    this.giveUp('');
     return { discarded: why };
   }
 
